@@ -1,0 +1,61 @@
+# sinkmap — two commands on a fresh machine:
+#   make run    set up .venv, install, run the whole workflow on the synthetic Baoting demo (offline)
+#   make test   set up .venv with test tools and run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CORES ?= all
+
+.PHONY: help install run dryrun test test-fast lint format bench schema clean clean-results
+
+help:
+	@echo "make run      set up .venv and run the demo workflow (results/)"
+	@echo "make test     set up .venv and run the tests"
+	@echo "make dryrun   show what the workflow would do"
+	@echo "make lint     ruff + snakemake --lint"
+	@echo "make bench    benchmarks (bench/README.md)"
+	@echo "make clean    remove results/, resources/, logs/ and .venv"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sinkmap needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+	@echo "Outputs in results/ (SYNTHETIC demo data unless you configured real datasets)."
+
+dryrun: $(STAMP)
+	$(BIN)/snakemake -n --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not workflow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check sinkmap tests bench workflow/scripts aoi
+	$(BIN)/snakemake --lint --cores 1
+
+format: $(STAMP)
+	$(BIN)/ruff format sinkmap tests bench workflow/scripts aoi
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_stages.py
+
+schema: $(STAMP)
+	$(BIN)/sinkmap schema > workflow/schemas/config.schema.json
+
+clean-results:
+	rm -rf results resources logs .snakemake
+
+clean: clean-results
+	rm -rf $(VENV)

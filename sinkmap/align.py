@@ -1,0 +1,145 @@
+"""Warp any input onto the run's grid, decode it and mask it to the AOI, one chunk at a time.
+
+Each chunk warps straight from the source files (GDAL reads only the source blocks it needs, so a
+remote COG is read by window too). Several source tiles are composited into the same chunk.
+Resampling follows the kind of data: nearest neighbour for classes (mode when the source is much
+finer than the grid), average for continuous values from a finer source, bilinear from a coarser one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import rasterio
+from pyproj import CRS
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
+from rasterio.windows import Window
+
+from sinkmap.aoi import AOI, aoi_mask
+from sinkmap.errors import InputDataError
+from sinkmap.grid import Grid
+
+
+def choose_resampling(kind: str, source_pixel_m: float, grid_pixel_m: float) -> Resampling:
+    """Resampling for ``kind`` ('categorical' or 'continuous') given both pixel sizes in metres."""
+    finer = source_pixel_m < grid_pixel_m / 1.5
+    if kind == "categorical":
+        return Resampling.mode if finer else Resampling.nearest
+    if kind == "continuous":
+        return Resampling.average if finer else Resampling.bilinear
+    raise ValueError(f"kind must be 'categorical' or 'continuous', got {kind!r}")
+
+
+def source_pixel_metres(path: str | Path) -> float:
+    """Approximate pixel size of a raster in metres (degrees converted at the raster's centre)."""
+    with rasterio.open(path) as src:
+        res = abs(src.transform.a)
+        crs = CRS.from_user_input(src.crs)
+        if crs.is_geographic:
+            lat = (src.bounds.top + src.bounds.bottom) / 2
+            return float(res * 111_320.0 * np.cos(np.deg2rad(lat)))
+        return float(res * crs.axis_info[0].unit_conversion_factor)
+
+
+def warp_chunk(
+    paths: Sequence[str | Path],
+    grid: Grid,
+    window: Window,
+    *,
+    resampling: Resampling,
+    dtype: str,
+    dst_nodata: float | int,
+    src_nodata: float | int | None = None,
+) -> np.ndarray:
+    """One chunk of the grid filled from ``paths`` (later files fill only what earlier left empty)."""
+    dst = np.full((int(window.height), int(window.width)), dst_nodata, dtype=dtype)
+    for path in paths:
+        try:
+            src = rasterio.open(path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputDataError(
+                f"cannot read input {path}: {exc}. Delete it so the fetch step makes it again."
+            ) from exc
+        with src:
+            nodata = src_nodata if src_nodata is not None else src.nodata
+            reproject(
+                source=rasterio.band(src, 1),
+                destination=dst,
+                src_transform=src.transform,
+                src_crs=src.crs,
+                src_nodata=nodata,
+                dst_transform=grid.window_transform(window),
+                dst_crs=grid.crs,
+                dst_nodata=dst_nodata,
+                resampling=resampling,
+                init_dest_nodata=False,
+            )
+    return dst
+
+
+def aligned_array(
+    paths: Sequence[str | Path],
+    grid: Grid,
+    aoi: AOI,
+    *,
+    kind: str,
+    src_nodata: float | int | None = None,
+    scale: float = 1.0,
+    offset: float = 0.0,
+    resampling: Resampling | None = None,
+) -> da.Array:
+    """A lazy dask array of the inputs on ``grid``, decoded and masked to ``aoi``.
+
+    Categorical inputs come back as uint8 with 0 as nodata (the WorldCover convention); continuous
+    ones as float32 in physical units (``value × scale + offset``) with NaN as nodata.
+    """
+    if not paths:
+        raise InputDataError("no input files to align; check the fetch step's manifest")
+    paths = [str(p) for p in paths]
+    if resampling is None:
+        resampling = choose_resampling(kind, source_pixel_metres(paths[0]), grid.resolution)
+    aoi_grid = aoi.to_crs(grid.crs)
+    categorical = kind == "categorical"
+
+    def _chunk(block_info: dict | None = None) -> np.ndarray:
+        assert block_info is not None
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        window = Window(c0, r0, c1 - c0, r1 - r0)
+        inside = aoi_mask(aoi_grid, grid, window)
+        if not inside.any():
+            return np.full(
+                inside.shape, 0 if categorical else np.nan, "uint8" if categorical else "float32"
+            )
+        if categorical:
+            data = warp_chunk(
+                paths,
+                grid,
+                window,
+                resampling=resampling,
+                dtype="uint8",
+                dst_nodata=0,
+                src_nodata=src_nodata,
+            )
+            data[~inside] = 0
+            return data
+        raw = warp_chunk(
+            paths,
+            grid,
+            window,
+            resampling=resampling,
+            dtype="float32",
+            dst_nodata=np.nan,
+            src_nodata=src_nodata,
+        )
+        out = raw * np.float32(scale) + np.float32(offset)
+        out[~inside] = np.nan
+        return out
+
+    dtype = "uint8" if categorical else "float32"
+    return da.map_blocks(
+        _chunk, chunks=grid.chunks, dtype=dtype, name=f"align-{da.core.tokenize(paths, grid, kind)}"
+    )

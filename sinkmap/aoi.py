@@ -1,0 +1,114 @@
+"""The area of interest: read, validate, reproject, rasterise per chunk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+from pyproj import CRS
+from rasterio.features import geometry_mask
+from rasterio.windows import Window
+from shapely.geometry.base import BaseGeometry
+
+from sinkmap.errors import AOIError
+from sinkmap.grid import Grid
+
+
+@dataclass(frozen=True)
+class AOI:
+    """A single (multi)polygon with its CRS and a name."""
+
+    geometry: BaseGeometry
+    crs: str
+    name: str = "aoi"
+
+    def to_crs(self, crs: str) -> AOI:
+        import geopandas as gpd
+
+        geom = gpd.GeoSeries([self.geometry], crs=self.crs).to_crs(crs).iloc[0]
+        return AOI(shapely.make_valid(geom), CRS.from_user_input(crs).to_string(), self.name)
+
+    def area_km2(self, crs: str = "EPSG:32649") -> float:
+        """Area in km² measured in ``crs`` (a projected CRS)."""
+        return float(self.to_crs(crs).geometry.area / 1e6)
+
+
+def read_aoi(path: str | Path, *, layer: str | None = None, name: str | None = None) -> AOI:
+    """Read an AOI from any vector file GDAL reads (GeoPackage, shapefile, GeoJSON …).
+
+    All features of the layer are dissolved into one geometry. Invalid rings are repaired with
+    :func:`shapely.make_valid`; non-polygon parts are dropped.
+    """
+    import geopandas as gpd
+    import pyogrio
+
+    path = Path(path)
+    if not path.exists():
+        raise AOIError(
+            f"AOI file {path} does not exist; set aoi.path in the config to a polygon file"
+        )
+    try:
+        if layer is not None:
+            layers = [str(row[0]) for row in pyogrio.list_layers(path)]
+            if layer not in layers:
+                raise AOIError(
+                    f"AOI file {path} has no layer {layer!r}; its layers are {layers}: set aoi.layer"
+                )
+        gdf = gpd.read_file(path, layer=layer)
+    except AOIError:
+        raise
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise AOIError(
+            f"cannot read AOI file {path}: {exc}; give a GeoPackage, shapefile or GeoJSON"
+        ) from exc
+    if gdf.crs is None:
+        raise AOIError(
+            f"AOI file {path} has no CRS; assign one (e.g. in QGIS: Layer CRS > Set Layer CRS) and save"
+        )
+    if gdf.empty:
+        raise AOIError(
+            f"AOI file {path} (layer {layer}) has no features; give a file with the AOI polygon"
+        )
+    geom = shapely.make_valid(shapely.union_all(gdf.geometry.values))
+    polys = _polygonal_part(geom)
+    if polys.is_empty or polys.area == 0:
+        raise AOIError(
+            f"AOI file {path} holds no polygon (found {geom.geom_type}); the AOI must be a polygon layer"
+        )
+    label = name or (str(gdf["name"].iloc[0]) if "name" in gdf.columns else path.stem)
+    return AOI(polys, gdf.crs.to_string(), label)
+
+
+def _polygonal_part(geom: BaseGeometry) -> BaseGeometry:
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def grid_for_aoi(aoi: AOI, *, crs: str, resolution: float, chunk: int) -> Grid:
+    """The canonical grid of a run: ``aoi`` bounds in ``crs`` snapped outward to ``resolution``."""
+    projected = aoi.to_crs(crs)
+    return Grid.from_bounds(projected.geometry.bounds, crs=crs, resolution=resolution, chunk=chunk)
+
+
+def aoi_mask(aoi_in_grid_crs: AOI, grid: Grid, window: Window) -> np.ndarray:
+    """Boolean array, True where the cell centre lies inside the AOI (one chunk)."""
+    bounds = _window_bounds(grid, window)
+    part = shapely.clip_by_rect(aoi_in_grid_crs.geometry, *bounds)
+    shape = (int(window.height), int(window.width))
+    if part.is_empty:
+        return np.zeros(shape, dtype=bool)
+    if part.equals(shapely.box(*bounds)):
+        return np.ones(shape, dtype=bool)
+    return geometry_mask(
+        [part], out_shape=shape, transform=grid.window_transform(window), invert=True
+    )
+
+
+def _window_bounds(grid: Grid, window: Window) -> tuple[float, float, float, float]:
+    left = grid.left + window.col_off * grid.resolution
+    top = grid.top - window.row_off * grid.resolution
+    return (left, top - window.height * grid.resolution, left + window.width * grid.resolution, top)

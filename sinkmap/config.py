@@ -1,0 +1,173 @@
+"""Typed configuration of a run, validated before any work starts.
+
+The JSON Schema in ``workflow/schemas/config.schema.json`` is generated from these models
+(``sinkmap schema``) and a test keeps the two in sync.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sinkmap.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AOIConfig(_Strict):
+    """The area of interest: a polygon file."""
+
+    path: Path = Field(description="Polygon file (GeoPackage, shapefile, GeoJSON) of the AOI.")
+    layer: str | None = Field(None, description="Layer in the file; the first layer when omitted.")
+    name: str | None = Field(
+        None, description="Name used in outputs; the file's 'name' field when omitted."
+    )
+
+
+class GridConfig(_Strict):
+    """The canonical target grid every input is warped onto."""
+
+    crs: str = Field(
+        "EPSG:32649", description="Projected CRS of the grid (default UTM 49N for Hainan)."
+    )
+    resolution: float = Field(10.0, gt=0, description="Pixel size in CRS units (metres).")
+    chunk: int = Field(
+        2048,
+        ge=256,
+        description="Chunk (tile) side in pixels; memory per worker grows with its square.",
+    )
+
+    @field_validator("chunk")
+    @classmethod
+    def _multiple_of_block(cls, v: int) -> int:
+        if v % 256:
+            raise ValueError(
+                f"must be a multiple of 256 (the output block size divides it), got {v}"
+            )
+        return v
+
+    @field_validator("crs")
+    @classmethod
+    def _valid_crs(cls, v: str) -> str:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            crs = CRS.from_user_input(v)
+        except CRSError as exc:
+            raise ValueError(f"{v!r} is not a CRS pyproj knows (e.g. 'EPSG:32649')") from exc
+        if not crs.is_projected:
+            raise ValueError(f"{v!r} is not projected; use a metric CRS such as 'EPSG:32649'")
+        return v
+
+
+class InputConfig(_Strict):
+    """Which dataset plays a role (land_cover, biomass, …) and how to reach it."""
+
+    dataset: str = Field(description="A dataset name from config/datasets.yaml.")
+    version: str | None = Field(
+        None, description="Dataset version; the dataset's default when omitted."
+    )
+
+
+class ModelConfig(_Strict):
+    """The carbon model and its parameters."""
+
+    name: Literal["lookup"] = Field("lookup", description="Model name (see `sinkmap models`).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Model parameters.")
+
+
+class Config(_Strict):
+    """A sinkmap run."""
+
+    aoi: AOIConfig
+    years: list[int] = Field(
+        min_length=1, description="Years to map; sinks are computed between consecutive years."
+    )
+    grid: GridConfig = GridConfig()
+    inputs: dict[str, InputConfig] = Field(description="Role -> dataset. 'land_cover' is required.")
+    model: ModelConfig = ModelConfig()
+    datasets: Path = Field(Path("config/datasets.yaml"), description="Dataset registry file.")
+    resources_dir: Path = Field(
+        Path("resources"), description="Where raw inputs are downloaded or generated."
+    )
+    results_dir: Path = Field(Path("results"), description="Where outputs are written.")
+
+    @field_validator("years")
+    @classmethod
+    def _years(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"years must not repeat, got {v}")
+        bad = [y for y in v if not 1985 <= y <= 2100]
+        if bad:
+            raise ValueError(f"years {bad} are outside 1985-2100")
+        return sorted(v)
+
+    @field_validator("inputs")
+    @classmethod
+    def _roles(cls, v: dict[str, InputConfig]) -> dict[str, InputConfig]:
+        if "land_cover" not in v:
+            raise ValueError(
+                "needs a 'land_cover' role, e.g. inputs: {land_cover: {dataset: demo_worldcover}}"
+            )
+        return v
+
+    @property
+    def intervals(self) -> list[tuple[int, int]]:
+        """Consecutive pairs of the configured years."""
+        return list(zip(self.years[:-1], self.years[1:], strict=True))
+
+
+def load_config(source: str | Path | dict[str, Any]) -> Config:
+    """Read and validate a config (a YAML path or an already-parsed mapping).
+
+    Raises :class:`ConfigError` listing every problem as ``key: message``.
+    """
+    if isinstance(source, dict):
+        data, where = source, "config"
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ConfigError(
+                f"config file {path} does not exist; copy config/config.yaml and edit it"
+            )
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        where = str(path)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where)) from None
+
+
+def format_validation_error(exc: ValidationError, where: str) -> str:
+    lines = [f"{where} is invalid:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; remove it or check its spelling (see docs/configuration.md)"
+        elif err["type"] == "missing":
+            msg = "required key is missing (see config/config.yaml for an example)"
+        got = err.get("input")
+        quiet = (
+            err["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) or "got" in msg
+        )
+        suffix = "" if quiet else f" (got {got!r})"
+        lines.append(f"  - {key}: {msg}{suffix}")
+    return "\n".join(lines)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the configuration (written to workflow/schemas/config.schema.json)."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "sinkmap configuration"
+    return schema

@@ -1,0 +1,261 @@
+"""Raster and file I/O: chunked reads, atomic Cloud-Optimized GeoTIFF writes, tags.
+
+Nothing here holds a whole raster in memory: reads are windowed per chunk and writes stream dask
+blocks into a temporary tiled GeoTIFF, which rio-cogeo then lays out as a COG (again block by
+block). A layer appears under its final name only once it is complete (``os.replace``), so a failed
+or killed run never leaves a half-written layer behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from sinkmap.errors import InputDataError, OutputError
+from sinkmap.grid import Grid
+
+#: GDAL creation options of every published GeoTIFF (COG layout added by rio-cogeo).
+COG_PROFILE: dict[str, Any] = {
+    "driver": "GTiff",
+    "interleave": "pixel",
+    "tiled": True,
+    "blockxsize": 512,
+    "blockysize": 512,
+    "compress": "DEFLATE",
+}
+#: Options of the short-lived intermediate file a COG is built from.
+_TEMP_OPTIONS: dict[str, Any] = {"compress": "ZSTD", "zstd_level": 1}
+_GDAL_ENV: dict[str, Any] = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True}
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise OutputError(f"{path} was not written; see the log of this step")
+        os.replace(tmp, path)
+    finally:
+        _unlink(tmp)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    # GDAL sidecars of the temporary file (overviews, aux.xml)
+    for sidecar in (path.with_name(path.name + ".aux.xml"), path.with_name(path.name + ".ovr")):
+        with contextlib.suppress(FileNotFoundError):
+            sidecar.unlink()
+
+
+@dataclass
+class LayerSpec:
+    """A single-band raster to publish: data (dask), dtype, nodata, and its metadata."""
+
+    data: da.Array
+    dtype: str
+    nodata: float | int | None
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    colormap: Mapping[int, tuple[int, int, int, int]] | None = None
+    overview_resampling: str = "average"
+    scale_offset: tuple[float, float] | None = None
+
+
+class _WindowWriter:
+    """A ``__setitem__`` target for :func:`dask.array.store` that writes windows to one band."""
+
+    def __init__(self, dataset: rasterio.io.DatasetWriter, lock: threading.Lock) -> None:
+        self.dataset = dataset
+        self.lock = lock
+
+    def __setitem__(self, key: tuple[slice, slice], value: np.ndarray) -> None:
+        rows, cols = key
+        window = Window.from_slices(
+            rows, cols, height=self.dataset.height, width=self.dataset.width
+        )
+        with self.lock:
+            self.dataset.write(value, 1, window=window)
+
+
+def write_layers(
+    grid: Grid,
+    layers: Mapping[Path, LayerSpec],
+    *,
+    extra: Sequence[Any] = (),
+    threads: int | None = None,
+) -> list[Any]:
+    """Compute ``layers`` (and ``extra`` dask/delayed objects) in one pass and publish them as COGs.
+
+    Shared parts of the graph (e.g. a model computed once for all its pools) are computed once per
+    chunk. Returns the computed values of ``extra``. Each layer is written to a temporary name and
+    renamed when complete; on any error no layer of this call is left under its final name... nor
+    any temporary file.
+    """
+    temps: dict[Path, Path] = {}
+    datasets = []
+    try:
+        with rasterio.Env(**_GDAL_ENV):
+            targets, sources = [], []
+            lock = threading.Lock()
+            for path, spec in layers.items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.stage.tif")
+                temps[path] = tmp
+                profile = grid.profile(dtype=spec.dtype, nodata=spec.nodata) | _TEMP_OPTIONS
+                ds = rasterio.open(tmp, "w", **profile)
+                datasets.append(ds)
+                targets.append(_WindowWriter(ds, lock))
+                sources.append(spec.data.astype(spec.dtype))
+            stores = da.store(sources, targets, lock=False, compute=False)
+            with _scheduler(threads):
+                _, *results = dask.compute(stores, *extra)
+            for ds in datasets:
+                ds.close()
+            datasets.clear()
+            _parallel(
+                [lambda p=path, s=spec: _to_cog(temps[p], p, s) for path, spec in layers.items()],
+                threads,
+            )
+        return list(results)
+    finally:
+        for ds in datasets:
+            ds.close()
+        for tmp in temps.values():
+            _unlink(tmp)
+
+
+def _to_cog(src: Path, dst: Path, spec: LayerSpec) -> None:
+    from rio_cogeo.cogeo import cog_translate
+
+    tags = {k: _tag_value(v) for k, v in spec.tags.items()}
+    with rasterio.open(src, "r+") as ds:
+        ds.update_tags(**tags)
+        if spec.description:
+            ds.set_band_description(1, spec.description)
+        if spec.scale_offset:
+            ds.scales, ds.offsets = (spec.scale_offset[0],), (spec.scale_offset[1],)
+        if spec.colormap:
+            ds.write_colormap(1, dict(spec.colormap))
+    with atomic_path(dst) as tmp:
+        cog_translate(
+            str(src),
+            str(tmp),
+            dict(COG_PROFILE),
+            nodata=spec.nodata,
+            overview_resampling=spec.overview_resampling,  # type: ignore[arg-type]
+            config=dict(_GDAL_ENV),
+            in_memory=False,
+            quiet=True,
+            forward_band_tags=True,
+            colormap=dict(spec.colormap) if spec.colormap else None,
+            use_cog_driver=True,
+        )
+
+
+def _parallel(jobs: Sequence[Any], threads: int | None) -> None:
+    """Run callables on up to ``threads`` threads (GDAL releases the GIL while it compresses)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(threads or 1, len(jobs)))) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()
+
+
+def _tag_value(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+@contextlib.contextmanager
+def _scheduler(threads: int | None) -> Iterator[None]:
+    """Threaded dask scheduler, unless a distributed client is active (then use it)."""
+    try:
+        from distributed import get_client
+
+        get_client()
+        yield
+        return
+    except (ImportError, ValueError):
+        pass
+    with dask.config.set(scheduler="threads", num_workers=threads or os.cpu_count() or 1):
+        yield
+
+
+# -- reading --------------------------------------------------------------------------------------
+def read_window(path: str | Path, window: Window, *, band: int = 1) -> np.ndarray:
+    """Read one window of one band (the file is opened per call, so reads are thread-safe)."""
+    with rasterio.open(path) as ds:
+        return ds.read(band, window=window)
+
+
+def open_on_grid(path: str | Path, grid: Grid, *, dtype: str | None = None) -> da.Array:
+    """A dask array of a raster that is already on ``grid``, chunked like the grid.
+
+    Raises :class:`InputDataError` when the file is not on the grid (different shape, CRS or
+    transform): align it first with :func:`sinkmap.align.align_to_grid`.
+    """
+    check_on_grid(path, grid)
+    with rasterio.open(path) as ds:
+        file_dtype = ds.dtypes[0]
+    path = str(path)
+
+    def _block(block_info: dict | None = None) -> np.ndarray:
+        assert block_info is not None
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        return read_window(path, Window(c0, r0, c1 - c0, r1 - r0))
+
+    arr = da.map_blocks(_block, chunks=grid.chunks, dtype=file_dtype, name=f"read-{_token(path)}")
+    return arr.astype(dtype) if dtype else arr
+
+
+def _token(path: str) -> str:
+    st = os.stat(path)
+    return dask.base.tokenize(path, st.st_mtime_ns, st.st_size)
+
+
+def check_on_grid(path: str | Path, grid: Grid) -> None:
+    try:
+        ds = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputDataError(
+            f"cannot open raster {path}: {exc}. Re-run the step that makes it."
+        ) from exc
+    with ds:
+        same = (
+            ds.width == grid.width
+            and ds.height == grid.height
+            and ds.crs == rasterio.crs.CRS.from_user_input(grid.crs)
+            and ds.transform.almost_equals(grid.transform)
+        )
+    if not same:
+        raise InputDataError(
+            f"{path} is not on the run's grid ({grid.width}x{grid.height} px, {grid.crs}); "
+            "align it with sinkmap.align.align_to_grid, or delete it so the workflow re-makes it"
+        )
+
+
+def open_dataarray(path: str | Path, *, chunks: int | None = None) -> Any:
+    """Open a sinkmap output as a lazily-loaded, georeferenced ``xarray.DataArray`` (rioxarray)."""
+    import rioxarray
+
+    return rioxarray.open_rasterio(path, chunks=chunks or True, masked=True).squeeze(
+        "band", drop=True
+    )

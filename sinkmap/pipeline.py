@@ -1,0 +1,538 @@
+"""The stages of a sinkmap run, each a function from files to files.
+
+The Snakemake rules in ``workflow/`` are thin wrappers around these; they can equally be called from
+Python or a notebook. Every stage validates what it reads, computes chunk by chunk with dask, and
+publishes its outputs atomically (nothing appears under a final name until it is complete).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+import rasterio
+
+from sinkmap import OUTPUT_VERSION, __version__
+from sinkmap.align import aligned_array
+from sinkmap.aoi import AOI, grid_for_aoi, read_aoi
+from sinkmap.carbon import class_sums, co2e_flux, stock_difference
+from sinkmap.config import Config
+from sinkmap.constants import (
+    CO2_PER_C,
+    POOLS,
+    SIGN_CONVENTION,
+    UNITS_FLUX,
+    UNITS_STOCK,
+)
+from sinkmap.errors import InputDataError
+from sinkmap.grid import Grid, Tile
+from sinkmap.io import LayerSpec, atomic_path, open_on_grid, write_layers
+from sinkmap.models import get_model
+from sinkmap.sources import Manifest, fetch, get_dataset, load_registry
+from sinkmap.styles import LEGENDS, class_names, colormap, ipcc_categories
+
+log = logging.getLogger("sinkmap")
+
+SYNTHETIC_NOTE = "SYNTHETIC DEMO DATA - not a real measurement of Baoting"
+
+
+# -- paths -----------------------------------------------------------------------------------------
+def year_dir(cfg: Config, year: int) -> Path:
+    return cfg.results_dir / str(year)
+
+
+def stock_path(cfg: Config, year: int, pool: str) -> Path:
+    return year_dir(cfg, year) / f"carbon_stock_{pool}.tif"
+
+
+def sink_dir(cfg: Config, y0: int, y1: int) -> Path:
+    return cfg.results_dir / "sink" / f"{y0}-{y1}"
+
+
+def raw_dir(cfg: Config, role: str, year: int) -> Path:
+    """``resources/raw/<dataset>/<version>/<year>``: where the files of ``role`` for ``year`` land."""
+    inp = cfg.inputs[role]
+    dataset = get_dataset(load_registry(cfg.datasets), inp.dataset)
+    return (
+        cfg.resources_dir / "raw" / inp.dataset / dataset.version_for(year, inp.version) / str(year)
+    )
+
+
+def load_aoi(cfg: Config) -> AOI:
+    return read_aoi(cfg.aoi.path, layer=cfg.aoi.layer, name=cfg.aoi.name)
+
+
+# -- stage 1: grid -----------------------------------------------------------------------------------
+def make_grid(cfg: Config, out: Path) -> Grid:
+    """Derive the canonical grid from the AOI and write it as JSON."""
+    aoi = load_aoi(cfg)
+    grid = grid_for_aoi(aoi, crs=cfg.grid.crs, resolution=cfg.grid.resolution, chunk=cfg.grid.chunk)
+    grid.to_json(out)
+    log.info(
+        "grid %s: %d x %d px of %s, %d chunks",
+        grid.crs,
+        grid.width,
+        grid.height,
+        grid.resolution,
+        len(list(grid.tiles())),
+    )
+    return grid
+
+
+# -- stage 2: fetch ----------------------------------------------------------------------------------
+def fetch_input(
+    cfg: Config, dataset_name: str, version: str, year: int, manifest_out: Path
+) -> Manifest:
+    """Obtain ``dataset_name`` at ``version`` for ``year`` over the AOI (bounds in lon/lat)."""
+    dataset = get_dataset(load_registry(cfg.datasets), dataset_name)
+    bounds = load_aoi(cfg).to_crs("EPSG:4326").geometry.bounds
+    manifest = fetch(dataset, year, bounds, manifest_out.parent, version)
+    log.info("fetched %s %s: %s", dataset.name, year, [f.path for f in manifest.files])
+    return manifest
+
+
+# -- stage 3: align ----------------------------------------------------------------------------------
+def align_input(
+    cfg: Config,
+    role: str,
+    year: int,
+    manifest_path: Path,
+    grid_path: Path,
+    out: Path,
+    *,
+    threads: int = 1,
+) -> None:
+    """Warp the fetched files of ``role`` onto the grid, decode, mask to the AOI, write a COG."""
+    registry = load_registry(cfg.datasets)
+    dataset = get_dataset(registry, cfg.inputs[role].dataset)
+    manifest = Manifest.read(manifest_path)
+    grid = Grid.from_json(grid_path)
+    layer = "map" if "map" in dataset.files else next(iter(dataset.files))
+    arr = aligned_array(
+        manifest.paths(layer), grid, load_aoi(cfg), kind=dataset.kind, src_nodata=dataset.nodata
+    )
+    categorical = dataset.kind == "categorical"
+    tags = _provenance(
+        cfg, sources=[_source_record(dataset.name, manifest)], synthetic=manifest.synthetic
+    )
+    tags |= {"YEAR": year, "ROLE": role, "UNITS": dataset.units, "LEGEND": dataset.legend or ""}
+    spec = LayerSpec(
+        data=arr,
+        dtype="uint8" if categorical else "float32",
+        nodata=0 if categorical else float("nan"),
+        tags=tags,
+        description=f"{role} ({dataset.name}) {year}",
+        colormap=colormap(LEGENDS[dataset.legend])
+        if categorical and dataset.legend in LEGENDS
+        else None,
+        overview_resampling="mode" if categorical else "average",
+    )
+    write_layers(grid, {out: spec}, threads=threads)
+
+
+# -- stage 4: stocks ---------------------------------------------------------------------------------
+def compute_stocks(
+    cfg: Config,
+    year: int,
+    aligned: Mapping[str, Path],
+    grid_path: Path,
+    *,
+    class_summary_out: Path,
+    tile_summary_out: Path,
+    threads: int = 1,
+) -> None:
+    """Run the model over all chunks; write one COG per pool and the total, and summary tables."""
+    grid = Grid.from_json(grid_path)
+    model = get_model(cfg.model.name, cfg.model.params)
+    missing = [r for r in model.inputs if r not in aligned]
+    if missing:
+        raise InputDataError(
+            f"model {model.name} needs input role(s) {missing}; add them to config inputs"
+        )
+    roles = list(model.inputs)
+    arrays = [open_on_grid(aligned[r], grid) for r in roles]
+
+    def _block(*blocks: np.ndarray) -> np.ndarray:
+        pools = model.pools(dict(zip(roles, blocks, strict=True)))
+        return np.stack([np.asarray(pools[p], "float32") for p in POOLS])
+
+    stacked = da.map_blocks(
+        _block, *arrays, new_axis=0, chunks=((len(POOLS),), *grid.chunks), dtype="float32"
+    )
+    total = stacked.sum(axis=0)
+    land_cover = open_on_grid(aligned["land_cover"], grid)
+    summaries = _per_tile(grid, land_cover, stacked)
+
+    legend = _legend(cfg)
+    sources, synthetic = _sources_from_tags(aligned.values())
+    base = _provenance(cfg, sources=sources, synthetic=synthetic) | {
+        "YEAR": year,
+        "UNITS": UNITS_STOCK,
+    }
+    layers = {
+        stock_path(cfg, year, pool): LayerSpec(
+            data=stacked[i],
+            dtype="float32",
+            nodata=float("nan"),
+            tags=base | {"POOL": pool, "QUANTITY": f"carbon stock, {pool} pool"},
+            description=f"carbon stock {pool} ({UNITS_STOCK}) {year}",
+        )
+        for i, pool in enumerate(POOLS)
+    }
+    layers[stock_path(cfg, year, "total")] = LayerSpec(
+        data=total,
+        dtype="float32",
+        nodata=float("nan"),
+        tags=base | {"POOL": "total", "QUANTITY": "carbon stock, sum of above, below, dead, soil"},
+        description=f"carbon stock total ({UNITS_STOCK}) {year}",
+    )
+    (tile_sums,) = write_layers(grid, layers, extra=[summaries], threads=threads)
+
+    per_class = _sum_tiles(tile_sums)
+    names, categories = class_names(legend), ipcc_categories(legend)
+    rows = []
+    for code in np.flatnonzero(per_class["area_ha"] > 0):
+        area = per_class["area_ha"][code]
+        row: dict[str, Any] = {
+            "year": year,
+            "class_code": int(code),
+            "class_name": names.get(int(code), str(code)),
+            "ipcc_category": categories.get(int(code), ""),
+            "area_ha": area,
+        }
+        for pool in POOLS:
+            row[f"stock_{pool}_mgc"] = per_class[pool][code]
+        row["stock_total_mgc"] = sum(per_class[p][code] for p in POOLS)
+        row["stock_density_mgc_per_ha"] = row["stock_total_mgc"] / area
+        rows.append(row)
+    _write_csv(pd.DataFrame(rows), class_summary_out)
+
+    tiles = [
+        {
+            "tile_id": tile.id,
+            "area_ha": float(sums["area_ha"].sum()),
+            "stock_total_mgc": float(sum(sums[p].sum() for p in POOLS)),
+        }
+        for tile, sums in zip(grid.tiles(), tile_sums, strict=True)
+    ]
+    _write_csv(pd.DataFrame(tiles), tile_summary_out)
+
+
+def _per_tile(grid: Grid, land_cover: da.Array, stacked: da.Array) -> list[Any]:
+    """One delayed per-class sum for each tile, sharing the blocks of ``stacked``."""
+    lc_blocks = land_cover.to_delayed()
+    pool_blocks = stacked.to_delayed()
+    out = []
+    for tile in grid.tiles():
+        out.append(
+            dask.delayed(_tile_sums)(
+                lc_blocks[tile.row, tile.col], pool_blocks[0, tile.row, tile.col], grid, tile
+            )
+        )
+    return out
+
+
+def _tile_sums(
+    classes: np.ndarray, pools: np.ndarray, grid: Grid, tile: Tile
+) -> dict[str, np.ndarray]:
+    area = grid.cell_area_ha(tile.window)
+    return class_sums(classes, area, {p: pools[i] for i, p in enumerate(POOLS)})
+
+
+def _sum_tiles(tile_sums: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    keys = tile_sums[0].keys()
+    return {k: np.sum([t[k] for t in tile_sums], axis=0) for k in keys}
+
+
+# -- stage 5: sink -----------------------------------------------------------------------------------
+def compute_sink(
+    cfg: Config,
+    y0: int,
+    y1: int,
+    *,
+    stock0: Path,
+    stock1: Path,
+    land_cover1: Path,
+    grid_path: Path,
+    flux_out: Path,
+    summary_out: Path,
+    threads: int = 1,
+) -> None:
+    """Stock-difference sink between two years: net CO2e flux per pixel (inventory sign) and per class."""
+    grid = Grid.from_json(grid_path)
+    c0 = open_on_grid(stock0, grid)
+    c1 = open_on_grid(stock1, grid)
+    flux = da.map_blocks(
+        lambda a, b: co2e_flux(stock_difference(a, b, y0, y1)), c0, c1, dtype="float32"
+    )
+    lc = open_on_grid(land_cover1, grid)
+    summaries = [
+        dask.delayed(_flux_tile_sums)(lb, fb, grid, tile)
+        for tile, lb, fb in zip(
+            grid.tiles(), lc.to_delayed().ravel(), flux.to_delayed().ravel(), strict=True
+        )
+    ]
+    sources, synthetic = _sources_from_tags([stock0, stock1])
+    tags = _provenance(cfg, sources=sources, synthetic=synthetic) | {
+        "INTERVAL": f"{y0}-{y1}",
+        "YEAR_START": y0,
+        "YEAR_END": y1,
+        "UNITS": UNITS_FLUX,
+        "SIGN_CONVENTION": SIGN_CONVENTION,
+        "QUANTITY": "net CO2e flux by stock difference, -(C_end - C_start)/(t_end - t_start) x 44/12 (IPCC 2006 V4 Eq. 2.5)",
+        "POOL": "total",
+    }
+    spec = LayerSpec(
+        data=flux,
+        dtype="float32",
+        nodata=float("nan"),
+        tags=tags,
+        description=f"net CO2e flux ({UNITS_FLUX}, emissions +, removals -) {y0}-{y1}",
+    )
+    (tile_sums,) = write_layers(grid, {flux_out: spec}, extra=[summaries], threads=threads)
+    per_class = _sum_tiles(tile_sums)
+    legend = _legend(cfg)
+    names, categories = class_names(legend), ipcc_categories(legend)
+    rows = []
+    for code in np.flatnonzero(per_class["area_ha"] > 0):
+        area = per_class["area_ha"][code]
+        rows.append(
+            {
+                "interval_start": y0,
+                "interval_end": y1,
+                "class_code": int(code),
+                "class_name": names.get(int(code), str(code)),
+                "ipcc_category": categories.get(int(code), ""),
+                "area_ha": area,
+                "net_flux_mgco2e_per_yr": per_class["net"][code],
+                "emissions_mgco2e_per_yr": per_class["emissions"][code],
+                "removals_mgco2e_per_yr": per_class["removals"][code],
+                "net_flux_mgco2e_per_ha_yr": per_class["net"][code] / area,
+            }
+        )
+    _write_csv(pd.DataFrame(rows), summary_out)
+
+
+def _flux_tile_sums(
+    classes: np.ndarray, flux: np.ndarray, grid: Grid, tile: Tile
+) -> dict[str, np.ndarray]:
+    area = grid.cell_area_ha(tile.window)
+    return class_sums(
+        classes,
+        area,
+        {
+            "net": flux,
+            "emissions": np.where(flux > 0, flux, 0),
+            "removals": np.where(flux < 0, flux, 0),
+        },
+    )
+
+
+# -- stage 6: GeoPackage ---------------------------------------------------------------------------
+def write_geopackage(
+    cfg: Config,
+    year: int,
+    *,
+    grid_path: Path,
+    class_summary: Path,
+    tile_summary: Path,
+    sink_summary: Path | None,
+    out: Path,
+) -> None:
+    """Per-year GeoPackage: the AOI, the per-class summary, the tile grid and (if any) the sink summary."""
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    grid = Grid.from_json(grid_path)
+    aoi = load_aoi(cfg).to_crs(grid.crs)
+    classes = pd.read_csv(class_summary)
+    synthetic = "yes" if _is_synthetic(cfg) else "no"
+    meta = {
+        "SINKMAP_VERSION": __version__,
+        "OUTPUT_VERSION": OUTPUT_VERSION,
+        "YEAR": str(year),
+        "SYNTHETIC": synthetic,
+        "UNITS": "area_ha: ha; stock_*_mgc: Mg C; stock_density_mgc_per_ha: Mg C/ha; "
+        "*_mgco2e_per_yr: Mg CO2e/yr; net_flux_mgco2e_per_ha_yr: Mg CO2e/ha/yr",
+        "SIGN_CONVENTION": SIGN_CONVENTION,
+        "MODEL": json.dumps(get_model(cfg.model.name, cfg.model.params).describe()),
+    }
+    if synthetic == "yes":
+        meta["NOTE"] = SYNTHETIC_NOTE
+    with atomic_path(out) as tmp:
+        aoi_df = gpd.GeoDataFrame(
+            {
+                "name": [aoi.name],
+                "area_ha": [aoi.geometry.area / 1e4],
+                "year": [year],
+                "synthetic": [synthetic],
+            },
+            geometry=[aoi.geometry],
+            crs=grid.crs,
+        )
+        aoi_df["geometry"] = aoi_df.geometry.apply(
+            lambda g: shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g
+        )
+        pyogrio.write_dataframe(aoi_df, tmp, layer="aoi", driver="GPKG", layer_metadata=meta)
+        pyogrio.write_dataframe(
+            classes, tmp, layer="class_summary", driver="GPKG", layer_metadata=meta
+        )
+        tiles = pd.read_csv(tile_summary).set_index("tile_id")
+        tile_geoms, records = [], []
+        for tile in grid.tiles():
+            tile_geoms.append(shapely.box(*grid.tile_bounds(tile)))
+            records.append(
+                {
+                    "tile_id": tile.id,
+                    "row_off": tile.row_off,
+                    "col_off": tile.col_off,
+                    "width": tile.width,
+                    "height": tile.height,
+                    "area_ha": float(tiles.loc[tile.id, "area_ha"]),
+                    "stock_total_mgc": float(tiles.loc[tile.id, "stock_total_mgc"]),
+                }
+            )
+        tiles_df = gpd.GeoDataFrame(records, geometry=tile_geoms, crs=grid.crs)
+        pyogrio.write_dataframe(tiles_df, tmp, layer="tiles", driver="GPKG", layer_metadata=meta)
+        if sink_summary is not None:
+            pyogrio.write_dataframe(
+                pd.read_csv(sink_summary),
+                tmp,
+                layer="sink_summary",
+                driver="GPKG",
+                layer_metadata=meta,
+            )
+
+
+# -- stage 7: account ------------------------------------------------------------------------------
+ACCOUNT_COLUMNS = [
+    "year",
+    "class_code",
+    "class_name",
+    "ipcc_category",
+    "area_ha",
+    *[f"stock_{p}_mgc" for p in POOLS],
+    "stock_total_mgc",
+    "stock_density_mgc_per_ha",
+    "interval",
+    "net_flux_mgco2e_per_yr",
+    "emissions_mgco2e_per_yr",
+    "removals_mgco2e_per_yr",
+    "method",
+    "model",
+    "sources",
+    "synthetic",
+    "sinkmap_version",
+    "output_version",
+]
+
+
+def build_account(
+    cfg: Config, class_summaries: Mapping[int, Path], sink_summaries: Mapping[int, Path], out: Path
+) -> pd.DataFrame:
+    """``carbon_account.csv``: one row per year and class; flux columns for the interval ending in that year."""
+    frames = []
+    model = json.dumps(get_model(cfg.model.name, cfg.model.params).describe(), sort_keys=True)
+    for year in sorted(class_summaries):
+        stocks = pd.read_csv(class_summaries[year])
+        if year in sink_summaries:
+            sink = pd.read_csv(sink_summaries[year])
+            start = int(sink["interval_start"].iloc[0]) if len(sink) else None
+            stocks = stocks.merge(
+                sink[
+                    [
+                        "class_code",
+                        "net_flux_mgco2e_per_yr",
+                        "emissions_mgco2e_per_yr",
+                        "removals_mgco2e_per_yr",
+                    ]
+                ],
+                on="class_code",
+                how="left",
+            )
+            stocks["interval"] = f"{start}-{year}"
+            stocks["method"] = "stock-difference (IPCC 2006 V4 Eq. 2.5)"
+        else:
+            for col in (
+                "net_flux_mgco2e_per_yr",
+                "emissions_mgco2e_per_yr",
+                "removals_mgco2e_per_yr",
+            ):
+                stocks[col] = np.nan
+            stocks["interval"] = ""
+            stocks["method"] = "stock (no earlier year)"
+        frames.append(stocks)
+        sources, synthetic = _sources_from_tags([stock_path(cfg, year, "total")])
+        stocks["sources"] = json.dumps(sources, sort_keys=True)
+        stocks["synthetic"] = "yes" if synthetic else "no"
+    table = pd.concat(frames, ignore_index=True)
+    table["model"] = model
+    table["sinkmap_version"] = __version__
+    table["output_version"] = OUTPUT_VERSION
+    table = table[ACCOUNT_COLUMNS]
+    _write_csv(table, out)
+    return table
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def _legend(cfg: Config) -> str | None:
+    registry = load_registry(cfg.datasets)
+    return get_dataset(registry, cfg.inputs["land_cover"].dataset).legend
+
+
+def _is_synthetic(cfg: Config) -> bool:
+    registry = load_registry(cfg.datasets)
+    return any(get_dataset(registry, inp.dataset).synthetic for inp in cfg.inputs.values())
+
+
+def _source_record(name: str, manifest: Manifest) -> dict[str, Any]:
+    return {
+        "dataset": name,
+        "version": manifest.version,
+        "year": manifest.year,
+        "files": manifest.urls(),
+    }
+
+
+def _sources_from_tags(paths: Sequence[Path] | Any) -> tuple[list[dict[str, Any]], bool]:
+    """Union of the SOURCES tags of upstream rasters, and whether any of them is synthetic."""
+    sources: list[dict[str, Any]] = []
+    synthetic = False
+    for path in paths:
+        with rasterio.open(path) as ds:
+            tags = ds.tags()
+        for rec in json.loads(tags.get("SOURCES", "[]")):
+            if rec not in sources:
+                sources.append(rec)
+        synthetic |= tags.get("SYNTHETIC") == "yes"
+    return sources, synthetic
+
+
+def _provenance(cfg: Config, *, sources: list[dict[str, Any]], synthetic: bool) -> dict[str, Any]:
+    model = get_model(cfg.model.name, cfg.model.params).describe()
+    tags: dict[str, Any] = {
+        "SINKMAP_VERSION": __version__,
+        "OUTPUT_VERSION": OUTPUT_VERSION,
+        "MODEL": model["model"],
+        "MODEL_PARAMS": json.dumps(model["params"], sort_keys=True),
+        "SOURCES": json.dumps(sources, sort_keys=True),
+        "SYNTHETIC": "yes" if synthetic else "no",
+        "AOI": str(cfg.aoi.path),
+        "CO2_PER_C": repr(CO2_PER_C),
+    }
+    if synthetic:
+        tags["NOTE"] = SYNTHETIC_NOTE
+    return tags
+
+
+def _write_csv(df: pd.DataFrame, out: Path) -> None:
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6f")

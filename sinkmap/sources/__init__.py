@@ -1,0 +1,208 @@
+"""Where inputs come from: a registry of datasets and the adapters that obtain their files.
+
+A dataset (config/datasets.yaml) says *what* a product is: its tiles, file names, encoding, licence.
+An adapter says *how* its files are obtained for one year and AOI: generated (``demo``), downloaded
+by URL and tile (``http_tiles``, issue #3), searched in a STAC API, or found in a local folder. Every
+adapter writes the same thing: the product's files under their real names, and a ``manifest.json``
+listing them with their sizes, checksums and URLs, which the align step reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from sinkmap.errors import ConfigError, SourceError
+from sinkmap.sources.tiles import tiles_for_bounds
+
+Bounds = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One entry of the dataset registry."""
+
+    name: str
+    title: str
+    adapter: str
+    kind: str  # "categorical" | "continuous"
+    tile_scheme: str
+    files: dict[str, str]
+    crs: str
+    pixel_size: float
+    dtype: str
+    nodata: float | int | None
+    units: str
+    licence: str
+    citation: str
+    version: str
+    synthetic: bool = False
+    versions: dict[int, str] = field(default_factory=dict)
+    years: tuple[int, ...] = ()
+    legend: str | None = None
+    generator: str | None = None
+    base_url: str | None = None
+    url: str | None = None
+    mimics: str | None = None
+
+    def version_for(self, year: int, override: str | None = None) -> str:
+        return override or self.versions.get(year, self.version)
+
+    def check_year(self, year: int) -> None:
+        if self.years and year not in self.years:
+            raise SourceError(
+                f"dataset {self.name} has no year {year}; it covers {list(self.years)}. "
+                "Choose another dataset for that year in config inputs, or drop the year."
+            )
+
+    def filenames(
+        self, year: int, bounds: Bounds, version: str | None = None
+    ) -> dict[str, list[str]]:
+        """Layer -> file names (one per tile) covering ``bounds`` (lon/lat) for ``year``."""
+        ver = self.version_for(year, version)
+        tiles = tiles_for_bounds(self.tile_scheme, bounds)
+        return {
+            layer: [pattern.format(year=year, version=ver, tile=t) for t in tiles]
+            for layer, pattern in self.files.items()
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "version": self.version,
+            "licence": self.licence,
+            "citation": self.citation,
+            "synthetic": self.synthetic,
+        }
+
+
+def load_registry(path: str | Path) -> dict[str, Dataset]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"dataset registry {path} does not exist; set `datasets:` in the config")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out: dict[str, Dataset] = {}
+    for name, entry in raw.items():
+        entry = dict(entry)
+        entry["versions"] = {int(k): str(v) for k, v in (entry.get("versions") or {}).items()}
+        entry["years"] = tuple(int(y) for y in entry.get("years") or ())
+        try:
+            out[name] = Dataset(name=name, **entry)
+        except TypeError as exc:
+            raise ConfigError(f"dataset {name!r} in {path} is malformed: {exc}") from exc
+    return out
+
+
+def get_dataset(registry: dict[str, Dataset], name: str) -> Dataset:
+    try:
+        return registry[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown dataset {name!r}; known datasets: {sorted(registry)}. "
+            "Fix inputs.<role>.dataset in the config or add the dataset to config/datasets.yaml"
+        ) from None
+
+
+@dataclass(frozen=True)
+class RawFile:
+    layer: str
+    path: str  # relative to the manifest's folder
+    size: int
+    sha256: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an adapter obtained for one dataset and year."""
+
+    dataset: str
+    version: str
+    year: int
+    adapter: str
+    synthetic: bool
+    files: tuple[RawFile, ...]
+    folder: Path
+
+    def paths(self, layer: str) -> list[Path]:
+        found = [self.folder / f.path for f in self.files if f.layer == layer]
+        if not found:
+            raise SourceError(
+                f"manifest of {self.dataset} {self.year} in {self.folder} lists no {layer!r} file; "
+                "delete the folder so the fetch step runs again"
+            )
+        return found
+
+    def urls(self) -> list[str]:
+        return [f.url or f.path for f in self.files]
+
+    def write(self, path: Path) -> None:
+        from sinkmap.io import atomic_path
+
+        data = {
+            "dataset": self.dataset,
+            "version": self.version,
+            "year": self.year,
+            "adapter": self.adapter,
+            "synthetic": self.synthetic,
+            "files": [f.__dict__ for f in self.files],
+        }
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: str | Path) -> Manifest:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SourceError(
+                f"cannot read manifest {path}: {exc}; delete it and run again"
+            ) from exc
+        files = tuple(RawFile(**f) for f in data.pop("files"))
+        return cls(files=files, folder=path.parent, **data)
+
+
+def file_record(layer: str, path: Path, folder: Path, url: str | None = None) -> RawFile:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return RawFile(
+        layer, str(path.relative_to(folder)), path.stat().st_size, digest.hexdigest(), url
+    )
+
+
+class Adapter(Protocol):
+    """Obtains a dataset's files for one year into a folder, and describes them in a manifest."""
+
+    def fetch(
+        self, dataset: Dataset, year: int, bounds: Bounds, folder: Path, version: str | None
+    ) -> Manifest: ...
+
+
+def get_adapter(dataset: Dataset) -> Adapter:
+    if dataset.adapter == "demo":
+        from sinkmap.sources.demo import DemoAdapter
+
+        return DemoAdapter()
+    raise SourceError(
+        f"dataset {dataset.name} uses adapter {dataset.adapter!r}, which this sinkmap version does not "
+        "have yet (real downloads arrive with issue #3). Use a demo_* dataset in config inputs."
+    )
+
+
+def fetch(
+    dataset: Dataset, year: int, bounds: Bounds, folder: Path, version: str | None = None
+) -> Manifest:
+    """Obtain ``dataset`` for ``year`` over ``bounds`` (lon/lat) into ``folder``; write its manifest."""
+    dataset.check_year(year)
+    manifest = get_adapter(dataset).fetch(dataset, year, bounds, folder, version)
+    manifest.write(folder / "manifest.json")
+    return manifest

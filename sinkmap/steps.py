@@ -1,0 +1,48 @@
+"""Glue for workflow steps: log to the step's log file, turn failures into one clear line."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+from sinkmap.errors import SinkmapError
+
+
+@contextlib.contextmanager
+def step(log_path: str | Path | None, what: str) -> Iterator[logging.Logger]:
+    """Send sinkmap's logging (and warnings) to ``log_path`` for the duration of one step.
+
+    A :class:`SinkmapError` is logged as ``FAILED <what>: <message>`` (the message says how to fix
+    it) and re-raised; any other exception is logged with its traceback.
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    for h in handlers:
+        h.setFormatter(fmt)
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    log = logging.getLogger("sinkmap")
+    log.info("start: %s", what)
+    try:
+        yield log
+    except SinkmapError as exc:
+        log.error("FAILED %s: %s", what, exc)
+        raise
+    except Exception:
+        log.error("FAILED %s (unexpected error, please report):\n%s", what, traceback.format_exc())
+        raise
+    else:
+        log.info("done: %s", what)
+    finally:
+        for h in handlers:
+            root.removeHandler(h)
+            h.close()

@@ -1,0 +1,57 @@
+"""Product legends: class names, official colours and IPCC land categories.
+
+The ESA WorldCover legend and colours are those of the product specification (WorldCover PUM v2).
+The IPCC land category of each class follows the six categories of IPCC 2006 Vol. 4 Ch. 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LegendClass:
+    code: int
+    name: str
+    color: str  # hex RGB
+    ipcc_category: str
+
+
+WORLDCOVER: tuple[LegendClass, ...] = (
+    LegendClass(10, "Tree cover", "#006400", "Forest land"),
+    LegendClass(20, "Shrubland", "#ffbb22", "Grassland"),
+    LegendClass(30, "Grassland", "#ffff4c", "Grassland"),
+    LegendClass(40, "Cropland", "#f096ff", "Cropland"),
+    LegendClass(50, "Built-up", "#fa0000", "Settlements"),
+    LegendClass(60, "Bare / sparse vegetation", "#b4b4b4", "Other land"),
+    LegendClass(70, "Snow and ice", "#f0f0f0", "Other land"),
+    LegendClass(80, "Permanent water bodies", "#0064c8", "Wetlands"),
+    LegendClass(90, "Herbaceous wetland", "#0096a0", "Wetlands"),
+    LegendClass(95, "Mangroves", "#00cf75", "Forest land"),
+    LegendClass(100, "Moss and lichen", "#fae6a0", "Other land"),
+)
+
+LEGENDS: dict[str, tuple[LegendClass, ...]] = {"worldcover": WORLDCOVER}
+
+
+def _rgba(hex_color: str) -> tuple[int, int, int, int]:
+    h = hex_color.lstrip("#")
+    return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255)
+
+
+def colormap(legend: tuple[LegendClass, ...]) -> dict[int, tuple[int, int, int, int]]:
+    """A GDAL colour table: nodata 0 transparent, each class its colour."""
+    cmap = {0: (0, 0, 0, 0)}
+    cmap.update({c.code: _rgba(c.color) for c in legend})
+    return cmap
+
+
+WORLDCOVER_COLORMAP = colormap(WORLDCOVER)
+
+
+def class_names(legend: str | None) -> dict[int, str]:
+    return {c.code: c.name for c in LEGENDS.get(legend or "", ())}
+
+
+def ipcc_categories(legend: str | None) -> dict[int, str]:
+    return {c.code: c.ipcc_category for c in LEGENDS.get(legend or "", ())}

@@ -1,0 +1,35 @@
+# Aligned inputs -> carbon pools and stocks per year; stocks -> sinks per interval.
+
+
+rule stocks:
+    input:
+        unpack(lambda w: {f"in_{role}": aligned(role, w.year) for role in model_roles()}),
+        grid=f"{RESULTS}/grid.json",
+    output:
+        pools=[f"{RESULTS}/{{year}}/carbon_stock_{p}.tif" for p in POOL_NAMES],
+        class_summary=f"{RESULTS}/{{year}}/class_summary.csv",
+        tile_summary=f"{RESULTS}/{{year}}/tile_summary.csv",
+    log:
+        f"{LOGS}/stocks/{{year}}.log",
+    params:
+        model=CFG.model.model_dump(),
+    threads: 2
+    script:
+        "../scripts/stocks.py"
+
+
+rule sink:
+    input:
+        check_interval,
+        stock0=f"{RESULTS}/{{y0}}/carbon_stock_total.tif",
+        stock1=f"{RESULTS}/{{y1}}/carbon_stock_total.tif",
+        land_cover1=f"{RESULTS}/{{y1}}/land_cover.tif",
+        grid=f"{RESULTS}/grid.json",
+    output:
+        flux=f"{RESULTS}/sink/{{y0}}-{{y1}}/net_flux_co2e.tif",
+        summary=f"{RESULTS}/sink/{{y0}}-{{y1}}/class_summary.csv",
+    log:
+        f"{LOGS}/sink/{{y0}}-{{y1}}.log",
+    threads: 2
+    script:
+        "../scripts/sink.py"

@@ -1,0 +1,31 @@
+# Per-year GeoPackages and the carbon account table.
+
+
+rule geopackage:
+    input:
+        grid=f"{RESULTS}/grid.json",
+        aoi=str(CFG.aoi.path),
+        class_summary=f"{RESULTS}/{{year}}/class_summary.csv",
+        tile_summary=f"{RESULTS}/{{year}}/tile_summary.csv",
+        sink_summary=sink_summary_for,
+    output:
+        f"{RESULTS}/{{year}}/sinkmap_{{year}}.gpkg",
+    log:
+        f"{LOGS}/geopackage/{{year}}.log",
+    script:
+        "../scripts/geopackage.py"
+
+
+rule account:
+    input:
+        class_summaries=expand(f"{RESULTS}/{{year}}/class_summary.csv", year=YEARS),
+        stocks=expand(f"{RESULTS}/{{year}}/carbon_stock_total.tif", year=YEARS),
+        sink_summaries=[f"{RESULTS}/sink/{y0}-{y1}/class_summary.csv" for y0, y1 in INTERVALS],
+    output:
+        f"{RESULTS}/carbon_account.csv",
+    log:
+        f"{LOGS}/account.log",
+    params:
+        years=YEARS,
+    script:
+        "../scripts/account.py"

@@ -1,0 +1,22 @@
+"""Write the per-year GeoPackage (AOI, class summary, tile grid, sink summary of the interval ending in the year).
+
+Inputs: grid, aoi, class_summary, tile_summary, sink_summary (optional). Outputs: sinkmap_<year>.gpkg.
+"""
+
+from pathlib import Path
+
+from sinkmap.config import load_config
+from sinkmap.pipeline import write_geopackage
+from sinkmap.steps import step
+
+sm = snakemake  # noqa: F821
+with step(sm.log[0], f"geopackage {sm.wildcards.year}"):
+    write_geopackage(
+        load_config(dict(sm.config)),
+        int(sm.wildcards.year),
+        grid_path=Path(sm.input.grid),
+        class_summary=Path(sm.input.class_summary),
+        tile_summary=Path(sm.input.tile_summary),
+        sink_summary=Path(sm.input.sink_summary) if sm.input.sink_summary else None,
+        out=Path(sm.output[0]),
+    )

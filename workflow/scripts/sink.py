@@ -1,0 +1,27 @@
+"""Stock-difference sink between two consecutive years.
+
+Inputs: total stock of both years, land cover of the later year, grid. Outputs: net_flux_co2e.tif
+(COG, Mg CO2e/ha/yr, emissions positive) and class_summary.csv. Settings: wildcards y0, y1; threads.
+"""
+
+from pathlib import Path
+
+from sinkmap.config import load_config
+from sinkmap.pipeline import compute_sink
+from sinkmap.steps import step
+
+sm = snakemake  # noqa: F821
+y0, y1 = int(sm.wildcards.y0), int(sm.wildcards.y1)
+with step(sm.log[0], f"sink {y0}-{y1} from {sm.input.stock0} and {sm.input.stock1}"):
+    compute_sink(
+        load_config(dict(sm.config)),
+        y0,
+        y1,
+        stock0=Path(sm.input.stock0),
+        stock1=Path(sm.input.stock1),
+        land_cover1=Path(sm.input.land_cover1),
+        grid_path=Path(sm.input.grid),
+        flux_out=Path(sm.output.flux),
+        summary_out=Path(sm.output.summary),
+        threads=sm.threads,
+    )
