@@ -137,7 +137,7 @@ def co2e_flux(delta_c: np.ndarray) -> np.ndarray:
     A growing stock is a removal, reported negative; a shrinking stock an emission, positive:
     flux = −ΔC × 44/12.
     """
-    return (-np.asarray(delta_c, "float64") * CO2_PER_C).astype("float32")
+    return (0.0 - np.asarray(delta_c, "float64") * CO2_PER_C).astype("float32")  # 0.0 - x: no -0.0
 
 
 def class_sums(

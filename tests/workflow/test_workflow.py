@@ -1,0 +1,246 @@
+"""End-to-end: Snakemake runs the real workflow on a tiny AOI in a temporary folder.
+
+Every expected value is recomputed here from the pool table and the equations (IPCC 2006 Vol. 4
+Eq. 2.5, x 44/12, inventory sign), not taken from the code's own output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import rasterio
+import shapely
+import yaml
+from rio_cogeo.cogeo import cog_validate
+
+pytestmark = pytest.mark.workflow
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE = REPO / "config" / "pools" / "worldcover_ipcc_tier1.csv"
+POOLS = {"above": "c_above", "below": "c_below", "dead": "c_dead", "soil": "c_soil"}
+CO2_PER_C = 44 / 12
+
+# An irregular polygon of ~4 km2 around the county town (lon/lat), so AOI edges cut through chunks.
+AOI_LONLAT = [
+    (109.688, 18.628),
+    (109.713, 18.631),
+    (109.716, 18.649),
+    (109.700, 18.655),
+    (109.690, 18.646),
+]
+
+
+def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
+    env = os.environ | {"PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def _write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: object) -> None:
+    cfg = {
+        "aoi": {"path": str(workdir / "aoi.geojson"), "name": "test AOI"},
+        "years": years,
+        "grid": {"crs": "EPSG:32649", "resolution": 10, "chunk": 256},
+        "inputs": {"land_cover": {"dataset": "demo_worldcover"}, "biomass": {"dataset": "demo_cci_biomass"}},
+        "model": {"name": "lookup", "params": {"table": str(table)}},
+        "datasets": str(REPO / "config" / "datasets.yaml"),
+        "resources_dir": "resources",
+        "results_dir": "results",
+    } | extra
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+
+
+def _job_counts(dry_run_output: str) -> dict[str, int]:
+    """Parse Snakemake's 'Job stats' table of a dry run."""
+    counts: dict[str, int] = {}
+    block = dry_run_output.split("Job stats:", 1)[1]
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    counts.pop("total", None)
+    return counts
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("run")
+    gpd.GeoDataFrame({"name": ["test AOI"]}, geometry=[shapely.Polygon(AOI_LONLAT)], crs="EPSG:4326").to_file(
+        workdir / "aoi.geojson"
+    )
+    _write_config(workdir, [2020, 2021])
+    _snakemake(workdir)
+    return workdir
+
+
+def _read(path: Path) -> tuple[np.ndarray, dict[str, str], float | None]:
+    with rasterio.open(path) as ds:
+        return ds.read(1), ds.tags(), ds.nodata
+
+
+def test_stock_layers_equal_pool_table_lookup(run: Path) -> None:
+    table = pd.read_csv(TABLE).set_index("lucode")
+    for year in (2020, 2021):
+        lc, _, lc_nodata = _read(run / f"results/{year}/land_cover.tif")
+        assert lc_nodata == 0
+        inside = lc != 0
+        assert inside.sum() > 10_000  # ~4 km2 of 10 m cells
+        expected_total = np.zeros(lc.shape)
+        for pool, column in POOLS.items():
+            stock, tags, _ = _read(run / f"results/{year}/carbon_stock_{pool}.tif")
+            expected = np.full(lc.shape, np.nan)
+            for code in np.unique(lc[inside]):
+                expected[lc == code] = table.loc[int(code), column]
+            np.testing.assert_allclose(stock[inside], expected[inside], rtol=1e-6)
+            assert np.isnan(stock[~inside]).all()
+            assert tags["UNITS"] == "Mg C ha-1" and tags["POOL"] == pool and tags["YEAR"] == str(year)
+            expected_total += np.nan_to_num(expected)
+        total, tags, nodata = _read(run / f"results/{year}/carbon_stock_total.tif")
+        assert np.isnan(nodata)
+        np.testing.assert_allclose(total[inside], expected_total[inside], rtol=1e-6)
+        assert tags["SYNTHETIC"] == "yes" and "SYNTHETIC" in tags["NOTE"]
+        assert tags["MODEL"] == "lookup" and json.loads(tags["MODEL_PARAMS"]) == {"table": str(TABLE)}
+        sources = json.loads(tags["SOURCES"])
+        assert sources[0]["dataset"] == "demo_worldcover"
+        assert f"ESA_WorldCover_10m_{year}_v200_N18E108_Map.tif" in sources[0]["files"][0]
+
+
+def test_sink_is_stock_difference_in_co2e(run: Path) -> None:
+    s0, _, _ = _read(run / "results/2020/carbon_stock_total.tif")
+    s1, _, _ = _read(run / "results/2021/carbon_stock_total.tif")
+    flux, tags, _ = _read(run / "results/sink/2020-2021/net_flux_co2e.tif")
+    inside = np.isfinite(s0)
+    expected = -(s1.astype(float) - s0) / (2021 - 2020) * CO2_PER_C
+    np.testing.assert_allclose(flux[inside], expected[inside], rtol=1e-5, atol=1e-4)
+    assert np.isnan(flux[~inside]).all()
+    # the synthetic town grows each year: its new built-up cells are emissions
+    assert (flux[inside] > 0).any()
+    assert not np.signbit(flux[inside & (flux == 0)]).any()  # no -0.0 in unchanged cells
+    assert tags["UNITS"] == "Mg CO2e ha-1 yr-1"
+    assert tags["SIGN_CONVENTION"].startswith("inventory: emissions positive")
+    assert tags["INTERVAL"] == "2020-2021"
+
+
+def test_outputs_are_valid_cogs(run: Path) -> None:
+    for path in [
+        run / "results/2021/carbon_stock_total.tif",
+        run / "results/2021/land_cover.tif",
+        run / "results/2021/biomass.tif",
+        run / "results/sink/2020-2021/net_flux_co2e.tif",
+    ]:
+        valid, errors, _ = cog_validate(str(path), quiet=True)
+        assert valid, (path, errors)
+
+
+def test_class_summary_and_account(run: Path) -> None:
+    table = pd.read_csv(TABLE).set_index("lucode")
+    lc, _, _ = _read(run / "results/2021/land_cover.tif")
+    summary = pd.read_csv(run / "results/2021/class_summary.csv").set_index("class_code")
+    codes, counts = np.unique(lc[lc != 0], return_counts=True)
+    assert sorted(summary.index) == sorted(int(c) for c in codes)
+    for code, n in zip(codes, counts, strict=True):
+        row = summary.loc[int(code)]
+        # 10 m cells are 0.01 ha on the UTM plane; true areas differ by the UTM scale factor (< 0.1 %)
+        assert row["area_ha"] == pytest.approx(n * 0.01, rel=1e-3)
+        density = sum(table.loc[int(code), c] for c in POOLS.values())
+        assert row["stock_total_mgc"] == pytest.approx(density * row["area_ha"], rel=1e-6)
+
+    account = pd.read_csv(run / "results/carbon_account.csv")
+    assert set(account["year"]) == {2020, 2021}
+    first = account[account["year"] == 2020]
+    assert first["net_flux_mgco2e_per_yr"].isna().all()
+    second = account[account["year"] == 2021].set_index("class_code")
+    sink = pd.read_csv(run / "results/sink/2020-2021/class_summary.csv").set_index("class_code")
+    for code in sink.index:
+        assert second.loc[code, "interval"] == "2020-2021"
+        assert second.loc[code, "net_flux_mgco2e_per_yr"] == pytest.approx(sink.loc[code, "net_flux_mgco2e_per_yr"])
+    # county net flux = -(total stock change) x 44/12 for a one-year interval
+    stock_change = second["stock_total_mgc"].sum() - first["stock_total_mgc"].sum()
+    assert sink["net_flux_mgco2e_per_yr"].sum() == pytest.approx(-stock_change * CO2_PER_C, rel=1e-4)
+    assert (account["synthetic"] == "yes").all()
+
+
+def test_geopackage_layers(run: Path) -> None:
+    layers = {row[0] for row in pyogrio.list_layers(run / "results/2021/sinkmap_2021.gpkg")}
+    assert {"aoi", "class_summary", "tiles", "sink_summary"} <= layers
+    assert "sink_summary" not in {row[0] for row in pyogrio.list_layers(run / "results/2020/sinkmap_2020.gpkg")}
+    tiles = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="tiles")
+    grid = json.loads((run / "results/grid.json").read_text())
+    n_tiles = -(-grid["width"] // 256) * -(-grid["height"] // 256)
+    assert len(tiles) == n_tiles
+    aoi = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="aoi")
+    assert aoi.crs.to_epsg() == 32649
+    meta = pyogrio.read_info(run / "results/2021/sinkmap_2021.gpkg", layer="class_summary")["layer_metadata"]
+    assert meta["SYNTHETIC"] == "yes" and "Mg C" in meta["UNITS"]
+
+
+def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
+    proc = _snakemake(run, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+    before = {p: p.stat().st_mtime_ns for p in (run / "results").rglob("*") if p.is_file() and "2022" not in str(p)}
+    _write_config(run, [2020, 2021, 2022])
+    proc = _snakemake(run, "-n")
+    counts = _job_counts(proc.stdout + proc.stderr)
+    # 2022: fetch + align for both roles, one stocks job, the 2021-2022 sink, the 2022 GeoPackage,
+    # and the account table, which gains the new rows. Nothing for 2020 or 2021.
+    assert counts == {"fetch": 2, "align": 2, "stocks": 1, "sink": 1, "geopackage": 1, "account": 1, "all": 1}
+    _snakemake(run)
+    assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
+    changed = [p for p, t in before.items() if p.stat().st_mtime_ns != t and p.name != "carbon_account.csv"]
+    assert changed == []
+    _write_config(run, [2020, 2021])
+
+
+def test_unknown_class_fails_cleanly(run: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(TABLE)
+    partial = tmp_path / "no_cropland.csv"
+    table[table["lucode"] != 40].to_csv(partial, index=False)
+    workdir = tmp_path / "fail"
+    workdir.mkdir()
+    (workdir / "aoi.geojson").write_bytes((run / "aoi.geojson").read_bytes())
+    _write_config(workdir, [2020], table=partial)
+    proc = _snakemake(workdir, check=False)
+    assert proc.returncode != 0
+    log = (workdir / "logs/stocks/2020.log").read_text()
+    assert "land-cover code(s) 40" in log and str(partial) in log and "Add a row" in log
+    year_dir = workdir / "results/2020"
+    assert not list(year_dir.glob("carbon_stock_*.tif"))
+    assert not [p for p in year_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_bad_config_is_refused_before_any_job(tmp_path: Path) -> None:
+    (tmp_path / "aoi.geojson").write_text("{}")
+    _write_config(tmp_path, [2020], grid={"crs": "EPSG:4326", "resolution": 10, "chunk": 256})
+    proc = _snakemake(tmp_path, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "grid.crs" in out and "EPSG:32649" in out
+    assert not (tmp_path / "results").exists()
