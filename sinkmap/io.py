@@ -26,6 +26,10 @@ from rasterio.windows import Window
 from sinkmap.errors import InputDataError, OutputError
 from sinkmap.grid import Grid
 
+# GDAL caches written blocks up to GDAL_CACHEMAX (default 5 % of RAM) before flushing them; a fixed
+# default keeps a step's memory bounded by its chunks, not by the machine. Users may set their own.
+os.environ.setdefault("GDAL_CACHEMAX", "256")
+
 #: GDAL creation options of every published GeoTIFF (COG layout added by rio-cogeo).
 COG_PROFILE: dict[str, Any] = {
     "driver": "GTiff",

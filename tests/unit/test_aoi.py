@@ -1,0 +1,133 @@
+"""sinkmap.aoi: the committed Baoting boundary, read errors, and per-chunk masks."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from rasterio.windows import Window
+from shapely.geometry import Point, Polygon, box
+
+from sinkmap.aoi import AOI, aoi_mask, grid_for_aoi, read_aoi
+from sinkmap.errors import AOIError
+from sinkmap.grid import Grid
+
+from ._helpers import AOI_GPKG
+
+
+# -- the committed AOI ----------------------------------------------------------------------------
+def test_baoting_reads_valid_polygon(baoting):
+    assert baoting.geometry.is_valid
+    assert baoting.geometry.geom_type in ("Polygon", "MultiPolygon")
+    assert baoting.crs == "EPSG:4326"
+    assert baoting.name == "Baoting Li and Miao Autonomous County"  # the layer's 'name' field
+
+
+def test_baoting_area_close_to_official(baoting):
+    # official county area 1,153.24 km2; the boundary measures ~1,152 km2 in UTM 49N
+    area = baoting.area_km2("EPSG:32649")
+    assert area == pytest.approx(1152.0, rel=0.01)
+    assert area == pytest.approx(1153.24, rel=0.01)
+
+
+def test_baoting_bounds(baoting):
+    w, s, e, n = baoting.geometry.bounds
+    assert w == pytest.approx(109.40, abs=0.01)
+    assert e == pytest.approx(109.85, abs=0.01)
+    assert s == pytest.approx(18.39, abs=0.01)
+    assert n == pytest.approx(18.84, abs=0.01)
+
+
+def test_read_aoi_name_override():
+    assert read_aoi(AOI_GPKG, layer="baoting", name="x").name == "x"
+
+
+def test_grid_for_baoting_is_utm_and_covers_county(baoting):
+    g = grid_for_aoi(baoting, crs="EPSG:32649", resolution=10, chunk=2048)
+    minx, miny, maxx, maxy = baoting.to_crs("EPSG:32649").geometry.bounds
+    left, bottom, right, top = g.bounds
+    assert left <= minx < left + 10 and right - 10 < maxx <= right
+    assert bottom <= miny < bottom + 10 and top - 10 < maxy <= top
+    assert left % 10 == 0 and top % 10 == 0
+    # the county is ~47 km east-west and ~49 km north-south
+    assert 4500 < g.width < 5000 and 4700 < g.height < 5100
+
+
+# -- errors ---------------------------------------------------------------------------------------
+def test_missing_file_names_config_key(tmp_path):
+    with pytest.raises(AOIError, match=r"does not exist; set aoi\.path"):
+        read_aoi(tmp_path / "nope.gpkg")
+
+
+def test_unknown_layer_lists_layers():
+    with pytest.raises(AOIError, match=r"no layer 'counties'.*\['baoting'\].*aoi\.layer"):
+        read_aoi(AOI_GPKG, layer="counties")
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_file_without_crs(tmp_path):
+    path = tmp_path / "nocrs.shp"  # a shapefile without .prj has no CRS
+    gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1)], crs=None).to_file(path)
+    assert not (tmp_path / "nocrs.prj").exists()
+    with pytest.raises(AOIError, match=r"has no CRS; assign one"):
+        read_aoi(path)
+
+
+def test_point_layer_is_not_an_aoi(tmp_path):
+    path = tmp_path / "points.gpkg"
+    gpd.GeoDataFrame(geometry=[Point(109.7, 18.64)], crs="EPSG:4326").to_file(path)
+    with pytest.raises(AOIError, match=r"holds no polygon.*must be a polygon layer"):
+        read_aoi(path)
+
+
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "junk.gpkg"
+    path.write_bytes(b"this is not a geopackage")
+    with pytest.raises(AOIError, match=r"cannot read AOI file.*GeoPackage, shapefile or GeoJSON"):
+        read_aoi(path)
+
+
+# -- masks ----------------------------------------------------------------------------------------
+# A 4 x 4 grid of 1 m cells with upper-left corner (0, 4): cell (r, c) has centre (c + 0.5, 3.5 - r).
+GRID = Grid("EPSG:32649", 1.0, 0.0, 4.0, width=4, height=4, chunk=16)
+FULL = Window(0, 0, 4, 4)
+
+
+def test_mask_left_half():
+    aoi = AOI(box(0, 0, 2, 4), "EPSG:32649")  # x in [0, 2]: centres at x = 0.5, 1.5 are inside
+    expected = np.array(
+        [
+            [1, 1, 0, 0],
+            [1, 1, 0, 0],
+            [1, 1, 0, 0],
+            [1, 1, 0, 0],
+        ],
+        dtype=bool,
+    )
+    mask = aoi_mask(aoi, GRID, FULL)
+    assert mask.dtype == bool
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_mask_triangle():
+    # Triangle x >= 0, y >= 0, x + y < 4.2. Centre (c + 0.5, 3.5 - r): sum = 4 + c - r < 4.2
+    # <=> c <= r, the lower triangle including the diagonal.
+    aoi = AOI(Polygon([(0, 0), (4.2, 0), (0, 4.2)]), "EPSG:32649")
+    expected = np.array(
+        [
+            [1, 0, 0, 0],
+            [1, 1, 0, 0],
+            [1, 1, 1, 0],
+            [1, 1, 1, 1],
+        ],
+        dtype=bool,
+    )
+    np.testing.assert_array_equal(aoi_mask(aoi, GRID, FULL), expected)
+    # a window at an offset gives the same cells: rows 1-3, columns 1-2
+    np.testing.assert_array_equal(aoi_mask(aoi, GRID, Window(1, 1, 2, 3)), expected[1:4, 1:3])
+
+
+def test_mask_window_fully_inside_and_outside():
+    aoi = AOI(box(-10, -10, 2, 14), "EPSG:32649")  # covers columns 0-1 entirely
+    np.testing.assert_array_equal(aoi_mask(aoi, GRID, Window(0, 0, 2, 4)), np.ones((4, 2), bool))
+    np.testing.assert_array_equal(aoi_mask(aoi, GRID, Window(2, 0, 2, 4)), np.zeros((4, 2), bool))

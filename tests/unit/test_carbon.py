@@ -1,0 +1,204 @@
+"""sinkmap.carbon: pool table, lookup, stock difference (IPCC 2006 Vol. 4 Eq. 2.5), CO2e, sums."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sinkmap.carbon import (
+    PoolTable,
+    class_sums,
+    co2e_flux,
+    lookup_pools,
+    stock_difference,
+    total_stock,
+)
+from sinkmap.errors import InputDataError, UnknownClassError
+
+from ._helpers import POOL_CSV
+
+# Rows of config/pools/worldcover_ipcc_tier1.csv, typed from the file (c_above, c_below, c_dead, c_soil):
+#   10,Tree cover,131.6,48.7,52,8.9  -> above 131.6, below 48.7, soil 52, dead 8.9
+#   40,Cropland,5.0,0,43.2,0         -> above 5.0,   below 0,    soil 43.2, dead 0
+#   80,Permanent water bodies,0,0,0,0
+TREE = {"above": 131.6, "below": 48.7, "dead": 8.9, "soil": 52.0}
+CROP = {"above": 5.0, "below": 0.0, "dead": 0.0, "soil": 43.2}
+WATER = {"above": 0.0, "below": 0.0, "dead": 0.0, "soil": 0.0}
+HEADER = "lucode,c_above,c_below,c_soil,c_dead\n"
+
+
+# -- pool table -----------------------------------------------------------------------------------
+def test_pool_table_from_committed_csv(pool_table):
+    assert sorted(pool_table.codes.tolist()) == [10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100]
+    assert pool_table.names[10] == "Tree cover"
+    assert pool_table.name == str(POOL_CSV)
+    i = pool_table.codes.tolist().index(95)  # 95,Mangroves,86.6,42.4,386,11.4
+    assert [pool_table.values[p][i] for p in ("above", "below", "soil", "dead")] == [
+        86.6,
+        42.4,
+        386.0,
+        11.4,
+    ]
+
+
+def test_lookup_pools_values_from_csv(pool_table):
+    classes = np.array([[0, 10, 40], [80, 10, 0], [40, 80, 10]], dtype=np.uint8)
+    out = lookup_pools(classes, pool_table, nodata=0)
+    assert set(out) == {"above", "below", "dead", "soil"}
+    by_code = {10: TREE, 40: CROP, 80: WATER}
+    for pool, arr in out.items():
+        assert arr.shape == (3, 3) and arr.dtype == np.float32
+        expected = np.array(
+            [[np.nan if c == 0 else by_code[c][pool] for c in row] for row in classes.tolist()],
+            dtype=np.float32,
+        )
+        np.testing.assert_array_equal(arr, expected)  # NaN where nodata, equal elsewhere
+
+
+def test_lookup_pools_unknown_code_names_code_and_table(pool_table):
+    classes = np.array([[10, 99], [0, 40]], dtype=np.uint8)
+    with pytest.raises(UnknownClassError, match=r"code\(s\) 99 .*worldcover_ipcc_tier1\.csv") as info:
+        lookup_pools(classes, pool_table)
+    assert info.value.codes == [99]
+    assert info.value.table == str(POOL_CSV)
+    assert "Add a row for each code" in str(info.value)
+
+
+def test_lookup_pools_all_nodata(pool_table):
+    out = lookup_pools(np.zeros((2, 2), np.uint8), pool_table)
+    assert all(np.isnan(a).all() for a in out.values())
+
+
+def test_total_stock_is_sum_of_pools(pool_table):
+    classes = np.array([[10, 40, 80, 0]], dtype=np.uint8)
+    total = total_stock(lookup_pools(classes, pool_table))
+    # tree 131.6 + 48.7 + 8.9 + 52 = 241.2 ; cropland 5.0 + 0 + 0 + 43.2 = 48.2 ; water 0 ; nodata NaN
+    np.testing.assert_allclose(total[0, :3], [241.2, 48.2, 0.0], rtol=1e-6)
+    assert np.isnan(total[0, 3])
+
+
+# -- stock difference and CO2e --------------------------------------------------------------------
+def test_stock_difference_eq_2_5():
+    # (C2 - C1) / (t2 - t1) = (48.2 - 241.2) / (2022 - 2020) = -193 / 2 = -96.5 Mg C/ha/yr
+    d = stock_difference(np.array([241.2]), np.array([48.2]), 2020, 2022)
+    assert d[0] == pytest.approx(-96.5, rel=1e-6)
+
+
+def test_stock_difference_nan_propagates():
+    d = stock_difference(np.array([10.0, np.nan, 5.0]), np.array([12.0, 3.0, np.nan]), 2020, 2021)
+    assert d[0] == pytest.approx(2.0)
+    assert np.isnan(d[1]) and np.isnan(d[2])
+
+
+@pytest.mark.parametrize(("t1", "t2"), [(2022, 2020), (2021, 2021)])
+def test_stock_difference_interval_must_run_forwards(t1, t2):
+    with pytest.raises(ValueError, match="must run forwards"):
+        stock_difference(np.array([1.0]), np.array([2.0]), t1, t2)
+
+
+def test_co2e_flux_shrinking_stock_is_emission():
+    # -dC * 44/12 = 96.5 * 3.6666... = 353.8333... Mg CO2e/ha/yr, positive (emission)
+    f = co2e_flux(np.array([-96.5]))
+    assert f[0] == pytest.approx(96.5 * 44 / 12, rel=1e-6)
+    assert f[0] == pytest.approx(353.8333, rel=1e-6)
+
+
+def test_co2e_flux_growing_stock_is_removal():
+    # +3 Mg C/ha/yr -> -3 * 44 / 12 = -11 Mg CO2e/ha/yr (a sink, negative)
+    f = co2e_flux(np.array([3.0, np.nan]))
+    assert f[0] == pytest.approx(-11.0, rel=1e-6)
+    assert np.isnan(f[1])
+
+
+# -- class sums -----------------------------------------------------------------------------------
+def test_class_sums_by_hand():
+    classes = np.array([[10, 10, 40], [40, 80, 10]], dtype=np.uint8)
+    area = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    stock = np.array([[100.0, 50.0, 10.0], [20.0, 0.0, np.nan]])
+    out = class_sums(classes, area, {"stock": stock})
+    assert out["area_ha"].shape == (256,)
+    # class 10: cells (0,0) area 1 stock 100, (0,1) area 2 stock 50; (1,2) is NaN -> excluded
+    assert out["area_ha"][10] == pytest.approx(1 + 2)
+    assert out["stock"][10] == pytest.approx(1 * 100 + 2 * 50)
+    # class 40: (0,2) area 3 stock 10, (1,0) area 4 stock 20
+    assert out["area_ha"][40] == pytest.approx(3 + 4)
+    assert out["stock"][40] == pytest.approx(3 * 10 + 4 * 20)
+    # class 80: area 5, stock 0
+    assert out["area_ha"][80] == pytest.approx(5)
+    assert out["stock"][80] == 0.0
+    assert out["area_ha"].sum() == pytest.approx(15)
+
+
+def test_class_sums_excludes_cells_where_any_layer_is_nan():
+    classes = np.array([10, 10, 10], dtype=np.uint8)
+    area = np.array([1.0, 1.0, 1.0])
+    out = class_sums(classes, area, {"a": np.array([1.0, np.nan, 3.0]), "b": np.array([1.0, 2.0, np.nan])})
+    # only the first cell has both layers finite
+    assert out["area_ha"][10] == 1.0 and out["a"][10] == 1.0 and out["b"][10] == 1.0
+
+
+def test_class_sums_code_too_large():
+    with pytest.raises(InputDataError, match="must fit in uint8"):
+        class_sums(np.array([300]), np.array([1.0]), {}, nbins=256)
+
+
+# -- pool table validation ------------------------------------------------------------------------
+def _table(tmp_path, text: str):
+    path = tmp_path / "pools.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_table_missing_file(tmp_path):
+    with pytest.raises(InputDataError, match=r"does not exist; set model\.params\.table"):
+        PoolTable.from_csv(tmp_path / "nope.csv")
+
+
+def test_table_missing_column(tmp_path):
+    path = _table(tmp_path, "lucode,c_above,c_below,c_soil\n10,1,2,3\n")
+    with pytest.raises(InputDataError, match=r"lacks column\(s\) \['c_dead'\].*lucode,c_above"):
+        PoolTable.from_csv(path)
+
+
+def test_table_duplicate_lucode(tmp_path):
+    path = _table(tmp_path, HEADER + "10,1,2,3,4\n20,1,2,3,4\n10,5,6,7,8\n")
+    with pytest.raises(InputDataError, match=r"repeats lucode\(s\) \[10\]; keep one row per code"):
+        PoolTable.from_csv(path)
+
+
+def test_table_negative_value_names_line_and_column(tmp_path):
+    # header is line 1, so the second data row is line 3
+    path = _table(tmp_path, HEADER + "10,1,2,3,4\n20,1,-2,3,4\n")
+    with pytest.raises(InputDataError, match=r"c_below .* line\(s\) \[3\].*stock >= 0"):
+        PoolTable.from_csv(path)
+
+
+def test_table_non_number_names_line_and_column(tmp_path):
+    path = _table(tmp_path, HEADER + "10,1,2,3,4\n20,1,2,3,4\n30,1,2,abc,4\n")
+    with pytest.raises(InputDataError, match=r"c_soil .* line\(s\) \[4\]"):
+        PoolTable.from_csv(path)
+
+
+def test_table_empty_value_names_line_and_column(tmp_path):
+    path = _table(tmp_path, HEADER + "10,,2,3,4\n")
+    with pytest.raises(InputDataError, match=r"c_above is empty.* line\(s\) \[2\]"):
+        PoolTable.from_csv(path)
+
+
+def test_table_non_number_lucode(tmp_path):
+    # the docstring promises errors naming the row for non-numbers; lucode is a column like any other
+    path = _table(tmp_path, HEADER + "10,1,2,3,4\nforest,1,2,3,4\n")
+    with pytest.raises(InputDataError, match=r"lucode.*line\(s\) \[3\]"):
+        PoolTable.from_csv(path)
+
+
+def test_table_empty_lucode(tmp_path):
+    path = _table(tmp_path, HEADER + "10,1,2,3,4\n,1,2,3,4\n")
+    with pytest.raises(InputDataError, match=r"lucode.*line\(s\) \[3\]"):
+        PoolTable.from_csv(path)
+
+
+def test_table_header_case_and_spaces_tolerated(tmp_path):
+    path = _table(tmp_path, "LUCODE, C_Above ,c_below,c_soil,c_dead,name\n10,1.5,2,3,4,x\n")
+    t = PoolTable.from_csv(path)
+    assert t.codes.tolist() == [10] and t.values["above"][0] == 1.5 and t.names == {10: "x"}
