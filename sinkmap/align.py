@@ -14,13 +14,14 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import rasterio
-from pyproj import CRS
+import shapely
+from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from rasterio.windows import Window
 
-from sinkmap.aoi import AOI, aoi_mask
-from sinkmap.errors import InputDataError
+from sinkmap.aoi import AOI, aoi_mask, polygon_mask
+from sinkmap.errors import ConfigError, InputDataError
 from sinkmap.grid import Grid
 
 
@@ -31,7 +32,9 @@ def choose_resampling(kind: str, source_pixel_m: float, grid_pixel_m: float) -> 
         return Resampling.mode if finer else Resampling.nearest
     if kind == "continuous":
         return Resampling.average if finer else Resampling.bilinear
-    raise ValueError(f"kind must be 'categorical' or 'continuous', got {kind!r}")
+    raise ConfigError(
+        f"kind must be 'categorical' or 'continuous', got {kind!r}; fix the dataset's kind"
+    )
 
 
 def source_pixel_metres(path: str | Path) -> float:
@@ -55,8 +58,14 @@ def warp_chunk(
     dst_nodata: float | int,
     src_nodata: float | int | None = None,
 ) -> np.ndarray:
-    """One chunk of the grid filled from ``paths`` (later files fill only what earlier left empty)."""
-    dst = np.full((int(window.height), int(window.width)), dst_nodata, dtype=dtype)
+    """One chunk of the grid filled from ``paths`` (later files fill only what earlier left empty).
+
+    A cell takes a file's value only if the cell centre lies inside the file's footprint: GDAL's
+    averaging kernels would otherwise fill cells that the file merely touches, and at a seam between
+    two tiles the later tile would overwrite the earlier one's edge.
+    """
+    shape = (int(window.height), int(window.width))
+    dst = np.full(shape, dst_nodata, dtype=dtype)
     for path in paths:
         try:
             src = rasterio.open(path)
@@ -66,9 +75,10 @@ def warp_chunk(
             ) from exc
         with src:
             nodata = src_nodata if src_nodata is not None else src.nodata
+            part = np.full(shape, dst_nodata, dtype=dtype)
             reproject(
                 source=rasterio.band(src, 1),
-                destination=dst,
+                destination=part,
                 src_transform=src.transform,
                 src_crs=src.crs,
                 src_nodata=nodata,
@@ -76,9 +86,27 @@ def warp_chunk(
                 dst_crs=grid.crs,
                 dst_nodata=dst_nodata,
                 resampling=resampling,
-                init_dest_nodata=False,
             )
+            take = polygon_mask(_footprint(src, grid.crs), grid, window)
+            take &= ~_is_nodata(part, dst_nodata) & _is_nodata(dst, dst_nodata)
+            dst[take] = part[take]
     return dst
+
+
+def _is_nodata(values: np.ndarray, nodata: float | int) -> np.ndarray:
+    return np.isnan(values) if isinstance(nodata, float) and np.isnan(nodata) else values == nodata
+
+
+def _footprint(src: rasterio.io.DatasetReader, crs: str) -> shapely.Geometry:
+    """The raster's extent as a polygon in ``crs`` (edges densified, so curved in a new projection)."""
+    left, bottom, right, top = src.bounds
+    box = shapely.segmentize(
+        shapely.box(left, bottom, right, top), max(right - left, top - bottom) / 64
+    )
+    transformer = Transformer.from_crs(src.crs, crs, always_xy=True)
+    return shapely.transform(
+        box, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+    )
 
 
 def aligned_array(

@@ -96,8 +96,13 @@ def grid_for_aoi(aoi: AOI, *, crs: str, resolution: float, chunk: int) -> Grid:
 
 def aoi_mask(aoi_in_grid_crs: AOI, grid: Grid, window: Window) -> np.ndarray:
     """Boolean array, True where the cell centre lies inside the AOI (one chunk)."""
+    return polygon_mask(aoi_in_grid_crs.geometry, grid, window)
+
+
+def polygon_mask(geometry: BaseGeometry, grid: Grid, window: Window) -> np.ndarray:
+    """Boolean array, True where the cell centre lies inside ``geometry`` (in the grid's CRS)."""
     bounds = _window_bounds(grid, window)
-    part = shapely.clip_by_rect(aoi_in_grid_crs.geometry, *bounds)
+    part = shapely.clip_by_rect(geometry, *bounds)
     shape = (int(window.height), int(window.width))
     if part.is_empty:
         return np.zeros(shape, dtype=bool)

@@ -45,7 +45,12 @@ class PoolTable:
         path = Path(path)
         if not path.exists():
             raise InputDataError(f"carbon pool table {path} does not exist; set model.params.table")
-        df = pd.read_csv(path)
+        try:
+            df = pd.read_csv(path)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise InputDataError(
+                f"carbon pool table {path} is not a readable CSV ({exc}); save it as UTF-8 CSV"
+            ) from exc
         df.columns = [c.strip().lower() for c in df.columns]
         missing = [c for c in ["lucode", *POOL_COLUMNS.values()] if c not in df.columns]
         if missing:
@@ -57,6 +62,18 @@ class PoolTable:
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, *, name: str) -> PoolTable:
+        if df.empty:
+            raise InputDataError(
+                f"carbon pool table {name} has no rows; add one row per land-cover code"
+            )
+        lucode = pd.to_numeric(df["lucode"], errors="coerce")
+        bad = df.index[lucode.isna() | (lucode < 0) | (lucode % 1 != 0)].tolist()
+        if bad:
+            raise InputDataError(
+                f"carbon pool table {name}: lucode is empty, negative or not a whole number on line(s) "
+                f"{[i + 2 for i in bad]}; give the land-cover code as an integer >= 0"
+            )
+        df = df.assign(lucode=lucode.astype("int64"))
         dup = df["lucode"][df["lucode"].duplicated()].tolist()
         if dup:
             raise InputDataError(
@@ -125,7 +142,7 @@ def stock_difference(stock_t1: np.ndarray, stock_t2: np.ndarray, t1: int, t2: in
     Positive when the stock grows. NaN where either stock is NaN.
     """
     if t2 <= t1:
-        raise ValueError(f"the interval must run forwards, got {t1}-{t2}")
+        raise InputDataError(f"the interval must run forwards (t1 < t2), got {t1}-{t2}")
     return ((np.asarray(stock_t2, "float64") - np.asarray(stock_t1, "float64")) / (t2 - t1)).astype(
         "float32"
     )

@@ -156,7 +156,7 @@ class Grid:
         return (_split(self.height, self.chunk), _split(self.width, self.chunk))
 
     def window_transform(self, window: Window) -> Affine:
-        return self.transform * Affine.translation(window.col_off, window.row_off)
+        return self.transform @ Affine.translation(window.col_off, window.row_off)
 
     def tiles(self) -> Iterator[Tile]:
         """The chunks of the grid, row-major, with ids ``r{row:03d}c{col:03d}``."""

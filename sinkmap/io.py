@@ -108,11 +108,12 @@ def write_layers(
     """Compute ``layers`` (and ``extra`` dask/delayed objects) in one pass and publish them as COGs.
 
     Shared parts of the graph (e.g. a model computed once for all its pools) are computed once per
-    chunk. Returns the computed values of ``extra``. Each layer is written to a temporary name and
-    renamed when complete; on any error no layer of this call is left under its final name... nor
-    any temporary file.
+    chunk. Returns the computed values of ``extra``. Every layer is first completed as a COG under a
+    temporary name; only when all are complete are they renamed onto their final names. On any error
+    no layer of this call reaches its final name, and no temporary file is left behind.
     """
     temps: dict[Path, Path] = {}
+    cogs: dict[Path, Path] = {}
     datasets = []
     try:
         with rasterio.Env(**_GDAL_ENV):
@@ -133,15 +134,22 @@ def write_layers(
             for ds in datasets:
                 ds.close()
             datasets.clear()
+            for path in layers:
+                cogs[path] = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.cog.tif")
             _parallel(
-                [lambda p=path, s=spec: _to_cog(temps[p], p, s) for path, spec in layers.items()],
+                [
+                    lambda p=path, s=spec: _to_cog(temps[p], cogs[p], s)
+                    for path, spec in layers.items()
+                ],
                 threads,
             )
+        for path, cog in cogs.items():
+            os.replace(cog, path)
         return list(results)
     finally:
         for ds in datasets:
             ds.close()
-        for tmp in temps.values():
+        for tmp in [*temps.values(), *cogs.values()]:
             _unlink(tmp)
 
 
@@ -157,20 +165,19 @@ def _to_cog(src: Path, dst: Path, spec: LayerSpec) -> None:
             ds.scales, ds.offsets = (spec.scale_offset[0],), (spec.scale_offset[1],)
         if spec.colormap:
             ds.write_colormap(1, dict(spec.colormap))
-    with atomic_path(dst) as tmp:
-        cog_translate(
-            str(src),
-            str(tmp),
-            dict(COG_PROFILE),
-            nodata=spec.nodata,
-            overview_resampling=spec.overview_resampling,  # type: ignore[arg-type]
-            config=dict(_GDAL_ENV),
-            in_memory=False,
-            quiet=True,
-            forward_band_tags=True,
-            colormap=dict(spec.colormap) if spec.colormap else None,
-            use_cog_driver=True,
-        )
+    cog_translate(
+        str(src),
+        str(dst),
+        dict(COG_PROFILE),
+        nodata=spec.nodata,
+        overview_resampling=spec.overview_resampling,  # type: ignore[arg-type]
+        config=dict(_GDAL_ENV),
+        in_memory=False,
+        quiet=True,
+        forward_band_tags=True,
+        colormap=dict(spec.colormap) if spec.colormap else None,
+        use_cog_driver=True,
+    )
 
 
 def _parallel(jobs: Sequence[Any], threads: int | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -64,10 +66,11 @@ def test_unknown_layer_lists_layers():
         read_aoi(AOI_GPKG, layer="counties")
 
 
-@pytest.mark.filterwarnings("ignore:'crs' was not provided")
 def test_file_without_crs(tmp_path):
     path = tmp_path / "nocrs.shp"  # a shapefile without .prj has no CRS
-    gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1)], crs=None).to_file(path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'crs' was not provided")
+        gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1)], crs=None).to_file(path)
     assert not (tmp_path / "nocrs.prj").exists()
     with pytest.raises(AOIError, match=r"has no CRS; assign one"):
         read_aoi(path)

@@ -55,7 +55,14 @@ def test_from_bounds_empty_bounds_raises():
     ],
 )
 def test_invalid_grid_raises(kwargs, match):
-    args = {"crs": "EPSG:32649", "resolution": 10.0, "left": 0.0, "top": 0.0, "width": 4, "height": 4}
+    args = {
+        "crs": "EPSG:32649",
+        "resolution": 10.0,
+        "left": 0.0,
+        "top": 0.0,
+        "width": 4,
+        "height": 4,
+    }
     with pytest.raises(GridError, match=match):
         Grid(**(args | kwargs))
 
@@ -85,7 +92,12 @@ def test_tiles_ids_and_windows_cover_grid_exactly_once():
     for t in tiles:
         count[t.slices] += 1
         w = t.window
-        assert (w.row_off, w.col_off, w.height, w.width) == (t.row_off, t.col_off, t.height, t.width)
+        assert (w.row_off, w.col_off, w.height, w.width) == (
+            t.row_off,
+            t.col_off,
+            t.height,
+            t.width,
+        )
     assert (count == 1).all()
 
 
@@ -109,7 +121,12 @@ def test_json_round_trip(tmp_path):
 def test_profile_matches_grid():
     g = Grid("EPSG:32649", 10.0, 1000.0, 5000.0, width=50, height=37, chunk=16)
     p = g.profile(dtype="float32", nodata=None)
-    assert (p["width"], p["height"], p["crs"], p["transform"]) == (50, 37, "EPSG:32649", g.transform)
+    assert (p["width"], p["height"], p["crs"], p["transform"]) == (
+        50,
+        37,
+        "EPSG:32649",
+        g.transform,
+    )
 
 
 # -- cell areas: projected ------------------------------------------------------------------------
@@ -169,7 +186,9 @@ def _zone_area_ha(lat_top: float, lat_bottom: float, dlon: float) -> float:
         s = math.sin(phi)
         return s / (1 - e2 * s * s) + (1 / (2 * e)) * math.log((1 + e * s) / (1 - e * s))
 
-    area_m2 = (b**2 / 2) * math.radians(dlon) * (q(math.radians(lat_top)) - q(math.radians(lat_bottom)))
+    area_m2 = (
+        (b**2 / 2) * math.radians(dlon) * (q(math.radians(lat_top)) - q(math.radians(lat_bottom)))
+    )
     return area_m2 / 1e4
 
 

@@ -1,0 +1,126 @@
+"""sinkmap.config: loading, validation messages naming the key, and the committed JSON Schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import jsonschema
+import pytest
+import yaml
+
+from sinkmap.config import json_schema, load_config
+from sinkmap.errors import ConfigError
+
+from ._helpers import CONFIG_YAML, SCHEMA_JSON
+
+
+@pytest.fixture
+def base() -> dict:
+    return yaml.safe_load(CONFIG_YAML.read_text(encoding="utf-8"))
+
+
+def test_committed_config_loads():
+    c = load_config(CONFIG_YAML)
+    assert c.years == [2020, 2021, 2022, 2023, 2024]
+    assert c.grid.crs == "EPSG:32649" and c.grid.resolution == 10 and c.grid.chunk == 2048
+    assert c.inputs["land_cover"].dataset == "demo_worldcover"
+    assert c.model.name == "lookup"
+    assert c.aoi.layer == "baoting"
+
+
+def test_intervals_are_consecutive_pairs():
+    c = load_config(CONFIG_YAML)
+    assert c.intervals == [(2020, 2021), (2021, 2022), (2022, 2023), (2023, 2024)]
+
+
+def test_years_come_back_sorted(base):
+    base["years"] = [2024, 2020, 2022]
+    c = load_config(base)
+    assert c.years == [2020, 2022, 2024]
+    assert c.intervals == [(2020, 2022), (2022, 2024)]
+
+
+def test_single_year_has_no_interval(base):
+    base["years"] = [2021]
+    assert load_config(base).intervals == []
+
+
+def _edit(base: dict, fn) -> dict:
+    d = copy.deepcopy(base)
+    fn(d)
+    return d
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda d: d.update(years=[2020, 2021, 2020]), r"years: years must not repeat"),
+        (lambda d: d.update(years=[1900, 2020]), r"years: years \[1900\] are outside 1985-2100"),
+        (
+            lambda d: d.update(modle={"name": "lookup"}),
+            r"modle: unknown key; remove it or check its spelling",
+        ),
+        (
+            lambda d: d["grid"].update(crs="EPSG:4326"),
+            r"grid\.crs: 'EPSG:4326' is not projected; use .*EPSG:32649",
+        ),
+        (lambda d: d["grid"].update(crs="EPSG:999999"), r"grid\.crs: .* is not a CRS pyproj knows"),
+        (lambda d: d["grid"].update(chunk=1000), r"grid\.chunk: must be a multiple of 256"),
+        (lambda d: d["grid"].update(resolution=-10), r"grid\.resolution"),
+        (lambda d: d["inputs"].pop("land_cover"), r"inputs: needs a 'land_cover' role"),
+        (lambda d: d.pop("aoi"), r"aoi: required key is missing"),
+        (lambda d: d["model"].update(name="random_forest"), r"model\.name"),
+    ],
+)
+def test_bad_values_name_the_key(base, edit, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(_edit(base, edit))
+
+
+def test_every_problem_is_listed(base):
+    bad = _edit(base, lambda d: (d.update(years=[2020, 2020]), d["grid"].update(chunk=300)))
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert "years:" in str(info.value) and "grid.chunk:" in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"does not exist; copy config/config\.yaml"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("years: [2020\naoi: {\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad\.yaml is not valid YAML"):
+        load_config(path)
+
+
+def test_error_from_file_names_the_file(tmp_path, base):
+    base["modle"] = 1
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(base), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"c\.yaml is invalid:\n  - modle: unknown key"):
+        load_config(path)
+
+
+# -- the JSON Schema ------------------------------------------------------------------------------
+def test_committed_schema_is_in_sync():
+    committed = json.loads(SCHEMA_JSON.read_text(encoding="utf-8"))
+    assert committed == json_schema(), (
+        "workflow/schemas/config.schema.json is stale: regenerate it with `sinkmap schema > workflow/schemas/config.schema.json`"
+    )
+
+
+def test_committed_config_validates_against_schema(base):
+    schema = json.loads(SCHEMA_JSON.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(base)
+
+
+def test_schema_rejects_unknown_key(base):
+    schema = json.loads(SCHEMA_JSON.read_text(encoding="utf-8"))
+    base["modle"] = {}
+    with pytest.raises(jsonschema.ValidationError, match="modle"):
+        jsonschema.Draft202012Validator(schema).validate(base)

@@ -1,0 +1,217 @@
+"""sinkmap.io: COG writes (valid, tagged, overviews), atomicity, and reads on the grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+import rasterio
+from rio_cogeo.cogeo import cog_validate
+
+from sinkmap.errors import InputDataError, OutputError
+from sinkmap.grid import Grid
+from sinkmap.io import LayerSpec, atomic_path, check_on_grid, open_on_grid, write_layers
+
+from ._helpers import UTM_LEFT, UTM_TOP, write_tif
+
+# 1100 x 1100 px: larger than two 512-px blocks, so the COG carries overviews (1/2, 1/4).
+BIG = Grid("EPSG:32649", 10.0, UTM_LEFT, UTM_TOP, width=1100, height=1100, chunk=512)
+SMALL = Grid("EPSG:32649", 10.0, UTM_LEFT, UTM_TOP, width=64, height=48, chunk=32)
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cog")
+    classes = (np.arange(1100 * 1100) % 251).astype(np.uint8).reshape(1100, 1100)
+    stock = (np.arange(1100 * 1100, dtype=np.float32) / 7).reshape(1100, 1100)
+    stock[0, 0] = np.nan
+    stock[1099, 5] = np.nan
+    layers = {
+        folder / "classes.tif": LayerSpec(
+            da.from_array(classes, chunks=BIG.chunks),
+            "uint8",
+            0,
+            tags={"UNITS": "class code", "YEAR": 2020},
+        ),
+        folder / "out" / "stock.tif": LayerSpec(
+            da.from_array(stock, chunks=BIG.chunks),
+            "float32",
+            float("nan"),
+            tags={"UNITS": "Mg C ha-1", "SCALE": 0.25},
+            description="total carbon stock",
+        ),
+    }
+    extra = da.from_array(classes, chunks=BIG.chunks).sum()
+    results = write_layers(BIG, layers, extra=[extra], threads=2)
+    return folder, classes, stock, results
+
+
+def test_write_layers_returns_extra(written):
+    _, classes, _, results = written
+    assert results == [int(classes.sum(dtype=np.int64))]
+
+
+@pytest.mark.parametrize("name", ["classes.tif", "out/stock.tif"])
+def test_written_layers_are_valid_cogs(written, name):
+    folder = written[0]
+    is_valid, errors, _ = cog_validate(str(folder / name))
+    assert is_valid, errors
+
+
+def test_uint8_layer_values_and_metadata(written):
+    folder, classes, _, _ = written
+    with rasterio.open(folder / "classes.tif") as ds:
+        assert ds.dtypes == ("uint8",) and ds.nodata == 0
+        assert ds.crs.to_string() == "EPSG:32649"
+        assert ds.transform.almost_equals(BIG.transform)
+        assert (ds.width, ds.height) == (1100, 1100)
+        assert ds.overviews(1) == [2, 4]
+        assert ds.block_shapes[0] == (512, 512)
+        tags = ds.tags()
+        assert tags["UNITS"] == "class code" and tags["YEAR"] == "2020"
+        np.testing.assert_array_equal(ds.read(1), classes)
+
+
+def test_float_layer_values_and_metadata(written):
+    folder, _, stock, _ = written
+    with rasterio.open(folder / "out" / "stock.tif") as ds:
+        assert ds.dtypes == ("float32",) and np.isnan(ds.nodata)
+        assert ds.tags()["SCALE"] == "0.25" and ds.tags()["UNITS"] == "Mg C ha-1"
+        assert ds.descriptions == ("total carbon stock",)
+        assert ds.overviews(1) == [2, 4]
+        np.testing.assert_array_equal(ds.read(1), stock)  # NaN in the same places
+
+
+def test_no_temporary_files_left(written):
+    folder = written[0]
+    assert _listing(folder) == ["classes.tif", "out"]
+    assert _listing(folder / "out") == ["stock.tif"]
+
+
+def _failing(data: np.ndarray, chunks) -> da.Array:
+    def boom(block, block_info=None):
+        if block_info[0]["chunk-location"] == (1, 0):
+            raise RuntimeError("block (1, 0) failed")
+        return block
+
+    return da.map_blocks(boom, da.from_array(data, chunks=chunks), dtype=data.dtype)
+
+
+def test_failing_block_leaves_nothing(tmp_path):
+    data = np.ones(SMALL.shape, np.uint8)
+    target = tmp_path / "layer.tif"
+    with pytest.raises(RuntimeError, match=r"block \(1, 0\) failed"):
+        write_layers(
+            SMALL, {target: LayerSpec(_failing(data, SMALL.chunks), "uint8", 0)}, threads=1
+        )
+    assert not target.exists()
+    assert _listing(tmp_path) == []  # no '.layer.tif.*' staging or part file
+
+
+def test_failing_block_leaves_no_layer_of_the_call(tmp_path):
+    data = np.ones(SMALL.shape, np.uint8)
+    good, bad = tmp_path / "good.tif", tmp_path / "bad.tif"
+    with pytest.raises(RuntimeError, match="failed"):
+        write_layers(
+            SMALL,
+            {
+                good: LayerSpec(da.from_array(data, chunks=SMALL.chunks), "uint8", 0),
+                bad: LayerSpec(_failing(data, SMALL.chunks), "uint8", 0),
+            },
+            threads=1,
+        )
+    assert _listing(tmp_path) == []
+
+
+def test_cog_stage_failure_leaves_no_layer_of_the_call(tmp_path, monkeypatch):
+    # write_layers' contract: "on any error no layer of this call is left under its final name".
+    # Simulate the disk filling up while the second COG is written.
+    import rio_cogeo.cogeo
+
+    real = rio_cogeo.cogeo.cog_translate
+
+    def flaky(src, dst, *args, **kwargs):
+        if Path(dst).name.startswith(".second.tif"):
+            raise OSError(28, "No space left on device")
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(rio_cogeo.cogeo, "cog_translate", flaky)
+    data = np.ones(SMALL.shape, np.uint8)
+    first, second = tmp_path / "first.tif", tmp_path / "second.tif"
+    with pytest.raises(OSError, match="No space left"):
+        write_layers(
+            SMALL,
+            {
+                first: LayerSpec(da.from_array(data, chunks=SMALL.chunks), "uint8", 0),
+                second: LayerSpec(da.from_array(data, chunks=SMALL.chunks), "uint8", 0),
+            },
+            threads=1,
+        )
+    assert not second.exists()
+    assert not first.exists()
+    assert not [n for n in _listing(tmp_path) if n.startswith(".")]
+
+
+# -- atomic_path ----------------------------------------------------------------------------------
+def test_atomic_path_success(tmp_path):
+    target = tmp_path / "a" / "file.json"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.name.startswith(".file.json.")
+        tmp.write_text("{}")
+        assert not target.exists()
+    assert target.read_text() == "{}"
+    assert _listing(target.parent) == ["file.json"]
+
+
+def test_atomic_path_exception_leaves_nothing(tmp_path):
+    target = tmp_path / "file.json"
+    with pytest.raises(KeyError, match="inside"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("partial")
+            raise KeyError("inside")
+    assert _listing(tmp_path) == []
+
+
+def test_atomic_path_exception_keeps_previous_version(tmp_path):
+    target = tmp_path / "file.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("new")
+            raise RuntimeError("stop")
+    assert target.read_text() == "old"
+    assert _listing(tmp_path) == ["file.json"]
+
+
+def test_atomic_path_nothing_written(tmp_path):
+    with pytest.raises(OutputError, match="was not written; see the log"):
+        with atomic_path(tmp_path / "x.tif"):
+            pass
+    assert _listing(tmp_path) == []
+
+
+# -- reading on the grid --------------------------------------------------------------------------
+def test_open_on_grid_reads_by_chunk(tmp_path):
+    data = np.arange(SMALL.width * SMALL.height, dtype=np.int16).reshape(SMALL.shape)
+    p = write_tif(tmp_path / "g.tif", data, res=10, left=UTM_LEFT, top=UTM_TOP)
+    arr = open_on_grid(p, SMALL, dtype="float32")
+    assert arr.chunks == ((32, 16), (32, 32)) and arr.dtype == np.float32
+    np.testing.assert_array_equal(arr.compute(), data.astype("float32"))
+
+
+def test_check_on_grid_rejects_shifted_raster(tmp_path):
+    data = np.zeros(SMALL.shape, np.uint8)
+    p = write_tif(tmp_path / "shifted.tif", data, res=10, left=UTM_LEFT + 5, top=UTM_TOP)
+    with pytest.raises(InputDataError, match=r"is not on the run's grid.*align it"):
+        check_on_grid(p, SMALL)
+
+
+def test_check_on_grid_missing_file(tmp_path):
+    with pytest.raises(InputDataError, match=r"cannot open raster.*Re-run the step"):
+        check_on_grid(tmp_path / "none.tif", SMALL)
