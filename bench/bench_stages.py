@@ -40,7 +40,9 @@ def _write_landcover(path: Path, side: int, year: int) -> None:
     from sinkmap.grid import Grid
     from sinkmap.landscape import landscape
 
-    grid = Grid(crs="EPSG:32649", resolution=10.0, left=700_000.0, top=2_090_000.0, width=side, height=side)
+    grid = Grid(
+        crs="EPSG:32649", resolution=10.0, left=700_000.0, top=2_090_000.0, width=side, height=side
+    )
     profile = grid.profile(dtype="uint8", nodata=0) | {"compress": "DEFLATE"}
     step = 9.0e-5  # ~10 m in degrees: the landscape is a function of lon/lat
     lon = 109.40 + (np.arange(side) + 0.5) * step
@@ -70,10 +72,26 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     from sinkmap.pipeline import compute_sink, compute_stocks, stock_path
 
     work = OUT / f"side{side}"
-    grid = Grid(crs="EPSG:32649", resolution=10.0, left=700_000.0, top=2_090_000.0, width=side, height=side, chunk=chunk)
+    grid = Grid(
+        crs="EPSG:32649",
+        resolution=10.0,
+        left=700_000.0,
+        top=2_090_000.0,
+        width=side,
+        height=side,
+        chunk=chunk,
+    )
     grid.to_json(work / "grid.json")
-    cfg = load_config(REPO / "config" / "config.yaml").model_copy(update={"results_dir": work / "results"})
-    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"params": {"table": str(REPO / cfg.model.params["table"])}})})
+    cfg = load_config(REPO / "config" / "config.yaml").model_copy(
+        update={"results_dir": work / "results"}
+    )
+    cfg = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(
+                update={"params": {"table": str(REPO / cfg.model.params["table"])}}
+            )
+        }
+    )
     import os as _os
 
     _os.chdir(REPO)  # the config's relative dataset registry path
@@ -105,13 +123,23 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     t_pipeline = time.perf_counter() - t0
 
     # I/O floor: read the inputs once (both land covers for the stocks; both totals and a land cover for the sink) ...
-    inputs = [work / "lc_2020.tif", work / "lc_2021.tif", stock_path(cfg, 2020, "total"), stock_path(cfg, 2021, "total"), work / "lc_2021.tif"]
+    inputs = [
+        work / "lc_2020.tif",
+        work / "lc_2021.tif",
+        stock_path(cfg, 2020, "total"),
+        stock_path(cfg, 2021, "total"),
+        work / "lc_2021.tif",
+    ]
     t0 = time.perf_counter()
     with dask.config.set(scheduler="threads", num_workers=threads):
         dask.compute(*[open_on_grid(p, grid).sum() for p in inputs])
     t_read_inputs = time.perf_counter() - t0
     # ... and write the same outputs with the same options, fed from the outputs on disk
-    outputs = [stock_path(cfg, y, p) for y in (2020, 2021) for p in ("above", "below", "dead", "soil", "total")]
+    outputs = [
+        stock_path(cfg, y, p)
+        for y in (2020, 2021)
+        for p in ("above", "below", "dead", "soil", "total")
+    ]
     outputs.append(work / "results/flux.tif")
     t0 = time.perf_counter()
     with dask.config.set(scheduler="threads", num_workers=threads):
@@ -121,12 +149,22 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     t0 = time.perf_counter()
     for y in (2020, 2021):
         layers = {
-            floor_dir / f"{y}_{p.name}": LayerSpec(data=open_on_grid(p, grid), dtype="float32", nodata=float("nan"))
+            floor_dir / f"{y}_{p.name}": LayerSpec(
+                data=open_on_grid(p, grid), dtype="float32", nodata=float("nan")
+            )
             for p in outputs
             if f"/{y}/" in str(p)
         }
         write_layers(grid, layers, threads=threads)
-    write_layers(grid, {floor_dir / "flux.tif": LayerSpec(data=open_on_grid(outputs[-1], grid), dtype="float32", nodata=float("nan"))}, threads=threads)
+    write_layers(
+        grid,
+        {
+            floor_dir / "flux.tif": LayerSpec(
+                data=open_on_grid(outputs[-1], grid), dtype="float32", nodata=float("nan")
+            )
+        },
+        threads=threads,
+    )
     t_write = time.perf_counter() - t0 - t_read_outputs
     floor = t_read_inputs + t_write
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -149,7 +187,9 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sides", type=int, nargs="+", default=[2048, 5120, 10240])
     parser.add_argument("--chunk", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -165,8 +205,21 @@ def main() -> None:
     rows = []
     for side in args.sides:
         subprocess.run([sys.executable, __file__, "--prepare", str(side)], check=True)
-        cmd = [sys.executable, __file__, "--child", str(side), "--chunk", str(args.chunk), "--threads", str(args.threads)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(side),
+            "--chunk",
+            str(args.chunk),
+            "--threads",
+            str(args.threads),
+        ]
+        out = (
+            subprocess.run(cmd, capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         rows.append(json.loads(out))
         r = rows[-1]
         print(
@@ -176,8 +229,10 @@ def main() -> None:
             flush=True,
         )
     if len(rows) > 1:
-        print(f"peak RSS, largest / smallest raster: {rows[-1]['peak_rss_mb'] / rows[0]['peak_rss_mb']:.2f} "
-              f"for {rows[-1]['mpx'] / rows[0]['mpx']:.0f}x the pixels (chunk {args.chunk}, threads {args.threads})")
+        print(
+            f"peak RSS, largest / smallest raster: {rows[-1]['peak_rss_mb'] / rows[0]['peak_rss_mb']:.2f} "
+            f"for {rows[-1]['mpx'] / rows[0]['mpx']:.0f}x the pixels (chunk {args.chunk}, threads {args.threads})"
+        )
 
 
 if __name__ == "__main__":

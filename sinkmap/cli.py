@@ -74,6 +74,20 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(_: argparse.Namespace) -> int:
+    from sinkmap.models import available_models
+
+    for name, cls in available_models().items():
+        print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        print(f"    inputs: {', '.join(cls.inputs)}")
+        if cls.citation:
+            print(f"    citation: {cls.citation}")
+        for field, info in cls.Params.model_fields.items():
+            default = "required" if info.is_required() else f"default {info.default!r}"
+            print(f"    {field} ({default}): {info.description or ''}")
+    return 0
+
+
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
     snakefile = Path.cwd() / "Snakefile"
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores)]
@@ -98,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("validate", help="validate a config, its AOI, model and datasets")
     p.add_argument("config", nargs="?", default="config/config.yaml")
     sub.add_parser("schema", help="print the configuration JSON Schema")
+    sub.add_parser("models", help="list the installed carbon models and their parameters")
     p = sub.add_parser("datasets", help="list the datasets of a registry")
     p.add_argument("registry", nargs="?", default="config/datasets.yaml")
     args, rest = parser.parse_known_args(argv)
@@ -106,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args, rest)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        return {"validate": _validate, "schema": _schema, "datasets": _datasets}[args.command](args)
+        return {"validate": _validate, "schema": _schema, "datasets": _datasets, "models": _models}[
+            args.command
+        ](args)
     except SinkmapError as exc:
         print(f"sinkmap: error: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ The JSON Schema in ``workflow/schemas/config.schema.json`` is generated from the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -78,8 +78,21 @@ class InputConfig(_Strict):
 class ModelConfig(_Strict):
     """The carbon model and its parameters."""
 
-    name: Literal["lookup"] = Field("lookup", description="Model name (see `sinkmap models`).")
-    params: dict[str, Any] = Field(default_factory=dict, description="Model parameters.")
+    name: str = Field(
+        "lookup",
+        description="Model name (see `sinkmap models`), or 'module:Class' / 'file.py:Class' for your own.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Model parameters (`sinkmap models`)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        from sinkmap.models import model_class
+
+        model_class(v)  # raises ConfigError (a ValueError) naming the available models
+        return v
 
 
 class Config(_Strict):

@@ -1,44 +1,137 @@
-"""Carbon models: a small interface, a registry, and the built-in models.
+"""Carbon models: one small interface, a registry, and the built-in models.
 
-A model declares the input roles it needs and turns one chunk of aligned inputs into pool arrays
-(Mg C/ha). It never opens a file; the pipeline maps it over dask chunks. More models, entry-point
-registration and calibration arrive with issue #4.
+A model declares the input roles it reads (``inputs``), validates its parameters (a pydantic
+``Params`` class, so bad values are refused before any work starts) and turns one chunk of aligned
+inputs into pool arrays in Mg C/ha (``above``, ``below``, ``dead``, ``soil``). It never opens a
+file: the pipeline maps it over dask chunks.
+
+Models are found by name, in this order:
+
+1. built-in models (``lookup``, ``biomass``);
+2. the ``sinkmap.models`` entry-point group of installed packages
+   (``[project.entry-points."sinkmap.models"] mymodel = "mypkg.models:MyModel"``);
+3. a dotted path or a file path with the class name: ``mypkg.models:MyModel`` or
+   ``models/my_model.py:MyModel`` (for quick work without packaging).
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import importlib.util
 from collections.abc import Mapping
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sinkmap.errors import ConfigError
 
+ENTRY_POINT_GROUP = "sinkmap.models"
 
-class Model(Protocol):
-    """The interface every carbon model implements."""
 
-    name: str
-    #: Input roles (keys of config ``inputs``) the model reads.
-    inputs: tuple[str, ...]
+class ModelParams(BaseModel):
+    """Base of every model's parameters: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CarbonModel:
+    """Base class of carbon models. Subclasses set ``name``, ``inputs``, ``Params`` and ``pools``."""
+
+    #: Name used in config ``model.name`` and written into outputs.
+    name: ClassVar[str] = ""
+    #: Input roles (keys of config ``inputs``) the model reads, e.g. ``("land_cover",)``.
+    inputs: ClassVar[tuple[str, ...]] = ()
+    #: Parameters, validated before any work starts.
+    Params: ClassVar[type[ModelParams]] = ModelParams
+    #: Citation of the method, written into provenance.
+    citation: ClassVar[str] = ""
+
+    def __init__(self, params: ModelParams) -> None:
+        self.params = params
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> CarbonModel:
+        try:
+            parsed = cls.Params.model_validate(dict(params))
+        except ValidationError as exc:
+            from sinkmap.config import format_validation_error
+
+            raise ConfigError(
+                format_validation_error(exc, f"model.params of model {cls.name!r}")
+            ) from None
+        return cls(parsed)
 
     def pools(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Pool stocks (Mg C/ha, float32, NaN outside data) for one chunk of aligned inputs."""
-        ...
+        """Pool stocks (Mg C/ha, float32, NaN where no data) for one chunk of aligned inputs."""
+        raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
-        """Name, parameters and citations, written into every output's provenance."""
-        ...
+        """Name, parameters and citation, written into every output's provenance."""
+        return {
+            "model": self.name,
+            "params": self.params.model_dump(mode="json"),
+            "citation": self.citation,
+        }
 
 
-def get_model(name: str, params: Mapping[str, Any]) -> Model:
+def builtin_models() -> dict[str, type[CarbonModel]]:
+    from sinkmap.models.biomass import BiomassModel
     from sinkmap.models.lookup import LookupModel
 
-    registry = {"lookup": LookupModel}
-    try:
-        cls = registry[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown model {name!r}; available: {sorted(registry)} (model.name)"
-        ) from None
-    return cls.from_params(dict(params))
+    return {m.name: m for m in (LookupModel, BiomassModel)}
+
+
+def available_models() -> dict[str, type[CarbonModel]]:
+    """Built-in and entry-point models by name."""
+    models = builtin_models()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in models:
+            models[ep.name] = ep.load()
+    return models
+
+
+def model_class(name: str) -> type[CarbonModel]:
+    """The model class for ``name`` (built-in, entry point, ``module:Class`` or ``file.py:Class``)."""
+    models = available_models()
+    if name in models:
+        return models[name]
+    if ":" in name:
+        target, _, attr = name.rpartition(":")
+        try:
+            if target.endswith(".py"):
+                path = Path(target)
+                spec = importlib.util.spec_from_file_location(
+                    f"sinkmap_user_model_{path.stem}", path
+                )
+                if spec is None or spec.loader is None or not path.exists():
+                    raise ImportError(f"no file {path}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            else:
+                module = importlib.import_module(target)
+            cls = getattr(module, attr)
+        except (ImportError, AttributeError, OSError) as exc:
+            raise ConfigError(
+                f"cannot load model {name!r}: {exc}; check model.name ('module:Class' or 'file.py:Class')"
+            ) from exc
+        if not (isinstance(cls, type) and issubclass(cls, CarbonModel)):
+            raise ConfigError(f"model {name!r} is not a sinkmap.models.CarbonModel subclass")
+        return cls
+    raise ConfigError(
+        f"unknown model {name!r} (model.name); available: {sorted(models)}, "
+        "or give 'module:Class' / 'path/to/file.py:Class' for your own model (see docs/models.md)"
+    )
+
+
+def get_model(name: str, params: Mapping[str, Any]) -> CarbonModel:
+    """Instantiate model ``name`` with validated ``params``."""
+    return model_class(name).from_params(params)
+
+
+# Kept for type annotations elsewhere.
+Model = CarbonModel
+
+__all__ = ["CarbonModel", "Model", "ModelParams", "available_models", "get_model", "model_class"]

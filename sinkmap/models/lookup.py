@@ -3,47 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from sinkmap.carbon import PoolTable, lookup_pools
-from sinkmap.errors import ConfigError
+from sinkmap.models import CarbonModel, ModelParams
 
 
-class LookupModel:
+class LookupParams(ModelParams):
+    table: Path = Field(
+        description="Pool table CSV in the InVEST Carbon layout lucode,c_above,c_below,c_soil,c_dead (Mg C/ha)."
+    )
+
+
+class LookupModel(CarbonModel):
     """Each pixel's stock is its land-cover class's row of a pool table (Mg C/ha).
 
-    Parameters
-    ----------
-    table:
-        CSV in the InVEST Carbon layout ``lucode,c_above,c_below,c_soil,c_dead`` (Mg C/ha).
+    C_pool = T[class, pool]. Accepts InVEST Carbon tables unchanged.
     """
 
     name = "lookup"
     inputs = ("land_cover",)
+    Params = LookupParams
+    citation = (
+        "IPCC 2006 Vol. 4 Tier 1 default stocks; InVEST Carbon Storage and Sequestration model"
+    )
+    params: LookupParams
 
-    def __init__(self, table: PoolTable, table_path: str) -> None:
-        self.table = table
-        self.table_path = table_path
+    def __init__(self, params: LookupParams) -> None:
+        super().__init__(params)
+        _ = self.table  # read and validate the table now, before any work starts
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> LookupModel:
-        unknown = set(params) - {"table"}
-        if unknown:
-            raise ConfigError(
-                f"model.params has unknown key(s) {sorted(unknown)}; the lookup model takes 'table'"
-            )
-        if "table" not in params:
-            raise ConfigError(
-                "model.params.table is missing: give the carbon pool CSV, e.g. config/pools/worldcover_ipcc_tier1.csv"
-            )
-        path = str(Path(params["table"]))
-        return cls(PoolTable.from_csv(path), path)
+    @cached_property
+    def table(self) -> PoolTable:
+        return PoolTable.from_csv(self.params.table)
 
     def pools(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return lookup_pools(chunk["land_cover"], self.table, nodata=0)
-
-    def describe(self) -> dict[str, Any]:
-        return {"model": self.name, "params": {"table": self.table_path}}

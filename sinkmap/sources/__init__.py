@@ -49,6 +49,9 @@ class Dataset:
     base_url: str | None = None
     url: str | None = None
     mimics: str | None = None
+    #: ``local`` adapter: the folder holding the files, and their filename pattern(s) (see local.py).
+    path: str | None = None
+    pattern: str | dict[str, str] | None = None
 
     def version_for(self, year: int, override: str | None = None) -> str:
         return override or self.versions.get(year, self.version)
@@ -188,13 +191,22 @@ class Adapter(Protocol):
 
 
 def get_adapter(dataset: Dataset) -> Adapter:
+    """The adapter that obtains ``dataset``'s files (``demo``, ``http_tiles`` or ``local``)."""
     if dataset.adapter == "demo":
         from sinkmap.sources.demo import DemoAdapter
 
         return DemoAdapter()
+    if dataset.adapter == "http_tiles":
+        from sinkmap.sources.http import HttpTilesAdapter
+
+        return HttpTilesAdapter()
+    if dataset.adapter == "local":
+        from sinkmap.sources.local import LocalFilesAdapter
+
+        return LocalFilesAdapter()
     raise SourceError(
         f"dataset {dataset.name} uses adapter {dataset.adapter!r}, which this sinkmap version does not "
-        "have yet (real downloads arrive with issue #3). Use a demo_* dataset in config inputs."
+        "have; use one of 'demo', 'http_tiles', 'local' in its entry in the dataset registry."
     )
 
 

@@ -126,9 +126,13 @@ def test_year_outside_real_dataset(registry, tmp_path):
         fetch(registry["esa_worldcover"], 2030, BOX, tmp_path)
 
 
-def test_real_adapter_not_yet_available(registry, tmp_path):
-    with pytest.raises(SourceError, match=r"Use a demo_\* dataset"):
+def test_real_adapter_offline(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("SINKMAP_OFFLINE", "1")
+    with pytest.raises(
+        SourceError, match=r"(?s)offline mode.*N18E108_Map\.tif  <-  https://esa-worldcover"
+    ):
         fetch(registry["esa_worldcover"], 2021, BOX, tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_dataset(registry):

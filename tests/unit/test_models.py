@@ -34,30 +34,117 @@ def test_lookup_model_describe():
     assert get_model("lookup", {"table": str(POOL_CSV)}).describe() == {
         "model": "lookup",
         "params": {"table": str(POOL_CSV)},
+        "citation": "IPCC 2006 Vol. 4 Tier 1 default stocks; InVEST Carbon Storage and Sequestration model",
     }
 
 
 def test_unknown_model_name():
     with pytest.raises(
-        ConfigError, match=r"unknown model 'forest'; available: \['lookup'\] \(model\.name\)"
+        ConfigError,
+        match=r"unknown model 'forest' \(model\.name\); available: \['biomass', 'lookup'\]",
     ):
         get_model("forest", {})
 
 
 def test_missing_table_param():
     with pytest.raises(
-        ConfigError, match=r"model\.params\.table is missing: give the carbon pool CSV"
+        ConfigError,
+        match=r"model\.params of model 'lookup' is invalid:\n  - table: required key is missing",
     ):
         get_model("lookup", {})
 
 
 def test_unknown_param():
-    with pytest.raises(
-        ConfigError, match=r"unknown key\(s\) \['tabel'\]; the lookup model takes 'table'"
-    ):
+    with pytest.raises(ConfigError, match=r"  - tabel: unknown key; remove it"):
         get_model("lookup", {"table": str(POOL_CSV), "tabel": "x"})
 
 
 def test_missing_table_file(tmp_path):
     with pytest.raises(InputDataError, match=r"does not exist; set model\.params\.table"):
         get_model("lookup", {"table": str(tmp_path / "none.csv")})
+
+
+# -- the biomass model (hand values from the equations in sinkmap/models/biomass.py) -------------------
+CF = 0.47
+
+
+def _biomass(**params):
+    return get_model("biomass", {"soil_table": str(POOL_CSV), **params})
+
+
+def test_biomass_model_mokany():
+    model = _biomass()
+    chunk = {
+        "biomass": np.array([[200.0, 50.0, np.nan]], dtype=np.float32),
+        "land_cover": np.array([[10, 40, 10]], dtype=np.uint8),
+    }
+    pools = model.pools(chunk)
+    np.testing.assert_allclose(
+        pools["above"][0, :2], [200 * 0.47, 50 * 0.47], rtol=1e-6
+    )  # 94.0, 23.5
+    np.testing.assert_allclose(
+        pools["below"][0, :2], [0.489 * 200**0.890 * CF, 0.489 * 50**0.890 * CF], rtol=1e-6
+    )
+    # dead wood 0.06 x AGB x 0.47 + litter 0.01 x AGB x 0.37: 200 -> 5.64 + 0.74 = 6.38
+    np.testing.assert_allclose(pools["dead"][0, :2], [6.38, 1.595], rtol=1e-6)
+    np.testing.assert_allclose(
+        pools["soil"][0, :2], [52.0, 43.2], rtol=1e-6
+    )  # c_soil of rows 10 and 40
+    for pool in pools.values():
+        assert pool.dtype == np.float32 and np.isnan(
+            pool[0, 2]
+        )  # no biomass data -> NaN everywhere
+
+
+def test_biomass_model_constant_and_per_class_root_shoot():
+    chunk = {
+        "biomass": np.array([[200.0, 100.0]]),
+        "land_cover": np.array([[10, 40]], dtype=np.uint8),
+    }
+    below = _biomass(root_shoot=0.37).pools(chunk)["below"]
+    np.testing.assert_allclose(
+        below, [[200 * 0.37 * CF, 100 * 0.37 * CF]], rtol=1e-6
+    )  # 34.78, 17.39
+    below = _biomass(root_shoot={10: 0.37, 40: 0.0}).pools(chunk)["below"]
+    np.testing.assert_allclose(below, [[34.78, 0.0]], rtol=1e-6)
+    with pytest.raises(InputDataError, match=r"code\(s\) 40 .*model\.params\.root_shoot"):
+        _biomass(root_shoot={10: 0.37}).pools(chunk)
+
+
+def test_biomass_model_nodata_land_cover_and_bad_params():
+    pools = _biomass().pools(
+        {"biomass": np.array([[120.0]]), "land_cover": np.array([[0]], np.uint8)}
+    )
+    assert all(np.isnan(p[0, 0]) for p in pools.values())
+    with pytest.raises(
+        ConfigError, match=r"carbon_fraction: Input should be less than or equal to 1"
+    ):
+        _biomass(carbon_fraction=4.7)
+    with pytest.raises(ConfigError, match=r"soil_table: required key is missing"):
+        get_model("biomass", {})
+
+
+# -- registry: the documented example, by file path ---------------------------------------------------
+def _docs_example() -> str:
+    text = (POOL_CSV.parents[2] / "docs" / "models.md").read_text(encoding="utf-8")
+    return text.split("This is a complete model:\n\n```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_docs_example_model_is_short_and_loads_by_file_path(tmp_path):
+    code = _docs_example()
+    assert len(code.strip().splitlines()) < 30
+    path = tmp_path / "share.py"
+    path.write_text(code, encoding="utf-8")
+    model = get_model(f"{path}:BiomassShare", {"share": 0.5})
+    pools = model.pools({"biomass": np.array([[10.0, np.nan]], np.float32)})
+    np.testing.assert_allclose(pools["above"], [[5.0, np.nan]])
+    np.testing.assert_allclose(pools["soil"], [[50.0, np.nan]])
+    assert model.describe()["params"] == {"share": 0.5, "soil": 50.0}
+
+
+def test_bad_model_paths(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot load model .*nothere\.py"):
+        get_model(f"{tmp_path}/nothere.py:X", {})
+    (tmp_path / "notmodel.py").write_text("class X:\n    pass\n")
+    with pytest.raises(ConfigError, match=r"is not a sinkmap.models.CarbonModel subclass"):
+        get_model(f"{tmp_path}/notmodel.py:X", {})

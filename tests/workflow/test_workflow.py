@@ -40,7 +40,9 @@ AOI_LONLAT = [
 ]
 
 
-def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -55,10 +57,12 @@ def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Comp
         "2",
         *args,
     ]
-    env = os.environ | {"PYTHONWARNINGS": "ignore"}
+    env = os.environ | {"PYTHONWARNINGS": "ignore"} | (env or {})
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -67,7 +71,10 @@ def _write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra:
         "aoi": {"path": str(workdir / "aoi.geojson"), "name": "test AOI"},
         "years": years,
         "grid": {"crs": "EPSG:32649", "resolution": 10, "chunk": 256},
-        "inputs": {"land_cover": {"dataset": "demo_worldcover"}, "biomass": {"dataset": "demo_cci_biomass"}},
+        "inputs": {
+            "land_cover": {"dataset": "demo_worldcover"},
+            "biomass": {"dataset": "demo_cci_biomass"},
+        },
         "model": {"name": "lookup", "params": {"table": str(table)}},
         "datasets": str(REPO / "config" / "datasets.yaml"),
         "resources_dir": "resources",
@@ -92,9 +99,9 @@ def _job_counts(dry_run_output: str) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("run")
-    gpd.GeoDataFrame({"name": ["test AOI"]}, geometry=[shapely.Polygon(AOI_LONLAT)], crs="EPSG:4326").to_file(
-        workdir / "aoi.geojson"
-    )
+    gpd.GeoDataFrame(
+        {"name": ["test AOI"]}, geometry=[shapely.Polygon(AOI_LONLAT)], crs="EPSG:4326"
+    ).to_file(workdir / "aoi.geojson")
     _write_config(workdir, [2020, 2021])
     _snakemake(workdir)
     return workdir
@@ -120,13 +127,17 @@ def test_stock_layers_equal_pool_table_lookup(run: Path) -> None:
                 expected[lc == code] = table.loc[int(code), column]
             np.testing.assert_allclose(stock[inside], expected[inside], rtol=1e-6)
             assert np.isnan(stock[~inside]).all()
-            assert tags["UNITS"] == "Mg C ha-1" and tags["POOL"] == pool and tags["YEAR"] == str(year)
+            assert (
+                tags["UNITS"] == "Mg C ha-1" and tags["POOL"] == pool and tags["YEAR"] == str(year)
+            )
             expected_total += np.nan_to_num(expected)
         total, tags, nodata = _read(run / f"results/{year}/carbon_stock_total.tif")
         assert np.isnan(nodata)
         np.testing.assert_allclose(total[inside], expected_total[inside], rtol=1e-6)
         assert tags["SYNTHETIC"] == "yes" and "SYNTHETIC" in tags["NOTE"]
-        assert tags["MODEL"] == "lookup" and json.loads(tags["MODEL_PARAMS"]) == {"table": str(TABLE)}
+        assert tags["MODEL"] == "lookup" and json.loads(tags["MODEL_PARAMS"]) == {
+            "table": str(TABLE)
+        }
         sources = json.loads(tags["SOURCES"])
         assert sources[0]["dataset"] == "demo_worldcover"
         assert f"ESA_WorldCover_10m_{year}_v200_N18E108_Map.tif" in sources[0]["files"][0]
@@ -180,24 +191,32 @@ def test_class_summary_and_account(run: Path) -> None:
     sink = pd.read_csv(run / "results/sink/2020-2021/class_summary.csv").set_index("class_code")
     for code in sink.index:
         assert second.loc[code, "interval"] == "2020-2021"
-        assert second.loc[code, "net_flux_mgco2e_per_yr"] == pytest.approx(sink.loc[code, "net_flux_mgco2e_per_yr"])
+        assert second.loc[code, "net_flux_mgco2e_per_yr"] == pytest.approx(
+            sink.loc[code, "net_flux_mgco2e_per_yr"]
+        )
     # county net flux = -(total stock change) x 44/12 for a one-year interval
     stock_change = second["stock_total_mgc"].sum() - first["stock_total_mgc"].sum()
-    assert sink["net_flux_mgco2e_per_yr"].sum() == pytest.approx(-stock_change * CO2_PER_C, rel=1e-4)
+    assert sink["net_flux_mgco2e_per_yr"].sum() == pytest.approx(
+        -stock_change * CO2_PER_C, rel=1e-4
+    )
     assert (account["synthetic"] == "yes").all()
 
 
 def test_geopackage_layers(run: Path) -> None:
     layers = {row[0] for row in pyogrio.list_layers(run / "results/2021/sinkmap_2021.gpkg")}
     assert {"aoi", "class_summary", "tiles", "sink_summary"} <= layers
-    assert "sink_summary" not in {row[0] for row in pyogrio.list_layers(run / "results/2020/sinkmap_2020.gpkg")}
+    assert "sink_summary" not in {
+        row[0] for row in pyogrio.list_layers(run / "results/2020/sinkmap_2020.gpkg")
+    }
     tiles = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="tiles")
     grid = json.loads((run / "results/grid.json").read_text())
     n_tiles = -(-grid["width"] // 256) * -(-grid["height"] // 256)
     assert len(tiles) == n_tiles
     aoi = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="aoi")
     assert aoi.crs.to_epsg() == 32649
-    meta = pyogrio.read_info(run / "results/2021/sinkmap_2021.gpkg", layer="class_summary")["layer_metadata"]
+    meta = pyogrio.read_info(run / "results/2021/sinkmap_2021.gpkg", layer="class_summary")[
+        "layer_metadata"
+    ]
     assert meta["SYNTHETIC"] == "yes" and "Mg C" in meta["UNITS"]
 
 
@@ -205,16 +224,30 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     proc = _snakemake(run, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
-    before = {p: p.stat().st_mtime_ns for p in (run / "results").rglob("*") if p.is_file() and "2022" not in str(p)}
+    before = {
+        p: p.stat().st_mtime_ns
+        for p in (run / "results").rglob("*")
+        if p.is_file() and "2022" not in str(p)
+    }
     _write_config(run, [2020, 2021, 2022])
     proc = _snakemake(run, "-n")
     counts = _job_counts(proc.stdout + proc.stderr)
     # 2022: fetch + align for both roles, one stocks job, the 2021-2022 sink, the 2022 GeoPackage,
     # and the account table, which gains the new rows. Nothing for 2020 or 2021.
-    assert counts == {"fetch": 2, "align": 2, "stocks": 1, "sink": 1, "geopackage": 1, "account": 1, "all": 1}
+    assert counts == {
+        "fetch": 2,
+        "align": 2,
+        "stocks": 1,
+        "sink": 1,
+        "geopackage": 1,
+        "account": 1,
+        "all": 1,
+    }
     _snakemake(run)
     assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
-    changed = [p for p, t in before.items() if p.stat().st_mtime_ns != t and p.name != "carbon_account.csv"]
+    changed = [
+        p for p, t in before.items() if p.stat().st_mtime_ns != t and p.name != "carbon_account.csv"
+    ]
     assert changed == []
     _write_config(run, [2020, 2021])
 
@@ -244,3 +277,35 @@ def test_bad_config_is_refused_before_any_job(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     assert "grid.crs" in out and "EPSG:32649" in out
     assert not (tmp_path / "results").exists()
+
+
+def test_model_from_an_entry_point_runs_the_workflow(run: Path, tmp_path: Path) -> None:
+    """Install the docs' example model as a distribution with a sinkmap.models entry point, swap to it."""
+    docs = (REPO / "docs" / "models.md").read_text(encoding="utf-8")
+    code = docs.split("This is a complete model:\n\n```python\n", 1)[1].split("```", 1)[0]
+    site = tmp_path / "site"
+    (site / "share_models-0.1.dist-info").mkdir(parents=True)
+    (site / "share_models.py").write_text(code, encoding="utf-8")
+    (site / "share_models-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: share-models\nVersion: 0.1\n"
+    )
+    (site / "share_models-0.1.dist-info" / "entry_points.txt").write_text(
+        "[sinkmap.models]\nbiomass_share = share_models:BiomassShare\n"
+    )
+    workdir = tmp_path / "plugin"
+    workdir.mkdir()
+    (workdir / "aoi.geojson").write_bytes((run / "aoi.geojson").read_bytes())
+    _write_config(workdir, [2020], model={"name": "biomass_share", "params": {"share": 0.5}})
+    _snakemake(workdir, env={"PYTHONPATH": str(site)})
+
+    agb, _, _ = _read(workdir / "results/2020/biomass.tif")
+    above, tags, _ = _read(workdir / "results/2020/carbon_stock_above.tif")
+    soil, _, _ = _read(workdir / "results/2020/carbon_stock_soil.tif")
+    inside = np.isfinite(agb)
+    assert inside.sum() > 10_000
+    np.testing.assert_allclose(above[inside], 0.5 * agb[inside], rtol=1e-6)  # above = share x AGB
+    np.testing.assert_allclose(soil[inside], 50.0)
+    assert tags["MODEL"] == "biomass_share" and json.loads(tags["MODEL_PARAMS"]) == {
+        "share": 0.5,
+        "soil": 50.0,
+    }

@@ -3,7 +3,7 @@
 
 rule stocks:
     input:
-        unpack(lambda w: {f"in_{role}": aligned(role, w.year) for role in model_roles()}),
+        unpack(lambda w: {f"in_{role}": aligned(role, w.year) for role in stock_roles()}),
         grid=f"{RESULTS}/grid.json",
     output:
         pools=[f"{RESULTS}/{{year}}/carbon_stock_{p}.tif" for p in POOL_NAMES],

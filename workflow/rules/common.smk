@@ -5,7 +5,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from sinkmap.config import load_config
-from sinkmap.errors import SinkmapError
+from sinkmap.errors import ConfigError, SinkmapError
+from sinkmap.models import get_model
 from sinkmap.pipeline import (
     raw_dir,
     sink_dir,
@@ -19,6 +20,12 @@ try:
     REGISTRY = load_registry(CFG.datasets)
     for _role, _inp in CFG.inputs.items():
         get_dataset(REGISTRY, _inp.dataset)
+    MODEL = get_model(CFG.model.name, CFG.model.params)
+    _missing = [r for r in MODEL.inputs if r not in CFG.inputs]
+    if _missing:
+        raise ConfigError(
+            f"model {MODEL.name!r} reads input role(s) {_missing}; add them under inputs: in the config"
+        )
 except SinkmapError as _exc:
     raise WorkflowError(f"configuration error:\n{_exc}") from None
 
@@ -49,10 +56,9 @@ def manifest_for(wildcards):
     return f"{raw_dir(CFG, wildcards.role, int(wildcards.year))}/manifest.json"
 
 
-def model_roles():
-    from sinkmap.models import get_model
-
-    return list(get_model(CFG.model.name, CFG.model.params).inputs)
+def stock_roles():
+    """Roles the stocks step reads: the model's, and land cover for the per-class summaries."""
+    return sorted(set(MODEL.inputs) | {"land_cover"})
 
 
 def aligned(role, year):

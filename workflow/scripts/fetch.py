@@ -10,12 +10,7 @@ from sinkmap.config import load_config
 from sinkmap.pipeline import fetch_input
 from sinkmap.steps import step
 
-w = snakemake.wildcards  # noqa: F821
-with step(snakemake.log[0], f"fetch {w.dataset} {w.version} {w.year}"):  # noqa: F821
-    fetch_input(
-        load_config(dict(snakemake.config)),
-        w.dataset,
-        w.version,
-        int(w.year),
-        Path(snakemake.output[0]),
-    )  # noqa: F821
+sm = snakemake  # noqa: F821
+w = sm.wildcards
+with step(sm.log[0], f"fetch {w.dataset} {w.version} {w.year}"):
+    fetch_input(load_config(dict(sm.config)), w.dataset, w.version, int(w.year), Path(sm.output[0]))

@@ -9,5 +9,6 @@ from sinkmap.config import load_config
 from sinkmap.pipeline import make_grid
 from sinkmap.steps import step
 
-with step(snakemake.log[0], "derive the grid from the AOI"):  # noqa: F821
-    make_grid(load_config(dict(snakemake.config)), Path(snakemake.output[0]))  # noqa: F821
+sm = snakemake  # noqa: F821
+with step(sm.log[0], "derive the grid from the AOI"):
+    make_grid(load_config(dict(sm.config)), Path(sm.output[0]))

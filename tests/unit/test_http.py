@@ -1,0 +1,444 @@
+"""The http_tiles adapter against a local HTTP server with fault injection (no other host is used).
+
+The server holds synthetic GeoTIFFs under the real paths and file names of ESA WorldCover and ESA CCI
+Biomass for Baoting; faults are queued per path and consumed one per request. Every test ends in the
+exact bytes the server holds, or in a clear SourceError, and never with a partial or temporary file
+in the target folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from sinkmap.errors import SourceError
+from sinkmap.sources import Manifest, fetch, get_adapter, load_registry
+from sinkmap.sources.http import HttpTilesAdapter, base_url_env_var
+
+from ._helpers import DATASETS_YAML, write_tif
+
+#: Baoting county's bounding box (lon/lat), from ../shared/sources.md.
+BAOTING = (109.401, 18.389, 109.848, 18.836)
+WC_2021 = "ESA_WorldCover_10m_2021_v200_N18E108_Map.tif"
+WC_2020 = "ESA_WorldCover_10m_2020_v100_N18E108_Map.tif"
+WC_2021_PATH = f"/v200/2021/map/{WC_2021}"
+WC_2020_PATH = f"/v100/2020/map/{WC_2020}"
+AGB = "N20E100_ESACCI-BIOMASS-L4-AGB-MERGED-100m-2020-fv6.0.tif"
+SD = "N20E100_ESACCI-BIOMASS-L4-AGB_SD-MERGED-100m-2020-fv6.0.tif"
+AGB_PATH, SD_PATH = f"/2020/{AGB}", f"/2020/{SD}"
+
+
+# -- the server ------------------------------------------------------------------------------------
+class TileServer:
+    """Serves ``files`` (URL path -> bytes) on 127.0.0.1, with per-path queues of faults.
+
+    Faults: ``503``, ``404``, ``403`` (status only); ``drop`` (half the body, then a TCP reset);
+    ``truncate`` (Content-Length of the whole file, half the body, then a clean close); ``stall``
+    (wait before answering, to trigger the client's timeout).
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.faults: dict[str, list[str]] = {}
+        self.requests: list[str] = []
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.state = self  # type: ignore[attr-defined]
+        self.httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def count(self, path: str | None = None) -> int:
+        with self.lock:
+            return len([p for p in self.requests if path is None or p == path])
+
+    def fail(self, path: str, *faults: str) -> None:
+        with self.lock:
+            self.faults.setdefault(path, []).extend(faults)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        state: TileServer = self.server.state  # type: ignore[attr-defined]
+        with state.lock:
+            state.requests.append(self.path)
+            queue = state.faults.get(self.path)
+            fault = queue.pop(0) if queue else None
+            body = state.files.get(self.path)
+        if fault == "stall":
+            time.sleep(1.0)
+        if fault in ("503", "404", "403") or body is None:
+            status = int(fault) if fault in ("503", "404", "403") else 404
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "image/tiff")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if fault in ("drop", "truncate"):
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            if fault == "drop":  # RST instead of FIN: "connection reset by peer"
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+            else:
+                self.connection.shutdown(socket.SHUT_WR)
+            self.connection.close()
+            return
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def _geotiff(
+    tmp: Path,
+    dtype: str,
+    origin: tuple[float, float],
+    res: float,
+    crs: str = "EPSG:4326",
+    seed: int = 0,
+) -> bytes:
+    """Bytes of a small uncompressed GeoTIFF in the product's form (CRS, lattice, data type)."""
+    rng = np.random.default_rng(seed)
+    data = rng.integers(1, 200, size=(96, 96)).astype(dtype)
+    path = write_tif(tmp / "x.tif", data, res=res, left=origin[0], top=origin[1], crs=crs)
+    raw = path.read_bytes()
+    path.unlink()
+    return raw
+
+
+@pytest.fixture
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TileServer]:
+    srv = TileServer()
+    tmp = tmp_path_factory.mktemp("served")
+    srv.files[WC_2021_PATH] = _geotiff(tmp, "uint8", (108.0, 21.0), 1 / 12000, seed=1)
+    srv.files[WC_2020_PATH] = _geotiff(tmp, "uint8", (108.0, 21.0), 1 / 12000, seed=2)
+    srv.files[AGB_PATH] = _geotiff(tmp, "uint16", (100.0, 20.0), 1 / 1125, seed=3)
+    srv.files[SD_PATH] = _geotiff(tmp, "uint16", (100.0, 20.0), 1 / 1125, seed=4)
+    assert len(set(srv.files.values())) == 4
+    srv.thread.start()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+@pytest.fixture
+def registry():
+    return load_registry(DATASETS_YAML)
+
+
+@pytest.fixture(autouse=True)
+def local_only(monkeypatch: pytest.MonkeyPatch, server: TileServer) -> None:
+    """Point both datasets at the test server, keep retries fast, and refuse any other host."""
+    for key in list(os.environ):
+        if key.startswith("SINKMAP_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SINKMAP_BASE_URL_ESA_WORLDCOVER", server.url)
+    monkeypatch.setenv("SINKMAP_BASE_URL_ESA_CCI_BIOMASS", server.url)
+    monkeypatch.setenv("SINKMAP_HTTP_RETRIES", "3")
+    monkeypatch.setenv("SINKMAP_HTTP_BACKOFF", "0.01")
+    monkeypatch.setenv("SINKMAP_HTTP_TIMEOUT", "5")
+    real = requests.Session.request
+
+    def guarded(self: requests.Session, method: str, url: str, *args: object, **kw: object):
+        assert url.startswith("http://127.0.0.1:"), f"test tried to reach {url}"
+        return real(self, method, url, *args, **kw)
+
+    monkeypatch.setattr(requests.Session, "request", guarded)
+
+
+def listing(folder: Path) -> list[str]:
+    """Every name in ``folder``, hidden ones included ([] if it does not exist)."""
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- correct downloads -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("year", "version", "name", "path"),
+    [(2021, "v200", WC_2021, WC_2021_PATH), (2020, "v100", WC_2020, WC_2020_PATH)],
+)
+def test_worldcover_real_path_and_name(registry, server, tmp_path, year, version, name, path):
+    manifest = fetch(registry["esa_worldcover"], year, BAOTING, tmp_path)
+    served = server.files[path]
+    assert (tmp_path / name).read_bytes() == served
+    assert listing(tmp_path) == sorted([name, "manifest.json"])
+    assert server.requests == [path]
+    assert (manifest.version, manifest.adapter, manifest.synthetic) == (
+        version,
+        "http_tiles",
+        False,
+    )
+    (record,) = manifest.files
+    assert (record.layer, record.path, record.size) == ("map", name, len(served))
+    assert record.sha256 == sha(served)
+    assert record.url == server.url + path
+    on_disk = json.loads((tmp_path / "manifest.json").read_text())
+    assert on_disk["files"] == [
+        {
+            "layer": "map",
+            "path": name,
+            "size": len(served),
+            "sha256": sha(served),
+            "url": record.url,
+        }
+    ]
+    assert Manifest.read(tmp_path / "manifest.json").paths("map") == [tmp_path / name]
+
+
+def test_cci_biomass_both_layers(registry, server, tmp_path):
+    manifest = fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    assert [(f.layer, f.path) for f in manifest.files] == [("agb", AGB), ("sd", SD)]
+    for name, path in ((AGB, AGB_PATH), (SD, SD_PATH)):
+        assert (tmp_path / name).read_bytes() == server.files[path]
+    assert [f.sha256 for f in manifest.files] == [
+        sha(server.files[AGB_PATH]),
+        sha(server.files[SD_PATH]),
+    ]
+    assert sorted(server.requests) == sorted([AGB_PATH, SD_PATH])
+    assert listing(tmp_path) == sorted([AGB, SD, "manifest.json"])
+
+
+def test_second_fetch_makes_no_request(registry, server, tmp_path):
+    first = fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    assert server.count() == 2
+    second = fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    assert server.count() == 2
+    assert second.files == first.files
+
+
+def test_changed_file_is_downloaded_again(registry, server, tmp_path):
+    fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    target = tmp_path / WC_2021
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF  # same size, other content: only the checksum tells
+    target.write_bytes(bytes(data))
+    fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    assert server.count(WC_2021_PATH) == 2
+    assert target.read_bytes() == server.files[WC_2021_PATH]
+
+
+def test_stale_temporary_of_killed_download_is_removed(registry, server, tmp_path):
+    (tmp_path / f".{WC_2021}.0badf00d.part.tif").write_bytes(b"half a file")
+    fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    assert listing(tmp_path) == sorted([WC_2021, "manifest.json"])
+
+
+def test_download_logged_at_info(registry, server, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="sinkmap"):
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    messages = [r.getMessage() for r in caplog.records if r.name == "sinkmap"]
+    assert any(server.url + WC_2021_PATH in m for m in messages)
+
+
+def test_small_chunks_give_the_same_bytes(registry, server, tmp_path):
+    adapter = HttpTilesAdapter(base_url=server.url, chunk_size=1000, retries=1)
+    manifest = adapter.fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path, None)
+    assert (tmp_path / WC_2021).read_bytes() == server.files[WC_2021_PATH]
+    assert manifest.files[0].sha256 == sha(server.files[WC_2021_PATH])
+
+
+# -- transient faults that recover ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("faults", "requests_made"),
+    [
+        (("503", "503"), 3),
+        (("drop",), 2),
+        (("truncate",), 2),
+        (("stall",), 2),
+        (("503", "truncate"), 3),
+    ],
+)
+def test_transient_fault_then_success(
+    registry, server, tmp_path, monkeypatch, faults, requests_made
+):
+    monkeypatch.setenv("SINKMAP_HTTP_TIMEOUT", "0.3")
+    server.fail(WC_2021_PATH, *faults)
+    manifest = fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    assert server.count(WC_2021_PATH) == requests_made
+    assert (tmp_path / WC_2021).read_bytes() == server.files[WC_2021_PATH]
+    assert manifest.files[0].sha256 == sha(server.files[WC_2021_PATH])
+    assert manifest.files[0].size == len(server.files[WC_2021_PATH])
+    assert listing(tmp_path) == sorted([WC_2021, "manifest.json"])
+
+
+# -- faults that end in a clear error ---------------------------------------------------------------
+@pytest.mark.parametrize("fault", ["503", "drop", "truncate"])
+def test_persistent_fault_gives_clear_error(registry, server, tmp_path, fault):
+    server.fail(WC_2021_PATH, *[fault] * 3)
+    with pytest.raises(SourceError) as err:
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    message = str(err.value)
+    assert f"could not download {server.url}{WC_2021_PATH} after 3 tries" in message
+    assert "SINKMAP_BASE_URL_ESA_WORLDCOVER" in message and "adapter: local" in message
+    assert server.count(WC_2021_PATH) == 3
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("fault", ["drop", "truncate"])
+def test_partly_written_file_is_removed(registry, server, tmp_path, fault):
+    # small chunks: half the file reaches the temporary file before the connection breaks
+    adapter = HttpTilesAdapter(base_url=server.url, chunk_size=512, retries=2, backoff=0.0)
+    server.fail(WC_2021_PATH, fault, fault)
+    with pytest.raises(
+        SourceError, match=r"after 2 tries; last error: connection lost after [1-9]\d* bytes"
+    ):
+        adapter.fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path, None)
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("status", ["404", "403"])
+def test_missing_tile_fails_at_once(registry, server, tmp_path, status):
+    server.fail(WC_2021_PATH, status)
+    with pytest.raises(SourceError) as err:
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    message = str(err.value)
+    assert f"{server.url}{WC_2021_PATH} answered HTTP {status}" in message
+    assert "tile N18E108" in message and "should exist" in message
+    assert "SINKMAP_BASE_URL_ESA_WORLDCOVER" in message and "adapter: local" in message
+    assert server.count() == 1
+    assert listing(tmp_path) == []
+
+
+def test_second_layer_missing_leaves_first_complete_and_no_manifest(registry, server, tmp_path):
+    del server.files[SD_PATH]
+    with pytest.raises(SourceError, match=r"answered HTTP 404"):
+        fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    assert listing(tmp_path) == [AGB]
+    assert (tmp_path / AGB).read_bytes() == server.files[AGB_PATH]
+
+
+@pytest.mark.parametrize(
+    ("body", "hint"),
+    [
+        (np.random.default_rng(3).bytes(20_000), "did not give a readable GeoTIFF:"),
+        (b"<html><body>Access denied</body></html>", "looks like an HTML page"),
+    ],
+)
+def test_corrupt_geotiff_is_an_error(registry, server, tmp_path, body, hint):
+    server.files[WC_2021_PATH] = body
+    with pytest.raises(SourceError) as err:
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    assert f"{server.url}{WC_2021_PATH}" in str(err.value) and hint in str(err.value)
+    assert server.count() == 1
+    assert listing(tmp_path) == []
+
+
+def test_wrong_crs_is_an_error(registry, server, tmp_path):
+    server.files[WC_2021_PATH] = _geotiff(
+        tmp_path, "uint8", (360_000.0, 2_062_000.0), 10.0, "EPSG:32649"
+    )
+    with pytest.raises(
+        SourceError, match=r"has CRS EPSG:32649, but dataset esa_worldcover is in EPSG:4326"
+    ):
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    assert listing(tmp_path) == []
+
+
+def test_unreachable_host_gives_clear_error(registry, server, tmp_path, monkeypatch):
+    with socket.socket() as sock:  # a port on 127.0.0.1 that nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("SINKMAP_BASE_URL_ESA_WORLDCOVER", f"http://127.0.0.1:{port}")
+    with pytest.raises(
+        SourceError, match=r"could not download .* after 3 tries; last error: ConnectionError"
+    ):
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    assert listing(tmp_path) == []
+
+
+# -- offline mode ---------------------------------------------------------------------------------------
+def test_offline_names_missing_files_and_makes_no_request(registry, server, tmp_path, monkeypatch):
+    monkeypatch.setenv("SINKMAP_OFFLINE", "1")
+    with pytest.raises(SourceError) as err:
+        fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path / "raw")
+    message = str(err.value)
+    assert "offline mode" in message and "2 file(s)" in message
+    for name, path in ((AGB, AGB_PATH), (SD, SD_PATH)):
+        assert f"{name}  <-  {server.url}{path}" in message
+    assert server.count() == 0
+    assert listing(tmp_path) == []
+
+
+def test_offline_with_complete_folder_succeeds(registry, server, tmp_path, monkeypatch):
+    first = fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    monkeypatch.setenv("SINKMAP_OFFLINE", "1")
+    assert fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path).files == first.files
+    assert server.count() == 1
+
+
+def test_offline_without_env_is_real_registry_url(registry, server, tmp_path, monkeypatch):
+    monkeypatch.delenv("SINKMAP_BASE_URL_ESA_WORLDCOVER")
+    monkeypatch.setenv("SINKMAP_OFFLINE", "yes")
+    real = "https://esa-worldcover.s3.eu-central-1.amazonaws.com/v200/2021/map/" + WC_2021
+    with pytest.raises(SourceError, match=re.escape(f"{WC_2021}  <-  {real}")):
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    assert server.count() == 0
+
+
+# -- base URL override and URL template -----------------------------------------------------------
+def test_base_url_precedence(registry, server, monkeypatch):
+    ds = registry["esa_worldcover"]
+    assert base_url_env_var("esa_worldcover") == "SINKMAP_BASE_URL_ESA_WORLDCOVER"
+    assert base_url_env_var("my-mirror.v2") == "SINKMAP_BASE_URL_MY_MIRROR_V2"
+    assert (
+        HttpTilesAdapter(base_url="http://127.0.0.1:1/m/").resolve_base_url(ds)
+        == "http://127.0.0.1:1/m"
+    )
+    assert HttpTilesAdapter().resolve_base_url(ds) == server.url
+    monkeypatch.delenv("SINKMAP_BASE_URL_ESA_WORLDCOVER")
+    assert (
+        HttpTilesAdapter().resolve_base_url(ds)
+        == "https://esa-worldcover.s3.eu-central-1.amazonaws.com"
+    )
+    with pytest.raises(SourceError, match=r"no base URL.*SINKMAP_BASE_URL_ESA_WORLDCOVER"):
+        HttpTilesAdapter().resolve_base_url(dataclasses.replace(ds, base_url=None))
+
+
+def test_mirror_with_tile_in_url_template(registry, server, tmp_path):
+    ds = dataclasses.replace(
+        registry["esa_worldcover"], url="{base_url}/mirror/{tile}/{year}/{file}"
+    )
+    server.files[f"/mirror/N18E108/2021/{WC_2021}"] = server.files[WC_2021_PATH]
+    manifest = HttpTilesAdapter(base_url=server.url + "/").fetch(ds, 2021, BAOTING, tmp_path, None)
+    assert manifest.files[0].url == f"{server.url}/mirror/N18E108/2021/{WC_2021}"
+    assert (tmp_path / WC_2021).read_bytes() == server.files[WC_2021_PATH]
+
+
+def test_bad_url_template_is_a_clear_error(registry, tmp_path):
+    ds = dataclasses.replace(registry["esa_worldcover"], url="{base_url}/{month}/{file}")
+    with pytest.raises(SourceError, match=r"unknown field 'month'"):
+        HttpTilesAdapter().fetch(ds, 2021, BAOTING, tmp_path, None)
+
+
+def test_registry_selects_http_adapter(registry):
+    assert isinstance(get_adapter(registry["esa_worldcover"]), HttpTilesAdapter)
+    assert isinstance(get_adapter(registry["esa_cci_biomass"]), HttpTilesAdapter)
