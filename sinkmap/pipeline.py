@@ -346,14 +346,17 @@ def write_geopackage(
     sink_summary: Path | None,
     out: Path,
 ) -> None:
-    """Per-year GeoPackage: the AOI, the per-class summary, the tile grid and (if any) the sink summary."""
+    """Per-year GeoPackage: the AOI, the per-class summary (with the sink of the interval ending in
+    the year, if any) and the tile grid."""
     import geopandas as gpd
     import pyogrio
     import shapely
 
     grid = Grid.from_json(grid_path)
     aoi = load_aoi(cfg).to_crs(grid.crs)
-    classes = pd.read_csv(class_summary)
+    classes = with_sink(
+        pd.read_csv(class_summary), pd.read_csv(sink_summary) if sink_summary else None
+    )
     synthetic = "yes" if _is_synthetic(cfg) else "no"
     meta = {
         "SINKMAP_VERSION": __version__,
@@ -371,7 +374,7 @@ def write_geopackage(
         aoi_df = gpd.GeoDataFrame(
             {
                 "name": [aoi.name],
-                "area_ha": [aoi.geometry.area / 1e4],
+                "area_ha": [_geodesic_area_ha(load_aoi(cfg))],
                 "year": [year],
                 "synthetic": [synthetic],
             },
@@ -402,14 +405,6 @@ def write_geopackage(
             )
         tiles_df = gpd.GeoDataFrame(records, geometry=tile_geoms, crs=grid.crs)
         pyogrio.write_dataframe(tiles_df, tmp, layer="tiles", driver="GPKG", layer_metadata=meta)
-        if sink_summary is not None:
-            pyogrio.write_dataframe(
-                pd.read_csv(sink_summary),
-                tmp,
-                layer="sink_summary",
-                driver="GPKG",
-                layer_metadata=meta,
-            )
 
 
 # -- stage 7: account ------------------------------------------------------------------------------
@@ -442,37 +437,12 @@ def build_account(
     frames = []
     model = json.dumps(get_model(cfg.model.name, cfg.model.params).describe(), sort_keys=True)
     for year in sorted(class_summaries):
-        stocks = pd.read_csv(class_summaries[year])
-        if year in sink_summaries:
-            sink = pd.read_csv(sink_summaries[year])
-            start = int(sink["interval_start"].iloc[0]) if len(sink) else None
-            stocks = stocks.merge(
-                sink[
-                    [
-                        "class_code",
-                        "net_flux_mgco2e_per_yr",
-                        "emissions_mgco2e_per_yr",
-                        "removals_mgco2e_per_yr",
-                    ]
-                ],
-                on="class_code",
-                how="left",
-            )
-            stocks["interval"] = f"{start}-{year}"
-            stocks["method"] = "stock-difference (IPCC 2006 V4 Eq. 2.5)"
-        else:
-            for col in (
-                "net_flux_mgco2e_per_yr",
-                "emissions_mgco2e_per_yr",
-                "removals_mgco2e_per_yr",
-            ):
-                stocks[col] = np.nan
-            stocks["interval"] = ""
-            stocks["method"] = "stock (no earlier year)"
-        frames.append(stocks)
+        sink = sink_summaries.get(year)
+        stocks = with_sink(pd.read_csv(class_summaries[year]), pd.read_csv(sink) if sink else None)
         sources, synthetic = _sources_from_tags([stock_path(cfg, year, "total")])
         stocks["sources"] = json.dumps(sources, sort_keys=True)
         stocks["synthetic"] = "yes" if synthetic else "no"
+        frames.append(stocks)
     table = pd.concat(frames, ignore_index=True)
     table["model"] = model
     table["sinkmap_version"] = __version__
@@ -483,6 +453,33 @@ def build_account(
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+SINK_COLUMNS = ["net_flux_mgco2e_per_yr", "emissions_mgco2e_per_yr", "removals_mgco2e_per_yr"]
+
+
+def with_sink(stocks: pd.DataFrame, sink: pd.DataFrame | None) -> pd.DataFrame:
+    """A year's class summary with the flux columns of the interval ending in that year.
+
+    Both tables are grouped by the class at the end of the interval, so rows match by class code.
+    Without an earlier year the flux columns are empty (the schema stays the same).
+    """
+    if sink is None or sink.empty:
+        out = stocks.assign(interval="", **{c: np.nan for c in SINK_COLUMNS})
+        out["method"] = "stock (no earlier year)"
+        return out
+    start, end = int(sink["interval_start"].iloc[0]), int(sink["interval_end"].iloc[0])
+    out = stocks.merge(sink[["class_code", *SINK_COLUMNS]], on="class_code", how="left")
+    out["interval"] = f"{start}-{end}"
+    out["method"] = "stock-difference (IPCC 2006 V4 Eq. 2.5)"
+    return out
+
+
+def _geodesic_area_ha(aoi: AOI) -> float:
+    from pyproj import Geod
+
+    area, _ = Geod(ellps="WGS84").geometry_area_perimeter(aoi.to_crs("EPSG:4326").geometry)
+    return abs(area) / 1e4
+
+
 def _legend(cfg: Config) -> str | None:
     registry = load_registry(cfg.datasets)
     return get_dataset(registry, cfg.inputs["land_cover"].dataset).legend

@@ -204,10 +204,20 @@ def test_class_summary_and_account(run: Path) -> None:
 
 def test_geopackage_layers(run: Path) -> None:
     layers = {row[0] for row in pyogrio.list_layers(run / "results/2021/sinkmap_2021.gpkg")}
-    assert {"aoi", "class_summary", "tiles", "sink_summary"} <= layers
-    assert "sink_summary" not in {
-        row[0] for row in pyogrio.list_layers(run / "results/2020/sinkmap_2020.gpkg")
-    }
+    assert layers == {"aoi", "class_summary", "tiles"}
+    # the class summary carries the sink of the interval ending in the year, empty in the first year
+    first = gpd.read_file(run / "results/2020/sinkmap_2020.gpkg", layer="class_summary")
+    second = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="class_summary").set_index(
+        "class_code"
+    )
+    assert list(first.columns) == list(second.reset_index().columns)
+    assert first["net_flux_mgco2e_per_yr"].isna().all()
+    sink = pd.read_csv(run / "results/sink/2020-2021/class_summary.csv").set_index("class_code")
+    for code in sink.index:
+        assert second.loc[code, "net_flux_mgco2e_per_yr"] == pytest.approx(
+            sink.loc[code, "net_flux_mgco2e_per_yr"]
+        )
+        assert second.loc[code, "interval"] == "2020-2021"
     tiles = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="tiles")
     grid = json.loads((run / "results/grid.json").read_text())
     n_tiles = -(-grid["width"] // 256) * -(-grid["height"] // 256)
