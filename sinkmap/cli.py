@@ -115,15 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("models", help="list the installed carbon models and their parameters")
     p = sub.add_parser("datasets", help="list the datasets of a registry")
     p.add_argument("registry", nargs="?", default="config/datasets.yaml")
+    from sinkmap import calibrate
+
+    calibrate.add_cli(sub)
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command == "run":
             return _run(args, rest)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        return {"validate": _validate, "schema": _schema, "datasets": _datasets, "models": _models}[
-            args.command
-        ](args)
+        if hasattr(args, "func"):
+            return int(args.func(args))
+        commands = {"validate": _validate, "schema": _schema, "datasets": _datasets, "models": _models}
+        return commands[args.command](args)
     except SinkmapError as exc:
         print(f"sinkmap: error: {exc}", file=sys.stderr)
         return 2

@@ -462,15 +462,16 @@ def with_sink(stocks: pd.DataFrame, sink: pd.DataFrame | None) -> pd.DataFrame:
     Both tables are grouped by the class at the end of the interval, so rows match by class code.
     Without an earlier year the flux columns are empty (the schema stays the same).
     """
+    columns = [*stocks.columns, "interval", *SINK_COLUMNS, "method"]
     if sink is None or sink.empty:
         out = stocks.assign(interval="", **{c: np.nan for c in SINK_COLUMNS})
         out["method"] = "stock (no earlier year)"
-        return out
+        return out[columns]
     start, end = int(sink["interval_start"].iloc[0]), int(sink["interval_end"].iloc[0])
     out = stocks.merge(sink[["class_code", *SINK_COLUMNS]], on="class_code", how="left")
     out["interval"] = f"{start}-{end}"
     out["method"] = "stock-difference (IPCC 2006 V4 Eq. 2.5)"
-    return out
+    return out[columns]
 
 
 def _geodesic_area_ha(aoi: AOI) -> float:

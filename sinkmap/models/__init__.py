@@ -7,7 +7,7 @@ file: the pipeline maps it over dask chunks.
 
 Models are found by name, in this order:
 
-1. built-in models (``lookup``, ``biomass``);
+1. built-in models (``lookup``, ``biomass``, ``height_allometry``, ``spectral``);
 2. the ``sinkmap.models`` entry-point group of installed packages
    (``[project.entry-points."sinkmap.models"] mymodel = "mypkg.models:MyModel"``);
 3. a dotted path or a file path with the class name: ``mypkg.models:MyModel`` or
@@ -79,9 +79,14 @@ class CarbonModel:
 
 def builtin_models() -> dict[str, type[CarbonModel]]:
     from sinkmap.models.biomass import BiomassModel
+    from sinkmap.models.height import HeightAllometryModel
     from sinkmap.models.lookup import LookupModel
+    from sinkmap.models.spectral import SpectralRegressionModel
 
-    return {m.name: m for m in (LookupModel, BiomassModel)}
+    return {
+        m.name: m
+        for m in (LookupModel, BiomassModel, HeightAllometryModel, SpectralRegressionModel)
+    }
 
 
 def available_models() -> dict[str, type[CarbonModel]]:
