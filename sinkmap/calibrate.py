@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import logging
 import math
@@ -39,6 +38,7 @@ import yaml
 from sinkmap import __version__
 from sinkmap.allometry import chave2014, chave2014_height, plot_agb_mg_ha, validate_trees
 from sinkmap.errors import InputDataError, SourceError
+from sinkmap.io import sha256_file
 
 log = logging.getLogger("sinkmap.calibrate")
 
@@ -128,14 +128,6 @@ class PlotTable:
     plots: list[Plot]
     bad_rows: list[BadRow]
     e: float | None = None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]], list[BadRow]]:
@@ -283,7 +275,7 @@ def read_plots(path: str | Path, *, e: float | None = None, crs: str | None = No
             f"plot table {path} has neither a dbh_cm column (tree lists) nor an agb_mg_ha column "
             f"(plot AGB); its columns are {columns}. See docs/calibration.md"
         )
-    return PlotTable(path, _sha256(path), kind, n_rows, plots, _sorted(bad), e)
+    return PlotTable(path, sha256_file(path), kind, n_rows, plots, _sorted(bad), e)
 
 
 def _sorted(bad: list[BadRow]) -> list[BadRow]:

@@ -9,6 +9,7 @@ or killed run never leaves a half-written layer behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 import uuid
@@ -42,6 +43,15 @@ COG_PROFILE: dict[str, Any] = {
 #: Options of the short-lived intermediate file a COG is built from.
 _TEMP_OPTIONS: dict[str, Any] = {"compress": "ZSTD", "zstd_level": 1}
 _GDAL_ENV: dict[str, Any] = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True}
+
+
+def sha256_file(path: str | Path, *, block: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in blocks (bounded memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager

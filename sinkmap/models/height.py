@@ -20,7 +20,6 @@ This module also holds the coefficient machinery shared with the spectral model.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sinkmap.errors import InputDataError, UnknownClassError
+from sinkmap.io import sha256_file
 from sinkmap.models import CarbonModel, ModelParams
 from sinkmap.models.biomass import BiomassModel, BiomassParams
 
@@ -128,14 +128,6 @@ class CoefficientSet:
         return np.where(valid, a, np.nan), np.where(valid, b, np.nan)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_coefficients_file(
     path: str | Path, *, model: str, form: str | None = None
 ) -> CoefficientSet:
@@ -187,7 +179,11 @@ def load_coefficients_file(
             "write it with `sinkmap calibrate`"
         )
     return CoefficientSet(
-        default, per_class, source=f"coefficients file {path}", file=str(path), sha256=_sha256(path)
+        default,
+        per_class,
+        source=f"coefficients file {path}",
+        file=str(path),
+        sha256=sha256_file(path),
     )
 
 

@@ -9,7 +9,6 @@ listing them with their sizes, checksums and URLs, which the align step reads.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,12 +172,10 @@ class Manifest:
 
 
 def file_record(layer: str, path: Path, folder: Path, url: str | None = None) -> RawFile:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    from sinkmap.io import sha256_file
+
     return RawFile(
-        layer, str(path.relative_to(folder)), path.stat().st_size, digest.hexdigest(), url
+        layer, str(path.relative_to(folder)), path.stat().st_size, sha256_file(path), url
     )
 
 

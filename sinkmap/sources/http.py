@@ -33,7 +33,7 @@ import requests
 from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
-from sinkmap.io import atomic_path
+from sinkmap.io import atomic_path, sha256_file
 from sinkmap.sources import Bounds, Dataset, Manifest, RawFile
 from sinkmap.sources.tiles import tiles_for_bounds
 
@@ -368,11 +368,7 @@ def _verified_record(item: PlannedFile, record: RawFile | None) -> RawFile | Non
         return None
     if item.path.stat().st_size != record.size:
         return None
-    digest = hashlib.sha256()
-    with open(item.path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(block)
-    if digest.hexdigest() != record.sha256:
+    if sha256_file(item.path) != record.sha256:
         log.warning("%s differs from its manifest record; downloading it again", item.path)
         return None
     return RawFile(item.layer, item.path.name, record.size, record.sha256, record.url or item.url)

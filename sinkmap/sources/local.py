@@ -17,7 +17,6 @@ file is used. The files are not copied: the manifest points at them by absolute 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import rasterio.errors
 from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
+from sinkmap.io import sha256_file
 from sinkmap.sources import Bounds, Dataset, Manifest, RawFile
 from sinkmap.sources.tiles import tiles_for_bounds
 
@@ -148,8 +148,4 @@ def _check_raster(path: Path, dataset: Dataset) -> None:
 
 
 def _record(layer: str, path: Path) -> RawFile:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(block)
-    return RawFile(layer, str(path), path.stat().st_size, digest.hexdigest(), path.as_uri())
+    return RawFile(layer, str(path), path.stat().st_size, sha256_file(path), path.as_uri())
