@@ -126,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         if hasattr(args, "func"):
             return int(args.func(args))
-        commands = {"validate": _validate, "schema": _schema, "datasets": _datasets, "models": _models}
+        commands = {
+            "validate": _validate,
+            "schema": _schema,
+            "datasets": _datasets,
+            "models": _models,
+        }
         return commands[args.command](args)
     except SinkmapError as exc:
         print(f"sinkmap: error: {exc}", file=sys.stderr)

@@ -122,7 +122,13 @@ def align_input(
     tags = _provenance(
         cfg, sources=[_source_record(dataset.name, manifest)], synthetic=manifest.synthetic
     )
-    tags |= {"YEAR": year, "ROLE": role, "UNITS": dataset.units, "LEGEND": dataset.legend or ""}
+    tags |= {
+        "YEAR": year,
+        "ROLE": role,
+        "UNITS": dataset.units,
+        "LEGEND": dataset.legend or "",
+        "QUANTITY": f"{role} from {dataset.title}, on the run's grid, masked to the AOI",
+    }
     spec = LayerSpec(
         data=arr,
         dtype="uint8" if categorical else "float32",

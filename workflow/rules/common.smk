@@ -30,6 +30,7 @@ except SinkmapError as _exc:
     raise WorkflowError(f"configuration error:\n{_exc}") from None
 
 RESULTS = str(CFG.results_dir)
+SYNTHETIC = any(REGISTRY[inp.dataset].synthetic for inp in CFG.inputs.values())
 RESOURCES = str(CFG.resources_dir)
 YEARS = CFG.years
 INTERVALS = CFG.intervals
@@ -83,7 +84,12 @@ def check_interval(wildcards):
 
 
 def all_outputs():
-    out = [f"{RESULTS}/carbon_account.csv"]
+    return [*core_outputs(), f"{RESULTS}/carbon_account.json", f"{RESULTS}/stac/catalog.json"]
+
+
+def core_outputs():
+    """The layers and tables of every year and interval, and the account."""
+    out = [f"{RESULTS}/carbon_account.csv", f"{RESULTS}/grid.json"]
     for year in YEARS:
         out += [f"{RESULTS}/{year}/carbon_stock_{p}.tif" for p in POOL_NAMES]
         out += [aligned(role, year) for role in CFG.inputs]

@@ -29,3 +29,29 @@ rule account:
         years=YEARS,
     script:
         "../scripts/account.py"
+
+
+rule account_json:
+    input:
+        f"{RESULTS}/carbon_account.csv",
+    output:
+        f"{RESULTS}/carbon_account.json",
+    log:
+        f"{LOGS}/account_json.log",
+    script:
+        "../scripts/account_json.py"
+
+
+rule stac:
+    input:
+        core_outputs(),
+        account_json=f"{RESULTS}/carbon_account.json",
+    output:
+        f"{RESULTS}/stac/catalog.json",
+    log:
+        f"{LOGS}/stac.log",
+    params:
+        title=f"sinkmap carbon layers: {CFG.aoi.name or CFG.aoi.path}",
+        synthetic=SYNTHETIC,
+    script:
+        "../scripts/stac.py"

@@ -1,0 +1,13 @@
+"""Write the account table's JSON twin (validated by docs/schemas/carbon_account.schema.json).
+
+Inputs: carbon_account.csv. Outputs: carbon_account.json.
+"""
+
+from pathlib import Path
+
+from sinkmap.publish.account_json import write_account_json
+from sinkmap.steps import step
+
+sm = snakemake  # noqa: F821
+with step(sm.log[0], "account JSON"):
+    write_account_json(Path(sm.input[0]), Path(sm.output[0]))

@@ -1,0 +1,18 @@
+"""Build and validate the static STAC catalog of every year's and interval's outputs.
+
+Inputs: every published output. Outputs: results/stac/catalog.json (and its collections and items).
+Settings: params title, synthetic.
+"""
+
+from pathlib import Path
+
+from sinkmap.publish.stac import build_catalog
+from sinkmap.steps import step
+
+sm = snakemake  # noqa: F821
+with step(sm.log[0], "STAC catalog"):
+    catalog = build_catalog(
+        Path(sm.output[0]).parents[1], title=sm.params.title, synthetic=sm.params.synthetic
+    )
+    if catalog != Path(sm.output[0]):
+        raise RuntimeError(f"catalog written to {catalog}, expected {sm.output[0]}")
