@@ -122,11 +122,12 @@ def align_input(
     tags = _provenance(
         cfg, sources=[_source_record(dataset.name, manifest)], synthetic=manifest.synthetic
     )
+    if dataset.legend:
+        tags["LEGEND"] = dataset.legend
     tags |= {
         "YEAR": year,
         "ROLE": role,
         "UNITS": dataset.units,
-        "LEGEND": dataset.legend or "",
         "QUANTITY": f"{role} from {dataset.title}, on the run's grid, masked to the AOI",
     }
     spec = LayerSpec(

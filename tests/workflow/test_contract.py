@@ -239,16 +239,21 @@ def test_rasters_match_the_doc(results: Path) -> None:
 
 def test_raster_tags_match_the_doc(results: Path) -> None:
     """Every tag of the doc's tag table is on every raster it applies to (qualifiers in the
-    meaning column: 'flux layers', 'stock and flux layers'; `YEAR` or the interval tags)."""
+    meaning column: 'flux layers', 'stock and flux layers', 'aligned inputs', 'categorical';
+    `YEAR` or the interval tags)."""
     (_, tag_table) = _tables(_section("Rasters"))[:2]
     problems = []
     for rel in _doc_rasters():
         is_flux = "sink" in rel.parts
         is_stock = rel.name.startswith("carbon_stock_")
         with rasterio.open(results.parent / rel) as ds:
-            tags = ds.tags()
+            tags, categorical = ds.tags(), ds.dtypes[0] == "uint8"
         for tag_cell, _example, meaning in tag_table:
             if "stock and flux layers" in meaning and not (is_stock or is_flux):
+                continue
+            if "aligned" in meaning and (is_stock or is_flux):
+                continue
+            if "categorical" in meaning and not categorical:
                 continue
             if "flux layers" in meaning and "stock" not in meaning and not is_flux:
                 continue

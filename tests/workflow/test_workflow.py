@@ -236,7 +236,7 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     before = {
         p: p.stat().st_mtime_ns
         for p in (run / "results").rglob("*")
-        if p.is_file() and "2022" not in str(p)
+        if p.is_file() and "2022" not in str(p) and "stac" not in p.parts
     }
     _write_config(run, [2020, 2021, 2022])
     proc = _snakemake(run, "-n")
@@ -257,12 +257,11 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     }
     _snakemake(run)
     assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
-    # only the run-wide aggregates (account table and its JSON twin, STAC catalog) are rewritten
+    # only the run-wide aggregates (account table and its JSON twin; the STAC catalog, left out
+    # above) are rewritten
     aggregates = {"carbon_account.csv", "carbon_account.json"}
     changed = [
-        p
-        for p, t in before.items()
-        if p.stat().st_mtime_ns != t and p.name not in aggregates and "stac" not in p.parts
+        p for p, t in before.items() if p.stat().st_mtime_ns != t and p.name not in aggregates
     ]
     assert changed == []
     _write_config(run, [2020, 2021])

@@ -14,5 +14,5 @@ with step(sm.log[0], "STAC catalog"):
     catalog = build_catalog(
         Path(sm.output[0]).parents[1], title=sm.params.title, synthetic=sm.params.synthetic
     )
-    if catalog != Path(sm.output[0]):
+    if catalog.resolve() != Path(sm.output[0]).resolve():
         raise RuntimeError(f"catalog written to {catalog}, expected {sm.output[0]}")
