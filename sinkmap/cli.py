@@ -115,9 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("models", help="list the installed carbon models and their parameters")
     p = sub.add_parser("datasets", help="list the datasets of a registry")
     p.add_argument("registry", nargs="?", default="config/datasets.yaml")
-    from sinkmap import calibrate
+    from sinkmap import calibrate, invest
 
     calibrate.add_cli(sub)
+    invest.add_cli(sub)
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command == "run":

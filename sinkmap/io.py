@@ -114,8 +114,12 @@ def write_layers(
     *,
     extra: Sequence[Any] = (),
     threads: int | None = None,
+    cog: bool = True,
 ) -> list[Any]:
     """Compute ``layers`` (and ``extra`` dask/delayed objects) in one pass and publish them as COGs.
+
+    With ``cog=False`` the layers are plain tiled, DEFLATE-compressed GeoTIFFs without overviews
+    (what InVEST writes; about three times faster to publish), with the same tags.
 
     Shared parts of the graph (e.g. a model computed once for all its pools) are computed once per
     chunk. Returns the computed values of ``extra``. Every layer is first completed as a COG under a
@@ -133,7 +137,8 @@ def write_layers(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.stage.tif")
                 temps[path] = tmp
-                profile = grid.profile(dtype=spec.dtype, nodata=spec.nodata) | _TEMP_OPTIONS
+                options = _TEMP_OPTIONS if cog else {"compress": "DEFLATE"}
+                profile = grid.profile(dtype=spec.dtype, nodata=spec.nodata) | options
                 ds = rasterio.open(tmp, "w", **profile)
                 datasets.append(ds)
                 targets.append(_WindowWriter(ds, lock))
@@ -148,7 +153,7 @@ def write_layers(
                 cogs[path] = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.cog.tif")
             _parallel(
                 [
-                    lambda p=path, s=spec: _to_cog(temps[p], cogs[p], s)
+                    lambda p=path, s=spec: _publish(temps[p], cogs[p], s, cog=cog)
                     for path, spec in layers.items()
                 ],
                 threads,
@@ -163,7 +168,8 @@ def write_layers(
             _unlink(tmp)
 
 
-def _to_cog(src: Path, dst: Path, spec: LayerSpec) -> None:
+def _publish(src: Path, dst: Path, spec: LayerSpec, *, cog: bool) -> None:
+    """Tag the staged file, then lay it out as a COG at ``dst`` (or move it there as it is)."""
     from rio_cogeo.cogeo import cog_translate
 
     tags = {k: _tag_value(v) for k, v in spec.tags.items()}
@@ -175,6 +181,9 @@ def _to_cog(src: Path, dst: Path, spec: LayerSpec) -> None:
             ds.scales, ds.offsets = (spec.scale_offset[0],), (spec.scale_offset[1],)
         if spec.colormap:
             ds.write_colormap(1, dict(spec.colormap))
+    if not cog:
+        os.replace(src, dst)
+        return
     cog_translate(
         str(src),
         str(dst),

@@ -1,0 +1,279 @@
+"""sinkmap.invest: InVEST-Carbon-compatible `stock` and `change` on tiny projected rasters.
+
+Every expected total is computed by hand: pixel count x table value x pixel area in ha. The table
+values are exact in float32, so the totals must match to double precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from rio_cogeo.cogeo import cog_validate
+
+from sinkmap.errors import InputDataError, UnknownClassError
+from sinkmap.invest import add_cli, change, stock
+
+from ._helpers import UTM_LEFT, UTM_TOP, write_tif
+
+RES = 30.0  # m: a pixel is 900 m2 = 0.09 ha
+HA = RES * RES / 10_000
+POOLS = ("above", "below", "soil", "dead")
+#: code -> (c_above, c_below, c_soil, c_dead) in Mg C/ha, all exact in float32
+TABLE = {
+    10: (100.5, 20.25, 50.0, 5.125),
+    20: (10.0, 5.5, 30.0, 0.0),
+    40: (5.0, 0.0, 40.75, 0.0),
+}
+
+
+def _total(code: int) -> float:
+    return sum(TABLE[code])
+
+
+@pytest.fixture(scope="module")
+def pools_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pools") / "pools.csv"
+    rows = ["lucode,name,c_above,c_below,c_soil,c_dead"]
+    rows += [f"{c},class {c},{a},{b},{s},{d}" for c, (a, b, s, d) in TABLE.items()]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _lulc(seed: int, shape=(37, 41)) -> np.ndarray:
+    """A uint8 map of codes 10/20/40 with nodata (0) in the first row and a corner block."""
+    rng = np.random.default_rng(seed)
+    arr = rng.choice(np.array([10, 20, 40], np.uint8), size=shape)
+    arr[0, :] = 0
+    arr[-5:, -7:] = 0
+    return arr
+
+
+@pytest.fixture(scope="module")
+def maps(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lulc")
+    bas = _lulc(1)
+    alt = bas.copy()
+    alt[5:20, 3:30] = 40  # conversions to cropland
+    alt[25, 10] = 0  # nodata in the alternate only
+    alt[0, 3] = 10  # valid in the alternate only
+    kw = {"res": RES, "left": UTM_LEFT, "top": UTM_TOP, "nodata": 0}
+    return {
+        "bas": bas,
+        "alt": alt,
+        "bas_path": write_tif(folder / "bas.tif", bas, **kw),
+        "alt_path": write_tif(folder / "alt.tif", alt, **kw),
+    }
+
+
+def _hand_totals(arr: np.ndarray) -> dict[str, float]:
+    out = {p: 0.0 for p in (*POOLS, "total")}
+    for code, values in TABLE.items():
+        n = int((arr == code).sum())
+        for pool, v in zip(POOLS, values, strict=True):
+            out[pool] += n * v * HA
+        out["total"] += n * _total(code) * HA
+    return out
+
+
+@pytest.fixture(scope="module")
+def stocked(maps, pools_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stock")
+    # chunk 16 on a 41 x 37 raster: 9 chunks, partial ones at the right and bottom edges
+    return out, stock(maps["bas_path"], pools_csv, out, threads=2, chunk=16, cog=True)
+
+
+@pytest.fixture(scope="module")
+def changed(maps, pools_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("change")
+    return out, change(
+        maps["bas_path"], maps["alt_path"], pools_csv, out, threads=2, chunk=16, cog=True
+    )
+
+
+def test_stock_totals_by_hand(maps, stocked):
+    _, summary = stocked
+    expected = _hand_totals(maps["bas"])
+    assert summary["baseline"]["totals_mg_c"] == pytest.approx(expected, rel=1e-12)
+    valid = int((maps["bas"] != 0).sum())
+    assert summary["baseline"]["valid_pixels"] == valid
+    assert summary["baseline"]["nodata_pixels"] == maps["bas"].size - valid
+    assert summary["baseline"]["area_ha"] == pytest.approx(valid * HA)
+    assert summary["pixel_area_m2"] == RES * RES
+    assert summary["units"] == {"totals": "Mg C", "rasters": "Mg C ha-1"}
+
+
+def test_stock_writes_invest_names_as_valid_cogs(stocked):
+    out, summary = stocked
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert names == [
+        "c_storage_bas.tif",
+        "intermediate_outputs/c_above_bas.tif",
+        "intermediate_outputs/c_below_bas.tif",
+        "intermediate_outputs/c_dead_bas.tif",
+        "intermediate_outputs/c_soil_bas.tif",
+        "summary.json",
+    ]
+    for name in names[:-1]:
+        assert cog_validate(str(out / name), strict=True)[0], name
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_plain_geotiff_by_default(maps, pools_csv, tmp_path):
+    """Without cog=True the outputs are tiled GeoTIFFs without overviews (like InVEST's), same values."""
+    summary = stock(maps["bas_path"], pools_csv, tmp_path, threads=2, chunk=16)
+    with rasterio.open(tmp_path / "c_storage_bas.tif") as ds:
+        assert ds.overviews(1) == [] and ds.profile["tiled"]
+        assert ds.tags()["UNITS"] == "Mg C ha-1"
+    as_cog = stock(maps["bas_path"], pools_csv, tmp_path / "c", threads=2, chunk=16, cog=True)
+    assert summary["baseline"]["totals_mg_c"] == as_cog["baseline"]["totals_mg_c"]
+
+
+def test_stock_pixels_units_and_nodata(maps, stocked):
+    out, _ = stocked
+    bas = maps["bas"]
+    with rasterio.open(out / "c_storage_bas.tif") as ds:
+        total = ds.read(1)
+        tags = ds.tags()
+        assert ds.dtypes[0] == "float32" and np.isnan(ds.nodata)
+        assert ds.transform.almost_equals(rasterio.open(maps["bas_path"]).transform)
+    assert tags["UNITS"] == "Mg C ha-1" and tags["POOL"] == "total"
+    assert "per hectare" in tags["INVEST_COMPAT"]
+    assert np.isnan(total[bas == 0]).all()
+    for code in TABLE:
+        assert (total[bas == code] == np.float32(_total(code))).all()
+    with rasterio.open(out / "intermediate_outputs" / "c_soil_bas.tif") as ds:
+        soil = ds.read(1)
+        assert ds.tags()["UNITS"] == "Mg C ha-1"
+    assert (soil[bas == 40] == 40.75).all() and np.isnan(soil[bas == 0]).all()
+    # the totals are the sum of the written raster times the pixel area
+    assert np.nansum(total, dtype=np.float64) * HA == pytest.approx(
+        _hand_totals(bas)["total"], rel=1e-12
+    )
+
+
+def test_change_totals_by_hand(maps, changed):
+    _, summary = changed
+    bas, alt = maps["bas"], maps["alt"]
+    assert summary["baseline"]["totals_mg_c"] == pytest.approx(_hand_totals(bas), rel=1e-12)
+    assert summary["alternate"]["totals_mg_c"] == pytest.approx(_hand_totals(alt), rel=1e-12)
+    both = (bas != 0) & (alt != 0)
+    lut = np.zeros(256)
+    for code in TABLE:
+        lut[code] = _total(code)
+    by_hand = float(((lut[alt] - lut[bas]) * both).sum() * HA)
+    assert by_hand < 0  # forest and shrubland converted to cropland: carbon lost
+    ch = summary["change"]
+    assert ch["totals_mg_c"]["total"] == pytest.approx(by_hand, rel=1e-12)
+    assert ch["valid_pixels"] == int(both.sum())
+    assert ch["changed_pixels"] == int((both & (alt != bas)).sum())
+    assert sum(ch["totals_mg_c"][p] for p in POOLS) == pytest.approx(by_hand, rel=1e-12)
+    assert ch["sign"].startswith("alternate minus baseline")
+    # not alt total - bas total: those also count pixels valid in one map only
+    diff = (
+        summary["alternate"]["totals_mg_c"]["total"] - summary["baseline"]["totals_mg_c"]["total"]
+    )
+    assert diff != pytest.approx(by_hand, rel=1e-9)
+
+
+def test_change_raster_is_alt_minus_bas(maps, changed):
+    out, _ = changed
+    bas, alt = maps["bas"], maps["alt"]
+    with rasterio.open(out / "c_change_bas_alt.tif") as ds:
+        delta = ds.read(1)
+        tags = ds.tags()
+    assert tags["UNITS"] == "Mg C ha-1" and tags["SIGN"].startswith("alternate minus baseline")
+    assert np.isnan(delta[(bas == 0) | (alt == 0)]).all()
+    assert np.isnan(delta[25, 10]) and np.isnan(delta[0, 3])  # nodata in one of the two maps
+    ok = (bas != 0) & (alt != 0)
+    lut = np.zeros(256, np.float32)
+    for code in TABLE:
+        lut[code] = _total(code)
+    np.testing.assert_array_equal(delta[ok], lut[alt][ok] - lut[bas][ok])
+    assert delta[10, 5] == lut[40] - lut[bas[10, 5]]
+    names = sorted(p.name for p in out.glob("*.tif"))
+    assert names == ["c_change_bas_alt.tif", "c_storage_alt.tif", "c_storage_bas.tif"]
+    assert len(list((out / "intermediate_outputs").glob("c_*_alt.tif"))) == 4
+    for path in out.rglob("*.tif"):
+        assert cog_validate(str(path), strict=True)[0], path
+
+
+def test_signed_codes_with_negative_nodata(pools_csv, tmp_path):
+    arr = np.array([[10, -9999, 20], [40, 40, -9999]], np.int16)
+    path = write_tif(tmp_path / "i16.tif", arr, res=RES, left=UTM_LEFT, top=UTM_TOP, nodata=-9999)
+    summary = stock(path, pools_csv, tmp_path / "out", threads=1)
+    expected = (_total(10) + _total(20) + 2 * _total(40)) * HA
+    assert summary["baseline"]["totals_mg_c"]["total"] == pytest.approx(expected, rel=1e-12)
+    assert summary["baseline"]["pixels_by_code"] == {"10": 1, "20": 1, "40": 2}
+    assert summary["lulc_nodata"] == -9999
+
+
+def test_no_nodata_means_every_pixel_counts(pools_csv, tmp_path):
+    arr = np.full((3, 4), 20, np.uint8)
+    path = write_tif(tmp_path / "all.tif", arr, res=10.0, left=UTM_LEFT, top=UTM_TOP)
+    summary = stock(path, pools_csv, tmp_path / "out", threads=1)
+    assert summary["baseline"]["totals_mg_c"]["soil"] == pytest.approx(12 * 30.0 * 0.01)
+    assert summary["baseline"]["nodata_pixels"] == 0
+
+
+def test_unknown_code_is_named_and_nothing_is_written(pools_csv, tmp_path):
+    arr = np.array([[10, 30], [20, 0]], np.uint8)
+    path = write_tif(tmp_path / "lc.tif", arr, res=RES, left=UTM_LEFT, top=UTM_TOP, nodata=0)
+    with pytest.raises(UnknownClassError, match=r"code\(s\) 30 occur") as err:
+        stock(path, pools_csv, tmp_path / "out", threads=1)
+    assert err.value.codes == [30] and str(pools_csv) in str(err.value)
+    assert not list((tmp_path / "out").rglob("*.tif*"))
+    # a code above every lucode, in a signed raster (the range-checked path)
+    arr16 = np.array([[10, 300]], np.int16)
+    p16 = write_tif(tmp_path / "lc16.tif", arr16, res=RES, left=UTM_LEFT, top=UTM_TOP)
+    with pytest.raises(UnknownClassError, match="300"):
+        stock(p16, pools_csv, tmp_path / "out16", threads=1)
+
+
+def test_geographic_crs_is_refused(pools_csv, tmp_path):
+    arr = np.full((4, 4), 10, np.uint8)
+    path = write_tif(tmp_path / "geo.tif", arr, res=0.0001, left=109.6, top=18.7, crs="EPSG:4326")
+    with pytest.raises(InputDataError, match="geographic CRS .*projected CRS in metres"):
+        stock(path, pools_csv, tmp_path / "out", threads=1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_feet_and_float_rasters_are_refused(pools_csv, tmp_path):
+    arr = np.full((4, 4), 10, np.uint8)
+    feet = write_tif(tmp_path / "ft.tif", arr, res=30.0, left=6e6, top=2e6, crs="EPSG:2227")
+    with pytest.raises(InputDataError, match="not metre"):
+        stock(feet, pools_csv, tmp_path / "out", threads=1)
+    flt = write_tif(tmp_path / "f.tif", arr.astype("float32"), res=RES, left=UTM_LEFT, top=UTM_TOP)
+    with pytest.raises(InputDataError, match="must be integers"):
+        stock(flt, pools_csv, tmp_path / "out", threads=1)
+
+
+def test_change_needs_the_same_pixel_grid(maps, pools_csv, tmp_path):
+    shifted = write_tif(
+        tmp_path / "shifted.tif", maps["alt"], res=RES, left=UTM_LEFT + RES, top=UTM_TOP, nodata=0
+    )
+    with pytest.raises(InputDataError, match="not on the pixel grid of the baseline"):
+        change(maps["bas_path"], shifted, pools_csv, tmp_path / "out", threads=1)
+
+
+def test_cli_prints_the_summary(maps, pools_csv, tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="sinkmap")
+    add_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(
+        ["stock", "--lulc", str(maps["bas_path"]), "--pools", str(pools_csv)]
+        + ["--out", str(tmp_path / "s"), "--threads", "1"]
+    )
+    assert args.func(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["baseline"]["totals_mg_c"] == pytest.approx(_hand_totals(maps["bas"]))
+    args = parser.parse_args(
+        ["change", "--lulc-bas", str(maps["bas_path"]), "--lulc-alt", str(maps["alt_path"])]
+        + ["--pools", str(pools_csv), "--out", str(tmp_path / "c"), "--threads", "1"]
+    )
+    assert args.func(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["change"]["totals_mg_c"]["total"] < 0
+    assert (tmp_path / "c" / "c_change_bas_alt.tif").exists()
