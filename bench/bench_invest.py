@@ -14,7 +14,7 @@ if absent, two synthetic years of the same size from ``sinkmap.landscape``; the 
 ``config/pools/worldcover_ipcc_tier1.csv``. Each tool runs in a fresh process after both inputs
 were read once (warm page cache), and only its own call is timed:
 
-- sinkmap: ``sinkmap.invest.change`` — 11 float32 COGs (DEFLATE, overviews) + per-code counts;
+- sinkmap: ``sinkmap.invest.change`` — 11 float32 tiled GeoTIFFs (DEFLATE, no overviews, as InVEST writes; `--cog` in the CLI adds the COG layout) + per-code counts;
 - InVEST: ``natcap.invest.carbon.execute`` with ``calc_sequestration`` — 11 float32 GeoTIFFs and
   its summary table; its workspace is deleted first so taskgraph cannot skip work.
 
@@ -330,7 +330,7 @@ def main() -> None:
     )
     ratio = inv["seconds"] / mine["seconds"]
     print(
-        f"time: sinkmap {mine['seconds']:.1f} s ({args.threads} threads, 11 COGs) | "
+        f"time: sinkmap {mine['seconds']:.1f} s ({args.threads} threads, 11 GeoTIFFs) | "
         f"InVEST {inv['version']} {inv['seconds']:.1f} s (n_workers {args.invest_workers}, "
         f"11 GeoTIFFs) | InVEST / sinkmap = {ratio:.2f}"
     )
