@@ -114,20 +114,24 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
         2021,
         stock0=stock_path(cfg, 2020, "total"),
         stock1=stock_path(cfg, 2021, "total"),
+        land_cover0=work / "lc_2020.tif",
         land_cover1=work / "lc_2021.tif",
         grid_path=work / "grid.json",
         flux_out=work / "results/flux.tif",
         summary_out=work / "sink.csv",
+        matrix_out=work / "matrix.csv",
+        ipcc_matrix_out=work / "ipcc_matrix.csv",
         threads=threads,
     )
     t_pipeline = time.perf_counter() - t0
 
-    # I/O floor: read the inputs once (both land covers for the stocks; both totals and a land cover for the sink) ...
+    # I/O floor: read the inputs once (both land covers for the stocks; both totals and both land covers for the sink) ...
     inputs = [
         work / "lc_2020.tif",
         work / "lc_2021.tif",
         stock_path(cfg, 2020, "total"),
         stock_path(cfg, 2021, "total"),
+        work / "lc_2020.tif",
         work / "lc_2021.tif",
     ]
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,12 @@ import pandas as pd
 import rasterio
 
 from sinkmap import OUTPUT_VERSION, __version__
+from sinkmap.account import (
+    change_matrix_table,
+    combine_sums,
+    ipcc_category_matrix,
+    transition_sums,
+)
 from sinkmap.align import aligned_array
 from sinkmap.aoi import AOI, grid_for_aoi, read_aoi
 from sinkmap.carbon import class_sums, co2e_flux, stock_difference
@@ -142,6 +148,7 @@ def align_input(
         overview_resampling="mode" if categorical else "average",
     )
     write_layers(grid, {out: spec}, threads=threads)
+    _style_rasters([out])
 
 
 # -- stage 4: stocks ---------------------------------------------------------------------------------
@@ -201,6 +208,7 @@ def compute_stocks(
         description=f"carbon stock total ({UNITS_STOCK}) {year}",
     )
     (tile_sums,) = write_layers(grid, layers, extra=[summaries], threads=threads)
+    _style_rasters(layers)
 
     per_class = _sum_tiles(tile_sums)
     names, categories = class_names(legend), ipcc_categories(legend)
@@ -266,26 +274,33 @@ def compute_sink(
     *,
     stock0: Path,
     stock1: Path,
+    land_cover0: Path,
     land_cover1: Path,
     grid_path: Path,
     flux_out: Path,
     summary_out: Path,
+    matrix_out: Path,
+    ipcc_matrix_out: Path,
     threads: int = 1,
 ) -> None:
-    """Stock-difference sink between two years: net CO2e flux per pixel (inventory sign) and per class."""
+    """Stock-difference sink between two years: net CO2e flux per pixel (inventory sign), per class,
+    and the land-use change matrix of the interval (by class and by IPCC land category)."""
     grid = Grid.from_json(grid_path)
     c0 = open_on_grid(stock0, grid)
     c1 = open_on_grid(stock1, grid)
     flux = da.map_blocks(
         lambda a, b: co2e_flux(stock_difference(a, b, y0, y1)), c0, c1, dtype="float32"
     )
-    lc = open_on_grid(land_cover1, grid)
-    summaries = [
-        dask.delayed(_flux_tile_sums)(lb, fb, grid, tile)
-        for tile, lb, fb in zip(
-            grid.tiles(), lc.to_delayed().ravel(), flux.to_delayed().ravel(), strict=True
-        )
-    ]
+    blocks = zip(
+        grid.tiles(),
+        *(
+            a.to_delayed().ravel()
+            for a in (open_on_grid(land_cover0, grid), open_on_grid(land_cover1, grid))
+        ),
+        *(a.to_delayed().ravel() for a in (c0, c1, flux)),
+        strict=True,
+    )
+    summaries = [dask.delayed(_sink_tile_sums)(grid, tile, *parts) for tile, *parts in blocks]
     sources, synthetic = _sources_from_tags([stock0, stock1])
     tags = _provenance(cfg, sources=sources, synthetic=synthetic) | {
         "INTERVAL": f"{y0}-{y1}",
@@ -304,8 +319,12 @@ def compute_sink(
         description=f"net CO2e flux ({UNITS_FLUX}, emissions +, removals -) {y0}-{y1}",
     )
     (tile_sums,) = write_layers(grid, {flux_out: spec}, extra=[summaries], threads=threads)
-    per_class = _sum_tiles(tile_sums)
+    _style_rasters([flux_out])
+    per_class = _sum_tiles([t[0] for t in tile_sums])
     legend = _legend(cfg)
+    transitions = combine_sums(t[1] for t in tile_sums)
+    _write_csv(change_matrix_table(transitions, legend, y0, y1), matrix_out)
+    _write_csv(ipcc_category_matrix(transitions, legend, y0, y1), ipcc_matrix_out)
     names, categories = class_names(legend), ipcc_categories(legend)
     rows = []
     for code in np.flatnonzero(per_class["area_ha"] > 0):
@@ -327,12 +346,19 @@ def compute_sink(
     _write_csv(pd.DataFrame(rows), summary_out)
 
 
-def _flux_tile_sums(
-    classes: np.ndarray, flux: np.ndarray, grid: Grid, tile: Tile
-) -> dict[str, np.ndarray]:
+def _sink_tile_sums(
+    grid: Grid,
+    tile: Tile,
+    classes0: np.ndarray,
+    classes1: np.ndarray,
+    stock0: np.ndarray,
+    stock1: np.ndarray,
+    flux: np.ndarray,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-class flux sums (by the class at the end) and the transition matrix of one tile."""
     area = grid.cell_area_ha(tile.window)
-    return class_sums(
-        classes,
+    by_class = class_sums(
+        classes1,
         area,
         {
             "net": flux,
@@ -340,6 +366,7 @@ def _flux_tile_sums(
             "removals": np.where(flux < 0, flux, 0),
         },
     )
+    return by_class, transition_sums(classes0, classes1, area, stock0, stock1)
 
 
 # -- stage 6: GeoPackage ---------------------------------------------------------------------------
@@ -358,6 +385,8 @@ def write_geopackage(
     import geopandas as gpd
     import pyogrio
     import shapely
+
+    from sinkmap.publish.qgis import style_geopackage
 
     grid = Grid.from_json(grid_path)
     aoi = load_aoi(cfg).to_crs(grid.crs)
@@ -412,6 +441,7 @@ def write_geopackage(
             )
         tiles_df = gpd.GeoDataFrame(records, geometry=tile_geoms, crs=grid.crs)
         pyogrio.write_dataframe(tiles_df, tmp, layer="tiles", driver="GPKG", layer_metadata=meta)
+        style_geopackage(tmp)  # QGIS default styles in layer_styles, before the file is published
 
 
 # -- stage 7: account ------------------------------------------------------------------------------
@@ -460,6 +490,14 @@ def build_account(
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+def _style_rasters(paths: Iterable[Path]) -> None:
+    """A same-named .qml next to each raster: QGIS opens it with that style (ramp, palette, units)."""
+    from sinkmap.publish.qgis import write_sidecar_qml
+
+    for path in paths:
+        write_sidecar_qml(path)
+
+
 SINK_COLUMNS = ["net_flux_mgco2e_per_yr", "emissions_mgco2e_per_yr", "removals_mgco2e_per_yr"]
 
 

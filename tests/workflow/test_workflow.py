@@ -204,7 +204,7 @@ def test_class_summary_and_account(run: Path) -> None:
 
 def test_geopackage_layers(run: Path) -> None:
     layers = {row[0] for row in pyogrio.list_layers(run / "results/2021/sinkmap_2021.gpkg")}
-    assert layers == {"aoi", "class_summary", "tiles"}
+    assert layers == {"aoi", "class_summary", "tiles", "layer_styles"}
     # the class summary carries the sink of the interval ending in the year, empty in the first year
     first = gpd.read_file(run / "results/2020/sinkmap_2020.gpkg", layer="class_summary")
     second = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="class_summary")
@@ -253,13 +253,14 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
         "account": 1,
         "account_json": 1,
         "stac": 1,
+        "report": 1,
         "all": 1,
     }
     _snakemake(run)
     assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
     # only the run-wide aggregates (account table and its JSON twin; the STAC catalog, left out
     # above) are rewritten
-    aggregates = {"carbon_account.csv", "carbon_account.json"}
+    aggregates = {"carbon_account.csv", "carbon_account.json", "report.html"}
     changed = [
         p for p, t in before.items() if p.stat().st_mtime_ns != t and p.name not in aggregates
     ]

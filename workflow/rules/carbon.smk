@@ -23,11 +23,14 @@ rule sink:
         check_interval,
         stock0=f"{RESULTS}/{{y0}}/carbon_stock_total.tif",
         stock1=f"{RESULTS}/{{y1}}/carbon_stock_total.tif",
+        land_cover0=f"{RESULTS}/{{y0}}/land_cover.tif",
         land_cover1=f"{RESULTS}/{{y1}}/land_cover.tif",
         grid=f"{RESULTS}/grid.json",
     output:
         flux=f"{RESULTS}/sink/{{y0}}-{{y1}}/net_flux_co2e.tif",
         summary=f"{RESULTS}/sink/{{y0}}-{{y1}}/class_summary.csv",
+        matrix=f"{RESULTS}/sink/{{y0}}-{{y1}}/change_matrix.csv",
+        ipcc_matrix=f"{RESULTS}/sink/{{y0}}-{{y1}}/ipcc_change_matrix.csv",
     log:
         f"{LOGS}/sink/{{y0}}-{{y1}}.log",
     threads: 2

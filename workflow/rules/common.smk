@@ -84,7 +84,12 @@ def check_interval(wildcards):
 
 
 def all_outputs():
-    return [*core_outputs(), f"{RESULTS}/carbon_account.json", f"{RESULTS}/stac/catalog.json"]
+    return [
+        *core_outputs(),
+        f"{RESULTS}/carbon_account.json",
+        f"{RESULTS}/stac/catalog.json",
+        f"{RESULTS}/report.html",
+    ]
 
 
 def core_outputs():

@@ -55,3 +55,18 @@ rule stac:
         synthetic=SYNTHETIC,
     script:
         "../scripts/stac.py"
+
+
+rule report:
+    input:
+        core_outputs(),
+        account_json=f"{RESULTS}/carbon_account.json",
+        catalog=f"{RESULTS}/stac/catalog.json",
+    output:
+        f"{RESULTS}/report.html",
+    log:
+        f"{LOGS}/report.log",
+    params:
+        title=f"sinkmap carbon account: {CFG.aoi.name or CFG.aoi.path}",
+    script:
+        "../scripts/report.py"

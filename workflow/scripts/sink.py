@@ -1,7 +1,7 @@
 """Stock-difference sink between two consecutive years.
 
-Inputs: total stock of both years, land cover of the later year, grid. Outputs: net_flux_co2e.tif
-(COG, Mg CO2e/ha/yr, emissions positive) and class_summary.csv. Settings: wildcards y0, y1; threads.
+Inputs: total stock and land cover of both years, grid. Outputs: net_flux_co2e.tif (COG,
+Mg CO2e/ha/yr, emissions positive), class_summary.csv, change_matrix.csv, ipcc_change_matrix.csv. Settings: wildcards y0, y1; threads.
 """
 
 from pathlib import Path
@@ -19,9 +19,12 @@ with step(sm.log[0], f"sink {y0}-{y1} from {sm.input.stock0} and {sm.input.stock
         y1,
         stock0=Path(sm.input.stock0),
         stock1=Path(sm.input.stock1),
+        land_cover0=Path(sm.input.land_cover0),
         land_cover1=Path(sm.input.land_cover1),
         grid_path=Path(sm.input.grid),
         flux_out=Path(sm.output.flux),
         summary_out=Path(sm.output.summary),
+        matrix_out=Path(sm.output.matrix),
+        ipcc_matrix_out=Path(sm.output.ipcc_matrix),
         threads=sm.threads,
     )

@@ -1,0 +1,415 @@
+"""Quick-look PNG maps and the county time-series chart (matplotlib, Agg; no display needed).
+
+A quick look never reads the full raster: it opens the Cloud-Optimized GeoTIFF at the overview level
+closest to the size of the figure (GDAL ``OVERVIEW_LEVEL``) and, if that level is still larger,
+reads it decimated (``out_shape``). Figures are drawn with matplotlib's object API on an Agg canvas,
+so no display and no pyplot state are involved. Colours are those of the QGIS styles
+(:mod:`sinkmap.publish.qgis`), so a map looks the same in the report and in QGIS.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import rasterio
+from affine import Affine
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap, Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter
+from rasterio.enums import Resampling
+
+from sinkmap.io import atomic_path
+from sinkmap.publish.qgis import RAMPS, kind_from_tags
+from sinkmap.styles import LEGENDS
+
+#: Size of the quick-look figures in pixels (width, height) at :data:`DPI`.
+DPI = 100
+MAP_SIZE = (900, 760)
+CHART_SIZE = (900, 620)
+#: Banner text of figures made from synthetic demo data.
+SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA - not a real measurement"
+_BANNER_RED = "#b00020"
+
+
+@dataclass(frozen=True)
+class OverviewRead:
+    """What :func:`read_overview` read: the array, its transform and how it was obtained."""
+
+    data: np.ma.MaskedArray
+    transform: Affine
+    crs: Any
+    tags: dict[str, str]
+    full_shape: tuple[int, int]
+    overview_level: int | None  # GDAL OVERVIEW_LEVEL opened (0 = first overview), None = full res
+    decimated: bool  # whether the opened level was read with a smaller out_shape
+
+
+def read_overview(tif: str | Path, max_size: int = 800) -> OverviewRead:
+    """Band 1 of ``tif`` with at most ``max_size`` pixels on its long side, from its overviews.
+
+    Opens the coarsest overview that still has ``max_size`` pixels on its long side (or the finest
+    one, if all are smaller), then reads it decimated if it is still larger than ``max_size``.
+    """
+    with rasterio.open(tif) as ds:
+        full = (ds.height, ds.width)
+        factors = ds.overviews(1)
+        tags = ds.tags()
+        crs = ds.crs
+    long_side = max(full)
+    level: int | None = None
+    if long_side > max_size and factors:
+        sizes = [math.ceil(long_side / f) for f in factors]
+        fitting = [i for i, s in enumerate(sizes) if s >= max_size]
+        level = fitting[-1] if fitting else 0
+    opts = {} if level is None else {"OVERVIEW_LEVEL": level}
+    with rasterio.open(tif, **opts) as ds:
+        h, w = ds.height, ds.width
+        scale = max(h, w) / max_size
+        decimated = scale > 1
+        if decimated:
+            shape = (max(1, round(h / scale)), max(1, round(w / scale)))
+            resampling = Resampling.nearest
+            data = ds.read(1, out_shape=shape, resampling=resampling, masked=True)
+            transform = ds.transform @ Affine.scale(w / shape[1], h / shape[0])
+        else:
+            data = ds.read(1, masked=True)
+            transform = ds.transform
+    if np.issubdtype(data.dtype, np.floating):
+        data = np.ma.masked_invalid(data)
+    return OverviewRead(data, transform, crs, tags, full, level, decimated)
+
+
+def quicklook_png(
+    tif: str | Path,
+    out_png: str | Path,
+    *,
+    kind: str | None = None,
+    aoi_gpkg: str | Path | None = None,
+    title: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    size: tuple[int, int] = MAP_SIZE,
+) -> Path:
+    """A PNG map of a sinkmap raster, read from its overviews.
+
+    With a colour bar and its units (a class legend for land cover), a scale bar, the AOI outline
+    (the ``aoi`` layer of ``aoi_gpkg``, or its first layer) and a "SYNTHETIC DEMO DATA" banner when
+    the raster's ``SYNTHETIC`` tag is ``yes``. ``kind`` (``stock``, ``flux``, ``biomass``,
+    ``land_cover``) defaults to the one the tags imply; ``title`` to one made from the tags.
+    """
+    out_png = Path(out_png)
+    max_px = max(size)
+    read = read_overview(tif, max_size=max_px)
+    kind = kind or kind_from_tags(read.tags)
+    fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    synthetic = read.tags.get("SYNTHETIC") == "yes"
+    top = 0.86 if synthetic else 0.92
+    ax = fig.add_axes((0.04, 0.07, 0.68, top - 0.09))
+    h, w = read.data.shape
+    left, tp = read.transform.c, read.transform.f
+    right, bottom = left + read.transform.a * w, tp + read.transform.e * h
+    extent = (left, right, bottom, tp)
+
+    if kind == "land_cover":
+        legend = LEGENDS.get(read.tags.get("LEGEND") or "worldcover", LEGENDS["worldcover"])
+        codes = [c.code for c in legend]
+        cmap = ListedColormap([c.color for c in legend])
+        cmap.set_bad((1, 1, 1, 0))
+        norm = BoundaryNorm([*codes, codes[-1] + 1], cmap.N)
+        data = np.ma.masked_where(~np.isin(read.data.filled(0), codes), read.data)
+        ax.imshow(data, extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
+        present = set(np.unique(data.compressed()).tolist())
+        handles = [
+            Patch(
+                facecolor=c.color,
+                edgecolor="#555555",
+                label=textwrap.fill(f"{c.code} {c.name}", 20, subsequent_indent="   "),
+            )
+            for c in legend
+            if c.code in present
+        ]
+        fig.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(0.73, top - 0.02),
+            title="Land cover (class)",
+            fontsize=9,
+            title_fontsize=10,
+            frameon=False,
+        )
+    else:
+        ramp = RAMPS[kind]
+        lo = ramp.vmin if vmin is None else vmin
+        hi = ramp.vmax if vmax is None else vmax
+        if ramp.diverging:
+            half = max(abs(lo), abs(hi))
+            lo, hi = -half, half
+        cmap = LinearSegmentedColormap.from_list(ramp.name, list(ramp.colors))
+        cmap.set_bad((1, 1, 1, 0))
+        im = ax.imshow(
+            read.data.astype("float32"),
+            extent=extent,
+            cmap=cmap,
+            norm=Normalize(lo, hi),
+            interpolation="nearest",
+        )
+        cax = fig.add_axes((0.78, 0.12, 0.03, top - 0.22))
+        cb = fig.colorbar(im, cax=cax, extend="both" if ramp.diverging else "max")
+        label = ramp.units
+        if ramp.diverging:
+            label += "\nemissions +, removals \u2212"
+        cb.set_label(label, fontsize=10)
+        if ramp.diverging:
+            cax.text(1.0, 1.06, "emission", transform=cax.transAxes, ha="center", fontsize=8)
+            cax.text(1.0, -0.09, "removal", transform=cax.transAxes, ha="center", fontsize=8)
+
+    if aoi_gpkg is not None:
+        _plot_aoi(ax, aoi_gpkg, read.crs)
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, tp)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    _scale_bar(ax, read.crs, (left, right, bottom, tp))
+    _north_arrow(ax)
+    fig.text(0.04, top + 0.02, title or _title(kind, read.tags), fontsize=14, weight="bold")
+    fig.text(0.04, 0.025, _footer(read), fontsize=8, color="#444444")
+    if synthetic:
+        _banner(fig)
+    return _save(fig, out_png)
+
+
+def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_SIZE) -> Path:
+    """County total carbon stock (Mg C) per year and net flux (Mg CO2e/yr) per interval.
+
+    The flux keeps the inventory sign (emissions positive, removals negative). When the account has
+    ``<column>_p05`` and ``<column>_p95`` (for ``stock_total_mgc`` or ``net_flux_mgco2e_per_yr``),
+    their per-class sums are drawn as the uncertainty band (stock) or error bars (flux); summing
+    class percentiles assumes fully correlated errors, the wider (conservative) band.
+    """
+    df = pd.read_csv(account_csv)
+    years = sorted(int(y) for y in df["year"].unique())
+    by_year = df.groupby("year")
+    stock = by_year["stock_total_mgc"].sum().reindex(years)
+    fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    synthetic = "synthetic" in df and (df["synthetic"].astype(str) == "yes").any()
+    top = 0.86 if synthetic else 0.92
+    ax1 = fig.add_axes((0.14, 0.52, 0.82, top - 0.55))
+    ax2 = fig.add_axes((0.14, 0.09, 0.82, 0.33), sharex=ax1)
+    fmt = FuncFormatter(lambda v, _: f"{v:,.0f}")
+
+    ax1.plot(years, stock.to_numpy(), "-o", color="#238443", label="total stock")
+    band = _band(by_year, "stock_total_mgc", years)
+    if band is not None:
+        ax1.fill_between(years, band[0], band[1], color="#78c679", alpha=0.35, label="5-95 %")
+        ax1.legend(fontsize=9, loc="best")
+    ax1.set_ylabel("Mg C")
+    ax1.set_title("County total carbon stock", fontsize=11, loc="left")
+    ax1.yaxis.set_major_formatter(fmt)
+    ax1.grid(alpha=0.3)
+
+    flux_rows = df[df["interval"].notna() & (df["interval"].astype(str) != "")]
+    if not flux_rows.empty:
+        flux = flux_rows.groupby("interval")["net_flux_mgco2e_per_yr"].sum()
+        mids, widths, labels = [], [], []
+        for interval in flux.index:
+            y0, y1 = (int(x) for x in str(interval).split("-"))
+            mids.append((y0 + y1) / 2)
+            widths.append(0.6 * (y1 - y0))
+            labels.append(str(interval).replace("-", "\u2013"))
+        values = flux.to_numpy()
+        colors = [RAMPS["flux"].colors[-2] if v > 0 else RAMPS["flux"].colors[1] for v in values]
+        ax2.bar(mids, values, width=widths, color=colors, edgecolor="#333333", linewidth=0.5)
+        fband = _band(flux_rows.groupby("interval"), "net_flux_mgco2e_per_yr", list(flux.index))
+        if fband is not None:
+            ax2.errorbar(
+                mids,
+                values,
+                yerr=[values - fband[0], fband[1] - values],
+                fmt="none",
+                ecolor="#222222",
+                capsize=4,
+            )
+        for x, v, lab in zip(mids, values, labels, strict=True):
+            ax2.annotate(
+                lab,
+                (x, 0),
+                xytext=(0, -14 if v >= 0 else 6),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                color="#444444",
+            )
+    else:
+        ax2.text(0.5, 0.5, "no interval yet (one year only)", transform=ax2.transAxes, ha="center")
+    ax2.axhline(0, color="#333333", linewidth=0.8)
+    ax2.set_ylabel("Mg CO2e/yr")
+    ax2.set_title(
+        "County net CO2e flux per interval (emissions +, removals \u2212)", fontsize=11, loc="left"
+    )
+    ax2.yaxis.set_major_formatter(fmt)
+    ax2.grid(alpha=0.3)
+    ax2.set_xticks(years)
+    ax2.set_xticklabels([str(y) for y in years])
+    ax1.tick_params(labelbottom=False)
+    pad = 0.5
+    ax1.set_xlim(years[0] - pad, years[-1] + pad)
+    fig.text(0.04, top + 0.02, "Carbon account, county totals", fontsize=14, weight="bold")
+    if synthetic:
+        _banner(fig)
+    return _save(fig, out_png)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _band(grouped: Any, column: str, index: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    lo, hi = f"{column}_p05", f"{column}_p95"
+    frame = grouped.obj
+    if lo not in frame or hi not in frame:
+        return None
+    return (
+        grouped[lo].sum(min_count=1).reindex(index).to_numpy(dtype=float),
+        grouped[hi].sum(min_count=1).reindex(index).to_numpy(dtype=float),
+    )
+
+
+def _plot_aoi(ax: Any, aoi_gpkg: str | Path, crs: Any) -> None:
+    import geopandas as gpd
+    import pyogrio
+
+    layers = [str(name) for name, _ in pyogrio.list_layers(aoi_gpkg)]
+    layer = "aoi" if "aoi" in layers else layers[0]
+    aoi = gpd.read_file(aoi_gpkg, layer=layer)
+    if aoi.crs is not None and crs is not None:
+        aoi = aoi.to_crs(crs)
+    aoi.boundary.plot(ax=ax, color="#111111", linewidth=1.2)
+
+
+def _scale_bar(ax: Any, crs: Any, extent: tuple[float, float, float, float]) -> None:
+    left, right, bottom, top = extent
+    width = right - left
+    metres_per_unit = 1.0
+    if crs is not None and crs.is_geographic:
+        metres_per_unit = 111_320 * math.cos(math.radians((bottom + top) / 2))
+    elif crs is not None and crs.linear_units_factor:
+        metres_per_unit = float(crs.linear_units_factor[1])
+    target_m = width * metres_per_unit / 4
+    length_m = _nice_length(target_m)
+    length = length_m / metres_per_unit
+    x0, y0 = left + 0.04 * width, bottom + 0.04 * (top - bottom)
+    bar_h = 0.012 * (top - bottom)
+    half = length / 2
+    ax.add_patch(Rectangle((x0, y0), half, bar_h, facecolor="#111111", edgecolor="#111111"))
+    ax.add_patch(Rectangle((x0 + half, y0), half, bar_h, facecolor="white", edgecolor="#111111"))
+    label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
+    ax.text(
+        x0 + length / 2,
+        y0 + 2.2 * bar_h,
+        label,
+        ha="center",
+        va="bottom",
+        fontsize=9,
+        bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1},
+    )
+
+
+def _north_arrow(ax: Any) -> None:
+    ax.annotate(
+        "N",
+        xy=(0.95, 0.95),
+        xytext=(0.95, 0.85),
+        xycoords="axes fraction",
+        ha="center",
+        va="center",
+        fontsize=11,
+        weight="bold",
+        arrowprops={"arrowstyle": "-|>", "color": "#111111", "lw": 1.5},
+    )
+
+
+def _nice_length(x: float) -> float:
+    if x <= 0:
+        return 1.0
+    exp = math.floor(math.log10(x))
+    for step in (5.0, 2.0, 1.0):
+        if step * 10**exp <= x:
+            return step * 10**exp
+    return 10**exp
+
+
+def _title(kind: str, tags: dict[str, str]) -> str:
+    when = tags.get("INTERVAL") or tags.get("YEAR") or ""
+    if kind == "stock":
+        what = f"Carbon stock ({tags.get('POOL', 'total')})"
+    elif kind == "flux":
+        what = "Net CO2e flux"
+    elif kind == "biomass":
+        what = "Above-ground biomass"
+    else:
+        what = "Land cover"
+    return f"{what} {when}".strip()
+
+
+def _footer(read: OverviewRead) -> str:
+    tags = read.tags
+    parts = []
+    if read.crs is not None:
+        parts.append(str(read.crs.to_string()))
+    parts.append(f"{read.full_shape[1]} x {read.full_shape[0]} px")
+    if tags.get("MODEL"):
+        parts.append(f"model {tags['MODEL']}")
+    try:
+        sources = json.loads(tags.get("SOURCES", "[]"))
+        names = sorted({s.get("dataset", "") for s in sources})
+        if names:
+            parts.append("data " + ", ".join(names))
+    except (ValueError, AttributeError):
+        pass
+    if tags.get("OUTPUT_VERSION"):
+        parts.append(
+            f"sinkmap {tags.get('SINKMAP_VERSION', '?')}, outputs {tags['OUTPUT_VERSION']}"
+        )
+    return " \u00b7 ".join(parts)
+
+
+def _banner(fig: Figure) -> None:
+    fig.patches.append(
+        Rectangle(
+            (0, 0.935),
+            1,
+            0.065,
+            transform=fig.transFigure,
+            facecolor=_BANNER_RED,
+            edgecolor="none",
+            figure=fig,
+        )
+    )
+    fig.text(
+        0.5,
+        0.967,
+        SYNTHETIC_BANNER,
+        ha="center",
+        va="center",
+        color="white",
+        fontsize=15,
+        weight="bold",
+    )
+
+
+def _save(fig: Figure, out_png: Path) -> Path:
+    out_png = Path(out_png)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
+    return out_png

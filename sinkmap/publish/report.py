@@ -1,0 +1,485 @@
+"""A self-contained HTML report of a results folder (``sinkmap report``).
+
+One HTML file with everything inside it: the quick-look maps of every year (carbon stock, land
+cover) and interval (net flux), the county time series, the account tables, the method and data
+citations (from the rasters' tags, the dataset registry and the carbon pool table's ``source``
+column), the run's configuration and the output contract version. Figures are PNGs embedded as
+base64 ``data:`` URIs and the style sheet is inline: the report loads nothing from anywhere, so it
+can be mailed, archived or opened offline. When any output is made from synthetic demo data, the
+report says so in a banner at the top of the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import html
+import json
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import rasterio
+import yaml
+
+from sinkmap import OUTPUT_VERSION, __version__
+from sinkmap.constants import CO2_PER_C, SIGN_CONVENTION
+from sinkmap.errors import OutputError
+from sinkmap.io import atomic_path
+from sinkmap.publish.quicklook import SYNTHETIC_BANNER, quicklook_png, timeseries_png
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       margin: 0; color: #1b1b1b; background: #fafafa; line-height: 1.45; }
+main { max-width: 1120px; margin: 0 auto; padding: 0 24px 48px; }
+h1 { font-size: 1.7em; margin: 0.6em 0 0.1em; }
+h2 { border-bottom: 2px solid #238443; padding-bottom: 4px; margin-top: 2em; }
+h3 { margin-bottom: 0.3em; }
+.banner { background: #b00020; color: #fff; font-weight: 700; font-size: 1.35em;
+          text-align: center; padding: 14px 10px; letter-spacing: 0.04em; }
+.banner small { display: block; font-weight: 400; font-size: 0.65em; letter-spacing: 0; }
+.meta { color: #555; font-size: 0.92em; }
+.figures { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 0; flex: 1 1 480px; background: #fff; border: 1px solid #ddd; padding: 6px; }
+figure img { width: 100%; height: auto; display: block; }
+figcaption { font-size: 0.88em; color: #444; padding-top: 4px; }
+table { border-collapse: collapse; margin: 8px 0 16px; background: #fff; font-size: 0.9em; }
+th, td { border: 1px solid #d0d0d0; padding: 3px 8px; vertical-align: top; }
+th { background: #eef5ee; text-align: left; }
+td { overflow-wrap: anywhere; }
+td.num { overflow-wrap: normal; text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+pre { background: #fff; border: 1px solid #ddd; padding: 10px; overflow-x: auto; font-size: 0.85em; }
+code { font-size: 0.9em; word-break: break-all; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 6px 10px; }
+"""
+
+Column = tuple[str, str, Callable[[Any], str] | None]  # header, key, number formatter
+
+
+def build_report(
+    results_dir: str | Path, config_path: str | Path, out_html: str | Path, *, title: str = ""
+) -> Path:
+    """Write the HTML report of ``results_dir`` (made with the config ``config_path``) to ``out_html``.
+
+    Raises :class:`OutputError` when the folder holds no results.
+    """
+    results = Path(results_dir)
+    config_path = Path(config_path)
+    out_html = Path(out_html)
+    config_text = config_path.read_text(encoding="utf-8")
+    config = yaml.safe_load(config_text) or {}
+    years = sorted(
+        int(p.name)
+        for p in results.glob("[0-9][0-9][0-9][0-9]")
+        if (p / "carbon_stock_total.tif").exists()
+    )
+    if not years:
+        raise OutputError(
+            f"{results} holds no results (no <year>/carbon_stock_total.tif); run the workflow first"
+        )
+    intervals = sorted(
+        (int(m.group(1)), int(m.group(2)))
+        for p in (results / "sink").glob("*-*")
+        if (m := re.fullmatch(r"(\d{4})-(\d{4})", p.name)) and (p / "net_flux_co2e.tif").exists()
+    )
+    rasters = [results / str(y) / "carbon_stock_total.tif" for y in years] + [
+        results / "sink" / f"{a}-{b}" / "net_flux_co2e.tif" for a, b in intervals
+    ]
+    tags = {path: _tags(path) for path in rasters}
+    account_path = results / "carbon_account.csv"
+    account = pd.read_csv(account_path) if account_path.exists() else None
+    synthetic = any(t.get("SYNTHETIC") == "yes" for t in tags.values()) or (
+        account is not None and (account["synthetic"].astype(str) == "yes").any()
+    )
+    versions = sorted({t.get("OUTPUT_VERSION", "") for t in tags.values()} - {""}) or [
+        OUTPUT_VERSION
+    ]
+    aoi_name = (config.get("aoi") or {}).get("name") or "the area of interest"
+
+    with tempfile.TemporaryDirectory(prefix="sinkmap-report-") as tmp:
+        maps, series = _figures(results, years, intervals, account_path, Path(tmp))
+
+    parts: list[str] = []
+    if synthetic:
+        parts.append(
+            f'<div class="banner" id="synthetic-banner">{html.escape(SYNTHETIC_BANNER)}'
+            "<small>These outputs are made from sinkmap's synthetic demo landscape. Their numbers "
+            "describe no real place.</small></div>"
+        )
+    parts.append("<main>")
+    heading = title or f"Land carbon stocks and sinks: {aoi_name}"
+    parts.append(f"<h1>{html.escape(heading)}</h1>")
+    parts.append(
+        '<p class="meta">'
+        f"Years {years[0]}&ndash;{years[-1]} &middot; output_version "
+        f'<b id="output-version">{html.escape(", ".join(versions))}</b> &middot; sinkmap '
+        f"{html.escape(__version__)} &middot; generated "
+        f"{dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} from "
+        f"<code>{html.escape(str(results))}</code></p>"
+    )
+    parts.append(
+        '<p class="note">Stocks in Mg C/ha (maps) and Mg C (tables); fluxes in Mg CO2e/ha/yr '
+        f"(maps) and Mg CO2e/yr (tables), with the inventory sign: {html.escape(SIGN_CONVENTION)}."
+        "</p>"
+    )
+    parts += _summary_section(account, series)
+    parts += _maps_section(maps)
+    parts += _class_section(account)
+    parts += _methods_section(tags, account, config, config_path)
+    parts.append("<h2>Run configuration</h2>")
+    parts.append(f"<p>From <code>{html.escape(str(config_path))}</code>:</p>")
+    parts.append(f'<pre id="config">{html.escape(config_text)}</pre>')
+    parts.append(
+        f'<p class="meta">Output contract {html.escape(", ".join(versions))} '
+        "(docs/outputs.md in the sinkmap repository).</p></main>"
+    )
+    doc = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(heading)}</title><style>{_CSS}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>\n"
+    )
+    with atomic_path(out_html) as tmp_html:
+        tmp_html.write_text(doc, encoding="utf-8")
+    return out_html
+
+
+# -- figures -----------------------------------------------------------------------------------------
+def _figures(
+    results: Path,
+    years: Sequence[int],
+    intervals: Sequence[tuple[int, int]],
+    account_path: Path,
+    tmp: Path,
+) -> tuple[list[tuple[str, list[tuple[str, str]]]], str | None]:
+    """Render the quick looks into ``tmp``; return (section title, [(caption, data URI)]) and the
+    time-series data URI."""
+    maps: list[tuple[str, list[tuple[str, str]]]] = []
+    for year in years:
+        ydir = results / str(year)
+        aoi = _aoi(results, year)
+        figs = []
+        png = quicklook_png(
+            ydir / "carbon_stock_total.tif",
+            tmp / f"stock_{year}.png",
+            kind="stock",
+            aoi_gpkg=aoi,
+            title=f"Total carbon stock {year}",
+        )
+        figs.append((f"Total carbon stock {year} (Mg C/ha, all four pools)", _data_uri(png)))
+        if (ydir / "land_cover.tif").exists():
+            png = quicklook_png(
+                ydir / "land_cover.tif",
+                tmp / f"land_cover_{year}.png",
+                kind="land_cover",
+                aoi_gpkg=aoi,
+                title=f"Land cover {year}",
+            )
+            figs.append((f"Land cover {year}", _data_uri(png)))
+        maps.append((f"Year {year}", figs))
+    for y0, y1 in intervals:
+        png = quicklook_png(
+            results / "sink" / f"{y0}-{y1}" / "net_flux_co2e.tif",
+            tmp / f"flux_{y0}_{y1}.png",
+            kind="flux",
+            aoi_gpkg=_aoi(results, y1),
+            title=f"Net CO2e flux {y0}\u2013{y1}",
+        )
+        caption = f"Net CO2e flux {y0}&ndash;{y1} (Mg CO2e/ha/yr; red = emissions, blue = removals)"
+        maps.append((f"Interval {y0}&ndash;{y1}", [(caption, _data_uri(png))]))
+    series = None
+    if account_path.exists():
+        series = _data_uri(timeseries_png(account_path, tmp / "timeseries.png"))
+    return maps, series
+
+
+def _aoi(results: Path, year: int) -> Path | None:
+    gpkg = results / str(year) / f"sinkmap_{year}.gpkg"
+    return gpkg if gpkg.exists() else None
+
+
+def _data_uri(png: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+
+
+def _img(caption: str, uri: str) -> str:
+    alt = html.escape(re.sub(r"&\w+;", "-", caption), quote=True)
+    return f'<figure><img alt="{alt}" src="{uri}"><figcaption>{caption}</figcaption></figure>'
+
+
+# -- sections ----------------------------------------------------------------------------------------
+def _summary_section(account: pd.DataFrame | None, series: str | None) -> list[str]:
+    out = ["<h2>County totals</h2>"]
+    if account is None:
+        return [*out, "<p>No carbon_account.csv in the results folder.</p>"]
+    totals = (
+        account.groupby("year")
+        .agg(
+            area_ha=("area_ha", "sum"),
+            stock_total_mgc=("stock_total_mgc", "sum"),
+            net_flux_mgco2e_per_yr=("net_flux_mgco2e_per_yr", lambda s: s.sum(min_count=1)),
+            emissions_mgco2e_per_yr=("emissions_mgco2e_per_yr", lambda s: s.sum(min_count=1)),
+            removals_mgco2e_per_yr=("removals_mgco2e_per_yr", lambda s: s.sum(min_count=1)),
+            interval=("interval", lambda s: next((str(v) for v in s if _present(v)), "")),
+        )
+        .reset_index()
+    )
+    totals["stock_density_mgc_per_ha"] = totals["stock_total_mgc"] / totals["area_ha"]
+    columns: list[Column] = [
+        ("Year", "year", None),
+        ("Area (ha)", "area_ha", _f1),
+        ("Total stock (Mg C)", "stock_total_mgc", _f0),
+        ("Mean density (Mg C/ha)", "stock_density_mgc_per_ha", _f1),
+        ("Interval", "interval", None),
+        ("Net flux (Mg CO2e/yr)", "net_flux_mgco2e_per_yr", _f1),
+        ("Emissions (Mg CO2e/yr)", "emissions_mgco2e_per_yr", _f1),
+        ("Removals (Mg CO2e/yr)", "removals_mgco2e_per_yr", _f1),
+    ]
+    out.append(_table(columns, totals.to_dict("records"), table_id="totals"))
+    if series:
+        out.append(
+            '<div class="figures">'
+            + _img(
+                "County total stock per year and net CO2e flux per interval "
+                "(emissions +, removals &minus;)",
+                series,
+            )
+            + "</div>"
+        )
+    return out
+
+
+def _maps_section(maps: list[tuple[str, list[tuple[str, str]]]]) -> list[str]:
+    out = [
+        "<h2>Maps</h2>",
+        "<p>Quick looks read from the overviews of the Cloud-Optimized GeoTIFFs; the black line "
+        "is the AOI. The GeoTIFFs themselves hold the full-resolution values.</p>",
+    ]
+    for heading, figs in maps:
+        out.append(f"<h3>{heading}</h3>")
+        out.append('<div class="figures">' + "".join(_img(c, u) for c, u in figs) + "</div>")
+    return out
+
+
+def _class_section(account: pd.DataFrame | None) -> list[str]:
+    if account is None:
+        return []
+    out = ["<h2>Account by land-cover class</h2>"]
+    columns: list[Column] = [
+        ("Code", "class_code", None),
+        ("Class", "class_name", None),
+        ("IPCC category", "ipcc_category", None),
+        ("Area (ha)", "area_ha", _f1),
+        ("Stock (Mg C)", "stock_total_mgc", _f0),
+        ("Density (Mg C/ha)", "stock_density_mgc_per_ha", _f1),
+        ("Net flux (Mg CO2e/yr)", "net_flux_mgco2e_per_yr", _f1),
+        ("Emissions (Mg CO2e/yr)", "emissions_mgco2e_per_yr", _f1),
+        ("Removals (Mg CO2e/yr)", "removals_mgco2e_per_yr", _f1),
+    ]
+    for year, rows in account.groupby("year", sort=True):
+        interval = next((str(v) for v in rows["interval"] if _present(v)), "")
+        when = f" (flux of {interval})" if interval else " (first year: no flux)"
+        out.append(f"<h3>{int(year)}{html.escape(when)}</h3>")
+        records = rows.sort_values("class_code").to_dict("records")
+        out.append(_table(columns, records, table_id=f"classes-{int(year)}"))
+    return out
+
+
+def _methods_section(
+    tags: dict[Path, dict[str, str]],
+    account: pd.DataFrame | None,
+    config: dict[str, Any],
+    config_path: Path,
+) -> list[str]:
+    out = ["<h2>Method</h2>"]
+    first = next(iter(tags.values()))
+    model_name = first.get("MODEL", "")
+    params = _json(first.get("MODEL_PARAMS", "{}"), {})
+    citation = ""
+    if account is not None and "model" in account:
+        citation = _json(str(account["model"].iloc[0]), {}).get("citation", "")
+    if not citation and model_name:
+        try:
+            from sinkmap.models import model_class
+
+            citation = model_class(model_name).citation
+        except Exception:  # a plug-in model that is not installed here
+            citation = ""
+    flux_quantity = next(
+        (t["QUANTITY"] for t in tags.values() if t.get("INTERVAL") and t.get("QUANTITY")), ""
+    )
+    items = [
+        f"<li>Carbon model <b>{html.escape(model_name)}</b>, parameters "
+        f"<code>{html.escape(json.dumps(params, sort_keys=True))}</code>"
+        + (f". {html.escape(citation)}" if citation else "")
+        + "</li>",
+        "<li>Stocks per pool (above-ground, below-ground, dead organic matter, soil) in Mg C/ha; "
+        "the total is their sum.</li>",
+    ]
+    if flux_quantity:
+        items.append(f"<li>Sink: {html.escape(flux_quantity)}.</li>")
+    items.append(
+        f"<li>CO2 per C: 44/12 = {CO2_PER_C:.6g}; sign convention: "
+        f"{html.escape(SIGN_CONVENTION)}.</li>"
+    )
+    if account is not None and "method" in account:
+        methods = sorted({str(m) for m in account["method"].dropna()})
+        items.append(f"<li>Account methods: {html.escape('; '.join(methods))}.</li>")
+    out.append("<ul>" + "".join(items) + "</ul>")
+
+    out.append("<h2>Data sources</h2>")
+    sources = _sources(tags.values())
+    registry = _registry(config, config_path)
+    if not sources:
+        out.append("<p>The rasters name no input datasets.</p>")
+    rows = []
+    for name in sorted(sources):
+        entry = registry.get(name, {})
+        recs = sources[name]
+        rows.append(
+            {
+                "dataset": name,
+                "title": entry.get("title", ""),
+                "version": ", ".join(sorted({str(r.get("version", "")) for r in recs})),
+                "years": ", ".join(sorted({str(r.get("year", "")) for r in recs})),
+                "synthetic": "yes" if entry.get("synthetic") else "no",
+                "licence": entry.get("licence", ""),
+                "citation": entry.get("citation", ""),
+                "files": "\n".join(sorted({f for r in recs for f in r.get("files", [])})),
+            }
+        )
+    if rows:
+        columns: list[Column] = [
+            ("Dataset", "dataset", None),
+            ("Title", "title", None),
+            ("Version", "version", None),
+            ("Years", "years", None),
+            ("Synthetic", "synthetic", None),
+            ("Licence", "licence", None),
+            ("Citation", "citation", None),
+            ("Files", "files", None),
+        ]
+        out.append(_table(columns, rows, table_id="datasets"))
+
+    table_path = params.get("table") if isinstance(params, dict) else None
+    pools = _resolve(table_path, config_path) if table_path else None
+    if pools is not None:
+        df = pd.read_csv(pools)
+        if "source" in df:
+            present = set(account["class_code"].astype(int)) if account is not None else set()
+            if present and "lucode" in df:
+                df = df[df["lucode"].astype(int).isin(present)]
+            out.append("<h3>Carbon pool table</h3>")
+            out.append(f"<p>From <code>{html.escape(str(table_path))}</code> (Mg C/ha).</p>")
+            cols: list[Column] = [(c, c, None) for c in df.columns]
+            out.append(_table(cols, df.to_dict("records"), table_id="pools"))
+    return out
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def _tags(path: Path) -> dict[str, str]:
+    with rasterio.open(path) as ds:
+        return ds.tags()
+
+
+def _json(text: str, default: Any) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def _sources(all_tags: Any) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for t in all_tags:
+        for rec in _json(t.get("SOURCES", "[]"), []):
+            if isinstance(rec, dict) and rec.get("dataset"):
+                lst = out.setdefault(str(rec["dataset"]), [])
+                if rec not in lst:
+                    lst.append(rec)
+    return out
+
+
+def _resolve(path: str | Path, config_path: Path) -> Path | None:
+    """A path from the config: as given (absolute or from the working folder), else relative to the
+    config file's folder or its parent (config/config.yaml names files from the repository root)."""
+    p = Path(path)
+    for candidate in (p, config_path.parent / p, config_path.parent.parent / p):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _registry(config: dict[str, Any], config_path: Path) -> dict[str, dict[str, Any]]:
+    path = _resolve(config.get("datasets", "config/datasets.yaml"), config_path)
+    if path is None:
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+
+
+def _present(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and v != v) and str(v) != ""
+
+
+def _f0(v: Any) -> str:
+    return f"{float(v):,.0f}"
+
+
+def _f1(v: Any) -> str:
+    return f"{float(v):,.1f}"
+
+
+def _table(columns: Sequence[Column], rows: Sequence[dict[str, Any]], *, table_id: str) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h, _, _ in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for _, key, fmt in columns:
+            v = row.get(key)
+            if not _present(v):
+                cells.append("<td></td>")
+            elif fmt is not None:
+                cells.append(f'<td class="num">{fmt(v)}</td>')
+            else:
+                text = html.escape(str(v)).replace("\n", "<br>")
+                cells.append(f"<td>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>'
+        + "".join(body)
+        + "</tbody></table></div>"
+    )
+
+
+# -- command line ------------------------------------------------------------------------------------
+def add_cli(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``report`` subcommand to ``sinkmap``'s subparsers (handler set as ``func``)."""
+    p = subparsers.add_parser(
+        "report",
+        help="write a self-contained HTML report of a results folder",
+        description="Write a self-contained HTML report (maps, time series, account tables, "
+        "citations, configuration) of a results folder.",
+    )
+    p.add_argument("--results", type=Path, default=Path("results"), help="results folder")
+    p.add_argument(
+        "--config", type=Path, default=Path("config/config.yaml"), help="the run's config"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="HTML file (default: <results>/report.html)"
+    )
+    p.set_defaults(func=run_cli)
+    return p
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    out = args.out or args.results / "report.html"
+    build_report(args.results, args.config, out)
+    print(f"wrote {out}")
+    return 0

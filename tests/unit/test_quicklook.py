@@ -1,0 +1,213 @@
+"""Quick-look PNGs: read from the COG's overviews, with legend, scale bar, AOI and synthetic banner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from PIL import Image
+
+from sinkmap.grid import Grid
+from sinkmap.io import LayerSpec, write_layers
+from sinkmap.publish import quicklook
+from sinkmap.styles import WORLDCOVER_COLORMAP
+
+from ._helpers import UTM_LEFT, UTM_TOP
+
+SIZE = 1030  # > 2 x 512: rio-cogeo gives the COG overviews (x2, x4)
+BANNER_RED = (0xB0, 0x00, 0x20)
+
+
+@pytest.fixture(scope="module")
+def cogs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("cogs")
+    grid = Grid(
+        crs="EPSG:32649", resolution=10, left=UTM_LEFT, top=UTM_TOP, width=SIZE, height=SIZE
+    )
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype("float32")
+    inside = (xx - SIZE / 2) ** 2 + (yy - SIZE / 2) ** 2 < (0.45 * SIZE) ** 2
+    stock = np.where(inside, xx / SIZE * 400, np.nan).astype("float32")
+    flux = np.where(inside, (xx - SIZE / 2) / SIZE * 300, np.nan).astype("float32")
+    lc = np.where(inside, np.where(yy < SIZE / 2, 10, 40), 0).astype("uint8")
+    base = {"SYNTHETIC": "yes", "OUTPUT_VERSION": "0.1.0", "SINKMAP_VERSION": "0.1.0"}
+    paths = {k: folder / f"{k}.tif" for k in ("stock", "flux", "land_cover", "real_stock")}
+    write_layers(
+        grid,
+        {
+            paths["stock"]: LayerSpec(
+                da.from_array(stock, chunks=512),
+                "float32",
+                float("nan"),
+                tags=base | {"UNITS": "Mg C ha-1", "YEAR": 2021, "POOL": "total"},
+            ),
+            paths["real_stock"]: LayerSpec(
+                da.from_array(stock, chunks=512),
+                "float32",
+                float("nan"),
+                tags=base | {"UNITS": "Mg C ha-1", "YEAR": 2021, "SYNTHETIC": "no"},
+            ),
+            paths["flux"]: LayerSpec(
+                da.from_array(flux, chunks=512),
+                "float32",
+                float("nan"),
+                tags=base | {"UNITS": "Mg CO2e ha-1 yr-1", "INTERVAL": "2020-2021"},
+            ),
+            paths["land_cover"]: LayerSpec(
+                da.from_array(lc, chunks=512),
+                "uint8",
+                0,
+                tags=base | {"UNITS": "class code", "ROLE": "land_cover", "LEGEND": "worldcover"},
+                colormap=WORLDCOVER_COLORMAP,
+                overview_resampling="mode",
+            ),
+        },
+        threads=2,
+    )
+    aoi = gpd.GeoDataFrame(
+        {"name": ["aoi"]},
+        geometry=[shapely.Point(UTM_LEFT + SIZE * 5, UTM_TOP - SIZE * 5).buffer(0.45 * SIZE * 10)],
+        crs=grid.crs,
+    )
+    paths["aoi"] = folder / "aoi.gpkg"
+    aoi.to_file(paths["aoi"], layer="aoi")
+    return paths
+
+
+class _Spy:
+    """Wraps rasterio.open: records how every dataset was opened and what each read returned."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.opens: list[dict[str, Any]] = []
+        self.reads: list[tuple[int, int]] = []
+
+    def __call__(self, path: Any, *args: Any, **kwargs: Any) -> Any:
+        ds = self.real(path, *args, **kwargs)
+        self.opens.append({"kwargs": kwargs, "shape": (ds.height, ds.width)})
+        spy = self
+        real_read = ds.read
+
+        def read(*a: Any, **kw: Any) -> Any:
+            out = real_read(*a, **kw)
+            spy.reads.append(out.shape[-2:])
+            return out
+
+        ds.read = read
+        return ds
+
+
+def _colours(png: Path) -> np.ndarray:
+    return np.asarray(Image.open(png).convert("RGB"))
+
+
+def _has(img: np.ndarray, rgb: tuple[int, int, int], tol: int = 6) -> int:
+    return int((np.abs(img.astype(int) - rgb).max(axis=-1) <= tol).sum())
+
+
+def test_read_overview_never_reads_full_resolution(
+    cogs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with rasterio.open(cogs["stock"]) as ds:
+        assert ds.overviews(1)[0] == 2
+    spy = _Spy(rasterio.open)
+    monkeypatch.setattr(rasterio, "open", spy)
+    read = quicklook.read_overview(cogs["stock"], max_size=300)
+    assert read.full_shape == (SIZE, SIZE)
+    assert read.overview_level == 0 and read.decimated
+    assert max(read.data.shape) == 300
+    # the data were read from the overview dataset (515 px), decimated: never 1030 x 1030
+    assert any(o["kwargs"].get("OVERVIEW_LEVEL") == 0 for o in spy.opens)
+    assert spy.reads and all(max(shape) <= 300 for shape in spy.reads)
+    # georeferencing follows the decimation: the array still spans the whole raster
+    assert read.transform.a * read.data.shape[1] == pytest.approx(SIZE * 10)
+    assert read.transform.c == UTM_LEFT and read.transform.f == UTM_TOP
+
+
+def test_read_overview_of_a_small_raster_is_the_raster(cogs: dict[str, Path]) -> None:
+    read = quicklook.read_overview(cogs["land_cover"], max_size=2000)
+    assert read.overview_level is None and not read.decimated
+    assert read.data.shape == (SIZE, SIZE)
+    assert read.data.mask.any() and set(np.unique(read.data.compressed())) == {10, 40}
+
+
+@pytest.mark.parametrize("kind", ["stock", "flux", "land_cover"])
+def test_quicklook_png(cogs: dict[str, Path], tmp_path: Path, kind: str, monkeypatch) -> None:
+    spy = _Spy(rasterio.open)
+    monkeypatch.setattr(rasterio, "open", spy)
+    out = quicklook.quicklook_png(
+        cogs[kind], tmp_path / f"{kind}.png", kind=kind, aoi_gpkg=cogs["aoi"], title=f"A {kind}"
+    )
+    assert out.exists() and out.stat().st_size > 10_000
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size == quicklook.MAP_SIZE
+    img = _colours(out)
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 50  # a map, not a blank canvas
+    assert _has(img[:40], BANNER_RED) > 5000  # the synthetic banner across the top
+    assert all(max(s) <= max(quicklook.MAP_SIZE) for s in spy.reads)
+    if kind == "land_cover":
+        assert _has(img, (0x00, 0x64, 0x00), tol=2) > 1000  # WorldCover tree cover
+        assert _has(img, (0xF0, 0x96, 0xFF), tol=2) > 1000  # WorldCover cropland
+    if kind == "flux":  # both ends of the diverging ramp appear
+        assert _has(img, (0x21, 0x66, 0xAC), tol=40) > 100  # blue removals
+        assert _has(img, (0xB2, 0x18, 0x2B), tol=40) > 100  # red emissions
+
+
+def test_quicklook_without_synthetic_tag_has_no_banner(cogs: dict[str, Path], tmp_path) -> None:
+    out = quicklook.quicklook_png(cogs["real_stock"], tmp_path / "real.png", title="real")
+    assert _has(_colours(out)[:40], BANNER_RED) == 0
+
+
+def _account(years: list[int], *, band: bool) -> pd.DataFrame:
+    rows = []
+    for i, year in enumerate(years):
+        for code, base in ((10, 1000.0), (40, 200.0)):
+            stock = base - 30 * i * (code == 10)
+            row = {
+                "year": year,
+                "class_code": code,
+                "stock_total_mgc": stock,
+                "interval": f"{years[i - 1]}-{year}" if i else "",
+                "net_flux_mgco2e_per_yr": (30 * 44 / 12 if code == 10 else -5.0) if i else np.nan,
+                "synthetic": "yes",
+            }
+            if band:
+                row["stock_total_mgc_p05"] = stock * 0.9
+                row["stock_total_mgc_p95"] = stock * 1.1
+                row["net_flux_mgco2e_per_yr_p05"] = row["net_flux_mgco2e_per_yr"] - 10
+                row["net_flux_mgco2e_per_yr_p95"] = row["net_flux_mgco2e_per_yr"] + 10
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_timeseries_png(tmp_path: Path) -> None:
+    plain, banded = tmp_path / "plain.csv", tmp_path / "banded.csv"
+    _account([2020, 2021, 2022, 2023], band=False).to_csv(plain, index=False)
+    _account([2020, 2021, 2022, 2023], band=True).to_csv(banded, index=False)
+    a = quicklook.timeseries_png(plain, tmp_path / "plain.png")
+    b = quicklook.timeseries_png(banded, tmp_path / "banded.png")
+    for png in (a, b):
+        with Image.open(png) as im:
+            assert im.format == "PNG" and im.size == quicklook.CHART_SIZE
+        img = _colours(png)
+        assert _has(img[:40], BANNER_RED) > 5000
+        # net flux bars: emissions (red) in every interval here
+        assert _has(img, (0xB2, 0x18, 0x2B), tol=3) > 500
+    # the uncertainty band (light green fill) appears only when the _p05/_p95 columns exist
+    band_green = (0xC9, 0xE8, 0xBD)  # #78c679 at alpha 0.35 over white
+    assert _has(_colours(b), band_green, tol=12) > 1000
+    assert _has(_colours(a), band_green, tol=12) < 50  # (anti-aliased edges only)
+
+
+def test_timeseries_of_a_single_year(tmp_path: Path) -> None:
+    one = tmp_path / "one.csv"
+    _account([2020], band=False).to_csv(one, index=False)
+    png = quicklook.timeseries_png(one, tmp_path / "one.png")
+    with Image.open(png) as im:
+        assert im.size == quicklook.CHART_SIZE

@@ -1,0 +1,241 @@
+"""The HTML report of a real workflow run, rendered in a real headless browser (Debian's chromium).
+
+Snakemake runs the workflow on a tiny AOI (two years, one interval), ``build_report`` writes the
+report, and chromium loads it with JavaScript unused and no network: ``--dump-dom`` gives the DOM it
+built (every <img> must be a PNG data: URI that decodes, every table must have its rows) and
+``--screenshot`` what it painted (not blank; the embedded maps' colours on screen).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import yaml
+from PIL import Image
+
+from sinkmap.publish.report import build_report
+
+pytestmark = pytest.mark.workflow
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE = REPO / "config" / "pools" / "worldcover_ipcc_tier1.csv"
+YEARS = [2020, 2021]
+
+# The AOI of test_workflow.py: ~4 km2 around the county town (lon/lat).
+AOI_LONLAT = [
+    (109.688, 18.628),
+    (109.713, 18.631),
+    (109.716, 18.649),
+    (109.700, 18.655),
+    (109.690, 18.646),
+]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
+    env = os.environ | {"PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def _write_config(workdir: Path, years: list[int]) -> None:
+    cfg = {
+        "aoi": {"path": str(workdir / "aoi.geojson"), "name": "test AOI"},
+        "years": years,
+        "grid": {"crs": "EPSG:32649", "resolution": 10, "chunk": 256},
+        "inputs": {
+            "land_cover": {"dataset": "demo_worldcover"},
+            "biomass": {"dataset": "demo_cci_biomass"},
+        },
+        "model": {"name": "lookup", "params": {"table": str(TABLE)}},
+        "datasets": str(REPO / "config" / "datasets.yaml"),
+        "resources_dir": "resources",
+        "results_dir": "results",
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.fail(
+            "chromium is not on PATH: the report test renders the HTML report in a real headless "
+            "browser. Install it with `apt-get install chromium` (Debian; .ci/run does this).",
+            pytrace=False,
+        )
+    return exe
+
+
+def _browse(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    profile = tmp / f"chromium-profile-{time.monotonic_ns()}"
+    cmd = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    env = os.environ | {"HOME": str(tmp)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, f"chromium failed ({proc.returncode}): {proc.stderr[-3000:]}"
+    return proc
+
+
+class _DOM(HTMLParser):
+    """Collects the <img> sources, the rows of each table and anything that would load a resource."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.rows: dict[str, int] = {}
+        self.table: str | None = None
+        self.external: list[str] = []
+        self.scripts = 0
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a.get("src") or "")
+        elif tag == "table":
+            self.table = a.get("id") or f"table{len(self.rows)}"
+            self.rows[self.table] = 0
+        elif tag == "tr" and self.table:
+            self.rows[self.table] += 1
+        elif tag in ("script", "iframe", "object", "embed"):
+            self.scripts += 1
+        elif tag == "link":
+            self.external.append(str(a))
+        for key in ("src", "href", "srcset"):
+            value = (a.get(key) or "").strip().lower()
+            if value and not value.startswith(("data:", "#")):
+                self.external.append(f"{tag} {key}={value[:80]}")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self.table = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _chromium()  # fail early, before the workflow runs, if there is no browser
+    workdir = tmp_path_factory.mktemp("report")
+    gpd.GeoDataFrame(
+        {"name": ["test AOI"]}, geometry=[shapely.Polygon(AOI_LONLAT)], crs="EPSG:4326"
+    ).to_file(workdir / "aoi.geojson")
+    _write_config(workdir, YEARS)
+    # only what the report reads: the account (and so every raster) and the GeoPackages (AOI)
+    _snakemake(
+        workdir,
+        "results/carbon_account.csv",
+        *[f"results/{y}/sinkmap_{y}.gpkg" for y in YEARS],
+    )
+    out = build_report(workdir / "results", workdir / "config.yaml", workdir / "report.html")
+    assert out == workdir / "report.html"
+    return out
+
+
+def test_report_is_self_contained_and_complete(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    dom = _DOM()
+    dom.feed(text)
+    assert dom.external == [] and dom.scripts == 0  # loads nothing from anywhere
+    assert "@import" not in text and "url(" not in text
+    # maps: stock and land cover per year, net flux per interval, plus the time series
+    assert len(dom.images) == 2 * len(YEARS) + (len(YEARS) - 1) + 1
+    assert all(src.startswith("data:image/png;base64,") for src in dom.images)
+    body = " ".join(dom.text)
+    assert "SYNTHETIC DEMO DATA" in body and 'id="synthetic-banner"' in text
+    assert "0.1.0" in body and 'id="output-version"' in text  # output_version
+    # citations: model, method, datasets (registry), pool table sources
+    assert "IPCC 2006" in body and "Eq. 2.5" in body
+    assert "Zanaga et al. 2022" in body  # demo_worldcover's citation in config/datasets.yaml
+    pools = pd.read_csv(TABLE)
+    assert pools.loc[pools["lucode"] == 10, "source"].iloc[0][:60] in body
+    # the run configuration, verbatim
+    config = (report.parent / "config.yaml").read_text(encoding="utf-8")
+    assert html.escape(config) in text
+    # account tables: totals per year, one per year by class
+    account = pd.read_csv(report.parent / "results" / "carbon_account.csv")
+    assert dom.rows["totals"] == 1 + len(YEARS)
+    for year in YEARS:
+        assert dom.rows[f"classes-{year}"] == 1 + int((account["year"] == year).sum())
+
+
+def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+    url = report.resolve().as_uri()
+    started = time.monotonic()
+    dumped = _browse(tmp_path, "--dump-dom", url).stdout
+    dom = _DOM()
+    dom.feed(dumped)
+    assert dom.external == [] and dom.scripts == 0
+    assert len(dom.images) == 2 * len(YEARS) + (len(YEARS) - 1) + 1
+    for src in dom.images:
+        header, _, payload = src.partition(",")
+        assert header == "data:image/png;base64"
+        png = base64.b64decode(payload, validate=True)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(io.BytesIO(png)) as im:
+            im.verify()
+        with Image.open(io.BytesIO(png)) as im:
+            assert im.format == "PNG" and im.width >= 600 and im.height >= 400
+    account = pd.read_csv(report.parent / "results" / "carbon_account.csv")
+    assert dom.rows["totals"] == 1 + len(YEARS)
+    assert sum(dom.rows[f"classes-{y}"] for y in YEARS) == len(YEARS) + len(account)
+    assert dom.rows["datasets"] >= 2 and dom.rows["pools"] >= 2
+    assert "SYNTHETIC DEMO DATA" in " ".join(dom.text)
+
+    shot = tmp_path / "shot.png"
+    _browse(tmp_path, f"--screenshot={shot}", "--window-size=1200,3000", url)
+    with Image.open(shot) as im:
+        assert im.size == (1200, 3000)
+        img = np.asarray(im.convert("RGB"))
+    colours = np.unique(img.reshape(-1, 3), axis=0)
+    assert len(colours) > 100, "the screenshot is blank or nearly so"
+
+    def count(rgb: tuple[int, int, int], tol: int = 3) -> int:
+        return int((np.abs(img.astype(int) - rgb).max(axis=-1) <= tol).sum())
+
+    # painted from the embedded PNGs (the page's own CSS uses none of these colours):
+    assert count((0xFA, 0x00, 0x00)) > 2000  # WorldCover built-up, the land-cover map of the town
+    assert count((0xB2, 0x18, 0x2B)) > 500  # emission bars of the time-series chart
+    assert count((0xB0, 0x00, 0x20)) > 20_000  # the synthetic banner (page and figures)
+    assert time.monotonic() - started < 60
