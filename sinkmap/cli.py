@@ -116,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("datasets", help="list the datasets of a registry")
     p.add_argument("registry", nargs="?", default="config/datasets.yaml")
     from sinkmap import calibrate, invest
+    from sinkmap.publish import report
 
     calibrate.add_cli(sub)
     invest.add_cli(sub)
+    report.add_cli(sub)
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command == "run":
