@@ -8,7 +8,7 @@ import pytest
 from sinkmap.errors import ConfigError, InputDataError
 from sinkmap.models import get_model
 
-from ._helpers import POOL_CSV
+from ._helpers import DATASETS_YAML, POOL_CSV
 
 
 def test_lookup_model_pools_on_a_chunk():
@@ -148,3 +148,51 @@ def test_bad_model_paths(tmp_path):
     (tmp_path / "notmodel.py").write_text("class X:\n    pass\n")
     with pytest.raises(ConfigError, match=r"is not a sinkmap.models.CarbonModel subclass"):
         get_model(f"{tmp_path}/notmodel.py:X", {})
+
+
+# -- the numpy path (one whole array) and the dask path (the pipeline, chunk by chunk) agree -------
+def test_chunked_pipeline_equals_whole_array_model(tmp_path):
+    import rasterio
+
+    from sinkmap.config import load_config
+    from sinkmap.grid import Grid
+    from sinkmap.pipeline import compute_stocks
+
+    from ._helpers import CONFIG_YAML, UTM_LEFT, UTM_TOP, write_tif
+
+    rng = np.random.default_rng(7)
+    codes = np.array([0, 10, 20, 30, 40, 50, 80], dtype=np.uint8)
+    lc = rng.choice(codes, size=(45, 38))  # 3 x 3 chunks of 16, ragged at the edges
+    agb = rng.uniform(0, 400, size=lc.shape).astype("float32")
+    agb[lc == 0] = np.nan
+    lc_path = write_tif(tmp_path / "lc.tif", lc, res=10, left=UTM_LEFT, top=UTM_TOP, nodata=0)
+    agb_path = write_tif(tmp_path / "agb.tif", agb, res=10, left=UTM_LEFT, top=UTM_TOP)
+    grid = Grid(
+        crs="EPSG:32649", resolution=10.0, left=UTM_LEFT, top=UTM_TOP, width=38, height=45, chunk=16
+    )
+    grid.to_json(tmp_path / "grid.json")
+    base = load_config(CONFIG_YAML)
+    for name, params in (
+        ("lookup", {"table": str(POOL_CSV)}),
+        ("biomass", {"soil_table": str(POOL_CSV)}),
+    ):
+        cfg = base.model_copy(
+            update={
+                "results_dir": tmp_path / name,
+                "datasets": DATASETS_YAML,
+                "model": base.model.model_copy(update={"name": name, "params": params}),
+            }
+        )
+        compute_stocks(
+            cfg,
+            2020,
+            {"land_cover": lc_path, "biomass": agb_path},
+            tmp_path / "grid.json",
+            class_summary_out=tmp_path / name / "classes.csv",
+            tile_summary_out=tmp_path / name / "tiles.csv",
+            threads=2,
+        )
+        whole = get_model(name, params).pools({"land_cover": lc, "biomass": agb})
+        for pool, expected in whole.items():
+            with rasterio.open(tmp_path / name / "2020" / f"carbon_stock_{pool}.tif") as ds:
+                np.testing.assert_array_equal(ds.read(1), expected, err_msg=f"{name} {pool}")
