@@ -68,9 +68,12 @@ def _datasets(args: argparse.Namespace) -> int:
 
     for name, ds in load_registry(args.registry).items():
         flag = " [synthetic]" if ds.synthetic else ""
-        print(
-            f"{name}{flag}: {ds.title}\n    adapter={ds.adapter} licence={ds.licence}\n    {ds.citation}"
+        years = (
+            ", ".join(map(str, ds.years)) if ds.years else "any" if ds.synthetic else "see provider"
         )
+        print(f"{name}{flag}: {ds.title}")
+        print(f"    adapter={ds.adapter} version={ds.version} years={years}")
+        print(f"    licence: {ds.licence}\n    citation: {ds.citation}")
     return 0
 
 
@@ -85,6 +88,57 @@ def _models(_: argparse.Namespace) -> int:
         for field, info in cls.Params.model_fields.items():
             default = "required" if info.is_required() else f"default {info.default!r}"
             print(f"    {field} ({default}): {info.description or ''}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    """List (``--dry-run``) or obtain every input file a config needs, role by role and year by year."""
+    from sinkmap.config import load_config
+    from sinkmap.pipeline import fetch_input, load_aoi, raw_dir
+    from sinkmap.sources import Manifest, get_dataset, load_registry
+
+    cfg = load_config(args.config)
+    registry = load_registry(cfg.datasets)
+    bounds = load_aoi(cfg).to_crs("EPSG:4326").geometry.bounds
+    rows = []
+    for role, inp in cfg.inputs.items():
+        dataset = get_dataset(registry, inp.dataset)
+        for year in cfg.years:
+            folder = raw_dir(cfg, role, year)
+            manifest = folder / "manifest.json"
+            if not args.dry_run:
+                fetch_input(
+                    cfg, dataset.name, dataset.version_for(year, inp.version), year, manifest
+                )
+            known = (
+                {f.path: f.size for f in Manifest.read(manifest).files} if manifest.exists() else {}
+            )
+            if dataset.adapter == "http_tiles":
+                from sinkmap.sources.http import HttpTilesAdapter
+
+                planned = [
+                    (p.path.name, p.url)
+                    for p in HttpTilesAdapter().plan(dataset, year, bounds, folder, inp.version)
+                ]
+            else:
+                names = dataset.filenames(year, bounds, inp.version)
+                planned = [
+                    (n, f"{dataset.adapter}:{dataset.name}") for ns in names.values() for n in ns
+                ]
+            for name, url in planned:
+                size = known.get(name)
+                rows.append(
+                    {
+                        "role": role,
+                        "year": year,
+                        "dataset": dataset.name,
+                        "file": str(folder / name),
+                        "url": url,
+                        "status": "present" if size is not None else "to fetch",
+                        "size_bytes": size,
+                    }
+                )
+    print(json.dumps(rows, indent=2))
     return 0
 
 
@@ -113,8 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config", nargs="?", default="config/config.yaml")
     sub.add_parser("schema", help="print the configuration JSON Schema")
     sub.add_parser("models", help="list the installed carbon models and their parameters")
-    p = sub.add_parser("datasets", help="list the datasets of a registry")
-    p.add_argument("registry", nargs="?", default="config/datasets.yaml")
+    for name in ("datasets", "sources"):
+        p = sub.add_parser(name, help="list the datasets of a registry: years, licences, citations")
+        p.add_argument("registry", nargs="?", default="config/datasets.yaml")
+    p = sub.add_parser(
+        "fetch", help="obtain every input file of a config (--dry-run: only list them)"
+    )
+    p.add_argument("config", nargs="?", default="config/config.yaml")
+    p.add_argument(
+        "--dry-run", action="store_true", help="list files, URLs and sizes; fetch nothing"
+    )
     from sinkmap import calibrate, invest
     from sinkmap.publish import report
 
@@ -133,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             "validate": _validate,
             "schema": _schema,
             "datasets": _datasets,
+            "sources": _datasets,
+            "fetch": _fetch,
             "models": _models,
         }
         return commands[args.command](args)

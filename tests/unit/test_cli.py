@@ -1,0 +1,67 @@
+"""The sinkmap command: dry-run fetch planning, dataset listing, validation errors."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from sinkmap.cli import main
+
+from ._helpers import AOI_GPKG, DATASETS_YAML, POOL_CSV
+
+
+def _config(tmp_path, dataset: str, years: list[int]) -> str:
+    cfg = {
+        "aoi": {"path": str(AOI_GPKG), "layer": "baoting"},
+        "years": years,
+        "inputs": {"land_cover": {"dataset": dataset}},
+        "model": {"name": "lookup", "params": {"table": str(POOL_CSV)}},
+        "datasets": str(DATASETS_YAML),
+        "resources_dir": str(tmp_path / "resources"),
+        "results_dir": str(tmp_path / "results"),
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return str(path)
+
+
+def test_fetch_dry_run_lists_real_urls_without_network(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SINKMAP_OFFLINE", "1")  # any network access would fail
+    assert main(["fetch", "--dry-run", _config(tmp_path, "esa_worldcover", [2020, 2021])]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    base = "https://esa-worldcover.s3.eu-central-1.amazonaws.com"
+    assert [r["url"] for r in rows] == [
+        f"{base}/v100/2020/map/ESA_WorldCover_10m_2020_v100_N18E108_Map.tif",
+        f"{base}/v200/2021/map/ESA_WorldCover_10m_2021_v200_N18E108_Map.tif",
+    ]
+    assert all(r["status"] == "to fetch" and r["size_bytes"] is None for r in rows)
+    assert not (tmp_path / "resources").exists()
+
+
+def test_fetch_then_dry_run_reports_present_files(tmp_path, capsys):
+    config = _config(tmp_path, "demo_worldcover", [2021])
+    assert main(["fetch", config]) == 0
+    capsys.readouterr()
+    assert main(["fetch", "--dry-run", config]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    path = (
+        tmp_path
+        / "resources/raw/demo_worldcover/v200/2021/ESA_WorldCover_10m_2021_v200_N18E108_Map.tif"
+    )
+    assert row["status"] == "present" and row["size_bytes"] == path.stat().st_size
+
+
+def test_sources_lists_licences_and_years(capsys):
+    assert main(["sources", str(DATASETS_YAML)]) == 0
+    out = capsys.readouterr().out
+    assert "esa_worldcover: ESA WorldCover 10 m" in out and "years=2020, 2021" in out
+    assert "licence: CC-BY-4.0" in out
+
+
+def test_validate_reports_config_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("aoi: {path: x}\nyears: [2020]\ninputs: {}\n", encoding="utf-8")
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "inputs: needs a 'land_cover' role" in err
