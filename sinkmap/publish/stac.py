@@ -55,6 +55,17 @@ _YEAR = re.compile(r"^\d{4}$")
 _INTERVAL = re.compile(r"^(\d{4})-(\d{4})$")
 
 #: Units of the per-class CSV tables (and GeoPackage fields), by column.
+_MATRIX_UNITS: dict[str, str | None] = {
+    "area_ha": "ha",
+    "stock_t1_mgc": "Mg C",
+    "stock_t2_mgc": "Mg C",
+    "stock_change_mgc": "Mg C",
+    "stock_change_mgc_per_yr": "Mg C yr-1",
+    "co2e_mgco2e": "Mg CO2e",
+    "co2e_mgco2e_per_yr": "Mg CO2e yr-1",
+}
+MEDIA_QML = "application/xml"
+MEDIA_HTML = "text/html"
 _SUMMARY_UNITS = {
     k: v
     for k, v in ACCOUNT_UNITS.items()
@@ -336,6 +347,11 @@ def _interval_item(results: Path, y0: int, y1: int, geometry: dict[str, Any]) ->
         "Class summary of the sink",
         _SUMMARY_UNITS,
     )
+    for key, title in (
+        ("change_matrix", "Land-use change matrix by class"),
+        ("ipcc_change_matrix", "Land-use change matrix by IPCC land category"),
+    ):
+        _add_table(item, key, folder / f"{key}.csv", title, _MATRIX_UNITS)
     return item
 
 
@@ -367,6 +383,9 @@ def _account_item(results: Path, years: list[int], geometry: dict[str, Any]) -> 
         _add_file(
             item, "carbon_account_json", as_json, MEDIA_JSON, "Carbon account (JSON)", ["data"]
         )
+    report = results / "report.html"
+    if report.is_file():
+        _add_file(item, "report", report, MEDIA_HTML, "Report (self-contained HTML)", ["overview"])
     grid = results / "grid.json"
     if grid.is_file():
         _add_file(item, "grid", grid, MEDIA_JSON, "The run's grid", ["metadata"])
@@ -416,6 +435,9 @@ def _add_rasters(item: pystac.Item, rasters: list[Path], principal: Path) -> Non
             )
             proj = ProjectionExtension.ext(asset, add_if_missing=True)
             _set_projection(proj, ds.crs, ds.shape, ds.transform, tuple(ds.bounds))
+            style = path.with_suffix(".qml")
+            if style.is_file():  # the QGIS default style written beside the raster
+                _add_file(item, f"{key}_qml", style, MEDIA_QML, f"QGIS style of {key}", ["style"])
             nodata = ds.nodata
             band = RasterBand.create(
                 nodata=None if nodata is None else ("nan" if nodata != nodata else nodata),

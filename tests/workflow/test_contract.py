@@ -142,7 +142,7 @@ def _names(text: str) -> list[str]:
     for tick in _ticks(_strip_parens(text)):
         for name in tick.split(","):
             name = name.strip()
-            if re.fullmatch(r"[a-z_][a-z0-9_]*", name) or name.endswith(".csv"):
+            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name.endswith(".csv"):
                 names.append(name)
     return names
 
@@ -274,6 +274,8 @@ def test_csv_columns_match_the_doc(results: Path) -> None:
         "results/sink/<y0>-<y1>/class_summary.csv",
         "results/<year>/tile_summary.csv",
         "results/carbon_account.csv",
+        "results/sink/<y0>-<y1>/change_matrix.csv",
+        "results/sink/<y0>-<y1>/ipcc_change_matrix.csv",
     }, sorted(doc)
     problems = []
     for template, columns in doc.items():

@@ -46,6 +46,7 @@ rule stac:
     input:
         core_outputs(),
         account_json=f"{RESULTS}/carbon_account.json",
+        report=f"{RESULTS}/report.html",
     output:
         f"{RESULTS}/stac/catalog.json",
     log:
@@ -61,7 +62,6 @@ rule report:
     input:
         core_outputs(),
         account_json=f"{RESULTS}/carbon_account.json",
-        catalog=f"{RESULTS}/stac/catalog.json",
     output:
         f"{RESULTS}/report.html",
     log:
