@@ -381,6 +381,8 @@ def test_stac_catalog_validates_and_matches_the_doc(results: Path) -> None:
             for folder in rasters:
                 folder = folder.replace("<year>", when).replace("<y0>-<y1>", when)
                 keys |= {p.stem for p in (results.parent / folder).glob("*.tif")}
+                if "<raster stem>_qml" in assets_cell:
+                    keys |= {f"{p.stem}_qml" for p in (results.parent / folder).glob("*.qml")}
             if set(items[item_id].assets) != keys:
                 problems.append(
                     f"{item_id}: assets {sorted(items[item_id].assets)}, doc {sorted(keys)}"
