@@ -10,96 +10,30 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-import geopandas as gpd
 import jsonschema
 import pandas as pd
 import pyogrio
 import pystac
 import pytest
 import rasterio
-import shapely
-import yaml
 
-from sinkmap.publish.account_json import write_account_json
-from sinkmap.publish.stac import build_catalog, offline_validation, validate_catalog
+from sinkmap.publish.stac import offline_validation, validate_catalog
 
 pytestmark = pytest.mark.workflow
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "outputs.md"
 ACCOUNT_SCHEMA = REPO / "docs" / "schemas" / "carbon_account.schema.json"
-TABLE = REPO / "config" / "pools" / "worldcover_ipcc_tier1.csv"
 YEARS = [2020, 2021]
 INTERVALS = [(2020, 2021)]
 
-# -- the tiny run (as in test_workflow.py: tests/ is not a package, so the helpers are copied) -----
-AOI_LONLAT = [
-    (109.688, 18.628),
-    (109.713, 18.631),
-    (109.716, 18.649),
-    (109.700, 18.655),
-    (109.690, 18.646),
-]
-
-
-def _snakemake(workdir: Path, *args: str) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "2",
-        *args,
-    ]
-    env = os.environ | {"PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
-        )
-
-
-def _write_config(workdir: Path, years: list[int]) -> None:
-    cfg = {
-        "aoi": {"path": str(workdir / "aoi.geojson"), "name": "test AOI"},
-        "years": years,
-        "grid": {"crs": "EPSG:32649", "resolution": 10, "chunk": 256},
-        "inputs": {
-            "land_cover": {"dataset": "demo_worldcover"},
-            "biomass": {"dataset": "demo_cci_biomass"},
-        },
-        "model": {"name": "lookup", "params": {"table": str(TABLE)}},
-        "datasets": str(REPO / "config" / "datasets.yaml"),
-        "resources_dir": "resources",
-        "results_dir": "results",
-    }
-    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
-
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("contract")
-    gpd.GeoDataFrame(
-        {"name": ["test AOI"]}, geometry=[shapely.Polygon(AOI_LONLAT)], crs="EPSG:4326"
-    ).to_file(workdir / "aoi.geojson")
-    _write_config(workdir, YEARS)
-    _snakemake(workdir)
-    out = workdir / "results"
-    write_account_json(out / "carbon_account.csv", out / "carbon_account.json")
-    build_catalog(out, title="contract test", synthetic=True)
-    return out
+def results(published_run: Path) -> Path:
+    return published_run / "results"
 
 
 # -- reading the doc ---------------------------------------------------------------------------

@@ -7,10 +7,7 @@ Eq. 2.5, x 44/12, inventory sign), not taken from the code's own output.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,68 +16,13 @@ import pandas as pd
 import pyogrio
 import pytest
 import rasterio
-import shapely
-import yaml
 from rio_cogeo.cogeo import cog_validate
+from tinyrun import REPO, TABLE, snakemake, write_aoi, write_config
 
 pytestmark = pytest.mark.workflow
 
-REPO = Path(__file__).resolve().parents[2]
-TABLE = REPO / "config" / "pools" / "worldcover_ipcc_tier1.csv"
 POOLS = {"above": "c_above", "below": "c_below", "dead": "c_dead", "soil": "c_soil"}
 CO2_PER_C = 44 / 12
-
-# An irregular polygon of ~4 km2 around the county town (lon/lat), so AOI edges cut through chunks.
-AOI_LONLAT = [
-    (109.688, 18.628),
-    (109.713, 18.631),
-    (109.716, 18.649),
-    (109.700, 18.655),
-    (109.690, 18.646),
-]
-
-
-def _snakemake(
-    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "2",
-        *args,
-    ]
-    env = os.environ | {"PYTHONWARNINGS": "ignore"} | (env or {})
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
-
-
-def _write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: object) -> None:
-    cfg = {
-        "aoi": {"path": str(workdir / "aoi.geojson"), "name": "test AOI"},
-        "years": years,
-        "grid": {"crs": "EPSG:32649", "resolution": 10, "chunk": 256},
-        "inputs": {
-            "land_cover": {"dataset": "demo_worldcover"},
-            "biomass": {"dataset": "demo_cci_biomass"},
-        },
-        "model": {"name": "lookup", "params": {"table": str(table)}},
-        "datasets": str(REPO / "config" / "datasets.yaml"),
-        "resources_dir": "resources",
-        "results_dir": "results",
-    } | extra
-    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
 
 
 def _job_counts(dry_run_output: str) -> dict[str, int]:
@@ -99,11 +41,9 @@ def _job_counts(dry_run_output: str) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("run")
-    gpd.GeoDataFrame(
-        {"name": ["test AOI"]}, geometry=[shapely.Polygon(AOI_LONLAT)], crs="EPSG:4326"
-    ).to_file(workdir / "aoi.geojson")
-    _write_config(workdir, [2020, 2021])
-    _snakemake(workdir)
+    write_aoi(workdir)
+    write_config(workdir, [2020, 2021])
+    snakemake(workdir)
     return workdir
 
 
@@ -230,7 +170,7 @@ def test_geopackage_layers(run: Path) -> None:
 
 
 def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
-    proc = _snakemake(run, "-n")
+    proc = snakemake(run, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
     before = {
@@ -238,8 +178,8 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
         for p in (run / "results").rglob("*")
         if p.is_file() and "2022" not in str(p) and "stac" not in p.parts
     }
-    _write_config(run, [2020, 2021, 2022])
-    proc = _snakemake(run, "-n")
+    write_config(run, [2020, 2021, 2022])
+    proc = snakemake(run, "-n")
     counts = _job_counts(proc.stdout + proc.stderr)
     # 2022: fetch + align for both roles, one stocks job, the 2021-2022 sink, the 2022 GeoPackage,
     # the account table, which gains the new rows, its JSON twin and the STAC catalog.
@@ -256,7 +196,7 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
         "report": 1,
         "all": 1,
     }
-    _snakemake(run)
+    snakemake(run)
     assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
     # only the run-wide aggregates (account table and its JSON twin; the STAC catalog, left out
     # above) are rewritten
@@ -265,7 +205,7 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
         p for p, t in before.items() if p.stat().st_mtime_ns != t and p.name not in aggregates
     ]
     assert changed == []
-    _write_config(run, [2020, 2021])
+    write_config(run, [2020, 2021])
 
 
 def test_unknown_class_fails_cleanly(run: Path, tmp_path: Path) -> None:
@@ -275,8 +215,8 @@ def test_unknown_class_fails_cleanly(run: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "fail"
     workdir.mkdir()
     (workdir / "aoi.geojson").write_bytes((run / "aoi.geojson").read_bytes())
-    _write_config(workdir, [2020], table=partial)
-    proc = _snakemake(workdir, check=False)
+    write_config(workdir, [2020], table=partial)
+    proc = snakemake(workdir, check=False)
     assert proc.returncode != 0
     log = (workdir / "logs/stocks/2020.log").read_text()
     assert "land-cover code(s) 40" in log and str(partial) in log and "Add a row" in log
@@ -287,8 +227,8 @@ def test_unknown_class_fails_cleanly(run: Path, tmp_path: Path) -> None:
 
 def test_bad_config_is_refused_before_any_job(tmp_path: Path) -> None:
     (tmp_path / "aoi.geojson").write_text("{}")
-    _write_config(tmp_path, [2020], grid={"crs": "EPSG:4326", "resolution": 10, "chunk": 256})
-    proc = _snakemake(tmp_path, check=False)
+    write_config(tmp_path, [2020], grid={"crs": "EPSG:4326", "resolution": 10, "chunk": 256})
+    proc = snakemake(tmp_path, check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "grid.crs" in out and "EPSG:32649" in out
@@ -311,8 +251,8 @@ def test_model_from_an_entry_point_runs_the_workflow(run: Path, tmp_path: Path) 
     workdir = tmp_path / "plugin"
     workdir.mkdir()
     (workdir / "aoi.geojson").write_bytes((run / "aoi.geojson").read_bytes())
-    _write_config(workdir, [2020], model={"name": "biomass_share", "params": {"share": 0.5}})
-    _snakemake(workdir, env={"PYTHONPATH": str(site)})
+    write_config(workdir, [2020], model={"name": "biomass_share", "params": {"share": 0.5}})
+    snakemake(workdir, env={"PYTHONPATH": str(site)})
 
     agb, _, _ = _read(workdir / "results/2020/biomass.tif")
     above, tags, _ = _read(workdir / "results/2020/carbon_stock_above.tif")

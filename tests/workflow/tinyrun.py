@@ -1,0 +1,80 @@
+"""Shared helpers of the workflow tests: a tiny AOI, its config, and a Snakemake runner.
+
+The AOI is an irregular polygon of ~4 km² around the county town, so its edges cut through chunks
+(the tests use 256-pixel chunks).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE = REPO / "config" / "pools" / "worldcover_ipcc_tier1.csv"
+AOI_LONLAT = [
+    (109.688, 18.628),
+    (109.713, 18.631),
+    (109.716, 18.649),
+    (109.700, 18.655),
+    (109.690, 18.646),
+]
+
+
+def write_aoi(workdir: Path) -> Path:
+    path = workdir / "aoi.geojson"
+    gpd.GeoDataFrame(
+        {"name": ["test AOI"]}, geometry=[shapely.Polygon(AOI_LONLAT)], crs="EPSG:4326"
+    ).to_file(path)
+    return path
+
+
+def write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: object) -> Path:
+    cfg = {
+        "aoi": {"path": str(workdir / "aoi.geojson"), "name": "test AOI"},
+        "years": years,
+        "grid": {"crs": "EPSG:32649", "resolution": 10, "chunk": 256},
+        "inputs": {
+            "land_cover": {"dataset": "demo_worldcover"},
+            "biomass": {"dataset": "demo_cci_biomass"},
+        },
+        "model": {"name": "lookup", "params": {"table": str(table)}},
+        "datasets": str(REPO / "config" / "datasets.yaml"),
+        "resources_dir": "resources",
+        "results_dir": "results",
+    } | extra
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the repository's workflow in ``workdir`` with its ``config.yaml`` on 2 cores."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
+    full_env = os.environ | {"PYTHONWARNINGS": "ignore"} | (env or {})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
+    return proc
