@@ -373,16 +373,9 @@ class GrowthRates:
     @classmethod
     def from_csv(cls, path: str | Path) -> GrowthRates:
         """Read a growth-rate table such as ``config/growth_rates.csv``."""
-        path = Path(path)
-        if not path.exists():
-            raise InputDataError(f"growth-rate table {path} does not exist")
-        try:
-            df = pd.read_csv(path)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise InputDataError(
-                f"growth-rate table {path} is not a readable CSV ({exc}); save it as UTF-8 CSV"
-            ) from exc
-        return cls.from_frame(df, name=str(path))
+        from sinkmap.io import read_csv_table
+
+        return cls.from_frame(read_csv_table(path, "growth-rate table"), name=str(path))
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, *, name: str) -> GrowthRates:

@@ -42,15 +42,10 @@ class PoolTable:
         Extra columns (``name``, ``source`` …) are allowed. Missing pools, duplicate codes, empty or
         negative values are errors naming the row.
         """
+        from sinkmap.io import read_csv_table
+
         path = Path(path)
-        if not path.exists():
-            raise InputDataError(f"carbon pool table {path} does not exist; set model.params.table")
-        try:
-            df = pd.read_csv(path)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise InputDataError(
-                f"carbon pool table {path} is not a readable CSV ({exc}); save it as UTF-8 CSV"
-            ) from exc
+        df = read_csv_table(path, "carbon pool table", missing_hint="set model.params.table")
         df.columns = [c.strip().lower() for c in df.columns]
         missing = [c for c in ["lucode", *POOL_COLUMNS.values()] if c not in df.columns]
         if missing:

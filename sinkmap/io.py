@@ -54,6 +54,24 @@ def sha256_file(path: str | Path, *, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def read_csv_table(path: str | Path, what: str, *, missing_hint: str = "") -> Any:
+    """Read a user CSV table as a pandas DataFrame; a missing or unreadable file is an
+    :class:`InputDataError` naming ``what`` (e.g. "carbon pool table") and the fix."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(
+            f"{what} {path} does not exist{'; ' + missing_hint if missing_hint else ''}"
+        )
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputDataError(
+            f"{what} {path} is not a readable CSV ({exc}); save it as UTF-8 CSV"
+        ) from exc
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
