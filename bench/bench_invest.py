@@ -130,21 +130,12 @@ def setup() -> None:
 
 # -- inputs -----------------------------------------------------------------------------------------
 def _synthetic(path: Path, year: int, width: int = 4718, height: int = 4930) -> None:
-    import rasterio
-
     from sinkmap.grid import Grid
-    from sinkmap.landscape import landscape
+    from sinkmap.landscape import write_landcover
 
-    grid = Grid("EPSG:32649", 10.0, 331_260.0, 2_083_130.0, width=width, height=height)
-    profile = grid.profile(dtype="uint8", nodata=0) | {"compress": "DEFLATE"}
-    step = 9.0e-5  # ~10 m in degrees: the landscape is a function of lon/lat
-    lon = 109.40 + (np.arange(width) + 0.5) * step
-    with rasterio.open(path, "w", **profile) as dst:
-        for r0 in range(0, height, 1024):
-            rows = min(1024, height - r0)
-            lat = 18.85 - (r0 + np.arange(rows) + 0.5) * step
-            cls, _ = landscape(lon, lat, year)
-            dst.write(cls, 1, window=((r0, r0 + rows), (0, width)))
+    write_landcover(
+        path, Grid("EPSG:32649", 10.0, 331_260.0, 2_083_130.0, width=width, height=height), year
+    )
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Path, Path, str]:

@@ -28,30 +28,18 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
 
 
 def _write_landcover(path: Path, side: int, year: int) -> None:
-    import rasterio
-
     from sinkmap.grid import Grid
-    from sinkmap.landscape import landscape
+    from sinkmap.landscape import write_landcover
 
     grid = Grid(
         crs="EPSG:32649", resolution=10.0, left=700_000.0, top=2_090_000.0, width=side, height=side
     )
-    profile = grid.profile(dtype="uint8", nodata=0) | {"compress": "DEFLATE"}
-    step = 9.0e-5  # ~10 m in degrees: the landscape is a function of lon/lat
-    lon = 109.40 + (np.arange(side) + 0.5) * step
-    with rasterio.open(path, "w", **profile) as dst:
-        for r0 in range(0, side, 1024):
-            rows = min(1024, side - r0)
-            lat = 18.85 - (r0 + np.arange(rows) + 0.5) * step
-            cls, _ = landscape(lon, lat, year)
-            dst.write(cls, 1, window=((r0, r0 + rows), (0, side)))
+    write_landcover(path, grid, year)
 
 
 def _prepare(side: int) -> None:

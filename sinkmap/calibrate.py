@@ -197,18 +197,23 @@ def _crs_ok(crs: str) -> bool:
     return _CRS_CACHE[crs] is not None
 
 
+def _pair(a: str, b: str, name_a: str, name_b: str) -> tuple[float | None, float | None, list[str]]:
+    """Two numbers of a row, and the reasons either is missing or not a number."""
+    (va, ra), (vb, rb) = _number(a, name_a), _number(b, name_b)
+    reasons = [r for r in (ra, rb) if r]
+    reasons += [
+        f"{n} is missing" for v, r, n in ((va, ra, name_a), (vb, rb, name_b)) if v is None and not r
+    ]
+    return va, vb, reasons
+
+
 def _coordinates(
     row: dict[str, str], default_crs: str | None
 ) -> tuple[tuple[float, float, str] | None, list[str]]:
     """A row's plot centre as ``(x, y, crs)``, or the reasons it has none."""
     lon, lat = row.get("lon", ""), row.get("lat", "")
     if lon or lat:
-        (vx, rx), (vy, ry) = _number(lon, "lon"), _number(lat, "lat")
-        reasons = [r for r in (rx, ry) if r]
-        if vx is None and not rx:
-            reasons.append("lon is missing")
-        if vy is None and not ry:
-            reasons.append("lat is missing")
+        vx, vy, reasons = _pair(lon, lat, "lon", "lat")
         if reasons:
             return None, reasons
         assert vx is not None and vy is not None
@@ -220,12 +225,7 @@ def _coordinates(
     x, y = row.get("x", ""), row.get("y", "")
     if not (x or y):
         return None, ["no coordinates: give lon and lat (WGS84 degrees), or x, y and crs"]
-    (vx, rx), (vy, ry) = _number(x, "x"), _number(y, "y")
-    reasons = [r for r in (rx, ry) if r]
-    if vx is None and not rx:
-        reasons.append("x is missing")
-    if vy is None and not ry:
-        reasons.append("y is missing")
+    vx, vy, reasons = _pair(x, y, "x", "y")
     crs = row.get("crs", "") or default_crs
     if not crs:
         reasons.append("x, y given without a crs; add a crs column (e.g. EPSG:32649) or --crs")

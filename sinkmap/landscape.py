@@ -13,7 +13,13 @@ cleared, cleared land regrows through shrub to trees, and the town grows.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from sinkmap.grid import Grid
 
 # WorldCover class codes used by the landscape.
 TREE, SHRUB, GRASS, CROP, BUILT, BARE, WATER = 10, 20, 30, 40, 50, 60, 80
@@ -181,3 +187,23 @@ def biomass(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, np
     agb[regrowth] = 60.0 + 30.0 * local[regrowth]
     sd = np.where(agb > 0, 0.3 * agb + 12.0, 0.0).astype(np.float32)
     return agb, sd
+
+
+def write_landcover(path: str | Path, grid: Grid, year: int, *, strip: int = 1024) -> None:
+    """Write the synthetic land cover for ``year`` onto any ``grid`` (uint8 WorldCover codes, nodata 0).
+
+    For benchmarks and tests of large rasters: pixel (row, col) takes the landscape at lon
+    109.40 + 9e-5·col, lat 18.85 − 9e-5·row (about 10 m steps), whatever the grid's CRS, so the
+    class mix is Baoting's at any size. Written ``strip`` rows at a time (bounded memory).
+    """
+    import rasterio
+
+    step = 9.0e-5
+    profile = grid.profile(dtype="uint8", nodata=0) | {"compress": "DEFLATE"}
+    lon = 109.40 + (np.arange(grid.width) + 0.5) * step
+    with rasterio.open(path, "w", **profile) as dst:
+        for r0 in range(0, grid.height, strip):
+            rows = min(strip, grid.height - r0)
+            lat = 18.85 - (r0 + np.arange(rows) + 0.5) * step
+            cls, _ = landscape(lon, lat, year)
+            dst.write(cls, 1, window=((r0, r0 + rows), (0, grid.width)))
