@@ -51,6 +51,11 @@ class Dataset:
     #: ``local`` adapter: the folder holding the files, and their filename pattern(s) (see local.py).
     path: str | None = None
     pattern: str | dict[str, str] | None = None
+    #: Categorical datasets: CSV mapping the product's class codes to the run's legend and IPCC
+    #: land categories (``config/crosswalks/``), applied when the product is aligned.
+    crosswalk: str | None = None
+    #: Adapter-specific settings (STAC API URL, collection, assets, archive members, checksums, ...).
+    options: dict[str, Any] = field(default_factory=dict)
 
     def version_for(self, year: int, override: str | None = None) -> str:
         return override or self.versions.get(year, self.version)
@@ -187,24 +192,29 @@ class Adapter(Protocol):
     ) -> Manifest: ...
 
 
+#: Adapter name -> "module:Class" of its implementation (imported when first used).
+ADAPTERS: dict[str, str] = {
+    "demo": "sinkmap.sources.demo:DemoAdapter",
+    "http_tiles": "sinkmap.sources.http:HttpTilesAdapter",
+    "local": "sinkmap.sources.local:LocalFilesAdapter",
+    "stac": "sinkmap.sources.stac:StacItemsAdapter",
+    "sentinel2_composite": "sinkmap.sources.sentinel2:Sentinel2CompositeAdapter",
+    "archive": "sinkmap.sources.archive:ArchiveAdapter",
+}
+
+
 def get_adapter(dataset: Dataset) -> Adapter:
-    """The adapter that obtains ``dataset``'s files (``demo``, ``http_tiles`` or ``local``)."""
-    if dataset.adapter == "demo":
-        from sinkmap.sources.demo import DemoAdapter
+    """The adapter that obtains ``dataset``'s files (one of :data:`ADAPTERS`)."""
+    import importlib
 
-        return DemoAdapter()
-    if dataset.adapter == "http_tiles":
-        from sinkmap.sources.http import HttpTilesAdapter
-
-        return HttpTilesAdapter()
-    if dataset.adapter == "local":
-        from sinkmap.sources.local import LocalFilesAdapter
-
-        return LocalFilesAdapter()
-    raise SourceError(
-        f"dataset {dataset.name} uses adapter {dataset.adapter!r}, which this sinkmap version does not "
-        "have; use one of 'demo', 'http_tiles', 'local' in its entry in the dataset registry."
-    )
+    target = ADAPTERS.get(dataset.adapter)
+    if target is None:
+        raise SourceError(
+            f"dataset {dataset.name} uses adapter {dataset.adapter!r}, which this sinkmap version "
+            f"does not have; use one of {sorted(ADAPTERS)} in its entry in the dataset registry."
+        )
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)()
 
 
 def fetch(

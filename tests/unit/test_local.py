@@ -191,5 +191,5 @@ def test_registry_entry_with_local_adapter(tmp_path, user_folder):
 
 def test_unknown_adapter_names_the_known_ones(registry):
     ds = dataclasses.replace(registry["esa_worldcover"], adapter="ftp")
-    with pytest.raises(SourceError, match=r"'demo', 'http_tiles', 'local'"):
+    with pytest.raises(SourceError, match=r"'archive', 'demo', 'http_tiles', 'local'"):
         get_adapter(ds)
