@@ -862,6 +862,55 @@ def table_parameters(
     }
 
 
+def draw_pools(
+    model: Any,
+    data: Mapping[str, np.ndarray],
+    params: Mapping[str, np.ndarray],
+    noise: Callable[[str], np.ndarray],
+    input_errors: Mapping[str, str] | None = None,
+) -> dict[str, np.ndarray]:
+    """The pools ``model`` gives for one Monte Carlo draw of its parameters and inputs.
+
+    ``params`` holds one draw of each parameter: a numeric parameter of the model by name (e.g.
+    ``carbon_fraction``), or ``"{attr}.{pool}"`` for one pool's column of the model's
+    :class:`PoolTable` attribute ``attr`` (:func:`table_parameters`). Each input role in
+    ``input_errors`` becomes ``data[role] + data[sd_key] × noise(role)``. ``model`` is not modified.
+    """
+    fields = type(model.params).model_fields
+    m = copy.copy(model)
+    updates: dict[str, float] = {}
+    tables: dict[str, dict[str, np.ndarray]] = {}
+    for name, value in params.items():
+        if name in fields:
+            current = getattr(model.params, name)
+            if isinstance(current, bool) or not isinstance(current, int | float):
+                raise InputDataError(
+                    f"Monte Carlo parameter {name!r}: model {model.name!r} has {name} = "
+                    f"{current!r}, not one number; give it a number to draw it"
+                )
+            updates[name] = float(value)
+            continue
+        attr, _, pool = name.partition(".")
+        if not isinstance(getattr(model, attr, None), PoolTable) or not pool:
+            raise InputDataError(
+                f"Monte Carlo parameter {name!r} is neither a numeric parameter of model "
+                f"{model.name!r} ({sorted(fields)}) nor '<table attribute>.<pool>'"
+            )
+        tables.setdefault(attr, {})[pool] = np.asarray(value, "float64")
+    if updates:
+        m.params = model.params.model_copy(update=updates)
+    for attr, pools in tables.items():
+        base: PoolTable = getattr(model, attr)
+        values = {p: pools.get(p, v) for p, v in base.values.items()}
+        m.__dict__[attr] = PoolTable(codes=base.codes, values=values, name=base.name, names=base.names)
+    chunk = dict(data)
+    for role, sd_key in (input_errors or {}).items():
+        chunk[role] = np.asarray(data[role], "float64") + np.asarray(
+            data[sd_key], "float64"
+        ) * noise(role)
+    return m.pools(chunk)
+
+
 def model_draw_fn(
     model: Any,
     *,
@@ -903,47 +952,13 @@ def model_draw_fn(
         ``zone * nbins + class`` with ``zones``. The chunk data needs ``area_ha``.
     """
     errors = dict(input_errors or {})
-    fields = type(model.params).model_fields
 
     def chunk_fn(
         data: Mapping[str, np.ndarray],
         params: Mapping[str, np.ndarray],
         noise: Callable[[str], np.ndarray],
     ) -> Mapping[str, np.ndarray]:
-        m = copy.copy(model)
-        updates: dict[str, float] = {}
-        tables: dict[str, dict[str, np.ndarray]] = {}
-        for name, value in params.items():
-            if name in fields:
-                current = getattr(model.params, name)
-                if isinstance(current, bool) or not isinstance(current, int | float):
-                    raise InputDataError(
-                        f"Monte Carlo parameter {name!r}: model {model.name!r} has {name} = "
-                        f"{current!r}, not one number; give it a number to draw it"
-                    )
-                updates[name] = float(value)
-                continue
-            attr, _, pool = name.partition(".")
-            if not isinstance(getattr(model, attr, None), PoolTable) or not pool:
-                raise InputDataError(
-                    f"Monte Carlo parameter {name!r} is neither a numeric parameter of model "
-                    f"{model.name!r} ({sorted(fields)}) nor '<table attribute>.<pool>'"
-                )
-            tables.setdefault(attr, {})[pool] = np.asarray(value, "float64")
-        if updates:
-            m.params = model.params.model_copy(update=updates)
-        for attr, pools in tables.items():
-            base: PoolTable = getattr(model, attr)
-            values = {p: pools.get(p, v) for p, v in base.values.items()}
-            m.__dict__[attr] = PoolTable(
-                codes=base.codes, values=values, name=base.name, names=base.names
-            )
-        chunk = dict(data)
-        for role, sd_key in errors.items():
-            chunk[role] = np.asarray(data[role], "float64") + np.asarray(
-                data[sd_key], "float64"
-            ) * noise(role)
-        pools = m.pools(chunk)
+        pools = draw_pools(model, data, params, noise, errors)
         codes = np.asarray(data[classes]).astype(np.int64)
         size = nbins
         if zones is not None:
@@ -1220,3 +1235,81 @@ def zonal_totals(
                 row[f"{name}_total"] = 0.0 if totals is None else float(totals[name][z, code])
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+# == tallies by zone and class =====================================================================
+@dataclass(frozen=True)
+class Membership:
+    """Which cells of a tile count in which zone, and by what weight (ha).
+
+    Zone 0 is the whole area of interest (every cell whose data are valid, weight = its area);
+    zones 1..n are the user's polygons (weight = area × covered fraction, :func:`zone_coverage`).
+    """
+
+    zone: np.ndarray  # int64 zone index per entry (0 = AOI)
+    cell: np.ndarray  # int64 row-major cell index in the tile
+    weight: np.ndarray  # float64 ha counted in that zone
+
+
+def membership(
+    valid: np.ndarray, area_ha: npt.ArrayLike, coverage: ZoneCoverage | None = None
+) -> Membership:
+    """The :class:`Membership` of a tile's ``valid`` cells: the AOI, plus each covered zone."""
+    ok = np.asarray(valid, bool).ravel()
+    a = np.asarray(area_ha, "float64").ravel()
+    cells = np.flatnonzero(ok)
+    zone, cell, weight = [np.zeros(cells.size, np.int64)], [cells], [a[cells]]
+    if coverage is not None and coverage.cell.size:
+        keep = ok[coverage.cell]
+        c = coverage.cell[keep]
+        zone.append(coverage.zone[keep] + 1)
+        cell.append(c)
+        weight.append(a[c] * coverage.fraction[keep])
+    return Membership(np.concatenate(zone), np.concatenate(cell), np.concatenate(weight))
+
+
+def group_sums(
+    member: Membership,
+    keys: Mapping[str, npt.ArrayLike],
+    values: Mapping[str, npt.ArrayLike],
+) -> pd.DataFrame:
+    """Σ weight (``area_ha``) and Σ value × weight per zone and key combination, over one tile.
+
+    ``keys`` are small non-negative integer layers of the tile (e.g. ``{"class_end": lc1}``),
+    ``values`` per-hectare layers (Mg C/ha → Mg C). Returns one row per (zone, keys…) present,
+    columns ``zone``, the key names, ``area_ha`` and the value names; tiles combine with
+    :func:`add_group_sums`. Memory: one entry per counted cell and zone, never a dense matrix.
+    """
+    names = list(keys)
+    cols = [np.asarray(keys[k]).ravel().astype(np.int64)[member.cell] for k in names]
+    for name, col in zip(names, cols, strict=True):
+        if col.size and (col.min() < 0 or col.max() > 0xFFFF):
+            raise InputDataError(f"{name} codes must be within 0..65535")
+    key = member.zone.copy()
+    for col in cols:
+        key = key * 0x10000 + col
+    uniq, inverse = np.unique(key, return_inverse=True)
+    out: dict[str, np.ndarray] = {}
+    rest = uniq
+    decoded = []
+    for _ in names:
+        decoded.append(rest % 0x10000)
+        rest = rest // 0x10000
+    out["zone"] = rest
+    for name, col in zip(names, reversed(decoded), strict=True):
+        out[name] = col
+    out["area_ha"] = np.bincount(inverse, weights=member.weight, minlength=uniq.size)
+    for name, v in values.items():
+        flat = np.asarray(v, "float64").ravel()[member.cell]
+        out[name] = np.bincount(inverse, weights=flat * member.weight, minlength=uniq.size)
+    return pd.DataFrame(out)
+
+
+def add_group_sums(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Add the :func:`group_sums` of several tiles (rows with the same zone and keys add up)."""
+    frames = [p for p in parts if len(p)]
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    keys = [c for c in table.columns if c == "zone" or table[c].dtype.kind in "iu"]
+    return table.groupby(keys, sort=True, as_index=False).sum()

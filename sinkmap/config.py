@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sinkmap.errors import ConfigError
 
@@ -95,6 +95,87 @@ class ModelConfig(_Strict):
         return v
 
 
+class GainLossConfig(_Strict):
+    """The gain-loss method (IPCC 2006 Vol. 4 Eq. 2.4, 2.9, 2.10), reported beside stock difference."""
+
+    enabled: bool = Field(True, description="Compute gain-loss sinks for every interval.")
+    growth_rates: Path = Field(
+        Path("config/growth_rates.csv"),
+        description="Growth rates per land-cover class and forest state, with sources.",
+    )
+    root_shoot: float = Field(
+        0.37, gt=0, le=5, description="Root-to-shoot ratio R (IPCC Table 4.4; tropical rainforest)."
+    )
+    carbon_fraction: float = Field(
+        0.47, gt=0, lt=1, description="Carbon fraction of dry matter CF (IPCC Table 4.3)."
+    )
+    grow_converted: bool = Field(
+        False, description="Also credit growth on land converted to a growing class."
+    )
+    loss_role: str | None = Field(
+        None,
+        description="Input role of a forest-loss-year layer (Hansen GFC lossyear), if any.",
+    )
+    loss_year_base: int = Field(
+        2000,
+        description="Calendar year of loss code 0 (Hansen GFC: 1 = 2001); 0 if it holds years.",
+    )
+    state_role: str | None = Field(
+        None,
+        description="Input role of a forest-state layer (codes of the growth-rate table), if any.",
+    )
+
+
+class UncertaintyConfig(_Strict):
+    """Monte Carlo propagation of parameter and per-pixel input errors (IPCC Approach 2)."""
+
+    enabled: bool = Field(True, description="Run the Monte Carlo for every year.")
+    draws: int = Field(100, ge=1, le=100_000, description="Number of draws.")
+    seed: int = Field(20240601, ge=0, description="Seed; the same seed gives the same intervals.")
+    parameters: dict[str, float] = Field(
+        default_factory=dict,
+        description="Parameter -> relative SD: model parameters by name (e.g. carbon_fraction) or "
+        "'<table attribute>.<pool>' for a pool-table column (e.g. table.above).",
+    )
+    input_errors: dict[str, str] = Field(
+        default_factory=dict,
+        description="Input role -> role of its per-pixel SD layer (e.g. biomass: biomass_sd).",
+    )
+    pixel_sd: bool = Field(
+        False, description="Also write a per-pixel SD layer of the total stock for every year."
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _sds(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: s for k, s in v.items() if not 0 <= s <= 5}
+        if bad:
+            raise ValueError(f"relative SDs must be between 0 and 5, got {bad}")
+        return v
+
+
+class ZonesConfig(_Strict):
+    """Polygons to total the account over (townships, a park, ...), besides the whole AOI."""
+
+    path: Path = Field(description="Polygon file of the zones.")
+    layer: str | None = Field(None, description="Layer in the file; the first when omitted.")
+    id_field: str | None = Field(
+        None, description="Column of zone ids; zones are numbered from 1 when omitted."
+    )
+    name_field: str | None = Field(None, description="Column of zone names, if any.")
+
+
+class AccountConfig(_Strict):
+    """The carbon account: methods, uncertainty and zones."""
+
+    gain_loss: GainLossConfig = GainLossConfig()
+    uncertainty: UncertaintyConfig = UncertaintyConfig()
+    zones: ZonesConfig | None = Field(None, description="Zones to total over, besides the AOI.")
+    pool_flux_layers: bool = Field(
+        True, description="Write a stock-difference flux layer per pool, besides the total."
+    )
+
+
 class Config(_Strict):
     """A sinkmap run."""
 
@@ -110,6 +191,9 @@ class Config(_Strict):
         Path("resources"), description="Where raw inputs are downloaded or generated."
     )
     results_dir: Path = Field(Path("results"), description="Where outputs are written.")
+    account: AccountConfig = Field(
+        AccountConfig(), description="Carbon account: methods, uncertainty, zones."
+    )
 
     @field_validator("years")
     @classmethod
@@ -129,6 +213,27 @@ class Config(_Strict):
                 "needs a 'land_cover' role, e.g. inputs: {land_cover: {dataset: demo_worldcover}}"
             )
         return v
+
+    @model_validator(mode="after")
+    def _account_roles(self) -> Config:
+        gl, mc = self.account.gain_loss, self.account.uncertainty
+        named = {
+            "account.gain_loss.loss_role": gl.loss_role,
+            "account.gain_loss.state_role": gl.state_role,
+        }
+        named |= {f"account.uncertainty.input_errors.{k}": k for k in mc.input_errors}
+        named |= {
+            f"account.uncertainty.input_errors.{k} (SD)": v for k, v in mc.input_errors.items()
+        }
+        missing = {k: v for k, v in named.items() if v is not None and v not in self.inputs}
+        if missing:
+            raise ValueError(
+                "; ".join(
+                    f"{k} names role {v!r}, which is not under inputs" for k, v in missing.items()
+                )
+                + f" (inputs: {sorted(self.inputs)}); add the role under inputs or remove the setting"
+            )
+        return self
 
     @property
     def intervals(self) -> list[tuple[int, int]]:
