@@ -19,14 +19,19 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 
+from sinkmap import OUTPUT_VERSION, __version__
 from sinkmap.account import (
     IPCC_CATEGORIES,
     GrowthRates,
+    Parameter,
     add_group_sums,
+    draw_parameters,
+    draw_pools,
     gain_loss,
     group_sums,
     ipcc_label,
     membership,
+    pixel_noise,
     read_zones,
     zone_coverage,
 )
@@ -347,7 +352,7 @@ def tally_stocks(
         ]
     ]
     table["stock_density_mgc_per_ha"] = table["stock_mgc"] / table["area_ha"]
-    table["computed_at"] = _now()
+    table = table.assign(**_layer_provenance([stocks["total"]]), computed_at=_now())
     _write_csv(table, out)
     return table
 
@@ -480,6 +485,10 @@ def tally_changes(
     table["net_flux_mgco2e_per_yr"] = -table["stock_change_mgc_per_yr"] * CO2_PER_C
     table.insert(0, "interval_end", y1)
     table.insert(0, "interval_start", y0)
+    table["method_params"] = np.where(
+        table["method"] == GAIN_LOSS, json.dumps(gain_loss_params(cfg), sort_keys=True), "{}"
+    )
+    table = table.assign(**_layer_provenance([stocks0["total"], stocks1["total"]]))
     table["computed_at"] = stamp
     _write_csv(table, out)
     return table
@@ -593,3 +602,314 @@ def _summary_row(
     row: dict[str, Any] = {"zone_id": zone[0], "zone_name": zone[1], "crf_code": code}
     row |= {"category": label, "from_category": frm, "to_category": to}
     return row | {m: part[m].sum(min_count=1) for m in measure}
+
+
+# -- Monte Carlo ---------------------------------------------------------------------------------------
+def mc_parameters(model: Any, rel_sds: Mapping[str, float]) -> dict[str, Parameter]:
+    """The uncertain parameters of ``model``: a numeric parameter by name, or ``"{attr}.{pool}"``
+    for a pool-table column (every class's value drawn independently), each with its relative SD."""
+    from sinkmap.carbon import PoolTable
+
+    fields = type(model.params).model_fields
+    out: dict[str, Parameter] = {}
+    for name, sd in rel_sds.items():
+        if name in fields:
+            value = getattr(model.params, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(
+                    f"account.uncertainty.parameters.{name}: model {model.name!r} has {name} = "
+                    f"{value!r}, not one number, so it cannot be drawn; remove it"
+                )
+            out[name] = Parameter(mean=float(value), rel_sd=float(sd))
+            continue
+        attr, _, pool = name.partition(".")
+        table = getattr(model, attr, None) if pool else None
+        if not isinstance(table, PoolTable) or pool not in table.values:
+            raise ConfigError(
+                f"account.uncertainty.parameters.{name}: not a numeric parameter of model "
+                f"{model.name!r} ({sorted(fields)}) nor '<table>.<pool>' (e.g. table.above)"
+            )
+        out[name] = Parameter(mean=np.asarray(table.values[pool], "float64"), rel_sd=float(sd))
+    return out
+
+
+def _mc_tile(
+    model: Any,
+    grid: Grid,
+    zones: Zones,
+    tile: Tile,
+    blocks: Mapping[str, np.ndarray],
+    param_draws: Mapping[str, np.ndarray],
+    seed: int,
+    draws: int,
+    input_errors: Mapping[str, str],
+    want_sd: bool,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """All draws of one tile: totals (draws, zones, pools + total) in Mg C, and the per-pixel SD
+    of the total stock (Mg C/ha) if asked. Memory: one tile of pixels plus draws × zones × 5."""
+    area = grid.cell_area_ha(tile.window)
+    data = {k: np.asarray(v) for k, v in blocks.items()}
+    base = model.pools(data)
+    valid = np.asarray(data["land_cover"]) != 0
+    valid &= np.isfinite(sum(np.asarray(base[p], "float64") for p in POOLS))
+    member = membership(valid, area, zones.coverage(tile))
+    user = member.zone > 0
+    z_idx, z_cell, z_w = member.zone[user], member.cell[user], member.weight[user]
+    w_aoi = np.where(valid, area, 0.0).ravel()
+    n_zones = len(zones.ids)
+    totals = np.zeros((draws, n_zones, len(POOLS) + 1))
+    acc = acc2 = None
+    if want_sd:
+        acc = np.zeros(valid.shape)
+        acc2 = np.zeros(valid.shape)
+    for d in range(draws):
+        params = {k: v[d] for k, v in param_draws.items()}
+
+        def noise(stream: str, _d: int = d) -> np.ndarray:
+            return pixel_noise(
+                seed, _d, stream, tile.row_off, tile.col_off, tile.height, tile.width
+            )
+
+        pools = draw_pools(model, data, params, noise, input_errors)
+        total = np.zeros(valid.shape)
+        for i, p in enumerate(POOLS):
+            v = np.where(valid, np.nan_to_num(np.asarray(pools[p], "float64")), 0.0)
+            total += v
+            flat = v.ravel()
+            totals[d, 0, i] = flat @ w_aoi
+            if z_idx.size:
+                totals[d, :, i] += np.bincount(z_idx, weights=flat[z_cell] * z_w, minlength=n_zones)
+        totals[d, :, -1] = totals[d, :, :-1].sum(axis=1)
+        if acc is not None and acc2 is not None:
+            acc += total
+            acc2 += total * total
+    sd = None
+    if acc is not None and acc2 is not None:
+        var = np.maximum(acc2 - acc * acc / draws, 0.0) / max(draws - 1, 1)
+        sd = np.where(valid, np.sqrt(var), np.nan).astype("float32")
+    return sd, totals
+
+
+def run_monte_carlo(
+    cfg: Config,
+    year: int,
+    *,
+    aligned: Mapping[str, Path],
+    grid_path: Path,
+    out: Path,
+    sd_out: Path | None = None,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Monte Carlo totals of the year's stocks per zone and pool (``monte_carlo.csv``: one row per
+    draw × zone × pool), and optionally the per-pixel SD of the total stock (a COG).
+
+    Parameters are drawn once per draw for the whole run (and every year: the same seed gives the
+    same parameter draws and the same per-pixel errors in every year, so they are fully
+    correlated in time and largely cancel in a stock difference); per-pixel input errors are
+    independent between pixels. See docs/accounting.md.
+    """
+    from sinkmap.models import get_model
+    from sinkmap.pipeline import _provenance, _sources_from_tags, _style_rasters
+
+    mc = cfg.account.uncertainty
+    model = get_model(cfg.model.name, cfg.model.params)
+    grid = Grid.from_json(grid_path)
+    zones = Zones(cfg, grid)
+    roles = sorted(
+        set(model.inputs) | {"land_cover"} | set(mc.input_errors) | set(mc.input_errors.values())
+    )
+    missing = [r for r in roles if r not in aligned]
+    if missing:
+        raise InputDataError(f"the Monte Carlo needs aligned input role(s) {missing}")
+    arrays = {r: open_on_grid(aligned[r], grid) for r in roles}
+    param_draws = draw_parameters(mc_parameters(model, mc.parameters), mc.draws, mc.seed)
+    results = [
+        dask.delayed(_mc_tile, nout=2)(
+            model,
+            grid,
+            zones,
+            tile,
+            blocks,
+            param_draws,
+            mc.seed,
+            mc.draws,
+            mc.input_errors,
+            sd_out is not None,
+        )
+        for tile, blocks in zip(grid.tiles(), _tile_blocks(arrays), strict=True)
+    ]
+    parts = [r[1] for r in results]
+    if sd_out is not None:
+        rows = []
+        tiles = list(grid.tiles())
+        for r in range(len(grid.chunks[0])):
+            row = []
+            for c in range(len(grid.chunks[1])):
+                i = r * len(grid.chunks[1]) + c
+                t = tiles[i]
+                row.append(da.from_delayed(results[i][0], (t.height, t.width), dtype="float32"))
+            rows.append(row)
+        sd = da.block(rows)
+        sources, synthetic = _sources_from_tags([aligned["land_cover"]])
+        tags = _provenance(cfg, sources=sources, synthetic=synthetic) | {
+            "YEAR": year,
+            "UNITS": "Mg C ha-1",
+            "POOL": "total",
+            "QUANTITY": "standard deviation of the total carbon stock over the Monte Carlo draws",
+            "MC_DRAWS": mc.draws,
+            "MC_SEED": mc.seed,
+        }
+        spec = LayerSpec(
+            data=sd,
+            dtype="float32",
+            nodata=float("nan"),
+            tags=tags,
+            description=f"SD of the total carbon stock (Mg C ha-1) {year}, {mc.draws} draws",
+        )
+        (tile_totals,) = write_layers(grid, {Path(sd_out): spec}, extra=[parts], threads=threads)
+        _style_rasters([Path(sd_out)])
+    else:
+        tile_totals = _compute(parts, threads)
+    totals = np.sum(tile_totals, axis=0)  # (draws, zones, pools), tiles added in order
+    names = [*POOLS, "total"]
+    d, z, p = np.meshgrid(
+        np.arange(mc.draws), np.arange(len(zones.ids)), np.arange(len(names)), indexing="ij"
+    )
+    table = pd.DataFrame(
+        {
+            "year": year,
+            "draw": d.ravel(),
+            "zone_id": np.asarray(zones.ids, dtype=object)[z.ravel()],
+            "pool": np.asarray(names, dtype=object)[p.ravel()],
+            "stock_mgc": totals.ravel(),
+            "seed": mc.seed,
+        }
+    )
+    _write_csv(table, out)
+    return table
+
+
+# -- the account -------------------------------------------------------------------------------------
+def _layer_provenance(paths: Sequence[Path]) -> dict[str, Any]:
+    """Model, inputs and synthetic flag of the layers a tally read (from their tags)."""
+    import rasterio
+
+    from sinkmap.pipeline import _sources_from_tags
+
+    sources, synthetic = _sources_from_tags(paths)
+    with rasterio.open(paths[0]) as ds:
+        tags = ds.tags()
+    model = {"model": tags.get("MODEL", ""), "params": json.loads(tags.get("MODEL_PARAMS", "{}"))}
+    return {
+        "model": json.dumps(model, sort_keys=True),
+        "inputs": json.dumps(sources, sort_keys=True),
+        "synthetic": "yes" if synthetic else "no",
+    }
+
+
+def assemble_account(
+    cfg: Config,
+    *,
+    stocks: Mapping[int, Path],
+    changes: Mapping[int, Path],
+    monte_carlo: Mapping[int, Path] | None = None,
+    out: Path,
+    parquet_out: Path | None = None,
+) -> pd.DataFrame:
+    """``carbon_account.csv`` (and its Parquet twin): the per-year stock tallies joined with the
+    changes of the interval ending in each year, both methods, and the Monte Carlo intervals.
+
+    ``stocks``: year → ``account_stocks.csv``; ``changes``: end year → ``account_changes.csv``;
+    ``monte_carlo``: year → ``monte_carlo.csv``. Rows of a year come only from that year's (and its
+    interval's) tallies, so adding a year leaves earlier rows as they were, ``computed_at``
+    included.
+    """
+    keys = ["zone_id", "class_code", "pool"]
+    frames = []
+    draws = {y: pd.read_csv(p) for y, p in (monte_carlo or {}).items()}
+    years = sorted(stocks)
+    for k, year in enumerate(years):
+        st = pd.read_csv(
+            stocks[year],
+            dtype={"zone_id": str},
+            keep_default_na=False,
+            na_values={"class_code": [""]},
+        )
+        st["class_code"] = st["class_code"].astype("Int64")
+        st["method"] = STOCK_DIFFERENCE
+        st["method_params"] = "{}"
+        if year in changes:
+            ch = pd.read_csv(
+                changes[year],
+                dtype={"zone_id": str},
+                keep_default_na=False,
+                na_values={"class_code": [""]},
+            )
+            ch["class_code"] = ch["class_code"].astype("Int64")
+            sd = ch[ch["method"] == STOCK_DIFFERENCE]
+            change_cols = [
+                "interval_start",
+                "interval_end",
+                "stock_change_mgc_per_yr",
+                "net_flux_mgco2e_per_yr",
+                "emissions_mgco2e_per_yr",
+                "removals_mgco2e_per_yr",
+            ]
+            sd = sd.rename(columns={"computed_at": "_changed_at"})
+            st = st.merge(sd[[*keys, *change_cols, "_changed_at"]], on=keys, how="left")
+            later = st["_changed_at"].notna() & (st["_changed_at"] > st["computed_at"])
+            st.loc[later, "computed_at"] = st.loc[later, "_changed_at"]
+            st = st.drop(columns="_changed_at")
+            gl = ch[ch["method"] == GAIN_LOSS].drop(columns=["computed_at"], errors="ignore")
+            if not gl.empty:
+                gl = gl.assign(year=year)
+                gl["computed_at"] = ch.loc[gl.index, "computed_at"]
+                frames.append(gl)
+        if year in draws:
+            st = _with_intervals(st, draws, year, years[k - 1] if k else None)
+        frames.append(st)
+    table = pd.concat(frames, ignore_index=True)
+    for col in ACCOUNT_COLUMNS:
+        if col not in table.columns:
+            table[col] = pd.NA
+    table["sinkmap_version"] = __version__
+    table["output_version"] = OUTPUT_VERSION
+    for col in ACCOUNT_INTEGER:
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
+    order = {m: i for i, m in enumerate((STOCK_DIFFERENCE, GAIN_LOSS))}
+    table["_m"] = table["method"].map(order)
+    table["_p"] = table["pool"].map({p: i for i, p in enumerate(ACCOUNT_POOLS)})
+    table["_z"] = (table["zone_id"] != AOI_ZONE).astype(int)
+    table = table.sort_values(
+        ["year", "_z", "zone_id", "_m", "class_code", "_p"], na_position="last", kind="stable"
+    )[ACCOUNT_COLUMNS].reset_index(drop=True)
+    _write_csv(table, out)
+    if parquet_out is not None:
+        with atomic_path(Path(parquet_out)) as tmp:
+            table.to_parquet(tmp, index=False)
+    return table
+
+
+def _with_intervals(
+    st: pd.DataFrame, draws: Mapping[int, pd.DataFrame], year: int, prev: int | None
+) -> pd.DataFrame:
+    """Monte Carlo 5th/95th percentiles on the "all classes" rows of a year's stock table."""
+    cur = draws[year].pivot_table(index=["zone_id", "pool"], columns="draw", values="stock_mgc")
+    n = cur.shape[1]
+    q = cur.quantile([0.05, 0.95], axis=1).T
+    q.columns = ["stock_mgc_p05", "stock_mgc_p95"]
+    if prev is not None and prev in draws:
+        before = (
+            draws[prev]
+            .pivot_table(index=["zone_id", "pool"], columns="draw", values="stock_mgc")
+            .reindex(index=cur.index, columns=cur.columns)
+        )
+        flux = -(cur - before) / (year - prev) * CO2_PER_C
+        fq = flux.quantile([0.05, 0.95], axis=1).T
+        q["net_flux_mgco2e_per_yr_p05"] = fq[0.05]
+        q["net_flux_mgco2e_per_yr_p95"] = fq[0.95]
+    q["mc_draws"] = n
+    q = q.reset_index()
+    q["zone_id"] = q["zone_id"].astype(str)
+    q["class_name"] = ALL_CLASSES
+    return st.merge(q, on=["zone_id", "pool", "class_name"], how="left")
