@@ -57,6 +57,24 @@ class Dataset:
     #: Adapter-specific settings (STAC API URL, collection, assets, archive members, checksums, ...).
     options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def main_layer(self) -> str:
+        """The layer aligned when the dataset plays a role.
+
+        ``options.main_layer`` if set (so one product can play several roles through registry
+        entries that differ only in it, e.g. Hansen ``lossyear`` as ``forest_loss``), else ``map``
+        if the dataset has that layer, else its first layer.
+        """
+        chosen = self.options.get("main_layer")
+        if chosen is not None:
+            if chosen not in self.files:
+                raise ConfigError(
+                    f"dataset {self.name}: options.main_layer {chosen!r} is not one of its layers "
+                    f"{list(self.files)}; fix it in the dataset registry"
+                )
+            return str(chosen)
+        return "map" if "map" in self.files else next(iter(self.files), "map")
+
     def version_for(self, year: int, override: str | None = None) -> str:
         return override or self.versions.get(year, self.version)
 
@@ -103,6 +121,7 @@ def load_registry(path: str | Path) -> dict[str, Dataset]:
             out[name] = Dataset(name=name, **entry)
         except TypeError as exc:
             raise ConfigError(f"dataset {name!r} in {path} is malformed: {exc}") from exc
+        out[name].main_layer  # noqa: B018 (validates options.main_layer)
     return out
 
 
@@ -118,11 +137,34 @@ def get_dataset(registry: dict[str, Dataset], name: str) -> Dataset:
 
 @dataclass(frozen=True)
 class RawFile:
+    """One file an adapter obtained: its layer, where it is, its size and SHA-256, where it came from."""
+
     layer: str
     path: str  # relative to the manifest's folder
     size: int
     sha256: str
     url: str | None = None
+    #: The checksum the publisher announced and the download was verified against, as
+    #: ``"<algorithm>:<hex>"`` (e.g. ``"md5:..."`` from Zenodo's record API or a Google Storage
+    #: ``x-goog-hash`` header); None when the publisher announced none.
+    published_checksum: str | None = None
+    #: For a file cut from an archive (adapter ``archive``): the archive member it was read from.
+    member: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as written to a manifest (optional fields only when set)."""
+        out = dict(self.__dict__)
+        for key in _OPTIONAL_RECORD_FIELDS:
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
+
+
+_OPTIONAL_RECORD_FIELDS = ("published_checksum", "member")
+
+#: Records of files already verified by an unfinished fetch (see :func:`remember_file`). Not a
+#: workflow output, so it survives when a failed fetch job loses its ``manifest.json``.
+PARTIAL_MANIFEST = ".partial-manifest.json"
 
 
 @dataclass(frozen=True)
@@ -158,7 +200,7 @@ class Manifest:
             "year": self.year,
             "adapter": self.adapter,
             "synthetic": self.synthetic,
-            "files": [f.__dict__ for f in self.files],
+            "files": [f.as_dict() for f in self.files],
         }
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -174,6 +216,57 @@ class Manifest:
             ) from exc
         files = tuple(RawFile(**f) for f in data.pop("files"))
         return cls(files=files, folder=path.parent, **data)
+
+
+def previous_records(folder: Path) -> dict[str, RawFile]:
+    """File name -> record of the files a previous fetch into ``folder`` verified.
+
+    Read from the folder's ``manifest.json`` and from :data:`PARTIAL_MANIFEST` (what an unfinished
+    fetch completed before it failed); unreadable files are ignored with a warning, so the files
+    are checked by downloading them again. The caller still checks each file's size and SHA-256.
+    """
+    out: dict[str, RawFile] = {}
+    for name in ("manifest.json", PARTIAL_MANIFEST):
+        out.update(_records_in(Path(folder) / name))
+    return out
+
+
+def _records_in(path: Path) -> dict[str, RawFile]:
+    import logging
+
+    if not path.exists():
+        return {}
+    try:
+        manifest = Manifest.read(path)
+    except (SourceError, TypeError, KeyError, AttributeError) as exc:
+        logging.getLogger("sinkmap").warning(
+            "ignoring unreadable %s (%s); its files will be downloaded again", path, exc
+        )
+        return {}
+    return {Path(f.path).name: f for f in manifest.files}
+
+
+def remember_file(folder: Path, record: RawFile, manifest: Manifest) -> None:
+    """Add ``record`` (a file just verified) to ``folder``'s :data:`PARTIAL_MANIFEST`.
+
+    So when the fetch fails later (another tile, the network), the next run trusts this file (after
+    checking its size and SHA-256) instead of downloading it again. :func:`fetch` removes the
+    partial manifest once ``manifest.json`` is written.
+    """
+    path = Path(folder) / PARTIAL_MANIFEST
+    partial = {
+        name: rec for name, rec in _records_in(path).items() if (Path(folder) / name).is_file()
+    }
+    partial[Path(record.path).name] = record
+    Manifest(
+        manifest.dataset,
+        manifest.version,
+        manifest.year,
+        manifest.adapter,
+        manifest.synthetic,
+        tuple(partial.values()),
+        Path(folder),
+    ).write(path)
 
 
 def file_record(layer: str, path: Path, folder: Path, url: str | None = None) -> RawFile:
@@ -224,4 +317,5 @@ def fetch(
     dataset.check_year(year)
     manifest = get_adapter(dataset).fetch(dataset, year, bounds, folder, version)
     manifest.write(folder / "manifest.json")
+    (Path(folder) / PARTIAL_MANIFEST).unlink(missing_ok=True)  # manifest.json now holds its records
     return manifest

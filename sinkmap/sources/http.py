@@ -1,31 +1,47 @@
 """The ``http_tiles`` adapter: downloads a product's tiles by URL template, safely and only once.
 
 Each file's URL comes from the dataset's ``url`` template, e.g.
-``{base_url}/{version}/{year}/map/{file}``, with ``{base_url}``, ``{version}``, ``{year}``, ``{file}``
-and ``{tile}`` filled in. The base URL is, first found: the ``base_url`` argument of
+``{base_url}/{version}/{year}/map/{file}``, with ``{base_url}``, ``{version}``, ``{year}``, ``{file}``,
+``{tile}`` and ``{layer}`` filled in. The base URL is, first found: the ``base_url`` argument of
 :class:`HttpTilesAdapter`, the environment variable ``SINKMAP_BASE_URL_<DATASET>`` (the dataset name in
 upper case, e.g. ``SINKMAP_BASE_URL_ESA_WORLDCOVER``), the dataset's ``base_url`` field. So a mirror
 or a local server can stand in for a public host without editing the registry.
 
 Every file is streamed in chunks to a temporary name in the target folder, checked (its size equals
-the ``Content-Length``; it opens with rasterio and has the dataset's CRS) and only then renamed onto its
-real name: a partial or corrupt download never counts as done. A file already present whose size and
-SHA-256 match the folder's ``manifest.json`` is not downloaded again. Transient failures (HTTP 5xx,
-408, 429, connection errors, resets, short reads, timeouts) are retried with exponential backoff; a
-404 or 403 fails at once. With ``SINKMAP_OFFLINE=1`` nothing is downloaded: missing files are named,
+the ``Content-Length``; its MD5 equals the one the server publishes, if any; it opens with rasterio and
+has the dataset's CRS) and only then renamed onto its real name: a partial or corrupt download never
+counts as done. A file already present whose size and SHA-256 match the folder's ``manifest.json``, or
+the ``.partial-manifest.json`` an unfinished fetch left (each verified file is recorded there at once),
+is not downloaded again.
+
+Publishers' checksums: a Google Storage ``x-goog-hash: md5=...`` header is always checked; an ``ETag``
+is taken as the file's MD5 only with ``options: {checksums: etag}`` (S3 multipart ETags are not
+MD5s); callers such as the ``archive`` adapter pass a checksum from the publisher's API. A mismatch is
+an error at once (no retry), and the checksum verified is recorded in the manifest
+(``published_checksum``).
+
+Transient failures (HTTP 5xx, 408, 429, connection errors, resets, short reads, timeouts) are retried
+with exponential backoff; a 404 or 403 fails at once. The machinery is reusable: :func:`download`
+fetches one URL to one path, :func:`get_json` a JSON document, :func:`call_with_retries` retries any
+call. With ``SINKMAP_OFFLINE=1`` nothing is downloaded: missing files are named,
 with their URLs, in the error.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import glob
 import hashlib
 import logging
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import rasterio
 import rasterio.errors
@@ -34,7 +50,14 @@ from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
 from sinkmap.io import atomic_path, sha256_file
-from sinkmap.sources import Bounds, Dataset, Manifest, RawFile
+from sinkmap.sources import (
+    Bounds,
+    Dataset,
+    Manifest,
+    RawFile,
+    previous_records,
+    remember_file,
+)
 from sinkmap.sources.tiles import tiles_for_bounds
 
 log = logging.getLogger("sinkmap")
@@ -51,6 +74,8 @@ _MAX_DELAY = 60.0  # seconds, cap of one backoff wait
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
+T = TypeVar("T")
+
 
 class _Transient(Exception):
     """A failure worth another try (server error, dropped connection, short read)."""
@@ -66,6 +91,17 @@ class PlannedFile:
     url: str
 
 
+@dataclass(frozen=True)
+class Downloaded:
+    """What :func:`download` wrote: the file's size and checksums, and the publisher's checksum."""
+
+    size: int
+    sha256: str
+    md5: str
+    #: ``"md5:<hex>"`` announced by the publisher and verified, or None if none was announced.
+    published_checksum: str | None = None
+
+
 def base_url_env_var(dataset_name: str) -> str:
     """The environment variable that overrides ``dataset_name``'s base URL."""
     return ENV_BASE_URL_PREFIX + re.sub(r"[^A-Z0-9]", "_", dataset_name.upper())
@@ -74,6 +110,14 @@ def base_url_env_var(dataset_name: str) -> str:
 def is_offline() -> bool:
     """Whether ``SINKMAP_OFFLINE`` asks for no network access."""
     return os.environ.get(ENV_OFFLINE, "").strip().lower() in _TRUE
+
+
+def mirror_hint(dataset_name: str) -> str:
+    """The usual fix when a dataset's host fails: a mirror, or local files."""
+    return (
+        f"point {base_url_env_var(dataset_name)} (or the dataset's base_url) at a mirror, or "
+        "download the file by other means and use local files (adapter: local)"
+    )
 
 
 def _env_number(name: str, default: float) -> float:
@@ -88,8 +132,225 @@ def _env_number(name: str, default: float) -> float:
         ) from None
 
 
-class HttpTilesAdapter:
-    """Downloads a dataset's tiles over HTTP(S) into a folder and describes them in a manifest.
+# -- one download, reusable -------------------------------------------------------------------------
+def download(
+    url: str,
+    dest: Path,
+    *,
+    session: requests.Session,
+    what: str,
+    fix: str,
+    retries: int = 5,
+    backoff: float = 2.0,
+    timeout: float = 60.0,
+    chunk_size: int = _CHUNK,
+    check: Callable[[Path], None] | None = None,
+    expected_md5: str | None = None,
+    md5_source: str = "the publisher",
+    expected_size: int | None = None,
+    etag_md5: bool = False,
+) -> Downloaded:
+    """Download ``url`` to ``dest``: streamed to a temporary name, verified, then renamed.
+
+    Verified: the size equals ``Content-Length`` (and ``expected_size``); the MD5 equals
+    ``expected_md5`` (e.g. from Zenodo's record API; ``md5_source`` names it in errors) and the
+    server's ``x-goog-hash`` MD5 (and its ``ETag`` if ``etag_md5``); ``check(tmp)`` passes (it raises
+    SourceError otherwise). Transient failures are retried ``retries`` times with exponential backoff
+    from ``backoff`` seconds; a checksum mismatch, a 403/404/410 or a failed ``check`` fail at once.
+    Nothing is left under ``dest`` or a temporary name when it fails.
+
+    Args:
+        what: What the file is, for errors (e.g. ``"tile N18E108 of esa_worldcover (file ...)"``).
+        fix: What the user can do when the host fails (see :func:`mirror_hint`).
+    """
+
+    def once() -> Downloaded:
+        return _try_download(
+            session,
+            url,
+            dest,
+            what=what,
+            fix=fix,
+            timeout=timeout,
+            chunk_size=chunk_size,
+            check=check,
+            expected=[(md5_source, expected_md5.lower())] if expected_md5 else [],
+            expected_size=expected_size,
+            etag_md5=etag_md5,
+        )
+
+    return _with_retries(once, url, retries=retries, backoff=backoff, fix=fix)
+
+
+def get_json(
+    url: str,
+    *,
+    session: requests.Session,
+    what: str,
+    fix: str,
+    retries: int = 5,
+    backoff: float = 2.0,
+    timeout: float = 60.0,
+) -> Any:
+    """GET ``url`` and parse its JSON body (e.g. a record's metadata), with the same retries."""
+
+    def once() -> Any:
+        try:
+            response = session.get(url, timeout=(timeout, timeout))
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+        with response:
+            _check_status(response, url, what, fix)
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise SourceError(
+                    f"{url} did not answer JSON ({exc}); check the URL of {what}, or {fix}"
+                ) from exc
+
+    return _with_retries(once, url, retries=retries, backoff=backoff, fix=fix)
+
+
+def call_with_retries(fn: Callable[[], T], *, retries: int, backoff: float, what: str) -> T:
+    """``fn()``, tried up to ``retries`` times while it raises :class:`_Transient`.
+
+    Waits ``backoff`` seconds after the first failure, doubling each time (capped at a minute).
+    Any other exception passes through at once; after the last try the last ``_Transient`` is
+    raised again, for the caller to turn into an error that names the fix.
+    """
+    retries = max(1, int(retries))
+    for attempt in range(1, retries + 1):
+        try:
+            return fn()
+        except _Transient as exc:
+            if attempt == retries:
+                raise
+            delay = min(backoff * 2 ** (attempt - 1), _MAX_DELAY)
+            log.warning(
+                "try %d/%d of %s failed (%s); retrying in %.3g s",
+                attempt,
+                retries,
+                what,
+                exc,
+                delay,
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _with_retries(once: Callable[[], T], url: str, *, retries: int, backoff: float, fix: str) -> T:
+    try:
+        return call_with_retries(once, retries=retries, backoff=backoff, what=url)
+    except _Transient as exc:
+        raise SourceError(
+            f"could not download {url} after {max(1, int(retries))} tries; last error: {exc}. If "
+            f"the host is slow or blocked, {fix}; {ENV_RETRIES}, {ENV_BACKOFF} and {ENV_TIMEOUT} "
+            "tune the retries."
+        ) from None
+
+
+def _try_download(
+    session: requests.Session,
+    url: str,
+    dest: Path,
+    *,
+    what: str,
+    fix: str,
+    timeout: float,
+    chunk_size: int,
+    check: Callable[[Path], None] | None,
+    expected: list[tuple[str, str]],
+    expected_size: int | None,
+    etag_md5: bool,
+) -> Downloaded:
+    """One try: stream to a temporary name, verify, rename. Transient failures raise _Transient."""
+    log.info("downloading %s -> %s", url, dest)
+    started = time.monotonic()
+    try:
+        response = session.get(
+            url, stream=True, timeout=(timeout, timeout), headers={"Accept-Encoding": "identity"}
+        )
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+    with response:
+        _check_status(response, url, what, fix)
+        length = _content_length(response)
+        published = expected + _header_md5s(response, etag_md5=etag_md5)
+        sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        size = 0
+        with atomic_path(dest) as tmp:
+            try:
+                with open(tmp, "wb") as out:
+                    for block in response.iter_content(chunk_size=chunk_size):
+                        out.write(block)
+                        sha256.update(block)
+                        md5.update(block)
+                        size += len(block)
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+                ConnectionError,
+            ) as exc:
+                raise _Transient(
+                    f"connection lost after {size} bytes ({type(exc).__name__}: {exc})"
+                ) from exc
+            if length is not None and size != length:
+                raise _Transient(f"short read: got {size} of {length} bytes")
+            if expected_size is not None and size != expected_size:
+                raise SourceError(
+                    f"{url} gave {size} bytes, but the publisher lists {what} with {expected_size} "
+                    f"bytes. Nothing was kept. The file may have been replaced by a new version: "
+                    f"check the dataset's version or record, or {fix}."
+                )
+            if check is not None:
+                check(tmp)
+            for source, want in published:
+                if md5.hexdigest() != want:
+                    raise SourceError(
+                        f"{url}: the MD5 of the downloaded file is {md5.hexdigest()}, but {source} "
+                        f"says {want}. Nothing was kept. The file on the server may have been "
+                        f"replaced (a new version) or a mirror serves another file: check the "
+                        f"dataset's version or record, or {fix}."
+                    )
+    log.info(
+        "downloaded %s (%d bytes in %.1f s, sha256 %s%s)",
+        dest.name,
+        size,
+        time.monotonic() - started,
+        sha256.hexdigest(),
+        f", md5 verified against {published[0][0]}" if published else "",
+    )
+    return Downloaded(
+        size,
+        sha256.hexdigest(),
+        md5.hexdigest(),
+        f"md5:{published[0][1]}" if published else None,
+    )
+
+
+def _header_md5s(response: requests.Response, *, etag_md5: bool) -> list[tuple[str, str]]:
+    """(source, hex MD5) the server announces: ``x-goog-hash: md5=<base64>``, and the ETag if asked."""
+    found: list[tuple[str, str]] = []
+    for part in response.headers.get("x-goog-hash", "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "md5" and value:
+            try:
+                digest = base64.b64decode(value.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            if len(digest) == 16:
+                found.append(("the server's x-goog-hash header", digest.hex()))
+    etag = response.headers.get("ETag", "").strip().removeprefix("W/").strip('"').lower()
+    if etag_md5 and re.fullmatch(r"[0-9a-f]{32}", etag):
+        found.append(("the server's ETag header", etag))
+    return found
+
+
+# -- the adapter -----------------------------------------------------------------------------------
+class HttpClient:
+    """Download settings shared by the adapters that fetch over HTTP(S).
 
     Args:
         base_url: Overrides the dataset's base URL (and ``SINKMAP_BASE_URL_<DATASET>``).
@@ -103,8 +364,6 @@ class HttpTilesAdapter:
         offline: Fail instead of downloading (default: env ``SINKMAP_OFFLINE``).
         session: A ``requests.Session`` to use (e.g. with a proxy or auth); one is made otherwise.
     """
-
-    name = "http_tiles"
 
     def __init__(
         self,
@@ -125,7 +384,6 @@ class HttpTilesAdapter:
         self.offline = offline
         self.session = session
 
-    # -- planning --------------------------------------------------------------------------------
     def resolve_base_url(self, dataset: Dataset) -> str:
         """The base URL used for ``dataset``: argument, then environment variable, then registry."""
         env = base_url_env_var(dataset.name)
@@ -137,6 +395,57 @@ class HttpTilesAdapter:
             )
         return base.rstrip("/")
 
+    def offline_mode(self) -> bool:
+        """Whether to refuse downloads (the ``offline`` argument, else ``SINKMAP_OFFLINE``)."""
+        return self.offline if self.offline is not None else is_offline()
+
+    @contextmanager
+    def open_session(self) -> Iterator[requests.Session]:
+        """The session given to the constructor, or a new one closed afterwards."""
+        if self.session is not None:
+            yield self.session
+            return
+        with requests.Session() as session:
+            yield session
+
+    def download(
+        self, session: requests.Session, url: str, dest: Path, **kwargs: Any
+    ) -> Downloaded:
+        """:func:`download` with this client's retries, backoff, timeout and chunk size."""
+        return download(
+            url,
+            dest,
+            session=session,
+            retries=self.retries,
+            backoff=self.backoff,
+            timeout=self.timeout,
+            chunk_size=self.chunk_size,
+            **kwargs,
+        )
+
+    def get_json(self, session: requests.Session, url: str, *, what: str, fix: str) -> Any:
+        """:func:`get_json` with this client's retries, backoff and timeout."""
+        return get_json(
+            url,
+            session=session,
+            what=what,
+            fix=fix,
+            retries=self.retries,
+            backoff=self.backoff,
+            timeout=self.timeout,
+        )
+
+
+class HttpTilesAdapter(HttpClient):
+    """Downloads a dataset's tiles over HTTP(S) into a folder and describes them in a manifest.
+
+    Takes the arguments of :class:`HttpClient`. Dataset option ``checksums: etag`` makes the
+    server's ``ETag`` count as the file's MD5.
+    """
+
+    name = "http_tiles"
+
+    # -- planning --------------------------------------------------------------------------------
     def plan(
         self, dataset: Dataset, year: int, bounds: Bounds, folder: Path, version: str | None
     ) -> list[PlannedFile]:
@@ -151,15 +460,16 @@ class HttpTilesAdapter:
         planned = []
         for tile in tiles_for_bounds(dataset.tile_scheme, bounds):
             for layer, pattern in dataset.files.items():
-                name = pattern.format(year=year, version=ver, tile=tile)
+                name = pattern.format(year=year, version=ver, tile=tile, layer=layer)
                 try:
                     url = dataset.url.format(
-                        base_url=base, version=ver, year=year, file=name, tile=tile
+                        base_url=base, version=ver, year=year, file=name, tile=tile, layer=layer
                     )
                 except (KeyError, IndexError) as exc:
                     raise SourceError(
                         f"url template {dataset.url!r} of dataset {dataset.name} uses an unknown "
-                        f"field {exc}; use only {{base_url}}, {{version}}, {{year}}, {{file}}, {{tile}}"
+                        f"field {exc}; use only {{base_url}}, {{version}}, {{year}}, {{file}}, "
+                        "{tile}, {layer}"
                     ) from None
                 planned.append(PlannedFile(layer, tile, folder / name, url))
         return planned
@@ -170,13 +480,13 @@ class HttpTilesAdapter:
     ) -> Manifest:
         """Download the files of ``dataset`` for ``year`` over ``bounds`` (lon/lat) into ``folder``.
 
-        Files already there and matching the folder's manifest are kept. Returns the manifest (the
-        caller, :func:`sinkmap.sources.fetch`, writes it).
+        Files already there and matching the folder's manifest (or partial manifest) are kept.
+        Returns the manifest (the caller, :func:`sinkmap.sources.fetch`, writes it).
         """
         folder = Path(folder)
         ver = dataset.version_for(year, version)
         planned = self.plan(dataset, year, bounds, folder, version)
-        known = _previous_records(folder)
+        known = previous_records(folder)
         records: dict[Path, RawFile] = {}
         missing: list[PlannedFile] = []
         for item in planned:
@@ -189,8 +499,7 @@ class HttpTilesAdapter:
             else:
                 missing.append(item)
 
-        offline = self.offline if self.offline is not None else is_offline()
-        if missing and offline:
+        if missing and self.offline_mode():
             listed = "\n".join(f"  - {m.path.name}  <-  {m.url}" for m in missing)
             raise SourceError(
                 f"offline mode ({ENV_OFFLINE}=1): {len(missing)} file(s) of {dataset.name} {year} are "
@@ -201,114 +510,49 @@ class HttpTilesAdapter:
 
         if missing:
             folder.mkdir(parents=True, exist_ok=True)
-            session = self.session or requests.Session()
-            try:
+            stub = Manifest(dataset.name, ver, year, self.name, dataset.synthetic, (), folder)
+            with self.open_session() as session:
                 for item in missing:
                     _remove_stale_temporaries(item.path)
                     records[item.path] = self._download(session, dataset, item)
-            finally:
-                if self.session is None:
-                    session.close()
+                    remember_file(folder, records[item.path], stub)
 
         files = tuple(records[item.path] for item in planned)
         return Manifest(dataset.name, ver, year, self.name, dataset.synthetic, files, folder)
 
     def _download(self, session: requests.Session, dataset: Dataset, item: PlannedFile) -> RawFile:
         """Download one file with retries; return its record. Raise SourceError when it fails."""
-        last: str = ""
-        for attempt in range(1, self.retries + 1):
-            try:
-                return self._try_download(session, dataset, item)
-            except _Transient as exc:
-                last = str(exc)
-            if attempt < self.retries:
-                delay = min(self.backoff * 2 ** (attempt - 1), _MAX_DELAY)
-                log.warning(
-                    "try %d/%d of %s failed (%s); retrying in %.3g s",
-                    attempt,
-                    self.retries,
-                    item.url,
-                    last,
-                    delay,
-                )
-                time.sleep(delay)
-        env = base_url_env_var(dataset.name)
-        raise SourceError(
-            f"could not download {item.url} after {self.retries} tries; last error: {last}. "
-            f"If the host is slow or blocked, point {env} (or the dataset's base_url) at a mirror, "
-            f"or download the file by other means and use local files (adapter: local); "
-            f"{ENV_RETRIES}, {ENV_BACKOFF} and {ENV_TIMEOUT} tune the retries."
+        got = self.download(
+            session,
+            item.url,
+            item.path,
+            what=f"tile {item.tile} of {dataset.name} (file {item.path.name})",
+            fix=mirror_hint(dataset.name),
+            check=lambda tmp: _check_raster(tmp, dataset, item),
+            etag_md5=str(dataset.options.get("checksums", "")).lower() == "etag",
         )
-
-    def _try_download(
-        self, session: requests.Session, dataset: Dataset, item: PlannedFile
-    ) -> RawFile:
-        """One try: stream to a temporary name, verify, rename. Transient failures raise _Transient."""
-        log.info("downloading %s -> %s", item.url, item.path)
-        started = time.monotonic()
-        try:
-            response = session.get(
-                item.url,
-                stream=True,
-                timeout=(self.timeout, self.timeout),
-                headers={"Accept-Encoding": "identity"},
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
-        with response:
-            _check_status(response, dataset, item)
-            expected = _content_length(response)
-            digest = hashlib.sha256()
-            size = 0
-            with atomic_path(item.path) as tmp:
-                try:
-                    with open(tmp, "wb") as out:
-                        for block in response.iter_content(chunk_size=self.chunk_size):
-                            out.write(block)
-                            digest.update(block)
-                            size += len(block)
-                except (
-                    requests.ConnectionError,
-                    requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ContentDecodingError,
-                    ConnectionError,
-                ) as exc:
-                    raise _Transient(
-                        f"connection lost after {size} bytes ({type(exc).__name__}: {exc})"
-                    ) from exc
-                if expected is not None and size != expected:
-                    raise _Transient(f"short read: got {size} of {expected} bytes")
-                _check_raster(tmp, dataset, item)
-        seconds = time.monotonic() - started
-        log.info(
-            "downloaded %s (%d bytes in %.1f s, sha256 %s)",
+        return RawFile(
+            item.layer,
             item.path.name,
-            size,
-            seconds,
-            digest.hexdigest(),
+            got.size,
+            got.sha256,
+            item.url,
+            published_checksum=got.published_checksum,
         )
-        return RawFile(item.layer, item.path.name, size, digest.hexdigest(), item.url)
 
 
-def _check_status(response: requests.Response, dataset: Dataset, item: PlannedFile) -> None:
+def _check_status(response: requests.Response, url: str, what: str, fix: str) -> None:
     status = response.status_code
     if status < 300:
         return
     if status in _TRANSIENT_STATUS or status >= 500:
         raise _Transient(f"HTTP {status} {response.reason}")
-    env = base_url_env_var(dataset.name)
     if status in (403, 404, 410):
         raise SourceError(
-            f"{item.url} answered HTTP {status} {response.reason}, but tile {item.tile} of "
-            f"{dataset.name} (file {item.path.name}) should exist there. Check the dataset's version "
-            f"and url template, point {env} (or the dataset's base_url) at a complete mirror, or "
-            "download the file by other means and use local files (adapter: local)."
+            f"{url} answered HTTP {status} {response.reason}, but {what} should exist there. "
+            f"Check the dataset's version and url template, or {fix}."
         )
-    raise SourceError(
-        f"{item.url} answered HTTP {status} {response.reason}; check the URL, or point {env} "
-        "at a mirror, or use local files (adapter: local)"
-    )
+    raise SourceError(f"{url} answered HTTP {status} {response.reason}; check the URL, or {fix}")
 
 
 def _content_length(response: requests.Response) -> int | None:
@@ -349,19 +593,6 @@ def _check_raster(path: Path, dataset: Dataset, item: PlannedFile) -> None:
         )
 
 
-def _previous_records(folder: Path) -> dict[str, RawFile]:
-    """File name -> record, from the folder's manifest.json if there is a readable one."""
-    path = folder / "manifest.json"
-    if not path.exists():
-        return {}
-    try:
-        manifest = Manifest.read(path)
-    except (SourceError, TypeError, KeyError) as exc:
-        log.warning("ignoring unreadable %s (%s); files will be checked by downloading", path, exc)
-        return {}
-    return {Path(f.path).name: f for f in manifest.files}
-
-
 def _verified_record(item: PlannedFile, record: RawFile | None) -> RawFile | None:
     """The record of ``item`` if its file exists with the recorded size and SHA-256, else None."""
     if record is None or not item.path.is_file():
@@ -371,7 +602,14 @@ def _verified_record(item: PlannedFile, record: RawFile | None) -> RawFile | Non
     if sha256_file(item.path) != record.sha256:
         log.warning("%s differs from its manifest record; downloading it again", item.path)
         return None
-    return RawFile(item.layer, item.path.name, record.size, record.sha256, record.url or item.url)
+    return RawFile(
+        item.layer,
+        item.path.name,
+        record.size,
+        record.sha256,
+        record.url or item.url,
+        published_checksum=record.published_checksum,
+    )
 
 
 def _remove_stale_temporaries(path: Path) -> None:

@@ -9,10 +9,11 @@ entry (same CRS, dtype, nodata, legend, so the files are read with the same enco
     pattern: "ESA_WorldCover_10m_{year}_*_Map.tif"      # optional
 
 ``pattern`` is a glob with ``{year}`` and optionally ``{version}`` and ``{tile}``. A string applies to
-the dataset's main layer (``map`` if it has one, else its first layer); a mapping gives one pattern per
-layer (``{agb: ..., sd: ...}``). Without ``pattern`` the product's own file names (``files:``) are
-looked for. With ``{tile}`` every tile covering the AOI must be present; without it every matching
-file is used. The files are not copied: the manifest points at them by absolute path.
+the dataset's main layer (``options.main_layer``, else ``map`` if it has one, else its first layer);
+a mapping gives one pattern per layer (``{agb: ..., sd: ...}``). Without ``pattern`` the product's
+own file names (``files:``) are looked for. With ``{tile}`` every tile covering the AOI must be
+present; without it every matching file is used. The files are not copied: the manifest points at
+them by absolute path.
 """
 
 from __future__ import annotations
@@ -68,8 +69,7 @@ class LocalFilesAdapter:
         if pattern is None:
             return dict(dataset.files)
         if isinstance(pattern, str):
-            main = "map" if "map" in dataset.files else next(iter(dataset.files), "map")
-            return {main: pattern}
+            return {dataset.main_layer: pattern}
         if isinstance(pattern, dict) and pattern:
             return {str(k): str(v) for k, v in pattern.items()}
         raise SourceError(

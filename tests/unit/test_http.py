@@ -332,7 +332,34 @@ def test_second_layer_missing_leaves_first_complete_and_no_manifest(registry, se
     del server.files[SD_PATH]
     with pytest.raises(SourceError, match=r"answered HTTP 404"):
         fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
-    assert listing(tmp_path) == [AGB]
+    assert listing(tmp_path) == [".partial-manifest.json", AGB]
+    assert (tmp_path / AGB).read_bytes() == server.files[AGB_PATH]
+
+
+def test_rerun_after_a_failure_downloads_only_the_missing_file(registry, server, tmp_path):
+    sd = server.files.pop(SD_PATH)  # the second file fails for good (404, no retry)
+    with pytest.raises(SourceError, match=r"answered HTTP 404"):
+        fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    assert (server.count(AGB_PATH), server.count(SD_PATH)) == (1, 1)
+    partial = json.loads((tmp_path / ".partial-manifest.json").read_text())
+    assert [(f["path"], f["size"], f["sha256"]) for f in partial["files"]] == [
+        (AGB, len(server.files[AGB_PATH]), sha(server.files[AGB_PATH]))
+    ]
+    server.files[SD_PATH] = sd  # the server is fixed; the failed job left no manifest.json
+    manifest = fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    assert (server.count(AGB_PATH), server.count(SD_PATH)) == (1, 2)
+    assert [f.sha256 for f in manifest.files] == [sha(server.files[AGB_PATH]), sha(sd)]
+    assert listing(tmp_path) == sorted([AGB, SD, "manifest.json"])
+
+
+def test_partial_record_of_a_changed_file_is_not_trusted(registry, server, tmp_path):
+    sd = server.files.pop(SD_PATH)
+    with pytest.raises(SourceError):
+        fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    (tmp_path / AGB).write_bytes(b"x" * len(server.files[AGB_PATH]))  # same size, other bytes
+    server.files[SD_PATH] = sd
+    fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    assert (server.count(AGB_PATH), server.count(SD_PATH)) == (2, 2)
     assert (tmp_path / AGB).read_bytes() == server.files[AGB_PATH]
 
 
