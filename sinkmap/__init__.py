@@ -15,6 +15,6 @@ from sinkmap.errors import SinkmapError
 
 __version__ = "0.1.0"
 #: Version of the output contract (docs/outputs.md). Bump the major part on breaking changes.
-OUTPUT_VERSION = "0.1.0"
+OUTPUT_VERSION = "0.2.0"
 
 __all__ = ["OUTPUT_VERSION", "SinkmapError", "__version__"]

@@ -43,6 +43,7 @@ from sinkmap.io import LayerSpec, atomic_path, open_on_grid, write_layers
 from sinkmap.models import get_model
 from sinkmap.sources import Manifest, fetch, get_dataset, load_registry
 from sinkmap.styles import LEGENDS, class_names, colormap, ipcc_categories
+from sinkmap.tally import ACCOUNT_COLUMNS  # noqa: F401  (re-exported: the account's columns)
 
 log = logging.getLogger("sinkmap")
 
@@ -281,10 +282,15 @@ def compute_sink(
     summary_out: Path,
     matrix_out: Path,
     ipcc_matrix_out: Path,
+    pool_stocks: Mapping[str, tuple[Path, Path]] | None = None,
+    pool_flux_out: Mapping[str, Path] | None = None,
     threads: int = 1,
 ) -> None:
     """Stock-difference sink between two years: net CO2e flux per pixel (inventory sign), per class,
-    and the land-use change matrix of the interval (by class and by IPCC land category)."""
+    and the land-use change matrix of the interval (by class and by IPCC land category).
+
+    With ``pool_stocks`` (pool → (stock at y0, stock at y1)) and ``pool_flux_out`` (pool → path),
+    also one flux layer per pool, by the same equation."""
     grid = Grid.from_json(grid_path)
     c0 = open_on_grid(stock0, grid)
     c1 = open_on_grid(stock1, grid)
@@ -318,8 +324,22 @@ def compute_sink(
         tags=tags,
         description=f"net CO2e flux ({UNITS_FLUX}, emissions +, removals -) {y0}-{y1}",
     )
-    (tile_sums,) = write_layers(grid, {flux_out: spec}, extra=[summaries], threads=threads)
-    _style_rasters([flux_out])
+    layers = {flux_out: spec}
+    for pool, out in (pool_flux_out or {}).items():
+        if pool_stocks is None or pool not in pool_stocks:
+            raise InputDataError(f"the {pool} flux layer needs the {pool} stocks of both years")
+        p0, p1 = (open_on_grid(x, grid) for x in pool_stocks[pool])
+        layers[out] = LayerSpec(
+            data=da.map_blocks(
+                lambda a, b: co2e_flux(stock_difference(a, b, y0, y1)), p0, p1, dtype="float32"
+            ),
+            dtype="float32",
+            nodata=float("nan"),
+            tags=tags | {"POOL": pool, "QUANTITY": tags["QUANTITY"] + f", {pool} pool"},
+            description=f"net CO2e flux, {pool} pool ({UNITS_FLUX}, emissions +) {y0}-{y1}",
+        )
+    (tile_sums,) = write_layers(grid, layers, extra=[summaries], threads=threads)
+    _style_rasters(layers)
     per_class = _sum_tiles([t[0] for t in tile_sums])
     legend = _legend(cfg)
     transitions = combine_sums(t[1] for t in tile_sums)
@@ -379,9 +399,13 @@ def write_geopackage(
     tile_summary: Path,
     sink_summary: Path | None,
     out: Path,
+    tables: Mapping[str, Path] | None = None,
+    account_stocks: Path | None = None,
 ) -> None:
     """Per-year GeoPackage: the AOI, the per-class summary (with the sink of the interval ending in
-    the year, if any) and the tile grid."""
+    the year, if any) and the tile grid; ``tables`` (layer name → CSV, e.g. the change matrices
+    and IPCC summary of the interval ending in the year) as attribute-only layers; with
+    ``account_stocks`` and zones configured, a ``zones`` layer of the zones' stocks."""
     import geopandas as gpd
     import pyogrio
     import shapely
@@ -441,52 +465,38 @@ def write_geopackage(
             )
         tiles_df = gpd.GeoDataFrame(records, geometry=tile_geoms, crs=grid.crs)
         pyogrio.write_dataframe(tiles_df, tmp, layer="tiles", driver="GPKG", layer_metadata=meta)
+        for name, csv in (tables or {}).items():
+            table = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+            pyogrio.write_dataframe(table, tmp, layer=name, driver="GPKG", layer_metadata=meta)
+        if account_stocks is not None and cfg.account.zones is not None:
+            _write_zones_layer(cfg, grid, account_stocks, tmp, meta)
         style_geopackage(tmp)  # QGIS default styles in layer_styles, before the file is published
 
 
-# -- stage 7: account ------------------------------------------------------------------------------
-ACCOUNT_COLUMNS = [
-    "year",
-    "class_code",
-    "class_name",
-    "ipcc_category",
-    "area_ha",
-    *[f"stock_{p}_mgc" for p in POOLS],
-    "stock_total_mgc",
-    "stock_density_mgc_per_ha",
-    "interval",
-    "net_flux_mgco2e_per_yr",
-    "emissions_mgco2e_per_yr",
-    "removals_mgco2e_per_yr",
-    "method",
-    "model",
-    "sources",
-    "synthetic",
-    "sinkmap_version",
-    "output_version",
-]
+def _write_zones_layer(
+    cfg: Config, grid: Grid, account_stocks: Path, gpkg: Path, meta: Mapping[str, str]
+) -> None:
+    """Zone polygons with their area and stock per pool (all classes) for the year."""
+    import geopandas as gpd
+    import pyogrio
 
+    from sinkmap.tally import ALL_CLASSES, Zones
 
-def build_account(
-    cfg: Config, class_summaries: Mapping[int, Path], sink_summaries: Mapping[int, Path], out: Path
-) -> pd.DataFrame:
-    """``carbon_account.csv``: one row per year and class; flux columns for the interval ending in that year."""
-    frames = []
-    model = json.dumps(get_model(cfg.model.name, cfg.model.params).describe(), sort_keys=True)
-    for year in sorted(class_summaries):
-        sink = sink_summaries.get(year)
-        stocks = with_sink(pd.read_csv(class_summaries[year]), pd.read_csv(sink) if sink else None)
-        sources, synthetic = _sources_from_tags([stock_path(cfg, year, "total")])
-        stocks["sources"] = json.dumps(sources, sort_keys=True)
-        stocks["synthetic"] = "yes" if synthetic else "no"
-        frames.append(stocks)
-    table = pd.concat(frames, ignore_index=True)
-    table["model"] = model
-    table["sinkmap_version"] = __version__
-    table["output_version"] = OUTPUT_VERSION
-    table = table[ACCOUNT_COLUMNS]
-    _write_csv(table, out)
-    return table
+    zones = Zones(cfg, grid)
+    stocks = pd.read_csv(account_stocks, dtype={"zone_id": str}, keep_default_na=False)
+    rows = stocks[(stocks["class_name"] == ALL_CLASSES) & (stocks["zone_id"] != "aoi")]
+    wide = rows.pivot_table(index="zone_id", columns="pool", values="stock_mgc")
+    wide.columns = [f"stock_{c}_mgc" for c in wide.columns]
+    area = rows.groupby("zone_id")["area_ha"].first()
+    gdf = zones.gdf.copy()
+    gdf["zone_name"] = zones.names[1:]
+    gdf["area_ha"] = gdf["zone_id"].map(area).astype(float)
+    for col in wide.columns:
+        gdf[col] = gdf["zone_id"].map(wide[col]).astype(float)
+    if "stock_total_mgc" in gdf.columns:
+        gdf["stock_density_mgc_per_ha"] = gdf["stock_total_mgc"] / gdf["area_ha"]
+    gdf = gpd.GeoDataFrame(gdf, geometry="geometry", crs=grid.crs)
+    pyogrio.write_dataframe(gdf, gpkg, layer="zones", driver="GPKG", layer_metadata=meta)
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -527,8 +537,14 @@ def _geodesic_area_ha(aoi: AOI) -> float:
 
 
 def _legend(cfg: Config) -> str | None:
+    """Legend of the aligned land cover: the crosswalk's target when the product has one."""
     registry = load_registry(cfg.datasets)
-    return get_dataset(registry, cfg.inputs["land_cover"].dataset).legend
+    dataset = get_dataset(registry, cfg.inputs["land_cover"].dataset)
+    return CROSSWALK_LEGEND if dataset.crosswalk else dataset.legend
+
+
+#: Legend every crosswalk maps to (config/crosswalks/): the run's land-cover legend.
+CROSSWALK_LEGEND = "worldcover"
 
 
 def _is_synthetic(cfg: Config) -> bool:

@@ -479,10 +479,10 @@ def tally_changes(
         gl["method"] = GAIN_LOSS
         gl["emissions_mgco2e_per_yr"] = g["gl_emissions"]
         gl["removals_mgco2e_per_yr"] = g["gl_removals"]
-        gl["stock_change_mgc_per_yr"] = -(g["gl_emissions"] + g["gl_removals"]) / CO2_PER_C
+        gl["stock_change_mgc_per_yr"] = 0.0 - (g["gl_emissions"] + g["gl_removals"]) / CO2_PER_C
         frames.append(gl)
     table = pd.concat(frames, ignore_index=True)
-    table["net_flux_mgco2e_per_yr"] = -table["stock_change_mgc_per_yr"] * CO2_PER_C
+    table["net_flux_mgco2e_per_yr"] = 0.0 - table["stock_change_mgc_per_yr"] * CO2_PER_C
     table.insert(0, "interval_end", y1)
     table.insert(0, "interval_start", y0)
     table["method_params"] = np.where(
@@ -546,7 +546,9 @@ def ipcc_summary(sums: pd.DataFrame, legend: str | None, y0: int, y1: int) -> pd
             "dead_organic_matter_mgc_per_yr": frame["sd_change:dead"],
             "soil_mgc_per_yr": frame["sd_change:soil"],
             "total_mgc_per_yr": frame["sd_change:total"],
-            "gl_gains_mgc_per_yr": -frame["gl_removals:total"] / CO2_PER_C if have_gl else np.nan,
+            "gl_gains_mgc_per_yr": 0.0 - frame["gl_removals:total"] / CO2_PER_C
+            if have_gl
+            else np.nan,
             "gl_losses_mgc_per_yr": frame["gl_emissions:total"] / CO2_PER_C if have_gl else np.nan,
         }
     )
@@ -581,9 +583,9 @@ def ipcc_summary(sums: pd.DataFrame, legend: str | None, y0: int, y1: int) -> pd
                         rows.append(_row(f"4.{letter}.2.{k}", ipcc_label(frm, to_cat), frm, part))
     derived = ("net_co2e_mgco2e_per_yr", "gl_net_co2e_mgco2e_per_yr")
     table = pd.DataFrame(rows, columns=[c for c in IPCC_SUMMARY_COLUMNS[2:] if c not in derived])
-    table["net_co2e_mgco2e_per_yr"] = -table["total_mgc_per_yr"] * CO2_PER_C
+    table["net_co2e_mgco2e_per_yr"] = 0.0 - table["total_mgc_per_yr"] * CO2_PER_C
     table["gl_net_co2e_mgco2e_per_yr"] = (
-        -(table["gl_gains_mgc_per_yr"] - table["gl_losses_mgc_per_yr"]) * CO2_PER_C
+        0.0 - (table["gl_gains_mgc_per_yr"] - table["gl_losses_mgc_per_yr"]) * CO2_PER_C
     )
     table.insert(0, "interval_end", y1)
     table.insert(0, "interval_start", y0)

@@ -17,6 +17,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = REPO / "config" / "pools" / "worldcover_ipcc_tier1.csv"
+GROWTH_RATES = REPO / "config" / "growth_rates.csv"
 AOI_LONLAT = [
     (109.688, 18.628),
     (109.713, 18.631),
@@ -47,6 +48,10 @@ def write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: 
         "datasets": str(REPO / "config" / "datasets.yaml"),
         "resources_dir": "resources",
         "results_dir": "results",
+        "account": {
+            "gain_loss": {"growth_rates": str(GROWTH_RATES)},
+            "uncertainty": {"draws": 20, "parameters": {"table.above": 0.2, "table.soil": 0.1}},
+        },
     } | extra
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")

@@ -35,6 +35,13 @@ RESOURCES = str(CFG.resources_dir)
 YEARS = CFG.years
 INTERVALS = CFG.intervals
 POOL_NAMES = ["above", "below", "dead", "soil", "total"]
+POOL_FLUX = ["above", "below", "dead", "soil"] if CFG.account.pool_flux_layers else []
+GAIN_LOSS_FILES = [
+    "gain_loss_net_co2e.tif",
+    "gain_loss_removals_co2e.tif",
+    "gain_loss_emissions_co2e.tif",
+]
+ZONES_PARAMS = CFG.account.zones.model_dump(mode="json") if CFG.account.zones else None
 LOGS = "logs"
 
 
@@ -83,6 +90,59 @@ def check_interval(wildcards):
     return []
 
 
+def pool_stock_inputs(wildcards):
+    """Per-pool stocks of both years, for the per-pool flux layers of the sink rule."""
+    out = {}
+    for p in POOL_FLUX:
+        out[f"pool0_{p}"] = f"{RESULTS}/{wildcards.y0}/carbon_stock_{p}.tif"
+        out[f"pool1_{p}"] = f"{RESULTS}/{wildcards.y1}/carbon_stock_{p}.tif"
+    return out
+
+
+def gain_loss_inputs(wildcards):
+    """Optional forest-loss-year and forest-state layers of the gain-loss rule."""
+    gl = CFG.account.gain_loss
+    out = {}
+    if gl.loss_role:
+        out["loss_year"] = aligned(gl.loss_role, wildcards.y1)
+    if gl.state_role:
+        out["state"] = aligned(gl.state_role, wildcards.y0)
+    return out
+
+
+def gain_loss_layers_for(wildcards):
+    if not CFG.account.gain_loss.enabled:
+        return {}
+    base = f"{RESULTS}/sink/{wildcards.y0}-{wildcards.y1}"
+    return {
+        "gl_removals": f"{base}/gain_loss_removals_co2e.tif",
+        "gl_emissions": f"{base}/gain_loss_emissions_co2e.tif",
+    }
+
+
+def zones_input(wildcards):
+    return {"zones": str(CFG.account.zones.path)} if CFG.account.zones else {}
+
+
+def mc_roles():
+    """Input roles the Monte Carlo reads: the model's, land cover, and the per-pixel SD roles."""
+    mc = CFG.account.uncertainty
+    return sorted(set(stock_roles()) | set(mc.input_errors) | set(mc.input_errors.values()))
+
+
+def interval_tables_for(wildcards):
+    """Tables of the interval ending in ``year`` that its GeoPackage carries as layers."""
+    y0 = previous_year(wildcards.year)
+    if y0 is None:
+        return {}
+    base = f"{RESULTS}/sink/{y0}-{wildcards.year}"
+    return {
+        "change_matrix": f"{base}/change_matrix.csv",
+        "ipcc_change_matrix": f"{base}/ipcc_change_matrix.csv",
+        "ipcc_summary": f"{base}/ipcc_summary.csv",
+    }
+
+
 def all_outputs():
     return [
         *core_outputs(),
@@ -101,4 +161,11 @@ def core_outputs():
         out.append(f"{RESULTS}/{year}/sinkmap_{year}.gpkg")
     for y0, y1 in INTERVALS:
         out.append(f"{RESULTS}/sink/{y0}-{y1}/net_flux_co2e.tif")
+        out += [f"{RESULTS}/sink/{y0}-{y1}/net_flux_co2e_{p}.tif" for p in POOL_FLUX]
+        out.append(f"{RESULTS}/sink/{y0}-{y1}/ipcc_summary.csv")
+        if CFG.account.gain_loss.enabled:
+            out += [f"{RESULTS}/sink/{y0}-{y1}/{name}" for name in GAIN_LOSS_FILES]
+    if CFG.account.uncertainty.pixel_sd and CFG.account.uncertainty.enabled:
+        out += [f"{RESULTS}/{year}/carbon_stock_total_sd.tif" for year in YEARS]
+    out.append(f"{RESULTS}/carbon_account.parquet")
     return out

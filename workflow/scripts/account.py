@@ -1,21 +1,26 @@
-"""Assemble carbon_account.csv: one row per year and class, with the flux of the interval ending in the year.
+"""Assemble carbon_account.csv and its Parquet twin: one row per year x zone x class x pool x method.
 
-Inputs: per-year class summaries and total stocks, per-interval sink summaries. Outputs: carbon_account.csv.
+Inputs: per-year stock tallies, per-interval change tallies, per-year Monte Carlo draws (optional).
+Outputs: carbon_account.csv, carbon_account.parquet.
 """
 
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.pipeline import build_account
 from sinkmap.steps import step
+from sinkmap.tally import assemble_account
 
 sm = snakemake  # noqa: F821
 with step(sm.log[0], "carbon account"):
     cfg = load_config(dict(sm.config))
     years = list(sm.params.years)
-    build_account(
+    assemble_account(
         cfg,
-        {y: Path(p) for y, p in zip(years, sm.input.class_summaries, strict=True)},
-        {y1: Path(p) for (_, y1), p in zip(cfg.intervals, sm.input.sink_summaries, strict=True)},
-        Path(sm.output[0]),
+        stocks={y: Path(p) for y, p in zip(years, sm.input.stocks, strict=True)},
+        changes={y1: Path(p) for (_, y1), p in zip(cfg.intervals, sm.input.changes, strict=True)},
+        monte_carlo={y: Path(p) for y, p in zip(years, sm.input.monte_carlo, strict=True)}
+        if sm.input.monte_carlo
+        else None,
+        out=Path(sm.output.csv),
+        parquet_out=Path(sm.output.parquet),
     )

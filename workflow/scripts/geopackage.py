@@ -19,4 +19,10 @@ with step(sm.log[0], f"geopackage {sm.wildcards.year}"):
         tile_summary=Path(sm.input.tile_summary),
         sink_summary=Path(sm.input.sink_summary) if sm.input.sink_summary else None,
         out=Path(sm.output[0]),
+        tables={
+            name: Path(sm.input[name])
+            for name in ("change_matrix", "ipcc_change_matrix", "ipcc_summary")
+            if name in sm.input.keys()
+        },
+        account_stocks=Path(sm.input.account_stocks),
     )

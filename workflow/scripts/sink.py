@@ -12,6 +12,7 @@ from sinkmap.steps import step
 
 sm = snakemake  # noqa: F821
 y0, y1 = int(sm.wildcards.y0), int(sm.wildcards.y1)
+pools = [Path(p).stem.rsplit("_", 1)[-1] for p in sm.output.pool_flux]
 with step(sm.log[0], f"sink {y0}-{y1} from {sm.input.stock0} and {sm.input.stock1}"):
     compute_sink(
         load_config(dict(sm.config)),
@@ -26,5 +27,9 @@ with step(sm.log[0], f"sink {y0}-{y1} from {sm.input.stock0} and {sm.input.stock
         summary_out=Path(sm.output.summary),
         matrix_out=Path(sm.output.matrix),
         ipcc_matrix_out=Path(sm.output.ipcc_matrix),
+        pool_stocks={
+            p: (Path(sm.input[f"pool0_{p}"]), Path(sm.input[f"pool1_{p}"])) for p in pools
+        },
+        pool_flux_out=dict(zip(pools, map(Path, sm.output.pool_flux), strict=True)),
         threads=sm.threads,
     )

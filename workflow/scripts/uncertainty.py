@@ -1,0 +1,26 @@
+"""Monte Carlo totals of a year's stocks per zone and pool (IPCC Approach 2), optional SD layer.
+
+Inputs: aligned model inputs (keys in_<role>), land cover, per-pixel SD roles, grid, zones
+(optional). Outputs: monte_carlo.csv, carbon_stock_total_sd.tif (optional). Settings: wildcard
+year; threads.
+"""
+
+from pathlib import Path
+
+from sinkmap.config import load_config
+from sinkmap.steps import step
+from sinkmap.tally import run_monte_carlo
+
+sm = snakemake  # noqa: F821
+year = int(sm.wildcards.year)
+cfg = load_config(dict(sm.config))
+with step(sm.log[0], f"Monte Carlo {year}, {cfg.account.uncertainty.draws} draws"):
+    run_monte_carlo(
+        cfg,
+        year,
+        aligned={k[3:]: Path(v) for k, v in sm.input.items() if k.startswith("in_")},
+        grid_path=Path(sm.input.grid),
+        out=Path(sm.output.draws),
+        sd_out=Path(sm.output.sd[0]) if sm.output.sd else None,
+        threads=sm.threads,
+    )
