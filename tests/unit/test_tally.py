@@ -1,0 +1,408 @@
+"""The account tallies on a hand-built landscape where every transition, removal and loss is known.
+
+The landscape is 4 x 2 "hand cells" of 8 x 8 pixels of 10 m in an equal-area CRS (EPSG:6933), so
+every hand cell is exactly 0.64 ha and every expected value below is worked out by hand from the
+pool values and IPCC Eq. 2.4, 2.5, 2.9 and 2.10; 16-pixel chunks make the tallies add two tiles.
+The zone polygon's east edge cuts through pixels, so exact coverage fractions count.
+
+Land cover (WorldCover codes; 0 = outside the AOI), 2020 -> 2022 (two years):
+
+    2020: 10 10 10 40        2022: 10 40 10 40
+          40 40 50  0              40 10 50  0
+
+Pools (Mg C/ha; above, below, dead, soil): 10 tree = 100, 37, 10, 50 (total 197);
+40 crop = 5, 1, 0, 40 (46); 50 built = 0, 0, 0, 20 (20).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from sinkmap.config import load_config
+from sinkmap.grid import Grid
+from sinkmap.tally import (
+    ALL_CLASSES,
+    AOI_ZONE,
+    GAIN_LOSS,
+    STOCK_DIFFERENCE,
+    assemble_account,
+    compute_gain_loss,
+    run_monte_carlo,
+    tally_changes,
+    tally_stocks,
+)
+
+from ._helpers import AOI_GPKG, DATASETS_YAML, write_tif
+
+CRS, RES, LEFT, TOP = "EPSG:6933", 10.0, 10_560_000.0, 2_300_000.0
+K = 8  # pixels per hand-cell side
+CELL = K * K * 0.01  # ha per hand cell
+C44_12 = 44.0 / 12.0
+POOLS = {10: (100.0, 37.0, 10.0, 50.0), 40: (5.0, 1.0, 0.0, 40.0), 50: (0.0, 0.0, 0.0, 20.0)}
+LC0 = np.kron(np.array([[10, 10, 10, 40], [40, 40, 50, 0]], np.uint8), np.ones((K, K), np.uint8))
+LC1 = np.kron(np.array([[10, 40, 10, 40], [40, 10, 50, 0]], np.uint8), np.ones((K, K), np.uint8))
+#: Share of hand column 2 inside the zone: its east edge at 195 m cuts column 2 (160-240 m) after
+#: three whole pixels and half of the fourth: (3 + 0.5) / 8.
+W_FRAC = 3.5 / 8
+#: Stock change of one converted hand cell: |197 - 46| Mg C/ha over 2 years, Mg C/yr.
+CHANGE = 151 / 2 * CELL
+POOL_CSV = "lucode,c_above,c_below,c_dead,c_soil\n" + "".join(
+    f"{c},{a},{b},{d},{s}\n" for c, (a, b, d, s) in POOLS.items()
+)
+
+
+def _pool_layers(lc: np.ndarray) -> dict[str, np.ndarray]:
+    out = {}
+    for i, pool in enumerate(("above", "below", "dead", "soil")):
+        arr = np.full(lc.shape, np.nan, "float32")
+        for code, values in POOLS.items():
+            arr[lc == code] = values[i]
+        out[pool] = arr
+    out["total"] = sum(out[p] for p in ("above", "below", "dead", "soil"))
+    return out
+
+
+@pytest.fixture()
+def land(tmp_path: Path):
+    grid = Grid(crs=CRS, resolution=RES, left=LEFT, top=TOP, width=4 * K, height=2 * K, chunk=16)
+    grid_path = tmp_path / "grid.json"
+    grid.to_json(grid_path)
+    paths: dict[str, object] = {"grid": grid_path}
+    for year, lc in ((2020, LC0), (2022, LC1)):
+        d = tmp_path / str(year)
+        d.mkdir()
+        paths[f"lc{year}"] = write_tif(
+            d / "land_cover.tif", lc, res=RES, left=LEFT, top=TOP, crs=CRS, nodata=0
+        )
+        paths[f"stocks{year}"] = {
+            pool: write_tif(
+                d / f"carbon_stock_{pool}.tif", arr, res=RES, left=LEFT, top=TOP, crs=CRS
+            )
+            for pool, arr in _pool_layers(lc).items()
+        }
+    table = tmp_path / "pools.csv"
+    table.write_text(POOL_CSV)
+    rates = tmp_path / "rates.csv"
+    rates.write_text("lucode,state_code,rate,unit\n10,0,1.0,t_dm_ha_yr\n")
+    zones = tmp_path / "zones.gpkg"
+    # hand columns 0-1 whole and W_FRAC of column 2, both rows
+    gpd.GeoDataFrame(
+        {"code": ["W"], "name": ["west"]},
+        geometry=[shapely.box(LEFT, TOP - 2 * K * RES, LEFT + 195.0, TOP)],
+        crs=CRS,
+    ).to_file(zones, layer="zones")
+    cfg = load_config(
+        {
+            "aoi": {"path": str(AOI_GPKG), "layer": "baoting", "name": "hand AOI"},
+            "years": [2020, 2022],
+            "grid": {"crs": "EPSG:32649"},
+            "inputs": {"land_cover": {"dataset": "demo_worldcover"}},
+            "model": {"name": "lookup", "params": {"table": str(table)}},
+            "datasets": str(DATASETS_YAML),
+            "account": {
+                "gain_loss": {
+                    "growth_rates": str(rates),
+                    "root_shoot": 0.37,
+                    "carbon_fraction": 0.47,
+                },
+                "zones": {
+                    "path": str(zones),
+                    "layer": "zones",
+                    "id_field": "code",
+                    "name_field": "name",
+                },
+                "uncertainty": {"draws": 50, "seed": 7},
+            },
+        }
+    )
+    paths["cfg"] = cfg
+    paths["dir"] = tmp_path
+    return paths
+
+
+def _row(table: pd.DataFrame, **where: object) -> pd.Series:
+    mask = np.ones(len(table), bool)
+    for k, v in where.items():
+        mask &= (table[k].isna() if v is None else table[k] == v).fillna(False).to_numpy(bool)
+    rows = table[mask]
+    assert len(rows) == 1, (where, rows)
+    return rows.iloc[0]
+
+
+def test_stock_tally_by_zone_class_and_pool(land):
+    out = land["dir"] / "stocks_2020.csv"
+    table = tally_stocks(
+        land["cfg"],
+        2020,
+        land_cover=land["lc2020"],
+        stocks=land["stocks2020"],
+        grid_path=land["grid"],
+        out=out,
+    )
+    # AOI, tree cover (3 hand cells): above 3 x 100 x CELL Mg C; total 3 x 197 x CELL
+    row = _row(table, zone_id=AOI_ZONE, class_code=10, pool="above")
+    assert row["area_ha"] == pytest.approx(3 * CELL, rel=1e-9)
+    assert row["stock_mgc"] == pytest.approx(3 * 100 * CELL, rel=1e-9)
+    assert _row(table, zone_id=AOI_ZONE, class_code=10, pool="total")["stock_mgc"] == pytest.approx(
+        3 * 197 * CELL
+    )
+    # AOI, all classes: 3 tree + 3 crop + 1 built = 7 cells; total = (3 x 197 + 3 x 46 + 20) x CELL
+    row = _row(table, zone_id=AOI_ZONE, class_name=ALL_CLASSES, pool="total")
+    assert row["area_ha"] == pytest.approx(7 * CELL)
+    assert row["stock_mgc"] == pytest.approx(749 * CELL)
+    assert row["stock_density_mgc_per_ha"] == pytest.approx(749 / 7)
+    # zone W: hand cells (0,0) (0,1) (1,0) (1,1) whole, W_FRAC of (0,2) tree and (1,2) built
+    # tree: 2 + W_FRAC cells; crop: 2 cells; built: W_FRAC
+    assert _row(table, zone_id="W", class_code=10, pool="total")["area_ha"] == pytest.approx(
+        (2 + W_FRAC) * CELL
+    )
+    assert _row(table, zone_id="W", class_code=10, pool="total")["stock_mgc"] == pytest.approx(
+        (2 + W_FRAC) * 197 * CELL
+    )
+    assert _row(table, zone_id="W", class_code=40, pool="soil")["stock_mgc"] == pytest.approx(
+        2 * 40 * CELL
+    )
+    assert _row(table, zone_id="W", class_code=50, pool="total")["stock_mgc"] == pytest.approx(
+        W_FRAC * 20 * CELL
+    )
+    assert _row(table, zone_id="W", class_name=ALL_CLASSES, pool="total")["zone_name"] == "west"
+    assert set(pd.read_csv(out)["zone_id"]) == {AOI_ZONE, "W"}
+
+
+def test_change_tally_both_methods_by_hand(land):
+    cfg = land["cfg"]
+    gl = compute_gain_loss(
+        cfg,
+        2020,
+        2022,
+        land_cover0=land["lc2020"],
+        land_cover1=land["lc2022"],
+        stocks0=land["stocks2020"],
+        stock1_total=land["stocks2022"]["total"],
+        grid_path=land["grid"],
+        out_dir=land["dir"] / "sink",
+    )
+    table = tally_changes(
+        cfg,
+        2020,
+        2022,
+        land_cover0=land["lc2020"],
+        land_cover1=land["lc2022"],
+        stocks0=land["stocks2020"],
+        stocks1=land["stocks2022"],
+        grid_path=land["grid"],
+        out=land["dir"] / "changes.csv",
+        ipcc_out=land["dir"] / "ipcc.csv",
+        gain_loss_layers=gl,
+    )
+    sd = table[table["method"] == STOCK_DIFFERENCE]
+    g = table[table["method"] == GAIN_LOSS]
+    # stock difference, end class 10: (1,1) crop -> tree gains (197 - 46) / 2 yr x CELL
+    row = _row(sd, zone_id=AOI_ZONE, class_code=10, pool="total")
+    assert row["stock_change_mgc_per_yr"] == pytest.approx(CHANGE)
+    assert row["net_flux_mgco2e_per_yr"] == pytest.approx(-CHANGE * C44_12)
+    assert row["removals_mgco2e_per_yr"] == pytest.approx(-CHANGE * C44_12)
+    assert row["emissions_mgco2e_per_yr"] == 0
+    assert _row(sd, zone_id=AOI_ZONE, class_code=10, pool="above")[
+        "stock_change_mgc_per_yr"
+    ] == pytest.approx((100 - 5) / 2 * CELL)
+    # end class 40: (0,1) tree -> crop loses 151 / 2 x CELL
+    row = _row(sd, zone_id=AOI_ZONE, class_code=40, pool="total")
+    assert row["net_flux_mgco2e_per_yr"] == pytest.approx(CHANGE * C44_12)
+    assert row["emissions_mgco2e_per_yr"] == pytest.approx(CHANGE * C44_12)
+    # gain-loss: the two cells that stay tree grow 1.0 t d.m. x (1 + 0.37) x 0.47 per ha and year
+    gain = 2 * 1.0 * 1.37 * 0.47 * CELL
+    row = _row(g, zone_id=AOI_ZONE, class_code=10, pool="total")
+    assert row["removals_mgco2e_per_yr"] == pytest.approx(-gain * C44_12, rel=1e-6)
+    assert row["emissions_mgco2e_per_yr"] == pytest.approx(0.0, abs=1e-12)
+    # ... and the tree -> crop cell loses max(197 - 46, 0) / 2 x CELL: where there is only a loss,
+    # the two methods must agree
+    row_gl = _row(g, zone_id=AOI_ZONE, class_code=40, pool="total")
+    assert row_gl["net_flux_mgco2e_per_yr"] == pytest.approx(CHANGE * C44_12, rel=1e-6)
+    assert row_gl["net_flux_mgco2e_per_yr"] == pytest.approx(
+        _row(sd, zone_id=AOI_ZONE, class_code=40, pool="total")["net_flux_mgco2e_per_yr"], rel=1e-6
+    )
+    # zone W holds (0,0) and (1,1) whole and W_FRAC of (0,2): tree at the end = 2 + W_FRAC cells
+    row = _row(sd, zone_id="W", class_code=10, pool="total")
+    assert row["area_ha"] == pytest.approx((2 + W_FRAC) * CELL)
+    assert row["stock_change_mgc_per_yr"] == pytest.approx(CHANGE)  # only (1,1) changed
+    row = _row(g, zone_id="W", class_code=10, pool="total")
+    assert row["removals_mgco2e_per_yr"] == pytest.approx(
+        -(1 + W_FRAC) * 1.37 * 0.47 * CELL * C44_12, rel=1e-6
+    )
+    # gain-loss rows carry their parameters
+    params = json.loads(row["method_params"])
+    assert params["root_shoot"] == 0.37 and params["carbon_fraction"] == 0.47
+
+    ipcc = pd.read_csv(land["dir"] / "ipcc.csv")
+    aoi = ipcc[ipcc["zone_id"] == AOI_ZONE].set_index("crf_code")
+    # 4.A.1 forest remaining forest: 2 cells, no stock change, gain-loss gains only
+    assert aoi.loc["4.A.1", "area_ha"] == pytest.approx(2 * CELL)
+    assert aoi.loc["4.A.1", "total_mgc_per_yr"] == pytest.approx(0.0)
+    assert aoi.loc["4.A.1", "gl_gains_mgc_per_yr"] == pytest.approx(gain, rel=1e-6)
+    # 4.A.2.1 cropland converted to forest land: living biomass (100 + 37) - (5 + 1), DOM 10, soil 10
+    assert aoi.loc["4.A.2.1", "category"] == "Cropland converted to Forest land"
+    assert aoi.loc["4.A.2.1", "living_biomass_mgc_per_yr"] == pytest.approx(131 / 2 * CELL)
+    assert aoi.loc["4.A.2.1", "dead_organic_matter_mgc_per_yr"] == pytest.approx(10 / 2 * CELL)
+    assert aoi.loc["4.A.2.1", "soil_mgc_per_yr"] == pytest.approx(10 / 2 * CELL)
+    # 4.B.2.1 forest land converted to cropland: emissions, inventory sign +
+    assert aoi.loc["4.B.2.1", "net_co2e_mgco2e_per_yr"] == pytest.approx(CHANGE * C44_12)
+    assert aoi.loc["4.A", "area_ha"] == pytest.approx(3 * CELL)
+    # 4.E.1 settlements remaining settlements: the built cell
+    assert aoi.loc["4.E.1", "area_ha"] == pytest.approx(CELL)
+
+
+def test_monte_carlo_without_errors_equals_the_deterministic_totals(land):
+    cfg = land["cfg"]
+    table = run_monte_carlo(
+        cfg,
+        2020,
+        aligned={"land_cover": land["lc2020"]},
+        grid_path=land["grid"],
+        out=land["dir"] / "mc.csv",
+    )
+    aoi = table[(table["zone_id"] == AOI_ZONE) & (table["pool"] == "total")]
+    assert len(aoi) == 50
+    assert np.allclose(aoi["stock_mgc"], 749 * CELL)
+
+
+def _mc_total(land, draws: int, seed: int, sd_out=None) -> np.ndarray:
+    cfg = land["cfg"].model_copy(
+        update={
+            "account": land["cfg"].account.model_copy(
+                update={
+                    "uncertainty": land["cfg"].account.uncertainty.model_copy(
+                        update={"draws": draws, "seed": seed, "parameters": {"table.above": 0.3}}
+                    )
+                }
+            )
+        }
+    )
+    table = run_monte_carlo(
+        cfg,
+        2020,
+        aligned={"land_cover": land["lc2020"]},
+        grid_path=land["grid"],
+        out=land["dir"] / f"mc_{draws}_{seed}.csv",
+        sd_out=sd_out,
+    )
+    return table[(table["zone_id"] == AOI_ZONE) & (table["pool"] == "above")][
+        "stock_mgc"
+    ].to_numpy()
+
+
+def test_monte_carlo_parameter_error_and_its_convergence(land):
+    # above-ground stock (3 x 100 + 3 x 5) x CELL, each class's value drawn with 30 % SD:
+    # SD of the total = 0.3 x CELL x sqrt(300^2 + 15^2) Mg C
+    expected_sd = 0.3 * CELL * np.hypot(300.0, 15.0)
+    big = _mc_total(land, 4000, 1)
+    assert big.mean() == pytest.approx(315 * CELL, rel=0.02)
+    assert big.std(ddof=1) == pytest.approx(expected_sd, rel=0.06)
+    # the estimate of the 90 % bound steadies as draws grow: its spread across seeds falls
+    spread = {
+        n: np.std([np.quantile(_mc_total(land, n, s), 0.95) for s in range(8)]) for n in (20, 800)
+    }
+    assert spread[800] < spread[20] / 2
+    # same seed, same draws
+    assert np.array_equal(_mc_total(land, 20, 3), _mc_total(land, 20, 3))
+
+
+def test_per_pixel_sd_layer(land):
+    import rasterio
+
+    out = land["dir"] / "sd.tif"
+    _mc_total(land, 400, 2, sd_out=out)
+    with rasterio.open(out) as ds:
+        sd = ds.read(1)
+        assert ds.tags()["UNITS"] == "Mg C ha-1"
+    # a tree cell's total varies only through its above-ground value: SD = 0.3 x 100 Mg C/ha
+    assert sd[0, 0] == pytest.approx(30.0, rel=0.12)
+    assert sd[K, 2 * K] == pytest.approx(0.0, abs=1e-6)  # built: nothing drawn
+    assert np.isnan(sd[K, 3 * K])  # outside the AOI
+
+
+def test_account_rows_join_stocks_changes_and_intervals(land):
+    cfg = land["cfg"]
+    d = land["dir"]
+    tally_stocks(
+        cfg,
+        2020,
+        land_cover=land["lc2020"],
+        stocks=land["stocks2020"],
+        grid_path=land["grid"],
+        out=d / "s0.csv",
+    )
+    tally_stocks(
+        cfg,
+        2022,
+        land_cover=land["lc2022"],
+        stocks=land["stocks2022"],
+        grid_path=land["grid"],
+        out=d / "s1.csv",
+    )
+    tally_changes(
+        cfg,
+        2020,
+        2022,
+        land_cover0=land["lc2020"],
+        land_cover1=land["lc2022"],
+        stocks0=land["stocks2020"],
+        stocks1=land["stocks2022"],
+        grid_path=land["grid"],
+        out=d / "c.csv",
+        ipcc_out=d / "i.csv",
+    )
+    for year, key in ((2020, "lc2020"), (2022, "lc2022")):
+        run_monte_carlo(
+            cfg,
+            year,
+            aligned={"land_cover": land[key]},
+            grid_path=land["grid"],
+            out=d / f"m{year}.csv",
+        )
+    table = assemble_account(
+        cfg,
+        stocks={2020: d / "s0.csv", 2022: d / "s1.csv"},
+        changes={2022: d / "c.csv"},
+        monte_carlo={2020: d / "m2020.csv", 2022: d / "m2022.csv"},
+        out=d / "account.csv",
+        parquet_out=d / "account.parquet",
+    )
+    assert list(pd.read_parquet(d / "account.parquet").columns) == list(table.columns)
+    row = _row(
+        table,
+        year=2022,
+        zone_id=AOI_ZONE,
+        class_name=ALL_CLASSES,
+        pool="total",
+        method=STOCK_DIFFERENCE,
+    )
+    # 2022: 3 tree, 3 crop... (0,1) became crop, (1,1) became tree: still 3 and 3, plus built
+    assert row["stock_mgc"] == pytest.approx(749 * CELL)
+    assert row["net_flux_mgco2e_per_yr"] == pytest.approx(0.0, abs=1e-9)
+    assert row["emissions_mgco2e_per_yr"] == pytest.approx(CHANGE * C44_12)
+    assert row["interval_start"] == 2020 and row["interval_end"] == 2022
+    # no parameter error: the Monte Carlo interval collapses on the deterministic value
+    assert row["stock_mgc_p05"] == pytest.approx(749 * CELL) and row[
+        "stock_mgc_p95"
+    ] == pytest.approx(749 * CELL)
+    assert row["net_flux_mgco2e_per_yr_p05"] == pytest.approx(0.0, abs=1e-9)
+    assert row["mc_draws"] == 50
+    first = _row(table, year=2020, zone_id=AOI_ZONE, class_code=10, pool="total")
+    assert pd.isna(first["net_flux_mgco2e_per_yr"]) and pd.isna(first["interval_start"])
+    # class rows add up to the "all classes" row
+    classes = table[
+        (table["year"] == 2022)
+        & (table["zone_id"] == AOI_ZONE)
+        & (table["pool"] == "total")
+        & (table["method"] == STOCK_DIFFERENCE)
+        & (table["class_name"] != ALL_CLASSES)
+    ]
+    assert classes["stock_mgc"].sum() == pytest.approx(row["stock_mgc"])
