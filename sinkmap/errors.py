@@ -43,3 +43,18 @@ class GridError(SinkmapError, ValueError):
 
 class OutputError(SinkmapError):
     """An output could not be written completely; nothing partial was left behind."""
+
+
+class UnmappedClassError(UnknownClassError):
+    """A land-cover code occurs in a product but has no row in the dataset's crosswalk."""
+
+    def __init__(self, codes: list[int], crosswalk: str) -> None:
+        self.codes = sorted(int(c) for c in codes)
+        self.table = crosswalk
+        listed = ", ".join(str(c) for c in self.codes)
+        InputDataError.__init__(
+            self,
+            f"class code(s) {listed} occur in the product but have no row in the crosswalk "
+            f"{crosswalk}. Add a row for each code to that file (source_code, target_code, "
+            f"ipcc_category, with a note on the source of the mapping), or map it to 0 (nodata).",
+        )

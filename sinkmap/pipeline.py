@@ -121,16 +121,29 @@ def align_input(
     dataset = get_dataset(registry, cfg.inputs[role].dataset)
     manifest = Manifest.read(manifest_path)
     grid = Grid.from_json(grid_path)
-    layer = "map" if "map" in dataset.files else next(iter(dataset.files))
     arr = aligned_array(
-        manifest.paths(layer), grid, load_aoi(cfg), kind=dataset.kind, src_nodata=dataset.nodata
+        manifest.paths(dataset.main_layer),
+        grid,
+        load_aoi(cfg),
+        kind=dataset.kind,
+        src_nodata=dataset.nodata,
     )
     categorical = dataset.kind == "categorical"
+    legend = dataset.legend
     tags = _provenance(
         cfg, sources=[_source_record(dataset.name, manifest)], synthetic=manifest.synthetic
     )
-    if dataset.legend:
-        tags["LEGEND"] = dataset.legend
+    if dataset.crosswalk:
+        # Codes are translated after resampling (mode picks among the product's own classes),
+        # chunk by chunk, into the run's legend.
+        from sinkmap.crosswalk import Crosswalk, resolve_crosswalk
+
+        crosswalk = Crosswalk.from_csv(resolve_crosswalk(dataset, cfg.datasets))
+        arr = arr.map_blocks(crosswalk.apply, dtype="uint8")
+        legend = crosswalk.target_legend
+        tags |= {"CROSSWALK": dataset.crosswalk, "SOURCE_LEGEND": dataset.legend or ""}
+    if legend:
+        tags["LEGEND"] = legend
     tags |= {
         "YEAR": year,
         "ROLE": role,
@@ -143,9 +156,7 @@ def align_input(
         nodata=0 if categorical else float("nan"),
         tags=tags,
         description=f"{role} ({dataset.name}) {year}",
-        colormap=colormap(LEGENDS[dataset.legend])
-        if categorical and dataset.legend in LEGENDS
-        else None,
+        colormap=colormap(LEGENDS[legend]) if categorical and legend in LEGENDS else None,
         overview_resampling="mode" if categorical else "average",
     )
     write_layers(grid, {out: spec}, threads=threads)

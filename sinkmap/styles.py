@@ -31,7 +31,41 @@ WORLDCOVER: tuple[LegendClass, ...] = (
     LegendClass(100, "Moss and lichen", "#fae6a0", "Other land"),
 )
 
-LEGENDS: dict[str, tuple[LegendClass, ...]] = {"worldcover": WORLDCOVER}
+#: Impact Observatory / Esri annual land use and land cover (10 m, v02), with the producer's colours.
+#: The IPCC category is that of the WorldCover class each code is mapped to in
+#: ``config/crosswalks/io_lulc.csv``; clouds (10) are mapped to nodata and have none.
+IO_LULC: tuple[LegendClass, ...] = (
+    LegendClass(1, "Water", "#419bdf", "Wetlands"),
+    LegendClass(2, "Trees", "#397d49", "Forest land"),
+    LegendClass(4, "Flooded vegetation", "#7a87c6", "Wetlands"),
+    LegendClass(5, "Crops", "#e49635", "Cropland"),
+    LegendClass(7, "Built area", "#c4281b", "Settlements"),
+    LegendClass(8, "Bare ground", "#a59b8f", "Other land"),
+    LegendClass(9, "Snow/ice", "#a8ebff", "Other land"),
+    LegendClass(10, "Clouds", "#616161", ""),
+    LegendClass(11, "Rangeland", "#e3e2c3", "Grassland"),
+)
+
+#: China Land Cover Dataset (CLCD, Yang & Huang), 30 m annual. Colours follow the colour table
+#: built into the CLCD GeoTIFFs (check against a downloaded file); IPCC categories as in
+#: ``config/crosswalks/clcd.csv``.
+CLCD: tuple[LegendClass, ...] = (
+    LegendClass(1, "Cropland", "#fae39c", "Cropland"),
+    LegendClass(2, "Forest", "#446f33", "Forest land"),
+    LegendClass(3, "Shrub", "#33a02c", "Grassland"),
+    LegendClass(4, "Grassland", "#abd37b", "Grassland"),
+    LegendClass(5, "Water", "#1e69ff", "Wetlands"),
+    LegendClass(6, "Snow/Ice", "#d2ebff", "Other land"),
+    LegendClass(7, "Barren", "#a0a0a0", "Other land"),
+    LegendClass(8, "Impervious", "#ff0000", "Settlements"),
+    LegendClass(9, "Wetland", "#59e2ff", "Wetlands"),
+)
+
+LEGENDS: dict[str, tuple[LegendClass, ...]] = {
+    "worldcover": WORLDCOVER,
+    "io_lulc": IO_LULC,
+    "clcd": CLCD,
+}
 
 
 def _rgba(hex_color: str) -> tuple[int, int, int, int]:
