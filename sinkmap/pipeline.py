@@ -490,6 +490,7 @@ def _write_zones_layer(
     """Zone polygons with their area and stock per pool (all classes) for the year."""
     import geopandas as gpd
     import pyogrio
+    import shapely
 
     from sinkmap.tally import ALL_CLASSES, Zones
 
@@ -507,6 +508,9 @@ def _write_zones_layer(
     if "stock_total_mgc" in gdf.columns:
         gdf["stock_density_mgc_per_ha"] = gdf["stock_total_mgc"] / gdf["area_ha"]
     gdf = gpd.GeoDataFrame(gdf, geometry="geometry", crs=grid.crs)
+    gdf["geometry"] = gdf.geometry.apply(
+        lambda g: shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g
+    )
     pyogrio.write_dataframe(gdf, gpkg, layer="zones", driver="GPKG", layer_metadata=meta)
 
 

@@ -135,7 +135,8 @@ def _nodata_matches(doc: str, actual: float | None) -> bool:
 
 def test_rasters_match_the_doc(results: Path) -> None:
     doc = _doc_rasters()
-    assert len(doc) >= 14, doc  # 2 years x (land cover, biomass, 5 stocks) + 1 sink
+    # 2 years x (land cover, biomass, 5 stocks, SD) + 1 interval x (sink, 4 pools, 3 gain-loss)
+    assert len(doc) >= 24, doc
     heading = _section("Rasters").splitlines()[0]
     grid = json.loads((results / "grid.json").read_text())
     problems = []
@@ -191,6 +192,10 @@ def test_raster_tags_match_the_doc(results: Path) -> None:
                 continue
             if "flux layers" in meaning and "stock" not in meaning and not is_flux:
                 continue
+            if "gain-loss layers" in meaning and not rel.name.startswith("gain_loss"):
+                continue
+            if "Monte Carlo layers" in meaning and not rel.name.endswith("_sd.tif"):
+                continue
             if " or " in tag_cell:
                 year_part, interval_part = tag_cell.split(" or ", 1)
                 names = _ticks(interval_part if is_flux else year_part)
@@ -207,9 +212,13 @@ def test_csv_columns_match_the_doc(results: Path) -> None:
         "results/<year>/class_summary.csv",
         "results/sink/<y0>-<y1>/class_summary.csv",
         "results/<year>/tile_summary.csv",
+        "results/<year>/account_stocks.csv",
+        "results/<year>/monte_carlo.csv",
         "results/carbon_account.csv",
         "results/sink/<y0>-<y1>/change_matrix.csv",
         "results/sink/<y0>-<y1>/ipcc_change_matrix.csv",
+        "results/sink/<y0>-<y1>/account_changes.csv",
+        "results/sink/<y0>-<y1>/ipcc_summary.csv",
     }, sorted(doc)
     problems = []
     for template, columns in doc.items():
@@ -241,25 +250,27 @@ def test_geopackage_matches_the_doc(results: Path) -> None:
         names = []
         for name in _names(fields):
             if name.endswith(".csv"):
-                names += csv_columns[f"results/<year>/{name}"]
+                key = f"results/<year>/{name}"
+                names += csv_columns.get(key) or csv_columns[f"results/sink/<y0>-<y1>/{name}"]
             else:
                 names.append(name)
-        geometry_type = None if geometry.lower().startswith("none") else geometry
-        doc_layers[layer] = (geometry_type, names)
+        geometry_type = None if geometry.lower().startswith("none") else geometry.split(" (")[0]
+        doc_layers[layer] = (geometry_type, names, "years after the first" in geometry)
     meta_sentence = section.split("metadata holds", 1)[1].split(".", 1)[0]
     meta_keys = _ticks(meta_sentence)
     assert "OUTPUT_VERSION" in meta_keys
     (template,) = [t for t in _ticks(section.splitlines()[0]) if t.endswith(".gpkg")]
     grid_crs = json.loads((results / "grid.json").read_text())["crs"]
     problems = []
-    for rel in _expand(template):
+    for year, rel in zip(YEARS, _expand(template), strict=True):
         path = results.parent / rel
         layers = [name for name, _ in pyogrio.list_layers(path)]
-        if sorted(layers) != sorted(doc_layers):
-            problems.append(f"{rel}: layers {sorted(layers)}, doc {sorted(doc_layers)}")
+        expected = [k for k, v in doc_layers.items() if year != YEARS[0] or not v[2]]
+        if sorted(layers) != sorted(expected):
+            problems.append(f"{rel}: layers {sorted(layers)}, doc {sorted(expected)}")
         for layer in set(layers) & set(doc_layers):
             info = pyogrio.read_info(path, layer=layer)
-            geometry_type, fields = doc_layers[layer]
+            geometry_type, fields, _ = doc_layers[layer]
             if info["geometry_type"] != geometry_type:
                 problems.append(
                     f"{rel}:{layer}: geometry {info['geometry_type']}, doc {geometry_type}"

@@ -17,7 +17,7 @@ import pyogrio
 import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
-from tinyrun import REPO, TABLE, snakemake, write_aoi, write_config
+from tinyrun import REPO, TABLE, account_settings, snakemake, write_aoi, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -125,26 +125,62 @@ def test_class_summary_and_account(run: Path) -> None:
 
     account = pd.read_csv(run / "results/carbon_account.csv")
     assert set(account["year"]) == {2020, 2021}
-    first = account[account["year"] == 2020]
+    sd = account[(account["method"] == "stock-difference") & (account["zone_id"] == "aoi")]
+    totals = sd[(sd["class_name"] == "all classes") & (sd["pool"] == "total")].set_index("year")
+    classes = sd[(sd["class_name"] != "all classes") & (sd["pool"] == "total")]
+    first = classes[classes["year"] == 2020]
     assert first["net_flux_mgco2e_per_yr"].isna().all()
-    second = account[account["year"] == 2021].set_index("class_code")
+    second = classes[classes["year"] == 2021].set_index("class_code")
+    # the account's stocks are the class summary's (two independent tallies of the same layers)
+    for code in summary.index:
+        assert second.loc[code, "stock_mgc"] == pytest.approx(
+            summary.loc[code, "stock_total_mgc"], rel=1e-6
+        )
     sink = pd.read_csv(run / "results/sink/2020-2021/class_summary.csv").set_index("class_code")
     for code in sink.index:
-        assert second.loc[code, "interval"] == "2020-2021"
+        assert second.loc[code, "interval_start"] == 2020
         assert second.loc[code, "net_flux_mgco2e_per_yr"] == pytest.approx(
-            sink.loc[code, "net_flux_mgco2e_per_yr"]
+            sink.loc[code, "net_flux_mgco2e_per_yr"], rel=1e-5, abs=1e-6
         )
     # county net flux = -(total stock change) x 44/12 for a one-year interval
-    stock_change = second["stock_total_mgc"].sum() - first["stock_total_mgc"].sum()
+    stock_change = totals.loc[2021, "stock_mgc"] - totals.loc[2020, "stock_mgc"]
+    assert totals.loc[2021, "net_flux_mgco2e_per_yr"] == pytest.approx(
+        -stock_change * CO2_PER_C, rel=1e-6
+    )
     assert sink["net_flux_mgco2e_per_yr"].sum() == pytest.approx(
         -stock_change * CO2_PER_C, rel=1e-4
     )
+    # gain-loss beside it: forest remaining forest grows 0.7 t d.m./ha/yr x 1.37 x 0.47
+    # (config/growth_rates.csv, unspecified state), so its removals are area x that x 44/12
+    ipcc = pd.read_csv(run / "results/sink/2020-2021/ipcc_summary.csv")
+    ffl = ipcc[(ipcc["zone_id"] == "aoi") & (ipcc["crf_code"] == "4.A.1")].iloc[0]
+    assert ffl["gl_gains_mgc_per_yr"] == pytest.approx(ffl["area_ha"] * 0.7 * 1.37 * 0.47, rel=1e-5)
+    gl = account[(account["method"] == "gain-loss") & (account["class_name"] == "all classes")]
+    assert set(gl["pool"]) == {"total"} and set(gl["year"]) == {2021}
+    assert (gl["removals_mgco2e_per_yr"] <= 0).all() and (gl["emissions_mgco2e_per_yr"] >= 0).all()
+    # Monte Carlo: above-ground and soil table values drawn (tinyrun); the interval brackets
+    assert (totals["stock_mgc_p05"] < totals["stock_mgc"]).all()
+    assert (totals["stock_mgc"] < totals["stock_mgc_p95"]).all()
+    assert (totals["mc_draws"] == 20).all()
     assert (account["synthetic"] == "yes").all()
+    twin = pd.read_parquet(run / "results/carbon_account.parquet")
+    assert list(twin.columns) == list(account.columns) and len(twin) == len(account)
 
 
 def test_geopackage_layers(run: Path) -> None:
     layers = {row[0] for row in pyogrio.list_layers(run / "results/2021/sinkmap_2021.gpkg")}
-    assert layers == {"aoi", "class_summary", "tiles", "layer_styles"}
+    assert layers == {
+        "aoi",
+        "class_summary",
+        "tiles",
+        "layer_styles",
+        "change_matrix",
+        "ipcc_change_matrix",
+        "ipcc_summary",
+    }
+    matrix = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="change_matrix")
+    csv = pd.read_csv(run / "results/sink/2020-2021/change_matrix.csv")
+    assert matrix["area_ha"].sum() == pytest.approx(csv["area_ha"].sum())
     # the class summary carries the sink of the interval ending in the year, empty in the first year
     first = gpd.read_file(run / "results/2020/sinkmap_2020.gpkg", layer="class_summary")
     second = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="class_summary")
@@ -178,17 +214,23 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
         for p in (run / "results").rglob("*")
         if p.is_file() and "2022" not in str(p) and "stac" not in p.parts
     }
+    account_before = pd.read_csv(run / "results/carbon_account.csv")
     write_config(run, [2020, 2021, 2022])
     proc = snakemake(run, "-n")
     counts = _job_counts(proc.stdout + proc.stderr)
-    # 2022: fetch + align for both roles, one stocks job, the 2021-2022 sink, the 2022 GeoPackage,
-    # the account table, which gains the new rows, its JSON twin and the STAC catalog.
+    # 2022: fetch + align for both roles, one stocks job, its stock tally and Monte Carlo, the
+    # 2021-2022 sink by both methods and its change tally, the 2022 GeoPackage, the account table,
+    # which gains the new rows, its JSON twin, the report and the STAC catalog.
     # Nothing for 2020 or 2021.
     assert counts == {
         "fetch": 2,
         "align": 2,
         "stocks": 1,
+        "tally_stocks": 1,
+        "uncertainty": 1,
         "sink": 1,
+        "gain_loss": 1,
+        "tally_changes": 1,
         "geopackage": 1,
         "account": 1,
         "account_json": 1,
@@ -197,15 +239,52 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
         "all": 1,
     }
     snakemake(run)
+    # the earlier rows are kept as they were, computed_at included; only 2022 rows are new
+    account_after = pd.read_csv(run / "results/carbon_account.csv")
+    kept = account_after[account_after["year"] < 2022].drop(columns="sinkmap_version")
+    pd.testing.assert_frame_equal(
+        kept.reset_index(drop=True), account_before.drop(columns="sinkmap_version")
+    )
+    assert set(account_after["year"]) == {2020, 2021, 2022}
     assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
     # only the run-wide aggregates (account table and its JSON twin; the STAC catalog, left out
     # above) are rewritten
-    aggregates = {"carbon_account.csv", "carbon_account.json", "report.html"}
+    aggregates = {
+        "carbon_account.csv",
+        "carbon_account.parquet",
+        "carbon_account.json",
+        "report.html",
+    }
     changed = [
         p for p, t in before.items() if p.stat().st_mtime_ns != t and p.name not in aggregates
     ]
     assert changed == []
     write_config(run, [2020, 2021])
+
+
+def test_a_method_parameter_change_reruns_only_what_it_affects(run: Path, tmp_path: Path) -> None:
+    """A new root-to-shoot ratio changes the gain-loss layers and what is made from them only."""
+    config = run / "config.yaml"
+    original = config.read_text(encoding="utf-8")
+    try:
+        write_config(
+            run,
+            [2020, 2021],
+            account=account_settings(run, root_shoot=0.24),
+        )
+        counts = _job_counts(snakemake(run, "-n").stdout)
+        assert counts == {
+            "gain_loss": 1,
+            "tally_changes": 1,
+            "geopackage": 1,  # carries the interval's IPCC summary
+            "account": 1,
+            "account_json": 1,
+            "stac": 1,
+            "report": 1,
+            "all": 1,
+        }
+    finally:
+        config.write_text(original, encoding="utf-8")
 
 
 def test_unknown_class_fails_cleanly(run: Path, tmp_path: Path) -> None:

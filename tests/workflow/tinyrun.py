@@ -28,11 +28,31 @@ AOI_LONLAT = [
 
 
 def write_aoi(workdir: Path) -> Path:
+    """The AOI, and two zones that split it at 109.70 E (the line cuts through pixels)."""
     path = workdir / "aoi.geojson"
+    aoi = shapely.Polygon(AOI_LONLAT)
+    gpd.GeoDataFrame({"name": ["test AOI"]}, geometry=[aoi], crs="EPSG:4326").to_file(path)
+    west = aoi.intersection(shapely.box(109.60, 18.60, 109.70, 18.70))
+    east = aoi.intersection(shapely.box(109.70, 18.60, 109.80, 18.70))
     gpd.GeoDataFrame(
-        {"name": ["test AOI"]}, geometry=[shapely.Polygon(AOI_LONLAT)], crs="EPSG:4326"
-    ).to_file(path)
+        {"code": ["T-W", "T-E"], "name": ["west township", "east township"]},
+        geometry=[west, east],
+        crs="EPSG:4326",
+    ).to_file(workdir / "zones.geojson")
     return path
+
+
+def account_settings(workdir: Path, **gain_loss: object) -> dict[str, object]:
+    """The tiny runs' account: gain-loss, a small Monte Carlo with a per-pixel SD layer, zones."""
+    return {
+        "gain_loss": {"growth_rates": str(GROWTH_RATES)} | gain_loss,
+        "uncertainty": {
+            "draws": 20,
+            "parameters": {"table.above": 0.2, "table.soil": 0.1},
+            "pixel_sd": True,
+        },
+        "zones": {"path": str(workdir / "zones.geojson"), "id_field": "code", "name_field": "name"},
+    }
 
 
 def write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: object) -> Path:
@@ -48,10 +68,7 @@ def write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: 
         "datasets": str(REPO / "config" / "datasets.yaml"),
         "resources_dir": "resources",
         "results_dir": "results",
-        "account": {
-            "gain_loss": {"growth_rates": str(GROWTH_RATES)},
-            "uncertainty": {"draws": 20, "parameters": {"table.above": 0.2, "table.soil": 0.1}},
-        },
+        "account": account_settings(workdir),
     } | extra
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
