@@ -1,8 +1,15 @@
-"""The carbon account table (``carbon_account.csv``) in JSON form, for platforms that read JSON.
+"""The carbon account table (``carbon_account.csv``): a typed reader, and its JSON form.
 
-The file is one object: the contract version, the sign convention, the units of every column and the
-rows as records. Empty cells (the flux of the first year, which has no earlier year) become ``null``;
-the ``model`` and ``sources`` columns, JSON text in the CSV, become JSON values. Its JSON Schema
+The table has one row per year × zone × land-cover class × pool × method; its columns, their units
+and types are those of :mod:`sinkmap.tally` (``ACCOUNT_COLUMNS``, ``ACCOUNT_UNITS``,
+``ACCOUNT_INTEGER``, ``ACCOUNT_JSON_TEXT``, ``ACCOUNT_TEXT``; every other column is a number).
+:func:`read_account` reads it with those types and refuses a table of another layout.
+
+The JSON form is one object: the contract version, the sign convention, the units of every column
+and the rows as records. Empty cells (the change and flux columns of the first year, the stock
+columns of the gain-loss rows, the Monte Carlo columns where the uncertainty step did not run, the
+class code of an "all classes" row) become ``null``; integer columns are integers; the ``model``,
+``method_params`` and ``inputs`` columns, JSON text in the CSV, become JSON values. Its JSON Schema
 (draft 2020-12) is ``docs/schemas/carbon_account.schema.json``; see docs/outputs.md.
 """
 
@@ -16,63 +23,102 @@ from typing import Any
 import pandas as pd
 
 from sinkmap import OUTPUT_VERSION
-from sinkmap.constants import (
-    POOLS,
-    SIGN_CONVENTION,
-    UNITS_FLUX_TOTAL,
-    UNITS_STOCK,
-    UNITS_STOCK_TOTAL,
-)
+from sinkmap.constants import SIGN_CONVENTION
 from sinkmap.errors import OutputError
 from sinkmap.io import atomic_path
-
-#: Units of every column of the account table (``None``: a label, code or text without units).
-ACCOUNT_UNITS: dict[str, str | None] = {
-    "year": None,
-    "class_code": None,
-    "class_name": None,
-    "ipcc_category": None,
-    "area_ha": "ha",
-    **{f"stock_{p}_mgc": UNITS_STOCK_TOTAL for p in POOLS},
-    "stock_total_mgc": UNITS_STOCK_TOTAL,
-    "stock_density_mgc_per_ha": UNITS_STOCK,
-    "interval": None,
-    "net_flux_mgco2e_per_yr": UNITS_FLUX_TOTAL,
-    "emissions_mgco2e_per_yr": UNITS_FLUX_TOTAL,
-    "removals_mgco2e_per_yr": UNITS_FLUX_TOTAL,
-    "method": None,
-    "model": None,
-    "sources": None,
-    "synthetic": None,
-    "sinkmap_version": None,
-    "output_version": None,
-}
-
-_INTEGER = ("year", "class_code")
-_JSON_TEXT = ("model", "sources")
-_TEXT = (
-    "class_name",
-    "ipcc_category",
-    "interval",
-    "method",
-    "synthetic",
-    "sinkmap_version",
-    "output_version",
+from sinkmap.tally import (
+    ACCOUNT_COLUMNS,
+    ACCOUNT_INTEGER,
+    ACCOUNT_JSON_TEXT,
+    ACCOUNT_TEXT,
+    ACCOUNT_UNITS,
+    ALL_CLASSES,
+    AOI_ZONE,
+    STOCK_DIFFERENCE,
 )
+
+__all__ = [
+    "ACCOUNT_UNITS",
+    "account_document",
+    "account_rows",
+    "read_account",
+    "write_account_json",
+]
+
+#: Columns holding numbers (floats): every column that is not integer, JSON text or text.
+ACCOUNT_NUMBER: tuple[str, ...] = tuple(
+    c for c in ACCOUNT_COLUMNS if c not in (*ACCOUNT_INTEGER, *ACCOUNT_JSON_TEXT, *ACCOUNT_TEXT)
+)
+
+
+def read_account(account_csv: str | Path) -> pd.DataFrame:
+    """``carbon_account.csv`` with the contract's types.
+
+    Integer columns are ``Int64`` (``<NA>`` where empty), number columns ``float64`` (NaN where
+    empty), text and JSON-text columns ``str`` (``""`` where empty; JSON text is not parsed).
+    Raises :class:`OutputError` when the columns are not those of the contract, or a cell of an
+    integer or number column does not hold one.
+    """
+    path = Path(account_csv)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    columns = list(raw.columns)
+    if columns != ACCOUNT_COLUMNS:
+        missing = [c for c in ACCOUNT_COLUMNS if c not in columns]
+        extra = [c for c in columns if c not in ACCOUNT_COLUMNS]
+        raise OutputError(
+            f"{path} does not have the columns of the account table of output contract "
+            f"{OUTPUT_VERSION} (missing {missing}, unexpected {extra}; the order must be "
+            f"{ACCOUNT_COLUMNS}); re-run the account step "
+            "(snakemake results/carbon_account.csv --force) with this sinkmap version"
+        )
+    table = pd.DataFrame(index=raw.index)
+    for column in ACCOUNT_COLUMNS:
+        cells = raw[column]
+        if column in ACCOUNT_INTEGER:
+            table[column] = pd.array(
+                [_integer(v, path, column, i) for i, v in enumerate(cells)], dtype="Int64"
+            )
+        elif column in ACCOUNT_NUMBER:
+            table[column] = [_number(v, path, column, i) for i, v in enumerate(cells)]
+            table[column] = table[column].astype("float64")
+        else:
+            table[column] = cells.astype(str)
+    return table
+
+
+def account_rows(
+    table: pd.DataFrame,
+    *,
+    zone_id: str | None = AOI_ZONE,
+    all_classes: bool = True,
+    pool: str = "total",
+    method: str = STOCK_DIFFERENCE,
+) -> pd.DataFrame:
+    """The rows of one slice of the account (a table from :func:`read_account`) that add up
+    without double counting: one zone (``None``: every zone), either the "all classes" rows or the
+    class rows, one pool (``total`` = the four pools) and one method. Raises :class:`OutputError`
+    when the slice has two rows for one year, zone and class."""
+    keep = (table["method"] == method) & (table["pool"] == pool)
+    keep &= (table["class_name"] == ALL_CLASSES) == all_classes
+    if zone_id is not None:
+        keep &= table["zone_id"] == zone_id
+    rows = table[keep]
+    repeated = rows[rows.duplicated(["year", "zone_id", "class_code"], keep=False)]
+    if not repeated.empty:
+        first = repeated.iloc[0]
+        raise OutputError(
+            f"the account table has more than one row for year {first['year']}, zone "
+            f"{first['zone_id']!r}, class {first['class_name']!r}, pool {pool!r}, method "
+            f"{method!r}; re-run the account step (snakemake results/carbon_account.csv --force)"
+        )
+    return rows
 
 
 def account_document(account_csv: Path) -> dict[str, Any]:
     """The JSON form of ``account_csv`` as a Python object (see :func:`write_account_json`)."""
-    table = pd.read_csv(account_csv, dtype={c: "string" for c in _TEXT}, keep_default_na=False)
-    columns = list(table.columns)
-    if columns != list(ACCOUNT_UNITS):
-        raise OutputError(
-            f"{account_csv} has columns {columns}, but the account table of output contract "
-            f"{OUTPUT_VERSION} has {list(ACCOUNT_UNITS)}; re-run the account step "
-            "(snakemake results/carbon_account.csv --force) with this sinkmap version"
-        )
+    table = read_account(account_csv)
     records = [_record(row) for row in table.to_dict(orient="records")]
-    versions = sorted({r["output_version"] for r in records})
+    versions = sorted({str(r["output_version"]) for r in records})
     if versions and versions != [OUTPUT_VERSION]:
         raise OutputError(
             f"{account_csv} was written under output contract {versions}, this sinkmap writes "
@@ -81,11 +127,11 @@ def account_document(account_csv: Path) -> dict[str, Any]:
     return {
         "output_version": OUTPUT_VERSION,
         "table": "carbon_account",
-        "description": "Carbon stocks and net CO2e flux per year and land-cover class "
-        "(one record per row of carbon_account.csv)",
+        "description": "Carbon stocks and CO2e fluxes per year, zone, land-cover class, pool and "
+        "method (stock-difference, gain-loss), one record per row of carbon_account.csv",
         "sign_convention": SIGN_CONVENTION,
         "synthetic": any(r["synthetic"] == "yes" for r in records),
-        "columns": columns,
+        "columns": list(ACCOUNT_COLUMNS),
         "units": dict(ACCOUNT_UNITS),
         "records": records,
     }
@@ -103,17 +149,55 @@ def write_account_json(account_csv: Path, out: Path) -> Path:
     return out
 
 
+def _integer(text: str, path: Path, column: str, row: int) -> int | None:
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value == int(value)):
+        raise OutputError(
+            f"{path}, row {row + 2}: {column} is {text!r}, not an integer; re-run the account step"
+        )
+    return int(value)
+
+
+def _number(text: str, path: Path, column: str, row: int) -> float:
+    if text == "":
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.inf
+    if math.isinf(value):
+        raise OutputError(
+            f"{path}, row {row + 2}: {column} is {text!r}, not a finite number; re-run the "
+            "account step"
+        )
+    return value
+
+
+def _json_value(text: str, column: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise OutputError(
+            f"the account table's {column} column holds {text[:80]!r}, which is not JSON text "
+            f"({err}); re-run the account step"
+        ) from None
+
+
 def _record(row: dict[str, Any]) -> dict[str, Any]:
     rec: dict[str, Any] = {}
-    for column in ACCOUNT_UNITS:
+    for column in ACCOUNT_COLUMNS:
         value = row[column]
-        if column in _INTEGER:
-            rec[column] = int(value)
-        elif column in _JSON_TEXT:
-            rec[column] = json.loads(value) if value else None
-        elif column in _TEXT:
-            rec[column] = str(value) if value != "" else None
+        if column in ACCOUNT_INTEGER:
+            rec[column] = None if pd.isna(value) else int(value)
+        elif column in ACCOUNT_JSON_TEXT:
+            rec[column] = _json_value(value, column) if value else None
+        elif column in ACCOUNT_TEXT:
+            rec[column] = value if value != "" else None
         else:
-            value = float(value) if value != "" else math.nan
-            rec[column] = None if math.isnan(value) else value
+            rec[column] = None if math.isnan(value) else float(value)
     return rec

@@ -27,9 +27,12 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 from rasterio.enums import Resampling
 
+from sinkmap.errors import OutputError
 from sinkmap.io import atomic_path
+from sinkmap.publish.account_json import account_rows, read_account
 from sinkmap.publish.qgis import RAMPS, kind_from_tags
 from sinkmap.styles import LEGENDS
+from sinkmap.tally import ALL_CLASSES, AOI_ZONE, GAIN_LOSS
 
 #: Size of the quick-look figures in pixels (width, height) at :data:`DPI`.
 DPI = 100
@@ -192,66 +195,93 @@ def quicklook_png(
 
 
 def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_SIZE) -> Path:
-    """County total carbon stock (Mg C) per year and net flux (Mg CO2e/yr) per interval.
+    """Total carbon stock (Mg C) per year and net flux (Mg CO2e/yr) per interval of the AOI.
 
-    The flux keeps the inventory sign (emissions positive, removals negative). When the account has
-    ``<column>_p05`` and ``<column>_p95`` (for ``stock_total_mgc`` or ``net_flux_mgco2e_per_yr``),
-    their per-class sums are drawn as the uncertainty band (stock) or error bars (flux); summing
-    class percentiles assumes fully correlated errors, the wider (conservative) band.
+    Reads the rows of ``carbon_account.csv`` (output contract 0.2) of zone ``aoi``, "all classes",
+    pool ``total``: the stock-difference stock per year, with the Monte Carlo 90 % interval
+    (``stock_mgc_p05``, ``stock_mgc_p95``) as a band where the account has it; per interval the net
+    flux of both methods side by side, stock-difference (solid, with its Monte Carlo 90 % interval as
+    error bars where present) and gain-loss (lighter, hatched). The flux keeps the inventory sign
+    (emissions positive, removals negative).
     """
-    df = pd.read_csv(account_csv)
-    years = sorted(int(y) for y in df["year"].unique())
-    by_year = df.groupby("year")
-    stock = by_year["stock_total_mgc"].sum().reindex(years)
+    df = read_account(account_csv)
+    sd = account_rows(df).sort_values("year")
+    gl = account_rows(df, method=GAIN_LOSS).sort_values("year")
+    years = sorted({int(y) for y in (*sd["year"], *gl["year"])})
+    if not years:
+        raise OutputError(
+            f"{account_csv} has no rows of zone {AOI_ZONE!r}, {ALL_CLASSES!r}, pool 'total'; "
+            "re-run the account step"
+        )
+    by_year = sd.set_index("year")
+    stock = by_year["stock_mgc"].reindex(years).to_numpy(dtype=float)
     fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
-    synthetic = "synthetic" in df and (df["synthetic"].astype(str) == "yes").any()
+    synthetic = bool((df["synthetic"] == "yes").any())
     top = 0.86 if synthetic else 0.92
     ax1 = fig.add_axes((0.14, 0.52, 0.82, top - 0.55))
     ax2 = fig.add_axes((0.14, 0.09, 0.82, 0.33), sharex=ax1)
-    fmt = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    fmt = FuncFormatter(lambda v, _: f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}")
 
-    ax1.plot(years, stock.to_numpy(), "-o", color="#238443", label="total stock")
-    band = _band(by_year, "stock_total_mgc", years)
-    if band is not None:
-        ax1.fill_between(years, band[0], band[1], color="#78c679", alpha=0.35, label="5-95 %")
+    ax1.plot(years, stock, "-o", color="#238443", label="total stock")
+    lo = by_year["stock_mgc_p05"].reindex(years).to_numpy(dtype=float)
+    hi = by_year["stock_mgc_p95"].reindex(years).to_numpy(dtype=float)
+    if np.isfinite(lo).any() and np.isfinite(hi).any():
+        ax1.fill_between(
+            years, lo, hi, color="#78c679", alpha=0.35, label="Monte Carlo 90 % interval"
+        )
         ax1.legend(fontsize=9, loc="best")
     ax1.set_ylabel("Mg C")
     ax1.set_title("County total carbon stock", fontsize=11, loc="left")
     ax1.yaxis.set_major_formatter(fmt)
     ax1.grid(alpha=0.3)
 
-    flux_rows = df[df["interval"].notna() & (df["interval"].astype(str) != "")]
-    if not flux_rows.empty:
-        flux = flux_rows.groupby("interval")["net_flux_mgco2e_per_yr"].sum()
-        mids, widths, labels = [], [], []
-        for interval in flux.index:
-            y0, y1 = (int(x) for x in str(interval).split("-"))
-            mids.append((y0 + y1) / 2)
-            widths.append(0.6 * (y1 - y0))
-            labels.append(str(interval).replace("-", "\u2013"))
-        values = flux.to_numpy()
-        colors = [RAMPS["flux"].colors[-2] if v > 0 else RAMPS["flux"].colors[1] for v in values]
-        ax2.bar(mids, values, width=widths, color=colors, edgecolor="#333333", linewidth=0.5)
-        fband = _band(flux_rows.groupby("interval"), "net_flux_mgco2e_per_yr", list(flux.index))
-        if fband is not None:
-            ax2.errorbar(
-                mids,
-                values,
-                yerr=[values - fband[0], fband[1] - values],
-                fmt="none",
-                ecolor="#222222",
-                capsize=4,
+    sd_flux = _by_interval(sd)
+    gl_flux = _by_interval(gl)
+    intervals = sorted(set(sd_flux) | set(gl_flux))
+    if intervals:
+        ramp = RAMPS["flux"].colors
+        methods = [(sd_flux, (ramp[-2], ramp[1]), None)]
+        if gl_flux:
+            methods.append((gl_flux, (ramp[-4], ramp[3]), "///"))
+        for k, (flux, (emission, removal), hatch) in enumerate(methods):
+            xs, values, widths, lows, highs = [], [], [], [], []
+            for y0, y1 in intervals:
+                row = flux.get((y0, y1))
+                if row is None:
+                    continue
+                span = y1 - y0
+                width = 0.6 * span / len(methods)
+                xs.append((y0 + y1) / 2 + (k - (len(methods) - 1) / 2) * width)
+                widths.append(width)
+                values.append(float(row["net_flux_mgco2e_per_yr"]))
+                lows.append(float(row["net_flux_mgco2e_per_yr_p05"]))
+                highs.append(float(row["net_flux_mgco2e_per_yr_p95"]))
+            v = np.asarray(values)
+            ax2.bar(
+                xs,
+                v,
+                width=widths,
+                color=[emission if x > 0 else removal for x in v],
+                edgecolor="#333333",
+                linewidth=0.5,
+                hatch=hatch,
             )
-        for x, v, lab in zip(mids, values, labels, strict=True):
-            ax2.annotate(
-                lab,
-                (x, 0),
-                xytext=(0, -14 if v >= 0 else 6),
-                textcoords="offset points",
-                ha="center",
-                fontsize=8,
-                color="#444444",
+            low, high = np.asarray(lows), np.asarray(highs)
+            has = np.isfinite(low) & np.isfinite(high)
+            if has.any():  # the interval as drawn: it need not contain the value itself
+                x, w = np.asarray(xs)[has], np.asarray(widths)[has] / 4
+                ax2.vlines(x, low[has], high[has], color="#222222", linewidth=1.2)
+                for end in (low[has], high[has]):
+                    ax2.hlines(end, x - w / 2, x + w / 2, color="#222222", linewidth=1.2)
+        if gl_flux:
+            ax2.legend(
+                handles=[
+                    Patch(facecolor="#888888", edgecolor="#333333", label="stock-difference"),
+                    Patch(facecolor="#dddddd", edgecolor="#333333", hatch="///", label="gain-loss"),
+                ],
+                fontsize=9,
+                loc="best",
             )
     else:
         ax2.text(0.5, 0.5, "no interval yet (one year only)", transform=ax2.transAxes, ha="center")
@@ -264,7 +294,17 @@ def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_S
     ax2.grid(alpha=0.3)
     ax2.set_xticks(years)
     ax2.set_xticklabels([str(y) for y in years])
-    ax1.tick_params(labelbottom=False)
+    if intervals:  # the intervals, a row below the years, under their bars
+        ax2.set_xticks(
+            [(y0 + y1) / 2 for y0, y1 in intervals],
+            [f"{y0}\u2013{y1}" for y0, y1 in intervals],
+            minor=True,
+        )
+        ax2.tick_params(axis="x", which="minor", length=0, pad=18, labelsize=8)
+        for label in ax2.get_xticklabels(minor=True):
+            label.set_color("#444444")
+    ax1.tick_params(axis="x", which="both", labelbottom=False)
+    ax1.tick_params(axis="x", which="minor", length=0)
     pad = 0.5
     ax1.set_xlim(years[0] - pad, years[-1] + pad)
     fig.text(0.04, top + 0.02, "Carbon account, county totals", fontsize=14, weight="bold")
@@ -274,15 +314,14 @@ def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_S
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _band(grouped: Any, column: str, index: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    lo, hi = f"{column}_p05", f"{column}_p95"
-    frame = grouped.obj
-    if lo not in frame or hi not in frame:
-        return None
-    return (
-        grouped[lo].sum(min_count=1).reindex(index).to_numpy(dtype=float),
-        grouped[hi].sum(min_count=1).reindex(index).to_numpy(dtype=float),
-    )
+def _by_interval(rows: pd.DataFrame) -> dict[tuple[int, int], dict[str, Any]]:
+    """The rows that have an interval, by (start, end)."""
+    out: dict[tuple[int, int], dict[str, Any]] = {}
+    for rec in rows.to_dict("records"):
+        if pd.isna(rec["interval_start"]) or pd.isna(rec["interval_end"]):
+            continue
+        out[(int(rec["interval_start"]), int(rec["interval_end"]))] = rec
+    return out
 
 
 def _plot_aoi(ax: Any, aoi_gpkg: str | Path, crs: Any) -> None:

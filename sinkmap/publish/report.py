@@ -30,7 +30,9 @@ from sinkmap import OUTPUT_VERSION, __version__
 from sinkmap.constants import CO2_PER_C, SIGN_CONVENTION
 from sinkmap.errors import OutputError
 from sinkmap.io import atomic_path
+from sinkmap.publish.account_json import account_rows, read_account
 from sinkmap.publish.quicklook import SYNTHETIC_BANNER, quicklook_png, timeseries_png
+from sinkmap.tally import AOI_ZONE, GAIN_LOSS, STOCK_DIFFERENCE
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -92,9 +94,9 @@ def build_report(
     ]
     tags = {path: _tags(path) for path in rasters}
     account_path = results / "carbon_account.csv"
-    account = pd.read_csv(account_path) if account_path.exists() else None
+    account = read_account(account_path) if account_path.exists() else None
     synthetic = any(t.get("SYNTHETIC") == "yes" for t in tags.values()) or (
-        account is not None and (account["synthetic"].astype(str) == "yes").any()
+        account is not None and bool((account["synthetic"] == "yes").any())
     )
     versions = sorted({t.get("OUTPUT_VERSION", "") for t in tags.values()} - {""}) or [
         OUTPUT_VERSION
@@ -130,6 +132,7 @@ def build_report(
     parts += _summary_section(account, series)
     parts += _maps_section(maps)
     parts += _class_section(account)
+    parts += _zones_section(account)
     parts += _methods_section(tags, account, config, config_path)
     parts.append("<h2>Run configuration</h2>")
     parts.append(f"<p>From <code>{html.escape(str(config_path))}</code>:</p>")
@@ -218,35 +221,61 @@ def _summary_section(account: pd.DataFrame | None, series: str | None) -> list[s
     out = ["<h2>County totals</h2>"]
     if account is None:
         return [*out, "<p>No carbon_account.csv in the results folder.</p>"]
-    totals = (
-        account.groupby("year")
-        .agg(
-            area_ha=("area_ha", "sum"),
-            stock_total_mgc=("stock_total_mgc", "sum"),
-            net_flux_mgco2e_per_yr=("net_flux_mgco2e_per_yr", lambda s: s.sum(min_count=1)),
-            emissions_mgco2e_per_yr=("emissions_mgco2e_per_yr", lambda s: s.sum(min_count=1)),
-            removals_mgco2e_per_yr=("removals_mgco2e_per_yr", lambda s: s.sum(min_count=1)),
-            interval=("interval", lambda s: next((str(v) for v in s if _present(v)), "")),
-        )
-        .reset_index()
-    )
-    totals["stock_density_mgc_per_ha"] = totals["stock_total_mgc"] / totals["area_ha"]
+    sd = _by(account_rows(account, method=STOCK_DIFFERENCE), "year")
+    gl = _by(account_rows(account, method=GAIN_LOSS), "year")
+    records = []
+    for year in sorted(set(sd) | set(gl)):
+        s, g = sd.get(year), gl.get(year)
+        first = s if s is not None else g
+        assert first is not None
+        rec: dict[str, Any] = {"year": year, "interval": _interval(first)}
+        if s is not None:
+            rec |= {
+                "area_ha": s["area_ha"],
+                "stock": _with_mc(s, "stock_mgc", _f0),
+                "density": s["stock_density_mgc_per_ha"],
+                "sd_net": _with_mc(s, "net_flux_mgco2e_per_yr", _f1),
+                "sd_emissions": s["emissions_mgco2e_per_yr"],
+                "sd_removals": s["removals_mgco2e_per_yr"],
+            }
+        if g is not None:
+            rec |= {
+                "gl_net": g["net_flux_mgco2e_per_yr"],
+                "gl_emissions": g["emissions_mgco2e_per_yr"],
+                "gl_removals": g["removals_mgco2e_per_yr"],
+            }
+        records.append(rec)
     columns: list[Column] = [
-        ("Year", "year", None),
+        ("Year", "year", _text),  # (as numbers: never wrapped)
+        ("Interval", "interval", _text),
         ("Area (ha)", "area_ha", _f1),
-        ("Total stock (Mg C)", "stock_total_mgc", _f0),
-        ("Mean density (Mg C/ha)", "stock_density_mgc_per_ha", _f1),
-        ("Interval", "interval", None),
-        ("Net flux (Mg CO2e/yr)", "net_flux_mgco2e_per_yr", _f1),
-        ("Emissions (Mg CO2e/yr)", "emissions_mgco2e_per_yr", _f1),
-        ("Removals (Mg CO2e/yr)", "removals_mgco2e_per_yr", _f1),
+        ("Total stock (Mg C)", "stock", _text),
+        ("Mean density (Mg C/ha)", "density", _f1),
+        ("Net flux, stock-difference (Mg CO2e/yr)", "sd_net", _text),
+        ("Emissions, stock-difference (Mg CO2e/yr)", "sd_emissions", _f1),
+        ("Removals, stock-difference (Mg CO2e/yr)", "sd_removals", _f1),
     ]
-    out.append(_table(columns, totals.to_dict("records"), table_id="totals"))
+    if gl:
+        columns += [
+            ("Net flux, gain-loss (Mg CO2e/yr)", "gl_net", _f1),
+            ("Emissions, gain-loss (Mg CO2e/yr)", "gl_emissions", _f1),
+            ("Removals, gain-loss (Mg CO2e/yr)", "gl_removals", _f1),
+        ]
+    out.append(
+        "<p>The whole area of interest (zone <code>aoi</code>), all land-cover classes and all four "
+        "pools. The stock-difference flux is &minus;(change of the stock) &times; 44/12 over the "
+        "interval ending in the year; the gain-loss flux adds up growth (removals) and losses "
+        "(emissions) over the same interval"
+        + ("" if gl else " (the account has no gain-loss rows)")
+        + ".</p>"
+    )
+    out.append(_table(columns, records, table_id="totals"))
+    out += _mc_note(account)
     if series:
         out.append(
             '<div class="figures">'
             + _img(
-                "County total stock per year and net CO2e flux per interval "
+                "County total stock per year and net CO2e flux per interval by both methods "
                 "(emissions +, removals &minus;)",
                 series,
             )
@@ -270,24 +299,82 @@ def _maps_section(maps: list[tuple[str, list[tuple[str, str]]]]) -> list[str]:
 def _class_section(account: pd.DataFrame | None) -> list[str]:
     if account is None:
         return []
-    out = ["<h2>Account by land-cover class</h2>"]
+    out = [
+        "<h2>Account by land-cover class</h2>",
+        "<p>The area of interest by class at the year (all four pools); the flux of a class is that "
+        "of the land in the class at the end of the interval.</p>",
+    ]
+    classes = account_rows(account, all_classes=False)
+    gain_loss = account_rows(account, all_classes=False, method=GAIN_LOSS)
     columns: list[Column] = [
         ("Code", "class_code", None),
         ("Class", "class_name", None),
         ("IPCC category", "ipcc_category", None),
         ("Area (ha)", "area_ha", _f1),
-        ("Stock (Mg C)", "stock_total_mgc", _f0),
+        ("Stock (Mg C)", "stock_mgc", _f0),
         ("Density (Mg C/ha)", "stock_density_mgc_per_ha", _f1),
-        ("Net flux (Mg CO2e/yr)", "net_flux_mgco2e_per_yr", _f1),
-        ("Emissions (Mg CO2e/yr)", "emissions_mgco2e_per_yr", _f1),
-        ("Removals (Mg CO2e/yr)", "removals_mgco2e_per_yr", _f1),
+        ("Net flux, stock-difference (Mg CO2e/yr)", "net_flux_mgco2e_per_yr", _f1),
+        ("Emissions, stock-difference (Mg CO2e/yr)", "emissions_mgco2e_per_yr", _f1),
+        ("Removals, stock-difference (Mg CO2e/yr)", "removals_mgco2e_per_yr", _f1),
     ]
-    for year, rows in account.groupby("year", sort=True):
-        interval = next((str(v) for v in rows["interval"] if _present(v)), "")
+    if not gain_loss.empty:
+        columns.append(("Net flux, gain-loss (Mg CO2e/yr)", "gl_net", _f1))
+    for year, rows in classes.groupby("year", sort=True):
+        gl = _by(gain_loss[gain_loss["year"] == year], "class_code")
+        interval = _interval(rows.iloc[0])
         when = f" (flux of {interval})" if interval else " (first year: no flux)"
         out.append(f"<h3>{int(year)}{html.escape(when)}</h3>")
-        records = rows.sort_values("class_code").to_dict("records")
+        records = []
+        for rec in rows.sort_values("class_code").to_dict("records"):
+            g = gl.get(rec["class_code"])
+            rec["gl_net"] = None if g is None else g["net_flux_mgco2e_per_yr"]
+            records.append(rec)
         out.append(_table(columns, records, table_id=f"classes-{int(year)}"))
+    return out
+
+
+def _zones_section(account: pd.DataFrame | None) -> list[str]:
+    if account is None:
+        return []
+    zones = [z for z in dict.fromkeys(account["zone_id"]) if z != AOI_ZONE]
+    if not zones:
+        return []
+    out = [
+        "<h2>Zones</h2>",
+        "<p>Each zone's totals (all classes, all four pools). Zones may overlap and need not "
+        "cover the whole area of interest: they do not add up to the county totals.</p>",
+    ]
+    sd = account_rows(account, zone_id=None)
+    gl = account_rows(account, zone_id=None, method=GAIN_LOSS)
+    columns: list[Column] = [
+        ("Zone", "zone_id", None),
+        ("Name", "zone_name", None),
+        ("Area (ha)", "area_ha", _f1),
+        ("Stock (Mg C)", "stock", _text),
+        ("Density (Mg C/ha)", "stock_density_mgc_per_ha", _f1),
+        ("Net flux, stock-difference (Mg CO2e/yr)", "sd_net", _text),
+    ]
+    if not gl.empty:
+        columns.append(("Net flux, gain-loss (Mg CO2e/yr)", "gl_net", _f1))
+    for year in sorted(set(sd["year"]) | set(gl["year"])):
+        s = _by(sd[sd["year"] == year], "zone_id")
+        g = _by(gl[gl["year"] == year], "zone_id")
+        records = []
+        for zone in zones:
+            row = s.get(zone)
+            if row is None:
+                continue
+            rec = dict(row) | {
+                "stock": _with_mc(row, "stock_mgc", _f0),
+                "sd_net": _with_mc(row, "net_flux_mgco2e_per_yr", _f1),
+                "gl_net": None if zone not in g else g[zone]["net_flux_mgco2e_per_yr"],
+            }
+            records.append(rec)
+        interval = next((_interval(r) for r in s.values() if _interval(r)), "")
+        when = f" (flux of {interval})" if interval else " (first year: no flux)"
+        out.append(f"<h3>{int(year)}{html.escape(when)}</h3>")
+        out.append(_table(columns, records, table_id=f"zones-{int(year)}"))
+    out += _mc_note(account)
     return out
 
 
@@ -328,13 +415,22 @@ def _methods_section(
         f"<li>CO2 per C: 44/12 = {CO2_PER_C:.6g}; sign convention: "
         f"{html.escape(SIGN_CONVENTION)}.</li>"
     )
-    if account is not None and "method" in account:
-        methods = sorted({str(m) for m in account["method"].dropna()})
+    if account is not None:
+        methods = list(dict.fromkeys(account["method"]))
         items.append(f"<li>Account methods: {html.escape('; '.join(methods))}.</li>")
+        for method in methods:
+            for text in dict.fromkeys(account.loc[account["method"] == method, "method_params"]):
+                params_of = _json(text, {})
+                if params_of:
+                    items.append(
+                        f"<li>{html.escape(method)} parameters <code>"
+                        f"{html.escape(json.dumps(params_of, sort_keys=True))}</code></li>"
+                    )
     out.append("<ul>" + "".join(items) + "</ul>")
 
     out.append("<h2>Data sources</h2>")
-    sources = _sources(tags.values())
+    account_inputs = [] if account is None else list(dict.fromkeys(account["inputs"]))
+    sources = _sources([*tags.values(), *({"SOURCES": t} for t in account_inputs)])
     registry = _registry(config, config_path)
     if not sources:
         out.append("<p>The rasters name no input datasets.</p>")
@@ -372,7 +468,9 @@ def _methods_section(
     if pools is not None:
         df = pd.read_csv(pools)
         if "source" in df:
-            present = set(account["class_code"].astype(int)) if account is not None else set()
+            present = (
+                {int(c) for c in account["class_code"].dropna()} if account is not None else set()
+            )
             if present and "lucode" in df:
                 df = df[df["lucode"].astype(int).isin(present)]
             out.append("<h3>Carbon pool table</h3>")
@@ -425,7 +523,60 @@ def _registry(config: dict[str, Any], config_path: Path) -> dict[str, dict[str, 
 
 
 def _present(v: Any) -> bool:
-    return v is not None and not (isinstance(v, float) and v != v) and str(v) != ""
+    if v is None:
+        return False
+    try:
+        if pd.isna(v):
+            return False
+    except (TypeError, ValueError):  # a list or another non-scalar
+        pass
+    return str(v) != ""
+
+
+def _by(rows: pd.DataFrame, key: str) -> dict[Any, dict[str, Any]]:
+    """The records of ``rows`` by ``key``; :class:`OutputError` when a key repeats."""
+    out: dict[Any, dict[str, Any]] = {}
+    for rec in rows.to_dict("records"):
+        k = rec[key]
+        if k in out:
+            where = {c: rec[c] for c in ("year", "zone_id", "class_name", "pool", "method")}
+            raise OutputError(
+                f"the account table has more than one row for {where}; re-run the account step "
+                "(snakemake results/carbon_account.csv --force)"
+            )
+        out[k] = rec
+    return out
+
+
+def _interval(row: Any) -> str:
+    start, end = row["interval_start"], row["interval_end"]
+    return f"{int(start)}\u2013{int(end)}" if _present(start) and _present(end) else ""
+
+
+def _with_mc(row: Any, column: str, fmt: Callable[[Any], str]) -> str | None:
+    """``row[column]`` formatted, with its Monte Carlo 90 % interval in brackets when given."""
+    value, lo, hi = row[column], row[f"{column}_p05"], row[f"{column}_p95"]
+    if not _present(value):
+        return None
+    text = fmt(value)
+    if _present(lo) and _present(hi):
+        text += f" ({fmt(lo)} \u2013 {fmt(hi)})"
+    return text
+
+
+def _mc_note(account: pd.DataFrame) -> list[str]:
+    draws = sorted({int(n) for n in account["mc_draws"].dropna()})
+    if not draws:
+        return []
+    n = " or ".join(f"{d:,}" for d in draws)
+    return [
+        '<p class="meta">In brackets: the Monte Carlo 90 % interval (5th to 95th percentile of '
+        f"{n} draws).</p>"
+    ]
+
+
+def _text(v: Any) -> str:
+    return html.escape(str(v))
 
 
 def _f0(v: Any) -> str:

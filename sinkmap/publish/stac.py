@@ -36,11 +36,18 @@ from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator, set_
 from pystac.validation.stac_validator import GetSchemaError
 
 from sinkmap import OUTPUT_VERSION, __version__
-from sinkmap.constants import POOLS, SIGN_CONVENTION, UNITS_FLUX, UNITS_STOCK
+from sinkmap.constants import (
+    POOLS,
+    SIGN_CONVENTION,
+    UNITS_FLUX,
+    UNITS_FLUX_TOTAL,
+    UNITS_STOCK,
+    UNITS_STOCK_TOTAL,
+)
 from sinkmap.errors import OutputError
 from sinkmap.grid import Grid
 from sinkmap.io import sha256_file
-from sinkmap.publish.account_json import ACCOUNT_UNITS
+from sinkmap.tally import ACCOUNT_UNITS
 
 #: Folder of the catalog inside the results folder, and the catalog file in it.
 STAC_DIR = "stac"
@@ -66,11 +73,18 @@ _MATRIX_UNITS: dict[str, str | None] = {
 }
 MEDIA_QML = "application/xml"
 MEDIA_HTML = "text/html"
-_SUMMARY_UNITS = {
-    k: v
-    for k, v in ACCOUNT_UNITS.items()
-    if k.startswith(("area_", "stock_", "net_", "emissions_", "removals_"))
-} | {"net_flux_mgco2e_per_ha_yr": UNITS_FLUX}
+#: Units of the class and tile summaries of a year and an interval (their own columns, not the
+#: account's).
+_SUMMARY_UNITS: dict[str, str | None] = {
+    "area_ha": "ha",
+    **{f"stock_{p}_mgc": UNITS_STOCK_TOTAL for p in POOLS},
+    "stock_total_mgc": UNITS_STOCK_TOTAL,
+    "stock_density_mgc_per_ha": UNITS_STOCK,
+    "net_flux_mgco2e_per_yr": UNITS_FLUX_TOTAL,
+    "emissions_mgco2e_per_yr": UNITS_FLUX_TOTAL,
+    "removals_mgco2e_per_yr": UNITS_FLUX_TOTAL,
+    "net_flux_mgco2e_per_ha_yr": UNITS_FLUX,
+}
 
 
 # -- offline validation ----------------------------------------------------------------------------

@@ -14,11 +14,13 @@ import rasterio
 import shapely
 from PIL import Image
 
+from sinkmap.errors import OutputError
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, write_layers
 from sinkmap.publish import quicklook
 from sinkmap.styles import WORLDCOVER_COLORMAP
 
+from ._account import account_table, write_account
 from ._helpers import UTM_LEFT, UTM_TOP
 
 SIZE = 1030  # > 2 x 512: rio-cogeo gives the COG overviews (x2, x4)
@@ -164,50 +166,84 @@ def test_quicklook_without_synthetic_tag_has_no_banner(cogs: dict[str, Path], tm
     assert _has(_colours(out)[:40], BANNER_RED) == 0
 
 
-def _account(years: list[int], *, band: bool) -> pd.DataFrame:
-    rows = []
-    for i, year in enumerate(years):
-        for code, base in ((10, 1000.0), (40, 200.0)):
-            stock = base - 30 * i * (code == 10)
-            row = {
-                "year": year,
-                "class_code": code,
-                "stock_total_mgc": stock,
-                "interval": f"{years[i - 1]}-{year}" if i else "",
-                "net_flux_mgco2e_per_yr": (30 * 44 / 12 if code == 10 else -5.0) if i else np.nan,
-                "synthetic": "yes",
-            }
-            if band:
-                row["stock_total_mgc_p05"] = stock * 0.9
-                row["stock_total_mgc_p95"] = stock * 1.1
-                row["net_flux_mgco2e_per_yr_p05"] = row["net_flux_mgco2e_per_yr"] - 10
-                row["net_flux_mgco2e_per_yr_p95"] = row["net_flux_mgco2e_per_yr"] + 10
-            rows.append(row)
-    return pd.DataFrame(rows)
+def _chart_account(years: list[int], *, band: bool, gain_loss: bool = False) -> pd.DataFrame:
+    """Cropland (5 ha) losing 4 Mg C/yr above ground: +4 x 44/12 = 14.67 Mg CO2e/yr emitted per
+    interval by stock-difference; gain-loss losses of 3 Mg C/yr, +11 Mg CO2e/yr."""
+    stocks = {
+        ("aoi", y, 40): {"above": 100.0 - 4 * i, "below": 20.0, "dead": 0.0, "soil": 200.0}
+        for i, y in enumerate(years)
+    }
+    areas = {("aoi", y, 40): 5.0 for y in years}
+    gains_losses = {("aoi", y, 40): (0.0, 3.0) for y in years[1:]} if gain_loss else {}
+    mc = None
+    if band:
+        mc = {
+            ("aoi", y): (
+                0.9 * (320 - 4 * i),
+                1.1 * (320 - 4 * i),
+                4.0 if i else None,
+                25.0 if i else None,
+            )
+            for i, y in enumerate(years)
+        }
+    return account_table(stocks, areas, gains_losses, mc)
 
 
 def test_timeseries_png(tmp_path: Path) -> None:
-    plain, banded = tmp_path / "plain.csv", tmp_path / "banded.csv"
-    _account([2020, 2021, 2022, 2023], band=False).to_csv(plain, index=False)
-    _account([2020, 2021, 2022, 2023], band=True).to_csv(banded, index=False)
-    a = quicklook.timeseries_png(plain, tmp_path / "plain.png")
-    b = quicklook.timeseries_png(banded, tmp_path / "banded.png")
-    for png in (a, b):
+    years = [2020, 2021, 2022, 2023]
+    pngs = {}
+    for name, band, gl in [("plain", False, False), ("banded", True, False), ("both", True, True)]:
+        csv = write_account(
+            tmp_path / f"{name}.csv", _chart_account(years, band=band, gain_loss=gl)
+        )
+        pngs[name] = quicklook.timeseries_png(csv, tmp_path / f"{name}.png")
+    for png in pngs.values():
         with Image.open(png) as im:
             assert im.format == "PNG" and im.size == quicklook.CHART_SIZE
         img = _colours(png)
         assert _has(img[:40], BANNER_RED) > 5000
-        # net flux bars: emissions (red) in every interval here
+        # stock-difference net flux bars: emissions (red) in every interval here
         assert _has(img, (0xB2, 0x18, 0x2B), tol=3) > 500
-    # the uncertainty band (light green fill) appears only when the _p05/_p95 columns exist
+    # the Monte Carlo band (light green fill) appears only when the account has the interval
     band_green = (0xC9, 0xE8, 0xBD)  # #78c679 at alpha 0.35 over white
-    assert _has(_colours(b), band_green, tol=12) > 1000
-    assert _has(_colours(a), band_green, tol=12) < 50  # (anti-aliased edges only)
+    assert _has(_colours(pngs["banded"]), band_green, tol=12) > 1000
+    assert _has(_colours(pngs["plain"]), band_green, tol=12) < 50  # (anti-aliased edges only)
+    # gain-loss bars (light red, hatched) beside the stock-difference ones, only with gain-loss rows
+    light_red = (0xF4, 0xA5, 0x82)
+    assert _has(_colours(pngs["both"]), light_red, tol=3) > 300
+    assert _has(_colours(pngs["banded"]), light_red, tol=3) < 50
+
+
+def test_timeseries_reads_only_the_aoi_all_classes_total_rows(tmp_path: Path) -> None:
+    """Zone, class and pool rows do not enter the chart: it equals the chart of the rows of zone
+    aoi, "all classes", pool total alone (no double counting)."""
+    full = account_table()  # two classes, a park zone, four pools, both methods
+    keep = (full["zone_id"] == "aoi") & (full["class_name"] == "all classes")
+    keep &= full["pool"] == "total"
+    a = quicklook.timeseries_png(write_account(tmp_path / "full.csv", full), tmp_path / "a.png")
+    b = quicklook.timeseries_png(
+        write_account(tmp_path / "aoi.csv", full[keep]), tmp_path / "b.png"
+    )
+    assert keep.sum() == 3 and len(full) == 55
+    assert np.array_equal(_colours(a), _colours(b))
+    # and it does follow those rows
+    doubled = full.copy()
+    doubled.loc[keep, ["stock_mgc", "net_flux_mgco2e_per_yr"]] *= 2
+    c = quicklook.timeseries_png(write_account(tmp_path / "x2.csv", doubled), tmp_path / "c.png")
+    assert not np.array_equal(_colours(a), _colours(c))
 
 
 def test_timeseries_of_a_single_year(tmp_path: Path) -> None:
-    one = tmp_path / "one.csv"
-    _account([2020], band=False).to_csv(one, index=False)
+    one = write_account(tmp_path / "one.csv", _chart_account([2020], band=False))
     png = quicklook.timeseries_png(one, tmp_path / "one.png")
     with Image.open(png) as im:
         assert im.size == quicklook.CHART_SIZE
+
+
+def test_timeseries_refuses_the_old_account_layout(tmp_path: Path) -> None:
+    old = tmp_path / "old.csv"
+    old.write_text(
+        "year,class_code,stock_total_mgc,interval,net_flux_mgco2e_per_yr\n2020,10,1.0,,\n"
+    )
+    with pytest.raises(OutputError, match="re-run the account step"):
+        quicklook.timeseries_png(old, tmp_path / "old.png")

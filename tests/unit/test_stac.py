@@ -1,5 +1,6 @@
 """sinkmap.publish: the STAC catalog of a results folder (offline-valid, projection/raster/file
-fields checked by hand) and the account table's JSON form against its committed JSON Schema."""
+fields checked by hand) and the account table's JSON form (output contract 0.2, a hand-written
+account: tests/unit/_account.py) against its committed JSON Schema."""
 
 from __future__ import annotations
 
@@ -24,16 +25,17 @@ from sinkmap.constants import SIGN_CONVENTION, UNITS_FLUX, UNITS_STOCK
 from sinkmap.errors import OutputError
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, write_layers
-from sinkmap.pipeline import ACCOUNT_COLUMNS
 from sinkmap.publish import stac
-from sinkmap.publish.account_json import ACCOUNT_UNITS, write_account_json
+from sinkmap.publish.account_json import write_account_json
 from sinkmap.publish.stac import (
     OfflineValidator,
     build_catalog,
     offline_validation,
     validate_catalog,
 )
+from sinkmap.tally import ACCOUNT_COLUMNS, ACCOUNT_JSON_TEXT, ACCOUNT_UNITS
 
+from ._account import GAIN_LOSS_PARAMS, INPUTS, MODEL, account_table, write_account
 from ._helpers import ROOT, UTM_LEFT, UTM_TOP
 
 GRID = Grid("EPSG:32649", 10.0, UTM_LEFT, UTM_TOP, width=40, height=30, chunk=16)
@@ -155,29 +157,9 @@ def _make_results(root: Path) -> Path:
             "net_flux_mgco2e_per_ha_yr": [-3.67],
         }
     ).to_csv(sink / "class_summary.csv", index=False)
-    _account(results)
+    write_account(results / "carbon_account.csv")
     GRID.to_json(results / "grid.json")
     return results
-
-
-def _account(results: Path) -> None:
-    frames = []
-    for year in (2020, 2021):
-        df = _summary(year)
-        first = year == 2020
-        df["interval"] = "" if first else "2020-2021"
-        df["net_flux_mgco2e_per_yr"] = np.nan if first else [-25.7, 3.2]
-        df["emissions_mgco2e_per_yr"] = np.nan if first else [0.0, 3.2]
-        df["removals_mgco2e_per_yr"] = np.nan if first else [-25.7, 0.0]
-        df["method"] = "stock (no earlier year)" if first else "stock-difference"
-        frames.append(df)
-    table = pd.concat(frames, ignore_index=True)
-    table["model"] = json.dumps({"model": "lookup", "params": MODEL_PARAMS, "citation": "IPCC"})
-    table["sources"] = json.dumps(SOURCES)
-    table["synthetic"] = "yes"
-    table["sinkmap_version"] = __version__
-    table["output_version"] = OUTPUT_VERSION
-    table[ACCOUNT_COLUMNS].to_csv(results / "carbon_account.csv", index=False, float_format="%.6f")
 
 
 @pytest.fixture(scope="module")
@@ -413,47 +395,202 @@ def test_missing_results_are_refused(tmp_path: Path) -> None:
 
 
 # -- account JSON ------------------------------------------------------------------------------
+SD, GL = "stock-difference", "gain-loss"
+
+
+def _find(records: list[dict], **where: object) -> dict:
+    """The one record whose keys have the values of ``where``."""
+    (found,) = [r for r in records if all(r[k] == v for k, v in where.items())]
+    return found
+
+
+def _aoi_total(records: list[dict], year: int, method: str = SD) -> dict:
+    return _find(records, year=year, zone_id="aoi", class_code=None, pool="total", method=method)
+
+
+def _doc(results: Path) -> dict:
+    return json.loads((results / "carbon_account.json").read_text())
+
+
 def test_account_json_validates_against_the_committed_schema(catalog: Path, results: Path) -> None:
+    assert OUTPUT_VERSION.startswith("0.2."), (
+        f"sinkmap.OUTPUT_VERSION is {OUTPUT_VERSION}: the account layout of sinkmap.tally and "
+        "docs/schemas/carbon_account.schema.json are those of output contract 0.2"
+    )
     schema = json.loads(ACCOUNT_SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
-    doc = json.loads((results / "carbon_account.json").read_text())
+    doc = _doc(results)
     jsonschema.Draft202012Validator(schema).validate(doc)
+    # the schema's column list and units are sinkmap.tally's
+    assert schema["properties"]["columns"]["const"] == ACCOUNT_COLUMNS
+    assert schema["properties"]["units"]["const"] == ACCOUNT_UNITS
+    assert schema["$defs"]["record"]["required"] == ACCOUNT_COLUMNS
+    assert list(schema["$defs"]["record"]["properties"]) == ACCOUNT_COLUMNS
     csv = pd.read_csv(results / "carbon_account.csv")
     assert doc["columns"] == list(csv.columns) == ACCOUNT_COLUMNS
-    assert doc["units"] == ACCOUNT_UNITS and doc["units"]["stock_total_mgc"] == "Mg C"
+    assert doc["units"] == ACCOUNT_UNITS
+    assert doc["units"]["stock_mgc"] == "Mg C" and doc["units"]["mc_draws"] is None
+    assert doc["units"]["net_flux_mgco2e_per_yr"] == "Mg CO2e yr-1"
     assert doc["sign_convention"] == SIGN_CONVENTION and doc["output_version"] == OUTPUT_VERSION
-    assert doc["synthetic"] is True
-    assert len(doc["records"]) == len(csv)
-    first, last = doc["records"][0], doc["records"][-1]
-    assert first["interval"] is None and first["net_flux_mgco2e_per_yr"] is None
-    assert last["interval"] == "2020-2021" and last["emissions_mgco2e_per_yr"] == 3.2
-    assert first["model"]["params"] == MODEL_PARAMS and first["sources"] == SOURCES
-    assert first["stock_total_mgc"] == pytest.approx(csv.loc[0, "stock_total_mgc"])
+    assert doc["synthetic"] is True and doc["table"] == "carbon_account"
+    # the account item of the catalog lists the same columns and units
+    asset = _item(catalog, "account", "account-2020-2021")["assets"]["carbon_account"]
+    assert asset["sinkmap:columns"] == ACCOUNT_COLUMNS
+    assert asset["sinkmap:column_units"]["stock_mgc"] == "Mg C"
+
+
+def test_account_json_records_are_the_table_rows(catalog: Path, results: Path) -> None:
+    """Record i is row i of the CSV: empty cells null, integers int, JSON text parsed."""
+    records = _doc(results)["records"]
+    rows = account_table().to_dict("records")  # what the fixture wrote to carbon_account.csv
+    assert len(records) == len(rows) == 55
+    for record, row in zip(records, rows, strict=True):
+        assert list(record) == ACCOUNT_COLUMNS
+        for column in ACCOUNT_COLUMNS:
+            value = row[column]
+            if column in ACCOUNT_JSON_TEXT:
+                expected = json.loads(value)
+            elif pd.isna(value) or value == "":
+                expected = None
+            else:
+                expected = value
+            assert record[column] == expected, (column, row)
+            assert type(record[column]) is type(expected) or isinstance(expected, float)
+    for column in ("year", "interval_start", "interval_end", "class_code", "mc_draws"):
+        assert {type(r[column]) for r in records} <= {int, type(None)}
+
+
+def test_account_json_holds_the_hand_computed_numbers(catalog: Path, results: Path) -> None:
+    records = _doc(results)["records"]
+    first = _aoi_total(records, 2020)
+    assert first["class_name"] == "all classes" and first["ipcc_category"] is None
+    assert first["stock_mgc"] == 1990.0  # 1750 + 240
+    assert first["stock_density_mgc_per_ha"] == pytest.approx(1990 / 12)
+    assert (first["stock_mgc_p05"], first["stock_mgc_p95"], first["mc_draws"]) == (1890, 2090, 500)
+    for column in ("interval_start", "interval_end", "stock_change_mgc_per_yr"):
+        assert first[column] is None
+    assert first["net_flux_mgco2e_per_yr"] is None and first["net_flux_mgco2e_per_yr_p05"] is None
+    assert first["model"] == MODEL and first["inputs"] == INPUTS and first["method_params"] == {}
+    assert first["computed_at"] == "2024-05-01T08:00:00Z" and first["synthetic"] == "yes"
+
+    last = _aoi_total(records, 2021)
+    assert (last["interval_start"], last["interval_end"]) == (2020, 2021)
+    assert last["stock_mgc"] == 1993.0 and last["stock_change_mgc_per_yr"] == 3.0
+    assert last["net_flux_mgco2e_per_yr"] == pytest.approx(-11.0)  # -3 x 44/12
+    assert last["emissions_mgco2e_per_yr"] == pytest.approx(4 * 44 / 12)  # cropland loses 4 Mg C
+    assert last["removals_mgco2e_per_yr"] == pytest.approx(-7 * 44 / 12)  # trees gain 7 Mg C
+    assert (last["net_flux_mgco2e_per_yr_p05"], last["net_flux_mgco2e_per_yr_p95"]) == (-14, -8)
+
+    gl = _aoi_total(records, 2021, GL)
+    assert gl["stock_mgc"] is None and gl["stock_density_mgc_per_ha"] is None
+    assert gl["mc_draws"] is None and gl["stock_mgc_p05"] is None
+    assert gl["net_flux_mgco2e_per_yr"] == pytest.approx(-16.5)  # -(8 - 3.5) x 44/12
+    assert gl["method_params"] == GAIN_LOSS_PARAMS
+    assert not [
+        r for r in records if r["method"] == GL and (r["pool"] != "total" or r["year"] == 2020)
+    ]
+
+    crop = _find(records, year=2021, zone_id="aoi", class_code=40, pool="total", method=SD)
+    assert crop["class_name"] == "Cropland" and crop["ipcc_category"] == "Cropland"
+    assert crop["stock_mgc"] == 236.0 and crop["mc_draws"] is None
+    park = _find(records, year=2021, zone_id="z1", class_code=None, pool="total", method=SD)
+    assert park["zone_name"] == "Park" and park["stock_mgc"] == 753.0
+
+
+def test_account_json_signs(catalog: Path, results: Path) -> None:
+    records = _doc(results)["records"]
+    emissions = [r["emissions_mgco2e_per_yr"] for r in records]
+    removals = [r["removals_mgco2e_per_yr"] for r in records]
+    assert all(e >= 0 for e in emissions if e is not None) and max(filter(None, emissions)) > 0
+    assert all(r <= 0 for r in removals if r is not None) and min(filter(None, removals)) < 0
+    for r in records:
+        if r["net_flux_mgco2e_per_yr"] is not None:  # net = emissions + removals = -change x 44/12
+            net = r["emissions_mgco2e_per_yr"] + r["removals_mgco2e_per_yr"]
+            assert r["net_flux_mgco2e_per_yr"] == pytest.approx(net, abs=1e-9)
+            assert net == pytest.approx(-r["stock_change_mgc_per_yr"] * 44 / 12, abs=1e-9)
+        if r["stock_mgc"] is not None:
+            assert r["stock_mgc"] >= 0
+
+
+def _at(where: dict, **change: object):
+    def apply(doc: dict) -> None:
+        _find(doc["records"], **where).update(change)
+
+    apply.__name__ = f"{where['method']}-{where['year']}-{where['class_code']}-" + "-".join(change)
+    return apply
+
+
+FIRST = {"year": 2020, "zone_id": "aoi", "class_code": None, "pool": "total", "method": SD}
+LAST = FIRST | {"year": 2021}
+LAST_GL = LAST | {"method": GL}
+CLASS_ROW = LAST | {"class_code": 10}
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        lambda d: d["records"][-1].update(emissions_mgco2e_per_yr=-1.0),  # emissions are >= 0
-        lambda d: d["records"][-1].update(removals_mgco2e_per_yr=2.0),  # removals are <= 0
-        lambda d: d["records"][0].update(net_flux_mgco2e_per_yr=1.0),  # no flux in the first year
-        lambda d: d["records"][0].pop("stock_soil_mgc"),
+        _at(LAST, emissions_mgco2e_per_yr=-1.0),  # emissions are >= 0
+        _at(LAST, removals_mgco2e_per_yr=2.0),  # removals are <= 0
+        _at(LAST, stock_mgc=-5.0),  # stocks are >= 0
+        _at(LAST, stock_mgc_p05=-5.0),
+        _at(FIRST, net_flux_mgco2e_per_yr=1.0),  # no flux in the first year
+        _at(FIRST, interval_start=2019),  # an interval without its change columns
+        _at(LAST, net_flux_mgco2e_per_yr=None),  # an interval without its flux
+        _at(LAST, stock_mgc=None),  # stock-difference rows have stocks
+        _at(LAST, method_params={"root_shoot": 0.24}),  # stock-difference has no parameters
+        _at(LAST, pool="leaves"),
+        _at(LAST, method="stock difference"),
+        _at(LAST, synthetic="maybe"),
+        _at(LAST, computed_at="yesterday"),
+        _at(LAST, zone_id=""),
+        _at(LAST_GL, pool="above"),  # gain-loss: pool total only
+        _at(LAST_GL, stock_mgc=1993.0),  # gain-loss: no stocks
+        _at(LAST_GL, mc_draws=500),  # Monte Carlo columns: all-classes stock-difference rows only
+        _at(CLASS_ROW, stock_mgc_p05=1.0, stock_mgc_p95=2.0, mc_draws=500),
+        _at(LAST, mc_draws=None),  # percentiles without their number of draws
+        _at(LAST, class_code=10),  # "all classes" rows have no class code
+        _at(CLASS_ROW, class_code=None),  # class rows have one
+        _at(LAST, model={"params": {}}),
+        _at(LAST, inputs=[{"dataset": "x"}]),
+        lambda d: d["records"][0].pop("stock_mgc"),
         lambda d: d["records"][0].update(extra=1),
-        lambda d: d["units"].update(stock_total_mgc="t C"),
+        lambda d: d["columns"].reverse(),
+        lambda d: d["units"].update(stock_mgc="t C"),
         lambda d: d.update(output_version="1.0.0"),
     ],
 )
 def test_account_schema_rejects_drift(catalog: Path, results: Path, change) -> None:
     schema = json.loads(ACCOUNT_SCHEMA.read_text())
-    doc = json.loads((results / "carbon_account.json").read_text())
+    doc = _doc(results)
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.validate(doc)
     change(doc)
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.Draft202012Validator(schema).validate(doc)
+        validator.validate(doc)
 
 
-def test_account_json_refuses_a_table_of_another_layout(tmp_path: Path, results: Path) -> None:
-    table = pd.read_csv(results / "carbon_account.csv").drop(columns=["method"])
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda t: t.drop(columns=["method"]), "missing \\['method'\\]"),
+        (lambda t: t[[*ACCOUNT_COLUMNS[1:], "year"]], "the order must be"),
+        (lambda t: t.rename(columns={"stock_mgc": "stock_total_mgc"}), "stock_total_mgc"),
+        (lambda t: t.assign(class_code=t["class_code"].astype("Float64") + 0.5), "class_code"),
+        (lambda t: t.assign(stock_mgc="lots"), "stock_mgc"),
+        (lambda t: t.assign(model="{not json"), "model"),
+    ],
+)
+def test_account_json_refuses_a_table_of_another_layout(tmp_path: Path, edit, match: str) -> None:
+    table = edit(account_table())
     table.to_csv(tmp_path / "old.csv", index=False)
-    with pytest.raises(OutputError, match="method"):
+    with pytest.raises(OutputError, match=match):
         write_account_json(tmp_path / "old.csv", tmp_path / "old.json")
     assert not (tmp_path / "old.json").exists()
+
+
+def test_account_json_refuses_another_contract_version(tmp_path: Path) -> None:
+    account_table(output_version="0.1.0" if OUTPUT_VERSION != "0.1.0" else "9.0.0").to_csv(
+        tmp_path / "old.csv", index=False
+    )
+    with pytest.raises(OutputError, match="output contract"):
+        write_account_json(tmp_path / "old.csv", tmp_path / "old.json")
