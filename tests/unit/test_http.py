@@ -15,16 +15,13 @@ import logging
 import os
 import re
 import socket
-import struct
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
+from servers import TileServer
 
 from sinkmap.errors import SourceError
 from sinkmap.sources import Manifest, fetch, get_adapter, load_registry
@@ -43,78 +40,7 @@ SD = "N20E100_ESACCI-BIOMASS-L4-AGB_SD-MERGED-100m-2020-fv6.0.tif"
 AGB_PATH, SD_PATH = f"/2020/{AGB}", f"/2020/{SD}"
 
 
-# -- the server ------------------------------------------------------------------------------------
-class TileServer:
-    """Serves ``files`` (URL path -> bytes) on 127.0.0.1, with per-path queues of faults.
-
-    Faults: ``503``, ``404``, ``403`` (status only); ``drop`` (half the body, then a TCP reset);
-    ``truncate`` (Content-Length of the whole file, half the body, then a clean close); ``stall``
-    (wait before answering, to trigger the client's timeout).
-    """
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.faults: dict[str, list[str]] = {}
-        self.requests: list[str] = []
-        self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.state = self  # type: ignore[attr-defined]
-        self.httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    def count(self, path: str | None = None) -> int:
-        with self.lock:
-            return len([p for p in self.requests if path is None or p == path])
-
-    def fail(self, path: str, *faults: str) -> None:
-        with self.lock:
-            self.faults.setdefault(path, []).extend(faults)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        state: TileServer = self.server.state  # type: ignore[attr-defined]
-        with state.lock:
-            state.requests.append(self.path)
-            queue = state.faults.get(self.path)
-            fault = queue.pop(0) if queue else None
-            body = state.files.get(self.path)
-        if fault == "stall":
-            time.sleep(1.0)
-        if fault in ("503", "404", "403") or body is None:
-            status = int(fault) if fault in ("503", "404", "403") else 404
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "image/tiff")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if fault in ("drop", "truncate"):
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            if fault == "drop":  # RST instead of FIN: "connection reset by peer"
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
-            else:
-                self.connection.shutdown(socket.SHUT_WR)
-            self.connection.close()
-            return
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
+# -- the server (tests/servers.py) ------------------------------------------------------------
 def _geotiff(
     tmp: Path,
     dtype: str,
