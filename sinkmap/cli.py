@@ -95,7 +95,7 @@ def _fetch(args: argparse.Namespace) -> int:
     """List (``--dry-run``) or obtain every input file a config needs, role by role and year by year."""
     from sinkmap.config import load_config
     from sinkmap.pipeline import fetch_input, load_aoi, raw_dir
-    from sinkmap.sources import Manifest, get_dataset, load_registry
+    from sinkmap.sources import Manifest, get_adapter, get_dataset, load_registry
 
     cfg = load_config(args.config)
     registry = load_registry(cfg.datasets)
@@ -113,12 +113,11 @@ def _fetch(args: argparse.Namespace) -> int:
             known = (
                 {f.path: f.size for f in Manifest.read(manifest).files} if manifest.exists() else {}
             )
-            if dataset.adapter == "http_tiles":
-                from sinkmap.sources.http import HttpTilesAdapter
-
+            adapter = get_adapter(dataset)
+            if hasattr(adapter, "plan"):  # http_tiles, stac, sentinel2_composite
                 planned = [
                     (p.path.name, p.url)
-                    for p in HttpTilesAdapter().plan(dataset, year, bounds, folder, inp.version)
+                    for p in adapter.plan(dataset, year, bounds, folder, inp.version)
                 ]
             else:
                 names = dataset.filenames(year, bounds, inp.version)

@@ -30,7 +30,6 @@ class Dataset:
     title: str
     adapter: str
     kind: str  # "categorical" | "continuous"
-    tile_scheme: str
     files: dict[str, str]
     crs: str
     pixel_size: float
@@ -41,6 +40,9 @@ class Dataset:
     citation: str
     version: str
     synthetic: bool = False
+    #: How the product's files are tiled (sinkmap.sources.tiles); None for products found by search
+    #: (adapters ``stac``, ``sentinel2_composite``), whose files are named by item.
+    tile_scheme: str | None = None
     versions: dict[int, str] = field(default_factory=dict)
     years: tuple[int, ...] = ()
     legend: str | None = None
