@@ -517,9 +517,22 @@ def _write_zones_layer(
 # -- helpers -----------------------------------------------------------------------------------------
 def _style_rasters(paths: Iterable[Path]) -> None:
     """A same-named .qml next to each raster: QGIS opens it with that style (ramp, palette, units)."""
-    from sinkmap.publish.qgis import write_sidecar_qml
+    import rasterio
+
+    from sinkmap.publish.qgis import kind_from_tags, write_sidecar_qml
 
     for path in paths:
+        with rasterio.open(path) as ds:
+            tags = ds.tags()
+        try:
+            kind_from_tags(tags)
+        except ValueError:  # an input sinkmap has no ramp for (NDVI, heights, ...): QGIS's default
+            log.info(
+                "no QGIS style for %s (UNITS=%r); QGIS will use its default",
+                path,
+                tags.get("UNITS"),
+            )
+            continue
         write_sidecar_qml(path)
 
 

@@ -73,6 +73,19 @@ _MATRIX_UNITS: dict[str, str | None] = {
 }
 MEDIA_QML = "application/xml"
 MEDIA_HTML = "text/html"
+MEDIA_PARQUET = "application/vnd.apache.parquet"
+
+#: Units of the account's building blocks (tallies, IPCC summary, Monte Carlo draws), by column.
+_TALLY_UNITS: dict[str, str | None] = dict(ACCOUNT_UNITS) | {
+    "living_biomass_mgc_per_yr": "Mg C yr-1",
+    "dead_organic_matter_mgc_per_yr": "Mg C yr-1",
+    "soil_mgc_per_yr": "Mg C yr-1",
+    "total_mgc_per_yr": "Mg C yr-1",
+    "net_co2e_mgco2e_per_yr": UNITS_FLUX_TOTAL,
+    "gl_gains_mgc_per_yr": "Mg C yr-1",
+    "gl_losses_mgc_per_yr": "Mg C yr-1",
+    "gl_net_co2e_mgco2e_per_yr": UNITS_FLUX_TOTAL,
+}
 #: Units of the class and tile summaries of a year and an interval (their own columns, not the
 #: account's).
 _SUMMARY_UNITS: dict[str, str | None] = {
@@ -319,6 +332,20 @@ def _year_item(results: Path, year: int, geometry: dict[str, Any]) -> pystac.Ite
     gpkg = folder / f"sinkmap_{year}.gpkg"
     _add_table(item, "class_summary", folder / "class_summary.csv", "Class summary", _SUMMARY_UNITS)
     _add_table(item, "tile_summary", folder / "tile_summary.csv", "Tile summary", _SUMMARY_UNITS)
+    _add_table(
+        item,
+        "account_stocks",
+        folder / "account_stocks.csv",
+        "Stocks by zone, class and pool",
+        _TALLY_UNITS,
+    )
+    _add_table(
+        item,
+        "monte_carlo",
+        folder / "monte_carlo.csv",
+        "Monte Carlo totals by draw, zone and pool",
+        _TALLY_UNITS,
+    )
     if gpkg.is_file():
         _add_file(
             item,
@@ -366,6 +393,11 @@ def _interval_item(results: Path, y0: int, y1: int, geometry: dict[str, Any]) ->
         ("ipcc_change_matrix", "Land-use change matrix by IPCC land category"),
     ):
         _add_table(item, key, folder / f"{key}.csv", title, _MATRIX_UNITS)
+    for key, title in (
+        ("account_changes", "Changes by zone, class, pool and method"),
+        ("ipcc_summary", "Stock changes by IPCC land-use category and pool"),
+    ):
+        _add_table(item, key, folder / f"{key}.csv", title, _TALLY_UNITS)
     return item
 
 
@@ -392,6 +424,16 @@ def _account_item(results: Path, years: list[int], geometry: dict[str, Any]) -> 
         "sinkmap:years": years,
     }
     _add_table(item, "carbon_account", table, "Carbon account", ACCOUNT_UNITS)
+    parquet = results / "carbon_account.parquet"
+    if parquet.is_file():
+        _add_file(
+            item,
+            "carbon_account_parquet",
+            parquet,
+            MEDIA_PARQUET,
+            "Carbon account (Parquet)",
+            ["data"],
+        )
     as_json = results / "carbon_account.json"
     if as_json.is_file():
         _add_file(

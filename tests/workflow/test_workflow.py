@@ -293,7 +293,8 @@ def test_unknown_class_fails_cleanly(run: Path, tmp_path: Path) -> None:
     table[table["lucode"] != 40].to_csv(partial, index=False)
     workdir = tmp_path / "fail"
     workdir.mkdir()
-    (workdir / "aoi.geojson").write_bytes((run / "aoi.geojson").read_bytes())
+    for name in ("aoi.geojson", "zones.geojson"):
+        (workdir / name).write_bytes((run / name).read_bytes())
     write_config(workdir, [2020], table=partial)
     proc = snakemake(workdir, check=False)
     assert proc.returncode != 0
@@ -329,8 +330,14 @@ def test_model_from_an_entry_point_runs_the_workflow(run: Path, tmp_path: Path) 
     )
     workdir = tmp_path / "plugin"
     workdir.mkdir()
-    (workdir / "aoi.geojson").write_bytes((run / "aoi.geojson").read_bytes())
-    write_config(workdir, [2020], model={"name": "biomass_share", "params": {"share": 0.5}})
+    for name in ("aoi.geojson", "zones.geojson"):
+        (workdir / name).write_bytes((run / name).read_bytes())
+    write_config(
+        workdir,
+        [2020],
+        model={"name": "biomass_share", "params": {"share": 0.5}},
+        account=account_settings(workdir, parameters={"share": 0.1}),
+    )
     snakemake(workdir, env={"PYTHONPATH": str(site)})
 
     agb, _, _ = _read(workdir / "results/2020/biomass.tif")

@@ -42,13 +42,19 @@ def write_aoi(workdir: Path) -> Path:
     return path
 
 
-def account_settings(workdir: Path, **gain_loss: object) -> dict[str, object]:
-    """The tiny runs' account: gain-loss, a small Monte Carlo with a per-pixel SD layer, zones."""
+def account_settings(
+    workdir: Path, parameters: dict[str, float] | None = None, **gain_loss: object
+) -> dict[str, object]:
+    """The tiny runs' account: gain-loss, a small Monte Carlo with a per-pixel SD layer, zones.
+
+    ``parameters``: the Monte Carlo's relative SDs (default: the lookup table's above and soil)."""
+    if parameters is None:
+        parameters = {"table.above": 0.2, "table.soil": 0.1}
     return {
         "gain_loss": {"growth_rates": str(GROWTH_RATES)} | gain_loss,
         "uncertainty": {
             "draws": 20,
-            "parameters": {"table.above": 0.2, "table.soil": 0.1},
+            "parameters": parameters,
             "pixel_sd": True,
         },
         "zones": {"path": str(workdir / "zones.geojson"), "id_field": "code", "name_field": "name"},
