@@ -59,6 +59,7 @@ from sinkmap.sources import (
 from sinkmap.sources.http import (
     ENV_OFFLINE,
     HttpClient,
+    PlannedFile,
     _remove_stale_temporaries,
     mirror_hint,
 )
@@ -88,7 +89,14 @@ class ArchiveAdapter(HttpClient):
 
     name = "archive"
 
-    def plan(self, dataset: Dataset, year: int, version: str | None) -> ArchivePlan:
+    def plan(
+        self, dataset: Dataset, year: int, bounds: Bounds, folder: Path, version: str | None
+    ) -> list[PlannedFile]:
+        """The file to download for ``year`` (as ``sinkmap fetch --dry-run`` lists it)."""
+        plan = self.archive_plan(dataset, year, version)
+        return [PlannedFile("source", "", Path(folder) / plan.name, plan.url)]
+
+    def archive_plan(self, dataset: Dataset, year: int, version: str | None) -> ArchivePlan:
         """The file to download for ``year``, its URL and the member pattern."""
         opts = dataset.options
         ver = dataset.version_for(year, version)
@@ -131,7 +139,7 @@ class ArchiveAdapter(HttpClient):
         """Obtain the archive for ``year`` (once) and write the window covering ``bounds`` (lon/lat)."""
         folder = Path(folder)
         ver = dataset.version_for(year, version)
-        plan = self.plan(dataset, year, version)
+        plan = self.archive_plan(dataset, year, version)
         target = folder / plan.name
         stub = Manifest(dataset.name, ver, year, self.name, dataset.synthetic, (), folder)
         source = _verified(target, previous_records(folder).get(plan.name))
