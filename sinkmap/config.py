@@ -73,6 +73,11 @@ class InputConfig(_Strict):
     version: str | None = Field(
         None, description="Dataset version; the dataset's default when omitted."
     )
+    year: int | None = Field(
+        None,
+        description="Use this year of the dataset for every mapped year: static layers such as a "
+        "DEM, a canopy height map of one year, or Hansen GFC (cumulative loss years).",
+    )
 
 
 class ModelConfig(_Strict):

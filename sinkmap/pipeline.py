@@ -67,6 +67,7 @@ def raw_dir(cfg: Config, role: str, year: int) -> Path:
     """``resources/raw/<dataset>/<version>/<year>``: where the files of ``role`` for ``year`` land."""
     inp = cfg.inputs[role]
     dataset = get_dataset(load_registry(cfg.datasets), inp.dataset)
+    year = inp.year or year  # a static layer: one year of the dataset for every mapped year
     return (
         cfg.resources_dir / "raw" / inp.dataset / dataset.version_for(year, inp.version) / str(year)
     )

@@ -177,7 +177,16 @@ def test_geopackage_layers(run: Path) -> None:
         "change_matrix",
         "ipcc_change_matrix",
         "ipcc_summary",
+        "zones",
     }
+    zones = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="zones")
+    assert list(zones["zone_id"]) == ["T-W", "T-E"]
+    stocks = pd.read_csv(run / "results/2021/account_stocks.csv")
+    whole = stocks[(stocks["class_name"] == "all classes") & (stocks["pool"] == "total")]
+    by_zone = whole.set_index("zone_id")["stock_mgc"]
+    # the two zones split the AOI: their stocks add up to the AOI's (exact fractions at the cut)
+    assert by_zone["T-W"] + by_zone["T-E"] == pytest.approx(by_zone["aoi"], rel=1e-6)
+    assert zones.set_index("zone_id")["stock_total_mgc"]["T-W"] == pytest.approx(by_zone["T-W"])
     matrix = gpd.read_file(run / "results/2021/sinkmap_2021.gpkg", layer="change_matrix")
     csv = pd.read_csv(run / "results/sink/2020-2021/change_matrix.csv")
     assert matrix["area_ha"].sum() == pytest.approx(csv["area_ha"].sum())
