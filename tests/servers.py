@@ -405,16 +405,25 @@ def cog_bytes(
 
 
 def add_io_lulc(
-    server: StacServer, year: int, array: Any, transform: Any, *, tile: str = "49Q"
+    server: StacServer,
+    year: int,
+    array: Any,
+    transform: Any,
+    *,
+    tile: str = "49Q",
+    private: bool = True,
 ) -> str:
     """Serve an Impact Observatory annual LULC item ``{tile}-{year}`` (EPSG:32649); its file path.
 
     Like the real collection, the item stands for the year from 1 January to 1 January of the next
-    year (so a search for the next year finds it too), and its file is private (needs a SAS token).
+    year (so a search for the next year finds it too), and its file is private (needs a SAS token)
+    unless ``private=False`` (for a Snakemake subprocess, whose ``planetary_computer`` signs only
+    ``*.blob.core.windows.net`` hrefs and leaves this server's unsigned).
     """
     path = f"/io-annual-lulc/v02/{tile}_{year}.tif"
     server.files[path] = cog_bytes(array, crs="EPSG:32649", transform=transform, nodata=0)
-    server.private.add(path)
+    if private:
+        server.private.add(path)
     server.add_item(
         IO_LULC,
         f"{tile}-{year}",
@@ -486,4 +495,30 @@ def add_s2_scene(
             "grid:code": f"MGRS-{tile}",
         },
     )
+    return paths
+
+
+def add_zenodo_record(server: TileServer, record: str, files: dict[str, bytes]) -> dict[str, str]:
+    """Serve ``files`` as Zenodo record ``record``: file name -> its URL path.
+
+    Files under ``/records/{record}/files/{name}`` (Zenodo answers ``?download=1`` there too), and
+    the record's JSON at ``/api/records/{record}`` with each file's size and ``md5:`` checksum.
+    """
+    import hashlib
+
+    entries = []
+    paths = {}
+    for name, data in files.items():
+        paths[name] = f"/records/{record}/files/{name}"
+        server.files[paths[name]] = data
+        entries.append(
+            {
+                "key": name,
+                "size": len(data),
+                "checksum": "md5:" + hashlib.md5(data).hexdigest(),
+                "links": {"self": f"{server.url}/api/records/{record}/files/{name}/content"},
+            }
+        )
+    doc = {"id": int(record), "files": entries}
+    server.files[f"/api/records/{record}"] = json.dumps(doc).encode()
     return paths
