@@ -250,10 +250,16 @@ def _blocks(rng: np.random.Generator, codes: np.ndarray, n: int, size: int) -> n
     return np.kron(rng.choice(codes, size=(n, n)), np.ones((size, size), dtype="uint8"))
 
 
+def _crosswalk_csv(name: str) -> pd.DataFrame:
+    return pd.read_csv(REPO / "config" / "crosswalks" / f"{name}.csv")
+
+
 def _crosswalk(name: str) -> dict[int, int]:
     """Source code -> WorldCover code, read from the crosswalk CSV (0 -> 0 as its README says)."""
-    table = pd.read_csv(REPO / "config" / "crosswalks" / f"{name}.csv")
-    return {0: 0} | {int(s): int(t) for s, t in zip(table.source_code, table.target_code)}
+    table = _crosswalk_csv(name)
+    return {0: 0} | {
+        int(s): int(t) for s, t in zip(table.source_code, table.target_code, strict=True)
+    }
 
 
 def _lc_env(server: StacServer, dataset: str) -> dict[str, str]:
@@ -314,7 +320,11 @@ def _expected_land_cover(
 def _check_land_cover_and_stocks(
     results: Path, source: np.ndarray, transform: Affine, crs: str, crosswalk: dict[int, int]
 ) -> None:
-    """The aligned codes are the crosswalk's, and the total stock the pool table's, of the source."""
+    """The aligned codes are the crosswalk's, and the total stock the pool table's, of the source.
+
+    The class summary lists the WorldCover classes of the aligned raster with the target names and
+    IPCC categories of the crosswalk CSVs and the pool table's stock densities.
+    """
     lc, lc_tags = _read(results / "land_cover.tif")
     certain, expected, outside = _expected_land_cover(
         results / "land_cover.tif", source, transform, crs, crosswalk
@@ -336,6 +346,19 @@ def _check_land_cover_and_stocks(
     assert np.isnan(total[certain & (expected == 0)]).all()
     assert np.isnan(total[outside]).all()
     assert lc_tags["LEGEND"] == "worldcover"
+
+    names = pd.concat([_crosswalk_csv("io_lulc"), _crosswalk_csv("clcd")]).drop_duplicates(
+        "target_code"
+    )
+    names = names[names.target_code != 0].set_index("target_code")
+    summary = pd.read_csv(results / "class_summary.csv").set_index("class_code")
+    assert sorted(summary.index) == sorted(set(np.unique(lc).tolist()) - {0})
+    for code, row in summary.iterrows():
+        assert (row.class_name, row.ipcc_category) == (
+            names.loc[code, "target_name"],
+            names.loc[code, "ipcc_category"],
+        )
+        assert row.stock_density_mgc_per_ha == pytest.approx(total_of.loc[code], rel=1e-5)
 
 
 def _no_sas_anywhere(workdir: Path) -> int:
@@ -392,7 +415,11 @@ def test_io_lulc_through_its_crosswalk(stac_server: StacServer, tmp_path: Path) 
 
     # nothing was signed: no token asked for, no asset read with a query, none written anywhere
     assert stac_server.tokens_issued == 0
-    reads = [q for p, q in zip(stac_server.requests, stac_server.queries) if p.endswith(".tif")]
+    reads = [
+        q
+        for p, q in zip(stac_server.requests, stac_server.queries, strict=True)
+        if p.endswith(".tif")
+    ]
     assert reads and all(q == "" for q in reads)
     assert _no_sas_anywhere(workdir) > 10
     assert _leftovers(workdir) == []
