@@ -406,3 +406,70 @@ def test_account_rows_join_stocks_changes_and_intervals(land):
         & (table["class_name"] != ALL_CLASSES)
     ]
     assert classes["stock_mgc"].sum() == pytest.approx(row["stock_mgc"])
+
+
+def test_class_and_pixel_monte_carlo_agree(land):
+    """The lookup model is drawn class by class; the pixel-by-pixel path gives the same numbers."""
+    import rasterio
+
+    cfg = land["cfg"]
+    mc = cfg.account.uncertainty.model_copy(
+        update={"draws": 30, "parameters": {"table.above": 0.3, "table.soil": 0.2}}
+    )
+    cfg = cfg.model_copy(update={"account": cfg.account.model_copy(update={"uncertainty": mc})})
+    out = {}
+    for pixelwise in (False, True):
+        sd = land["dir"] / f"sd_{pixelwise}.tif"
+        table = run_monte_carlo(
+            cfg,
+            2020,
+            aligned={"land_cover": land["lc2020"]},
+            grid_path=land["grid"],
+            out=land["dir"] / f"mc_{pixelwise}.csv",
+            sd_out=sd,
+            pixelwise=pixelwise,
+        )
+        with rasterio.open(sd) as ds:
+            out[pixelwise] = (table["stock_mgc"].to_numpy(), ds.read(1))
+    np.testing.assert_allclose(out[False][0], out[True][0], rtol=1e-9)
+    np.testing.assert_allclose(out[False][1], out[True][1], rtol=1e-5, equal_nan=True)
+
+
+def test_per_pixel_input_errors_average_out_and_repeat_across_years(land):
+    """CCI-style biomass SD: independent per pixel, so the total's SD is sqrt(N) x sd x CF x area;
+    the same seed gives the same errors in every year (fully correlated in time)."""
+    d = land["dir"]
+    valid = LC0 != 0
+    agb = np.where(valid, 200.0, np.nan).astype("float32")
+    biomass = write_tif(d / "agb.tif", agb, res=RES, left=LEFT, top=TOP, crs=CRS)
+    sd = write_tif(
+        d / "agb_sd.tif", np.full(LC0.shape, 20.0, "float32"), res=RES, left=LEFT, top=TOP, crs=CRS
+    )
+    table = d / "pools.csv"
+    cfg = land["cfg"].model_copy(
+        update={
+            "inputs": {
+                "land_cover": land["cfg"].inputs["land_cover"],
+                "biomass": land["cfg"].inputs["land_cover"],
+                "biomass_sd": land["cfg"].inputs["land_cover"],
+            },
+            "model": land["cfg"].model.model_copy(
+                update={"name": "biomass", "params": {"soil_table": str(table), "root_shoot": 0.37}}
+            ),
+        }
+    )
+    mc = cfg.account.uncertainty.model_copy(
+        update={"draws": 1500, "parameters": {}, "input_errors": {"biomass": "biomass_sd"}}
+    )
+    cfg = cfg.model_copy(update={"account": cfg.account.model_copy(update={"uncertainty": mc})})
+    aligned = {"land_cover": land["lc2020"], "biomass": biomass, "biomass_sd": sd}
+    draws = {}
+    for year in (2020, 2021):
+        t = run_monte_carlo(
+            cfg, year, aligned=aligned, grid_path=land["grid"], out=d / f"e{year}.csv"
+        )
+        draws[year] = t[(t["zone_id"] == AOI_ZONE) & (t["pool"] == "above")]["stock_mgc"].to_numpy()
+    n = int(valid.sum())  # 7 hand cells x 64 pixels of 0.01 ha
+    assert draws[2020].mean() == pytest.approx(n * 200 * 0.47 * 0.01, rel=1e-3)
+    assert draws[2020].std(ddof=1) == pytest.approx(np.sqrt(n) * 20 * 0.47 * 0.01, rel=0.08)
+    np.testing.assert_array_equal(draws[2020], draws[2021])

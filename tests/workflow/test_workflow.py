@@ -256,6 +256,9 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
         kept.reset_index(drop=True), account_before.drop(columns="sinkmap_version")
     )
     assert set(account_after["year"]) == {2020, 2021, 2022}
+    # any two mapped years on request: the 2020-2022 stock difference needs only its own job
+    counts = _job_counts(snakemake(run, "-n", "results/sink/2020-2022/net_flux_co2e.tif").stdout)
+    assert counts == {"sink": 1}
     assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
     # only the run-wide aggregates (account table and its JSON twin; the STAC catalog, left out
     # above) are rewritten

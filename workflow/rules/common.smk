@@ -81,11 +81,13 @@ def sink_summary_for(wildcards):
 
 
 def check_interval(wildcards):
+    """Any two configured years, earlier first: consecutive ones are built by default, others on
+    request (e.g. ``snakemake results/sink/2020-2024/net_flux_co2e.tif``)."""
     y0, y1 = int(wildcards.y0), int(wildcards.y1)
-    if (y0, y1) not in INTERVALS:
+    if y0 not in YEARS or y1 not in YEARS or y0 >= y1:
         raise WorkflowError(
-            f"{y0}-{y1} is not an interval of consecutive configured years {YEARS}; "
-            "request results/sink/<year>-<next year>/ for years listed in the config"
+            f"{y0}-{y1} is not an interval of two configured years {YEARS}, earlier first; "
+            "request results/sink/<year>-<later year>/ for years listed in the config"
         )
     return []
 
