@@ -862,6 +862,29 @@ def table_parameters(
     }
 
 
+def parameter_target(model: Any, name: str) -> tuple[str, str | None]:
+    """What a Monte Carlo parameter name draws: ``(name, None)`` for a numeric parameter of the
+    model, ``(attr, pool)`` for one pool's column of the model's :class:`PoolTable` ``attr``
+    (``"table.above"``). Anything else is an error naming what can be drawn."""
+    fields = type(model.params).model_fields
+    if name in fields:
+        current = getattr(model.params, name)
+        if isinstance(current, bool) or not isinstance(current, int | float):
+            raise InputDataError(
+                f"Monte Carlo parameter {name!r}: model {model.name!r} has {name} = "
+                f"{current!r}, not one number, so it cannot be drawn; give it a number or remove it"
+            )
+        return name, None
+    attr, _, pool = name.partition(".")
+    table = getattr(model, attr, None) if pool else None
+    if not isinstance(table, PoolTable) or pool not in table.values:
+        raise InputDataError(
+            f"Monte Carlo parameter {name!r} is neither a numeric parameter of model "
+            f"{model.name!r} ({sorted(fields)}) nor '<table attribute>.<pool>' (e.g. table.above)"
+        )
+    return attr, pool
+
+
 def draw_pools(
     model: Any,
     data: Mapping[str, np.ndarray],
@@ -876,33 +899,23 @@ def draw_pools(
     :class:`PoolTable` attribute ``attr`` (:func:`table_parameters`). Each input role in
     ``input_errors`` becomes ``data[role] + data[sd_key] × noise(role)``. ``model`` is not modified.
     """
-    fields = type(model.params).model_fields
     m = copy.copy(model)
     updates: dict[str, float] = {}
     tables: dict[str, dict[str, np.ndarray]] = {}
     for name, value in params.items():
-        if name in fields:
-            current = getattr(model.params, name)
-            if isinstance(current, bool) or not isinstance(current, int | float):
-                raise InputDataError(
-                    f"Monte Carlo parameter {name!r}: model {model.name!r} has {name} = "
-                    f"{current!r}, not one number; give it a number to draw it"
-                )
+        attr, pool = parameter_target(model, name)
+        if pool is None:
             updates[name] = float(value)
-            continue
-        attr, _, pool = name.partition(".")
-        if not isinstance(getattr(model, attr, None), PoolTable) or not pool:
-            raise InputDataError(
-                f"Monte Carlo parameter {name!r} is neither a numeric parameter of model "
-                f"{model.name!r} ({sorted(fields)}) nor '<table attribute>.<pool>'"
-            )
-        tables.setdefault(attr, {})[pool] = np.asarray(value, "float64")
+        else:
+            tables.setdefault(attr, {})[pool] = np.asarray(value, "float64")
     if updates:
         m.params = model.params.model_copy(update=updates)
     for attr, pools in tables.items():
         base: PoolTable = getattr(model, attr)
         values = {p: pools.get(p, v) for p, v in base.values.items()}
-        m.__dict__[attr] = PoolTable(codes=base.codes, values=values, name=base.name, names=base.names)
+        m.__dict__[attr] = PoolTable(
+            codes=base.codes, values=values, name=base.name, names=base.names
+        )
     chunk = dict(data)
     for role, sd_key in (input_errors or {}).items():
         chunk[role] = np.asarray(data[role], "float64") + np.asarray(

@@ -31,6 +31,7 @@ from sinkmap.account import (
     group_sums,
     ipcc_label,
     membership,
+    parameter_target,
     pixel_noise,
     read_zones,
     zone_coverage,
@@ -610,28 +611,14 @@ def _summary_row(
 def mc_parameters(model: Any, rel_sds: Mapping[str, float]) -> dict[str, Parameter]:
     """The uncertain parameters of ``model``: a numeric parameter by name, or ``"{attr}.{pool}"``
     for a pool-table column (every class's value drawn independently), each with its relative SD."""
-    from sinkmap.carbon import PoolTable
-
-    fields = type(model.params).model_fields
     out: dict[str, Parameter] = {}
     for name, sd in rel_sds.items():
-        if name in fields:
-            value = getattr(model.params, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(
-                    f"account.uncertainty.parameters.{name}: model {model.name!r} has {name} = "
-                    f"{value!r}, not one number, so it cannot be drawn; remove it"
-                )
-            out[name] = Parameter(mean=float(value), rel_sd=float(sd))
-            continue
-        attr, _, pool = name.partition(".")
-        table = getattr(model, attr, None) if pool else None
-        if not isinstance(table, PoolTable) or pool not in table.values:
-            raise ConfigError(
-                f"account.uncertainty.parameters.{name}: not a numeric parameter of model "
-                f"{model.name!r} ({sorted(fields)}) nor '<table>.<pool>' (e.g. table.above)"
-            )
-        out[name] = Parameter(mean=np.asarray(table.values[pool], "float64"), rel_sd=float(sd))
+        attr, pool = parameter_target(model, name)
+        if pool is None:
+            mean: float | np.ndarray = float(getattr(model.params, name))
+        else:
+            mean = np.asarray(getattr(model, attr).values[pool], "float64")
+        out[name] = Parameter(mean=mean, rel_sd=float(sd))
     return out
 
 
