@@ -473,3 +473,20 @@ def test_per_pixel_input_errors_average_out_and_repeat_across_years(land):
     assert draws[2020].mean() == pytest.approx(n * 200 * 0.47 * 0.01, rel=1e-3)
     assert draws[2020].std(ddof=1) == pytest.approx(np.sqrt(n) * 20 * 0.47 * 0.01, rel=0.08)
     np.testing.assert_array_equal(draws[2020], draws[2021])
+
+
+def test_bad_account_settings_are_refused_with_the_fix(land):
+    from sinkmap.errors import ConfigError, InputDataError
+    from sinkmap.models import get_model
+    from sinkmap.tally import mc_parameters
+
+    cfg = land["cfg"]
+    model = get_model(cfg.model.name, cfg.model.params)
+    with pytest.raises(InputDataError, match=r"'table\.leaves'.*e\.g\. table\.above"):
+        mc_parameters(model, {"table.leaves": 0.1})
+    with pytest.raises(InputDataError, match="'table' is neither|not one number"):
+        mc_parameters(model, {"table": 0.1})
+    raw = cfg.model_dump(mode="json")
+    raw["account"]["gain_loss"]["loss_role"] = "forest_loss"
+    with pytest.raises(ConfigError, match=r"loss_role names role 'forest_loss'.*add the role"):
+        load_config(raw)
