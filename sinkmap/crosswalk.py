@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sinkmap.account import IPCC_CATEGORIES
 from sinkmap.errors import ConfigError, InputDataError, UnmappedClassError
 from sinkmap.styles import LEGENDS
 
@@ -35,15 +36,6 @@ if TYPE_CHECKING:
 
 #: The legend every crosswalk maps onto: the run's land-cover legend.
 TARGET_LEGEND = "worldcover"
-#: The six land categories of IPCC 2006 Vol. 4 Ch. 3, as spelled in :mod:`sinkmap.styles`.
-IPCC_CATEGORIES = (
-    "Forest land",
-    "Cropland",
-    "Grassland",
-    "Wetlands",
-    "Settlements",
-    "Other land",
-)
 REQUIRED_COLUMNS = ("source_code", "target_code", "ipcc_category")
 COLUMNS = ("source_code", "source_name", "target_code", "target_name", "ipcc_category", "note")
 NODATA = 0
