@@ -271,6 +271,19 @@ def remember_file(folder: Path, record: RawFile, manifest: Manifest) -> None:
     ).write(path)
 
 
+def fill_pattern(template: str, what: str, use_only: str | None = None, /, **fields: Any) -> str:
+    """``template`` with ``fields`` filled in (``str.format``); a SourceError naming a field it lacks.
+
+    ``what`` names the template in the error (e.g. ``"url '...' of dataset clcd"``); ``use_only``
+    says which fields may be used (by default the names of ``fields``).
+    """
+    try:
+        return template.format(**fields)
+    except (KeyError, IndexError) as exc:
+        allowed = use_only or ", ".join("{" + k + "}" for k in fields)
+        raise SourceError(f"{what} uses an unknown field {exc}; use only {allowed}") from None
+
+
 def file_record(layer: str, path: Path, folder: Path, url: str | None = None) -> RawFile:
     from sinkmap.io import sha256_file
 

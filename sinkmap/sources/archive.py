@@ -53,6 +53,7 @@ from sinkmap.sources import (
     Manifest,
     RawFile,
     file_record,
+    fill_pattern,
     previous_records,
     remember_file,
 )
@@ -410,10 +411,4 @@ def _write_window(
 
 
 def _fill(dataset: Dataset, what: str, template: str, **fields: Any) -> str:
-    try:
-        return template.format(**fields)
-    except (KeyError, IndexError) as exc:
-        raise SourceError(
-            f"{what} {template!r} of dataset {dataset.name} uses an unknown field {exc}; use only "
-            f"{', '.join('{' + k + '}' for k in fields)}"
-        ) from None
+    return fill_pattern(template, f"{what} {template!r} of dataset {dataset.name}", **fields)

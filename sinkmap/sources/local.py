@@ -27,7 +27,7 @@ from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
 from sinkmap.io import sha256_file
-from sinkmap.sources import Bounds, Dataset, Manifest, RawFile
+from sinkmap.sources import Bounds, Dataset, Manifest, RawFile, fill_pattern
 from sinkmap.sources.tiles import tiles_for_bounds
 
 log = logging.getLogger("sinkmap")
@@ -113,13 +113,14 @@ class LocalFilesAdapter:
 
 
 def _expand(dataset: Dataset, pattern: str, year: int, version: str, tile: str | None) -> str:
-    try:
-        return pattern.format(year=year, version=version, tile=tile)
-    except (KeyError, IndexError) as exc:
-        raise SourceError(
-            f"pattern {pattern!r} of dataset {dataset.name} uses an unknown field {exc}; use only "
-            "{year}, {version} and {tile} (and glob wildcards such as *)"
-        ) from None
+    return fill_pattern(
+        pattern,
+        f"pattern {pattern!r} of dataset {dataset.name}",
+        "{year}, {version} and {tile} (and glob wildcards such as *)",
+        year=year,
+        version=version,
+        tile=tile,
+    )
 
 
 def _check_raster(path: Path, dataset: Dataset) -> None:

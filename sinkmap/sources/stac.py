@@ -58,7 +58,7 @@ from rasterio.windows import Window
 
 from sinkmap.errors import SourceError
 from sinkmap.io import atomic_path, sha256_file
-from sinkmap.sources import Bounds, Dataset, Manifest, RawFile
+from sinkmap.sources import Bounds, Dataset, Manifest, RawFile, fill_pattern
 from sinkmap.sources.http import (
     ENV_BACKOFF,
     ENV_OFFLINE,
@@ -369,13 +369,7 @@ def strips(height: int, width: int, size: int = _STRIP) -> Iterator[Window]:
 
 def file_name(pattern: str, **fields: Any) -> str:
     safe = {k: re.sub(r"[^A-Za-z0-9._-]", "_", str(v)) for k, v in fields.items()}
-    try:
-        return pattern.format(**safe)
-    except (KeyError, IndexError) as exc:
-        raise SourceError(
-            f"file name pattern {pattern!r} uses an unknown field {exc}; use only "
-            f"{', '.join('{' + k + '}' for k in fields)}"
-        ) from None
+    return fill_pattern(pattern, f"file name pattern {pattern!r}", **safe)
 
 
 class StacItemsAdapter(HttpClient):
