@@ -272,7 +272,7 @@ def remember_file(folder: Path, record: RawFile, manifest: Manifest) -> None:
 
 
 def fill_pattern(template: str, what: str, use_only: str | None = None, /, **fields: Any) -> str:
-    """``template`` with ``fields`` filled in (``str.format``); a SourceError naming a field it lacks.
+    """``template`` with ``fields`` filled in (``str.format``); SourceError on a field it lacks.
 
     ``what`` names the template in the error (e.g. ``"url '...' of dataset clcd"``); ``use_only``
     says which fields may be used (by default the names of ``fields``).
