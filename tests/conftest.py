@@ -22,6 +22,14 @@ def repo() -> Path:
 
 
 @pytest.fixture
+def registry():
+    """The dataset registry, config/datasets.yaml (name -> Dataset)."""
+    from sinkmap.sources import load_registry
+
+    return load_registry(REPO / "config" / "datasets.yaml")
+
+
+@pytest.fixture
 def stac_server() -> Iterator[StacServer]:
     """An empty local STAC API, file server and SAS token service (tests/servers.py)."""
     server = StacServer().start()

@@ -377,10 +377,20 @@ IO_LULC = "io-lulc-annual-v02"
 S2_L2A = "sentinel-2-l2a"
 
 
-def cog_bytes(
-    array: Any, *, crs: str, transform: Any, nodata: float | int | None, blocksize: int = 256
+def tif_bytes(
+    array: Any,
+    *,
+    crs: str,
+    transform: Any,
+    nodata: float | int | None = None,
+    driver: str = "GTiff",
+    **creation: Any,
 ) -> bytes:
-    """Bytes of a Cloud-Optimized GeoTIFF of ``array`` (one band), as a public bucket holds it."""
+    """Bytes of a one-band north-up GeoTIFF of ``array`` (``driver`` and creation options as given).
+
+    The one GeoTIFF writer of the tests: files on disk (``tests/unit/_helpers.write_tif``), files
+    served by the local servers, and COGs (:func:`cog_bytes`) all come from here.
+    """
     import rasterio
     from rasterio.io import MemoryFile
 
@@ -388,7 +398,7 @@ def cog_bytes(
         with rasterio.open(
             mem.name,
             "w",
-            driver="COG",
+            driver=driver,
             width=array.shape[1],
             height=array.shape[0],
             count=1,
@@ -396,12 +406,26 @@ def cog_bytes(
             crs=crs,
             transform=transform,
             nodata=nodata,
-            blocksize=blocksize,
-            compress="DEFLATE",
-            overviews="NONE",
+            **creation,
         ) as dst:
             dst.write(array, 1)
         return bytes(mem.read())
+
+
+def cog_bytes(
+    array: Any, *, crs: str, transform: Any, nodata: float | int | None, blocksize: int = 256
+) -> bytes:
+    """Bytes of a Cloud-Optimized GeoTIFF of ``array`` (one band), as a public bucket holds it."""
+    return tif_bytes(
+        array,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        driver="COG",
+        blocksize=blocksize,
+        compress="DEFLATE",
+        overviews="NONE",
+    )
 
 
 def add_io_lulc(

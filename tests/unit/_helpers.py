@@ -1,12 +1,16 @@
-"""Helpers of the unit tests: repository paths and a tiny-GeoTIFF writer."""
+"""Helpers of the unit tests: repository paths, a tiny-GeoTIFF writer, and local-server settings."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import rasterio
+import pytest
+import requests
 from affine import Affine
+from servers import tif_bytes
 
 #: The repository root (tests/unit/_helpers.py -> parents[2]).
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,17 +35,43 @@ def write_tif(
     nodata: float | int | None = None,
 ) -> Path:
     """Write a single-band north-up GeoTIFF of ``array`` with its upper-left corner at (left, top)."""
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=array.shape[1],
-        height=array.shape[0],
-        count=1,
-        dtype=array.dtype,
-        crs=crs,
-        transform=Affine(res, 0.0, left, 0.0, -res, top),
-        nodata=nodata,
-    ) as dst:
-        dst.write(array, 1)
+    transform = Affine(res, 0.0, left, 0.0, -res, top)
+    Path(path).write_bytes(tif_bytes(array, crs=crs, transform=transform, nodata=nodata))
     return path
+
+
+def use_local_server(
+    monkeypatch: pytest.MonkeyPatch,
+    base_url: str,
+    datasets: Iterable[str],
+    *,
+    retries: int,
+    timeout: float | None = None,
+) -> None:
+    """Point ``datasets`` at the local server ``base_url``, keep retries fast, refuse other hosts.
+
+    Every ``SINKMAP_*`` setting is cleared first; then ``SINKMAP_BASE_URL_<DATASET>`` is set for
+    each of ``datasets`` (upper-case, as in the variables), ``SINKMAP_HTTP_RETRIES`` to ``retries``,
+    ``SINKMAP_HTTP_BACKOFF`` to 0.01 s and, if given, ``SINKMAP_HTTP_TIMEOUT`` to ``timeout``.
+    """
+    for key in list(os.environ):
+        if key.startswith("SINKMAP_"):
+            monkeypatch.delenv(key)
+    for name in datasets:
+        monkeypatch.setenv(f"SINKMAP_BASE_URL_{name}", base_url)
+    monkeypatch.setenv("SINKMAP_HTTP_RETRIES", str(retries))
+    monkeypatch.setenv("SINKMAP_HTTP_BACKOFF", "0.01")
+    if timeout is not None:
+        monkeypatch.setenv("SINKMAP_HTTP_TIMEOUT", str(timeout))
+    real = requests.Session.request
+
+    def guarded(self: requests.Session, method: str, url: str, *args: object, **kw: object):
+        assert url.startswith("http://127.0.0.1:"), f"test tried to reach {url}"
+        return real(self, method, url, *args, **kw)
+
+    monkeypatch.setattr(requests.Session, "request", guarded)
+
+
+def listing(folder: Path) -> list[str]:
+    """Every name in ``folder``, hidden ones included ([] if it does not exist)."""
+    return sorted(os.listdir(folder)) if folder.exists() else []

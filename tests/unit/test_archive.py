@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,16 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import requests
 from affine import Affine
 from pyproj import Transformer
-from servers import TileServer
+from servers import TileServer, tif_bytes
 
 from sinkmap.errors import SourceError
-from sinkmap.sources import Manifest, fetch, get_adapter, load_registry
+from sinkmap.sources import Manifest, fetch, get_adapter
 from sinkmap.sources.archive import ArchiveAdapter
 
-from ._helpers import DATASETS_YAML
+from ._helpers import listing, use_local_server
 
 BAOTING = (109.401, 18.389, 109.848, 18.836)
 ALBERS = (
@@ -62,21 +60,8 @@ CODES = np.random.default_rng(7).integers(1, 10, size=(350, 350)).astype("uint8"
 
 
 def _tif(array: np.ndarray, left: float, top: float) -> bytes:
-    buf = io.BytesIO()
-    with rasterio.MemoryFile() as mem:
-        with mem.open(
-            driver="GTiff",
-            width=array.shape[1],
-            height=array.shape[0],
-            count=1,
-            dtype="uint8",
-            crs=ALBERS,
-            transform=Affine(RES, 0, left, 0, -RES, top),
-            nodata=0,
-        ) as dst:
-            dst.write(array, 1)
-        buf.write(mem.read())
-    return buf.getvalue()
+    transform = Affine(RES, 0, left, 0, -RES, top)
+    return tif_bytes(array.astype("uint8"), crs=ALBERS, transform=transform, nodata=0)
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -118,29 +103,13 @@ def server() -> Iterator[TileServer]:
 
 
 @pytest.fixture
-def clcd():
-    return load_registry(DATASETS_YAML)["clcd"]
+def clcd(registry):
+    return registry["clcd"]
 
 
 @pytest.fixture(autouse=True)
 def local_only(monkeypatch: pytest.MonkeyPatch, server: TileServer) -> None:
-    for key in list(os.environ):
-        if key.startswith("SINKMAP_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("SINKMAP_BASE_URL_CLCD", server.url)
-    monkeypatch.setenv("SINKMAP_HTTP_RETRIES", "2")
-    monkeypatch.setenv("SINKMAP_HTTP_BACKOFF", "0.01")
-    real = requests.Session.request
-
-    def guarded(self: requests.Session, method: str, url: str, *args: object, **kw: object):
-        assert url.startswith("http://127.0.0.1:"), f"test tried to reach {url}"
-        return real(self, method, url, *args, **kw)
-
-    monkeypatch.setattr(requests.Session, "request", guarded)
-
-
-def listing(folder: Path) -> list[str]:
-    return sorted(os.listdir(folder)) if folder.exists() else []
+    use_local_server(monkeypatch, server.url, ["CLCD"], retries=2)
 
 
 def _check_window(path: Path) -> None:

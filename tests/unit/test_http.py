@@ -12,22 +12,20 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
-from servers import TileServer
+from affine import Affine
+from servers import TileServer, tif_bytes
 
 from sinkmap.errors import SourceError
-from sinkmap.sources import Manifest, fetch, get_adapter, load_registry
+from sinkmap.sources import Manifest, fetch, get_adapter
 from sinkmap.sources.http import HttpTilesAdapter, base_url_env_var
 
-from ._helpers import DATASETS_YAML, write_tif
+from ._helpers import listing, use_local_server
 
 #: Baoting county's bounding box (lon/lat), from ../shared/sources.md.
 BAOTING = (109.401, 18.389, 109.848, 18.836)
@@ -42,7 +40,6 @@ AGB_PATH, SD_PATH = f"/2020/{AGB}", f"/2020/{SD}"
 
 # -- the server (tests/servers.py) ------------------------------------------------------------
 def _geotiff(
-    tmp: Path,
     dtype: str,
     origin: tuple[float, float],
     res: float,
@@ -52,55 +49,28 @@ def _geotiff(
     """Bytes of a small uncompressed GeoTIFF in the product's form (CRS, lattice, data type)."""
     rng = np.random.default_rng(seed)
     data = rng.integers(1, 200, size=(96, 96)).astype(dtype)
-    path = write_tif(tmp / "x.tif", data, res=res, left=origin[0], top=origin[1], crs=crs)
-    raw = path.read_bytes()
-    path.unlink()
-    return raw
+    return tif_bytes(data, crs=crs, transform=Affine(res, 0.0, origin[0], 0.0, -res, origin[1]))
 
 
 @pytest.fixture
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TileServer]:
+def server() -> Iterator[TileServer]:
     srv = TileServer()
-    tmp = tmp_path_factory.mktemp("served")
-    srv.files[WC_2021_PATH] = _geotiff(tmp, "uint8", (108.0, 21.0), 1 / 12000, seed=1)
-    srv.files[WC_2020_PATH] = _geotiff(tmp, "uint8", (108.0, 21.0), 1 / 12000, seed=2)
-    srv.files[AGB_PATH] = _geotiff(tmp, "uint16", (100.0, 20.0), 1 / 1125, seed=3)
-    srv.files[SD_PATH] = _geotiff(tmp, "uint16", (100.0, 20.0), 1 / 1125, seed=4)
+    srv.files[WC_2021_PATH] = _geotiff("uint8", (108.0, 21.0), 1 / 12000, seed=1)
+    srv.files[WC_2020_PATH] = _geotiff("uint8", (108.0, 21.0), 1 / 12000, seed=2)
+    srv.files[AGB_PATH] = _geotiff("uint16", (100.0, 20.0), 1 / 1125, seed=3)
+    srv.files[SD_PATH] = _geotiff("uint16", (100.0, 20.0), 1 / 1125, seed=4)
     assert len(set(srv.files.values())) == 4
-    srv.thread.start()
+    srv.start()
     yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-
-
-@pytest.fixture
-def registry():
-    return load_registry(DATASETS_YAML)
+    srv.stop()
 
 
 @pytest.fixture(autouse=True)
 def local_only(monkeypatch: pytest.MonkeyPatch, server: TileServer) -> None:
     """Point both datasets at the test server, keep retries fast, and refuse any other host."""
-    for key in list(os.environ):
-        if key.startswith("SINKMAP_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("SINKMAP_BASE_URL_ESA_WORLDCOVER", server.url)
-    monkeypatch.setenv("SINKMAP_BASE_URL_ESA_CCI_BIOMASS", server.url)
-    monkeypatch.setenv("SINKMAP_HTTP_RETRIES", "3")
-    monkeypatch.setenv("SINKMAP_HTTP_BACKOFF", "0.01")
-    monkeypatch.setenv("SINKMAP_HTTP_TIMEOUT", "5")
-    real = requests.Session.request
-
-    def guarded(self: requests.Session, method: str, url: str, *args: object, **kw: object):
-        assert url.startswith("http://127.0.0.1:"), f"test tried to reach {url}"
-        return real(self, method, url, *args, **kw)
-
-    monkeypatch.setattr(requests.Session, "request", guarded)
-
-
-def listing(folder: Path) -> list[str]:
-    """Every name in ``folder``, hidden ones included ([] if it does not exist)."""
-    return sorted(os.listdir(folder)) if folder.exists() else []
+    use_local_server(
+        monkeypatch, server.url, ["ESA_WORLDCOVER", "ESA_CCI_BIOMASS"], retries=3, timeout=5
+    )
 
 
 def sha(data: bytes) -> str:
@@ -306,9 +276,7 @@ def test_corrupt_geotiff_is_an_error(registry, server, tmp_path, body, hint):
 
 
 def test_wrong_crs_is_an_error(registry, server, tmp_path):
-    server.files[WC_2021_PATH] = _geotiff(
-        tmp_path, "uint8", (360_000.0, 2_062_000.0), 10.0, "EPSG:32649"
-    )
+    server.files[WC_2021_PATH] = _geotiff("uint8", (360_000.0, 2_062_000.0), 10.0, "EPSG:32649")
     with pytest.raises(
         SourceError, match=r"has CRS EPSG:32649, but dataset esa_worldcover is in EPSG:4326"
     ):

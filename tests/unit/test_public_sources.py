@@ -14,13 +14,13 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import requests
-from servers import TileServer
+from affine import Affine
+from servers import TileServer, tif_bytes
 
 from sinkmap.errors import SourceError
-from sinkmap.sources import fetch, load_registry
+from sinkmap.sources import fetch
 
-from ._helpers import DATASETS_YAML, write_tif
+from ._helpers import use_local_server
 
 BAOTING = (109.401, 18.389, 109.848, 18.836)
 GFC = "GFC-2024-v1.12"
@@ -37,21 +37,17 @@ ETH = {
 ETH_PATH = "/download"
 
 
-def _tif(tmp, dtype: str, left: float, top: float, res: float, seed: int) -> bytes:
+def _tif(dtype: str, left: float, top: float, res: float, seed: int) -> bytes:
     data = np.random.default_rng(seed).integers(0, 100, size=(64, 64)).astype(dtype)
-    path = write_tif(tmp / "x.tif", data, res=res, left=left, top=top, crs="EPSG:4326")
-    raw = path.read_bytes()
-    path.unlink()
-    return raw
+    return tif_bytes(data, crs="EPSG:4326", transform=Affine(res, 0.0, left, 0.0, -res, top))
 
 
 @pytest.fixture
-def server(tmp_path_factory) -> Iterator[TileServer]:
-    tmp = tmp_path_factory.mktemp("served")
+def server() -> Iterator[TileServer]:
     srv = TileServer()
     for i, path in enumerate(HANSEN.values()):
-        srv.files[path] = _tif(tmp, "uint8", 100.0, 20.0, 1 / 4000, seed=i)
-    srv.files[DEM_PATH] = _tif(tmp, "float32", 109.0, 19.0, 1 / 3600, seed=9)
+        srv.files[path] = _tif("uint8", 100.0, 20.0, 1 / 4000, seed=i)
+    srv.files[DEM_PATH] = _tif("float32", 109.0, 19.0, 1 / 3600, seed=9)
     srv.headers = {}  # path -> extra response headers
     base = srv.httpd.RequestHandlerClass
 
@@ -67,27 +63,10 @@ def server(tmp_path_factory) -> Iterator[TileServer]:
     srv.stop()
 
 
-@pytest.fixture
-def registry():
-    return load_registry(DATASETS_YAML)
-
-
 @pytest.fixture(autouse=True)
 def local_only(monkeypatch: pytest.MonkeyPatch, server: TileServer) -> None:
-    for key in list(os.environ):
-        if key.startswith("SINKMAP_"):
-            monkeypatch.delenv(key)
-    for name in ("HANSEN_GFC", "HANSEN_GFC_LOSSYEAR", "COPERNICUS_DEM", "ETH_CANOPY_HEIGHT"):
-        monkeypatch.setenv(f"SINKMAP_BASE_URL_{name}", server.url)
-    monkeypatch.setenv("SINKMAP_HTTP_RETRIES", "2")
-    monkeypatch.setenv("SINKMAP_HTTP_BACKOFF", "0.01")
-    real = requests.Session.request
-
-    def guarded(self: requests.Session, method: str, url: str, *args: object, **kw: object):
-        assert url.startswith("http://127.0.0.1:"), f"test tried to reach {url}"
-        return real(self, method, url, *args, **kw)
-
-    monkeypatch.setattr(requests.Session, "request", guarded)
+    names = ("HANSEN_GFC", "HANSEN_GFC_LOSSYEAR", "COPERNICUS_DEM", "ETH_CANOPY_HEIGHT")
+    use_local_server(monkeypatch, server.url, names, retries=2)
 
 
 def _goog_md5(data: bytes) -> str:
@@ -153,10 +132,9 @@ def test_copernicus_dem_nested_folder(registry, server, tmp_path):
     assert (tmp_path / DEM).read_bytes() == server.files[DEM_PATH]
 
 
-def test_eth_canopy_height_query_string_url(registry, server, tmp_path, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("eth")
-    maps = _tif(tmp, "uint8", 108.0, 21.0, 1 / 12000, seed=11)
-    sds = _tif(tmp, "uint8", 108.0, 21.0, 1 / 12000, seed=12)
+def test_eth_canopy_height_query_string_url(registry, server, tmp_path):
+    maps = _tif("uint8", 108.0, 21.0, 1 / 12000, seed=11)
+    sds = _tif("uint8", 108.0, 21.0, 1 / 12000, seed=12)
     # the server keys files by path only; libdrive serves both from /download?path=...&files=...
     served = {ETH["map"]: maps, ETH["sd"]: sds}
     base = server.httpd.RequestHandlerClass

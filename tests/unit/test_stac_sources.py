@@ -11,23 +11,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-import requests
 from affine import Affine
 from pyproj import Transformer
 from servers import IO_LULC, S2_L2A, StacServer, add_io_lulc, add_s2_scene
 
 from sinkmap.errors import SourceError
-from sinkmap.sources import fetch, get_adapter, load_registry
+from sinkmap.sources import fetch, get_adapter
 from sinkmap.sources.sentinel2 import Sentinel2CompositeAdapter
 from sinkmap.sources.stac import StacItemsAdapter
 
-from ._helpers import DATASETS_YAML
+from ._helpers import listing, use_local_server
 
 #: A ~550 m box inside Baoting (lon/lat), about x 362874-363406, y 2061488-2062046 in UTM 49N.
 BOX = (109.700, 18.640, 109.705, 18.645)
@@ -40,33 +38,12 @@ S2_N = 96
 CLOUDY_SCL = (0, 1, 3, 8, 9, 10)
 
 
-@pytest.fixture
-def registry():
-    return load_registry(DATASETS_YAML)
-
-
 @pytest.fixture(autouse=True)
 def local_only(monkeypatch: pytest.MonkeyPatch, stac_server: StacServer) -> None:
     """Point both datasets at the local API, keep retries fast, and refuse any other host."""
-    for key in list(os.environ):
-        if key.startswith("SINKMAP_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("SINKMAP_BASE_URL_IO_LULC", stac_server.url)
-    monkeypatch.setenv("SINKMAP_BASE_URL_SENTINEL2_NDVI", stac_server.url)
-    monkeypatch.setenv("SINKMAP_HTTP_RETRIES", "3")
-    monkeypatch.setenv("SINKMAP_HTTP_BACKOFF", "0.01")
-    monkeypatch.setenv("SINKMAP_HTTP_TIMEOUT", "5")
-    real = requests.Session.request
-
-    def guarded(self: requests.Session, method: str, url: str, *args: object, **kw: object):
-        assert url.startswith("http://127.0.0.1:"), f"test tried to reach {url}"
-        return real(self, method, url, *args, **kw)
-
-    monkeypatch.setattr(requests.Session, "request", guarded)
-
-
-def listing(folder: Path) -> list[str]:
-    return sorted(os.listdir(folder)) if folder.exists() else []
+    use_local_server(
+        monkeypatch, stac_server.url, ["IO_LULC", "SENTINEL2_NDVI"], retries=3, timeout=5
+    )
 
 
 def utm_box(bounds: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

@@ -43,6 +43,7 @@ from servers import (
     add_s2_scene,
     add_zenodo_record,
     cog_bytes,
+    tif_bytes,
 )
 from tinyrun import AOI_LONLAT, GROWTH_RATES, REPO, TABLE, snakemake, write_aoi, write_config
 
@@ -72,34 +73,17 @@ TARGETS = [
 ]
 
 
-def _tif(path: Path, array: np.ndarray, transform: Affine, crs: str) -> bytes:
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=array.shape[1],
-        height=array.shape[0],
-        count=1,
-        dtype=array.dtype,
-        crs=crs,
-        transform=transform,
-    ) as dst:
-        dst.write(array, 1)
-    return path.read_bytes()
-
-
 @pytest.fixture
-def served(stac_server: StacServer, tmp_path_factory: pytest.TempPathFactory) -> StacServer:
+def served(stac_server: StacServer) -> StacServer:
     """The three products for 2021 around the tiny AOI, under their real paths and names."""
-    tmp = tmp_path_factory.mktemp("product")
     rng = np.random.default_rng(7)
     lc = np.repeat(np.repeat(rng.choice(WC_CODES, size=(40, 40)), 12, 0), 12, 1).astype("uint8")
     wc_t = Affine(1 / 12000, 0.0, 109.68, 0.0, -1 / 12000, 18.66)
-    stac_server.files[WC_PATH] = _tif(tmp / "wc.tif", lc, wc_t, "EPSG:4326")
+    stac_server.files[WC_PATH] = tif_bytes(lc, crs="EPSG:4326", transform=wc_t)
     cci_t = Affine(1 / 1125, 0.0, 109.68, 0.0, -1 / 1125, 18.66)
     agb = rng.integers(20, 300, size=(48, 48)).astype("uint16")
-    stac_server.files[f"/2021/{AGB}"] = _tif(tmp / "agb.tif", agb, cci_t, "EPSG:4326")
-    stac_server.files[f"/2021/{SD}"] = _tif(tmp / "sd.tif", agb // 5, cci_t, "EPSG:4326")
+    stac_server.files[f"/2021/{AGB}"] = tif_bytes(agb, crs="EPSG:4326", transform=cci_t)
+    stac_server.files[f"/2021/{SD}"] = tif_bytes(agb // 5, crs="EPSG:4326", transform=cci_t)
     for sid, when in (
         ("S2A_49QCA_20210305_0_L2A", "2021-03-05T03:20:00Z"),
         ("S2B_49QCA_20211112_0_L2A", "2021-11-12T03:20:00Z"),
