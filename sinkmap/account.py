@@ -1281,6 +1281,10 @@ def membership(
     return Membership(np.concatenate(zone), np.concatenate(cell), np.concatenate(weight))
 
 
+#: Largest key space :func:`group_sums` counts densely (8 MB per sum); beyond, it sorts the keys.
+_DENSE_BINS = 1 << 20
+
+
 def group_sums(
     member: Membership,
     keys: Mapping[str, npt.ArrayLike],
@@ -1298,23 +1302,35 @@ def group_sums(
     for name, col in zip(names, cols, strict=True):
         if col.size and (col.min() < 0 or col.max() > 0xFFFF):
             raise InputDataError(f"{name} codes must be within 0..65535")
+    bins = [256 if col.size == 0 or col.max() < 256 else 0x10000 for col in cols]
+    n_zone = int(member.zone.max(initial=0)) + 1
+    size = n_zone * int(np.prod(bins))
     key = member.zone.copy()
-    for col in cols:
-        key = key * 0x10000 + col
-    uniq, inverse = np.unique(key, return_inverse=True)
+    for col, b in zip(cols, bins, strict=True):
+        key = key * b + col
+    if size <= _DENSE_BINS:  # small key space: bincount straight on the keys, no sort
+        present = np.flatnonzero(np.bincount(key, minlength=size))
+        index, n = key, size
+    else:
+        present, index = np.unique(key, return_inverse=True)
+        n = present.size
+
+    def _sum(weights: np.ndarray) -> np.ndarray:
+        total = np.bincount(index, weights=weights, minlength=n)
+        return total[present] if size <= _DENSE_BINS else total
+
     out: dict[str, np.ndarray] = {}
-    rest = uniq
+    rest = present
     decoded = []
-    for _ in names:
-        decoded.append(rest % 0x10000)
-        rest = rest // 0x10000
+    for b in reversed(bins):
+        decoded.append(rest % b)
+        rest = rest // b
     out["zone"] = rest
     for name, col in zip(names, reversed(decoded), strict=True):
         out[name] = col
-    out["area_ha"] = np.bincount(inverse, weights=member.weight, minlength=uniq.size)
+    out["area_ha"] = _sum(member.weight)
     for name, v in values.items():
-        flat = np.asarray(v, "float64").ravel()[member.cell]
-        out[name] = np.bincount(inverse, weights=flat * member.weight, minlength=uniq.size)
+        out[name] = _sum(np.asarray(v, "float64").ravel()[member.cell] * member.weight)
     return pd.DataFrame(out)
 
 

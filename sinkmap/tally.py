@@ -405,22 +405,20 @@ def _change_tile(
     for pool in ACCOUNT_POOLS:
         s0, s1 = blocks[f"{pool}0"], blocks[f"{pool}1"]
         valid &= np.isfinite(s0) & np.isfinite(s1)
+    # only the valid cells are summed, so NaN elsewhere does no harm
     for pool in ACCOUNT_POOLS:
-        s0 = np.nan_to_num(blocks[f"{pool}0"])
-        s1 = np.nan_to_num(blocks[f"{pool}1"])
-        change = (s1 - s0) / years  # Mg C/ha/yr, + when the stock grows
-        flux = -change * CO2_PER_C  # Mg CO2e/ha/yr, inventory sign
+        s0, s1 = blocks[f"{pool}0"], blocks[f"{pool}1"]
+        flux = (s0 - s1) * (CO2_PER_C / years)  # Mg CO2e/ha/yr, inventory sign
         values[f"sd_s0:{pool}"] = s0
         values[f"sd_s1:{pool}"] = s1
-        values[f"sd_change:{pool}"] = change
         values[f"sd_emissions:{pool}"] = np.maximum(flux, 0.0)
         values[f"sd_removals:{pool}"] = np.minimum(flux, 0.0)
     if "gl_removals" in blocks:
         rem = blocks["gl_removals"].astype("float64")
         em = blocks["gl_emissions"].astype("float64")
         valid &= np.isfinite(rem) & np.isfinite(em)
-        values["gl_removals:total"] = np.nan_to_num(rem)
-        values["gl_emissions:total"] = np.nan_to_num(em)
+        values["gl_removals:total"] = rem
+        values["gl_emissions:total"] = em
     member = membership(valid, area, zones.coverage(tile))
     return group_sums(member, {"class_start": c0, "class_code": c1}, values)
 
@@ -457,6 +455,8 @@ def tally_changes(
         for tile, blocks in zip(grid.tiles(), _tile_blocks(arrays), strict=True)
     ]
     sums = zones.label(add_group_sums(_compute(tasks, threads)))
+    for pool in ACCOUNT_POOLS:  # linear: the change of the sums is the sum of the changes
+        sums[f"sd_change:{pool}"] = (sums[f"sd_s1:{pool}"] - sums[f"sd_s0:{pool}"]) / n
     legend = _legend(cfg)
     stamp = _now()
     _write_csv(ipcc_summary(sums, legend, y0, y1).assign(computed_at=stamp), ipcc_out)
