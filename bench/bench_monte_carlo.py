@@ -8,7 +8,9 @@ In a fresh child process (so peak memory is its own):
 2. times one deterministic pass: the lookup model over every chunk, pools summed per chunk (the
    work one Monte Carlo draw repeats), ``T1``;
 3. times ``sinkmap.tally.run_monte_carlo`` with the demo config's parameter errors (four pool-table
-   columns) for ``--draws`` draws, ``TD``, and again with the per-pixel SD layer, ``TD_sd``;
+   columns) for ``--draws`` draws, ``TD``, and again with the per-pixel SD layer, ``TD_sd``; the
+   lookup model is drawn class by class unless ``--pixelwise`` forces the per-pixel path (the one
+   models with more inputs, and per-pixel input errors, take);
 4. reports draws per second, the ratio TD / (draws x T1) (what a draw costs over a plain model
    pass) and peak RSS, which should not grow with the number of draws.
 """
@@ -27,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out" / "mc"
 
 
-def _child(side: int, draws: int, threads: int) -> dict[str, float]:
+def _child(side: int, draws: int, threads: int, pixelwise: bool) -> dict[str, float]:
     import dask
     import numpy as np
 
@@ -75,6 +77,7 @@ def _child(side: int, draws: int, threads: int) -> dict[str, float]:
         grid_path=OUT / "grid.json",
         out=OUT / "mc.csv",
         threads=threads,
+        pixelwise=pixelwise,
     )
     td = time.perf_counter() - t
     t = time.perf_counter()
@@ -86,6 +89,7 @@ def _child(side: int, draws: int, threads: int) -> dict[str, float]:
         out=OUT / "mc_sd.csv",
         sd_out=OUT / "sd.tif",
         threads=threads,
+        pixelwise=pixelwise,
     )
     td_sd = time.perf_counter() - t
     return {
@@ -105,10 +109,13 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=5120)
     ap.add_argument("--draws", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--pixelwise", action="store_true", help="run the model on every pixel in every draw"
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(_child(args.side, args.draws, args.threads)))
+        print(json.dumps(_child(args.side, args.draws, args.threads, args.pixelwise)))
         return
     cmd = [
         sys.executable,
@@ -119,13 +126,14 @@ def main() -> None:
         "--draws",
         str(args.draws),
     ]
-    cmd += ["--threads", str(args.threads)]
+    cmd += ["--threads", str(args.threads)] + (["--pixelwise"] if args.pixelwise else [])
     out = (
         subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()
     )
     r = json.loads(out[-1])
+    path = "pixel by pixel" if args.pixelwise else "class by class"
     print(
-        f"{r['mpx']:.1f} Mpx, {r['draws']} draws: one model pass {r['one_pass_s']:.2f} s; "
+        f"{path}: {r['mpx']:.1f} Mpx, {r['draws']} draws: one model pass {r['one_pass_s']:.2f} s; "
         f"Monte Carlo {r['mc_s']:.1f} s ({r['draws_per_s']:.2f} draws/s, "
         f"{r['ratio_to_passes']:.2f} x draws x one pass); with the per-pixel SD layer "
         f"{r['mc_with_sd_s']:.1f} s; peak RSS {r['peak_rss_mb']:.0f} MB"
