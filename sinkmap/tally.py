@@ -159,9 +159,18 @@ class Zones:
     def coverage(self, tile: Tile) -> Any:
         return None if self.gdf is None else zone_coverage(self.gdf, self.grid, tile)
 
-    def label(self, table: pd.DataFrame) -> pd.DataFrame:
-        """Replace the zone index column by ``zone_id`` and ``zone_name``."""
+    def label(self, table: pd.DataFrame, what: str) -> pd.DataFrame:
+        """Replace the zone index column by ``zone_id`` and ``zone_name``; warn about zones that
+        cover no valid cell (they still get "all classes" rows of area 0, see :func:`_long_rows`)."""
+        if table.empty:
+            raise InputDataError(
+                f"{what}: no cell of the AOI has valid land cover and stocks; check the land cover "
+                "and the model's inputs for that year (are they all nodata over the AOI?)"
+            )
         idx = table.pop("zone").to_numpy()
+        empty = sorted(set(self.ids) - {self.ids[i] for i in np.unique(idx)})
+        if empty:
+            log.warning("%s: zone(s) %s cover no valid cell; their rows are 0", what, empty)
         table.insert(0, "zone_name", np.asarray(self.names, dtype=object)[idx])
         table.insert(0, "zone_id", np.asarray(self.ids, dtype=object)[idx])
         return table
@@ -335,9 +344,9 @@ def tally_stocks(
         dask.delayed(_stock_tile)(grid, zones, tile, blocks)
         for tile, blocks in zip(grid.tiles(), _tile_blocks(arrays), strict=True)
     ]
-    sums = zones.label(add_group_sums(_compute(tasks, threads)))
+    sums = zones.label(add_group_sums(_compute(tasks, threads)), f"stock tally {year}")
     rows = _long_rows(
-        sums.rename(columns={p: f"stock_mgc:{p}" for p in ACCOUNT_POOLS}), _legend(cfg)
+        sums.rename(columns={p: f"stock_mgc:{p}" for p in ACCOUNT_POOLS}), _legend(cfg), zones
     )
     table = rows.assign(year=year)[
         [
@@ -358,7 +367,7 @@ def tally_stocks(
     return table
 
 
-def _long_rows(sums: pd.DataFrame, legend: str | None) -> pd.DataFrame:
+def _long_rows(sums: pd.DataFrame, legend: str | None, zones: Zones | None = None) -> pd.DataFrame:
     """Per-class sums with columns ``"{measure}:{pool}"`` → one row per (zone, class, pool) with one
     column per measure, plus the "all classes" rows of each zone (the sum over its classes)."""
     from sinkmap.styles import class_names, ipcc_categories
@@ -368,6 +377,11 @@ def _long_rows(sums: pd.DataFrame, legend: str | None) -> pd.DataFrame:
     totals = sums.groupby(["zone_id", "zone_name"], sort=False, as_index=False)[
         ["area_ha", *value_cols]
     ].sum()
+    if zones is not None:  # every zone gets its "all classes" rows, 0 where it has no valid cell
+        every = pd.DataFrame({"zone_id": zones.ids, "zone_name": zones.names})
+        totals = every.merge(totals, on=["zone_id", "zone_name"], how="left").fillna(
+            dict.fromkeys(["area_ha", *value_cols], 0.0)
+        )
     totals["class_code"] = pd.array([pd.NA] * len(totals), dtype="Int64")
     both = pd.concat(
         [sums.assign(class_code=sums["class_code"].astype("Int64")), totals], ignore_index=True
@@ -454,7 +468,7 @@ def tally_changes(
         dask.delayed(_change_tile)(grid, zones, tile, blocks, n)
         for tile, blocks in zip(grid.tiles(), _tile_blocks(arrays), strict=True)
     ]
-    sums = zones.label(add_group_sums(_compute(tasks, threads)))
+    sums = zones.label(add_group_sums(_compute(tasks, threads)), f"change tally {y0}-{y1}")
     for pool in ACCOUNT_POOLS:  # linear: the change of the sums is the sum of the changes
         sums[f"sd_change:{pool}"] = (sums[f"sd_s1:{pool}"] - sums[f"sd_s0:{pool}"]) / n
     legend = _legend(cfg)
@@ -466,7 +480,7 @@ def tally_changes(
         .groupby(["zone_id", "zone_name", "class_code"], sort=False, as_index=False)
         .sum()
     )
-    rows = _long_rows(by_end, legend)
+    rows = _long_rows(by_end, legend, zones)
     base = ["zone_id", "zone_name", "class_code", "class_name", "ipcc_category", "pool", "area_ha"]
     sd = rows[base].copy()
     sd["method"] = STOCK_DIFFERENCE
@@ -912,8 +926,12 @@ def assemble_account(
     """
     keys = ["zone_id", "class_code", "pool"]
     frames = []
-    draws = {y: pd.read_csv(p) for y, p in (monte_carlo or {}).items()}
+    draws = {
+        y: pd.read_csv(p, dtype={"zone_id": str, "pool": str}, keep_default_na=False)
+        for y, p in (monte_carlo or {}).items()
+    }
     years = sorted(stocks)
+    valid_area: dict[int, pd.Series] = {}
     for k, year in enumerate(years):
         st = pd.read_csv(
             stocks[year],
@@ -952,12 +970,18 @@ def assemble_account(
                 gl["computed_at"] = ch.loc[gl.index, "computed_at"]
                 frames.append(gl)
         if year in draws:
-            st = _with_intervals(st, draws, year, years[k - 1] if k else None)
+            st = _with_intervals(st, draws, year, years[k - 1] if k else None, valid_area)
+        valid_area[year] = _aoi_areas(st)
         frames.append(st)
     table = pd.concat(frames, ignore_index=True)
-    for col in ACCOUNT_COLUMNS:
+    for col in ACCOUNT_COLUMNS:  # a column no tally filled keeps its type (Parquet schema)
         if col not in table.columns:
-            table[col] = pd.NA
+            table[col] = np.nan if ACCOUNT_UNITS[col] is not None else pd.NA
+    for col in ACCOUNT_UNITS:
+        if ACCOUNT_UNITS[col] is not None:
+            table[col] = pd.to_numeric(table[col], errors="coerce").astype("float64")
+    for col in ACCOUNT_TEXT + ACCOUNT_JSON_TEXT:
+        table[col] = table[col].astype("string")
     table["sinkmap_version"] = __version__
     table["output_version"] = OUTPUT_VERSION
     for col in ACCOUNT_INTEGER:
@@ -976,10 +1000,25 @@ def assemble_account(
     return table
 
 
+def _aoi_areas(st: pd.DataFrame) -> pd.Series:
+    """Counted area per zone of a year's stock rows (all classes, total pool)."""
+    rows = st[(st["class_name"] == ALL_CLASSES) & (st["pool"] == "total")]
+    return rows.set_index("zone_id")["area_ha"]
+
+
 def _with_intervals(
-    st: pd.DataFrame, draws: Mapping[int, pd.DataFrame], year: int, prev: int | None
+    st: pd.DataFrame,
+    draws: Mapping[int, pd.DataFrame],
+    year: int,
+    prev: int | None,
+    valid_area: Mapping[int, pd.Series],
 ) -> pd.DataFrame:
-    """Monte Carlo 5th/95th percentiles on the "all classes" rows of a year's stock table."""
+    """Monte Carlo 5th/95th percentiles on the "all classes" rows of a year's stock table.
+
+    The flux interval is the spread of −(T_year − T_prev)/n × 44/12 over draws. It brackets the
+    flux only where both years count the same cells, so a zone whose counted area differs between
+    the two years (a nodata patch in one year's inputs) gets no flux interval, with a warning.
+    """
     cur = draws[year].pivot_table(index=["zone_id", "pool"], columns="draw", values="stock_mgc")
     n = cur.shape[1]
     q = cur.quantile([0.05, 0.95], axis=1).T
@@ -994,6 +1033,23 @@ def _with_intervals(
         fq = flux.quantile([0.05, 0.95], axis=1).T
         q["net_flux_mgco2e_per_yr_p05"] = fq[0.05]
         q["net_flux_mgco2e_per_yr_p95"] = fq[0.95]
+        now, then = _aoi_areas(st), valid_area.get(prev)
+        if then is not None:
+            differs = [
+                z
+                for z in now.index
+                if not np.isclose(now[z], then.get(z, np.nan), rtol=1e-9, atol=1e-9)
+            ]
+            if differs:
+                log.warning(
+                    "no Monte Carlo flux interval for zone(s) %s in %s-%s: the two years count "
+                    "different cells (nodata in one year's inputs)",
+                    differs,
+                    prev,
+                    year,
+                )
+                mask = q.index.get_level_values("zone_id").isin(differs)
+                q.loc[mask, ["net_flux_mgco2e_per_yr_p05", "net_flux_mgco2e_per_yr_p95"]] = np.nan
     q["mc_draws"] = n
     q = q.reset_index()
     q["zone_id"] = q["zone_id"].astype(str)

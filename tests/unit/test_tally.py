@@ -490,3 +490,129 @@ def test_bad_account_settings_are_refused_with_the_fix(land):
     raw["account"]["gain_loss"]["loss_role"] = "forest_loss"
     with pytest.raises(ConfigError, match=r"loss_role names role 'forest_loss'.*add the role"):
         load_config(raw)
+
+
+def _with_zones(land, zones: gpd.GeoDataFrame):
+    path = land["dir"] / "zones2.gpkg"
+    zones.to_file(path, layer="zones")
+    zc = land["cfg"].account.zones.model_copy(update={"path": path})
+    account = land["cfg"].account.model_copy(update={"zones": zc})
+    return land["cfg"].model_copy(update={"account": account})
+
+
+def test_a_zone_without_valid_cells_keeps_its_rows(land):
+    # zone E covers only hand cell (1, 3), which is outside the AOI (nodata) in both years
+    cfg = _with_zones(
+        land,
+        gpd.GeoDataFrame(
+            {"code": ["W", "E"], "name": ["west", "east"]},
+            geometry=[
+                shapely.box(LEFT, TOP - 2 * K * RES, LEFT + 195.0, TOP),
+                shapely.box(
+                    LEFT + 3 * K * RES, TOP - 2 * K * RES, LEFT + 4 * K * RES, TOP - K * RES
+                ),
+            ],
+            crs=CRS,
+        ),
+    )
+    table = tally_stocks(
+        cfg,
+        2020,
+        land_cover=land["lc2020"],
+        stocks=land["stocks2020"],
+        grid_path=land["grid"],
+        out=land["dir"] / "s.csv",
+    )
+    row = _row(table, zone_id="E", class_name=ALL_CLASSES, pool="total")
+    assert row["area_ha"] == 0 and row["stock_mgc"] == 0 and row["zone_name"] == "east"
+    assert (table["zone_id"] == "E").sum() == 5  # the five pools of the "all classes" rows
+
+
+def test_flux_interval_is_left_out_where_the_years_count_different_cells(land):
+    """A nodata patch in one year: the Monte Carlo flux would compare different cells."""
+    d = land["dir"]
+    lc = LC0.copy()
+    lc[K : 2 * K, :K] = 0  # hand cell (1, 0) is nodata in 2020 only
+    lc_path = write_tif(d / "lc_gap.tif", lc, res=RES, left=LEFT, top=TOP, crs=CRS, nodata=0)
+    stocks = {
+        pool: write_tif(d / f"gap_{pool}.tif", arr, res=RES, left=LEFT, top=TOP, crs=CRS)
+        for pool, arr in _pool_layers(lc).items()
+    }
+    cfg = land["cfg"]
+    tally_stocks(
+        cfg, 2020, land_cover=lc_path, stocks=stocks, grid_path=land["grid"], out=d / "s0.csv"
+    )
+    tally_stocks(
+        cfg,
+        2022,
+        land_cover=land["lc2022"],
+        stocks=land["stocks2022"],
+        grid_path=land["grid"],
+        out=d / "s1.csv",
+    )
+    tally_changes(
+        cfg,
+        2020,
+        2022,
+        land_cover0=lc_path,
+        land_cover1=land["lc2022"],
+        stocks0=stocks,
+        stocks1=land["stocks2022"],
+        grid_path=land["grid"],
+        out=d / "c.csv",
+        ipcc_out=d / "i.csv",
+    )
+    run_monte_carlo(
+        cfg, 2020, aligned={"land_cover": lc_path}, grid_path=land["grid"], out=d / "m0.csv"
+    )
+    run_monte_carlo(
+        cfg, 2022, aligned={"land_cover": land["lc2022"]}, grid_path=land["grid"], out=d / "m1.csv"
+    )
+    table = assemble_account(
+        cfg,
+        stocks={2020: d / "s0.csv", 2022: d / "s1.csv"},
+        changes={2022: d / "c.csv"},
+        monte_carlo={2020: d / "m0.csv", 2022: d / "m1.csv"},
+        out=d / "a.csv",
+    )
+    row = _row(
+        table,
+        year=2022,
+        zone_id=AOI_ZONE,
+        class_name=ALL_CLASSES,
+        pool="total",
+        method=STOCK_DIFFERENCE,
+    )
+    # the flux counts the cells valid in both years: (0,1) tree -> crop and (1,1) crop -> tree
+    # cancel; the gap cell (1,0) counts in neither. The per-year totals differ by that cell's crop
+    # stock, so their difference would give an interval around -46 x CELL / 2 x 44/12, not 0.
+    assert row["net_flux_mgco2e_per_yr"] == pytest.approx(0.0, abs=1e-9)
+    assert row["emissions_mgco2e_per_yr"] == pytest.approx(CHANGE * C44_12)
+    assert pd.isna(row["net_flux_mgco2e_per_yr_p05"]) and pd.isna(row["net_flux_mgco2e_per_yr_p95"])
+    assert row["stock_mgc_p05"] == pytest.approx(749 * CELL)  # stock intervals are unaffected
+
+
+def test_parquet_twin_keeps_its_types_without_monte_carlo_or_a_second_year(land):
+    import pyarrow.parquet as pq
+
+    d = land["dir"]
+    tally_stocks(
+        land["cfg"],
+        2020,
+        land_cover=land["lc2020"],
+        stocks=land["stocks2020"],
+        grid_path=land["grid"],
+        out=d / "s0.csv",
+    )
+    assemble_account(
+        land["cfg"],
+        stocks={2020: d / "s0.csv"},
+        changes={},
+        out=d / "a.csv",
+        parquet_out=d / "a.parquet",
+    )
+    schema = pq.read_schema(d / "a.parquet")
+    types = {name: str(schema.field(name).type) for name in schema.names}
+    assert types["stock_mgc_p05"] == types["net_flux_mgco2e_per_yr"] == "double"
+    assert types["interval_start"] == types["class_code"] == "int64"
+    assert "null" not in types.values()

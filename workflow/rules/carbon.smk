@@ -3,6 +3,7 @@
 
 rule stocks:
     input:
+        unpack(model_files),
         unpack(lambda w: {f"in_{role}": aligned(role, w.year) for role in stock_roles()}),
         grid=f"{RESULTS}/grid.json",
     output:

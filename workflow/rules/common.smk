@@ -41,7 +41,20 @@ GAIN_LOSS_FILES = [
     "gain_loss_removals_co2e.tif",
     "gain_loss_emissions_co2e.tif",
 ]
-ZONES_PARAMS = CFG.account.zones.model_dump(mode="json") if CFG.account.zones else None
+#: What the tallies' rows depend on besides their input files: the zones and the AOI's name.
+ZONES_PARAMS = {
+    "zones": CFG.account.zones.model_dump(mode="json") if CFG.account.zones else None,
+    "aoi_name": CFG.aoi.name,
+}
+
+
+def model_files(wildcards=None):
+    """The model's parameter files (pool tables, ...): inputs, so editing one reruns its jobs."""
+    return {
+        f"model_{key}": str(value)
+        for key, value in CFG.model.params.items()
+        if isinstance(value, str) and Path(value).is_file()
+    }
 LOGS = "logs"
 
 

@@ -59,6 +59,7 @@ rule tally_changes:
 
 rule uncertainty:
     input:
+        unpack(model_files),
         unpack(zones_input),
         unpack(lambda w: {f"in_{role}": aligned(role, w.year) for role in mc_roles()}),
         grid=f"{RESULTS}/grid.json",
