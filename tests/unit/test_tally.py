@@ -328,52 +328,45 @@ def test_per_pixel_sd_layer(land):
     assert np.isnan(sd[K, 3 * K])  # outside the AOI
 
 
-def test_account_rows_join_stocks_changes_and_intervals(land):
-    cfg = land["cfg"]
+def _account(cfg, land, lc2020, stocks2020, **kwargs) -> pd.DataFrame:
+    """Every tally of 2020 (the given land cover and stocks) and 2022, their Monte Carlo, and the
+    account assembled from them."""
     d = land["dir"]
-    tally_stocks(
-        cfg,
-        2020,
-        land_cover=land["lc2020"],
-        stocks=land["stocks2020"],
-        grid_path=land["grid"],
-        out=d / "s0.csv",
-    )
-    tally_stocks(
-        cfg,
-        2022,
-        land_cover=land["lc2022"],
-        stocks=land["stocks2022"],
-        grid_path=land["grid"],
-        out=d / "s1.csv",
-    )
+    inputs = {2020: (lc2020, stocks2020), 2022: (land["lc2022"], land["stocks2022"])}
+    for year, (lc, stocks) in inputs.items():
+        tally_stocks(
+            cfg, year, land_cover=lc, stocks=stocks, grid_path=land["grid"], out=d / f"s{year}.csv"
+        )
+        run_monte_carlo(
+            cfg, year, aligned={"land_cover": lc}, grid_path=land["grid"], out=d / f"m{year}.csv"
+        )
     tally_changes(
         cfg,
         2020,
         2022,
-        land_cover0=land["lc2020"],
+        land_cover0=lc2020,
         land_cover1=land["lc2022"],
-        stocks0=land["stocks2020"],
+        stocks0=stocks2020,
         stocks1=land["stocks2022"],
         grid_path=land["grid"],
         out=d / "c.csv",
         ipcc_out=d / "i.csv",
     )
-    for year, key in ((2020, "lc2020"), (2022, "lc2022")):
-        run_monte_carlo(
-            cfg,
-            year,
-            aligned={"land_cover": land[key]},
-            grid_path=land["grid"],
-            out=d / f"m{year}.csv",
-        )
-    table = assemble_account(
+    return assemble_account(
         cfg,
-        stocks={2020: d / "s0.csv", 2022: d / "s1.csv"},
+        stocks={y: d / f"s{y}.csv" for y in inputs},
         changes={2022: d / "c.csv"},
-        monte_carlo={2020: d / "m2020.csv", 2022: d / "m2022.csv"},
+        monte_carlo={y: d / f"m{y}.csv" for y in inputs},
         out=d / "account.csv",
-        parquet_out=d / "account.parquet",
+        **kwargs,
+    )
+
+
+def test_account_rows_join_stocks_changes_and_intervals(land):
+    cfg = land["cfg"]
+    d = land["dir"]
+    table = _account(
+        cfg, land, land["lc2020"], land["stocks2020"], parquet_out=d / "account.parquet"
     )
     assert list(pd.read_parquet(d / "account.parquet").columns) == list(table.columns)
     row = _row(
@@ -538,43 +531,7 @@ def test_flux_interval_is_left_out_where_the_years_count_different_cells(land):
         pool: write_tif(d / f"gap_{pool}.tif", arr, res=RES, left=LEFT, top=TOP, crs=CRS)
         for pool, arr in _pool_layers(lc).items()
     }
-    cfg = land["cfg"]
-    tally_stocks(
-        cfg, 2020, land_cover=lc_path, stocks=stocks, grid_path=land["grid"], out=d / "s0.csv"
-    )
-    tally_stocks(
-        cfg,
-        2022,
-        land_cover=land["lc2022"],
-        stocks=land["stocks2022"],
-        grid_path=land["grid"],
-        out=d / "s1.csv",
-    )
-    tally_changes(
-        cfg,
-        2020,
-        2022,
-        land_cover0=lc_path,
-        land_cover1=land["lc2022"],
-        stocks0=stocks,
-        stocks1=land["stocks2022"],
-        grid_path=land["grid"],
-        out=d / "c.csv",
-        ipcc_out=d / "i.csv",
-    )
-    run_monte_carlo(
-        cfg, 2020, aligned={"land_cover": lc_path}, grid_path=land["grid"], out=d / "m0.csv"
-    )
-    run_monte_carlo(
-        cfg, 2022, aligned={"land_cover": land["lc2022"]}, grid_path=land["grid"], out=d / "m1.csv"
-    )
-    table = assemble_account(
-        cfg,
-        stocks={2020: d / "s0.csv", 2022: d / "s1.csv"},
-        changes={2022: d / "c.csv"},
-        monte_carlo={2020: d / "m0.csv", 2022: d / "m1.csv"},
-        out=d / "a.csv",
-    )
+    table = _account(land["cfg"], land, lc_path, stocks)
     row = _row(
         table,
         year=2022,
