@@ -87,6 +87,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
         _unlink(tmp)
 
 
+def write_csv(df: Any, out: str | Path) -> Path:
+    """Publish a table as CSV (UTF-8, 6 decimals) atomically: complete under ``out``, or absent."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6f")
+    return out
+
+
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()

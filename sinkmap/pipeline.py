@@ -39,7 +39,7 @@ from sinkmap.constants import (
 )
 from sinkmap.errors import InputDataError
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, atomic_path, open_on_grid, write_layers
+from sinkmap.io import LayerSpec, atomic_path, open_on_grid, write_csv, write_layers
 from sinkmap.models import get_model
 from sinkmap.sources import Manifest, fetch, get_dataset, load_registry
 from sinkmap.styles import LEGENDS, class_names, colormap, ipcc_categories
@@ -240,7 +240,7 @@ def compute_stocks(
         row["stock_total_mgc"] = sum(per_class[p][code] for p in POOLS)
         row["stock_density_mgc_per_ha"] = row["stock_total_mgc"] / area
         rows.append(row)
-    _write_csv(pd.DataFrame(rows), class_summary_out)
+    write_csv(pd.DataFrame(rows), class_summary_out)
 
     tiles = [
         {
@@ -250,7 +250,7 @@ def compute_stocks(
         }
         for tile, sums in zip(grid.tiles(), tile_sums, strict=True)
     ]
-    _write_csv(pd.DataFrame(tiles), tile_summary_out)
+    write_csv(pd.DataFrame(tiles), tile_summary_out)
 
 
 def _per_tile(grid: Grid, land_cover: da.Array, stacked: da.Array) -> list[Any]:
@@ -355,8 +355,8 @@ def compute_sink(
     per_class = _sum_tiles([t[0] for t in tile_sums])
     legend = _legend(cfg)
     transitions = combine_sums(t[1] for t in tile_sums)
-    _write_csv(change_matrix_table(transitions, legend, y0, y1), matrix_out)
-    _write_csv(ipcc_category_matrix(transitions, legend, y0, y1), ipcc_matrix_out)
+    write_csv(change_matrix_table(transitions, legend, y0, y1), matrix_out)
+    write_csv(ipcc_category_matrix(transitions, legend, y0, y1), ipcc_matrix_out)
     names, categories = class_names(legend), ipcc_categories(legend)
     rows = []
     for code in np.flatnonzero(per_class["area_ha"] > 0):
@@ -375,7 +375,7 @@ def compute_sink(
                 "net_flux_mgco2e_per_ha_yr": per_class["net"][code] / area,
             }
         )
-    _write_csv(pd.DataFrame(rows), summary_out)
+    write_csv(pd.DataFrame(rows), summary_out)
 
 
 def _sink_tile_sums(
@@ -619,8 +619,3 @@ def _provenance(cfg: Config, *, sources: list[dict[str, Any]], synthetic: bool) 
     if synthetic:
         tags["NOTE"] = SYNTHETIC_NOTE
     return tags
-
-
-def _write_csv(df: pd.DataFrame, out: Path) -> None:
-    with atomic_path(out) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6f")

@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from sinkmap.config import load_config
+from sinkmap.constants import POOLS
 from sinkmap.errors import ConfigError, SinkmapError
 from sinkmap.models import get_model
 from sinkmap.pipeline import (
@@ -14,6 +15,7 @@ from sinkmap.pipeline import (
     year_dir,
 )
 from sinkmap.sources import get_dataset, load_registry
+from sinkmap.tally import GAIN_LOSS_LAYERS
 
 try:
     CFG = load_config(dict(config))
@@ -34,13 +36,9 @@ SYNTHETIC = any(REGISTRY[inp.dataset].synthetic for inp in CFG.inputs.values())
 RESOURCES = str(CFG.resources_dir)
 YEARS = CFG.years
 INTERVALS = CFG.intervals
-POOL_NAMES = ["above", "below", "dead", "soil", "total"]
-POOL_FLUX = ["above", "below", "dead", "soil"] if CFG.account.pool_flux_layers else []
-GAIN_LOSS_FILES = [
-    "gain_loss_net_co2e.tif",
-    "gain_loss_removals_co2e.tif",
-    "gain_loss_emissions_co2e.tif",
-]
+POOL_NAMES = [*POOLS, "total"]
+POOL_FLUX = list(POOLS) if CFG.account.pool_flux_layers else []
+GAIN_LOSS_FILES = list(GAIN_LOSS_LAYERS.values())
 #: What the tallies' rows depend on besides their input files: the zones and the AOI's name.
 ZONES_PARAMS = {
     "zones": CFG.account.zones.model_dump(mode="json") if CFG.account.zones else None,
