@@ -31,8 +31,8 @@ from sinkmap.account import (
     group_sums,
     ipcc_label,
     membership,
+    monte_carlo_tile,
     parameter_target,
-    pixel_noise,
     read_zones,
     zone_coverage,
 )
@@ -48,7 +48,14 @@ from sinkmap.constants import (
 )
 from sinkmap.errors import ConfigError, InputDataError
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, atomic_path, open_on_grid, sha256_file, write_layers
+from sinkmap.io import (
+    LayerSpec,
+    atomic_path,
+    open_on_grid,
+    sha256_file,
+    write_csv,
+    write_layers,
+)
 
 #: Zone id of the whole area of interest (every valid cell, whatever the user zones).
 AOI_ZONE = "aoi"
@@ -363,7 +370,7 @@ def tally_stocks(
     ]
     table["stock_density_mgc_per_ha"] = table["stock_mgc"] / table["area_ha"]
     table = table.assign(**_layer_provenance([stocks["total"]]), computed_at=_now())
-    _write_csv(table, out)
+    write_csv(table, out)
     return table
 
 
@@ -401,11 +408,6 @@ def _long_rows(sums: pd.DataFrame, legend: str | None, zones: Zones | None = Non
     ]
     rows["ipcc_category"] = ["" if pd.isna(c) else cats.get(int(c), "") for c in rows["class_code"]]
     return rows
-
-
-def _write_csv(df: pd.DataFrame, out: Path) -> None:
-    with atomic_path(Path(out)) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6f")
 
 
 def _change_tile(
@@ -473,7 +475,7 @@ def tally_changes(
         sums[f"sd_change:{pool}"] = (sums[f"sd_s1:{pool}"] - sums[f"sd_s0:{pool}"]) / n
     legend = _legend(cfg)
     stamp = _now()
-    _write_csv(ipcc_summary(sums, legend, y0, y1).assign(computed_at=stamp), ipcc_out)
+    write_csv(ipcc_summary(sums, legend, y0, y1).assign(computed_at=stamp), ipcc_out)
 
     by_end = (
         sums.drop(columns=["class_start"])
@@ -505,7 +507,7 @@ def tally_changes(
     )
     table = table.assign(**_layer_provenance([stocks0["total"], stocks1["total"]]))
     table["computed_at"] = stamp
-    _write_csv(table, out)
+    write_csv(table, out)
     return table
 
 
@@ -660,32 +662,29 @@ def _mc_tile(
     z_idx, z_cell, z_w = member.zone[user], member.cell[user], member.weight[user]
     w_aoi = np.where(valid, area, 0.0).ravel()
     n_zones = len(zones.ids)
-    totals = np.zeros((draws, n_zones, len(POOLS) + 1))
-    acc = acc2 = None
-    if want_sd:
-        acc = np.zeros(valid.shape)
-        acc2 = np.zeros(valid.shape)
-    for d in range(draws):
-        params = {k: v[d] for k, v in param_draws.items()}
+    acc = np.zeros(valid.shape) if want_sd else None  # Σ total and Σ total² over draws, per pixel
+    acc2 = np.zeros(valid.shape) if want_sd else None
 
-        def noise(stream: str, _d: int = d) -> np.ndarray:
-            return pixel_noise(
-                seed, _d, stream, tile.row_off, tile.col_off, tile.height, tile.width
-            )
-
+    def one_draw(
+        data: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray], noise: Any
+    ) -> dict[str, np.ndarray]:
         pools = draw_pools(model, data, params, noise, input_errors)
+        sums = np.zeros((n_zones, len(POOLS) + 1))
         total = np.zeros(valid.shape)
         for i, p in enumerate(POOLS):
             v = np.where(valid, np.nan_to_num(np.asarray(pools[p], "float64")), 0.0)
             total += v
             flat = v.ravel()
-            totals[d, 0, i] = flat @ w_aoi
+            sums[0, i] = flat @ w_aoi
             if z_idx.size:
-                totals[d, :, i] += np.bincount(z_idx, weights=flat[z_cell] * z_w, minlength=n_zones)
-        totals[d, :, -1] = totals[d, :, :-1].sum(axis=1)
-        if acc is not None and acc2 is not None:
-            acc += total
-            acc2 += total * total
+                sums[:, i] += np.bincount(z_idx, weights=flat[z_cell] * z_w, minlength=n_zones)
+        sums[:, -1] = sums[:, :-1].sum(axis=1)
+        if acc is not None and acc2 is not None:  # in place: the closure's arrays
+            acc[...] += total
+            acc2[...] += total * total
+        return {"totals": sums}
+
+    totals = monte_carlo_tile(one_draw, data, tile, param_draws, seed, draws)["totals"]
     sd = None
     if acc is not None and acc2 is not None:
         var = np.maximum(acc2 - acc * acc / draws, 0.0) / max(draws - 1, 1)
@@ -885,7 +884,7 @@ def run_monte_carlo(
             "seed": mc.seed,
         }
     )
-    _write_csv(table, out)
+    write_csv(table, out)
     return table
 
 
@@ -993,7 +992,7 @@ def assemble_account(
     table = table.sort_values(
         ["year", "_z", "zone_id", "_m", "class_code", "_p"], na_position="last", kind="stable"
     )[ACCOUNT_COLUMNS].reset_index(drop=True)
-    _write_csv(table, out)
+    write_csv(table, out)
     if parquet_out is not None:
         with atomic_path(Path(parquet_out)) as tmp:
             table.to_parquet(tmp, index=False)
