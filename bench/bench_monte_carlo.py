@@ -32,13 +32,13 @@ OUT = REPO / "bench" / "out" / "mc"
 def _child(side: int, draws: int, threads: int, pixelwise: bool) -> dict[str, float]:
     import dask
     import numpy as np
+    from sinkmap.tally import run_monte_carlo
 
     from sinkmap.config import load_config
     from sinkmap.grid import Grid
-    from sinkmap.io import _scheduler, open_on_grid
+    from sinkmap.io import dask_scheduler, open_on_grid
     from sinkmap.landscape import write_landcover
     from sinkmap.models import get_model
-    from sinkmap.tally import run_monte_carlo
 
     OUT.mkdir(parents=True, exist_ok=True)
     grid = Grid(
@@ -65,7 +65,7 @@ def _child(side: int, draws: int, threads: int, pixelwise: bool) -> dict[str, fl
     arr = open_on_grid(lc, grid)
     tasks = [dask.delayed(_pass)(b) for b in arr.to_delayed().ravel()]
     t = time.perf_counter()
-    with _scheduler(threads):
+    with dask_scheduler(threads):
         dask.compute(*tasks)
     t1 = time.perf_counter() - t
 

@@ -53,11 +53,11 @@ def _prepare(side: int) -> None:
 def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     import dask
     import dask.array as da
+    from sinkmap.pipeline import compute_sink, compute_stocks, stock_path
 
     from sinkmap.config import load_config
     from sinkmap.grid import Grid
     from sinkmap.io import LayerSpec, open_on_grid, write_layers
-    from sinkmap.pipeline import compute_sink, compute_stocks, stock_path
 
     work = OUT / f"side{side}"
     grid = Grid(

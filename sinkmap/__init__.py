@@ -1,20 +1,35 @@
 """sinkmap: year-by-year land carbon stocks and sinks for a county, aligned with IPCC practice.
 
-The package is usable without Snakemake: every stage of the workflow is a function here.
+The package is usable without Snakemake: every stage of the workflow is a function here. Layers,
+from the bottom up (each imports only from below; ``tests/unit/test_architecture.py`` checks it):
 
-- :mod:`sinkmap.grid` — the canonical target grid derived from an AOI
-- :mod:`sinkmap.aoi` — reading and validating the area of interest
-- :mod:`sinkmap.sources` — where inputs come from (demo generator, later HTTP tiles, STAC, local files)
-- :mod:`sinkmap.align` — warping any input onto the grid, chunk by chunk
-- :mod:`sinkmap.carbon` — pure array maths: pool lookup, stock difference, CO2e
-- :mod:`sinkmap.io` — chunked reads, atomic Cloud-Optimized GeoTIFF writes, tags
-- :mod:`sinkmap.pipeline` — the stages the workflow runs, path in, path out
+Base — values and names every layer shares
+    :mod:`~sinkmap.constants` (physical and IPCC constants, units), :mod:`~sinkmap.errors` (one
+    exception hierarchy), :mod:`~sinkmap.files` (atomic writes, checksums, CSV tables),
+    :mod:`~sinkmap.contract` (output version, the account's columns), :mod:`~sinkmap.legends`
+    (class legends, colours, IPCC land categories), :mod:`~sinkmap.grid` (the run's grid),
+    :mod:`~sinkmap.paths` (every path and file name), :mod:`~sinkmap.config` (typed config)
+Kernels and tables — pure maths and validated parameter tables
+    :mod:`~sinkmap.carbon` (the carbon equations), :mod:`~sinkmap.tables` (pool tables, growth
+    rates), :mod:`~sinkmap.allometry` (tree equations), :mod:`~sinkmap.landscape` (the synthetic
+    demo landscape), :mod:`~sinkmap.io` (chunked raster reads, atomic COG writes),
+    :mod:`~sinkmap.aoi` (AOI and zone polygons), :mod:`~sinkmap.crosswalk` (class crosswalks)
+Domain — models, the account, sources, alignment, provenance, publication
+    :mod:`~sinkmap.models` (carbon models and their registry), :mod:`~sinkmap.account` (zones,
+    tallies, change matrices, gain-loss, Monte Carlo), :mod:`~sinkmap.sources` (dataset registry
+    and adapters), :mod:`~sinkmap.align` (warping onto the grid), :mod:`~sinkmap.provenance`
+    (tags, legend, synthetic flag, QGIS sidecars), :mod:`~sinkmap.publish` (STAC, report,
+    quicklooks, QGIS styles, the account's JSON)
+Stages — files in, files out: what the workflow's rules call
+    :mod:`~sinkmap.stages` (inputs, stocks, interval, uncertainty, account, geopackage),
+    :mod:`~sinkmap.invest` (InVEST-style stock and change), :mod:`~sinkmap.calibrate`
+Command line
+    :mod:`~sinkmap.cli`
 """
 
+from sinkmap.contract import OUTPUT_VERSION
 from sinkmap.errors import SinkmapError
 
 __version__ = "0.1.0"
-#: Version of the output contract (docs/outputs.md). Bump the major part on breaking changes.
-OUTPUT_VERSION = "0.2.0"
 
 __all__ = ["OUTPUT_VERSION", "SinkmapError", "__version__"]

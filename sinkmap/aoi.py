@@ -1,9 +1,10 @@
-"""The area of interest: read, validate, reproject, rasterise per chunk."""
+"""The area of interest and the account's zones: read, validate, reproject, rasterise per chunk."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -12,7 +13,7 @@ from rasterio.features import geometry_mask
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
-from sinkmap.errors import AOIError
+from sinkmap.errors import AOIError, InputDataError
 from sinkmap.grid import Grid
 
 
@@ -117,3 +118,48 @@ def _window_bounds(grid: Grid, window: Window) -> tuple[float, float, float, flo
     left = grid.left + window.col_off * grid.resolution
     top = grid.top - window.row_off * grid.resolution
     return (left, top - window.height * grid.resolution, left + window.width * grid.resolution, top)
+
+
+def read_zones(
+    zones: str | Path | Any,
+    crs: str,
+    *,
+    layer: str | None = None,
+    id_field: str | None = None,
+) -> Any:
+    """Zone polygons as a GeoDataFrame in ``crs`` with a ``zone_id`` column (str).
+
+    ``zones`` is a vector file (GeoPackage, …) or a GeoDataFrame. ``id_field`` names the column
+    holding each zone's id; without it zones are numbered from 1 in file order.
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    if isinstance(zones, gpd.GeoDataFrame):
+        gdf = zones.copy()
+        label = "the zones GeoDataFrame"
+    else:
+        path = Path(zones)
+        if not path.exists():
+            raise InputDataError(f"zones file {path} does not exist")
+        gdf = gpd.read_file(path, layer=layer)
+        label = str(path)
+    if gdf.empty:
+        raise InputDataError(f"{label} has no zones")
+    if gdf.crs is None:
+        raise InputDataError(f"{label} has no CRS; set one (e.g. with ogr2ogr -a_srs)")
+    kinds = set(gdf.geometry.geom_type.dropna())
+    if not kinds <= {"Polygon", "MultiPolygon"} or gdf.geometry.isna().any():
+        raise InputDataError(f"{label}: zones must be polygons, found {sorted(kinds)}")
+    if id_field is not None:
+        if id_field not in gdf.columns:
+            raise InputDataError(
+                f"{label} has no column {id_field!r}; columns: {[c for c in gdf.columns if c != 'geometry']}"
+            )
+        ids = gdf[id_field].astype(str)
+    else:
+        ids = pd.Series([str(i + 1) for i in range(len(gdf))], index=gdf.index)
+    if ids.duplicated().any():
+        raise InputDataError(f"{label}: zone ids repeat: {sorted(set(ids[ids.duplicated()]))}")
+    out = gpd.GeoDataFrame({"zone_id": ids.to_numpy()}, geometry=gdf.geometry.values, crs=gdf.crs)
+    return out.to_crs(crs).reset_index(drop=True)

@@ -21,9 +21,7 @@ with a bad tree excludes the whole plot (dropping the tree would understate the 
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -38,7 +36,7 @@ import yaml
 from sinkmap import __version__
 from sinkmap.allometry import chave2014, chave2014_height, plot_agb_mg_ha, validate_trees
 from sinkmap.errors import InputDataError, SourceError
-from sinkmap.io import sha256_file
+from sinkmap.files import atomic_path, sha256_file
 
 log = logging.getLogger("sinkmap.calibrate")
 
@@ -791,7 +789,6 @@ class CalibrationResult:
 
     def write(self, path: str | Path) -> Path:
         """Write the parameter file (YAML), atomically."""
-        from sinkmap.io import atomic_path
 
         path = Path(path)
         text = (
@@ -957,57 +954,6 @@ def calibrate(
 
 
 # -- command line --------------------------------------------------------------------------------
-def add_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``calibrate`` subcommand to ``sinkmap``'s subparsers; its handler is :func:`run_cli`
-    (also set as the parser's ``func`` default)."""
-    p = subparsers.add_parser(
-        "calibrate",
-        help="fit a model's coefficients to field plots; write a parameter file",
-        description="Fit a model's coefficients to field plots (tree lists or plot AGB), "
-        "cross-validate them and write a parameter file for model.params.coefficients_file. "
-        "See docs/calibration.md.",
-    )
-    p.add_argument("plots", type=Path, help="plot table (CSV)")
-    p.add_argument(
-        "--predictor",
-        type=Path,
-        required=True,
-        help="predictor raster (canopy height in m, or the index)",
-    )
-    p.add_argument("--out", type=Path, required=True, help="parameter file to write (YAML)")
-    p.add_argument("--model", default="height_allometry", choices=sorted(FORMS_BY_MODEL))
-    p.add_argument("--form", default=None, help="spectral: exponential (default), power or linear")
-    p.add_argument("--k", type=int, default=5, help="folds of the cross-validation (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the folds (default 0)")
-    p.add_argument("--e", type=float, default=None, help="Chave 2014 E for trees without height")
-    p.add_argument("--crs", default=None, help="CRS of x,y when the table has no crs column")
-    p.add_argument(
-        "--aoi", type=Path, default=None, help="polygon file; plots outside are reported"
-    )
-    p.add_argument("--log", type=Path, default=None, help="also write the log to this file")
-    p.set_defaults(func=run_cli)
-    return p
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """Run ``sinkmap calibrate`` and print its JSON summary."""
-    from sinkmap.steps import step
-
-    with step(args.log, f"calibrate {args.plots}"):
-        result = calibrate(
-            args.plots,
-            args.predictor,
-            model=args.model,
-            k=args.k,
-            seed=args.seed,
-            form=args.form,
-            e=args.e,
-            crs=args.crs,
-            aoi=args.aoi,
-            out=args.out,
-        )
-    print(json.dumps({**result.summary(), "out": str(args.out)}, indent=2))
-    return 0
 
 
 __all__ = [
@@ -1017,12 +963,10 @@ __all__ = [
     "Fit",
     "Plot",
     "PlotTable",
-    "add_cli",
     "calibrate",
     "cross_validate",
     "fit_form",
     "folds",
     "read_plots",
-    "run_cli",
     "sample_raster",
 ]

@@ -1,6 +1,10 @@
-"""Pure array maths of carbon accounting: no files, no URLs, no Snakemake.
+"""The carbon equations, in one place: pools by lookup, totals, stock difference, CO2e.
 
-Every function takes and returns numpy arrays (one chunk); the workflow maps them over dask chunks.
+Pure functions of numpy arrays (one chunk; the stages map them over dask chunks) or of totals
+(numbers, arrays, pandas columns): no files, no URLs, no Snakemake. Every other module that turns
+a stock change into CO2e calls :func:`co2e` or :func:`co2e_flux` (IPCC 2006 Vol. 4: CO2 = −ΔC ×
+44/12 with the inventory sign).
+
 Units: stocks in Mg C/ha, fluxes in Mg CO2e/ha/yr with the inventory sign convention (emissions
 positive, removals negative). NaN marks cells outside the AOI or without data.
 """
@@ -8,97 +12,15 @@ positive, removals negative). NaN marks cells outside the AOI or without data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
 
 from sinkmap.constants import CO2_PER_C, POOLS
 from sinkmap.errors import InputDataError, UnknownClassError
+from sinkmap.tables import PoolTable
 
-#: Column of the InVEST-style table holding each pool.
-POOL_COLUMNS: dict[str, str] = {
-    "above": "c_above",
-    "below": "c_below",
-    "dead": "c_dead",
-    "soil": "c_soil",
-}
-
-
-@dataclass(frozen=True)
-class PoolTable:
-    """Carbon stock per land-cover code and pool (Mg C/ha), with the table's name for messages."""
-
-    codes: np.ndarray  # int64, unique
-    values: Mapping[str, np.ndarray]  # pool -> float64 per code
-    name: str
-    names: Mapping[int, str]
-
-    @classmethod
-    def from_csv(cls, path: str | Path) -> PoolTable:
-        """Read an InVEST Carbon pool table (``lucode,c_above,c_below,c_soil,c_dead``, Mg C/ha).
-
-        Extra columns (``name``, ``source`` …) are allowed. Missing pools, duplicate codes, empty or
-        negative values are errors naming the row.
-        """
-        from sinkmap.io import read_csv_table
-
-        path = Path(path)
-        df = read_csv_table(path, "carbon pool table", missing_hint="set model.params.table")
-        df.columns = [c.strip().lower() for c in df.columns]
-        missing = [c for c in ["lucode", *POOL_COLUMNS.values()] if c not in df.columns]
-        if missing:
-            raise InputDataError(
-                f"carbon pool table {path} lacks column(s) {missing}; it needs "
-                "lucode,c_above,c_below,c_soil,c_dead in Mg C/ha (the InVEST Carbon layout)"
-            )
-        return cls.from_frame(df, name=str(path))
-
-    @classmethod
-    def from_frame(cls, df: pd.DataFrame, *, name: str) -> PoolTable:
-        if df.empty:
-            raise InputDataError(
-                f"carbon pool table {name} has no rows; add one row per land-cover code"
-            )
-        lucode = pd.to_numeric(df["lucode"], errors="coerce")
-        bad = df.index[lucode.isna() | (lucode < 0) | (lucode % 1 != 0)].tolist()
-        if bad:
-            raise InputDataError(
-                f"carbon pool table {name}: lucode is empty, negative or not a whole number on line(s) "
-                f"{[i + 2 for i in bad]}; give the land-cover code as an integer >= 0"
-            )
-        df = df.assign(lucode=lucode.astype("int64"))
-        dup = df["lucode"][df["lucode"].duplicated()].tolist()
-        if dup:
-            raise InputDataError(
-                f"carbon pool table {name} repeats lucode(s) {dup}; keep one row per code"
-            )
-        values: dict[str, np.ndarray] = {}
-        for pool, col in POOL_COLUMNS.items():
-            series = pd.to_numeric(df[col], errors="coerce")
-            bad = df.index[series.isna() | (series < 0)].tolist()
-            if bad:
-                rows = [i + 2 for i in bad]  # 1-based, after the header line
-                raise InputDataError(
-                    f"carbon pool table {name}: {col} is empty, not a number or negative on line(s) "
-                    f"{rows}; give a stock >= 0 in Mg C/ha"
-                )
-            values[pool] = series.to_numpy(dtype="float64")
-        codes = df["lucode"].to_numpy(dtype="int64")
-        names = (
-            {int(c): str(n) for c, n in zip(codes, df["name"], strict=True)}
-            if "name" in df.columns
-            else {}
-        )
-        return cls(codes=codes, values=values, name=name, names=names)
-
-    def lut(self, pool: str, size: int = 256) -> np.ndarray:
-        """A lookup array indexed by code: the pool's stock, NaN for codes absent from the table."""
-        size = max(size, int(self.codes.max()) + 1)
-        out = np.full(size, np.nan, dtype="float32")
-        out[self.codes] = self.values[pool]
-        return out
+T = TypeVar("T")
 
 
 def lookup_pools(
@@ -136,9 +58,8 @@ def stock_difference(stock_t1: np.ndarray, stock_t2: np.ndarray, t1: int, t2: in
 
     Positive when the stock grows. NaN where either stock is NaN.
     """
-    if t2 <= t1:
-        raise InputDataError(f"the interval must run forwards (t1 < t2), got {t1}-{t2}")
-    return ((np.asarray(stock_t2, "float64") - np.asarray(stock_t1, "float64")) / (t2 - t1)).astype(
+    n = interval_years(t1, t2)
+    return ((np.asarray(stock_t2, "float64") - np.asarray(stock_t1, "float64")) / n).astype(
         "float32"
     )
 
@@ -150,6 +71,36 @@ def co2e_flux(delta_c: np.ndarray) -> np.ndarray:
     flux = −ΔC × 44/12.
     """
     return (0.0 - np.asarray(delta_c, "float64") * CO2_PER_C).astype("float32")  # 0.0 - x: no -0.0
+
+
+def co2e(stock_change: T) -> T:
+    """CO2e of a carbon stock change (any units of C → the same units of CO2e), inventory sign.
+
+    A gain of carbon (``stock_change`` > 0) is a removal, negative; a loss an emission, positive:
+    −ΔC × 44/12 (IPCC 2006 Vol. 4). Works on numbers, numpy arrays and pandas columns; written as
+    ``0.0 − x`` so that no change gives +0.0, not −0.0.
+    """
+    out: Any = 0.0 - stock_change * CO2_PER_C  # type: ignore[operator]
+    return out  # type: ignore[no-any-return]
+
+
+def carbon_of(co2: T) -> T:
+    """Carbon in a mass of CO2 (the same units of C): × 12/44, sign unchanged."""
+    out: Any = co2 / CO2_PER_C  # type: ignore[operator]
+    return out  # type: ignore[no-any-return]
+
+
+def interval_years(t1: int, t2: int) -> int:
+    """Length t2 − t1 of an interval in years; an interval must run forwards."""
+    if t2 <= t1:
+        raise InputDataError(f"the interval must run forwards (t1 < t2), got {t1}-{t2}")
+    return t2 - t1
+
+
+def flux_between(stock_t1: Any, stock_t2: Any, years: int) -> Any:
+    """Net CO2e flux per year of a stock that went from ``stock_t1`` to ``stock_t2`` in ``years``:
+    (C_t1 − C_t2) × 44/12 / years, emissions positive (float64; numbers or arrays)."""
+    return (stock_t1 - stock_t2) * (CO2_PER_C / years)
 
 
 def class_sums(

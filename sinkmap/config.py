@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sinkmap.errors import ConfigError
+from sinkmap.errors import ConfigError, format_validation_error
+from sinkmap.paths import Paths
 
 
 class _Strict(BaseModel):
@@ -90,14 +91,6 @@ class ModelConfig(_Strict):
     params: dict[str, Any] = Field(
         default_factory=dict, description="Model parameters (`sinkmap models`)."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _known_model(cls, v: str) -> str:
-        from sinkmap.models import model_class
-
-        model_class(v)  # raises ConfigError (a ValueError) naming the available models
-        return v
 
 
 class GainLossConfig(_Strict):
@@ -241,6 +234,11 @@ class Config(_Strict):
         return self
 
     @property
+    def paths(self) -> Paths:
+        """Every path of the run under ``results_dir`` and ``resources_dir``."""
+        return Paths(self.results_dir, self.resources_dir)
+
+    @property
     def intervals(self) -> list[tuple[int, int]]:
         """Consecutive pairs of the configured years."""
         return list(zip(self.years[:-1], self.years[1:], strict=True))
@@ -268,24 +266,6 @@ def load_config(source: str | Path | dict[str, Any]) -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, where)) from None
-
-
-def format_validation_error(exc: ValidationError, where: str) -> str:
-    lines = [f"{where} is invalid:"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key; remove it or check its spelling (see docs/configuration.md)"
-        elif err["type"] == "missing":
-            msg = "required key is missing (see config/config.yaml for an example)"
-        got = err.get("input")
-        quiet = (
-            err["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) or "got" in msg
-        )
-        suffix = "" if quiet else f" (got {got!r})"
-        lines.append(f"  - {key}: {msg}{suffix}")
-    return "\n".join(lines)
 
 
 def json_schema() -> dict[str, Any]:

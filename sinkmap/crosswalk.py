@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sinkmap.account import IPCC_CATEGORIES
 from sinkmap.errors import ConfigError, InputDataError, UnmappedClassError
-from sinkmap.styles import LEGENDS
+from sinkmap.legends import IPCC_CATEGORIES, LEGENDS
 
 if TYPE_CHECKING:
     from sinkmap.sources import Dataset

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SinkmapError(Exception):
     """Base class of every error sinkmap raises on purpose."""
@@ -58,3 +60,25 @@ class UnmappedClassError(UnknownClassError):
             f"{crosswalk}. Add a row for each code to that file (source_code, target_code, "
             f"ipcc_category, with a note on the source of the mapping), or map it to 0 (nodata).",
         )
+
+
+def format_validation_error(exc: Any, where: str) -> str:
+    """One line per problem of a pydantic ``ValidationError``: ``key: message (got value)``.
+
+    ``where`` names what was validated (a config file, ``model.params of model 'lookup'``).
+    """
+    lines = [f"{where} is invalid:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; remove it or check its spelling (see docs/configuration.md)"
+        elif err["type"] == "missing":
+            msg = "required key is missing (see config/config.yaml for an example)"
+        got = err.get("input")
+        quiet = (
+            err["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) or "got" in msg
+        )
+        suffix = "" if quiet else f" (got {got!r})"
+        lines.append(f"  - {key}: {msg}{suffix}")
+    return "\n".join(lines)

@@ -21,6 +21,7 @@ from rasterio.windows import Window
 
 from sinkmap.constants import M2_PER_HA
 from sinkmap.errors import GridError
+from sinkmap.files import atomic_path
 
 #: Pixels per side of the block on which true cell areas are evaluated in projected grids.
 #: The areal scale factor of a conformal projection varies by < 1e-6 across 16 pixels of 10 m.
@@ -232,8 +233,6 @@ class Grid:
         return asdict(self)
 
     def to_json(self, path: str | Path) -> None:
-        from sinkmap.io import atomic_path
-
         with atomic_path(Path(path)) as tmp:
             tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
 

@@ -1,4 +1,4 @@
-"""Raster and file I/O: chunked reads, atomic Cloud-Optimized GeoTIFF writes, tags.
+"""Raster I/O: chunked reads, atomic Cloud-Optimized GeoTIFF writes, tags, the dask scheduler.
 
 Nothing here holds a whole raster in memory: reads are windowed per chunk and writes stream dask
 blocks into a temporary tiled GeoTIFF, which rio-cogeo then lays out as a COG (again block by
@@ -9,7 +9,6 @@ or killed run never leaves a half-written layer behind.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 import uuid
@@ -24,7 +23,8 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from sinkmap.errors import InputDataError, OutputError
+from sinkmap.errors import InputDataError
+from sinkmap.files import unlink
 from sinkmap.grid import Grid
 
 # GDAL caches written blocks up to GDAL_CACHEMAX (default 5 % of RAM) before flushing them; a fixed
@@ -43,65 +43,6 @@ COG_PROFILE: dict[str, Any] = {
 #: Options of the short-lived intermediate file a COG is built from.
 _TEMP_OPTIONS: dict[str, Any] = {"compress": "ZSTD", "zstd_level": 1}
 _GDAL_ENV: dict[str, Any] = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True}
-
-
-def sha256_file(path: str | Path, *, block: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in blocks (bounded memory)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(block), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_csv_table(path: str | Path, what: str, *, missing_hint: str = "") -> Any:
-    """Read a user CSV table as a pandas DataFrame; a missing or unreadable file is an
-    :class:`InputDataError` naming ``what`` (e.g. "carbon pool table") and the fix."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(
-            f"{what} {path} does not exist{'; ' + missing_hint if missing_hint else ''}"
-        )
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputDataError(
-            f"{what} {path} is not a readable CSV ({exc}); save it as UTF-8 CSV"
-        ) from exc
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
-    try:
-        yield tmp
-        if not tmp.exists():
-            raise OutputError(f"{path} was not written; see the log of this step")
-        os.replace(tmp, path)
-    finally:
-        _unlink(tmp)
-
-
-def write_csv(df: Any, out: str | Path) -> Path:
-    """Publish a table as CSV (UTF-8, 6 decimals) atomically: complete under ``out``, or absent."""
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6f")
-    return out
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    # GDAL sidecars of the temporary file (overviews, aux.xml)
-    for sidecar in (path.with_name(path.name + ".aux.xml"), path.with_name(path.name + ".ovr")):
-        with contextlib.suppress(FileNotFoundError):
-            sidecar.unlink()
 
 
 @dataclass
@@ -170,7 +111,7 @@ def write_layers(
                 targets.append(_WindowWriter(ds, lock))
                 sources.append(spec.data.astype(spec.dtype))
             stores = da.store(sources, targets, lock=False, compute=False)
-            with _scheduler(threads):
+            with dask_scheduler(threads):
                 _, *results = dask.compute(stores, *extra)
             for ds in datasets:
                 ds.close()
@@ -191,7 +132,7 @@ def write_layers(
         for ds in datasets:
             ds.close()
         for tmp in [*temps.values(), *cogs.values()]:
-            _unlink(tmp)
+            unlink(tmp)
 
 
 def _publish(src: Path, dst: Path, spec: LayerSpec, *, cog: bool) -> None:
@@ -241,7 +182,7 @@ def _tag_value(value: Any) -> str:
 
 
 @contextlib.contextmanager
-def _scheduler(threads: int | None) -> Iterator[None]:
+def dask_scheduler(threads: int | None) -> Iterator[None]:
     """Threaded dask scheduler, unless a distributed client is active (then use it)."""
     try:
         from distributed import get_client
@@ -253,6 +194,12 @@ def _scheduler(threads: int | None) -> Iterator[None]:
         pass
     with dask.config.set(scheduler="threads", num_workers=threads or os.cpu_count() or 1):
         yield
+
+
+def compute(tasks: Sequence[Any], threads: int | None) -> list[Any]:
+    """Compute dask/delayed ``tasks`` together on :func:`dask_scheduler` ``(threads)``."""
+    with dask_scheduler(threads):
+        return list(dask.compute(*tasks))
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -24,10 +24,11 @@ import numpy as np
 from pydantic import Field
 
 from sinkmap.allometry import mokany_bgb
-from sinkmap.carbon import PoolTable, lookup_pools
+from sinkmap.carbon import lookup_pools
 from sinkmap.constants import CARBON_FRACTION, CARBON_FRACTION_LITTER
 from sinkmap.errors import UnknownClassError
-from sinkmap.models import CarbonModel, ModelParams
+from sinkmap.models.base import CarbonModel, ModelParams
+from sinkmap.tables import PoolTable
 
 
 class BiomassParams(ModelParams):

@@ -29,9 +29,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sinkmap.errors import InputDataError, UnknownClassError
-from sinkmap.io import sha256_file
-from sinkmap.models import CarbonModel, ModelParams
+from sinkmap.errors import InputDataError, UnknownClassError, format_validation_error
+from sinkmap.files import sha256_file
+from sinkmap.models.base import CarbonModel, ModelParams
 from sinkmap.models.biomass import BiomassModel, BiomassParams
 
 #: Land-cover code that means "no data" on the aligned grid (as in the lookup and biomass models).
@@ -136,7 +136,6 @@ def load_coefficients_file(
     It holds ``a`` and ``b`` (global) and/or ``coefficients: {code: {a:, b:}}``; ``model`` and
     ``form``, when present, must match the model that reads it.
     """
-    from sinkmap.config import format_validation_error
 
     path = Path(path)
     if not path.exists():

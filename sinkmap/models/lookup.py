@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from sinkmap.carbon import PoolTable, lookup_pools
-from sinkmap.models import CarbonModel, ModelParams
+from sinkmap.carbon import lookup_pools
+from sinkmap.models.base import CarbonModel, ModelParams
+from sinkmap.tables import PoolTable
 
 
 class LookupParams(ModelParams):

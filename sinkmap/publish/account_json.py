@@ -22,11 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from sinkmap import OUTPUT_VERSION
 from sinkmap.constants import SIGN_CONVENTION
-from sinkmap.errors import OutputError
-from sinkmap.io import atomic_path
-from sinkmap.tally import (
+from sinkmap.contract import (
     ACCOUNT_COLUMNS,
     ACCOUNT_INTEGER,
     ACCOUNT_JSON_TEXT,
@@ -34,8 +31,11 @@ from sinkmap.tally import (
     ACCOUNT_UNITS,
     ALL_CLASSES,
     AOI_ZONE,
+    OUTPUT_VERSION,
     STOCK_DIFFERENCE,
 )
+from sinkmap.errors import OutputError
+from sinkmap.files import atomic_path
 
 __all__ = [
     "ACCOUNT_UNITS",

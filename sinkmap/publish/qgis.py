@@ -13,7 +13,7 @@ map looks the same in QGIS and in the report:
 - carbon stock: sequential (ColorBrewer YlGn), 0 to 400 Mg C/ha;
 - net flux: diverging (ColorBrewer RdBu, reversed) centred on 0, -100 to +100 Mg CO2e/ha/yr:
   blue = removals (negative), red = emissions (positive), the inventory sign of the outputs;
-- land cover: the product's palette and class names (:mod:`sinkmap.styles`).
+- land cover: the product's palette and class names (:mod:`sinkmap.legends`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sinkmap.errors import OutputError
-from sinkmap.styles import LEGENDS, LegendClass
+from sinkmap.files import atomic_path
+from sinkmap.legends import LEGENDS, LegendClass
 
 #: The QGIS version written in the styles (the oldest one they were checked against: 3.22 LTR).
 QGIS_VERSION = "3.22.0"
@@ -191,7 +192,6 @@ def write_sidecar_qml(tif_path: str | Path, kind: str | None = None, **kwargs: o
     ``kind`` defaults to the one the raster's tags imply (:func:`kind_from_tags`); other keyword
     arguments go to :func:`raster_qml`. Returns the path of the style.
     """
-    from sinkmap.io import atomic_path
 
     tif_path = Path(tif_path)
     if kind is None:

@@ -27,12 +27,12 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 from rasterio.enums import Resampling
 
+from sinkmap.contract import ALL_CLASSES, AOI_ZONE, GAIN_LOSS
 from sinkmap.errors import OutputError
-from sinkmap.io import atomic_path
+from sinkmap.files import atomic_path
+from sinkmap.legends import LEGENDS
 from sinkmap.publish.account_json import account_rows, read_account
 from sinkmap.publish.qgis import RAMPS, kind_from_tags
-from sinkmap.styles import LEGENDS
-from sinkmap.tally import ALL_CLASSES, AOI_ZONE, GAIN_LOSS
 
 #: Size of the quick-look figures in pixels (width, height) at :data:`DPI`.
 DPI = 100

@@ -11,7 +11,6 @@ report says so in a banner at the top of the page.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import html
@@ -26,13 +25,13 @@ import pandas as pd
 import rasterio
 import yaml
 
-from sinkmap import OUTPUT_VERSION, __version__
+from sinkmap import __version__
 from sinkmap.constants import CO2_PER_C, SIGN_CONVENTION
+from sinkmap.contract import AOI_ZONE, GAIN_LOSS, OUTPUT_VERSION, STOCK_DIFFERENCE
 from sinkmap.errors import OutputError
-from sinkmap.io import atomic_path
+from sinkmap.files import atomic_path
 from sinkmap.publish.account_json import account_rows, read_account
 from sinkmap.publish.quicklook import SYNTHETIC_BANNER, quicklook_png, timeseries_png
-from sinkmap.tally import AOI_ZONE, GAIN_LOSS, STOCK_DIFFERENCE
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -610,27 +609,3 @@ def _table(columns: Sequence[Column], rows: Sequence[dict[str, Any]], *, table_i
 
 
 # -- command line ------------------------------------------------------------------------------------
-def add_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``report`` subcommand to ``sinkmap``'s subparsers (handler set as ``func``)."""
-    p = subparsers.add_parser(
-        "report",
-        help="write a self-contained HTML report of a results folder",
-        description="Write a self-contained HTML report (maps, time series, account tables, "
-        "citations, configuration) of a results folder.",
-    )
-    p.add_argument("--results", type=Path, default=Path("results"), help="results folder")
-    p.add_argument(
-        "--config", type=Path, default=Path("config/config.yaml"), help="the run's config"
-    )
-    p.add_argument(
-        "--out", type=Path, default=None, help="HTML file (default: <results>/report.html)"
-    )
-    p.set_defaults(func=run_cli)
-    return p
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    out = args.out or args.results / "report.html"
-    build_report(args.results, args.config, out)
-    print(f"wrote {out}")
-    return 0

@@ -35,7 +35,7 @@ from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator, set_validator
 from pystac.validation.stac_validator import GetSchemaError
 
-from sinkmap import OUTPUT_VERSION, __version__
+from sinkmap import __version__
 from sinkmap.constants import (
     POOLS,
     SIGN_CONVENTION,
@@ -44,10 +44,10 @@ from sinkmap.constants import (
     UNITS_STOCK,
     UNITS_STOCK_TOTAL,
 )
+from sinkmap.contract import ACCOUNT_UNITS, OUTPUT_VERSION
 from sinkmap.errors import OutputError
+from sinkmap.files import sha256_file
 from sinkmap.grid import Grid
-from sinkmap.io import sha256_file
-from sinkmap.tally import ACCOUNT_UNITS
 
 #: Folder of the catalog inside the results folder, and the catalog file in it.
 STAC_DIR = "stac"

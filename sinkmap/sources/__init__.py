@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import yaml
 
 from sinkmap.errors import ConfigError, SourceError
+from sinkmap.files import atomic_path, sha256_file
 from sinkmap.sources.tiles import tiles_for_bounds
 
 Bounds = tuple[float, float, float, float]
@@ -194,8 +195,6 @@ class Manifest:
         return [f.url or f.path for f in self.files]
 
     def write(self, path: Path) -> None:
-        from sinkmap.io import atomic_path
-
         data = {
             "dataset": self.dataset,
             "version": self.version,
@@ -285,8 +284,6 @@ def fill_pattern(template: str, what: str, use_only: str | None = None, /, **fie
 
 
 def file_record(layer: str, path: Path, folder: Path, url: str | None = None) -> RawFile:
-    from sinkmap.io import sha256_file
-
     return RawFile(
         layer, str(path.relative_to(folder)), path.stat().st_size, sha256_file(path), url
     )

@@ -46,7 +46,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from sinkmap.errors import SourceError
-from sinkmap.io import atomic_path, sha256_file
+from sinkmap.files import atomic_path, sha256_file
 from sinkmap.sources import (
     Bounds,
     Dataset,
@@ -61,8 +61,8 @@ from sinkmap.sources.http import (
     ENV_OFFLINE,
     HttpClient,
     PlannedFile,
-    _remove_stale_temporaries,
     mirror_hint,
+    remove_stale_temporaries,
 )
 
 log = logging.getLogger("sinkmap")
@@ -153,7 +153,7 @@ class ArchiveAdapter(HttpClient):
                     "or use local files (adapter: local)."
                 )
             folder.mkdir(parents=True, exist_ok=True)
-            _remove_stale_temporaries(target)
+            remove_stale_temporaries(target)
             source = self._download(dataset, plan, target)
             remember_file(folder, source, stub)
         else:

@@ -16,10 +16,10 @@ from affine import Affine
 
 from sinkmap import landscape
 from sinkmap.errors import SourceError
-from sinkmap.io import atomic_path
+from sinkmap.files import atomic_path
+from sinkmap.legends import WORLDCOVER_COLORMAP
 from sinkmap.sources import Bounds, Dataset, Manifest, RawFile, file_record
 from sinkmap.sources.tiles import tile_boxes
-from sinkmap.styles import WORLDCOVER_COLORMAP
 
 _MARGIN = 8  # product pixels around the AOI box
 _STRIP = 512  # rows generated and written at a time

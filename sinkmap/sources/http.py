@@ -49,7 +49,7 @@ import requests
 from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
-from sinkmap.io import atomic_path, sha256_file
+from sinkmap.files import atomic_path, sha256_file
 from sinkmap.sources import (
     Bounds,
     Dataset,
@@ -77,7 +77,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 T = TypeVar("T")
 
 
-class _Transient(Exception):
+class Transient(Exception):
     """A failure worth another try (server error, dropped connection, short read)."""
 
 
@@ -198,7 +198,7 @@ def get_json(
         try:
             response = session.get(url, timeout=(timeout, timeout))
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+            raise Transient(f"{type(exc).__name__}: {exc}") from exc
         with response:
             _check_status(response, url, what, fix)
             try:
@@ -212,17 +212,17 @@ def get_json(
 
 
 def call_with_retries(fn: Callable[[], T], *, retries: int, backoff: float, what: str) -> T:
-    """``fn()``, tried up to ``retries`` times while it raises :class:`_Transient`.
+    """``fn()``, tried up to ``retries`` times while it raises :class:`Transient`.
 
     Waits ``backoff`` seconds after the first failure, doubling each time (capped at a minute).
-    Any other exception passes through at once; after the last try the last ``_Transient`` is
+    Any other exception passes through at once; after the last try the last ``Transient`` is
     raised again, for the caller to turn into an error that names the fix.
     """
     retries = max(1, int(retries))
     for attempt in range(1, retries + 1):
         try:
             return fn()
-        except _Transient as exc:
+        except Transient as exc:
             if attempt == retries:
                 raise
             delay = min(backoff * 2 ** (attempt - 1), _MAX_DELAY)
@@ -241,7 +241,7 @@ def call_with_retries(fn: Callable[[], T], *, retries: int, backoff: float, what
 def _with_retries(once: Callable[[], T], url: str, *, retries: int, backoff: float, fix: str) -> T:
     try:
         return call_with_retries(once, retries=retries, backoff=backoff, what=url)
-    except _Transient as exc:
+    except Transient as exc:
         raise SourceError(
             f"could not download {url} after {max(1, int(retries))} tries; last error: {exc}. If "
             f"the host is slow or blocked, {fix}; {ENV_RETRIES}, {ENV_BACKOFF} and {ENV_TIMEOUT} "
@@ -263,7 +263,7 @@ def _try_download(
     expected_size: int | None,
     etag_md5: bool,
 ) -> Downloaded:
-    """One try: stream to a temporary name, verify, rename. Transient failures raise _Transient."""
+    """One try: stream to a temporary name, verify, rename. Transient failures raise Transient."""
     log.info("downloading %s -> %s", url, dest)
     started = time.monotonic()
     try:
@@ -271,7 +271,7 @@ def _try_download(
             url, stream=True, timeout=(timeout, timeout), headers={"Accept-Encoding": "identity"}
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+        raise Transient(f"{type(exc).__name__}: {exc}") from exc
     with response:
         _check_status(response, url, what, fix)
         length = _content_length(response)
@@ -293,11 +293,11 @@ def _try_download(
                 requests.exceptions.ContentDecodingError,
                 ConnectionError,
             ) as exc:
-                raise _Transient(
+                raise Transient(
                     f"connection lost after {size} bytes ({type(exc).__name__}: {exc})"
                 ) from exc
             if length is not None and size != length:
-                raise _Transient(f"short read: got {size} of {length} bytes")
+                raise Transient(f"short read: got {size} of {length} bytes")
             if expected_size is not None and size != expected_size:
                 raise SourceError(
                     f"{url} gave {size} bytes, but the publisher lists {what} with {expected_size} "
@@ -513,7 +513,7 @@ class HttpTilesAdapter(HttpClient):
             stub = Manifest(dataset.name, ver, year, self.name, dataset.synthetic, (), folder)
             with self.open_session() as session:
                 for item in missing:
-                    _remove_stale_temporaries(item.path)
+                    remove_stale_temporaries(item.path)
                     records[item.path] = self._download(session, dataset, item)
                     remember_file(folder, records[item.path], stub)
 
@@ -546,7 +546,7 @@ def _check_status(response: requests.Response, url: str, what: str, fix: str) ->
     if status < 300:
         return
     if status in _TRANSIENT_STATUS or status >= 500:
-        raise _Transient(f"HTTP {status} {response.reason}")
+        raise Transient(f"HTTP {status} {response.reason}")
     if status in (403, 404, 410):
         raise SourceError(
             f"{url} answered HTTP {status} {response.reason}, but {what} should exist there. "
@@ -612,7 +612,7 @@ def _verified_record(item: PlannedFile, record: RawFile | None) -> RawFile | Non
     )
 
 
-def _remove_stale_temporaries(path: Path) -> None:
+def remove_stale_temporaries(path: Path) -> None:
     """Remove temporaries of ``path`` left by a process that was killed mid-download."""
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part{path.suffix}"):
         log.info("removing %s, left by an interrupted download", stale)

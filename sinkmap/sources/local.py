@@ -26,7 +26,7 @@ import rasterio.errors
 from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
-from sinkmap.io import sha256_file
+from sinkmap.files import sha256_file
 from sinkmap.sources import Bounds, Dataset, Manifest, RawFile, fill_pattern
 from sinkmap.sources.tiles import tiles_for_bounds
 

@@ -58,7 +58,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from sinkmap.errors import SourceError
-from sinkmap.io import atomic_path, sha256_file
+from sinkmap.files import atomic_path, sha256_file
 from sinkmap.sources import Bounds, Dataset, Manifest, RawFile
 from sinkmap.sources.http import (
     ENV_BACKOFF,
@@ -66,10 +66,10 @@ from sinkmap.sources.http import (
     ENV_TIMEOUT,
     HttpClient,
     PlannedFile,
-    _remove_stale_temporaries,
-    _Transient,
+    Transient,
     base_url_env_var,
     call_with_retries,
+    remove_stale_temporaries,
 )
 from sinkmap.sources.stac import (
     BOUNDS_TAG,
@@ -239,7 +239,7 @@ class _Scene:
                         f"answered HTTP {gdal_status(exc)}: {exc}. Check the asset keys in the "
                         "registry's options, or point the dataset's SINKMAP_BASE_URL_ at a mirror."
                     ) from exc
-                raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+                raise Transient(f"{type(exc).__name__}: {exc}") from exc
 
         return call_with_retries(
             once,
@@ -359,7 +359,7 @@ class Sentinel2CompositeAdapter(HttpClient):
         folder.mkdir(parents=True, exist_ok=True)
         paths = {layer: folder / name for layer, name in names.items()}
         for path in paths.values():
-            _remove_stale_temporaries(path)
+            remove_stale_temporaries(path)
         profile = {
             "driver": "GTiff",
             "width": lattice.width,
@@ -430,7 +430,7 @@ class Sentinel2CompositeAdapter(HttpClient):
                         ("scenes", tmp_scenes),
                     )
                 ]
-        except _Transient as exc:
+        except Transient as exc:
             raise SourceError(
                 f"could not read the scenes of {search.describe()} after {self.settings.retries} "
                 f"tries; last error: {exc}. Nothing was kept. Point {base_url_env_var(dataset.name)} "

@@ -57,7 +57,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from sinkmap.errors import SourceError
-from sinkmap.io import atomic_path, sha256_file
+from sinkmap.files import atomic_path, sha256_file
 from sinkmap.sources import Bounds, Dataset, Manifest, RawFile, fill_pattern
 from sinkmap.sources.http import (
     ENV_BACKOFF,
@@ -66,10 +66,10 @@ from sinkmap.sources.http import (
     ENV_TIMEOUT,
     HttpClient,
     PlannedFile,
-    _remove_stale_temporaries,
-    _Transient,
+    Transient,
     base_url_env_var,
     call_with_retries,
+    remove_stale_temporaries,
 )
 
 log = logging.getLogger("sinkmap")
@@ -471,7 +471,7 @@ class StacItemsAdapter(HttpClient):
         records = []
         folder.mkdir(parents=True, exist_ok=True)
         for planned, _item in self._planned(dataset, items, year, folder, ver):
-            _remove_stale_temporaries(planned.path)
+            remove_stale_temporaries(planned.path)
             record = self._read_item(dataset, planned, bounds, sign)
             if record is not None:
                 records.append(record)
@@ -496,7 +496,7 @@ class StacItemsAdapter(HttpClient):
                 backoff=self.settings.backoff,
                 what=planned.url,
             )
-        except _Transient as exc:
+        except Transient as exc:
             raise SourceError(
                 f"could not read the AOI's window of {planned.url} (item {planned.tile}) after "
                 f"{self.settings.retries} tries; last error: {exc}. Nothing was kept. If the host is "
@@ -557,7 +557,7 @@ class StacItemsAdapter(HttpClient):
                     f"{exc}. Nothing was kept. Check the collection and asset in the registry, "
                     f"`options.sign`, or point {base_url_env_var(dataset.name)} at a complete mirror."
                 ) from exc
-            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+            raise Transient(f"{type(exc).__name__}: {exc}") from exc
         log.info("wrote %s (%d bytes, sha256 %s)", planned.path.name, size, digest)
         return RawFile(planned.layer, planned.path.name, size, digest, href)
 
@@ -570,7 +570,7 @@ def _colormap(src: Any) -> dict[int, tuple[int, ...]] | None:
 
 
 def _verify(path: Path, profile: dict[str, Any], planned: PlannedFile) -> None:
-    """Raise _Transient unless ``path`` reopens with the expected shape, CRS and data type."""
+    """Raise Transient unless ``path`` reopens with the expected shape, CRS and data type."""
     try:
         with rasterio.open(path) as ds:
             ok = (
@@ -583,8 +583,6 @@ def _verify(path: Path, profile: dict[str, Any], planned: PlannedFile) -> None:
                 for _, win in ds.block_windows(1):
                     ds.read(1, window=win)
     except rasterio.errors.RasterioError as exc:
-        raise _Transient(f"the window written from {planned.url} does not reopen: {exc}") from exc
+        raise Transient(f"the window written from {planned.url} does not reopen: {exc}") from exc
     if not ok:
-        raise _Transient(
-            f"the window written from {planned.url} reopened with another shape or CRS"
-        )
+        raise Transient(f"the window written from {planned.url} reopened with another shape or CRS")

@@ -11,7 +11,7 @@ import pytest
 from sinkmap.crosswalk import IPCC_CATEGORIES, Crosswalk
 from sinkmap.errors import ConfigError, UnknownClassError
 from sinkmap.sources import load_registry
-from sinkmap.styles import CLCD, IO_LULC, WORLDCOVER
+from sinkmap.legends import CLCD, IO_LULC, WORLDCOVER
 
 from ._helpers import DATASETS_YAML, ROOT
 

@@ -18,7 +18,7 @@ from sinkmap.errors import OutputError
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, write_layers
 from sinkmap.publish import qgis
-from sinkmap.styles import WORLDCOVER, WORLDCOVER_COLORMAP
+from sinkmap.legends import WORLDCOVER, WORLDCOVER_COLORMAP
 
 from ._helpers import UTM_LEFT, UTM_TOP
 

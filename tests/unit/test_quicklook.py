@@ -18,7 +18,7 @@ from sinkmap.errors import OutputError
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, write_layers
 from sinkmap.publish import quicklook
-from sinkmap.styles import WORLDCOVER_COLORMAP
+from sinkmap.legends import WORLDCOVER_COLORMAP
 
 from ._account import account_table, write_account
 from ._helpers import UTM_LEFT, UTM_TOP

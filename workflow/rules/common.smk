@@ -6,39 +6,27 @@ from snakemake.exceptions import WorkflowError
 
 from sinkmap.config import load_config
 from sinkmap.constants import POOLS
-from sinkmap.errors import ConfigError, SinkmapError
-from sinkmap.models import get_model
-from sinkmap.pipeline import (
-    raw_dir,
-    sink_dir,
-    stock_path,
-    year_dir,
-)
-from sinkmap.sources import get_dataset, load_registry
-from sinkmap.tally import GAIN_LOSS_LAYERS
+from sinkmap.errors import SinkmapError
+from sinkmap.paths import GAIN_LOSS_PARTS
+from sinkmap.sources import get_dataset
+from sinkmap.stages.context import validate_run
 
 try:
     CFG = load_config(dict(config))
-    REGISTRY = load_registry(CFG.datasets)
-    for _role, _inp in CFG.inputs.items():
-        get_dataset(REGISTRY, _inp.dataset)
-    MODEL = get_model(CFG.model.name, CFG.model.params)
-    _missing = [r for r in MODEL.inputs if r not in CFG.inputs]
-    if _missing:
-        raise ConfigError(
-            f"model {MODEL.name!r} reads input role(s) {_missing}; add them under inputs: in the config"
-        )
+    RUN = validate_run(CFG)
 except SinkmapError as _exc:
     raise WorkflowError(f"configuration error:\n{_exc}") from None
+REGISTRY = RUN.registry
+MODEL = RUN.model
 
 RESULTS = str(CFG.results_dir)
-SYNTHETIC = any(REGISTRY[inp.dataset].synthetic for inp in CFG.inputs.values())
+SYNTHETIC = RUN.synthetic
 RESOURCES = str(CFG.resources_dir)
 YEARS = CFG.years
 INTERVALS = CFG.intervals
 POOL_NAMES = [*POOLS, "total"]
 POOL_FLUX = list(POOLS) if CFG.account.pool_flux_layers else []
-GAIN_LOSS_FILES = list(GAIN_LOSS_LAYERS.values())
+GAIN_LOSS_FILES = [RUN.paths.gain_loss(0, 1, k).name for k in GAIN_LOSS_PARTS]
 #: What the tallies' rows depend on besides their input files: the zones and the AOI's name.
 ZONES_PARAMS = {
     "zones": CFG.account.zones.model_dump(mode="json") if CFG.account.zones else None,
@@ -72,7 +60,7 @@ def previous_year(year):
 
 
 def manifest_for(wildcards):
-    return f"{raw_dir(CFG, wildcards.role, int(wildcards.year))}/manifest.json"
+    return f"{RUN.raw_dir(wildcards.role, int(wildcards.year))}/manifest.json"
 
 
 def stock_roles():

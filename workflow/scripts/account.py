@@ -7,8 +7,8 @@ Outputs: carbon_account.csv, carbon_account.parquet.
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.steps import step
-from sinkmap.tally import assemble_account
+from sinkmap.stages import step
+from sinkmap.stages.account import assemble_account
 
 sm = snakemake  # noqa: F821
 with step(sm.log[0], "carbon account"):

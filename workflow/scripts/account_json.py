@@ -6,7 +6,7 @@ Inputs: carbon_account.csv. Outputs: carbon_account.json.
 from pathlib import Path
 
 from sinkmap.publish.account_json import write_account_json
-from sinkmap.steps import step
+from sinkmap.stages import step
 
 sm = snakemake  # noqa: F821
 with step(sm.log[0], "account JSON"):

@@ -6,8 +6,8 @@ Inputs: manifest, grid, aoi. Outputs: results/<year>/<role>.tif (COG). Settings:
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.pipeline import align_input
-from sinkmap.steps import step
+from sinkmap.stages import step
+from sinkmap.stages.inputs import align_input
 
 sm = snakemake  # noqa: F821
 with step(sm.log[0], f"align {sm.wildcards.role} {sm.wildcards.year} from {sm.input.manifest}"):

@@ -7,8 +7,8 @@ Settings: wildcards dataset, version, year; config datasets (the registry).
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.pipeline import fetch_input
-from sinkmap.steps import step
+from sinkmap.stages import step
+from sinkmap.stages.inputs import fetch_input
 
 sm = snakemake  # noqa: F821
 w = sm.wildcards

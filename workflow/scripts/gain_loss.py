@@ -8,8 +8,8 @@ optional loss-year and forest-state layers, grid. Outputs: gain_loss_{net,remova
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.steps import step
-from sinkmap.tally import compute_gain_loss
+from sinkmap.stages import step
+from sinkmap.stages.interval import compute_gain_loss
 
 sm = snakemake  # noqa: F821
 y0, y1 = int(sm.wildcards.y0), int(sm.wildcards.y1)

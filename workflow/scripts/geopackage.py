@@ -6,8 +6,8 @@ Inputs: grid, aoi, class_summary, tile_summary, sink_summary (optional). Outputs
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.pipeline import write_geopackage
-from sinkmap.steps import step
+from sinkmap.stages import step
+from sinkmap.stages.geopackage import write_geopackage
 
 sm = snakemake  # noqa: F821
 with step(sm.log[0], f"geopackage {sm.wildcards.year}"):

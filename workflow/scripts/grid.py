@@ -6,8 +6,8 @@ Inputs: aoi (polygon file). Outputs: grid.json. Settings: config grid.crs, grid.
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.pipeline import make_grid
-from sinkmap.steps import step
+from sinkmap.stages import step
+from sinkmap.stages.inputs import make_grid
 
 sm = snakemake  # noqa: F821
 with step(sm.log[0], "derive the grid from the AOI"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from sinkmap.publish.report import build_report
-from sinkmap.steps import step
+from sinkmap.stages import step
 
 sm = snakemake  # noqa: F821
 with step(sm.log[0], "HTML report"), tempfile.TemporaryDirectory() as tmp:

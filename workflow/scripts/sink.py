@@ -7,8 +7,8 @@ Mg CO2e/ha/yr, emissions positive), class_summary.csv, change_matrix.csv, ipcc_c
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.pipeline import compute_sink
-from sinkmap.steps import step
+from sinkmap.stages import step
+from sinkmap.stages.interval import compute_sink
 
 sm = snakemake  # noqa: F821
 y0, y1 = int(sm.wildcards.y0), int(sm.wildcards.y1)

@@ -7,7 +7,7 @@ Settings: params title, synthetic.
 from pathlib import Path
 
 from sinkmap.publish.stac import build_catalog
-from sinkmap.steps import step
+from sinkmap.stages import step
 
 sm = snakemake  # noqa: F821
 with step(sm.log[0], "STAC catalog"):

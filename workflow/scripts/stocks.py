@@ -7,8 +7,9 @@ and the total, class_summary.csv, tile_summary.csv. Settings: config model; thre
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.pipeline import compute_stocks
-from sinkmap.steps import step
+from sinkmap.paths import STOCK_LAYERS
+from sinkmap.stages import step
+from sinkmap.stages.stocks import compute_stocks
 
 sm = snakemake  # noqa: F821
 inputs = {
@@ -20,7 +21,10 @@ with step(sm.log[0], f"carbon stocks {sm.wildcards.year} from {sorted(map(str, i
         int(sm.wildcards.year),
         inputs,
         Path(sm.input.grid),
-        class_summary_out=Path(sm.output.class_summary),
-        tile_summary_out=Path(sm.output.tile_summary),
+        outputs={
+            **{f"stock_{p}": Path(x) for p, x in zip(STOCK_LAYERS, sm.output.pools, strict=True)},
+            "class_summary": Path(sm.output.class_summary),
+            "tile_summary": Path(sm.output.tile_summary),
+        },
         threads=sm.threads,
     )

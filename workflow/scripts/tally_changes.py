@@ -7,8 +7,8 @@ Inputs: land cover and pool stocks of both years, gain-loss layers (optional), g
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.steps import step
-from sinkmap.tally import tally_changes
+from sinkmap.stages import step
+from sinkmap.stages.interval import tally_changes
 
 sm = snakemake  # noqa: F821
 y0, y1 = int(sm.wildcards.y0), int(sm.wildcards.y1)

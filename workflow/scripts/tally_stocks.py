@@ -7,8 +7,8 @@ Settings: wildcard year; threads.
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.steps import step
-from sinkmap.tally import tally_stocks
+from sinkmap.stages import step
+from sinkmap.stages.stocks import tally_stocks
 
 sm = snakemake  # noqa: F821
 year = int(sm.wildcards.year)

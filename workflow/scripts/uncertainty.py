@@ -8,8 +8,8 @@ year; threads.
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.steps import step
-from sinkmap.tally import run_monte_carlo
+from sinkmap.stages import step
+from sinkmap.stages.uncertainty import run_monte_carlo
 
 sm = snakemake  # noqa: F821
 year = int(sm.wildcards.year)

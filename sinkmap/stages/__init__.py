@@ -1,4 +1,20 @@
-"""Glue for workflow steps: log to the step's log file, turn failures into one clear line."""
+"""The stages of a run, each a function from files to files; the workflow's rules call these.
+
+- :mod:`sinkmap.stages.context` — a run's configuration and what every stage derives from it once
+  (registry, model, legend, synthetic flag, AOI, zones, provenance tags); :func:`validate_run`
+- :mod:`sinkmap.stages.inputs` — grid from the AOI, fetch, align (rules ``grid``, ``fetch``,
+  ``align``)
+- :mod:`sinkmap.stages.stocks` — a year's pools and stocks, their summaries and tallies
+- :mod:`sinkmap.stages.interval` — an interval's sinks by both methods, change matrices, tallies
+- :mod:`sinkmap.stages.uncertainty` — a year's Monte Carlo totals (and per-pixel SD)
+- :mod:`sinkmap.stages.account` — the carbon account table of all years
+- :mod:`sinkmap.stages.geopackage` — a year's GeoPackage
+
+Every stage validates what it reads, computes chunk by chunk with dask, and publishes its outputs
+atomically (nothing appears under a final name until it is complete). Output paths are arguments:
+the rules take them from :class:`sinkmap.paths.Paths`, so a stage never builds one itself.
+:func:`step` sends a stage's log to its log file and turns a failure into one clear line.
+"""
 
 from __future__ import annotations
 

@@ -6,7 +6,22 @@ The IPCC land category of each class follows the six categories of IPCC 2006 Vol
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from sinkmap.errors import InputDataError
+
+#: The six IPCC land categories (2006 Vol. 4 Ch. 3), in reporting order (CRF 4.A … 4.F).
+IPCC_CATEGORIES: tuple[str, ...] = (
+    "Forest land",
+    "Cropland",
+    "Grassland",
+    "Wetlands",
+    "Settlements",
+    "Other land",
+)
+#: Letter of each category in the reporting tables (4.A Forest land … 4.F Other land).
+CRF_LETTER: dict[str, str] = dict(zip(IPCC_CATEGORIES, "ABCDEF", strict=True))
 
 
 @dataclass(frozen=True)
@@ -89,3 +104,31 @@ def class_names(legend: str | None) -> dict[int, str]:
 
 def ipcc_categories(legend: str | None) -> dict[int, str]:
     return {c.code: c.ipcc_category for c in LEGENDS.get(legend or "", ())}
+
+
+def legend_maps(
+    legend: str | Sequence[LegendClass] | None,
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Class names and IPCC categories by code, from a legend name or a sequence of classes."""
+    if legend is None:
+        classes: Sequence[LegendClass] = ()
+    elif isinstance(legend, str):
+        if legend not in LEGENDS:
+            raise InputDataError(f"unknown legend {legend!r}; known legends: {sorted(LEGENDS)}")
+        classes = LEGENDS[legend]
+    else:
+        classes = legend
+    return {c.code: c.name for c in classes}, {c.code: c.ipcc_category for c in classes}
+
+
+def ipcc_label(from_category: str, to_category: str) -> str:
+    """IPCC 2006 Vol. 4 name of a land-use transition between two land categories.
+
+    >>> ipcc_label("Forest land", "Forest land")
+    'Forest land remaining Forest land'
+    >>> ipcc_label("Cropland", "Forest land")
+    'Cropland converted to Forest land'
+    """
+    if from_category == to_category:
+        return f"{to_category} remaining {to_category}"
+    return f"{from_category} converted to {to_category}"

@@ -1,0 +1,165 @@
+"""Gain-loss carbon balance per pixel (IPCC 2006 Vol. 4 Eq. 2.4, 2.9, 2.10).
+
+ΔC = ΔC_G − ΔC_L: growth of biomass at the rates of :class:`sinkmap.tables.GrowthRates`, losses
+from land-cover transitions and forest-loss years. Pure functions of numpy chunks; see
+``docs/accounting.md`` for the equations and simplifications.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from sinkmap.account.transitions import same_shape
+from sinkmap.carbon import co2e, interval_years
+from sinkmap.errors import InputDataError
+from sinkmap.tables import GrowthRates
+
+
+class GainLoss(NamedTuple):
+    """Per-pixel result of :func:`gain_loss` (float32 layers, NaN outside the data)."""
+
+    #: ΔC_G, biomass carbon gain, Mg C/ha/yr (≥ 0).
+    gains: np.ndarray
+    #: ΔC_L, carbon loss averaged over the interval, Mg C/ha/yr (≥ 0).
+    losses: np.ndarray
+    #: ΔC = ΔC_G − ΔC_L, Mg C/ha/yr (+ when the stock grows).
+    net: np.ndarray
+    #: −ΔC_G × 44/12, Mg CO2e/ha/yr (≤ 0: removals).
+    removals_co2e: np.ndarray
+    #: ΔC_L × 44/12, Mg CO2e/ha/yr (≥ 0: emissions).
+    emissions_co2e: np.ndarray
+    #: −ΔC × 44/12, Mg CO2e/ha/yr, inventory sign.
+    net_co2e: np.ndarray
+    #: Calendar year the loss is booked in (the Hansen loss year, else ``t2``); 0 where no loss.
+    loss_year: np.ndarray
+
+
+def gain_loss(
+    classes_t1: npt.ArrayLike,
+    classes_t2: npt.ArrayLike,
+    state: npt.ArrayLike | None,
+    rates: GrowthRates,
+    root_shoot: npt.ArrayLike,
+    carbon_fraction: float,
+    years: tuple[int, int],
+    loss_year: npt.ArrayLike | None = None,
+    *,
+    stock_t1: npt.ArrayLike,
+    stock_t2: npt.ArrayLike,
+    biomass_t1: npt.ArrayLike | None = None,
+    loss_year_base: int = 2000,
+    grow_converted: bool = False,
+    nodata: int = 0,
+) -> GainLoss:
+    """Gain-loss carbon balance per pixel, IPCC 2006 Vol. 4 Eq. 2.4 (ΔC = ΔC_G − ΔC_L).
+
+    Gains (Eq. 2.9, 2.10): a pixel whose class is the same at both dates, and that has no
+    disturbance in the interval, gains ΔC_G = G_W × (1 + R) × CF each year, G_W the rate of its
+    class and forest state (:class:`GrowthRates`); with ``grow_converted`` a pixel converted *to*
+    a growing class gains at the rate of its end class too ("Land converted to Forest land").
+
+    Losses: a pixel whose class changes loses max(C_t1 − C_t2, 0) (a change to a lower-stock
+    class); a pixel with a Hansen loss year in (t1, t2] loses its biomass carbon ``biomass_t1``.
+    A pixel with both loses the larger of the two, once. Losses are averaged over the interval
+    per pixel; ``loss_year`` says in which calendar year each is booked.
+
+    Parameters
+    ----------
+    classes_t1, classes_t2 : array_like of int
+        Land cover at the start and end of the interval (``nodata`` = outside the AOI).
+    state : array_like of int or None
+        Forest state code per pixel (codes of the growth-rate table; 0 unspecified), or None.
+    rates : GrowthRates
+        Growth rates per class and state (``GrowthRates.from_csv("config/growth_rates.csv")``).
+    root_shoot : float or array_like
+        Root-to-shoot ratio R (IPCC Table 4.4; e.g. 0.37 tropical rainforest), per pixel or one.
+    carbon_fraction : float
+        Carbon fraction of dry matter CF (0.47, IPCC Table 4.3).
+    years : (int, int)
+        The interval (t1, t2), t1 < t2.
+    loss_year : array_like of int, optional
+        Hansen Global Forest Change ``lossyear``: 0 no loss, k = loss in ``loss_year_base`` + k.
+    stock_t1, stock_t2 : array_like of float
+        Total carbon stock at t1 and t2, Mg C/ha (for transition losses).
+    biomass_t1 : array_like of float, optional
+        Carbon in above-ground, below-ground biomass and dead organic matter at t1 (Mg C/ha):
+        what a Hansen loss pixel emits. Required with ``loss_year``.
+    loss_year_base : int, default 2000
+        Calendar year of Hansen code 0 (GFC: 1 = 2001). Use 0 if ``loss_year`` holds years.
+    grow_converted : bool, default False
+        Also count growth on land converted to a growing class.
+    nodata : int, default 0
+        Land-cover code of cells outside the AOI.
+
+    Returns
+    -------
+    GainLoss
+        ``gains``, ``losses``, ``net`` (Mg C/ha/yr), ``removals_co2e``, ``emissions_co2e``,
+        ``net_co2e`` (Mg CO2e/ha/yr, inventory sign), float32, NaN where a class is nodata or a
+        stock is NaN; ``loss_year`` int16.
+    """
+    t1, t2 = int(years[0]), int(years[1])
+    n = interval_years(t1, t2)
+    c1 = np.asarray(classes_t1).astype(np.int64)
+    c2 = np.asarray(classes_t2).astype(np.int64)
+    s1 = np.asarray(stock_t1, "float64")
+    s2 = np.asarray(stock_t2, "float64")
+    same_shape(
+        classes_t1=c1,
+        classes_t2=c2,
+        stock_t1=s1,
+        stock_t2=s2,
+        state=None if state is None else np.asarray(state),
+        loss_year=None if loss_year is None else np.asarray(loss_year),
+        biomass_t1=None if biomass_t1 is None else np.asarray(biomass_t1),
+    )
+    valid = (c1 != nodata) & (c2 != nodata) & np.isfinite(s1) & np.isfinite(s2)
+    same = c1 == c2
+    if state is not None:
+        state = np.where(valid, np.asarray(state).astype(np.int64), 0)
+
+    disturbed = np.zeros(c1.shape, dtype=bool)
+    cal = np.zeros(c1.shape, dtype=np.int64)
+    disturbance = np.zeros(c1.shape)
+    if loss_year is not None:
+        if biomass_t1 is None:
+            raise InputDataError(
+                "gain_loss: a loss_year layer needs biomass_t1 (Mg C/ha in biomass and dead "
+                "organic matter at t1), the carbon a loss pixel emits"
+            )
+        ly = np.asarray(loss_year).astype(np.int64)
+        cal = np.where(ly > 0, loss_year_base + ly, 0)
+        disturbed = (cal > t1) & (cal <= t2)
+        disturbance = np.where(disturbed, np.maximum(np.asarray(biomass_t1, "float64"), 0.0), 0.0)
+
+    grow_class = np.where(same, c1, c2 if grow_converted else 0)
+    growing = (same | grow_converted) & ~disturbed
+    gain_rate = rates.carbon_gain(
+        np.where(valid, grow_class, 0),
+        state,
+        root_shoot=root_shoot,
+        carbon_fraction=carbon_fraction,
+    )
+    gains = np.where(growing, gain_rate, 0.0)
+
+    transition = np.where(~same, np.maximum(s1 - s2, 0.0), 0.0)
+    loss_total = np.maximum(transition, disturbance)
+    losses = loss_total / n
+    booked = np.where(loss_total > 0, np.where(disturbed & (disturbance >= transition), cal, t2), 0)
+    net = gains - losses
+
+    def _out(x: np.ndarray) -> np.ndarray:
+        return np.where(valid, x, np.nan).astype("float32")
+
+    return GainLoss(
+        gains=_out(gains),
+        losses=_out(losses),
+        net=_out(net),
+        removals_co2e=_out(co2e(gains)),
+        emissions_co2e=_out(co2e(-losses)),
+        net_co2e=_out(co2e(net)),
+        loss_year=np.where(valid, booked, 0).astype(np.int16),
+    )

@@ -1,0 +1,218 @@
+"""Zones and tallies: which cells count in which zone, and sums per zone and key over a tile.
+
+Zone 0 is always the whole area of interest (every cell whose data are valid, weighted by its true
+area); zones 1..n are the user's polygons, each cell weighted by the exact fraction of its area
+inside the polygon (exactextract). :func:`group_sums` adds per-hectare layers × weight per zone and
+small integer keys (land-cover class, class at the start of an interval, …) over one tile, and
+:func:`add_group_sums` adds the tiles up: the one tally engine of the account.
+
+Arrays and geometries only: the zones' polygons come in as a GeoDataFrame
+(:func:`sinkmap.aoi.read_zones` reads them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from sinkmap.contract import AOI_ZONE
+from sinkmap.errors import InputDataError
+from sinkmap.grid import Grid, Tile
+
+log = logging.getLogger("sinkmap")
+
+
+@dataclass
+class ZoneCoverage:
+    """Which cells of a tile each zone covers, and by what fraction (from exactextract)."""
+
+    zone: np.ndarray  # int64 zone index per entry
+    cell: np.ndarray  # int64 row-major cell index within the tile
+    fraction: np.ndarray  # float64 covered fraction of the cell, (0, 1]
+
+
+def zone_coverage(zones: Any, grid: Grid, tile: Tile) -> ZoneCoverage:
+    """Exact fraction of each cell of ``tile`` covered by each zone polygon (exactextract).
+
+    ``zones`` is a GeoDataFrame in the grid's CRS (:func:`read_zones`); zones are indexed by row.
+    Overlapping zones each get their full share of a cell.
+    """
+    import shapely
+    from exactextract import exact_extract
+    from exactextract.raster import NumPyRasterSource
+
+    empty = ZoneCoverage(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    bounds = grid.tile_bounds(tile)
+    hits = np.sort(zones.sindex.query(shapely.box(*bounds), predicate="intersects"))
+    if hits.size == 0:
+        return empty
+    left, bottom, right, top = bounds
+    src = NumPyRasterSource(
+        np.zeros((tile.height, tile.width), dtype="float32"),
+        left,
+        bottom,
+        right,
+        top,
+        srs_wkt=grid.crs_obj.to_wkt(),
+    )
+    subset = zones.iloc[hits][["geometry"]].reset_index(drop=True)
+    result = exact_extract(src, subset, ["cell_id", "coverage"])
+    zone_idx, cells, fracs = [], [], []
+    for i, feature in zip(hits, result, strict=True):
+        props = feature["properties"]
+        cell = np.asarray(props["cell_id"], np.int64)
+        frac = np.asarray(props["coverage"], "float64")
+        keep = frac > 0
+        zone_idx.append(np.full(int(keep.sum()), int(i), np.int64))
+        cells.append(cell[keep])
+        fracs.append(frac[keep])
+    if not cells:
+        return empty
+    return ZoneCoverage(np.concatenate(zone_idx), np.concatenate(cells), np.concatenate(fracs))
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Which cells of a tile count in which zone, and by what weight (ha).
+
+    Zone 0 is the whole area of interest (every cell whose data are valid, weight = its area);
+    zones 1..n are the user's polygons (weight = area × covered fraction, :func:`zone_coverage`).
+    """
+
+    zone: np.ndarray  # int64 zone index per entry (0 = AOI)
+    cell: np.ndarray  # int64 row-major cell index in the tile
+    weight: np.ndarray  # float64 ha counted in that zone
+
+
+def membership(
+    valid: np.ndarray, area_ha: npt.ArrayLike, coverage: ZoneCoverage | None = None
+) -> Membership:
+    """The :class:`Membership` of a tile's ``valid`` cells: the AOI, plus each covered zone."""
+    ok = np.asarray(valid, bool).ravel()
+    a = np.asarray(area_ha, "float64").ravel()
+    cells = np.flatnonzero(ok)
+    zone, cell, weight = [np.zeros(cells.size, np.int64)], [cells], [a[cells]]
+    if coverage is not None and coverage.cell.size:
+        keep = ok[coverage.cell]
+        c = coverage.cell[keep]
+        zone.append(coverage.zone[keep] + 1)
+        cell.append(c)
+        weight.append(a[c] * coverage.fraction[keep])
+    return Membership(np.concatenate(zone), np.concatenate(cell), np.concatenate(weight))
+
+
+#: Largest key space :func:`group_sums` counts densely (8 MB per sum); beyond, it sorts the keys.
+_DENSE_BINS = 1 << 20
+
+
+def group_sums(
+    member: Membership,
+    keys: Mapping[str, npt.ArrayLike],
+    values: Mapping[str, npt.ArrayLike],
+) -> pd.DataFrame:
+    """Σ weight (``area_ha``) and Σ value × weight per zone and key combination, over one tile.
+
+    ``keys`` are small non-negative integer layers of the tile (e.g. ``{"class_end": lc1}``),
+    ``values`` per-hectare layers (Mg C/ha → Mg C). Returns one row per (zone, keys…) present,
+    columns ``zone``, the key names, ``area_ha`` and the value names; tiles combine with
+    :func:`add_group_sums`. Memory: one entry per counted cell and zone, never a dense matrix.
+    """
+    names = list(keys)
+    cols = [np.asarray(keys[k]).ravel().astype(np.int64)[member.cell] for k in names]
+    for name, col in zip(names, cols, strict=True):
+        if col.size and (col.min() < 0 or col.max() > 0xFFFF):
+            raise InputDataError(f"{name} codes must be within 0..65535")
+    bins = [256 if col.size == 0 or col.max() < 256 else 0x10000 for col in cols]
+    n_zone = int(member.zone.max(initial=0)) + 1
+    size = n_zone * int(np.prod(bins))
+    key = member.zone.copy()
+    for col, b in zip(cols, bins, strict=True):
+        key = key * b + col
+    if size <= _DENSE_BINS:  # small key space: bincount straight on the keys, no sort
+        present = np.flatnonzero(np.bincount(key, minlength=size))
+        index, n = key, size
+    else:
+        present, index = np.unique(key, return_inverse=True)
+        n = present.size
+
+    def _sum(weights: np.ndarray) -> np.ndarray:
+        total = np.bincount(index, weights=weights, minlength=n)
+        return total[present] if size <= _DENSE_BINS else total
+
+    out: dict[str, np.ndarray] = {}
+    rest = present
+    decoded = []
+    for b in reversed(bins):
+        decoded.append(rest % b)
+        rest = rest // b
+    out["zone"] = rest
+    for name, col in zip(names, reversed(decoded), strict=True):
+        out[name] = col
+    out["area_ha"] = _sum(member.weight)
+    for name, v in values.items():
+        out[name] = _sum(np.asarray(v, "float64").ravel()[member.cell] * member.weight)
+    return pd.DataFrame(out)
+
+
+def add_group_sums(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Add the :func:`group_sums` of several tiles (rows with the same zone and keys add up)."""
+    frames = [p for p in parts if len(p)]
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    keys = [c for c in table.columns if c == "zone" or table[c].dtype.kind in "iu"]
+    return table.groupby(keys, sort=True, as_index=False).sum()
+
+
+class Zones:
+    """The account's zones on the run's grid: ids, names and each tile's coverage.
+
+    ``ids[0]`` is :data:`~sinkmap.contract.AOI_ZONE`, the whole AOI (named ``aoi_name``); then one
+    entry per polygon of ``gdf`` (a GeoDataFrame in the grid's CRS with a ``zone_id`` column, as
+    :func:`sinkmap.aoi.read_zones` returns), named by ``names`` (default: their ids).
+    """
+
+    def __init__(
+        self,
+        grid: Grid,
+        aoi_name: str | None = None,
+        gdf: Any = None,
+        names: list[str] | None = None,
+    ) -> None:
+        self.grid = grid
+        self.gdf = gdf
+        self.ids: list[str] = [AOI_ZONE]
+        self.names: list[str] = [aoi_name or AOI_ZONE]
+        if gdf is None:
+            return
+        if (gdf["zone_id"] == AOI_ZONE).any():
+            raise InputDataError(
+                f"zone id {AOI_ZONE!r} is reserved for the whole AOI; rename that zone"
+            )
+        self.ids += list(gdf["zone_id"])
+        self.names += list(names) if names is not None else list(gdf["zone_id"])
+
+    def coverage(self, tile: Tile) -> ZoneCoverage | None:
+        return None if self.gdf is None else zone_coverage(self.gdf, self.grid, tile)
+
+    def label(self, table: pd.DataFrame, what: str) -> pd.DataFrame:
+        """Replace the zone index column by ``zone_id`` and ``zone_name``; warn about zones that
+        cover no valid cell (they still get "all classes" rows of area 0)."""
+        if table.empty:
+            raise InputDataError(
+                f"{what}: no cell of the AOI has valid land cover and stocks; check the land cover "
+                "and the model's inputs for that year (are they all nodata over the AOI?)"
+            )
+        idx = table.pop("zone").to_numpy()
+        empty = sorted(set(self.ids) - {self.ids[i] for i in np.unique(idx)})
+        if empty:
+            log.warning("%s: zone(s) %s cover no valid cell; their rows are 0", what, empty)
+        table.insert(0, "zone_name", np.asarray(self.names, dtype=object)[idx])
+        table.insert(0, "zone_id", np.asarray(self.ids, dtype=object)[idx])
+        return table

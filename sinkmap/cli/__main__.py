@@ -1,0 +1,3 @@
+from sinkmap.cli import main
+
+raise SystemExit(main())

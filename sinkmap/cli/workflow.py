@@ -1,0 +1,73 @@
+"""``sinkmap run``, ``validate`` and ``schema``: the workflow and its configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from sinkmap.aoi import grid_for_aoi
+from sinkmap.config import json_schema, load_config
+from sinkmap.errors import SinkmapError
+from sinkmap.stages.context import validate_run
+
+
+def add_cli(sub: Any) -> None:
+    p = sub.add_parser("run", help="run the Snakemake workflow (extra arguments go to snakemake)")
+    p.add_argument("--configfile", default=None)
+    p.add_argument("--cores", default="all")
+    p.set_defaults(func=_run, takes_rest=True)
+    p = sub.add_parser("validate", help="validate a config, its AOI, model and datasets")
+    p.add_argument("config", nargs="?", default="config/config.yaml")
+    p.set_defaults(func=_validate)
+    p = sub.add_parser("schema", help="print the configuration JSON Schema")
+    p.set_defaults(func=_schema)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    run = validate_run(cfg)
+    model, aoi = run.model, run.aoi
+    grid = grid_for_aoi(aoi, crs=cfg.grid.crs, resolution=cfg.grid.resolution, chunk=cfg.grid.chunk)
+    print(
+        json.dumps(
+            {
+                "config": str(args.config),
+                "aoi": aoi.name,
+                "aoi_area_km2": round(aoi.area_km2(cfg.grid.crs), 2),
+                "grid": {
+                    "crs": grid.crs,
+                    "width": grid.width,
+                    "height": grid.height,
+                    "tiles": len(list(grid.tiles())),
+                },
+                "years": cfg.years,
+                "intervals": [f"{a}-{b}" for a, b in cfg.intervals],
+                "model": model.describe(),
+                "inputs": {role: inp.dataset for role, inp in cfg.inputs.items()},
+                "synthetic": run.synthetic,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _schema(_: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _run(args: argparse.Namespace, rest: list[str]) -> int:
+    snakefile = Path.cwd() / "Snakefile"
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores)]
+    if args.configfile:
+        cmd += ["--configfile", args.configfile]
+    if not snakefile.exists():
+        raise SinkmapError(
+            f"no Snakefile in {Path.cwd()}; run `sinkmap run` from the sinkmap checkout"
+        )
+    return subprocess.call(cmd + rest)

@@ -1,0 +1,135 @@
+"""The output contract in code: version, the account's columns with units and types, table columns.
+
+``docs/outputs.md`` documents every name here (``tests/workflow/test_contract.py`` keeps the two in
+step). Stages write these columns; :mod:`sinkmap.publish` reads them here, never from a stage.
+"""
+
+from __future__ import annotations
+
+from sinkmap.constants import UNITS_FLUX_TOTAL, UNITS_STOCK, UNITS_STOCK_TOTAL
+
+#: Version of the output contract (docs/outputs.md). Bump the major part on breaking changes.
+OUTPUT_VERSION = "0.2.0"
+
+#: Written on every output made from synthetic demo data.
+SYNTHETIC_NOTE = "SYNTHETIC DEMO DATA - not a real measurement of Baoting"
+
+#: Zone id of the whole area of interest (every valid cell, whatever the user zones).
+AOI_ZONE = "aoi"
+#: ``class_name`` of the rows that add up every class of a zone (``class_code`` is empty there).
+ALL_CLASSES = "all classes"
+#: Pools of the account, in order; ``total`` = above + below + dead + soil.
+ACCOUNT_POOLS: tuple[str, ...] = ("above", "below", "dead", "soil", "total")
+#: The two methods reported side by side.
+STOCK_DIFFERENCE = "stock-difference"
+GAIN_LOSS = "gain-loss"
+
+#: Columns of the account table and their units (None: a label, code or text without units).
+ACCOUNT_UNITS: dict[str, str | None] = {
+    "year": None,
+    "interval_start": None,
+    "interval_end": None,
+    "zone_id": None,
+    "zone_name": None,
+    "class_code": None,
+    "class_name": None,
+    "ipcc_category": None,
+    "pool": None,
+    "method": None,
+    "area_ha": "ha",
+    "stock_mgc": UNITS_STOCK_TOTAL,
+    "stock_density_mgc_per_ha": UNITS_STOCK,
+    "stock_change_mgc_per_yr": "Mg C yr-1",
+    "net_flux_mgco2e_per_yr": UNITS_FLUX_TOTAL,
+    "emissions_mgco2e_per_yr": UNITS_FLUX_TOTAL,
+    "removals_mgco2e_per_yr": UNITS_FLUX_TOTAL,
+    "stock_mgc_p05": UNITS_STOCK_TOTAL,
+    "stock_mgc_p95": UNITS_STOCK_TOTAL,
+    "net_flux_mgco2e_per_yr_p05": UNITS_FLUX_TOTAL,
+    "net_flux_mgco2e_per_yr_p95": UNITS_FLUX_TOTAL,
+    "mc_draws": None,
+    "model": None,
+    "method_params": None,
+    "inputs": None,
+    "synthetic": None,
+    "computed_at": None,
+    "sinkmap_version": None,
+    "output_version": None,
+}
+ACCOUNT_COLUMNS: list[str] = list(ACCOUNT_UNITS)
+#: Integer columns (empty where not applicable), JSON-text columns, and plain text columns.
+ACCOUNT_INTEGER = ("year", "interval_start", "interval_end", "class_code", "mc_draws")
+ACCOUNT_JSON_TEXT = ("model", "method_params", "inputs")
+ACCOUNT_TEXT = (
+    "zone_id",
+    "zone_name",
+    "class_name",
+    "ipcc_category",
+    "pool",
+    "method",
+    "synthetic",
+    "computed_at",
+    "sinkmap_version",
+    "output_version",
+)
+
+#: ``results/<year>/account_stocks.csv``.
+STOCK_TALLY_COLUMNS = [
+    "year",
+    "zone_id",
+    "zone_name",
+    "class_code",
+    "class_name",
+    "ipcc_category",
+    "pool",
+    "area_ha",
+    "stock_mgc",
+]
+
+#: ``results/<year>/class_summary.csv`` (besides one ``stock_<pool>_mgc`` column per pool).
+CLASS_SUMMARY_KEYS = ["year", "class_code", "class_name", "ipcc_category", "area_ha"]
+
+#: Flux columns of ``results/sink/<y0>-<y1>/class_summary.csv`` that the year's GeoPackage adds
+#: to its class summary.
+SINK_COLUMNS = ["net_flux_mgco2e_per_yr", "emissions_mgco2e_per_yr", "removals_mgco2e_per_yr"]
+
+#: ``results/sink/<y0>-<y1>/change_matrix.csv``.
+CHANGE_MATRIX_COLUMNS = [
+    "interval_start",
+    "interval_end",
+    "from_code",
+    "from_name",
+    "from_category",
+    "to_code",
+    "to_name",
+    "to_category",
+    "ipcc_category",
+    "area_ha",
+    "stock_t1_mgc",
+    "stock_t2_mgc",
+    "stock_change_mgc",
+    "stock_change_mgc_per_yr",
+    "co2e_mgco2e",
+    "co2e_mgco2e_per_yr",
+]
+
+#: ``results/sink/<y0>-<y1>/ipcc_summary.csv``.
+IPCC_SUMMARY_COLUMNS = [
+    "interval_start",
+    "interval_end",
+    "zone_id",
+    "zone_name",
+    "crf_code",
+    "category",
+    "from_category",
+    "to_category",
+    "area_ha",
+    "living_biomass_mgc_per_yr",
+    "dead_organic_matter_mgc_per_yr",
+    "soil_mgc_per_yr",
+    "total_mgc_per_yr",
+    "net_co2e_mgco2e_per_yr",
+    "gl_gains_mgc_per_yr",
+    "gl_losses_mgc_per_yr",
+    "gl_net_co2e_mgco2e_per_yr",
+]

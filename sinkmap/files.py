@@ -1,0 +1,91 @@
+"""Small file helpers every layer uses: atomic publication, checksums, user CSV tables.
+
+A file appears under its final name only once it is complete (:func:`atomic_path` writes a
+temporary sibling and renames it with ``os.replace``), so a failed or killed step never leaves a
+half-written output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sinkmap.errors import InputDataError, OutputError
+
+
+def sha256_file(path: str | Path, *, block: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in blocks (bounded memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise OutputError(f"{path} was not written; see the log of this step")
+        os.replace(tmp, path)
+    finally:
+        unlink(tmp)
+
+
+def unlink(path: Path) -> None:
+    """Remove ``path`` and the GDAL sidecars of it (overviews, aux.xml), if they exist."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    for sidecar in (path.with_name(path.name + ".aux.xml"), path.with_name(path.name + ".ovr")):
+        with contextlib.suppress(FileNotFoundError):
+            sidecar.unlink()
+
+
+def write_text(text: str, out: str | Path) -> Path:
+    """Publish a UTF-8 text file atomically."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return out
+
+
+def write_json(data: Any, out: str | Path) -> Path:
+    """Publish ``data`` as indented JSON (with a final newline) atomically."""
+    return write_text(json.dumps(data, indent=2) + "\n", out)
+
+
+def write_csv(df: Any, out: str | Path) -> Path:
+    """Publish a table as CSV (UTF-8, 6 decimals) atomically: complete under ``out``, or absent."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6f")
+    return out
+
+
+def read_csv_table(path: str | Path, what: str, *, missing_hint: str = "") -> Any:
+    """Read a user CSV table as a pandas DataFrame; a missing or unreadable file is an
+    :class:`InputDataError` naming ``what`` (e.g. "carbon pool table") and the fix."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(
+            f"{what} {path} does not exist{'; ' + missing_hint if missing_hint else ''}"
+        )
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputDataError(
+            f"{what} {path} is not a readable CSV ({exc}); save it as UTF-8 CSV"
+        ) from exc

@@ -1,0 +1,162 @@
+"""Every path and file name of a run, in one place: the workflow's rules and the library both use it.
+
+``results/`` holds the published outputs (docs/outputs.md), ``resources/`` the inputs as fetched,
+``logs/`` one log per job. Years may be given as numbers or as Snakemake wildcards (``"{year}"``),
+so the rules build their output patterns from the same functions the library uses.
+
+Per year::
+
+    results/<year>/<role>.tif                       aligned inputs
+    results/<year>/carbon_stock_<pool>.tif          stocks (above, below, dead, soil, total)
+    results/<year>/class_summary.csv, tile_summary.csv, account_stocks.csv, monte_carlo.csv
+    results/<year>/carbon_stock_total_sd.tif        Monte Carlo SD (optional)
+    results/<year>/sinkmap_<year>.gpkg
+
+Per interval (two mapped years, earlier first)::
+
+    results/sink/<y0>-<y1>/net_flux_co2e.tif, net_flux_co2e_<pool>.tif
+    results/sink/<y0>-<y1>/gain_loss_{net,removals,emissions}_co2e.tif
+    results/sink/<y0>-<y1>/class_summary.csv, change_matrix.csv, ipcc_change_matrix.csv,
+                           account_changes.csv, ipcc_summary.csv
+
+Per run: ``results/grid.json``, ``results/carbon_account.{csv,parquet,json}``,
+``results/stac/catalog.json``, ``results/report.html``; inputs under
+``resources/raw/<dataset>/<version>/<year>/`` with their ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sinkmap.constants import POOLS
+
+Year = int | str
+
+#: Layers of a year's stocks: the four pools and their total.
+STOCK_LAYERS: tuple[str, ...] = (*POOLS, "total")
+#: The gain-loss layers of an interval.
+GAIN_LOSS_PARTS: tuple[str, ...] = ("net", "removals", "emissions")
+#: Name of the manifest every fetch writes beside the files it obtained.
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The folders of a run; every file name below them comes from a method of this class."""
+
+    results: Path = Path("results")
+    resources: Path = Path("resources")
+    logs: Path = Path("logs")
+
+    # -- run ---------------------------------------------------------------------------------
+    def grid(self) -> Path:
+        return self.results / "grid.json"
+
+    def account(self, suffix: str = "csv") -> Path:
+        """``carbon_account.csv`` (``suffix`` ``parquet`` or ``json`` for its twins)."""
+        return self.results / f"carbon_account.{suffix}"
+
+    def stac_catalog(self) -> Path:
+        return self.results / "stac" / "catalog.json"
+
+    def report(self) -> Path:
+        return self.results / "report.html"
+
+    def log(self, rule: str, name: str | None = None) -> Path:
+        """``logs/<rule>.log`` or ``logs/<rule>/<name>.log``."""
+        return self.logs / f"{rule}.log" if name is None else self.logs / rule / f"{name}.log"
+
+    # -- inputs ------------------------------------------------------------------------------
+    def raw_dir(self, dataset: str, version: str, year: Year) -> Path:
+        """``resources/raw/<dataset>/<version>/<year>``: where a fetch puts a dataset's files."""
+        return self.resources / "raw" / dataset / version / str(year)
+
+    def manifest(self, dataset: str, version: str, year: Year) -> Path:
+        return self.raw_dir(dataset, version, year) / MANIFEST
+
+    # -- years -------------------------------------------------------------------------------
+    def year_dir(self, year: Year) -> Path:
+        return self.results / str(year)
+
+    def aligned(self, role: str, year: Year) -> Path:
+        """An input role aligned on the grid, e.g. ``results/2020/land_cover.tif``."""
+        return self.year_dir(year) / f"{role}.tif"
+
+    def stock(self, year: Year, pool: str) -> Path:
+        return self.year_dir(year) / f"carbon_stock_{pool}.tif"
+
+    def stocks(self, year: Year) -> dict[str, Path]:
+        """Pool (and ``total``) → its stock layer."""
+        return {p: self.stock(year, p) for p in STOCK_LAYERS}
+
+    def stock_sd(self, year: Year) -> Path:
+        return self.year_dir(year) / "carbon_stock_total_sd.tif"
+
+    def class_summary(self, year: Year) -> Path:
+        return self.year_dir(year) / "class_summary.csv"
+
+    def tile_summary(self, year: Year) -> Path:
+        return self.year_dir(year) / "tile_summary.csv"
+
+    def stock_tally(self, year: Year) -> Path:
+        return self.year_dir(year) / "account_stocks.csv"
+
+    def monte_carlo(self, year: Year) -> Path:
+        return self.year_dir(year) / "monte_carlo.csv"
+
+    def geopackage(self, year: Year) -> Path:
+        return self.year_dir(year) / f"sinkmap_{year}.gpkg"
+
+    def year_outputs(self, year: Year) -> dict[str, Path]:
+        """What the stocks stage writes for ``year``: ``stock_<pool>`` layers and its tables."""
+        out = {f"stock_{p}": path for p, path in self.stocks(year).items()}
+        out["class_summary"] = self.class_summary(year)
+        out["tile_summary"] = self.tile_summary(year)
+        out["stock_tally"] = self.stock_tally(year)
+        return out
+
+    # -- intervals ---------------------------------------------------------------------------
+    def interval_dir(self, y0: Year, y1: Year) -> Path:
+        return self.results / "sink" / f"{y0}-{y1}"
+
+    def flux(self, y0: Year, y1: Year, pool: str = "total") -> Path:
+        """Stock-difference flux layer of the total stock, or of one pool."""
+        name = "net_flux_co2e" if pool == "total" else f"net_flux_co2e_{pool}"
+        return self.interval_dir(y0, y1) / f"{name}.tif"
+
+    def gain_loss(self, y0: Year, y1: Year, part: str) -> Path:
+        """Gain-loss layer ``part`` (net, removals, emissions) of an interval."""
+        return self.interval_dir(y0, y1) / f"gain_loss_{part}_co2e.tif"
+
+    def sink_summary(self, y0: Year, y1: Year) -> Path:
+        return self.interval_dir(y0, y1) / "class_summary.csv"
+
+    def change_matrix(self, y0: Year, y1: Year) -> Path:
+        return self.interval_dir(y0, y1) / "change_matrix.csv"
+
+    def ipcc_change_matrix(self, y0: Year, y1: Year) -> Path:
+        return self.interval_dir(y0, y1) / "ipcc_change_matrix.csv"
+
+    def change_tally(self, y0: Year, y1: Year) -> Path:
+        return self.interval_dir(y0, y1) / "account_changes.csv"
+
+    def ipcc_summary(self, y0: Year, y1: Year) -> Path:
+        return self.interval_dir(y0, y1) / "ipcc_summary.csv"
+
+    def interval_outputs(
+        self, y0: Year, y1: Year, *, pool_flux: Iterable[str] = POOLS, gain_loss: bool = True
+    ) -> dict[str, Path]:
+        """What the interval stage writes: ``flux`` and ``flux_<pool>`` layers, ``gain_loss_<part>``
+        layers (with ``gain_loss``), the change matrices, the class summary and the tallies."""
+        out = {"flux": self.flux(y0, y1)}
+        out |= {f"flux_{p}": self.flux(y0, y1, p) for p in pool_flux}
+        if gain_loss:
+            out |= {f"gain_loss_{k}": self.gain_loss(y0, y1, k) for k in GAIN_LOSS_PARTS}
+        out["sink_summary"] = self.sink_summary(y0, y1)
+        out["change_matrix"] = self.change_matrix(y0, y1)
+        out["ipcc_change_matrix"] = self.ipcc_change_matrix(y0, y1)
+        out["change_tally"] = self.change_tally(y0, y1)
+        out["ipcc_summary"] = self.ipcc_summary(y0, y1)
+        return out

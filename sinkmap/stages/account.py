@@ -1,0 +1,55 @@
+"""The carbon account of a run: every year's stock tally, the changes of the interval ending in it
+(both methods) and the Monte Carlo intervals, as ``carbon_account.csv`` and its Parquet twin.
+
+Rule ``account``. The joins are :func:`sinkmap.account.rows.account_table`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from sinkmap.account.rows import account_table
+from sinkmap.config import Config
+from sinkmap.files import atomic_path, write_csv
+
+
+def read_tally(path: Path) -> pd.DataFrame:
+    """A stock or change tally as written (zone ids as text, empty class codes as missing)."""
+    return pd.read_csv(
+        path, dtype={"zone_id": str}, keep_default_na=False, na_values={"class_code": [""]}
+    )
+
+
+def assemble_account(
+    cfg: Config,
+    *,
+    stocks: Mapping[int, Path],
+    changes: Mapping[int, Path],
+    monte_carlo: Mapping[int, Path] | None = None,
+    out: Path,
+    parquet_out: Path | None = None,
+) -> pd.DataFrame:
+    """``carbon_account.csv`` (and its Parquet twin) from the tallies.
+
+    ``stocks``: year → ``account_stocks.csv``; ``changes``: end year → ``account_changes.csv``;
+    ``monte_carlo``: year → ``monte_carlo.csv``. Rows of a year come only from that year's (and its
+    interval's) tallies, so adding a year leaves earlier rows as they were, ``computed_at``
+    included.
+    """
+    draws = {
+        y: pd.read_csv(p, dtype={"zone_id": str, "pool": str}, keep_default_na=False)
+        for y, p in (monte_carlo or {}).items()
+    }
+    table = account_table(
+        {y: read_tally(p) for y, p in stocks.items()},
+        {y: read_tally(p) for y, p in changes.items()},
+        draws,
+    )
+    write_csv(table, out)
+    if parquet_out is not None:
+        with atomic_path(Path(parquet_out)) as tmp:
+            table.to_parquet(tmp, index=False)
+    return table

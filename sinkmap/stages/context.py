@@ -1,0 +1,141 @@
+"""A run's configuration and what every stage derives from it, computed once per stage.
+
+:class:`Run` holds the validated config and, on first use, the dataset registry, the model (its
+tables read and validated once), the land-cover legend, the synthetic flag, the AOI, the zones and
+the provenance tags. :func:`validate_run` checks everything a run needs before any job starts: the
+workflow calls it before it builds its DAG, and ``sinkmap validate`` prints what it found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+
+from sinkmap.account.zones import Zones
+from sinkmap.aoi import AOI, read_aoi, read_zones
+from sinkmap.config import Config
+from sinkmap.errors import ConfigError, InputDataError
+from sinkmap.grid import Grid
+from sinkmap.models import CarbonModel, get_model
+from sinkmap.paths import Paths
+from sinkmap.provenance import base_tags, is_synthetic, land_cover_legend
+from sinkmap.sources import Dataset, get_dataset, load_registry
+
+
+class Run:
+    """One run: its config, and the registry, model, legend, AOI and tags derived from it."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    @cached_property
+    def registry(self) -> dict[str, Dataset]:
+        return load_registry(self.cfg.datasets)
+
+    def dataset(self, role: str) -> Dataset:
+        """The dataset that plays ``role`` (``inputs.<role>.dataset``)."""
+        return get_dataset(self.registry, self.cfg.inputs[role].dataset)
+
+    @cached_property
+    def model(self) -> CarbonModel:
+        return get_model(self.cfg.model.name, self.cfg.model.params)
+
+    @cached_property
+    def model_description(self) -> dict[str, Any]:
+        return self.model.describe()
+
+    @cached_property
+    def paths(self) -> Paths:
+        return Paths(self.cfg.results_dir, self.cfg.resources_dir)
+
+    @cached_property
+    def legend(self) -> str | None:
+        """Legend of the aligned land cover (the crosswalk's target when the product has one)."""
+        return land_cover_legend(self.dataset("land_cover"))
+
+    @cached_property
+    def synthetic(self) -> bool:
+        """Whether any input of the run is synthetic demo data."""
+        return is_synthetic(self.dataset(role) for role in self.cfg.inputs)
+
+    @cached_property
+    def aoi(self) -> AOI:
+        return read_aoi(self.cfg.aoi.path, layer=self.cfg.aoi.layer, name=self.cfg.aoi.name)
+
+    def raw_dir(self, role: str, year: int) -> Path:
+        """``resources/raw/<dataset>/<version>/<year>``: where the files of ``role`` for ``year``
+        land (a static layer, ``inputs.<role>.year``, has one year for every mapped year)."""
+        inp = self.cfg.inputs[role]
+        year = inp.year or year
+        version = self.dataset(role).version_for(year, inp.version)
+        return self.paths.raw_dir(inp.dataset, version, year)
+
+    def tags(self, *, sources: list[dict[str, Any]], synthetic: bool) -> dict[str, Any]:
+        """The provenance tags of a layer made from ``sources``."""
+        return base_tags(
+            model=self.model_description,
+            aoi=self.cfg.aoi.path,
+            sources=sources,
+            synthetic=synthetic,
+        )
+
+    def zones(self, grid: Grid) -> Zones:
+        """The account's zones on ``grid``: the AOI, then each polygon of ``account.zones``."""
+        zc = self.cfg.account.zones
+        aoi_name = self.cfg.aoi.name
+        if zc is None:
+            return Zones(grid, aoi_name)
+        import geopandas as gpd
+
+        if not Path(zc.path).exists():
+            raise ConfigError(
+                f"account.zones.path {zc.path} does not exist; give a polygon file of the zones "
+                "(GeoPackage, shapefile, GeoJSON) or remove account.zones"
+            )
+        gdf = read_zones(zc.path, grid.crs, layer=zc.layer, id_field=zc.id_field)
+        names = None
+        if zc.name_field:
+            raw = gpd.read_file(zc.path, layer=zc.layer)
+            if zc.name_field not in raw.columns:
+                raise InputDataError(
+                    f"zones file {zc.path} has no column {zc.name_field!r} "
+                    f"(account.zones.name_field); columns: {[c for c in raw.columns if c != 'geometry']}"
+                )
+            names = [str(v) for v in raw[zc.name_field]]
+        try:
+            return Zones(grid, aoi_name, gdf, names)
+        except InputDataError as exc:
+            raise InputDataError(f"{exc} in {zc.path}") from None
+
+
+def validate_run(cfg: Config) -> Run:
+    """Check what a run needs before it starts: every input's dataset is in the registry, the model
+    loads with its parameters (its tables read and validated), and it finds every input role it
+    reads. Raises :class:`~sinkmap.errors.ConfigError` (or the model's error) naming the fix."""
+    run = Run(cfg)
+    for role in cfg.inputs:
+        run.dataset(role)
+    model = run.model
+    missing = [r for r in model.inputs if r not in cfg.inputs]
+    if missing:
+        raise ConfigError(
+            f"model {model.name!r} reads input role(s) {missing}; add them under inputs: in the config"
+        )
+    return run
+
+
+def now() -> str:
+    """The current time in UTC, ISO 8601 to the second (the tables' ``computed_at``)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tile_blocks(arrays: Mapping[str, da.Array]) -> list[dict[str, Any]]:
+    """Per tile, the delayed block of each array (tiles in grid order)."""
+    delayed = {k: a.to_delayed().ravel() for k, a in arrays.items()}
+    n = len(next(iter(delayed.values())))
+    return [{k: v[i] for k, v in delayed.items()} for i in range(n)]

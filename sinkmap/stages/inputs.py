@@ -1,0 +1,103 @@
+"""Inputs of a run: the grid from the AOI, datasets fetched, inputs aligned onto the grid.
+
+Rules ``grid``, ``fetch`` and ``align``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sinkmap.align import aligned_array
+from sinkmap.aoi import grid_for_aoi
+from sinkmap.config import Config
+from sinkmap.crosswalk import Crosswalk, resolve_crosswalk
+from sinkmap.grid import Grid
+from sinkmap.io import LayerSpec, write_layers
+from sinkmap.legends import LEGENDS, colormap
+from sinkmap.provenance import source_record, style_rasters
+from sinkmap.sources import Manifest, fetch, get_dataset
+from sinkmap.stages.context import Run
+
+log = logging.getLogger("sinkmap")
+
+
+def make_grid(cfg: Config, out: Path) -> Grid:
+    """Derive the canonical grid from the AOI and write it as JSON."""
+    aoi = Run(cfg).aoi
+    grid = grid_for_aoi(aoi, crs=cfg.grid.crs, resolution=cfg.grid.resolution, chunk=cfg.grid.chunk)
+    grid.to_json(out)
+    log.info(
+        "grid %s: %d x %d px of %s, %d chunks",
+        grid.crs,
+        grid.width,
+        grid.height,
+        grid.resolution,
+        len(list(grid.tiles())),
+    )
+    return grid
+
+
+def fetch_input(
+    cfg: Config, dataset_name: str, version: str, year: int, manifest_out: Path
+) -> Manifest:
+    """Obtain ``dataset_name`` at ``version`` for ``year`` over the AOI (bounds in lon/lat)."""
+    run = Run(cfg)
+    dataset = get_dataset(run.registry, dataset_name)
+    bounds = run.aoi.to_crs("EPSG:4326").geometry.bounds
+    manifest = fetch(dataset, year, bounds, manifest_out.parent, version)
+    log.info("fetched %s %s: %s", dataset.name, year, [f.path for f in manifest.files])
+    return manifest
+
+
+def align_input(
+    cfg: Config,
+    role: str,
+    year: int,
+    manifest_path: Path,
+    grid_path: Path,
+    out: Path,
+    *,
+    threads: int = 1,
+) -> None:
+    """Warp the fetched files of ``role`` onto the grid, decode, mask to the AOI, write a COG."""
+    run = Run(cfg)
+    dataset = run.dataset(role)
+    manifest = Manifest.read(manifest_path)
+    grid = Grid.from_json(grid_path)
+    arr = aligned_array(
+        manifest.paths(dataset.main_layer),
+        grid,
+        run.aoi,
+        kind=dataset.kind,
+        src_nodata=dataset.nodata,
+    )
+    categorical = dataset.kind == "categorical"
+    legend = dataset.legend
+    tags = run.tags(sources=[source_record(dataset.name, manifest)], synthetic=manifest.synthetic)
+    if dataset.crosswalk:
+        # Codes are translated after resampling (mode picks among the product's own classes),
+        # chunk by chunk, into the run's legend.
+        crosswalk = Crosswalk.from_csv(resolve_crosswalk(dataset, cfg.datasets))
+        arr = arr.map_blocks(crosswalk.apply, dtype="uint8")
+        legend = crosswalk.target_legend
+        tags |= {"CROSSWALK": dataset.crosswalk, "SOURCE_LEGEND": dataset.legend or ""}
+    if legend:
+        tags["LEGEND"] = legend
+    tags |= {
+        "YEAR": year,
+        "ROLE": role,
+        "UNITS": dataset.units,
+        "QUANTITY": f"{role} from {dataset.title}, on the run's grid, masked to the AOI",
+    }
+    spec = LayerSpec(
+        data=arr,
+        dtype="uint8" if categorical else "float32",
+        nodata=0 if categorical else float("nan"),
+        tags=tags,
+        description=f"{role} ({dataset.name}) {year}",
+        colormap=colormap(LEGENDS[legend]) if categorical and legend in LEGENDS else None,
+        overview_resampling="mode" if categorical else "average",
+    )
+    write_layers(grid, {out: spec}, threads=threads)
+    style_rasters([out])
