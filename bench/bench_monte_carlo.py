@@ -7,7 +7,7 @@ In a fresh child process (so peak memory is its own):
 1. writes one year of synthetic land cover (sinkmap.landscape) on a 10 m UTM grid (not timed);
 2. times one deterministic pass: the lookup model over every chunk, pools summed per chunk (the
    work one Monte Carlo draw repeats), ``T1``;
-3. times ``sinkmap.tally.run_monte_carlo`` with the demo config's parameter errors (four pool-table
+3. times ``sinkmap.stages.uncertainty.run_monte_carlo`` with the demo config's parameter errors (four pool-table
    columns) for ``--draws`` draws, ``TD``, and again with the per-pixel SD layer, ``TD_sd``; the
    lookup model is drawn class by class unless ``--pixelwise`` forces the per-pixel path (the one
    models with more inputs, and per-pixel input errors, take);
@@ -32,13 +32,13 @@ OUT = REPO / "bench" / "out" / "mc"
 def _child(side: int, draws: int, threads: int, pixelwise: bool) -> dict[str, float]:
     import dask
     import numpy as np
-    from sinkmap.tally import run_monte_carlo
 
     from sinkmap.config import load_config
     from sinkmap.grid import Grid
     from sinkmap.io import dask_scheduler, open_on_grid
     from sinkmap.landscape import write_landcover
     from sinkmap.models import get_model
+    from sinkmap.stages.uncertainty import run_monte_carlo
 
     OUT.mkdir(parents=True, exist_ok=True)
     grid = Grid(

@@ -1,4 +1,4 @@
-"""Benchmark the lookup (stocks) and sink stages against the I/O floor, and their peak memory.
+"""Benchmark the stocks and interval stages against the I/O floor, and their peak memory.
 
     python bench/bench_stages.py                 # sizes 2048 (4 Mpx), 5120 (26 Mpx) and 10240 (105 Mpx)
     python bench/bench_stages.py --sides 10240   # one size
@@ -6,8 +6,10 @@
 For each size a fresh child process (so peak memory is its own):
 1. writes two years of synthetic land cover (sinkmap.landscape, uint8 GeoTIFF) on a 10 m UTM grid
    (in a process of its own: neither timed nor counted in peak memory);
-2. times the real stages, ``sinkmap.pipeline.compute_stocks`` (lookup model, 4 pools + total as
-   COGs, per-class and per-tile sums) for both years and ``compute_sink`` for the interval;
+2. times the real stages, ``sinkmap.stages.stocks.compute_stocks`` (lookup model, 4 pools + total
+   as COGs, the per-class, per-tile and per-zone tallies) for both years and
+   ``sinkmap.stages.interval.compute_interval`` (stock-difference flux of the total and of each
+   pool, gain-loss net, removals and emissions, change matrices and tallies) for the interval;
 3. times the I/O floor: reading every input once, chunk by chunk, plus writing the same outputs
    with the same GDAL creation options (``sinkmap.io.write_layers``), fed from the outputs on disk;
    the time to read those outputs back is measured separately and subtracted;
@@ -53,11 +55,13 @@ def _prepare(side: int) -> None:
 def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     import dask
     import dask.array as da
-    from sinkmap.pipeline import compute_sink, compute_stocks, stock_path
 
     from sinkmap.config import load_config
     from sinkmap.grid import Grid
     from sinkmap.io import LayerSpec, open_on_grid, write_layers
+    from sinkmap.paths import Paths
+    from sinkmap.stages.interval import compute_interval
+    from sinkmap.stages.stocks import compute_stocks
 
     work = OUT / f"side{side}"
     grid = Grid(
@@ -85,6 +89,7 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     _os.chdir(REPO)  # the config's relative dataset registry path
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    paths = Paths(work / "results")
     t0 = time.perf_counter()
     for year in (2020, 2021):
         compute_stocks(
@@ -92,71 +97,53 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
             year,
             {"land_cover": work / f"lc_{year}.tif"},
             work / "grid.json",
-            class_summary_out=work / f"cs_{year}.csv",
-            tile_summary_out=work / f"ts_{year}.csv",
+            outputs=paths.year_outputs(year),
             threads=threads,
         )
-    compute_sink(
+    interval = paths.interval_outputs(2020, 2021)
+    compute_interval(
         cfg,
         2020,
         2021,
-        stock0=stock_path(cfg, 2020, "total"),
-        stock1=stock_path(cfg, 2021, "total"),
-        land_cover0=work / "lc_2020.tif",
-        land_cover1=work / "lc_2021.tif",
+        land_cover=(work / "lc_2020.tif", work / "lc_2021.tif"),
+        stocks0=paths.stocks(2020),
+        stocks1=paths.stocks(2021),
         grid_path=work / "grid.json",
-        flux_out=work / "results/flux.tif",
-        summary_out=work / "sink.csv",
-        matrix_out=work / "matrix.csv",
-        ipcc_matrix_out=work / "ipcc_matrix.csv",
+        outputs=interval,
         threads=threads,
     )
     t_pipeline = time.perf_counter() - t0
 
-    # I/O floor: read the inputs once (both land covers for the stocks; both totals and both land covers for the sink) ...
-    inputs = [
-        work / "lc_2020.tif",
-        work / "lc_2021.tif",
-        stock_path(cfg, 2020, "total"),
-        stock_path(cfg, 2021, "total"),
-        work / "lc_2020.tif",
-        work / "lc_2021.tif",
-    ]
+    # I/O floor: read the inputs once (both land covers for the stocks; both land covers and both
+    # years' stocks for the interval) ...
+    inputs = [work / "lc_2020.tif", work / "lc_2021.tif"] * 2
+    inputs += [*paths.stocks(2020).values(), *paths.stocks(2021).values()]
     t0 = time.perf_counter()
     with dask.config.set(scheduler="threads", num_workers=threads):
         dask.compute(*[open_on_grid(p, grid).sum() for p in inputs])
     t_read_inputs = time.perf_counter() - t0
     # ... and write the same outputs with the same options, fed from the outputs on disk
-    outputs = [
-        stock_path(cfg, y, p)
-        for y in (2020, 2021)
-        for p in ("above", "below", "dead", "soil", "total")
-    ]
-    outputs.append(work / "results/flux.tif")
+    outputs = [*paths.stocks(2020).values(), *paths.stocks(2021).values()]
+    flux_layers = [v for v in interval.values() if v.suffix == ".tif"]
+    outputs += flux_layers
     t0 = time.perf_counter()
     with dask.config.set(scheduler="threads", num_workers=threads):
         dask.compute(*[open_on_grid(p, grid).sum() for p in outputs])
     t_read_outputs = time.perf_counter() - t0
     floor_dir = work / "floor"
     t0 = time.perf_counter()
-    for y in (2020, 2021):
+    for group in (
+        list(paths.stocks(2020).values()),
+        list(paths.stocks(2021).values()),
+        flux_layers,
+    ):
         layers = {
-            floor_dir / f"{y}_{p.name}": LayerSpec(
+            floor_dir / f"{p.parent.name}_{p.name}": LayerSpec(
                 data=open_on_grid(p, grid), dtype="float32", nodata=float("nan")
             )
-            for p in outputs
-            if f"/{y}/" in str(p)
+            for p in group
         }
         write_layers(grid, layers, threads=threads)
-    write_layers(
-        grid,
-        {
-            floor_dir / "flux.tif": LayerSpec(
-                data=open_on_grid(outputs[-1], grid), dtype="float32", nodata=float("nan")
-            )
-        },
-        threads=threads,
-    )
     t_write = time.perf_counter() - t0 - t_read_outputs
     floor = t_read_inputs + t_write
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -215,7 +202,7 @@ def main() -> None:
         rows.append(json.loads(out))
         r = rows[-1]
         print(
-            f"{r['mpx']:7.1f} Mpx  stocks x2 + sink: {r['pipeline_s']:6.1f} s   I/O floor: {r['floor_s']:6.1f} s "
+            f"{r['mpx']:7.1f} Mpx  stocks x2 + interval: {r['pipeline_s']:6.1f} s   I/O floor: {r['floor_s']:6.1f} s "
             f"(read {r['read_inputs_s']:.1f} + write {r['write_outputs_s']:.1f})   ratio {r['ratio']:.2f}   "
             f"peak RSS {r['peak_rss_mb']:.0f} MB",
             flush=True,

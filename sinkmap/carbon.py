@@ -101,32 +101,3 @@ def flux_between(stock_t1: Any, stock_t2: Any, years: int) -> Any:
     """Net CO2e flux per year of a stock that went from ``stock_t1`` to ``stock_t2`` in ``years``:
     (C_t1 − C_t2) × 44/12 / years, emissions positive (float64; numbers or arrays)."""
     return (stock_t1 - stock_t2) * (CO2_PER_C / years)
-
-
-def class_sums(
-    classes: np.ndarray,
-    area_ha: np.ndarray,
-    values: Mapping[str, np.ndarray],
-    *,
-    nbins: int = 256,
-) -> dict[str, np.ndarray]:
-    """Per-class sums over one chunk: ``area_ha`` and, for each value layer, Σ value × area.
-
-    Only cells where every value is finite count. Returns arrays of length ``nbins`` indexed by
-    class code: ``{"area_ha": …, name: …}`` (value units × ha, e.g. Mg C/ha × ha = Mg C).
-    """
-    codes = np.asarray(classes).ravel()
-    ok = np.ones(codes.shape, dtype=bool)
-    flat = {k: np.asarray(v, "float64").ravel() for k, v in values.items()}
-    for v in flat.values():
-        ok &= np.isfinite(v)
-    if codes.size and int(codes.max()) >= nbins:
-        raise InputDataError(
-            f"class code {int(codes.max())} exceeds {nbins - 1}; codes must fit in uint8"
-        )
-    c = codes[ok].astype(np.intp)
-    a = np.asarray(area_ha, "float64").ravel()[ok]
-    out = {"area_ha": np.bincount(c, weights=a, minlength=nbins)}
-    for k, v in flat.items():
-        out[k] = np.bincount(c, weights=v[ok] * a, minlength=nbins)
-    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,15 +71,13 @@ def read_sources(paths: Iterable[Path]) -> tuple[list[dict[str, Any]], bool]:
     return sources, synthetic
 
 
-def layer_provenance(paths: Sequence[Path]) -> dict[str, Any]:
-    """The account's provenance columns (``model``, ``inputs``, ``synthetic``) of the layers a
-    tally read, from their tags."""
-    sources, synthetic = read_sources(paths)
-    with rasterio.open(paths[0]) as ds:
-        tags = ds.tags()
-    model = {"model": tags.get("MODEL", ""), "params": json.loads(tags.get("MODEL_PARAMS", "{}"))}
+def account_columns(
+    model: Mapping[str, Any], sources: list[dict[str, Any]], synthetic: bool
+) -> dict[str, str]:
+    """The account's provenance columns: ``model`` (JSON of the model's name and parameters),
+    ``inputs`` (JSON of the sources) and ``synthetic`` (``yes``/``no``)."""
     return {
-        "model": json.dumps(model, sort_keys=True),
+        "model": json.dumps({"model": model["model"], "params": model["params"]}, sort_keys=True),
         "inputs": json.dumps(sources, sort_keys=True),
         "synthetic": "yes" if synthetic else "no",
     }

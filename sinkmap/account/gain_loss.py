@@ -12,10 +12,19 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from sinkmap.account.transitions import same_shape
 from sinkmap.carbon import co2e, interval_years
 from sinkmap.errors import InputDataError
 from sinkmap.tables import GrowthRates
+
+
+def same_shape(**arrays: np.ndarray | None) -> tuple[int, ...]:
+    """The common shape of the arrays of one chunk (None ones skipped); an error if they differ."""
+    shapes = {k: np.shape(v) for k, v in arrays.items() if v is not None}
+    first = next(iter(shapes.values()))
+    bad = {k: s for k, s in shapes.items() if s != first}
+    if bad:
+        raise InputDataError(f"arrays of one chunk must have the same shape; got {shapes}")
+    return first
 
 
 class GainLoss(NamedTuple):

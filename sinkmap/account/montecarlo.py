@@ -133,7 +133,7 @@ def monte_carlo_tile(
     """All draws of one tile: ``{key: array (draws, …)}`` of the totals ``chunk_fn`` returns.
 
     Only one draw of the tile's pixels is in memory at a time; the result holds draws × groups,
-    never draws × pixels. Tiles combine by adding (:func:`combine_sums`).
+    never draws × pixels. Tiles combine by adding.
     """
     check_draws(draws, seed)
     for k, v in param_draws.items():

@@ -1,18 +1,17 @@
 """Land-use change: transition matrices by class and by IPCC land category, and the CRF-style
 summary of an interval's stock changes (IPCC 2006 Vol. 4 Ch. 3; reporting tables 4.A–4.F).
 
-Pure functions of numpy chunks and pandas tables: the per-tile sums of :func:`transition_sums`
-combine across tiles by adding (:func:`combine_sums`); the tables are built from the run totals.
+Pure functions of pandas tables: the per-pair and per-zone totals come from the account's one
+tally engine (:func:`sinkmap.account.zones.group_sums`), keyed by the class at each date.
 Signs: stock changes + when the stock grows; CO2e with the inventory sign (:func:`sinkmap.carbon.co2e`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from sinkmap.carbon import carbon_of, co2e, interval_years
@@ -27,116 +26,6 @@ from sinkmap.legends import (
     legend_maps,
 )
 
-Sums = dict[str, np.ndarray]
-
-
-def combine_sums(parts: Iterable[Mapping[str, np.ndarray]]) -> Sums:
-    """Add per-tile sums key by key (tile totals → run totals). All parts must have the same keys."""
-    out: Sums | None = None
-    for part in parts:
-        if out is None:
-            out = {k: np.array(v, dtype="float64", copy=True) for k, v in part.items()}
-            continue
-        if part.keys() != out.keys():
-            raise InputDataError(
-                f"cannot add sums with keys {sorted(part)} to sums with keys {sorted(out)}"
-            )
-        for k, v in part.items():
-            out[k] += v
-    if out is None:
-        raise InputDataError("no sums to combine: the run has no tiles")
-    return out
-
-
-def same_shape(**arrays: np.ndarray | None) -> tuple[int, ...]:
-    shapes = {k: np.shape(v) for k, v in arrays.items() if v is not None}
-    first = next(iter(shapes.values()))
-    bad = {k: s for k, s in shapes.items() if s != first}
-    if bad:
-        raise InputDataError(f"arrays of one chunk must have the same shape; got {shapes}")
-    return first
-
-
-def check_codes(codes: np.ndarray, nbins: int, what: str = "class code") -> None:
-    if not codes.size:
-        return
-    lo, hi = int(codes.min()), int(codes.max())
-    if hi >= nbins or lo < 0:
-        raise InputDataError(
-            f"{what} {hi if hi >= nbins else lo} is outside 0..{nbins - 1}; "
-            "codes must fit in uint8 (or raise nbins)"
-        )
-
-
-def transition_sums(
-    classes_t1: npt.ArrayLike,
-    classes_t2: npt.ArrayLike,
-    area_ha: npt.ArrayLike,
-    stock_t1: npt.ArrayLike,
-    stock_t2: npt.ArrayLike,
-    nbins: int = 256,
-    *,
-    nodata: int = 0,
-) -> Sums:
-    """Area and stock of every (from, to) class pair over one chunk.
-
-    Parameters
-    ----------
-    classes_t1, classes_t2 : array_like of int
-        Land-cover codes at the start and end of the interval (0..``nbins`` − 1); ``nodata``
-        marks cells outside the AOI.
-    area_ha : array_like of float
-        True area of each cell in ha (:meth:`sinkmap.grid.Grid.cell_area_ha`).
-    stock_t1, stock_t2 : array_like of float
-        Total carbon stock at the start and end, Mg C/ha; NaN where unknown.
-    nbins : int, default 256
-        Number of class codes; the matrices are ``nbins`` × ``nbins``.
-    nodata : int, default 0
-        Class code of cells that are not counted.
-
-    Returns
-    -------
-    dict of numpy.ndarray
-        ``nbins`` × ``nbins`` float64 matrices indexed ``[from_code, to_code]``: ``area_ha`` (ha),
-        ``stock_t1_mgc`` and ``stock_t2_mgc`` (Mg C at each date), ``stock_change_mgc``
-        (Σ (C_t2 − C_t1) × area, Mg C; positive when the stock grows). A cell counts only where
-        both classes are valid and both stocks finite. Sum over tiles with :func:`combine_sums`.
-
-    Examples
-    --------
-    >>> s = transition_sums([[10, 40]], [[40, 40]], [[1.0, 1.0]], [[241.2, 48.2]], [[48.2, 48.2]])
-    >>> float(s["area_ha"][10, 40]), round(float(s["stock_change_mgc"][10, 40]), 1)
-    (1.0, -193.0)
-    """
-    same_shape(
-        classes_t1=np.asarray(classes_t1),
-        classes_t2=np.asarray(classes_t2),
-        area_ha=np.asarray(area_ha),
-        stock_t1=np.asarray(stock_t1),
-        stock_t2=np.asarray(stock_t2),
-    )
-    c1 = np.asarray(classes_t1).ravel().astype(np.int64)
-    c2 = np.asarray(classes_t2).ravel().astype(np.int64)
-    a = np.asarray(area_ha, "float64").ravel()
-    s1 = np.asarray(stock_t1, "float64").ravel()
-    s2 = np.asarray(stock_t2, "float64").ravel()
-    ok = (c1 != nodata) & (c2 != nodata) & np.isfinite(s1) & np.isfinite(s2) & np.isfinite(a)
-    check_codes(c1[ok], nbins)
-    check_codes(c2[ok], nbins)
-    idx = c1[ok] * nbins + c2[ok]
-    w = a[ok]
-    size = nbins * nbins
-
-    def _bin(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(idx, weights=weights, minlength=size).reshape(nbins, nbins)
-
-    return {
-        "area_ha": _bin(w),
-        "stock_t1_mgc": _bin(s1[ok] * w),
-        "stock_t2_mgc": _bin(s2[ok] * w),
-        "stock_change_mgc": _bin((s2[ok] - s1[ok]) * w),
-    }
-
 
 def crf_code(from_category: str, to_category: str) -> str:
     letter = CRF_LETTER.get(to_category)
@@ -146,7 +35,7 @@ def crf_code(from_category: str, to_category: str) -> str:
 
 
 def change_matrix_table(
-    sums: Mapping[str, np.ndarray],
+    pairs: pd.DataFrame,
     legend: str | Sequence[LegendClass] | None,
     t1: int,
     t2: int,
@@ -155,8 +44,10 @@ def change_matrix_table(
 
     Parameters
     ----------
-    sums : mapping
-        Run totals of :func:`transition_sums` (tiles added with :func:`combine_sums`).
+    pairs : pandas.DataFrame
+        Run totals per class pair, from the tallies (:func:`sinkmap.account.zones.group_sums` of
+        the whole AOI keyed by the class at each date): columns ``from_code``, ``to_code``,
+        ``area_ha`` (ha), ``stock_t1_mgc`` and ``stock_t2_mgc`` (Mg C at each date).
     legend : str or sequence of LegendClass or None
         Legend name (``"worldcover"``) or classes, for class names and IPCC categories; codes
         absent from it are named by their number and have no category.
@@ -166,47 +57,44 @@ def change_matrix_table(
     Returns
     -------
     pandas.DataFrame
-        Pairs with area > 0, sorted by ``from_code``, ``to_code``; columns ``interval_start``,
-        ``interval_end``, ``from_code``, ``from_name``, ``from_category``, ``to_code``,
-        ``to_name``, ``to_category``, ``ipcc_category`` (e.g. "Cropland converted to Forest
-        land"), ``area_ha``, ``stock_t1_mgc``, ``stock_t2_mgc``, ``stock_change_mgc`` (Mg C over
-        the interval, + when the stock grows), ``stock_change_mgc_per_yr``, ``co2e_mgco2e``
-        (−ΔC × 44/12 over the interval: emissions +, removals −) and ``co2e_mgco2e_per_yr``.
+        Pairs with area > 0, sorted by ``from_code``, ``to_code``; the columns of
+        :data:`sinkmap.contract.CHANGE_MATRIX_COLUMNS`: codes, names and IPCC categories of both
+        classes, ``ipcc_category`` (e.g. "Cropland converted to Forest land"), ``area_ha``,
+        ``stock_t1_mgc``, ``stock_t2_mgc``, ``stock_change_mgc`` (Mg C over the interval, + when
+        the stock grows), ``stock_change_mgc_per_yr``, ``co2e_mgco2e`` (−ΔC × 44/12 over the
+        interval: emissions +, removals −) and ``co2e_mgco2e_per_yr``.
     """
     years = interval_years(t1, t2)
     names, categories = legend_maps(legend)
-    area = np.asarray(sums["area_ha"])
-    rows = []
-    for f, t in zip(*np.nonzero(area > 0), strict=True):
-        f, t = int(f), int(t)
-        change = float(sums["stock_change_mgc"][f, t])
-        fc, tc = categories.get(f, ""), categories.get(t, "")
-        rows.append(
-            {
-                "interval_start": t1,
-                "interval_end": t2,
-                "from_code": f,
-                "from_name": names.get(f, str(f)),
-                "from_category": fc,
-                "to_code": t,
-                "to_name": names.get(t, str(t)),
-                "to_category": tc,
-                "ipcc_category": ipcc_label(fc, tc) if fc and tc else "",
-                "area_ha": float(area[f, t]),
-                "stock_t1_mgc": float(sums["stock_t1_mgc"][f, t]),
-                "stock_t2_mgc": float(sums["stock_t2_mgc"][f, t]),
-                "stock_change_mgc": change,
-                "stock_change_mgc_per_yr": change / years,
-                "co2e_mgco2e": co2e(change),
-                "co2e_mgco2e_per_yr": co2e(change) / years,
-            }
-        )
-    columns = CHANGE_MATRIX_COLUMNS
-    return pd.DataFrame(rows, columns=columns)
+    table = pairs[pairs["area_ha"] > 0].sort_values(["from_code", "to_code"])
+    table = pd.DataFrame(
+        {
+            "from_code": table["from_code"].astype("int64"),
+            "to_code": table["to_code"].astype("int64"),
+            "area_ha": table["area_ha"].astype("float64"),
+            "stock_t1_mgc": table["stock_t1_mgc"].astype("float64"),
+            "stock_t2_mgc": table["stock_t2_mgc"].astype("float64"),
+        }
+    ).reset_index(drop=True)
+    table.insert(0, "interval_start", t1)
+    table.insert(1, "interval_end", t2)
+    table["from_name"] = [names.get(c, str(c)) for c in table["from_code"]]
+    table["from_category"] = [categories.get(c, "") for c in table["from_code"]]
+    table["to_name"] = [names.get(c, str(c)) for c in table["to_code"]]
+    table["to_category"] = [categories.get(c, "") for c in table["to_code"]]
+    table["ipcc_category"] = [
+        ipcc_label(f, t) if f and t else ""
+        for f, t in zip(table["from_category"], table["to_category"], strict=True)
+    ]
+    table["stock_change_mgc"] = table["stock_t2_mgc"] - table["stock_t1_mgc"]
+    table["stock_change_mgc_per_yr"] = table["stock_change_mgc"] / years
+    table["co2e_mgco2e"] = co2e(table["stock_change_mgc"])
+    table["co2e_mgco2e_per_yr"] = table["co2e_mgco2e"] / years
+    return table[CHANGE_MATRIX_COLUMNS]
 
 
 def ipcc_category_matrix(
-    sums: Mapping[str, np.ndarray],
+    pairs: pd.DataFrame,
     legend: str | Sequence[LegendClass] | None,
     t1: int,
     t2: int,
@@ -227,7 +115,7 @@ def ipcc_category_matrix(
         the sums of :func:`change_matrix_table` (area, stocks, change, CO2e, per year).
     """
     years = interval_years(t1, t2)
-    table = change_matrix_table(sums, legend, t1, t2)
+    table = change_matrix_table(pairs, legend, t1, t2)
     missing = sorted(
         set(table.loc[table["from_category"] == "", "from_code"])
         | set(table.loc[table["to_category"] == "", "to_code"])

@@ -23,7 +23,7 @@ from sinkmap.errors import ConfigError, InputDataError
 from sinkmap.grid import Grid
 from sinkmap.models import CarbonModel, get_model
 from sinkmap.paths import Paths
-from sinkmap.provenance import base_tags, is_synthetic, land_cover_legend
+from sinkmap.provenance import account_columns, base_tags, is_synthetic, land_cover_legend
 from sinkmap.sources import Dataset, get_dataset, load_registry
 
 
@@ -83,6 +83,11 @@ class Run:
             sources=sources,
             synthetic=synthetic,
         )
+
+    def provenance_columns(self, sources: list[dict[str, Any]], synthetic: bool) -> dict[str, str]:
+        """The account's ``model``, ``inputs`` and ``synthetic`` columns of rows made from
+        ``sources`` with this run's model."""
+        return account_columns(self.model_description, sources, synthetic)
 
     def zones(self, grid: Grid) -> Zones:
         """The account's zones on ``grid``: the AOI, then each polygon of ``account.zones``."""

@@ -1,7 +1,9 @@
-"""An interval's sinks: stock difference (total and per pool), gain-loss, the land-use change
-matrices, the per-class summary, and the change tally per zone × class × pool × method.
+"""An interval's sinks, in one pass over the two years: the stock-difference flux layers (total and
+per pool), the gain-loss layers, and from the same blocks the change tally per zone × class × pool
+× method, the IPCC summary, the land-use change matrices and the per-class summary.
 
-Rules ``sink``, ``gain_loss`` and ``tally_changes``.
+Rule ``interval``. Each raster of the two years is read once; every table comes from the one tally
+engine (:func:`sinkmap.account.zones.group_sums`).
 """
 
 from __future__ import annotations
@@ -20,179 +22,222 @@ from sinkmap.account.gain_loss import gain_loss
 from sinkmap.account.rows import long_rows
 from sinkmap.account.transitions import (
     change_matrix_table,
-    combine_sums,
     ipcc_category_matrix,
     ipcc_summary,
-    transition_sums,
 )
 from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership
-from sinkmap.carbon import carbon_of, class_sums, co2e, co2e_flux, flux_between, stock_difference
+from sinkmap.carbon import (
+    carbon_of,
+    co2e,
+    co2e_flux,
+    flux_between,
+    interval_years,
+    stock_difference,
+)
 from sinkmap.config import Config
-from sinkmap.constants import SIGN_CONVENTION, UNITS_FLUX
-from sinkmap.contract import ACCOUNT_POOLS, GAIN_LOSS, STOCK_DIFFERENCE
+from sinkmap.constants import POOLS, SIGN_CONVENTION, UNITS_FLUX
+from sinkmap.contract import ACCOUNT_POOLS, AOI_ZONE, GAIN_LOSS, STOCK_DIFFERENCE
 from sinkmap.errors import InputDataError
 from sinkmap.files import sha256_file, write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, compute, open_on_grid, write_layers
+from sinkmap.io import LayerSpec, open_on_grid, write_layers
 from sinkmap.legends import class_names, ipcc_categories
-from sinkmap.paths import GAIN_LOSS_PARTS
-from sinkmap.provenance import layer_provenance, read_sources, style_rasters
+from sinkmap.paths import GAIN_LOSS_PARTS, STOCK_LAYERS
+from sinkmap.provenance import read_sources, style_rasters
 from sinkmap.stages.context import Run, now, tile_blocks
-from sinkmap.stages.stocks import pool_arrays, sum_tiles
 from sinkmap.tables import GrowthRates
 
+#: What each gain-loss layer holds (its ``QUANTITY`` tag).
+GAIN_LOSS_QUANTITY = {
+    "net": "net CO2e flux by gain-loss, -(gains - losses) x 44/12 (IPCC 2006 V4 Eq. 2.4)",
+    "removals": "CO2e removals by growth, -gains x 44/12 (IPCC 2006 V4 Eq. 2.9, 2.10), <= 0",
+    "emissions": "CO2e emissions from transitions and forest loss, losses x 44/12, >= 0",
+}
+#: Tables the interval stage always writes (``outputs`` keys).
+INTERVAL_TABLES = (
+    "sink_summary",
+    "change_matrix",
+    "ipcc_change_matrix",
+    "change_tally",
+    "ipcc_summary",
+)
 
-def compute_sink(
+
+def gain_loss_params(cfg: Config) -> dict[str, Any]:
+    """What the gain-loss result depends on besides the layers (for the provenance columns)."""
+    gl = cfg.account.gain_loss
+    path = Path(gl.growth_rates)
+    return {
+        "growth_rates": str(path),
+        "growth_rates_sha256": sha256_file(path) if path.exists() else None,
+        "root_shoot": gl.root_shoot,
+        "carbon_fraction": gl.carbon_fraction,
+        "grow_converted": gl.grow_converted,
+        "loss_role": gl.loss_role,
+        "state_role": gl.state_role,
+    }
+
+
+def compute_interval(
     cfg: Config,
     y0: int,
     y1: int,
     *,
-    stock0: Path,
-    stock1: Path,
-    land_cover0: Path,
-    land_cover1: Path,
+    land_cover: tuple[Path, Path],
+    stocks0: Mapping[str, Path],
+    stocks1: Mapping[str, Path],
     grid_path: Path,
-    flux_out: Path,
-    summary_out: Path,
-    matrix_out: Path,
-    ipcc_matrix_out: Path,
-    pool_stocks: Mapping[str, tuple[Path, Path]] | None = None,
-    pool_flux_out: Mapping[str, Path] | None = None,
+    outputs: Mapping[str, Path],
+    loss_year: Path | None = None,
+    state: Path | None = None,
     threads: int = 1,
-) -> None:
-    """Stock-difference sink between two years: net CO2e flux per pixel (inventory sign), per class,
-    and the land-use change matrix of the interval (by class and by IPCC land category).
+) -> pd.DataFrame:
+    """Both methods for the interval ``y0``–``y1``, layers and tables, from one read of the years.
 
-    With ``pool_stocks`` (pool → (stock at y0, stock at y1)) and ``pool_flux_out`` (pool → path),
-    also one flux layer per pool, by the same equation."""
+    ``land_cover``: the land cover at ``y0`` and ``y1``; ``stocks0``, ``stocks1``: pool (and
+    ``total``) → stock layer of each year; ``loss_year``, ``state``: the optional forest-loss-year
+    layer (at ``y1``) and forest-state layer (at ``y0``) of the gain-loss method.
+
+    ``outputs`` (:meth:`sinkmap.paths.Paths.interval_outputs`): ``flux`` and ``flux_<pool>``
+    (stock difference, −(C_y1 − C_y0)/(y1 − y0) × 44/12, Mg CO2e/ha/yr, emissions +),
+    ``gain_loss_<part>`` for net, removals and emissions (IPCC 2006 V4 Eq. 2.4, 2.9, 2.10; when
+    gain-loss is on), and the tables ``sink_summary`` (per class at the end), ``change_matrix``,
+    ``ipcc_change_matrix``, ``change_tally`` (``account_changes.csv``) and ``ipcc_summary``.
+    Returns the change tally.
+    """
+    missing = [k for k in ("flux", *INTERVAL_TABLES) if k not in outputs]
+    missing += [
+        f"stocks{i}[{p}]"
+        for i, s in enumerate((stocks0, stocks1))
+        for p in STOCK_LAYERS
+        if p not in s
+    ]
+    if missing:
+        raise InputDataError(f"the interval stage needs {missing}")
     run = Run(cfg)
+    years = interval_years(y0, y1)
     grid = Grid.from_json(grid_path)
-    c0 = open_on_grid(stock0, grid)
-    c1 = open_on_grid(stock1, grid)
-    flux = da.map_blocks(
-        lambda a, b: co2e_flux(stock_difference(a, b, y0, y1)), c0, c1, dtype="float32"
-    )
-    blocks = zip(
-        grid.tiles(),
-        *(
-            a.to_delayed().ravel()
-            for a in (open_on_grid(land_cover0, grid), open_on_grid(land_cover1, grid))
-        ),
-        *(a.to_delayed().ravel() for a in (c0, c1, flux)),
-        strict=True,
-    )
-    summaries = [dask.delayed(_sink_tile_sums)(grid, tile, *parts) for tile, *parts in blocks]
-    sources, synthetic = read_sources([stock0, stock1])
-    tags = run.tags(sources=sources, synthetic=synthetic) | {
+    zones = run.zones(grid)
+    lc0, lc1 = (open_on_grid(p, grid) for p in land_cover)
+    s0 = {p: open_on_grid(stocks0[p], grid) for p in STOCK_LAYERS}
+    s1 = {p: open_on_grid(stocks1[p], grid) for p in STOCK_LAYERS}
+
+    sources, synthetic = read_sources([stocks0["total"], stocks1["total"]])
+    base = run.tags(sources=sources, synthetic=synthetic) | {
         "INTERVAL": f"{y0}-{y1}",
         "YEAR_START": y0,
         "YEAR_END": y1,
         "UNITS": UNITS_FLUX,
         "SIGN_CONVENTION": SIGN_CONVENTION,
-        "QUANTITY": "net CO2e flux by stock difference, -(C_end - C_start)/(t_end - t_start) x 44/12 (IPCC 2006 V4 Eq. 2.5)",
-        "POOL": "total",
     }
-    spec = LayerSpec(
-        data=flux,
-        dtype="float32",
-        nodata=float("nan"),
-        tags=tags,
-        description=f"net CO2e flux ({UNITS_FLUX}, emissions +, removals -) {y0}-{y1}",
+    equation = (
+        "net CO2e flux by stock difference, -(C_end - C_start)/(t_end - t_start) x 44/12 "
+        "(IPCC 2006 V4 Eq. 2.5)"
     )
-    layers = {flux_out: spec}
-    for pool, out in (pool_flux_out or {}).items():
-        if pool_stocks is None or pool not in pool_stocks:
-            raise InputDataError(f"the {pool} flux layer needs the {pool} stocks of both years")
-        p0, p1 = (open_on_grid(x, grid) for x in pool_stocks[pool])
-        layers[out] = LayerSpec(
-            data=da.map_blocks(
-                lambda a, b: co2e_flux(stock_difference(a, b, y0, y1)), p0, p1, dtype="float32"
-            ),
+
+    def sd_flux(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return co2e_flux(stock_difference(a, b, y0, y1))
+
+    layers: dict[Path, LayerSpec] = {}
+    for pool in ("total", *POOLS):
+        key = "flux" if pool == "total" else f"flux_{pool}"
+        if key not in outputs:
+            continue
+        layers[outputs[key]] = LayerSpec(
+            data=da.map_blocks(sd_flux, s0[pool], s1[pool], dtype="float32"),
             dtype="float32",
             nodata=float("nan"),
-            tags=tags | {"POOL": pool, "QUANTITY": tags["QUANTITY"] + f", {pool} pool"},
-            description=f"net CO2e flux, {pool} pool ({UNITS_FLUX}, emissions +) {y0}-{y1}",
+            tags=base
+            | {"POOL": pool, "QUANTITY": equation + ("" if pool == "total" else f", {pool} pool")},
+            description=(
+                f"net CO2e flux ({UNITS_FLUX}, emissions +, removals -) {y0}-{y1}"
+                if pool == "total"
+                else f"net CO2e flux, {pool} pool ({UNITS_FLUX}, emissions +) {y0}-{y1}"
+            ),
         )
-    (tile_sums,) = write_layers(grid, layers, extra=[summaries], threads=threads)
+
+    tally_arrays: dict[str, da.Array] = {"c0": lc0, "c1": lc1}
+    for pool in POOLS:
+        tally_arrays[f"{pool}0"] = s0[pool]
+        tally_arrays[f"{pool}1"] = s1[pool]
+    with_gl = cfg.account.gain_loss.enabled and all(
+        f"gain_loss_{k}" in outputs for k in GAIN_LOSS_PARTS
+    )
+    if with_gl:
+        stacked = _gain_loss_layers(cfg, y0, y1, grid, lc0, lc1, s0, s1, loss_year, state)
+        gl_tags = base | {
+            "POOL": "total",
+            "METHOD": GAIN_LOSS,
+            "METHOD_PARAMS": json.dumps(gain_loss_params(cfg), sort_keys=True),
+        }
+        for i, k in enumerate(GAIN_LOSS_PARTS):
+            layers[outputs[f"gain_loss_{k}"]] = LayerSpec(
+                data=stacked[i],
+                dtype="float32",
+                nodata=float("nan"),
+                tags=gl_tags | {"QUANTITY": GAIN_LOSS_QUANTITY[k]},
+                description=f"{GAIN_LOSS_QUANTITY[k]} ({UNITS_FLUX}) {y0}-{y1}",
+            )
+        tally_arrays["gl_removals"] = stacked[1]
+        tally_arrays["gl_emissions"] = stacked[2]
+
+    tasks = [
+        dask.delayed(_change_tile)(grid, zones, tile, blocks, years)
+        for tile, blocks in zip(grid.tiles(), tile_blocks(tally_arrays), strict=True)
+    ]
+    (parts,) = write_layers(grid, layers, extra=[tasks], threads=threads)
     style_rasters(layers)
-    per_class = sum_tiles([t[0] for t in tile_sums])
+    stamp = now()
+    sums = zones.label(add_group_sums(parts), f"change tally {y0}-{y1}")
+    for pool in ACCOUNT_POOLS:  # linear: the change of the sums is the sum of the changes
+        sums[f"sd_change:{pool}"] = (sums[f"sd_s1:{pool}"] - sums[f"sd_s0:{pool}"]) / years
     legend = run.legend
-    transitions = combine_sums(t[1] for t in tile_sums)
-    write_csv(change_matrix_table(transitions, legend, y0, y1), matrix_out)
-    write_csv(ipcc_category_matrix(transitions, legend, y0, y1), ipcc_matrix_out)
-    names, categories = class_names(legend), ipcc_categories(legend)
-    rows = []
-    for code in np.flatnonzero(per_class["area_ha"] > 0):
-        area = per_class["area_ha"][code]
-        rows.append(
-            {
-                "interval_start": y0,
-                "interval_end": y1,
-                "class_code": int(code),
-                "class_name": names.get(int(code), str(code)),
-                "ipcc_category": categories.get(int(code), ""),
-                "area_ha": area,
-                "net_flux_mgco2e_per_yr": per_class["net"][code],
-                "emissions_mgco2e_per_yr": per_class["emissions"][code],
-                "removals_mgco2e_per_yr": per_class["removals"][code],
-                "net_flux_mgco2e_per_ha_yr": per_class["net"][code] / area,
+    aoi = sums[sums["zone_id"] == AOI_ZONE]
+    write_csv(_sink_summary(aoi, legend, y0, y1), outputs["sink_summary"])
+    pairs = (
+        aoi.groupby(["class_start", "class_code"], as_index=False)[
+            ["area_ha", "sd_s0:total", "sd_s1:total"]
+        ]
+        .sum()
+        .rename(
+            columns={
+                "class_start": "from_code",
+                "class_code": "to_code",
+                "sd_s0:total": "stock_t1_mgc",
+                "sd_s1:total": "stock_t2_mgc",
             }
         )
-    write_csv(pd.DataFrame(rows), summary_out)
-
-
-def _sink_tile_sums(
-    grid: Grid,
-    tile: Tile,
-    classes0: np.ndarray,
-    classes1: np.ndarray,
-    stock0: np.ndarray,
-    stock1: np.ndarray,
-    flux: np.ndarray,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per-class flux sums (by the class at the end) and the transition matrix of one tile."""
-    area = grid.cell_area_ha(tile.window)
-    by_class = class_sums(
-        classes1,
-        area,
-        {
-            "net": flux,
-            "emissions": np.where(flux > 0, flux, 0),
-            "removals": np.where(flux < 0, flux, 0),
-        },
     )
-    return by_class, transition_sums(classes0, classes1, area, stock0, stock1)
+    write_csv(change_matrix_table(pairs, legend, y0, y1), outputs["change_matrix"])
+    write_csv(ipcc_category_matrix(pairs, legend, y0, y1), outputs["ipcc_change_matrix"])
+    write_csv(ipcc_summary(sums, legend, y0, y1).assign(computed_at=stamp), outputs["ipcc_summary"])
+    table = _change_rows(run, sums, zones, y0, y1, sources, synthetic)
+    table["computed_at"] = stamp
+    write_csv(table, outputs["change_tally"])
+    return table
 
 
-def compute_gain_loss(
+def _gain_loss_layers(
     cfg: Config,
     y0: int,
     y1: int,
-    *,
-    land_cover0: Path,
-    land_cover1: Path,
-    stocks0: Mapping[str, Path],
-    stock1_total: Path,
-    grid_path: Path,
-    out_dir: Path,
-    loss_year: Path | None = None,
-    state: Path | None = None,
-    threads: int = 1,
-) -> dict[str, Path]:
-    """Gain-loss CO2e layers of an interval (IPCC 2006 V4 Eq. 2.4, 2.9, 2.10): net, removals
-    (growth), emissions (transitions and forest loss), Mg CO2e/ha/yr with the inventory sign."""
-    run = Run(cfg)
+    grid: Grid,
+    lc0: da.Array,
+    lc1: da.Array,
+    s0: Mapping[str, da.Array],
+    s1: Mapping[str, da.Array],
+    loss_year: Path | None,
+    state: Path | None,
+) -> da.Array:
+    """Net, removals and emissions (Mg CO2e/ha/yr) of the gain-loss method, stacked (3, …)."""
     gl = cfg.account.gain_loss
     rates = GrowthRates.from_csv(gl.growth_rates)
-    grid = Grid.from_json(grid_path)
     arrays = {
-        "c0": open_on_grid(land_cover0, grid),
-        "c1": open_on_grid(land_cover1, grid),
-        "s0": open_on_grid(stocks0["total"], grid),
-        "s1": open_on_grid(stock1_total, grid),
-        "bio0": sum(
-            open_on_grid(stocks0[p], grid, dtype="float64") for p in ("above", "below", "dead")
-        ),
+        "c0": lc0,
+        "c1": lc1,
+        "s0": s0["total"],
+        "s1": s1["total"],
+        "bio0": sum(s0[p].astype("float64") for p in ("above", "below", "dead")),
     }
     if loss_year is not None:
         arrays["loss"] = open_on_grid(loss_year, grid)
@@ -219,54 +264,9 @@ def compute_gain_loss(
         )
         return np.stack([r.net_co2e, r.removals_co2e, r.emissions_co2e])
 
-    stacked = da.map_blocks(
+    return da.map_blocks(
         _block, *arrays.values(), new_axis=0, chunks=((3,), *grid.chunks), dtype="float32"
     )
-    sources, synthetic = read_sources([stocks0["total"], stock1_total])
-    base = run.tags(sources=sources, synthetic=synthetic) | {
-        "INTERVAL": f"{y0}-{y1}",
-        "YEAR_START": y0,
-        "YEAR_END": y1,
-        "UNITS": UNITS_FLUX,
-        "SIGN_CONVENTION": SIGN_CONVENTION,
-        "POOL": "total",
-        "METHOD": GAIN_LOSS,
-        "METHOD_PARAMS": json.dumps(gain_loss_params(cfg), sort_keys=True),
-    }
-    what = {
-        "net": "net CO2e flux by gain-loss, -(gains - losses) x 44/12 (IPCC 2006 V4 Eq. 2.4)",
-        "removals": "CO2e removals by growth, -gains x 44/12 (IPCC 2006 V4 Eq. 2.9, 2.10), <= 0",
-        "emissions": "CO2e emissions from transitions and forest loss, losses x 44/12, >= 0",
-    }
-    outs = {k: Path(out_dir) / run.paths.gain_loss(y0, y1, k).name for k in GAIN_LOSS_PARTS}
-    layers = {
-        outs[k]: LayerSpec(
-            data=stacked[i],
-            dtype="float32",
-            nodata=float("nan"),
-            tags=base | {"QUANTITY": what[k]},
-            description=f"{what[k]} ({UNITS_FLUX}) {y0}-{y1}",
-        )
-        for i, k in enumerate(GAIN_LOSS_PARTS)
-    }
-    write_layers(grid, layers, threads=threads)
-    style_rasters(layers)
-    return outs
-
-
-def gain_loss_params(cfg: Config) -> dict[str, Any]:
-    """What the gain-loss result depends on besides the layers (for the provenance columns)."""
-    gl = cfg.account.gain_loss
-    path = Path(gl.growth_rates)
-    return {
-        "growth_rates": str(path),
-        "growth_rates_sha256": sha256_file(path) if path.exists() else None,
-        "root_shoot": gl.root_shoot,
-        "carbon_fraction": gl.carbon_fraction,
-        "grow_converted": gl.grow_converted,
-        "loss_role": gl.loss_role,
-        "state_role": gl.state_role,
-    }
 
 
 def _change_tile(
@@ -276,21 +276,25 @@ def _change_tile(
     area = grid.cell_area_ha(tile.window)
     c0, c1 = blocks["c0"], blocks["c1"]
     valid = (c0 != 0) & (c1 != 0)
+    stocks: dict[str, np.ndarray] = {}
+    for t in ("0", "1"):
+        for pool in POOLS:
+            stocks[pool + t] = np.asarray(blocks[pool + t], "float64")
+        stocks["total" + t] = sum(stocks[p + t] for p in POOLS)
+    for pool in ACCOUNT_POOLS:
+        valid &= np.isfinite(stocks[pool + "0"]) & np.isfinite(stocks[pool + "1"])
+    # only the valid cells are summed, so NaN elsewhere does no harm
     values: dict[str, np.ndarray] = {}
     for pool in ACCOUNT_POOLS:
-        s0, s1 = blocks[f"{pool}0"], blocks[f"{pool}1"]
-        valid &= np.isfinite(s0) & np.isfinite(s1)
-    # only the valid cells are summed, so NaN elsewhere does no harm
-    for pool in ACCOUNT_POOLS:
-        s0, s1 = blocks[f"{pool}0"], blocks[f"{pool}1"]
-        flux = flux_between(s0, s1, years)  # Mg CO2e/ha/yr, inventory sign
-        values[f"sd_s0:{pool}"] = s0
-        values[f"sd_s1:{pool}"] = s1
+        a, b = stocks[pool + "0"], stocks[pool + "1"]
+        flux = flux_between(a, b, years)  # Mg CO2e/ha/yr, inventory sign
+        values[f"sd_s0:{pool}"] = a
+        values[f"sd_s1:{pool}"] = b
         values[f"sd_emissions:{pool}"] = np.maximum(flux, 0.0)
         values[f"sd_removals:{pool}"] = np.minimum(flux, 0.0)
     if "gl_removals" in blocks:
-        rem = blocks["gl_removals"].astype("float64")
-        em = blocks["gl_emissions"].astype("float64")
+        rem = np.asarray(blocks["gl_removals"], "float64")
+        em = np.asarray(blocks["gl_emissions"], "float64")
         valid &= np.isfinite(rem) & np.isfinite(em)
         values["gl_removals:total"] = rem
         values["gl_emissions:total"] = em
@@ -298,49 +302,48 @@ def _change_tile(
     return group_sums(member, {"class_start": c0, "class_code": c1}, values)
 
 
-def tally_changes(
-    cfg: Config,
+def _sink_summary(aoi: pd.DataFrame, legend: str | None, y0: int, y1: int) -> pd.DataFrame:
+    """Per class at the end of the interval: area and the stock-difference net flux, emissions and
+    removals of the whole AOI (Mg CO2e/yr; emissions and removals split per pixel)."""
+    names, categories = class_names(legend), ipcc_categories(legend)
+    by = aoi.groupby("class_code", as_index=False)[
+        ["area_ha", "sd_emissions:total", "sd_removals:total"]
+    ].sum()
+    by = by[by["area_ha"] > 0]
+    codes = by["class_code"].astype(int)
+    net = by["sd_emissions:total"] + by["sd_removals:total"]
+    return pd.DataFrame(
+        {
+            "interval_start": y0,
+            "interval_end": y1,
+            "class_code": codes,
+            "class_name": [names.get(c, str(c)) for c in codes],
+            "ipcc_category": [categories.get(c, "") for c in codes],
+            "area_ha": by["area_ha"],
+            "net_flux_mgco2e_per_yr": net,
+            "emissions_mgco2e_per_yr": by["sd_emissions:total"],
+            "removals_mgco2e_per_yr": by["sd_removals:total"],
+            "net_flux_mgco2e_per_ha_yr": net / by["area_ha"],
+        }
+    )
+
+
+def _change_rows(
+    run: Run,
+    sums: pd.DataFrame,
+    zones: Zones,
     y0: int,
     y1: int,
-    *,
-    land_cover0: Path,
-    land_cover1: Path,
-    stocks0: Mapping[str, Path],
-    stocks1: Mapping[str, Path],
-    grid_path: Path,
-    out: Path,
-    ipcc_out: Path,
-    gain_loss_layers: Mapping[str, Path] | None = None,
-    threads: int = 1,
+    sources: list[dict[str, Any]],
+    synthetic: bool,
 ) -> pd.DataFrame:
-    """Changes of an interval per zone × class (at the end) × pool × method
-    (``account_changes.csv``), and the IPCC summary by land category (``ipcc_summary.csv``)."""
-    run = Run(cfg)
-    grid = Grid.from_json(grid_path)
-    zones = run.zones(grid)
-    arrays = {"c0": open_on_grid(land_cover0, grid), "c1": open_on_grid(land_cover1, grid)}
-    arrays |= pool_arrays(stocks0, grid, "0") | pool_arrays(stocks1, grid, "1")
-    if gain_loss_layers:
-        arrays["gl_removals"] = open_on_grid(gain_loss_layers["removals"], grid)
-        arrays["gl_emissions"] = open_on_grid(gain_loss_layers["emissions"], grid)
-    n = y1 - y0
-    tasks = [
-        dask.delayed(_change_tile)(grid, zones, tile, blocks, n)
-        for tile, blocks in zip(grid.tiles(), tile_blocks(arrays), strict=True)
-    ]
-    sums = zones.label(add_group_sums(compute(tasks, threads)), f"change tally {y0}-{y1}")
-    for pool in ACCOUNT_POOLS:  # linear: the change of the sums is the sum of the changes
-        sums[f"sd_change:{pool}"] = (sums[f"sd_s1:{pool}"] - sums[f"sd_s0:{pool}"]) / n
-    legend = run.legend
-    stamp = now()
-    write_csv(ipcc_summary(sums, legend, y0, y1).assign(computed_at=stamp), ipcc_out)
-
+    """The change tally: one row per zone × class at the end × pool × method."""
     by_end = (
         sums.drop(columns=["class_start"])
         .groupby(["zone_id", "zone_name", "class_code"], sort=False, as_index=False)
         .sum()
     )
-    rows = long_rows(by_end, legend, zones)
+    rows = long_rows(by_end, run.legend, zones)
     base = ["zone_id", "zone_name", "class_code", "class_name", "ipcc_category", "pool", "area_ha"]
     sd = rows[base].copy()
     sd["method"] = STOCK_DIFFERENCE
@@ -361,9 +364,6 @@ def tally_changes(
     table.insert(0, "interval_end", y1)
     table.insert(0, "interval_start", y0)
     table["method_params"] = np.where(
-        table["method"] == GAIN_LOSS, json.dumps(gain_loss_params(cfg), sort_keys=True), "{}"
+        table["method"] == GAIN_LOSS, json.dumps(gain_loss_params(run.cfg), sort_keys=True), "{}"
     )
-    table = table.assign(**layer_provenance([stocks0["total"], stocks1["total"]]))
-    table["computed_at"] = stamp
-    write_csv(table, out)
-    return table
+    return table.assign(**run.provenance_columns(sources, synthetic))

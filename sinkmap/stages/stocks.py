@@ -1,12 +1,14 @@
-"""A year's carbon stocks: the model over every chunk, one layer per pool and the total, the
-per-class and per-tile summaries, and the stock tally per zone × class × pool.
+"""A year's carbon stocks, in one pass: the model over every chunk, one layer per pool and the
+total, and from the same blocks the stock tally per zone × class × pool, the per-class summary of
+the AOI and the per-tile summary.
 
-Rules ``stocks`` and ``tally_stocks``.
+Rule ``stocks``. Every table comes from the one tally engine
+(:func:`sinkmap.account.zones.group_sums`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +19,20 @@ import pandas as pd
 
 from sinkmap.account.rows import long_rows
 from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership
-from sinkmap.carbon import class_sums
 from sinkmap.config import Config
 from sinkmap.constants import POOLS, UNITS_STOCK
-from sinkmap.contract import ACCOUNT_POOLS, STOCK_TALLY_COLUMNS
+from sinkmap.contract import ACCOUNT_POOLS, AOI_ZONE, STOCK_TALLY_COLUMNS
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, compute, open_on_grid, write_layers
+from sinkmap.io import LayerSpec, open_on_grid, write_layers
 from sinkmap.legends import class_names, ipcc_categories
 from sinkmap.paths import STOCK_LAYERS
-from sinkmap.provenance import layer_provenance, read_sources, style_rasters
-from sinkmap.stages.context import Run, now, tile_blocks
+from sinkmap.provenance import read_sources, style_rasters
+from sinkmap.stages.context import Run, now
+
+#: Tables the stocks stage writes besides the layers (``outputs`` keys).
+STOCK_TABLES = ("class_summary", "tile_summary", "stock_tally")
 
 
 def compute_stocks(
@@ -39,29 +43,30 @@ def compute_stocks(
     *,
     outputs: Mapping[str, Path],
     threads: int = 1,
-) -> None:
-    """Run the model over all chunks; write one COG per pool and the total, and summary tables.
+) -> pd.DataFrame:
+    """Run the model over all chunks; write one COG per pool and the total, and the year's tables.
 
-    ``aligned``: input role → its layer on the grid (the model's roles and ``land_cover``);
-    ``outputs``: ``stock_<pool>`` for each of :data:`~sinkmap.paths.STOCK_LAYERS`,
-    ``class_summary`` and ``tile_summary`` (:meth:`sinkmap.paths.Paths.year_outputs`).
+    ``aligned``: input role → its layer on the grid (the model's roles and ``land_cover``).
+    ``outputs`` (:meth:`sinkmap.paths.Paths.year_outputs`): ``stock_<pool>`` for each of
+    :data:`~sinkmap.paths.STOCK_LAYERS` (Mg C/ha), ``class_summary`` (per class of the AOI),
+    ``tile_summary`` (per chunk) and ``stock_tally`` (``account_stocks.csv``: per zone × class ×
+    pool, zones counted by the exact covered fraction of each cell). Returns the stock tally.
     """
-    missing_out = [
-        k
-        for k in (*(f"stock_{p}" for p in STOCK_LAYERS), "class_summary", "tile_summary")
-        if k not in outputs
+    missing = [
+        k for k in (*(f"stock_{p}" for p in STOCK_LAYERS), *STOCK_TABLES) if k not in outputs
     ]
-    if missing_out:
-        raise InputDataError(f"compute_stocks needs the output path(s) {missing_out}")
+    if missing:
+        raise InputDataError(f"compute_stocks needs the output path(s) {missing}")
     run = Run(cfg)
     grid = Grid.from_json(grid_path)
     model = run.model
-    missing = [r for r in model.inputs if r not in aligned]
+    roles = list(model.inputs)
+    missing = [r for r in (*roles, "land_cover") if r not in aligned]
     if missing:
         raise InputDataError(
             f"model {model.name} needs input role(s) {missing}; add them to config inputs"
         )
-    roles = list(model.inputs)
+    zones = run.zones(grid)
     arrays = [open_on_grid(aligned[r], grid) for r in roles]
 
     def _block(*blocks: np.ndarray) -> np.ndarray:
@@ -73,14 +78,18 @@ def compute_stocks(
     )
     total = stacked.sum(axis=0)
     land_cover = open_on_grid(aligned["land_cover"], grid)
-    summaries = _per_tile(grid, land_cover, stacked)
+    tasks = [
+        dask.delayed(_stock_tile)(grid, zones, tile, lc, pools)
+        for tile, lc, pools in zip(
+            grid.tiles(),
+            land_cover.to_delayed().ravel(),
+            stacked.to_delayed().ravel(),
+            strict=True,
+        )
+    ]
 
-    legend = run.legend
     sources, synthetic = read_sources(aligned.values())
-    base = run.tags(sources=sources, synthetic=synthetic) | {
-        "YEAR": year,
-        "UNITS": UNITS_STOCK,
-    }
+    base = run.tags(sources=sources, synthetic=synthetic) | {"YEAR": year, "UNITS": UNITS_STOCK}
     layers = {
         outputs[f"stock_{pool}"]: LayerSpec(
             data=stacked[i],
@@ -98,109 +107,68 @@ def compute_stocks(
         tags=base | {"POOL": "total", "QUANTITY": "carbon stock, sum of above, below, dead, soil"},
         description=f"carbon stock total ({UNITS_STOCK}) {year}",
     )
-    (tile_sums,) = write_layers(grid, layers, extra=[summaries], threads=threads)
+    (parts,) = write_layers(grid, layers, extra=[tasks], threads=threads)
     style_rasters(layers)
+    stamp = now()
 
-    per_class = sum_tiles(tile_sums)
-    names, categories = class_names(legend), ipcc_categories(legend)
-    rows = []
-    for code in np.flatnonzero(per_class["area_ha"] > 0):
-        area = per_class["area_ha"][code]
-        row: dict[str, Any] = {
-            "year": year,
-            "class_code": int(code),
-            "class_name": names.get(int(code), str(code)),
-            "ipcc_category": categories.get(int(code), ""),
-            "area_ha": area,
-        }
-        for pool in POOLS:
-            row[f"stock_{pool}_mgc"] = per_class[pool][code]
-        row["stock_total_mgc"] = sum(per_class[p][code] for p in POOLS)
-        row["stock_density_mgc_per_ha"] = row["stock_total_mgc"] / area
-        rows.append(row)
-    write_csv(pd.DataFrame(rows), outputs["class_summary"])
-
-    tiles = [
-        {
-            "tile_id": tile.id,
-            "area_ha": float(sums["area_ha"].sum()),
-            "stock_total_mgc": float(sum(sums[p].sum() for p in POOLS)),
-        }
-        for tile, sums in zip(grid.tiles(), tile_sums, strict=True)
-    ]
-    write_csv(pd.DataFrame(tiles), outputs["tile_summary"])
-
-
-def _per_tile(grid: Grid, land_cover: da.Array, stacked: da.Array) -> list[Any]:
-    """One delayed per-class sum for each tile, sharing the blocks of ``stacked``."""
-    lc_blocks = land_cover.to_delayed()
-    pool_blocks = stacked.to_delayed()
-    out = []
-    for tile in grid.tiles():
-        out.append(
-            dask.delayed(_tile_sums)(
-                lc_blocks[tile.row, tile.col], pool_blocks[0, tile.row, tile.col], grid, tile
-            )
-        )
-    return out
-
-
-def _tile_sums(
-    classes: np.ndarray, pools: np.ndarray, grid: Grid, tile: Tile
-) -> dict[str, np.ndarray]:
-    area = grid.cell_area_ha(tile.window)
-    return class_sums(classes, area, {p: pools[i] for i, p in enumerate(POOLS)})
-
-
-def sum_tiles(tile_sums: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    keys = tile_sums[0].keys()
-    return {k: np.sum([t[k] for t in tile_sums], axis=0) for k in keys}
-
-
-def pool_arrays(stocks: Mapping[str, Path], grid: Grid, suffix: str) -> dict[str, da.Array]:
-    out = {f"{p}{suffix}": open_on_grid(stocks[p], grid, dtype="float64") for p in POOLS}
-    out[f"total{suffix}"] = sum(out[f"{p}{suffix}"] for p in POOLS)
-    return out
-
-
-def _stock_tile(
-    grid: Grid, zones: Zones, tile: Tile, blocks: Mapping[str, np.ndarray]
-) -> pd.DataFrame:
-    area = grid.cell_area_ha(tile.window)
-    values = {k: v for k, v in blocks.items() if k != "lc"}
-    valid = blocks["lc"] != 0
-    for v in values.values():
-        valid &= np.isfinite(v)
-    member = membership(valid, area, zones.coverage(tile))
-    return group_sums(member, {"class_code": blocks["lc"]}, values)
-
-
-def tally_stocks(
-    cfg: Config,
-    year: int,
-    *,
-    land_cover: Path,
-    stocks: Mapping[str, Path],
-    grid_path: Path,
-    out: Path,
-    threads: int = 1,
-) -> pd.DataFrame:
-    """Stock per zone × class × pool of one year (``account_stocks.csv``): the AOI and each zone,
-    cells weighted by their true area and, for zones, by the exact covered fraction."""
-    run = Run(cfg)
-    grid = Grid.from_json(grid_path)
-    zones = run.zones(grid)
-    arrays = {"lc": open_on_grid(land_cover, grid)} | pool_arrays(stocks, grid, "")
-    tasks = [
-        dask.delayed(_stock_tile)(grid, zones, tile, blocks)
-        for tile, blocks in zip(grid.tiles(), tile_blocks(arrays), strict=True)
-    ]
-    sums = zones.label(add_group_sums(compute(tasks, threads)), f"stock tally {year}")
+    write_csv(_tile_summary(grid, parts), outputs["tile_summary"])
+    sums = zones.label(add_group_sums(parts), f"stock tally {year}")
+    write_csv(_class_summary(sums, run.legend, year), outputs["class_summary"])
     rows = long_rows(
         sums.rename(columns={p: f"stock_mgc:{p}" for p in ACCOUNT_POOLS}), run.legend, zones
     )
     table = rows.assign(year=year)[STOCK_TALLY_COLUMNS]
     table["stock_density_mgc_per_ha"] = table["stock_mgc"] / table["area_ha"]
-    table = table.assign(**layer_provenance([stocks["total"]]), computed_at=now())
-    write_csv(table, out)
+    table = table.assign(**run.provenance_columns(sources, synthetic), computed_at=stamp)
+    write_csv(table, outputs["stock_tally"])
     return table
+
+
+def _stock_tile(
+    grid: Grid, zones: Zones, tile: Tile, lc: np.ndarray, pools: np.ndarray
+) -> pd.DataFrame:
+    """One tile's area and stock of each pool (and the total) per zone and land-cover class."""
+    area = grid.cell_area_ha(tile.window)
+    values = {p: np.asarray(pools[i], "float64") for i, p in enumerate(POOLS)}
+    values["total"] = sum(values[p] for p in POOLS)
+    valid = np.asarray(lc) != 0
+    for v in values.values():
+        valid &= np.isfinite(v)
+    member = membership(valid, area, zones.coverage(tile))
+    return group_sums(member, {"class_code": lc}, values)
+
+
+def _class_summary(sums: pd.DataFrame, legend: str | None, year: int) -> pd.DataFrame:
+    """Area and stock per pool of each class of the whole AOI (``class_summary.csv``)."""
+    names, categories = class_names(legend), ipcc_categories(legend)
+    aoi = sums[(sums["zone_id"] == AOI_ZONE) & (sums["area_ha"] > 0)].sort_values("class_code")
+    codes = aoi["class_code"].astype(int)
+    table = pd.DataFrame(
+        {
+            "year": year,
+            "class_code": codes,
+            "class_name": [names.get(c, str(c)) for c in codes],
+            "ipcc_category": [categories.get(c, "") for c in codes],
+            "area_ha": aoi["area_ha"],
+        }
+    )
+    for pool in POOLS:
+        table[f"stock_{pool}_mgc"] = aoi[pool]
+    table["stock_total_mgc"] = sum(aoi[p] for p in POOLS)
+    table["stock_density_mgc_per_ha"] = table["stock_total_mgc"] / table["area_ha"]
+    return table.reset_index(drop=True)
+
+
+def _tile_summary(grid: Grid, parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Counted area and total stock of each chunk of the grid (``tile_summary.csv``)."""
+    rows: list[dict[str, Any]] = []
+    for tile, part in zip(grid.tiles(), parts, strict=True):
+        aoi = part[part["zone"] == 0] if len(part) else part
+        rows.append(
+            {
+                "tile_id": tile.id,
+                "area_ha": float(aoi["area_ha"].sum()) if len(aoi) else 0.0,
+                "stock_total_mgc": float(sum(aoi[p].sum() for p in POOLS)) if len(aoi) else 0.0,
+            }
+        )
+    return pd.DataFrame(rows)

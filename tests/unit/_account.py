@@ -21,8 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sinkmap import OUTPUT_VERSION, __version__
-from sinkmap.tally import ACCOUNT_COLUMNS, ACCOUNT_INTEGER, ALL_CLASSES, AOI_ZONE
+from sinkmap import __version__
+from sinkmap.contract import (
+    ACCOUNT_COLUMNS,
+    ACCOUNT_INTEGER,
+    ALL_CLASSES,
+    AOI_ZONE,
+    OUTPUT_VERSION,
+)
 
 CO2_PER_C = 44 / 12
 POOLS = ("above", "below", "dead", "soil")

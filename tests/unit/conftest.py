@@ -16,7 +16,7 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def pool_table():
-    from sinkmap.carbon import PoolTable
+    from sinkmap.tables import PoolTable
 
     return PoolTable.from_csv(POOL_CSV)
 

@@ -2,44 +2,36 @@
 
 from __future__ import annotations
 
-import math
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
-from sinkmap.account import (
-    GrowthRates,
+from sinkmap.account.gain_loss import gain_loss
+from sinkmap.account.montecarlo import (
     Parameter,
-    change_matrix_table,
-    combine_sums,
     draw_parameters,
-    gain_loss,
-    ipcc_category_matrix,
-    model_draw_fn,
+    draw_pools,
     monte_carlo_tile,
-    monte_carlo_totals,
+    pixel_draws,
     pixel_noise,
-    read_zones,
-    summarize_draws,
-    table_parameters,
-    transition_sums,
-    zonal_sums,
-    zonal_totals,
-    zone_coverage,
 )
-from sinkmap.carbon import class_sums, co2e_flux, lookup_pools, stock_difference
+from sinkmap.account.transitions import change_matrix_table, ipcc_category_matrix
+from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership, zone_coverage
+from sinkmap.aoi import read_zones
+from sinkmap.carbon import co2e_flux, stock_difference
 from sinkmap.constants import CO2_PER_C
 from sinkmap.errors import InputDataError
 from sinkmap.grid import Grid
 from sinkmap.models.biomass import BiomassModel, BiomassParams
 from sinkmap.models.lookup import LookupModel, LookupParams
+from sinkmap.tables import GrowthRates
 
 from ._helpers import POOL_CSV, ROOT, UTM_LEFT, UTM_TOP, write_tif
 
 GROWTH_CSV = ROOT / "config" / "growth_rates.csv"
+POOLS_TABLE = ("above", "below", "dead", "soil")
 
 # Total stocks of config/pools/worldcover_ipcc_tier1.csv (above + below + dead + soil, Mg C/ha):
 TREE = 131.6 + 48.7 + 8.9 + 52.0  # 241.2
@@ -62,41 +54,48 @@ S1, S2 = _stocks(C1), _stocks(C2)
 
 
 # == change matrix ================================================================================
+def _pairs(c1, c2, area, s1, s2) -> pd.DataFrame:
+    """Area and stocks per (from, to) class pair, by the account's tally engine (one tile)."""
+    valid = (c1 != 0) & (c2 != 0) & np.isfinite(s1) & np.isfinite(s2)
+    sums = group_sums(
+        membership(valid, area),
+        {"from_code": c1, "to_code": c2},
+        {"stock_t1_mgc": s1, "stock_t2_mgc": s2},
+    )
+    return sums.drop(columns="zone")
+
+
 def test_transition_matrix_by_hand():
-    sums = transition_sums(C1, C2, AREA, S1, S2)
-    area = sums["area_ha"]
-    assert area.shape == (256, 256)
+    pairs = _pairs(C1, C2, AREA, S1, S2).set_index(["from_code", "to_code"])
     # 10->10: cells (0,0) 1 ha, (0,1) 2 ha, (1,0) 4 ha; 10->40: (0,2) 3 ha; 40->10: (1,1) 5 ha;
     # 40->40: (1,2) 6 ha + (2,0) 7 ha; 80->80: (2,1) 8 ha; (2,2) 9 ha is nodata at t1.
     expected_area = {(10, 10): 7.0, (10, 40): 3.0, (40, 10): 5.0, (40, 40): 13.0, (80, 80): 8.0}
-    nonzero = {(int(f), int(t)): float(area[f, t]) for f, t in zip(*np.nonzero(area), strict=True)}
-    assert nonzero == expected_area
-    change = sums["stock_change_mgc"]
-    assert change[10, 40] == pytest.approx((CROP - TREE) * 3.0)  # -579.0 Mg C
-    assert change[40, 10] == pytest.approx((TREE - CROP) * 5.0)  # +965.0 Mg C
-    assert change[10, 10] == 0.0 and change[40, 40] == 0.0 and change[80, 80] == 0.0
-    assert sums["stock_t1_mgc"][10, 10] == pytest.approx(TREE * 7.0)
-    assert sums["stock_t2_mgc"][40, 10] == pytest.approx(TREE * 5.0)
+    assert pairs["area_ha"].to_dict() == expected_area
+    change = pairs["stock_t2_mgc"] - pairs["stock_t1_mgc"]
+    assert change[(10, 40)] == pytest.approx((CROP - TREE) * 3.0)  # -579.0 Mg C
+    assert change[(40, 10)] == pytest.approx((TREE - CROP) * 5.0)  # +965.0 Mg C
+    assert change[(10, 10)] == 0.0 and change[(40, 40)] == 0.0 and change[(80, 80)] == 0.0
+    assert pairs.loc[(10, 10), "stock_t1_mgc"] == pytest.approx(TREE * 7.0)
+    assert pairs.loc[(40, 10), "stock_t2_mgc"] == pytest.approx(TREE * 5.0)
 
 
 def test_transition_sums_add_over_tiles():
-    whole = transition_sums(C1, C2, AREA, S1, S2)
-    top = transition_sums(C1[:2], C2[:2], AREA[:2], S1[:2], S2[:2])
-    bottom = transition_sums(C1[2:], C2[2:], AREA[2:], S1[2:], S2[2:])
-    combined = combine_sums([top, bottom])
-    for k in whole:
-        np.testing.assert_allclose(combined[k], whole[k], rtol=1e-15)
+    whole = _pairs(C1, C2, AREA, S1, S2)
+    top = _pairs(C1[:2], C2[:2], AREA[:2], S1[:2], S2[:2])
+    bottom = _pairs(C1[2:], C2[2:], AREA[2:], S1[2:], S2[2:])
+    combined = add_group_sums([top, bottom])
+    pd.testing.assert_frame_equal(
+        combined, whole.sort_values(["from_code", "to_code"]).reset_index(drop=True)
+    )
 
 
-def test_transition_sums_rejects_mismatched_shapes_and_big_codes():
-    with pytest.raises(InputDataError, match="same shape"):
-        transition_sums(C1, C2[:2], AREA, S1, S2)
-    with pytest.raises(InputDataError, match="outside 0..15"):
-        transition_sums(C1, C2, AREA, S1, S2, nbins=16)
+def test_group_sums_refuse_codes_beyond_16_bits():
+    with pytest.raises(InputDataError, match="0..65535"):
+        group_sums(membership(np.ones(2, bool), np.ones(2)), {"c": np.array([1, 70000])}, {})
 
 
 def test_change_matrix_table_by_hand():
-    table = change_matrix_table(transition_sums(C1, C2, AREA, S1, S2), "worldcover", 2020, 2022)
+    table = change_matrix_table(_pairs(C1, C2, AREA, S1, S2), "worldcover", 2020, 2022)
     assert list(zip(table["from_code"], table["to_code"], strict=True)) == [
         (10, 10),
         (10, 40),
@@ -120,7 +119,7 @@ def test_change_matrix_table_by_hand():
 
 
 def test_ipcc_category_matrix_by_hand():
-    m = ipcc_category_matrix(transition_sums(C1, C2, AREA, S1, S2), "worldcover", 2020, 2022)
+    m = ipcc_category_matrix(_pairs(C1, C2, AREA, S1, S2), "worldcover", 2020, 2022)
     expected = [
         ("4.A.1", "Forest land remaining Forest land", 7.0, 0.0),
         ("4.A.2", "Cropland converted to Forest land", 5.0, 965.0),
@@ -138,7 +137,7 @@ def test_ipcc_category_matrix_by_hand():
 
 
 def test_ipcc_category_matrix_needs_a_category_for_every_code():
-    sums = transition_sums(
+    pairs = _pairs(
         np.array([[10, 33]]),
         np.array([[10, 33]]),
         np.ones((1, 2)),
@@ -146,7 +145,7 @@ def test_ipcc_category_matrix_needs_a_category_for_every_code():
         np.ones((1, 2)),
     )
     with pytest.raises(InputDataError, match=r"\[33\]"):
-        ipcc_category_matrix(sums, "worldcover", 2020, 2021)
+        ipcc_category_matrix(pairs, "worldcover", 2020, 2021)
 
 
 # == gain-loss ====================================================================================
@@ -239,8 +238,9 @@ def test_stock_difference_and_gain_loss_agree_when_they_must():
     np.testing.assert_allclose(gl.net_co2e, co2e_flux(sd), rtol=1e-5)
     np.testing.assert_allclose(gl.net, G_YOUNG, rtol=1e-6)
     area = np.full((4, 5), 0.01)
-    a = class_sums(classes, area, {"net": gl.net_co2e})["net"][10]
-    b = class_sums(classes, area, {"net": co2e_flux(sd)})["net"][10]
+    member = membership(np.ones(classes.shape, bool), area)
+    a = group_sums(member, {"c": classes}, {"net": gl.net_co2e})["net"].item()
+    b = group_sums(member, {"c": classes}, {"net": co2e_flux(sd)})["net"].item()
     assert a == pytest.approx(b, rel=1e-5)
     assert a == pytest.approx(-20 * 0.01 * G_YOUNG * 44 / 12, rel=1e-5)
 
@@ -288,13 +288,32 @@ def _landscape(n: int = 40):
     return classes, agb.astype("float32")
 
 
-def _loader(grid: Grid, arrays: dict[str, np.ndarray]):
-    def load(tile):
-        out = {k: v[tile.slices] for k, v in arrays.items()}
-        out["area_ha"] = grid.cell_area_ha(tile.window)
-        return out
+def _mc(model, grid, arrays, params, draws, seed, input_errors=None) -> np.ndarray:
+    """The workflow's per-pixel Monte Carlo (``pixel_draws``) over every tile of ``grid``, tiles
+    added in order: totals (draws, pools + total) of the whole grid, Mg C."""
+    zones = Zones(grid)
+    param_draws = draw_parameters(params, draws, seed)
+    total = 0.0
+    for tile in grid.tiles():
+        blocks = {k: v[tile.slices] for k, v in arrays.items()}
+        _, t = pixel_draws(
+            model, grid, zones, tile, blocks, param_draws, seed, draws, input_errors or {}, False
+        )
+        total = total + t
+    return np.asarray(total)[:, 0, :]
 
-    return load
+
+def _deterministic(model, grid, arrays) -> np.ndarray:
+    """Σ pool × true cell area over the valid cells, pool by pool (above, below, dead, soil)."""
+    out = np.zeros(4)
+    for tile in grid.tiles():
+        blocks = {k: v[tile.slices] for k, v in arrays.items()}
+        pools = model.pools(blocks)
+        area = grid.cell_area_ha(tile.window)
+        valid = (blocks["land_cover"] != 0) & np.isfinite(sum(pools[p] for p in pools))
+        for i, p in enumerate(("above", "below", "dead", "soil")):
+            out[i] += float(np.sum(np.where(valid, pools[p], 0.0) * area))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -307,159 +326,51 @@ def biomass_model():
     return BiomassModel(BiomassParams(soil_table=POOL_CSV, root_shoot=0.37))
 
 
-def test_zero_error_monte_carlo_equals_deterministic_lookup(lookup_model, pool_table):
+def test_zero_error_monte_carlo_equals_deterministic_lookup(lookup_model):
     grid = _grid(40, 16)  # 3 x 3 tiles, the last ones partial
     classes, _ = _landscape()
-    load = _loader(grid, {"land_cover": classes})
-    tiles = list(grid.tiles())
-    expected = combine_sums(
-        [
-            class_sums(d["land_cover"], d["area_ha"], lookup_pools(d["land_cover"], pool_table))
-            for d in (load(t) for t in tiles)
-        ]
-    )
-    totals = monte_carlo_totals(
-        model_draw_fn(lookup_model),
-        4,
-        seed=1,
-        tiles=tiles,
-        load=load,
-        parameters=table_parameters(pool_table, 0.0),
-    )
-    for pool in ("area_ha", "above", "below", "dead", "soil"):
-        assert totals[pool].shape == (4, 256)
-        for d in range(4):
-            np.testing.assert_array_equal(totals[pool][d], expected[pool])  # exactly
+    params = {f"table.{p}": Parameter(lookup_model.table.values[p], 0.0) for p in POOLS_TABLE}
+    totals = _mc(lookup_model, grid, {"land_cover": classes}, params, 4, seed=1)
+    expected = _deterministic(lookup_model, grid, {"land_cover": classes})
+    for d in range(4):
+        np.testing.assert_allclose(totals[d, :4], expected, rtol=1e-12)
+        assert totals[d, 4] == pytest.approx(expected.sum(), rel=1e-12)
 
 
 def test_zero_error_monte_carlo_equals_deterministic_biomass(biomass_model):
     grid = _grid(40, 16)
     classes, agb = _landscape()
-    load = _loader(grid, {"land_cover": classes, "biomass": agb, "biomass_sd": np.zeros_like(agb)})
-    tiles = list(grid.tiles())
-    expected = combine_sums(
-        [
-            class_sums(d["land_cover"], d["area_ha"], biomass_model.pools(d))
-            for d in (load(t) for t in tiles)
-        ]
-    )
+    arrays = {"land_cover": classes, "biomass": agb, "biomass_sd": np.zeros_like(agb)}
     params = {"carbon_fraction": Parameter(0.47, 0.0), "root_shoot": Parameter(0.37, 0.0)}
-    fn = model_draw_fn(biomass_model, input_errors={"biomass": "biomass_sd"})
-    totals = monte_carlo_totals(fn, 3, seed=9, tiles=tiles, load=load, parameters=params)
-    for pool in ("above", "below", "dead", "soil"):
-        for d in range(3):
-            np.testing.assert_array_equal(totals[pool][d], expected[pool])
+    totals = _mc(biomass_model, grid, arrays, params, 3, 9, {"biomass": "biomass_sd"})
+    expected = _deterministic(biomass_model, grid, arrays)
+    for d in range(3):
+        np.testing.assert_allclose(totals[d, :4], expected, rtol=1e-12)
 
 
-def test_monte_carlo_does_not_depend_on_chunking_or_scheduler(biomass_model):
+def test_monte_carlo_does_not_depend_on_chunking(biomass_model):
     classes, agb = _landscape()
-    sd = np.full_like(agb, 30.0)
+    arrays = {"land_cover": classes, "biomass": agb, "biomass_sd": np.full_like(agb, 30.0)}
     params = {"carbon_fraction": Parameter(0.47, 0.03, upper=1.0)}
-    fn = model_draw_fn(biomass_model, input_errors={"biomass": "biomass_sd"})
-    results = []
-    for chunk, scheduler in [(16, "threads"), (16, "sync"), (32, "threads"), (64, "sync")]:
-        grid = _grid(40, chunk)
-        load = _loader(grid, {"land_cover": classes, "biomass": agb, "biomass_sd": sd})
-        results.append(
-            monte_carlo_totals(
-                fn,
-                5,
-                3,
-                tiles=list(grid.tiles()),
-                load=load,
-                parameters=params,
-                scheduler=scheduler,
-            )["total"]
-        )
+    results = [
+        _mc(biomass_model, _grid(40, chunk), arrays, params, 5, 3, {"biomass": "biomass_sd"})
+        for chunk in (16, 16, 32, 64)
+    ]
     np.testing.assert_array_equal(results[0], results[1])  # same tiles: bit for bit
     for other in results[2:]:
         np.testing.assert_allclose(other, results[0], rtol=1e-12)  # only summation order differs
-    assert np.ptp(results[0].sum(axis=1)) > 0  # the draws do differ
+    assert np.ptp(results[0][:, 4]) > 0  # the draws do differ
 
 
 def test_monte_carlo_seed_reproducible(biomass_model):
     classes, agb = _landscape(20)
-    grid = _grid(20, 64)
-    load = _loader(grid, {"land_cover": classes, "biomass": agb, "biomass_sd": agb * 0.2})
-    fn = model_draw_fn(biomass_model, input_errors={"biomass": "biomass_sd"})
+    arrays = {"land_cover": classes, "biomass": agb, "biomass_sd": agb * 0.2}
     run = [
-        monte_carlo_totals(fn, 3, s, tiles=list(grid.tiles()), load=load)["total"]
+        _mc(biomass_model, _grid(20, 64), arrays, {}, 3, s, {"biomass": "biomass_sd"})
         for s in (4, 4, 5)
     ]
     np.testing.assert_array_equal(run[0], run[1])
     assert not np.array_equal(run[0], run[2])
-
-
-def test_independent_pixel_errors_average_out_correlated_parameters_do_not(biomass_model):
-    """40 x 40 forest pixels, AGB 200 ± 50 Mg/ha each, independent: the SD of the above-ground
-    total is sqrt(Σ (50 × CF × a_i)²) ≈ sqrt(N) × 50 × 0.47 × a — not N × 50 × 0.47 × a."""
-    n = 40
-    grid = _grid(n, 64)
-    classes = np.full((n, n), 10, np.uint8)
-    agb = np.full((n, n), 200.0, "float32")
-    sd = np.full((n, n), 50.0, "float32")
-    load = _loader(grid, {"land_cover": classes, "biomass": agb, "biomass_sd": sd})
-    area = grid.cell_area_ha(grid.tiles().__next__().window)
-    fn = model_draw_fn(biomass_model, input_errors={"biomass": "biomass_sd"})
-    draws = 1000
-    totals = monte_carlo_totals(
-        fn, draws, 21, tiles=list(grid.tiles()), load=load, scheduler="sync"
-    )
-    above = totals["above"][:, 10]
-    by_hand = math.sqrt(float(np.sum((50.0 * 0.47 * area) ** 2)))  # ≈ 40 × 50 × 0.47 × 0.0100 ha
-    assert by_hand == pytest.approx(40 * 50 * 0.47 * 0.01, rel=1e-3)
-    s = summarize_draws(above)
-    assert s.sd == pytest.approx(by_hand, rel=0.08)  # SE of an SD from 1000 draws ≈ 2.2 %
-    assert s.mean == pytest.approx(float(np.sum(200.0 * 0.47 * area)), rel=1e-3)
-    # A carbon fraction with 5 % SD, drawn once per draw for every pixel, is fully correlated:
-    # the SD of the total is 5 % of the total, N times one pixel's, not sqrt(N) times.
-    load0 = _loader(grid, {"land_cover": classes, "biomass": agb, "biomass_sd": sd * 0})
-    totals = monte_carlo_totals(
-        fn,
-        draws,
-        21,
-        tiles=list(grid.tiles()),
-        load=load0,
-        parameters={"carbon_fraction": Parameter(0.47, 0.05)},
-        scheduler="sync",
-    )
-    total = float(np.sum(200.0 * 0.47 * area))
-    assert summarize_draws(totals["above"][:, 10]).sd == pytest.approx(0.05 * total, rel=0.08)
-
-
-def test_interval_estimate_converges_as_draws_grow():
-    """The 90 % interval of the total does not shrink with more draws, but its Monte Carlo
-    estimate stabilises: the spread of p05/p95 and of the mean across seeds falls ~ 1/sqrt(n)."""
-    grid = _grid(4, 16)
-    tiles = list(grid.tiles())
-    load = _loader(grid, {"v": np.ones((4, 4))})
-
-    def fn(data, params, noise):
-        return {"x": np.array([params["k"] * data["v"].sum()])}
-
-    sigma = 16 * 1.0  # k ~ N(10, 1): the total 16 k has SD 16
-    est: dict[int, list[tuple[float, float, float]]] = {50: [], 1600: []}
-    for n in est:
-        for seed in range(30):
-            x = monte_carlo_totals(
-                fn,
-                n,
-                seed,
-                tiles=tiles,
-                load=load,
-                parameters={"k": Parameter(10.0, 0.1)},
-                scheduler="sync",
-            )["x"][:, 0]
-            s = summarize_draws(x)
-            est[n].append((float(s.mean), float(s.p05), float(s.p95)))
-    small, large = np.array(est[50]), np.array(est[1600])
-    width_true = 2 * 1.6449 * sigma
-    assert np.mean(large[:, 2] - large[:, 1]) == pytest.approx(width_true, rel=0.03)
-    assert np.mean(small[:, 2] - small[:, 1]) == pytest.approx(width_true, rel=0.2)  # no shrinking
-    for col in (1, 2):  # p05, p95: spread across seeds ~ 1/sqrt(n), sqrt(32) ≈ 5.7 times smaller
-        assert large[:, col].std() < small[:, col].std() / 3
-    assert large[:, 0].std() == pytest.approx(sigma / math.sqrt(1600), rel=0.35)
-    assert small[:, 0].std() == pytest.approx(sigma / math.sqrt(50), rel=0.35)
 
 
 def test_pixel_noise_is_the_same_in_any_window():
@@ -500,116 +411,129 @@ def test_monte_carlo_tile_memory_is_draws_times_groups():
     assert out["s"][:, 1].tolist() == [1.0] * 7
 
 
-def test_model_draw_fn_zones_add_up_to_classes(lookup_model, pool_table):
-    grid = _grid(20, 64)
-    classes, _ = _landscape(20)
-    zone = np.where(np.arange(20)[None, :] < 7, 0, 1) * np.ones((20, 1), int)
-    zone[0, 0] = -1  # outside every zone
-    load = _loader(grid, {"land_cover": classes, "zone": zone})
-    (tile,) = grid.tiles()
-    data = load(tile)
-    by_zone = model_draw_fn(lookup_model, zones="zone", n_zones=2)(data, {}, None)
-    plain = model_draw_fn(lookup_model)(
-        {**data, "land_cover": np.where(zone >= 0, classes, 0)}, {}, None
-    )
-    np.testing.assert_allclose(by_zone["total"].reshape(2, 256).sum(axis=0), plain["total"])
+def test_draw_pools_refuses_what_the_model_cannot_draw(lookup_model):
+    data = {"land_cover": np.array([[10]], np.uint8)}
     with pytest.raises(InputDataError, match="neither"):
-        model_draw_fn(lookup_model)(data, {"nope": np.array(1.0)}, None)
+        draw_pools(lookup_model, data, {"nope": np.array(1.0)}, lambda s: np.zeros((1, 1)))
+    pools = draw_pools(
+        lookup_model, data, {"table.above": np.full(11, 2.0)}, lambda s: np.zeros((1, 1))
+    )
+    assert pools["above"][0, 0] == 2.0 and pools["soil"][0, 0] == pytest.approx(52.0)
 
 
-def test_summarize_draws_known_values():
-    s = summarize_draws(np.arange(101.0))
-    assert (s.mean, s.p05, s.p95) == (50.0, 5.0, 95.0)
-    assert s.sd == pytest.approx(np.arange(101.0).std(ddof=1))
-    assert summarize_draws(np.array([3.0])).sd == 0.0
-
-
-# == zones (exactextract) =========================================================================
+# == zones and the tally engine (exactextract fractions) ===========================================
 RES = 10.0
 
 
+def test_group_sums_by_class_by_hand():
+    classes = np.array([[10, 10, 40], [40, 80, 10]], dtype=np.uint8)
+    area = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    stock = np.array([[100.0, 50.0, 10.0], [20.0, 0.0, np.nan]])
+    sums = group_sums(membership(np.isfinite(stock), area), {"class_code": classes}, {"s": stock})
+    by = sums.set_index("class_code")
+    # class 10: cells (0,0) area 1 stock 100, (0,1) area 2 stock 50; (1,2) is NaN -> not valid
+    assert by.loc[10, "area_ha"] == 3.0 and by.loc[10, "s"] == 1 * 100 + 2 * 50
+    # class 40: (0,2) area 3 stock 10, (1,0) area 4 stock 20; class 80: area 5, stock 0
+    assert by.loc[40, "area_ha"] == 7.0 and by.loc[40, "s"] == 3 * 10 + 4 * 20
+    assert by.loc[80, "area_ha"] == 5.0 and by.loc[80, "s"] == 0.0
+    assert set(sums["zone"]) == {0} and sums["area_ha"].sum() == 15.0
+
+
+def _zone_sums(grid: Grid, gdf, classes: np.ndarray, values: dict) -> pd.DataFrame:
+    """Tile by tile, as the stages do: the AOI and each zone, per class."""
+    zones = Zones(grid, "aoi", gdf)
+    parts = []
+    for tile in grid.tiles():
+        v = {k: a[tile.slices] for k, a in values.items()}
+        valid = classes[tile.slices] != 0
+        for a in v.values():
+            valid &= np.isfinite(a)
+        member = membership(valid, grid.cell_area_ha(tile.window), zones.coverage(tile))
+        parts.append(group_sums(member, {"class_code": classes[tile.slices]}, v))
+    return zones.label(add_group_sums(parts), "test")
+
+
 @pytest.fixture()
-def zone_rasters(tmp_path):
-    stock = np.array([[1, 2, 3, 4], [5, 6, 7, np.nan]], dtype="float32")
+def zone_grid():
+    stock = np.array([[1, 2, 3, 4], [5, 6, 7, np.nan]], dtype="float64")
     classes = np.array([[10, 10, 40, 40], [10, 40, 40, 40]], dtype=np.uint8)
-    kw = {"res": RES, "left": UTM_LEFT, "top": UTM_TOP}
-    s = write_tif(tmp_path / "stock.tif", stock, nodata=float("nan"), **kw)
-    c = write_tif(tmp_path / "classes.tif", classes, nodata=0, **kw)
     L, T = UTM_LEFT, UTM_TOP
-    zones = gpd.GeoDataFrame(
-        {"name": ["A", "B", "C"]},
-        geometry=[
-            shapely.box(L, T - 20, L + 15, T),  # column 0 whole, column 1 half, both rows
-            shapely.box(L + 15, T - 10, L + 40, T),  # row 0: column 1 half, columns 2 and 3
-            shapely.box(L + 25, T - 20, L + 40, T - 15),  # row 1: (1,2) a quarter, (1,3) NaN
-        ],
-        crs="EPSG:32649",
+    gdf = read_zones(
+        gpd.GeoDataFrame(
+            {"name": ["A", "B", "C"]},
+            geometry=[
+                shapely.box(L, T - 20, L + 15, T),  # column 0 whole, column 1 half, both rows
+                shapely.box(L + 15, T - 10, L + 40, T),  # row 0: column 1 half, columns 2 and 3
+                shapely.box(L + 25, T - 20, L + 40, T - 15),  # row 1: (1,2) a quarter, (1,3) NaN
+            ],
+            crs="EPSG:32649",
+        ),
+        "EPSG:32649",
+        id_field="name",
     )
-    path = tmp_path / "zones.gpkg"
-    zones.to_file(path, layer="townships", driver="GPKG")
-    a = float(_grid(4, 16).cell_area_ha(_grid(4, 16).tiles().__next__().window)[0, 0])
-    return s, c, path, a
+    grid = Grid("EPSG:32649", RES, L, T, 4, 2, chunk=256)
+    a = float(grid.cell_area_ha(next(grid.tiles()).window)[0, 0])
+    return grid, gdf, classes, stock, a
 
 
-def test_zonal_totals_exact_fractions_by_hand(zone_rasters):
-    stock, _, zones, a = zone_rasters
-    out = zonal_totals({"stock": stock}, zones, layer="townships", id_field="name")
-    got = out.set_index("zone_id")
+def test_zone_totals_exact_fractions_by_hand(zone_grid):
+    grid, gdf, classes, stock, a = zone_grid
+    got = _zone_sums(grid, gdf, np.ones_like(classes), {"stock": stock})
+    got = got.groupby("zone_id")[["area_ha", "stock"]].sum()
     # A: 1 x 1 + 2 x 0.5 + 5 x 1 + 6 x 0.5 = 10 cells' worth; area 3 cells
     # B: 2 x 0.5 + 3 + 4 = 8; area 2.5.  C: 7 x 0.25 = 1.75; area 0.25 (the NaN cell not counted)
-    assert got.loc["A", "stock_total"] == pytest.approx(10 * a, rel=1e-12)
+    assert got.loc["A", "stock"] == pytest.approx(10 * a, rel=1e-12)
     assert got.loc["A", "area_ha"] == pytest.approx(3 * a, rel=1e-12)
-    assert got.loc["B", "stock_total"] == pytest.approx(8 * a, rel=1e-12)
+    assert got.loc["B", "stock"] == pytest.approx(8 * a, rel=1e-12)
     assert got.loc["B", "area_ha"] == pytest.approx(2.5 * a, rel=1e-12)
-    assert got.loc["C", "stock_total"] == pytest.approx(1.75 * a, rel=1e-12)
+    assert got.loc["C", "stock"] == pytest.approx(1.75 * a, rel=1e-12)
     assert got.loc["C", "area_ha"] == pytest.approx(0.25 * a, rel=1e-12)
+    assert got.loc["aoi", "stock"] == pytest.approx(28 * a, rel=1e-12)  # every valid cell, whole
     assert a == pytest.approx(0.01, rel=1e-3)  # a true 10 m cell near Baoting
 
 
-def test_zonal_totals_per_class_by_hand(zone_rasters):
-    stock, classes, zones, a = zone_rasters
-    out = zonal_totals(
-        {"stock": stock}, zones, classes=classes, id_field="name", legend="worldcover"
-    ).set_index(["zone_id", "class_code"])
+def test_zone_totals_per_class_by_hand(zone_grid):
+    grid, gdf, classes, stock, a = zone_grid
+    out = _zone_sums(grid, gdf, classes, {"stock": stock}).set_index(["zone_id", "class_code"])
     # A, class 10: (0,0) 1 x 1, (0,1) 2 x 0.5, (1,0) 5 x 1 -> 7, area 2.5; class 40: (1,1) 6 x 0.5
-    assert out.loc[("A", 10), "stock_total"] == pytest.approx(7 * a, rel=1e-12)
+    assert out.loc[("A", 10), "stock"] == pytest.approx(7 * a, rel=1e-12)
     assert out.loc[("A", 10), "area_ha"] == pytest.approx(2.5 * a, rel=1e-12)
-    assert out.loc[("A", 40), "stock_total"] == pytest.approx(3 * a, rel=1e-12)
-    assert out.loc[("A", 40), "class_name"] == "Cropland"
-    assert out.loc[("B", 10), "stock_total"] == pytest.approx(1 * a, rel=1e-12)
-    assert out.loc[("B", 40), "stock_total"] == pytest.approx(7 * a, rel=1e-12)
-    assert sorted(out.index.tolist()) == [("A", 10), ("A", 40), ("B", 10), ("B", 40), ("C", 40)]
+    assert out.loc[("A", 40), "stock"] == pytest.approx(3 * a, rel=1e-12)
+    assert out.loc[("B", 10), "stock"] == pytest.approx(1 * a, rel=1e-12)
+    assert out.loc[("B", 40), "stock"] == pytest.approx(7 * a, rel=1e-12)
+    zones = sorted(k for k in out.index.tolist() if k[0] != "aoi")
+    assert zones == [("A", 10), ("A", 40), ("B", 10), ("B", 40), ("C", 40)]
 
 
-def test_zonal_totals_match_exactextract_weighted_sum_across_tiles(tmp_path):
+def test_zone_totals_match_exactextract_weighted_sum_across_tiles(tmp_path):
     """Tile by tile (chunk 16, polygons crossing tile edges) equals exactextract's own
     weighted_sum over the whole raster with the true cell areas as weights."""
     from exactextract import exact_extract
 
     n = 40
     rng = np.random.default_rng(2)
-    values = rng.uniform(0, 300, (n, n)).astype("float32")
+    values = rng.uniform(0, 300, (n, n))
     kw = {"res": RES, "left": UTM_LEFT, "top": UTM_TOP}
     path = write_tif(tmp_path / "v.tif", values, nodata=float("nan"), **kw)
-    grid = _grid(n, 2048)
-    (tile,) = grid.tiles()
-    area = write_tif(tmp_path / "area.tif", grid.cell_area_ha(tile.window), **kw)
-    zones = gpd.GeoDataFrame(
-        geometry=[
-            shapely.Point(UTM_LEFT + 170, UTM_TOP - 190).buffer(120),
-            shapely.box(UTM_LEFT + 3, UTM_TOP - 397, UTM_LEFT + 161.5, UTM_TOP - 250.25),
-        ],
-        crs="EPSG:32649",
+    whole = _grid(n, 2048)
+    area = write_tif(tmp_path / "area.tif", whole.cell_area_ha(next(whole.tiles()).window), **kw)
+    gdf = read_zones(
+        gpd.GeoDataFrame(
+            geometry=[
+                shapely.Point(UTM_LEFT + 170, UTM_TOP - 190).buffer(120),
+                shapely.box(UTM_LEFT + 3, UTM_TOP - 397, UTM_LEFT + 161.5, UTM_TOP - 250.25),
+            ],
+            crs="EPSG:32649",
+        ),
+        "EPSG:32649",
     )
-    ours = zonal_totals({"v": path}, zones, chunk=16)
-    ref = exact_extract(
-        str(path), zones, ["weighted_sum", "sum"], weights=str(area), output="pandas"
-    )
-    np.testing.assert_allclose(ours["v_total"], ref["weighted_sum"], rtol=1e-9)
-    assert ours["zone_id"].tolist() == ["1", "2"]
+    ours = _zone_sums(_grid(n, 16), gdf, np.ones((n, n), np.uint8), {"v": values})
+    ours = ours[ours["zone_id"] != "aoi"].groupby("zone_id")["v"].sum()
+    ref = exact_extract(str(path), gdf, ["weighted_sum"], weights=str(area), output="pandas")
+    np.testing.assert_allclose(ours.loc[["1", "2"]], ref["weighted_sum"], rtol=1e-9)
 
 
-def test_zone_coverage_and_zonal_sums_over_a_tile():
+def test_zone_coverage_over_a_tile():
     grid = _grid(4, 16)
     zones = read_zones(
         gpd.GeoDataFrame(
@@ -623,10 +547,10 @@ def test_zone_coverage_and_zonal_sums_over_a_tile():
     (tile,) = grid.tiles()
     cov = zone_coverage(zones, grid, tile)
     assert cov.cell.tolist() == [0, 4, 8, 12] and cov.fraction.tolist() == [0.5] * 4
-    sums = zonal_sums(
-        cov, 1, np.full((4, 4), 10), np.ones((4, 4)), {"v": np.arange(16.0).reshape(4, 4)}
-    )
-    assert sums["area_ha"][0, 10] == 2.0 and sums["v"][0, 10] == (0 + 4 + 8 + 12) * 0.5
+    member = membership(np.ones((4, 4), bool), np.ones((4, 4)), cov)
+    sums = group_sums(member, {"c": np.full((4, 4), 10)}, {"v": np.arange(16.0).reshape(4, 4)})
+    zone1 = sums[sums["zone"] == 1].iloc[0]
+    assert zone1["area_ha"] == 2.0 and zone1["v"] == (0 + 4 + 8 + 12) * 0.5
 
 
 def test_read_zones_errors(tmp_path):
@@ -640,3 +564,8 @@ def test_read_zones_errors(tmp_path):
     )
     with pytest.raises(InputDataError, match="repeat"):
         read_zones(poly, "EPSG:32649", id_field="n")
+    aoi_named = gpd.GeoDataFrame(
+        {"n": ["aoi"]}, geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:32649"
+    )
+    with pytest.raises(InputDataError, match="reserved"):
+        Zones(_grid(4, 16), "x", read_zones(aoi_named, "EPSG:32649", id_field="n"))

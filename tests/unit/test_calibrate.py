@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -14,13 +13,13 @@ import yaml
 from pyproj import Transformer
 
 from sinkmap.calibrate import (
-    add_cli,
     calibrate,
     cross_validate,
     fit_form,
     folds,
     read_plots,
 )
+from sinkmap.cli import main
 from sinkmap.errors import InputDataError, SourceError
 from sinkmap.models import get_model
 
@@ -402,13 +401,9 @@ def test_spectral_calibration(tmp_path):
 
 # -- command line --------------------------------------------------------------------------------
 def test_cli_prints_json_and_writes_the_file(chm, synthetic, tmp_path, capsys):
-    parser = argparse.ArgumentParser(prog="sinkmap")
-    add_cli(parser.add_subparsers(dest="command"))
     out = tmp_path / "p.yaml"
-    args = parser.parse_args(
-        ["calibrate", str(synthetic[0]), "--predictor", str(chm[0]), "--out", str(out), "--k", "4"]
-    )
-    assert args.func(args) == 0
+    argv = ["calibrate", str(synthetic[0]), "--predictor", str(chm[0]), "--out", str(out)]
+    assert main([*argv, "--k", "4"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["model"] == "height_allometry" and summary["n_plots"] == N_PLOTS
     assert summary["cross_validation"]["k"] == 4 and summary["out"] == str(out)

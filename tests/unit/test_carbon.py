@@ -1,4 +1,5 @@
-"""sinkmap.carbon: pool table, lookup, stock difference (IPCC 2006 Vol. 4 Eq. 2.5), CO2e, sums."""
+"""sinkmap.carbon and sinkmap.tables: pool table, lookup, stock difference (IPCC 2006 Vol. 4
+Eq. 2.5), CO2e."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import numpy as np
 import pytest
 
 from sinkmap.carbon import (
-    PoolTable,
-    class_sums,
+    carbon_of,
+    co2e,
     co2e_flux,
+    flux_between,
+    interval_years,
     lookup_pools,
     stock_difference,
     total_stock,
 )
 from sinkmap.errors import InputDataError, UnknownClassError
+from sinkmap.tables import PoolTable
 
 from ._helpers import POOL_CSV
 
@@ -118,38 +122,22 @@ def test_co2e_flux_no_change_is_positive_zero():
     assert f[0] == 0.0 and not np.signbit(f[0])
 
 
-# -- class sums -----------------------------------------------------------------------------------
-def test_class_sums_by_hand():
-    classes = np.array([[10, 10, 40], [40, 80, 10]], dtype=np.uint8)
-    area = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    stock = np.array([[100.0, 50.0, 10.0], [20.0, 0.0, np.nan]])
-    out = class_sums(classes, area, {"stock": stock})
-    assert out["area_ha"].shape == (256,)
-    # class 10: cells (0,0) area 1 stock 100, (0,1) area 2 stock 50; (1,2) is NaN -> excluded
-    assert out["area_ha"][10] == pytest.approx(1 + 2)
-    assert out["stock"][10] == pytest.approx(1 * 100 + 2 * 50)
-    # class 40: (0,2) area 3 stock 10, (1,0) area 4 stock 20
-    assert out["area_ha"][40] == pytest.approx(3 + 4)
-    assert out["stock"][40] == pytest.approx(3 * 10 + 4 * 20)
-    # class 80: area 5, stock 0
-    assert out["area_ha"][80] == pytest.approx(5)
-    assert out["stock"][80] == 0.0
-    assert out["area_ha"].sum() == pytest.approx(15)
+# -- CO2e of totals, and the flux between two stocks ---------------------------------------------
+def test_co2e_of_totals_has_the_inventory_sign():
+    # a loss of 579 Mg C is an emission of 579 x 44/12 = 2123 Mg CO2e; a gain a removal
+    assert co2e(-579.0) == pytest.approx(2123.0)
+    assert co2e(965.0) == pytest.approx(-965.0 * 44 / 12)
+    assert co2e(0.0) == 0.0 and not np.signbit(co2e(0.0))
+    np.testing.assert_allclose(co2e(np.array([1.0, -1.0])), [-44 / 12, 44 / 12])
+    assert carbon_of(co2e(-12.0)) == pytest.approx(12.0)  # 44 Mg CO2 hold 12 Mg C
 
 
-def test_class_sums_excludes_cells_where_any_layer_is_nan():
-    classes = np.array([10, 10, 10], dtype=np.uint8)
-    area = np.array([1.0, 1.0, 1.0])
-    out = class_sums(
-        classes, area, {"a": np.array([1.0, np.nan, 3.0]), "b": np.array([1.0, 2.0, np.nan])}
-    )
-    # only the first cell has both layers finite
-    assert out["area_ha"][10] == 1.0 and out["a"][10] == 1.0 and out["b"][10] == 1.0
-
-
-def test_class_sums_code_too_large():
-    with pytest.raises(InputDataError, match="must fit in uint8"):
-        class_sums(np.array([300]), np.array([1.0]), {}, nbins=256)
+def test_flux_between_two_stocks():
+    # 197 -> 46 Mg C/ha over 2 years: (197 - 46) x 44/12 / 2 = 276.83 Mg CO2e/ha/yr, an emission
+    assert flux_between(197.0, 46.0, 2) == pytest.approx(151 * 44 / 12 / 2)
+    assert interval_years(2020, 2022) == 2
+    with pytest.raises(InputDataError, match="forwards"):
+        interval_years(2022, 2020)
 
 
 # -- pool table validation ------------------------------------------------------------------------

@@ -70,12 +70,41 @@ def _edit(base: dict, fn) -> dict:
         (lambda d: d["grid"].update(resolution=-10), r"grid\.resolution"),
         (lambda d: d["inputs"].pop("land_cover"), r"inputs: needs a 'land_cover' role"),
         (lambda d: d.pop("aoi"), r"aoi: required key is missing"),
-        (lambda d: d["model"].update(name="random_forest"), r"model\.name"),
     ],
 )
 def test_bad_values_name_the_key(base, edit, match):
     with pytest.raises(ConfigError, match=match):
         load_config(_edit(base, edit))
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (
+            lambda d: d["model"].update(name="random_forest"),
+            r"unknown model 'random_forest' \(model\.name\)",
+        ),
+        (lambda d: d["model"].update(params={"tabel": "x.csv"}), r"tabel: unknown key"),
+        (lambda d: d["inputs"].update(land_cover={"dataset": "nope"}), r"unknown dataset 'nope'"),
+        (
+            lambda d: (
+                d["model"].update(
+                    name="biomass", params={"soil_table": d["model"]["params"]["table"]}
+                )
+                or d["inputs"].pop("biomass")
+            ),
+            r"reads input role\(s\) \['biomass'\]",
+        ),
+    ],
+)
+def test_what_a_run_needs_is_checked_before_it_starts(base, edit, match):
+    """The config's structure is load_config's; the model, its parameters, the datasets and the
+    roles the model reads are checked by validate_run (the workflow and `sinkmap validate`)."""
+    from sinkmap.stages.context import validate_run
+
+    cfg = load_config(_edit(base, edit))
+    with pytest.raises(ConfigError, match=match):
+        validate_run(cfg)
 
 
 def test_every_problem_is_listed(base):

@@ -10,8 +10,8 @@ import pytest
 
 from sinkmap.crosswalk import IPCC_CATEGORIES, Crosswalk
 from sinkmap.errors import ConfigError, UnknownClassError
-from sinkmap.sources import load_registry
 from sinkmap.legends import CLCD, IO_LULC, WORLDCOVER
+from sinkmap.sources import load_registry
 
 from ._helpers import DATASETS_YAML, ROOT
 
@@ -161,8 +161,8 @@ def _align_clcd(tmp_path: Path, code: int) -> Path:
 
     from sinkmap.config import Config
     from sinkmap.grid import Grid
-    from sinkmap.pipeline import align_input
     from sinkmap.sources import Manifest, file_record
+    from sinkmap.stages.inputs import align_input
 
     from ._helpers import AOI_GPKG, POOL_CSV, UTM_LEFT, UTM_TOP, write_tif
 

@@ -6,7 +6,6 @@ values are exact in float32, so the totals must match to double precision.
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -14,8 +13,9 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 
+from sinkmap.cli import main
 from sinkmap.errors import InputDataError, UnknownClassError
-from sinkmap.invest import add_cli, change, stock
+from sinkmap.invest import change, stock
 
 from ._helpers import UTM_LEFT, UTM_TOP, write_tif
 
@@ -260,20 +260,13 @@ def test_change_needs_the_same_pixel_grid(maps, pools_csv, tmp_path):
 
 
 def test_cli_prints_the_summary(maps, pools_csv, tmp_path, capsys):
-    parser = argparse.ArgumentParser(prog="sinkmap")
-    add_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(
-        ["stock", "--lulc", str(maps["bas_path"]), "--pools", str(pools_csv)]
-        + ["--out", str(tmp_path / "s"), "--threads", "1"]
-    )
-    assert args.func(args) == 0
+    argv = ["stock", "--lulc", str(maps["bas_path"]), "--pools", str(pools_csv)]
+    assert main([*argv, "--out", str(tmp_path / "s"), "--threads", "1"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["baseline"]["totals_mg_c"] == pytest.approx(_hand_totals(maps["bas"]))
-    args = parser.parse_args(
-        ["change", "--lulc-bas", str(maps["bas_path"]), "--lulc-alt", str(maps["alt_path"])]
-        + ["--pools", str(pools_csv), "--out", str(tmp_path / "c"), "--threads", "1"]
-    )
-    assert args.func(args) == 0
+    argv = ["change", "--lulc-bas", str(maps["bas_path"]), "--lulc-alt", str(maps["alt_path"])]
+    argv += ["--pools", str(pools_csv), "--out", str(tmp_path / "c"), "--threads", "1"]
+    assert main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["change"]["totals_mg_c"]["total"] < 0
     assert (tmp_path / "c" / "c_change_bas_alt.tif").exists()

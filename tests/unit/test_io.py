@@ -11,8 +11,8 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 from sinkmap.errors import InputDataError, OutputError
-from sinkmap.grid import Grid
 from sinkmap.files import atomic_path
+from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, check_on_grid, open_on_grid, write_layers
 
 from ._helpers import UTM_LEFT, UTM_TOP, write_tif

@@ -156,7 +156,8 @@ def test_chunked_pipeline_equals_whole_array_model(tmp_path):
 
     from sinkmap.config import load_config
     from sinkmap.grid import Grid
-    from sinkmap.pipeline import compute_stocks
+    from sinkmap.paths import Paths
+    from sinkmap.stages.stocks import compute_stocks
 
     from ._helpers import CONFIG_YAML, UTM_LEFT, UTM_TOP, write_tif
 
@@ -188,8 +189,7 @@ def test_chunked_pipeline_equals_whole_array_model(tmp_path):
             2020,
             {"land_cover": lc_path, "biomass": agb_path},
             tmp_path / "grid.json",
-            class_summary_out=tmp_path / name / "classes.csv",
-            tile_summary_out=tmp_path / name / "tiles.csv",
+            outputs=Paths(tmp_path / name).year_outputs(2020),
             threads=2,
         )
         whole = get_model(name, params).pools({"land_cover": lc, "biomass": agb})

@@ -17,8 +17,8 @@ import shapely
 from sinkmap.errors import OutputError
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, write_layers
-from sinkmap.publish import qgis
 from sinkmap.legends import WORLDCOVER, WORLDCOVER_COLORMAP
+from sinkmap.publish import qgis
 
 from ._helpers import UTM_LEFT, UTM_TOP
 

@@ -17,8 +17,8 @@ from PIL import Image
 from sinkmap.errors import OutputError
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, write_layers
-from sinkmap.publish import quicklook
 from sinkmap.legends import WORLDCOVER_COLORMAP
+from sinkmap.publish import quicklook
 
 from ._account import account_table, write_account
 from ._helpers import UTM_LEFT, UTM_TOP

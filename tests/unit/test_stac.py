@@ -22,6 +22,7 @@ from pyproj import Transformer
 
 from sinkmap import OUTPUT_VERSION, __version__
 from sinkmap.constants import SIGN_CONVENTION, UNITS_FLUX, UNITS_STOCK
+from sinkmap.contract import ACCOUNT_COLUMNS, ACCOUNT_JSON_TEXT, ACCOUNT_UNITS
 from sinkmap.errors import OutputError
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, write_layers
@@ -33,7 +34,6 @@ from sinkmap.publish.stac import (
     offline_validation,
     validate_catalog,
 )
-from sinkmap.tally import ACCOUNT_COLUMNS, ACCOUNT_JSON_TEXT, ACCOUNT_UNITS
 
 from ._account import GAIN_LOSS_PARAMS, INPUTS, MODEL, account_table, write_account
 from ._helpers import ROOT, UTM_LEFT, UTM_TOP
@@ -414,14 +414,14 @@ def _doc(results: Path) -> dict:
 
 def test_account_json_validates_against_the_committed_schema(catalog: Path, results: Path) -> None:
     assert OUTPUT_VERSION.startswith("0.2."), (
-        f"sinkmap.OUTPUT_VERSION is {OUTPUT_VERSION}: the account layout of sinkmap.tally and "
+        f"sinkmap.OUTPUT_VERSION is {OUTPUT_VERSION}: the account layout of sinkmap.contract and "
         "docs/schemas/carbon_account.schema.json are those of output contract 0.2"
     )
     schema = json.loads(ACCOUNT_SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     doc = _doc(results)
     jsonschema.Draft202012Validator(schema).validate(doc)
-    # the schema's column list and units are sinkmap.tally's
+    # the schema's column list and units are sinkmap.contract's
     assert schema["properties"]["columns"]["const"] == ACCOUNT_COLUMNS
     assert schema["properties"]["units"]["const"] == ACCOUNT_UNITS
     assert schema["$defs"]["record"]["required"] == ACCOUNT_COLUMNS

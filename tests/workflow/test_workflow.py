@@ -228,19 +228,16 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     write_config(run, [2020, 2021, 2022])
     proc = snakemake(run, "-n")
     counts = _job_counts(proc.stdout + proc.stderr)
-    # 2022: fetch + align for both roles, one stocks job, its stock tally and Monte Carlo, the
-    # 2021-2022 sink by both methods and its change tally, the 2022 GeoPackage, the account table,
-    # which gains the new rows, its JSON twin, the report and the STAC catalog.
+    # 2022: fetch + align for both roles, one stocks job (layers and tallies) and its Monte Carlo,
+    # the 2021-2022 interval (both methods and its tallies), the 2022 GeoPackage, the account
+    # table, which gains the new rows, its JSON twin, the report and the STAC catalog.
     # Nothing for 2020 or 2021.
     assert counts == {
         "fetch": 2,
         "align": 2,
         "stocks": 1,
-        "tally_stocks": 1,
         "uncertainty": 1,
-        "sink": 1,
-        "gain_loss": 1,
-        "tally_changes": 1,
+        "interval": 1,
         "geopackage": 1,
         "account": 1,
         "account_json": 1,
@@ -258,7 +255,7 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     assert set(account_after["year"]) == {2020, 2021, 2022}
     # any two mapped years on request: the 2020-2022 stock difference needs only its own job
     counts = _job_counts(snakemake(run, "-n", "results/sink/2020-2022/net_flux_co2e.tif").stdout)
-    assert counts == {"sink": 1}
+    assert counts == {"interval": 1}
     assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
     # only the run-wide aggregates (account table and its JSON twin; the STAC catalog, left out
     # above) are rewritten
@@ -276,7 +273,8 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
 
 
 def test_a_method_parameter_change_reruns_only_what_it_affects(run: Path, tmp_path: Path) -> None:
-    """A new root-to-shoot ratio changes the gain-loss layers and what is made from them only."""
+    """A new root-to-shoot ratio changes the interval's gain-loss layers and what is made from them
+    only: no stocks, Monte Carlo or alignment."""
     config = run / "config.yaml"
     original = config.read_text(encoding="utf-8")
     try:
@@ -287,8 +285,7 @@ def test_a_method_parameter_change_reruns_only_what_it_affects(run: Path, tmp_pa
         )
         counts = _job_counts(snakemake(run, "-n").stdout)
         assert counts == {
-            "gain_loss": 1,
-            "tally_changes": 1,
+            "interval": 1,
             "geopackage": 1,  # carries the interval's IPCC summary
             "account": 1,
             "account_json": 1,

@@ -1,13 +1,13 @@
 # Configuration (validated before the DAG is built), paths and input functions.
+# Every path comes from sinkmap.paths.Paths (P), which the library uses too.
 
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from sinkmap.config import load_config
-from sinkmap.constants import POOLS
 from sinkmap.errors import SinkmapError
-from sinkmap.paths import GAIN_LOSS_PARTS
+from sinkmap.paths import GAIN_LOSS_PARTS, STOCK_LAYERS
 from sinkmap.sources import get_dataset
 from sinkmap.stages.context import validate_run
 
@@ -16,32 +16,17 @@ try:
     RUN = validate_run(CFG)
 except SinkmapError as _exc:
     raise WorkflowError(f"configuration error:\n{_exc}") from None
-REGISTRY = RUN.registry
-MODEL = RUN.model
-
-RESULTS = str(CFG.results_dir)
-SYNTHETIC = RUN.synthetic
-RESOURCES = str(CFG.resources_dir)
+P = RUN.paths
 YEARS = CFG.years
 INTERVALS = CFG.intervals
-POOL_NAMES = [*POOLS, "total"]
-POOL_FLUX = list(POOLS) if CFG.account.pool_flux_layers else []
-GAIN_LOSS_FILES = [RUN.paths.gain_loss(0, 1, k).name for k in GAIN_LOSS_PARTS]
+GAIN_LOSS = CFG.account.gain_loss
+MC = CFG.account.uncertainty
+POOL_FLUX = [p for p in STOCK_LAYERS[:-1]] if CFG.account.pool_flux_layers else []
 #: What the tallies' rows depend on besides their input files: the zones and the AOI's name.
 ZONES_PARAMS = {
     "zones": CFG.account.zones.model_dump(mode="json") if CFG.account.zones else None,
     "aoi_name": CFG.aoi.name,
 }
-
-
-def model_files(wildcards=None):
-    """The model's parameter files (pool tables, ...): inputs, so editing one reruns its jobs."""
-    return {
-        f"model_{key}": str(value)
-        for key, value in CFG.model.params.items()
-        if isinstance(value, str) and Path(value).is_file()
-    }
-LOGS = "logs"
 
 
 wildcard_constraints:
@@ -52,35 +37,58 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
 
 
+def year_outputs(year="{year}"):
+    return {k: str(v) for k, v in P.year_outputs(year).items()}
+
+
+def interval_outputs(y0="{y0}", y1="{y1}"):
+    outs = P.interval_outputs(y0, y1, pool_flux=POOL_FLUX, gain_loss=GAIN_LOSS.enabled)
+    return {k: str(v) for k, v in outs.items()}
+
+
 def previous_year(year):
     """The configured year before ``year``, or None for the first."""
-    year = int(year)
-    earlier = [y for y in YEARS if y < year]
+    earlier = [y for y in YEARS if y < int(year)]
     return max(earlier) if earlier else None
 
 
+def model_files(wildcards=None):
+    """The model's parameter files (pool tables, ...): inputs, so editing one reruns its jobs."""
+    return {
+        f"model_{key}": str(value)
+        for key, value in CFG.model.params.items()
+        if isinstance(value, str) and Path(value).is_file()
+    }
+
+
+def zones_input(wildcards=None):
+    return {"zones": str(CFG.account.zones.path)} if CFG.account.zones else {}
+
+
 def manifest_for(wildcards):
-    return f"{RUN.raw_dir(wildcards.role, int(wildcards.year))}/manifest.json"
+    """The fetched files of a role and year: immutable once verified, so only their presence
+    counts (ancient), not their modification time."""
+    return ancient(str(RUN.raw_dir(wildcards.role, int(wildcards.year)) / "manifest.json"))
+
+
+def aligned_inputs(roles):
+    """An input function: ``in_<role>`` → the role's aligned layer of the job's year."""
+    return lambda w: {f"in_{r}": str(P.aligned(r, w.year)) for r in sorted(roles)}
 
 
 def stock_roles():
-    """Roles the stocks step reads: the model's, and land cover for the per-class summaries."""
-    return sorted(set(MODEL.inputs) | {"land_cover"})
+    """Roles the stocks step reads: the model's, and land cover for the per-class tallies."""
+    return set(RUN.model.inputs) | {"land_cover"}
 
 
-def aligned(role, year):
-    return f"{RESULTS}/{year}/{role}.tif"
+def mc_roles():
+    """Input roles the Monte Carlo reads: the model's, land cover, and the per-pixel SD roles."""
+    return stock_roles() | set(MC.input_errors) | set(MC.input_errors.values())
 
 
-def sink_summary_for(wildcards):
-    y0 = previous_year(wildcards.year)
-    if y0 is None:
-        return []
-    return f"{RESULTS}/sink/{y0}-{wildcards.year}/class_summary.csv"
-
-
-def check_interval(wildcards):
-    """Any two configured years, earlier first: consecutive ones are built by default, others on
+def interval_inputs(wildcards):
+    """Both years' land cover and stocks, the growth-rate table and the optional gain-loss layers.
+    Any two configured years, earlier first: consecutive ones are built by default, others on
     request (e.g. ``snakemake results/sink/2020-2024/net_flux_co2e.tif``)."""
     y0, y1 = int(wildcards.y0), int(wildcards.y1)
     if y0 not in YEARS or y1 not in YEARS or y0 >= y1:
@@ -88,85 +96,47 @@ def check_interval(wildcards):
             f"{y0}-{y1} is not an interval of two configured years {YEARS}, earlier first; "
             "request results/sink/<year>-<later year>/ for years listed in the config"
         )
-    return []
-
-
-def pool_stock_inputs(wildcards):
-    """Per-pool stocks of both years, for the per-pool flux layers of the sink rule."""
-    out = {}
-    for p in POOL_FLUX:
-        out[f"pool0_{p}"] = f"{RESULTS}/{wildcards.y0}/carbon_stock_{p}.tif"
-        out[f"pool1_{p}"] = f"{RESULTS}/{wildcards.y1}/carbon_stock_{p}.tif"
+    out = {"land_cover0": str(P.aligned("land_cover", y0))}
+    out["land_cover1"] = str(P.aligned("land_cover", y1))
+    out |= {f"stock0_{p}": str(path) for p, path in P.stocks(y0).items()}
+    out |= {f"stock1_{p}": str(path) for p, path in P.stocks(y1).items()}
+    if GAIN_LOSS.enabled:
+        out["growth_rates"] = str(GAIN_LOSS.growth_rates)
+    if GAIN_LOSS.enabled and GAIN_LOSS.loss_role:
+        out["loss_year"] = str(P.aligned(GAIN_LOSS.loss_role, y1))
+    if GAIN_LOSS.enabled and GAIN_LOSS.state_role:
+        out["state"] = str(P.aligned(GAIN_LOSS.state_role, y0))
     return out
 
 
-def gain_loss_inputs(wildcards):
-    """Optional forest-loss-year and forest-state layers of the gain-loss rule."""
-    gl = CFG.account.gain_loss
-    out = {}
-    if gl.loss_role:
-        out["loss_year"] = aligned(gl.loss_role, wildcards.y1)
-    if gl.state_role:
-        out["state"] = aligned(gl.state_role, wildcards.y0)
-    return out
-
-
-def gain_loss_layers_for(wildcards):
-    if not CFG.account.gain_loss.enabled:
-        return {}
-    base = f"{RESULTS}/sink/{wildcards.y0}-{wildcards.y1}"
-    return {
-        "gl_removals": f"{base}/gain_loss_removals_co2e.tif",
-        "gl_emissions": f"{base}/gain_loss_emissions_co2e.tif",
-    }
-
-
-def zones_input(wildcards):
-    return {"zones": str(CFG.account.zones.path)} if CFG.account.zones else {}
-
-
-def mc_roles():
-    """Input roles the Monte Carlo reads: the model's, land cover, and the per-pixel SD roles."""
-    mc = CFG.account.uncertainty
-    return sorted(set(stock_roles()) | set(mc.input_errors) | set(mc.input_errors.values()))
-
-
-def interval_tables_for(wildcards):
-    """Tables of the interval ending in ``year`` that its GeoPackage carries as layers."""
+def geopackage_inputs(wildcards):
+    """A year's tables, and those of the interval ending in it (if any)."""
+    out = {k: str(v) for k, v in P.year_outputs(wildcards.year).items() if k in TABLES}
     y0 = previous_year(wildcards.year)
-    if y0 is None:
-        return {}
-    base = f"{RESULTS}/sink/{y0}-{wildcards.year}"
-    return {
-        "change_matrix": f"{base}/change_matrix.csv",
-        "ipcc_change_matrix": f"{base}/ipcc_change_matrix.csv",
-        "ipcc_summary": f"{base}/ipcc_summary.csv",
-    }
+    if y0 is not None:
+        tables = interval_outputs(y0, wildcards.year)
+        out |= {k: tables[k] for k in ("sink_summary", *INTERVAL_LAYERS)}
+    return out
 
 
-def all_outputs():
-    return [
-        *core_outputs(),
-        f"{RESULTS}/carbon_account.json",
-        f"{RESULTS}/stac/catalog.json",
-        f"{RESULTS}/report.html",
-    ]
+TABLES = ("class_summary", "tile_summary", "stock_tally")
+#: The interval's tables each year's GeoPackage carries as layers.
+INTERVAL_LAYERS = ("change_matrix", "ipcc_change_matrix", "ipcc_summary")
 
 
 def core_outputs():
     """The layers and tables of every year and interval, and the account."""
-    out = [f"{RESULTS}/carbon_account.csv", f"{RESULTS}/grid.json"]
+    out = [str(P.account()), str(P.account("parquet")), str(P.grid())]
     for year in YEARS:
-        out += [f"{RESULTS}/{year}/carbon_stock_{p}.tif" for p in POOL_NAMES]
-        out += [aligned(role, year) for role in CFG.inputs]
-        out.append(f"{RESULTS}/{year}/sinkmap_{year}.gpkg")
+        out += [str(p) for p in P.stocks(year).values()]
+        out += [str(P.aligned(role, year)) for role in CFG.inputs]
+        out.append(str(P.geopackage(year)))
+        if MC.enabled and MC.pixel_sd:
+            out.append(str(P.stock_sd(year)))
     for y0, y1 in INTERVALS:
-        out.append(f"{RESULTS}/sink/{y0}-{y1}/net_flux_co2e.tif")
-        out += [f"{RESULTS}/sink/{y0}-{y1}/net_flux_co2e_{p}.tif" for p in POOL_FLUX]
-        out.append(f"{RESULTS}/sink/{y0}-{y1}/ipcc_summary.csv")
-        if CFG.account.gain_loss.enabled:
-            out += [f"{RESULTS}/sink/{y0}-{y1}/{name}" for name in GAIN_LOSS_FILES]
-    if CFG.account.uncertainty.pixel_sd and CFG.account.uncertainty.enabled:
-        out += [f"{RESULTS}/{year}/carbon_stock_total_sd.tif" for year in YEARS]
-    out.append(f"{RESULTS}/carbon_account.parquet")
+        out += list(interval_outputs(y0, y1).values())
     return out
+
+
+def all_outputs():
+    return [*core_outputs(), str(P.account("json")), str(P.stac_catalog()), str(P.report())]

@@ -5,9 +5,9 @@ rule grid:
     input:
         aoi=str(CFG.aoi.path),
     output:
-        f"{RESULTS}/grid.json",
+        str(P.grid()),
     log:
-        f"{LOGS}/grid.log",
+        str(P.log("grid")),
     params:
         grid=CFG.grid.model_dump(),
         aoi_layer=CFG.aoi.layer,
@@ -19,11 +19,11 @@ rule fetch:
     input:
         aoi=str(CFG.aoi.path),
     output:
-        f"{RESOURCES}/raw/{{dataset}}/{{version}}/{{year}}/manifest.json",
+        str(P.manifest("{dataset}", "{version}", "{year}")),
     log:
-        f"{LOGS}/fetch/{{dataset}}_{{version}}_{{year}}.log",
+        str(P.log("fetch", "{dataset}_{version}_{year}")),
     params:
-        entry=lambda w: get_dataset(REGISTRY, w.dataset).describe(),
+        entry=lambda w: get_dataset(RUN.registry, w.dataset).describe(),
     resources:
         downloads=1,
     script:
@@ -33,12 +33,12 @@ rule fetch:
 rule align:
     input:
         manifest=manifest_for,
-        grid=f"{RESULTS}/grid.json",
+        grid=str(P.grid()),
         aoi=str(CFG.aoi.path),
     output:
-        f"{RESULTS}/{{year}}/{{role}}.tif",
+        str(P.aligned("{role}", "{year}")),
     log:
-        f"{LOGS}/align/{{role}}_{{year}}.log",
+        str(P.log("align", "{role}_{year}")),
     params:
         dataset=lambda w: CFG.inputs[w.role].model_dump(),
     threads: 2

@@ -1,7 +1,7 @@
 """Assemble carbon_account.csv and its Parquet twin: one row per year x zone x class x pool x method.
 
 Inputs: per-year stock tallies, per-interval change tallies, per-year Monte Carlo draws (optional).
-Outputs: carbon_account.csv, carbon_account.parquet.
+Outputs: carbon_account.csv, carbon_account.parquet. Settings: params years, intervals.
 """
 
 from pathlib import Path
@@ -12,12 +12,13 @@ from sinkmap.stages.account import assemble_account
 
 sm = snakemake  # noqa: F821
 with step(sm.log[0], "carbon account"):
-    cfg = load_config(dict(sm.config))
     years = list(sm.params.years)
     assemble_account(
-        cfg,
+        load_config(dict(sm.config)),
         stocks={y: Path(p) for y, p in zip(years, sm.input.stocks, strict=True)},
-        changes={y1: Path(p) for (_, y1), p in zip(cfg.intervals, sm.input.changes, strict=True)},
+        changes={
+            y1: Path(p) for (_, y1), p in zip(sm.params.intervals, sm.input.changes, strict=True)
+        },
         monte_carlo={y: Path(p) for y, p in zip(years, sm.input.monte_carlo, strict=True)}
         if sm.input.monte_carlo
         else None,

@@ -1,6 +1,7 @@
-"""Write the per-year GeoPackage (AOI, class summary, tile grid, sink summary of the interval ending in the year).
+"""Write the per-year GeoPackage (AOI, class summary, tile grid, zones, the interval's tables).
 
-Inputs: grid, aoi, class_summary, tile_summary, sink_summary (optional). Outputs: sinkmap_<year>.gpkg.
+Inputs: grid, aoi, class_summary, tile_summary, account_stocks, and the sink summary and tables of
+the interval ending in the year (if any). Outputs: sinkmap_<year>.gpkg.
 """
 
 from pathlib import Path
@@ -10,6 +11,7 @@ from sinkmap.stages import step
 from sinkmap.stages.geopackage import write_geopackage
 
 sm = snakemake  # noqa: F821
+keys = sm.input.keys()
 with step(sm.log[0], f"geopackage {sm.wildcards.year}"):
     write_geopackage(
         load_config(dict(sm.config)),
@@ -17,12 +19,12 @@ with step(sm.log[0], f"geopackage {sm.wildcards.year}"):
         grid_path=Path(sm.input.grid),
         class_summary=Path(sm.input.class_summary),
         tile_summary=Path(sm.input.tile_summary),
-        sink_summary=Path(sm.input.sink_summary) if sm.input.sink_summary else None,
+        sink_summary=Path(sm.input.sink_summary) if "sink_summary" in keys else None,
         out=Path(sm.output[0]),
         tables={
             name: Path(sm.input[name])
             for name in ("change_matrix", "ipcc_change_matrix", "ipcc_summary")
-            if name in sm.input.keys()
+            if name in keys
         },
-        account_stocks=Path(sm.input.account_stocks),
+        account_stocks=Path(sm.input.stock_tally),
     )

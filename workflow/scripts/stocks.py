@@ -1,30 +1,26 @@
-"""Run the carbon model over all chunks of one year.
+"""A year's carbon stocks: the model over every chunk, its layers, summaries and stock tally.
 
-Inputs: aligned inputs the model needs, grid. Outputs: carbon_stock_<pool>.tif (COG, Mg C/ha) for each pool
-and the total, class_summary.csv, tile_summary.csv. Settings: config model; threads.
+Inputs: the aligned layers the model reads (keys in_<role>), land cover, zones (optional), grid.
+Outputs: carbon_stock_<pool>.tif for each pool and the total (COG, Mg C/ha), class_summary.csv,
+tile_summary.csv, account_stocks.csv. Settings: config model and account.zones; wildcard year; threads.
 """
 
 from pathlib import Path
 
 from sinkmap.config import load_config
-from sinkmap.paths import STOCK_LAYERS
 from sinkmap.stages import step
 from sinkmap.stages.stocks import compute_stocks
 
 sm = snakemake  # noqa: F821
-inputs = {
-    key.removeprefix("in_"): Path(path) for key, path in sm.input.items() if key.startswith("in_")
-}
-with step(sm.log[0], f"carbon stocks {sm.wildcards.year} from {sorted(map(str, inputs.values()))}"):
+aligned = {k.removeprefix("in_"): Path(v) for k, v in sm.input.items() if k.startswith("in_")}
+with step(
+    sm.log[0], f"carbon stocks {sm.wildcards.year} from {sorted(map(str, aligned.values()))}"
+):
     compute_stocks(
         load_config(dict(sm.config)),
         int(sm.wildcards.year),
-        inputs,
+        aligned,
         Path(sm.input.grid),
-        outputs={
-            **{f"stock_{p}": Path(x) for p, x in zip(STOCK_LAYERS, sm.output.pools, strict=True)},
-            "class_summary": Path(sm.output.class_summary),
-            "tile_summary": Path(sm.output.tile_summary),
-        },
+        outputs={k: Path(v) for k, v in sm.output.items()},
         threads=sm.threads,
     )

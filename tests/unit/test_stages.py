@@ -1,4 +1,5 @@
-"""The account tallies on a hand-built landscape where every transition, removal and loss is known.
+"""The stages (stocks, interval, Monte Carlo, account) on a hand-built landscape where every
+transition, removal and loss is known.
 
 The landscape is 4 x 2 "hand cells" of 8 x 8 pixels of 10 m in an equal-area CRS (EPSG:6933), so
 every hand cell is exactly 0.64 ha and every expected value below is worked out by hand from the
@@ -26,18 +27,13 @@ import pytest
 import shapely
 
 from sinkmap.config import load_config
+from sinkmap.contract import ALL_CLASSES, AOI_ZONE, GAIN_LOSS, STOCK_DIFFERENCE
 from sinkmap.grid import Grid
-from sinkmap.tally import (
-    ALL_CLASSES,
-    AOI_ZONE,
-    GAIN_LOSS,
-    STOCK_DIFFERENCE,
-    assemble_account,
-    compute_gain_loss,
-    run_monte_carlo,
-    tally_changes,
-    tally_stocks,
-)
+from sinkmap.paths import Paths
+from sinkmap.stages.account import assemble_account
+from sinkmap.stages.interval import compute_interval
+from sinkmap.stages.stocks import compute_stocks
+from sinkmap.stages.uncertainty import run_monte_carlo
 
 from ._helpers import AOI_GPKG, DATASETS_YAML, write_tif
 
@@ -58,15 +54,30 @@ POOL_CSV = "lucode,c_above,c_below,c_dead,c_soil\n" + "".join(
 )
 
 
-def _pool_layers(lc: np.ndarray) -> dict[str, np.ndarray]:
-    out = {}
-    for i, pool in enumerate(("above", "below", "dead", "soil")):
-        arr = np.full(lc.shape, np.nan, "float32")
-        for code, values in POOLS.items():
-            arr[lc == code] = values[i]
-        out[pool] = arr
-    out["total"] = sum(out[p] for p in ("above", "below", "dead", "soil"))
-    return out
+def _stocks(cfg, grid: Path, year: int, lc: Path, results: Path) -> tuple[dict[str, Path], Path]:
+    """The stocks stage for ``year`` (lookup model over ``lc``) into ``results``: the stock layers
+    (pool → path) and the stock tally."""
+    out = Paths(results).year_outputs(year)
+    compute_stocks(cfg, year, {"land_cover": lc}, grid, outputs=out)
+    return {
+        k.removeprefix("stock_"): v
+        for k, v in out.items()
+        if k.startswith("stock_") and k != "stock_tally"
+    }, out["stock_tally"]
+
+
+def _interval(cfg, land, lc0: Path, stocks0: dict[str, Path], results: Path) -> pd.DataFrame:
+    """The interval stage 2020-2022 into ``results``; returns the change tally."""
+    return compute_interval(
+        cfg,
+        2020,
+        2022,
+        land_cover=(lc0, land["lc2022"]),
+        stocks0=stocks0,
+        stocks1=land["stocks2022"],
+        grid_path=land["grid"],
+        outputs=Paths(results).interval_outputs(2020, 2022),
+    )
 
 
 @pytest.fixture()
@@ -81,12 +92,6 @@ def land(tmp_path: Path):
         paths[f"lc{year}"] = write_tif(
             d / "land_cover.tif", lc, res=RES, left=LEFT, top=TOP, crs=CRS, nodata=0
         )
-        paths[f"stocks{year}"] = {
-            pool: write_tif(
-                d / f"carbon_stock_{pool}.tif", arr, res=RES, left=LEFT, top=TOP, crs=CRS
-            )
-            for pool, arr in _pool_layers(lc).items()
-        }
     table = tmp_path / "pools.csv"
     table.write_text(POOL_CSV)
     rates = tmp_path / "rates.csv"
@@ -124,6 +129,10 @@ def land(tmp_path: Path):
     )
     paths["cfg"] = cfg
     paths["dir"] = tmp_path
+    for year in (2020, 2022):
+        paths[f"stocks{year}"], paths[f"tally{year}"] = _stocks(
+            cfg, grid_path, year, paths[f"lc{year}"], tmp_path
+        )
     return paths
 
 
@@ -136,15 +145,27 @@ def _row(table: pd.DataFrame, **where: object) -> pd.Series:
     return rows.iloc[0]
 
 
+def test_stock_layers_and_tables_by_hand(land):
+    import rasterio
+
+    for pool, cell in {"above": 100.0, "soil": 50.0, "total": 197.0}.items():
+        with rasterio.open(land["stocks2020"][pool]) as ds:
+            assert ds.read(1)[0, 0] == cell and np.isnan(ds.read(1)[-1, -1])  # tree; nodata
+    classes = pd.read_csv(land["dir"] / "2020" / "class_summary.csv").set_index("class_code")
+    assert classes.loc[10, "area_ha"] == pytest.approx(3 * CELL)
+    assert classes.loc[10, "stock_total_mgc"] == pytest.approx(3 * 197 * CELL)
+    assert classes.loc[40, "stock_soil_mgc"] == pytest.approx(3 * 40 * CELL)
+    assert classes.loc[50, "stock_density_mgc_per_ha"] == pytest.approx(20.0)
+    tiles = pd.read_csv(land["dir"] / "2020" / "tile_summary.csv")
+    assert len(tiles) == 2  # two 16-pixel chunks
+    assert tiles["stock_total_mgc"].sum() == pytest.approx(749 * CELL)
+    assert tiles["area_ha"].tolist() == pytest.approx([4 * CELL, 3 * CELL])
+
+
 def test_stock_tally_by_zone_class_and_pool(land):
-    out = land["dir"] / "stocks_2020.csv"
-    table = tally_stocks(
-        land["cfg"],
-        2020,
-        land_cover=land["lc2020"],
-        stocks=land["stocks2020"],
-        grid_path=land["grid"],
-        out=out,
+    out = land["tally2020"]
+    table = pd.read_csv(
+        out, dtype={"zone_id": str}, keep_default_na=False, na_values={"class_code": [""]}
     )
     # AOI, tree cover (3 hand cells): above 3 x 100 x CELL Mg C; total 3 x 197 x CELL
     row = _row(table, zone_id=AOI_ZONE, class_code=10, pool="above")
@@ -178,30 +199,7 @@ def test_stock_tally_by_zone_class_and_pool(land):
 
 def test_change_tally_both_methods_by_hand(land):
     cfg = land["cfg"]
-    gl = compute_gain_loss(
-        cfg,
-        2020,
-        2022,
-        land_cover0=land["lc2020"],
-        land_cover1=land["lc2022"],
-        stocks0=land["stocks2020"],
-        stock1_total=land["stocks2022"]["total"],
-        grid_path=land["grid"],
-        out_dir=land["dir"] / "sink",
-    )
-    table = tally_changes(
-        cfg,
-        2020,
-        2022,
-        land_cover0=land["lc2020"],
-        land_cover1=land["lc2022"],
-        stocks0=land["stocks2020"],
-        stocks1=land["stocks2022"],
-        grid_path=land["grid"],
-        out=land["dir"] / "changes.csv",
-        ipcc_out=land["dir"] / "ipcc.csv",
-        gain_loss_layers=gl,
-    )
+    table = _interval(cfg, land, land["lc2020"], land["stocks2020"], land["dir"])
     sd = table[table["method"] == STOCK_DIFFERENCE]
     g = table[table["method"] == GAIN_LOSS]
     # stock difference, end class 10: (1,1) crop -> tree gains (197 - 46) / 2 yr x CELL
@@ -241,7 +239,7 @@ def test_change_tally_both_methods_by_hand(land):
     params = json.loads(row["method_params"])
     assert params["root_shoot"] == 0.37 and params["carbon_fraction"] == 0.47
 
-    ipcc = pd.read_csv(land["dir"] / "ipcc.csv")
+    ipcc = pd.read_csv(Paths(land["dir"]).ipcc_summary(2020, 2022))
     aoi = ipcc[ipcc["zone_id"] == AOI_ZONE].set_index("crf_code")
     # 4.A.1 forest remaining forest: 2 cells, no stock change, gain-loss gains only
     assert aoi.loc["4.A.1", "area_ha"] == pytest.approx(2 * CELL)
@@ -328,35 +326,21 @@ def test_per_pixel_sd_layer(land):
     assert np.isnan(sd[K, 3 * K])  # outside the AOI
 
 
-def _account(cfg, land, lc2020, stocks2020, **kwargs) -> pd.DataFrame:
-    """Every tally of 2020 (the given land cover and stocks) and 2022, their Monte Carlo, and the
-    account assembled from them."""
+def _account(cfg, land, lc2020, stocks2020, tally2020, **kwargs) -> pd.DataFrame:
+    """The interval 2020-2022 (from the given 2020 land cover and stocks), each year's Monte Carlo,
+    and the account assembled from them."""
     d = land["dir"]
-    inputs = {2020: (lc2020, stocks2020), 2022: (land["lc2022"], land["stocks2022"])}
-    for year, (lc, stocks) in inputs.items():
-        tally_stocks(
-            cfg, year, land_cover=lc, stocks=stocks, grid_path=land["grid"], out=d / f"s{year}.csv"
-        )
+    lcs = {2020: lc2020, 2022: land["lc2022"]}
+    for year, lc in lcs.items():
         run_monte_carlo(
             cfg, year, aligned={"land_cover": lc}, grid_path=land["grid"], out=d / f"m{year}.csv"
         )
-    tally_changes(
-        cfg,
-        2020,
-        2022,
-        land_cover0=lc2020,
-        land_cover1=land["lc2022"],
-        stocks0=stocks2020,
-        stocks1=land["stocks2022"],
-        grid_path=land["grid"],
-        out=d / "c.csv",
-        ipcc_out=d / "i.csv",
-    )
+    _interval(cfg, land, lc2020, stocks2020, d / "interval")
     return assemble_account(
         cfg,
-        stocks={y: d / f"s{y}.csv" for y in inputs},
-        changes={2022: d / "c.csv"},
-        monte_carlo={y: d / f"m{y}.csv" for y in inputs},
+        stocks={2020: tally2020, 2022: land["tally2022"]},
+        changes={2022: Paths(d / "interval").change_tally(2020, 2022)},
+        monte_carlo={y: d / f"m{y}.csv" for y in lcs},
         out=d / "account.csv",
         **kwargs,
     )
@@ -366,7 +350,12 @@ def test_account_rows_join_stocks_changes_and_intervals(land):
     cfg = land["cfg"]
     d = land["dir"]
     table = _account(
-        cfg, land, land["lc2020"], land["stocks2020"], parquet_out=d / "account.parquet"
+        cfg,
+        land,
+        land["lc2020"],
+        land["stocks2020"],
+        land["tally2020"],
+        parquet_out=d / "account.parquet",
     )
     assert list(pd.read_parquet(d / "account.parquet").columns) == list(table.columns)
     row = _row(
@@ -469,9 +458,9 @@ def test_per_pixel_input_errors_average_out_and_repeat_across_years(land):
 
 
 def test_bad_account_settings_are_refused_with_the_fix(land):
+    from sinkmap.account.montecarlo import mc_parameters
     from sinkmap.errors import ConfigError, InputDataError
     from sinkmap.models import get_model
-    from sinkmap.tally import mc_parameters
 
     cfg = land["cfg"]
     model = get_model(cfg.model.name, cfg.model.params)
@@ -508,13 +497,9 @@ def test_a_zone_without_valid_cells_keeps_its_rows(land):
             crs=CRS,
         ),
     )
-    table = tally_stocks(
-        cfg,
-        2020,
-        land_cover=land["lc2020"],
-        stocks=land["stocks2020"],
-        grid_path=land["grid"],
-        out=land["dir"] / "s.csv",
+    _, tally = _stocks(cfg, land["grid"], 2020, land["lc2020"], land["dir"] / "zones2")
+    table = pd.read_csv(
+        tally, dtype={"zone_id": str}, keep_default_na=False, na_values={"class_code": [""]}
     )
     row = _row(table, zone_id="E", class_name=ALL_CLASSES, pool="total")
     assert row["area_ha"] == 0 and row["stock_mgc"] == 0 and row["zone_name"] == "east"
@@ -527,11 +512,8 @@ def test_flux_interval_is_left_out_where_the_years_count_different_cells(land):
     lc = LC0.copy()
     lc[K : 2 * K, :K] = 0  # hand cell (1, 0) is nodata in 2020 only
     lc_path = write_tif(d / "lc_gap.tif", lc, res=RES, left=LEFT, top=TOP, crs=CRS, nodata=0)
-    stocks = {
-        pool: write_tif(d / f"gap_{pool}.tif", arr, res=RES, left=LEFT, top=TOP, crs=CRS)
-        for pool, arr in _pool_layers(lc).items()
-    }
-    table = _account(land["cfg"], land, lc_path, stocks)
+    stocks, tally = _stocks(land["cfg"], land["grid"], 2020, lc_path, d / "gap")
+    table = _account(land["cfg"], land, lc_path, stocks, tally)
     row = _row(
         table,
         year=2022,
@@ -553,17 +535,9 @@ def test_parquet_twin_keeps_its_types_without_monte_carlo_or_a_second_year(land)
     import pyarrow.parquet as pq
 
     d = land["dir"]
-    tally_stocks(
-        land["cfg"],
-        2020,
-        land_cover=land["lc2020"],
-        stocks=land["stocks2020"],
-        grid_path=land["grid"],
-        out=d / "s0.csv",
-    )
     assemble_account(
         land["cfg"],
-        stocks={2020: d / "s0.csv"},
+        stocks={2020: land["tally2020"]},
         changes={},
         out=d / "a.csv",
         parquet_out=d / "a.parquet",

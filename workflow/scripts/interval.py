@@ -1,0 +1,33 @@
+"""An interval's sinks by both methods, in one pass over the two years.
+
+Inputs: land cover and stocks (every pool and the total) of both years, the growth-rate table,
+optional loss-year and forest-state layers, zones (optional), grid. Outputs: net_flux_co2e.tif and
+net_flux_co2e_<pool>.tif, gain_loss_{net,removals,emissions}_co2e.tif (COGs, Mg CO2e/ha/yr,
+emissions positive), class_summary.csv, change_matrix.csv, ipcc_change_matrix.csv,
+account_changes.csv, ipcc_summary.csv. Settings: config account; wildcards y0, y1; threads.
+"""
+
+from pathlib import Path
+
+from sinkmap.config import load_config
+from sinkmap.paths import STOCK_LAYERS
+from sinkmap.stages import step
+from sinkmap.stages.interval import compute_interval
+
+sm = snakemake  # noqa: F821
+y0, y1 = int(sm.wildcards.y0), int(sm.wildcards.y1)
+keys = sm.input.keys()
+with step(sm.log[0], f"interval {y0}-{y1}"):
+    compute_interval(
+        load_config(dict(sm.config)),
+        y0,
+        y1,
+        land_cover=(Path(sm.input.land_cover0), Path(sm.input.land_cover1)),
+        stocks0={p: Path(sm.input[f"stock0_{p}"]) for p in STOCK_LAYERS},
+        stocks1={p: Path(sm.input[f"stock1_{p}"]) for p in STOCK_LAYERS},
+        grid_path=Path(sm.input.grid),
+        outputs={k: Path(v) for k, v in sm.output.items()},
+        loss_year=Path(sm.input.loss_year) if "loss_year" in keys else None,
+        state=Path(sm.input.state) if "state" in keys else None,
+        threads=sm.threads,
+    )
