@@ -8,13 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CORES ?= all
 
-.PHONY: help install run dryrun test test-fast lint format bench schema clean clean-results
+.PHONY: help install run dryrun test test-fast check lint format bench schema clean clean-results browser
 
 help:
 	@echo "make run      set up .venv and run the demo workflow (results/)"
 	@echo "make test     set up .venv and run the tests"
 	@echo "make dryrun   show what the workflow would do"
-	@echo "make lint     ruff + snakemake --lint"
+	@echo "make check    ruff, formatting, snakefmt, mypy (part of make test)"
+	@echo "make lint     make check + snakemake --lint"
 	@echo "make bench    benchmarks (bench/README.md)"
 	@echo "make clean    remove results/, resources/, logs/ and .venv"
 
@@ -35,18 +36,32 @@ run: $(STAMP)
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES)
 
-test: $(STAMP)
+test: $(STAMP) browser check
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not workflow"
 
-lint: $(STAMP)
+# The report test renders the HTML report in a real headless browser (Debian's chromium).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "install chromium (the report test needs a browser)"; exit 1; }; \
+	  echo "installing chromium for the report test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+check: $(STAMP)
 	$(BIN)/ruff check sinkmap tests bench workflow/scripts aoi
+	$(BIN)/ruff format --check sinkmap tests bench workflow/scripts aoi
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/mypy sinkmap
+
+lint: check
 	$(BIN)/snakemake --lint --cores 1
 
 format: $(STAMP)
 	$(BIN)/ruff format sinkmap tests bench workflow/scripts aoi
+	$(BIN)/snakefmt Snakefile workflow/rules
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_stages.py

@@ -343,7 +343,7 @@ def _tree_plots(
     n = len(rows)
     coords, areas, reasons = _plot_values(rows, crs)
 
-    def col(name: str) -> list[str | None] | None:
+    def col(name: str) -> Any:
         return [row.get(name) for _, row in rows] if name in columns else None
 
     check = validate_trees(col("dbh_cm"), col("height_m"), col("wood_density"))
@@ -877,8 +877,8 @@ def calibrate(
         aoi_obj = aoi if isinstance(aoi, AOI) else read_aoi(aoi)
         extra["aoi"] = str(aoi) if not isinstance(aoi, AOI) else aoi.name
         outside = _outside_aoi(aoi_obj, xs, ys, crss)
-        for i in np.flatnonzero(outside):
-            reasons[i] = reasons[i] or "the plot centre is outside the AOI; check its coordinates"
+        for j in np.flatnonzero(outside):
+            reasons[j] = reasons[j] or "the plot centre is outside the AOI; check its coordinates"
     what, unit = PREDICTORS[model]
     for i, p in enumerate(ps):
         if reasons[i]:

@@ -12,15 +12,13 @@ positive, removals negative). NaN marks cells outside the AOI or without data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from sinkmap.constants import CO2_PER_C, POOLS
 from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.tables import PoolTable
-
-T = TypeVar("T")
 
 
 def lookup_pools(
@@ -53,6 +51,14 @@ def total_stock(pools: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.sum(arrays, axis=0, dtype="float32")
 
 
+def pool_sum(pools: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Above + below + dead + soil in float64, added in that order (NaN where any is NaN)."""
+    total = np.array(pools[POOLS[0]], dtype="float64")
+    for pool in POOLS[1:]:
+        total += pools[pool]
+    return total
+
+
 def stock_difference(stock_t1: np.ndarray, stock_t2: np.ndarray, t1: int, t2: int) -> np.ndarray:
     """Annual stock change ΔC = (C_t2 − C_t1) / (t2 − t1), IPCC 2006 Vol. 4 Eq. 2.5 (Mg C/ha/yr).
 
@@ -73,21 +79,19 @@ def co2e_flux(delta_c: np.ndarray) -> np.ndarray:
     return (0.0 - np.asarray(delta_c, "float64") * CO2_PER_C).astype("float32")  # 0.0 - x: no -0.0
 
 
-def co2e(stock_change: T) -> T:
+def co2e(stock_change: Any) -> Any:
     """CO2e of a carbon stock change (any units of C → the same units of CO2e), inventory sign.
 
     A gain of carbon (``stock_change`` > 0) is a removal, negative; a loss an emission, positive:
     −ΔC × 44/12 (IPCC 2006 Vol. 4). Works on numbers, numpy arrays and pandas columns; written as
     ``0.0 − x`` so that no change gives +0.0, not −0.0.
     """
-    out: Any = 0.0 - stock_change * CO2_PER_C  # type: ignore[operator]
-    return out  # type: ignore[no-any-return]
+    return 0.0 - stock_change * CO2_PER_C
 
 
-def carbon_of(co2: T) -> T:
+def carbon_of(co2: Any) -> Any:
     """Carbon in a mass of CO2 (the same units of C): × 12/44, sign unchanged."""
-    out: Any = co2 / CO2_PER_C  # type: ignore[operator]
-    return out  # type: ignore[no-any-return]
+    return co2 / CO2_PER_C
 
 
 def interval_years(t1: int, t2: int) -> int:

@@ -418,7 +418,7 @@ def change(
 def _rows_array(lulc: LulcRaster, lookup: _Lookup) -> da.Array:
     lut, full = lookup.row_lut(lulc.dtype, lulc.nodata)
     fn = partial(_rows, lut=lut, full=full, nodata=lulc.nodata, n=lookup.n, table=lookup.name)
-    return open_on_grid(lulc.path, lulc.grid).map_blocks(fn, dtype=lookup.row_dtype)
+    return da.map_blocks(fn, open_on_grid(lulc.path, lulc.grid), dtype=lookup.row_dtype)
 
 
 def _stock_layers(
@@ -437,14 +437,16 @@ def _stock_layers(
     layers: dict[Path, LayerSpec] = {}
     for pool in INVEST_POOLS:
         layers[out_dir / "intermediate_outputs" / f"c_{pool}_{scenario}.tif"] = LayerSpec(
-            data=rows.map_blocks(partial(_gather, values=lookup.values[pool]), dtype=np.float32),
+            data=da.map_blocks(
+                partial(_gather, values=lookup.values[pool]), rows, dtype=np.float32
+            ),
             dtype="float32",
             nodata=float("nan"),
             tags=base | {"POOL": pool, "QUANTITY": f"carbon stock, {_POOL_NAMES[pool]}"},
             description=f"carbon stock {pool} ({UNITS_DENSITY}), {_SCENARIOS[scenario]}",
         )
     layers[out_dir / f"c_storage_{scenario}.tif"] = LayerSpec(
-        data=rows.map_blocks(partial(_gather, values=lookup.values["total"]), dtype=np.float32),
+        data=da.map_blocks(partial(_gather, values=lookup.values["total"]), rows, dtype=np.float32),
         dtype="float32",
         nodata=float("nan"),
         tags=base

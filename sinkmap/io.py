@@ -110,7 +110,7 @@ def write_layers(
                 datasets.append(ds)
                 targets.append(_WindowWriter(ds, lock))
                 sources.append(spec.data.astype(spec.dtype))
-            stores = da.store(sources, targets, lock=False, compute=False)
+            stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
             with dask_scheduler(threads):
                 _, *results = dask.compute(stores, *extra)
             for ds in datasets:
@@ -125,8 +125,8 @@ def write_layers(
                 ],
                 threads,
             )
-        for path, cog in cogs.items():
-            os.replace(cog, path)
+        for path, cog_path in cogs.items():
+            os.replace(cog_path, path)
         return list(results)
     finally:
         for ds in datasets:
@@ -259,6 +259,5 @@ def open_dataarray(path: str | Path, *, chunks: int | None = None) -> Any:
     """Open a sinkmap output as a lazily-loaded, georeferenced ``xarray.DataArray`` (rioxarray)."""
     import rioxarray
 
-    return rioxarray.open_rasterio(path, chunks=chunks or True, masked=True).squeeze(
-        "band", drop=True
-    )
+    data: Any = rioxarray.open_rasterio(path, chunks=chunks or True, masked=True)
+    return data.squeeze("band", drop=True)

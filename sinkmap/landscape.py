@@ -152,8 +152,8 @@ def landscape(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, 
     # The county town grows by 70 m of radius a year.
     tx, ty = _metres(np.array([TOWN_LON]), np.array([TOWN_LAT]))
     dist = np.hypot(x[None, :] - tx[0], y[:, None] - ty[0])
-    radius = (1_300.0 + 70.0 * (year - 2020)) * (0.8 + 0.4 * value_noise(x, y, 600.0, seed=37))
-    town = dist < radius
+    town_radius = (1_300.0 + 70.0 * (year - 2020)) * (0.8 + 0.4 * value_noise(x, y, 600.0, seed=37))
+    town = dist < town_radius
     cls[town], sub[town] = BUILT, OTHER
 
     water = (river < 28.0) | ((creek < 0.0035) & (elev < 0.7))

@@ -170,7 +170,7 @@ def load_coefficients_file(
         )
     if (parsed.a is None) != (parsed.b is None):
         raise InputDataError(f"coefficients file {path} must give both a and b, or neither")
-    default = None if parsed.a is None else Coefficients(a=parsed.a, b=parsed.b)  # type: ignore[arg-type]
+    default = None if parsed.a is None else Coefficients(a=parsed.a, b=parsed.b)
     per_class = dict(parsed.coefficients or {})
     if default is None and not per_class:
         raise InputDataError(
@@ -226,7 +226,7 @@ class CoefficientParams(ModelParams):
         """The coefficients to use (reading ``coefficients_file`` if given)."""
         if self.coefficients_file is not None:
             return load_coefficients_file(self.coefficients_file, model=model, form=form)
-        default = None if self.a is None else Coefficients(a=self.a, b=self.b)  # type: ignore[arg-type]
+        default = None if self.a is None else Coefficients(a=self.a, b=self.b)
         return CoefficientSet(default, dict(self.coefficients or {}), source="model.params")
 
 

@@ -116,7 +116,7 @@ class SpectralRegressionModel(PoolsFromAGB):
                 )
         active = finite if self.form != "power" else finite & (v > 0)
         a, b = self.coefficients.arrays(classes, active)
-        return spectral_agb(v, a, b, self.form)
+        return spectral_agb(v, a, b, str(self.form))
 
 
 __all__ = ["FORMS", "SpectralParams", "SpectralRegressionModel", "spectral_agb"]

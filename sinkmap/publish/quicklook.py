@@ -157,12 +157,12 @@ def quicklook_png(
         if ramp.diverging:
             half = max(abs(lo), abs(hi))
             lo, hi = -half, half
-        cmap = LinearSegmentedColormap.from_list(ramp.name, list(ramp.colors))
-        cmap.set_bad((1, 1, 1, 0))
+        ramp_cmap = LinearSegmentedColormap.from_list(ramp.name, list(ramp.colors))
+        ramp_cmap.set_bad((1, 1, 1, 0))
         im = ax.imshow(
             read.data.astype("float32"),
             extent=extent,
-            cmap=cmap,
+            cmap=ramp_cmap,
             norm=Normalize(lo, hi),
             interpolation="nearest",
         )
@@ -191,7 +191,7 @@ def quicklook_png(
     fig.text(0.04, 0.025, _footer(read), fontsize=8, color="#444444")
     if synthetic:
         _banner(fig)
-    return _save(fig, out_png)
+    return _save(fig, Path(out_png))
 
 
 def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_SIZE) -> Path:
@@ -241,7 +241,9 @@ def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_S
     intervals = sorted(set(sd_flux) | set(gl_flux))
     if intervals:
         ramp = RAMPS["flux"].colors
-        methods = [(sd_flux, (ramp[-2], ramp[1]), None)]
+        methods: list[tuple[Any, tuple[str, str], str | None]] = [
+            (sd_flux, (ramp[-2], ramp[1]), None)
+        ]
         if gl_flux:
             methods.append((gl_flux, (ramp[-4], ramp[3]), "///"))
         for k, (flux, (emission, removal), hatch) in enumerate(methods):
@@ -310,7 +312,7 @@ def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_S
     fig.text(0.04, top + 0.02, "Carbon account, county totals", fontsize=14, weight="bold")
     if synthetic:
         _banner(fig)
-    return _save(fig, out_png)
+    return _save(fig, Path(out_png))
 
 
 # -- helpers ---------------------------------------------------------------------------------------

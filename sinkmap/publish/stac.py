@@ -31,7 +31,13 @@ import pystac
 import rasterio
 from pystac.extensions.file import FileExtension
 from pystac.extensions.projection import ProjectionExtension
-from pystac.extensions.raster import DataType, RasterBand, RasterExtension
+from pystac.extensions.raster import (
+    DataType,
+    NoDataStrings,
+    RasterBand,
+    RasterExtension,
+    Sampling,
+)
 from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator, set_validator
 from pystac.validation.stac_validator import GetSchemaError
 
@@ -293,9 +299,10 @@ def build_catalog(results_dir: Path, *, title: str, synthetic: bool) -> Path:
 
 def _empty_extent() -> pystac.Extent:
     """A placeholder extent, replaced by the items' extent before the catalog is written."""
+    unknown: list[list[datetime | None]] = [[None, None]]
     return pystac.Extent(
         pystac.SpatialExtent([[-180.0, -90.0, 180.0, 90.0]]),
-        pystac.TemporalExtent([[None, None]]),
+        pystac.TemporalExtent(unknown),
     )
 
 
@@ -496,11 +503,13 @@ def _add_rasters(item: pystac.Item, rasters: list[Path], principal: Path) -> Non
                 _add_file(item, f"{key}_qml", style, MEDIA_QML, f"QGIS style of {key}", ["style"])
             nodata = ds.nodata
             band = RasterBand.create(
-                nodata=None if nodata is None else ("nan" if nodata != nodata else nodata),
+                nodata=None
+                if nodata is None
+                else (NoDataStrings.NAN if nodata != nodata else nodata),
                 data_type=DataType(ds.dtypes[0]),
                 unit=tags.get("UNITS"),
                 spatial_resolution=abs(ds.transform.a),
-                sampling="area",
+                sampling=Sampling.AREA,
             )
             RasterExtension.ext(asset, add_if_missing=True).apply([band])
             if "POOL" in tags:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from sinkmap.errors import ConfigError
+
 Bounds = tuple[float, float, float, float]
 
 
@@ -65,19 +67,20 @@ TILE_GEOMETRY: dict[str, tuple[int, bool]] = {
 }
 
 
-def tiles_for_bounds(scheme: str, bounds: Bounds) -> list[str]:
-    from sinkmap.errors import ConfigError
+def tiles_for_bounds(scheme: str | None, bounds: Bounds) -> list[str]:
+    """Names of the tiles of ``scheme`` touching ``bounds`` (lon/lat)."""
+    if scheme is None or scheme not in SCHEMES:
+        raise ConfigError(
+            f"unknown tile_scheme {scheme!r}; set the dataset's tile_scheme to one of "
+            f"{sorted(SCHEMES)} in the dataset registry"
+        )
+    return SCHEMES[scheme](bounds)
 
-    try:
-        return SCHEMES[scheme](bounds)
-    except KeyError:
-        raise ConfigError(f"unknown tile_scheme {scheme!r}; known: {sorted(SCHEMES)}") from None
 
-
-def tile_boxes(scheme: str, bounds: Bounds) -> list[tuple[str, Bounds]]:
+def tile_boxes(scheme: str | None, bounds: Bounds) -> list[tuple[str, Bounds]]:
     """Name and (west, south, east, north) box of every tile of ``scheme`` touching ``bounds``."""
     names = tiles_for_bounds(scheme, bounds)
-    step, upper = TILE_GEOMETRY[scheme]
+    step, upper = TILE_GEOMETRY[str(scheme)]
     boxes = []
     for lat, lon in _corners(bounds, step, upper):
         south = lat - step if upper else lat

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import dask.array as da
+
 from sinkmap.align import aligned_array
 from sinkmap.aoi import grid_for_aoi
 from sinkmap.config import Config
@@ -79,7 +81,7 @@ def align_input(
         # Codes are translated after resampling (mode picks among the product's own classes),
         # chunk by chunk, into the run's legend.
         crosswalk = Crosswalk.from_csv(resolve_crosswalk(dataset, cfg.datasets))
-        arr = arr.map_blocks(crosswalk.apply, dtype="uint8")
+        arr = da.map_blocks(crosswalk.apply, arr, dtype="uint8")
         legend = crosswalk.target_legend
         tags |= {"CROSSWALK": dataset.crosswalk, "SOURCE_LEGEND": dataset.legend or ""}
     if legend:

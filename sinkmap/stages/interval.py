@@ -32,6 +32,7 @@ from sinkmap.carbon import (
     co2e_flux,
     flux_between,
     interval_years,
+    pool_sum,
     stock_difference,
 )
 from sinkmap.config import Config
@@ -280,7 +281,7 @@ def _change_tile(
     for t in ("0", "1"):
         for pool in POOLS:
             stocks[pool + t] = np.asarray(blocks[pool + t], "float64")
-        stocks["total" + t] = sum(stocks[p + t] for p in POOLS)
+        stocks["total" + t] = pool_sum({p: stocks[p + t] for p in POOLS})
     for pool in ACCOUNT_POOLS:
         valid &= np.isfinite(stocks[pool + "0"]) & np.isfinite(stocks[pool + "1"])
     # only the valid cells are summed, so NaN elsewhere does no harm

@@ -19,6 +19,7 @@ import pandas as pd
 
 from sinkmap.account.rows import long_rows
 from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership
+from sinkmap.carbon import pool_sum
 from sinkmap.config import Config
 from sinkmap.constants import POOLS, UNITS_STOCK
 from sinkmap.contract import ACCOUNT_POOLS, AOI_ZONE, STOCK_TALLY_COLUMNS
@@ -130,7 +131,7 @@ def _stock_tile(
     """One tile's area and stock of each pool (and the total) per zone and land-cover class."""
     area = grid.cell_area_ha(tile.window)
     values = {p: np.asarray(pools[i], "float64") for i, p in enumerate(POOLS)}
-    values["total"] = sum(values[p] for p in POOLS)
+    values["total"] = pool_sum(values)
     valid = np.asarray(lc) != 0
     for v in values.values():
         valid &= np.isfinite(v)

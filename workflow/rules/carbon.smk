@@ -11,10 +11,10 @@ rule stocks:
         **year_outputs(),
     log:
         str(P.log("stocks", "{year}")),
+    threads: 2
     params:
         model=CFG.model.model_dump(),
         zones=ZONES_PARAMS,
-    threads: 2
     script:
         "../scripts/stocks.py"
 
@@ -30,11 +30,11 @@ rule uncertainty:
         sd=[str(P.stock_sd("{year}"))] if MC.pixel_sd else [],
     log:
         str(P.log("uncertainty", "{year}")),
+    threads: 2
     params:
         uncertainty=MC.model_dump(mode="json"),
         model=CFG.model.model_dump(mode="json"),
         zones=ZONES_PARAMS,
-    threads: 2
     script:
         "../scripts/uncertainty.py"
 
@@ -48,9 +48,9 @@ rule interval:
         **interval_outputs(),
     log:
         str(P.log("interval", "{y0}-{y1}")),
+    threads: 2
     params:
         gain_loss=GAIN_LOSS.model_dump(mode="json"),
         zones=ZONES_PARAMS,
-    threads: 2
     script:
         "../scripts/interval.py"

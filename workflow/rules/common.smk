@@ -68,7 +68,9 @@ def zones_input(wildcards=None):
 def manifest_for(wildcards):
     """The fetched files of a role and year: immutable once verified, so only their presence
     counts (ancient), not their modification time."""
-    return ancient(str(RUN.raw_dir(wildcards.role, int(wildcards.year)) / "manifest.json"))
+    return ancient(
+        str(RUN.raw_dir(wildcards.role, int(wildcards.year)) / "manifest.json")
+    )
 
 
 def aligned_inputs(roles):
@@ -139,4 +141,9 @@ def core_outputs():
 
 
 def all_outputs():
-    return [*core_outputs(), str(P.account("json")), str(P.stac_catalog()), str(P.report())]
+    return [
+        *core_outputs(),
+        str(P.account("json")),
+        str(P.stac_catalog()),
+        str(P.report()),
+    ]

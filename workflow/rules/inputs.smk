@@ -22,10 +22,10 @@ rule fetch:
         str(P.manifest("{dataset}", "{version}", "{year}")),
     log:
         str(P.log("fetch", "{dataset}_{version}_{year}")),
-    params:
-        entry=lambda w: get_dataset(RUN.registry, w.dataset).describe(),
     resources:
         downloads=1,
+    params:
+        entry=lambda w: get_dataset(RUN.registry, w.dataset).describe(),
     script:
         "../scripts/fetch.py"
 
@@ -39,8 +39,8 @@ rule align:
         str(P.aligned("{role}", "{year}")),
     log:
         str(P.log("align", "{role}_{year}")),
+    threads: 2
     params:
         dataset=lambda w: CFG.inputs[w.role].model_dump(),
-    threads: 2
     script:
         "../scripts/align.py"

@@ -20,7 +20,9 @@ rule account:
         changes=[str(P.change_tally(y0, y1)) for y0, y1 in INTERVALS],
         monte_carlo=[str(P.monte_carlo(y)) for y in YEARS] if MC.enabled else [],
     output:
-        csv=report(str(P.account()), caption="../report/account.rst", category="Account"),
+        csv=report(
+            str(P.account()), caption="../report/account.rst", category="Account"
+        ),
         parquet=str(P.account("parquet")),
     log:
         str(P.log("account")),
