@@ -71,8 +71,15 @@ class Crosswalk:
         object.__setattr__(self, "_lut", lut)
 
     @classmethod
-    def from_csv(cls, path: str | Path) -> Crosswalk:
-        """Read and validate a crosswalk CSV; every problem is a ConfigError naming file, line, fix."""
+    def from_csv(cls, path: str | Path, target_legend: str = TARGET_LEGEND) -> Crosswalk:
+        """Read and validate a crosswalk CSV onto ``target_legend`` (the land-cover legend by
+        default; ``forest_type`` for the plantation role); every problem is a ConfigError naming
+        file, line, fix."""
+        if target_legend not in LEGENDS:
+            raise ConfigError(
+                f"crosswalk {path}: unknown target legend {target_legend!r}; use one of "
+                f"{sorted(LEGENDS)} (crosswalk_legend in the dataset registry)"
+            )
         path = Path(path)
         if not path.is_file():
             raise ConfigError(
@@ -96,7 +103,7 @@ class Crosswalk:
                 f"crosswalk {path}, line 1: column(s) {missing} missing from the header {header}; "
                 f"the header should be {','.join(COLUMNS)}"
             )
-        target = {c.code: c for c in LEGENDS[TARGET_LEGEND]}
+        target = {c.code: c for c in LEGENDS[target_legend]}
         rows: list[CrosswalkRow] = []
         seen: dict[int, int] = {}
         for number, values in enumerate(lines[1:], start=2):
@@ -119,7 +126,7 @@ class Crosswalk:
             seen[source] = number
             if dest != NODATA and dest not in target:
                 raise ConfigError(
-                    f"{where}: target_code {dest} is not a class of the {TARGET_LEGEND} legend "
+                    f"{where}: target_code {dest} is not a class of the {target_legend} legend "
                     f"{sorted(target)}; use one of them, or 0 for nodata"
                 )
             category = _category(cell["ipcc_category"], where)
@@ -132,7 +139,7 @@ class Crosswalk:
             elif category != target[dest].ipcc_category:
                 raise ConfigError(
                     f"{where}: target_code {dest} ({target[dest].name}) is IPCC "
-                    f"{target[dest].ipcc_category!r} in the {TARGET_LEGEND} legend, but the row "
+                    f"{target[dest].ipcc_category!r} in the {target_legend} legend, but the row "
                     f"says {category or '(empty)'!r}; write {target[dest].ipcc_category!r}, or map "
                     "the code to a class of the category you mean"
                 )
@@ -151,7 +158,7 @@ class Crosswalk:
             raise ConfigError(
                 f"crosswalk {path} has no rows; add one per class code of the product"
             )
-        return cls(str(path), tuple(rows))
+        return cls(str(path), tuple(rows), target_legend)
 
     def mapping(self) -> dict[int, int]:
         """Source code -> target code (nodata 0 -> 0 included)."""

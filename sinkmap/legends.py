@@ -76,10 +76,59 @@ CLCD: tuple[LegendClass, ...] = (
     LegendClass(9, "Wetland", "#59e2ff", "Wetlands"),
 )
 
+#: Forest types of the ``plantation`` input role: which tree cover is natural forest and which a
+#: plantation, and of what. The run's codes (a product's own codes are mapped to these by its
+#: crosswalk, e.g. ``config/crosswalks/fml_hainan.csv``); the land category of a plantation is set
+#: per stratum in the dynamics table (``config/dynamics/strata.csv``), so it is empty here.
+FOREST_TYPE: tuple[LegendClass, ...] = (
+    LegendClass(1, "Natural forest", "#1b5e20", ""),
+    LegendClass(2, "Rubber plantation", "#9ccc65", ""),
+    LegendClass(3, "Areca and other palm plantation", "#d4e157", ""),
+    LegendClass(4, "Other tree plantation", "#26a69a", ""),
+)
+
+#: FAO Global Ecological Zones 2010 (FAO 2012), the tropical zones, by ``gez_code``: the
+#: ``ecozone`` input role. Colours are sinkmap's.
+GEZ: tuple[LegendClass, ...] = (
+    LegendClass(11, "Tropical rainforest", "#00441b", ""),
+    LegendClass(12, "Tropical moist forest", "#238b45", ""),
+    LegendClass(13, "Tropical dry forest", "#a1d99b", ""),
+    LegendClass(14, "Tropical shrubland", "#e5f5e0", ""),
+    LegendClass(15, "Tropical desert", "#fee391", ""),
+    LegendClass(16, "Tropical mountain system", "#8c6bb1", ""),
+)
+
+#: The carbon state's strata (``results/<year>/state_stratum.tif``): the forest types, forest
+#: regrowing after clearing, shrubland, and land without woody vegetation.
+STRATUM: tuple[LegendClass, ...] = (
+    LegendClass(1, "Natural forest", "#1b5e20", ""),
+    LegendClass(2, "Rubber plantation", "#9ccc65", ""),
+    LegendClass(3, "Areca and other palm plantation", "#d4e157", ""),
+    LegendClass(4, "Other tree plantation", "#26a69a", ""),
+    LegendClass(5, "Regrowing forest", "#66bb6a", ""),
+    LegendClass(6, "Shrubland", "#ffbb22", ""),
+    LegendClass(7, "Without woody vegetation", "#f0f0f0", ""),
+)
+
+#: The six IPCC land categories by code (``results/<year>/state_category.tif``), CRF order.
+IPCC_CATEGORY_CODES: dict[str, int] = {c: i for i, c in enumerate(IPCC_CATEGORIES, start=1)}
+IPCC_CATEGORY: tuple[LegendClass, ...] = tuple(
+    LegendClass(i, c, color, c)
+    for (c, i), color in zip(
+        IPCC_CATEGORY_CODES.items(),
+        ("#1b7837", "#f096ff", "#ffff4c", "#0064c8", "#fa0000", "#b4b4b4"),
+        strict=True,
+    )
+)
+
 LEGENDS: dict[str, tuple[LegendClass, ...]] = {
     "worldcover": WORLDCOVER,
     "io_lulc": IO_LULC,
     "clcd": CLCD,
+    "forest_type": FOREST_TYPE,
+    "gez": GEZ,
+    "stratum": STRATUM,
+    "ipcc_category": IPCC_CATEGORY,
 }
 
 

@@ -25,16 +25,15 @@ from typing import Any
 
 from sinkmap.errors import ConfigError
 from sinkmap.models.base import CarbonModel, ModelParams
+from sinkmap.models.biomass import BiomassModel
+from sinkmap.models.height import HeightAllometryModel
+from sinkmap.models.lookup import LookupModel
+from sinkmap.models.spectral import SpectralRegressionModel
 
 ENTRY_POINT_GROUP = "sinkmap.models"
 
 
 def builtin_models() -> dict[str, type[CarbonModel]]:
-    from sinkmap.models.biomass import BiomassModel
-    from sinkmap.models.height import HeightAllometryModel
-    from sinkmap.models.lookup import LookupModel
-    from sinkmap.models.spectral import SpectralRegressionModel
-
     return {
         m.name: m
         for m in (LookupModel, BiomassModel, HeightAllometryModel, SpectralRegressionModel)

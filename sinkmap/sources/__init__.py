@@ -57,6 +57,9 @@ class Dataset:
     #: Categorical datasets: CSV mapping the product's class codes to the run's legend and IPCC
     #: land categories (``config/crosswalks/``), applied when the product is aligned.
     crosswalk: str | None = None
+    #: The legend the crosswalk maps onto: the run's land-cover legend (``worldcover``, the
+    #: default) or, for the ``plantation`` role, ``forest_type`` (sinkmap.legends).
+    crosswalk_legend: str | None = None
     #: Adapter-specific settings (STAC API URL, collection, assets, archive members, checksums, ...).
     options: dict[str, Any] = field(default_factory=dict)
 

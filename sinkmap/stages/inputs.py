@@ -13,7 +13,7 @@ import dask.array as da
 from sinkmap.align import aligned_array
 from sinkmap.aoi import grid_for_aoi
 from sinkmap.config import Config
-from sinkmap.crosswalk import Crosswalk, resolve_crosswalk
+from sinkmap.crosswalk import TARGET_LEGEND, Crosswalk, resolve_crosswalk
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, write_layers
 from sinkmap.legends import LEGENDS, colormap
@@ -80,7 +80,10 @@ def align_input(
     if dataset.crosswalk:
         # Codes are translated after resampling (mode picks among the product's own classes),
         # chunk by chunk, into the run's legend.
-        crosswalk = Crosswalk.from_csv(resolve_crosswalk(dataset, cfg.datasets))
+        crosswalk = Crosswalk.from_csv(
+            resolve_crosswalk(dataset, cfg.datasets),
+            target_legend=dataset.crosswalk_legend or TARGET_LEGEND,
+        )
         arr = da.map_blocks(crosswalk.apply, arr, dtype="uint8")
         legend = crosswalk.target_legend
         tags |= {"CROSSWALK": dataset.crosswalk, "SOURCE_LEGEND": dataset.legend or ""}

@@ -74,5 +74,7 @@ def test_southern_western_hemispheres():
 
 
 def test_unknown_scheme():
-    with pytest.raises(ConfigError, match=r"unknown tile_scheme 'utm'; known: \["):
+    with pytest.raises(
+        ConfigError, match=r"unknown tile_scheme 'utm'; set the dataset's tile_scheme to one of \["
+    ):
         tiles_for_bounds("utm", BAOTING)
