@@ -24,17 +24,23 @@ from sinkmap.aoi import AOI, aoi_mask, polygon_mask
 from sinkmap.errors import ConfigError, InputDataError
 from sinkmap.grid import Grid
 
+#: Kinds of input and the array each aligns to: (dtype, nodata).
+KINDS: dict[str, tuple[str, float | int]] = {
+    "categorical": ("uint8", 0),  # class codes (WorldCover convention: 0 = nodata)
+    "index": ("uint16", 0),  # whole numbers such as a planting year (0 = nodata)
+    "continuous": ("float32", float("nan")),  # physical quantities
+}
+
 
 def choose_resampling(kind: str, source_pixel_m: float, grid_pixel_m: float) -> Resampling:
-    """Resampling for ``kind`` ('categorical' or 'continuous') given both pixel sizes in metres."""
+    """Resampling for ``kind`` (:data:`KINDS`) given both pixel sizes in metres: the most common
+    value (mode) or the nearest for codes and whole numbers; the mean or bilinear for quantities."""
     finer = source_pixel_m < grid_pixel_m / 1.5
-    if kind == "categorical":
+    if kind in ("categorical", "index"):
         return Resampling.mode if finer else Resampling.nearest
     if kind == "continuous":
         return Resampling.average if finer else Resampling.bilinear
-    raise ConfigError(
-        f"kind must be 'categorical' or 'continuous', got {kind!r}; fix the dataset's kind"
-    )
+    raise ConfigError(f"kind must be one of {sorted(KINDS)}, got {kind!r}; fix the dataset's kind")
 
 
 def source_pixel_metres(path: str | Path) -> float:
@@ -122,8 +128,9 @@ def aligned_array(
 ) -> da.Array:
     """A lazy dask array of the inputs on ``grid``, decoded and masked to ``aoi``.
 
-    Categorical inputs come back as uint8 with 0 as nodata (the WorldCover convention); continuous
-    ones as float32 in physical units (``value × scale + offset``) with NaN as nodata.
+    Categorical inputs come back as uint8 with 0 as nodata (the WorldCover convention), index
+    inputs (whole numbers such as years) as uint16 with 0 as nodata, continuous ones as float32
+    in physical units (``value × scale + offset``) with NaN as nodata.
     """
     if not paths:
         raise InputDataError("no input files to align; check the fetch step's manifest")
@@ -131,7 +138,8 @@ def aligned_array(
     if resampling is None:
         resampling = choose_resampling(kind, source_pixel_metres(paths[0]), grid.resolution)
     aoi_grid = aoi.to_crs(grid.crs)
-    categorical = kind == "categorical"
+    integer = kind in ("categorical", "index")
+    dtype, nodata = KINDS[kind]
 
     def _chunk(block_info: dict | None = None) -> np.ndarray:
         assert block_info is not None
@@ -139,16 +147,14 @@ def aligned_array(
         window = Window(c0, r0, c1 - c0, r1 - r0)
         inside = aoi_mask(aoi_grid, grid, window)
         if not inside.any():
-            return np.full(
-                inside.shape, 0 if categorical else np.nan, "uint8" if categorical else "float32"
-            )
-        if categorical:
+            return np.full(inside.shape, nodata, dtype)
+        if integer:
             data = warp_chunk(
                 paths,
                 grid,
                 window,
                 resampling=resampling,
-                dtype="uint8",
+                dtype=dtype,
                 dst_nodata=0,
                 src_nodata=src_nodata,
             )
@@ -167,7 +173,6 @@ def aligned_array(
         out[~inside] = np.nan
         return out
 
-    dtype = "uint8" if categorical else "float32"
     return da.map_blocks(
         _chunk, chunks=grid.chunks, dtype=dtype, name=f"align-{da.core.tokenize(paths, grid, kind)}"
     )

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sinkmap.errors import ConfigError, format_validation_error
+from sinkmap.files import read_yaml
 from sinkmap.paths import Paths
 
 
@@ -258,7 +259,7 @@ def load_config(source: str | Path | dict[str, Any]) -> Config:
                 f"config file {path} does not exist; copy config/config.yaml and edit it"
             )
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = read_yaml(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
         where = str(path)

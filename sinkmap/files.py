@@ -73,6 +73,15 @@ def write_csv(df: Any, out: str | Path) -> Path:
     return out
 
 
+def read_yaml(text: str) -> Any:
+    """Parse YAML safely (no tags that build Python objects), with libyaml when it is there:
+    about ten times faster than the pure-Python parser on the dataset registry."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
+
+
 def read_csv_table(path: str | Path, what: str, *, missing_hint: str = "") -> Any:
     """Read a user CSV table as a pandas DataFrame; a missing or unreadable file is an
     :class:`InputDataError` naming ``what`` (e.g. "carbon pool table") and the fix."""

@@ -40,6 +40,16 @@ STOCK_LAYERS: tuple[str, ...] = (*POOLS, "total")
 GAIN_LOSS_PARTS: tuple[str, ...] = ("net", "removals", "emissions")
 #: Name of the manifest every fetch writes beside the files it obtained.
 MANIFEST = "manifest.json"
+#: Layers of a year's carbon state (stateful models; sinkmap.dynamics.STATE_LAYERS).
+STATE_NAMES: tuple[str, ...] = (
+    "category",
+    "stratum",
+    "age",
+    "years_since_conversion",
+    "previous_category",
+    "last_loss_year",
+    "soil_start",
+)
 
 
 @dataclass(frozen=True)
@@ -109,12 +119,27 @@ class Paths:
     def geopackage(self, year: Year) -> Path:
         return self.year_dir(year) / f"sinkmap_{year}.gpkg"
 
-    def year_outputs(self, year: Year) -> dict[str, Path]:
-        """What the stocks stage writes for ``year``: ``stock_<pool>`` layers and its tables."""
+    def state(self, year: Year, name: str) -> Path:
+        """A layer of the year's carbon state, e.g. ``results/2021/state_age.tif``."""
+        return self.year_dir(year) / f"state_{name}.tif"
+
+    def states(self, year: Year) -> dict[str, Path]:
+        """State layer name → its file."""
+        return {name: self.state(year, name) for name in STATE_NAMES}
+
+    def state_summary(self, year: Year) -> Path:
+        return self.year_dir(year) / "state_summary.csv"
+
+    def year_outputs(self, year: Year, *, stateful: bool = False) -> dict[str, Path]:
+        """What the stocks stage writes for ``year``: ``stock_<pool>`` layers and its tables, and
+        with a stateful model the ``state_<name>`` layers and the state summary."""
         out = {f"stock_{p}": path for p, path in self.stocks(year).items()}
         out["class_summary"] = self.class_summary(year)
         out["tile_summary"] = self.tile_summary(year)
         out["stock_tally"] = self.stock_tally(year)
+        if stateful:
+            out |= {f"state_{name}": path for name, path in self.states(year).items()}
+            out["state_summary"] = self.state_summary(year)
         return out
 
     # -- intervals ---------------------------------------------------------------------------

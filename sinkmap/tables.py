@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -231,3 +232,193 @@ class GrowthRates:
             c[code, cols] = rate if unit == "t_c_ha_yr" else 0.0
         r = np.asarray(root_shoot, "float64")
         return dm[codes, st] * (1.0 + r) * float(carbon_fraction) + c[codes, st]
+
+
+#: Oldest age (years) a growth curve is tabulated to; older stands take this age's biomass.
+AGE_MAX = 400
+#: Growth-curve forms of :class:`StrataTable` and the columns each needs.
+CURVES: dict[str, tuple[str, ...]] = {
+    "capped_linear": (
+        "young_rate",
+        "young_years",
+        "old_secondary_rate",
+        "old_growth_agb",
+        "old_growth_rate",
+        "max_agb",
+    ),
+    "chapman_richards": ("max_agb", "k", "p"),
+}
+#: Numeric columns of a strata table besides the curve's (every row needs them).
+STRATA_NUMBERS = ("root_shoot", "dead_wood_fraction", "litter_fraction", "canopy_age")
+
+
+def growth_curve(curve: str, ages: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
+    """Above-ground biomass (t d.m./ha) at whole ``ages`` (years) along a growth curve.
+
+    ``capped_linear``: ``young_rate`` a year for ``young_years`` (IPCC 2019 Table 4.9, secondary
+    forest ≤ 20 yr), then ``old_secondary_rate`` (> 20 yr) until ``old_growth_agb``, then
+    ``old_growth_rate`` (old-growth forest) until ``max_agb``. ``chapman_richards``:
+    ``max_agb`` × (1 − e^(−k·age))^p.
+    """
+    a = np.asarray(ages, "float64")
+    if curve == "chapman_richards":
+        return params["max_agb"] * (1.0 - np.exp(-params["k"] * a)) ** params["p"]
+    if curve != "capped_linear":
+        raise InputDataError(f"unknown growth curve {curve!r}; use one of {sorted(CURVES)}")
+    young, years = params["young_rate"], params["young_years"]
+    b = np.minimum(a, years) * young
+    b_young = young * years
+    second, old_agb = params["old_secondary_rate"], params["old_growth_agb"]
+    if second > 0 and b_young < old_agb:
+        t_old = years + (old_agb - b_young) / second  # age at which old growth begins
+    else:
+        t_old = years
+        old_agb = min(b_young, old_agb) if second <= 0 else b_young
+    b = np.where(a > years, b_young + np.minimum(a - years, t_old - years) * second, b)
+    b = np.where(a > t_old, old_agb + (a - t_old) * params["old_growth_rate"], b)
+    return np.minimum(b, params["max_agb"])
+
+
+@dataclass(frozen=True)
+class StrataTable:
+    """Growth curves and parameters of the carbon state's woody strata, per ecological zone.
+
+    Read from ``config/dynamics/strata.csv``: one row per ``stratum`` (code of
+    :data:`sinkmap.legends.STRATUM`) and ``ecozone`` (FAO GEZ 2010 code; 0 = any zone, the row used
+    where no row names the pixel's zone), with the IPCC land category of the stratum, its growth
+    curve (:data:`CURVES`), root-to-shoot ratio, dead-wood and litter fractions of AGB, rotation
+    (plantations) and the age from which its canopy shows as tree cover, each number with its
+    source. Above-ground biomass is tabulated by whole year of age (:attr:`agb_by_age`).
+    """
+
+    strata: np.ndarray  # int per row
+    ecozones: np.ndarray  # int per row (0 = any)
+    categories: tuple[str, ...]
+    curves: tuple[str, ...]
+    agb_by_age: np.ndarray  # (rows, AGE_MAX + 1) t d.m./ha
+    root_shoot: np.ndarray
+    dead_wood_fraction: np.ndarray
+    litter_fraction: np.ndarray
+    rotation: np.ndarray  # years, 0 where none
+    canopy_age: np.ndarray  # int years
+    old_growth_agb: np.ndarray  # t d.m./ha where old growth begins (capped_linear), else NaN
+    names: Mapping[int, str]
+    name: str
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> StrataTable:
+        """Read and validate a strata table; every problem names the file, the line and the fix."""
+        df = read_csv_table(path, "strata table", missing_hint="set model.params.strata")
+        return cls.from_frame(df, name=str(path))
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, *, name: str) -> StrataTable:
+        from sinkmap.legends import IPCC_CATEGORIES
+
+        df = df.rename(columns=lambda c: str(c).strip().lower())
+        required = ("stratum", "ecozone", "ipcc_category", "curve", *STRATA_NUMBERS)
+        missing = [c for c in required if c not in df.columns]
+        if missing:
+            raise InputDataError(
+                f"strata table {name} lacks column(s) {missing}; see config/dynamics/strata.csv"
+            )
+        if df.empty:
+            raise InputDataError(f"strata table {name} has no rows")
+
+        def _number(col: str, line: int, value: object, *, whole: bool = False) -> float:
+            v = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+            if pd.isna(v) or not np.isfinite(v) or v < 0 or (whole and v % 1):
+                kind = "a whole number >= 0" if whole else "a finite number >= 0"
+                raise InputDataError(
+                    f"strata table {name}, line {line}: {col} is {value!r}; give {kind}"
+                )
+            return float(v)
+
+        rows: list[Any] = []
+        seen: dict[tuple[int, int], int] = {}
+        for i, rec in enumerate(df.to_dict("records")):
+            line = i + 2
+            stratum = int(_number("stratum", line, rec["stratum"], whole=True))
+            zone = int(_number("ecozone", line, rec["ecozone"], whole=True))
+            if (stratum, zone) in seen:
+                raise InputDataError(
+                    f"strata table {name}, line {line}: stratum {stratum} in ecozone {zone} is "
+                    f"already on line {seen[(stratum, zone)]}; keep one row each"
+                )
+            seen[(stratum, zone)] = line
+            category = str(rec["ipcc_category"]).strip()
+            if category not in IPCC_CATEGORIES:
+                raise InputDataError(
+                    f"strata table {name}, line {line}: ipcc_category {category!r} is not one of "
+                    f"{list(IPCC_CATEGORIES)}"
+                )
+            curve = str(rec["curve"]).strip()
+            if curve not in CURVES:
+                raise InputDataError(
+                    f"strata table {name}, line {line}: curve {curve!r} is not one of "
+                    f"{sorted(CURVES)}"
+                )
+            params = {c: _number(c, line, rec.get(c)) for c in CURVES[curve]}
+            numbers = {c: _number(c, line, rec[c]) for c in STRATA_NUMBERS}
+            rotation = rec.get("rotation_years")
+            rotation = 0.0 if pd.isna(rotation) else _number("rotation_years", line, rotation)
+            rows.append((stratum, zone, category, curve, params, numbers, rotation, rec))
+        ages = np.arange(AGE_MAX + 1)
+        return cls(
+            strata=np.array([r[0] for r in rows], np.int64),
+            ecozones=np.array([r[1] for r in rows], np.int64),
+            categories=tuple(r[2] for r in rows),
+            curves=tuple(r[3] for r in rows),
+            agb_by_age=np.stack([growth_curve(r[3], ages, r[4]) for r in rows]),
+            root_shoot=np.array([r[5]["root_shoot"] for r in rows]),
+            dead_wood_fraction=np.array([r[5]["dead_wood_fraction"] for r in rows]),
+            litter_fraction=np.array([r[5]["litter_fraction"] for r in rows]),
+            rotation=np.array([r[6] for r in rows]),
+            canopy_age=np.array([int(r[5]["canopy_age"]) for r in rows], np.int64),
+            old_growth_agb=np.array([r[4].get("old_growth_agb", np.nan) for r in rows]),
+            names={r[0]: str(r[7].get("stratum_name", r[0])) for r in rows},
+            name=name,
+        )
+
+    def row_index(self, strata: npt.ArrayLike, ecozones: npt.ArrayLike) -> np.ndarray:
+        """The table row of each (stratum, ecozone) pair: the zone's own row, else the stratum's
+        row for any zone (ecozone 0). A pair without a row is an error naming it and the table."""
+        s = np.asarray(strata).astype(np.int64)
+        z = np.asarray(ecozones).astype(np.int64)
+        lut = np.full((256, 256), -1, np.int64)
+        for i, (st, zone) in enumerate(zip(self.strata, self.ecozones, strict=True)):
+            if zone == 0:
+                lut[st, :] = np.where(lut[st, :] < 0, i, lut[st, :])
+        for i, (st, zone) in enumerate(zip(self.strata, self.ecozones, strict=True)):
+            if zone != 0:
+                lut[st, zone] = i
+        rows = lut[s, z]
+        if (rows < 0).any():
+            bad = sorted({(int(a), int(b)) for a, b in zip(s[rows < 0], z[rows < 0], strict=True)})
+            raise InputDataError(
+                f"strata table {self.name} has no row for (stratum, ecozone) {bad[:10]}; add a row "
+                "for that ecological zone, or one with ecozone 0 (any zone)"
+            )
+        return rows
+
+    def agb(self, rows: np.ndarray, ages: npt.ArrayLike) -> np.ndarray:
+        """Above-ground biomass (t d.m./ha) of table ``rows`` at whole ``ages``."""
+        a = np.clip(np.asarray(ages).astype(np.int64), 0, AGE_MAX)
+        return self.agb_by_age[rows, a]
+
+    def mature_agb(self, rows: np.ndarray) -> np.ndarray:
+        """AGB at maturity (t d.m./ha): at the rotation age for plantations, where old growth
+        begins for capped-linear curves, the curve's maximum otherwise."""
+        out = np.where(np.isnan(self.old_growth_agb), self.agb_by_age[:, -1], self.old_growth_agb)
+        out = np.minimum(out, self.agb_by_age[:, -1])
+        rotating = self.rotation > 0
+        ages = np.minimum(self.rotation.astype(np.int64), AGE_MAX)
+        out = np.where(rotating, self.agb_by_age[np.arange(len(out)), ages], out)
+        return out[rows]
+
+    def mature_age(self, rows: np.ndarray) -> np.ndarray:
+        """The youngest whole age at which a stratum's AGB reaches :meth:`mature_agb` (the age a
+        mature stand of unknown age is given when the state starts)."""
+        target = self.mature_agb(np.arange(len(self.strata)))
+        reached = self.agb_by_age >= target[:, None] - 1e-9
+        return np.argmax(reached, axis=1)[rows]

@@ -291,6 +291,93 @@ def pixel_draws(
     return sd, totals
 
 
+def linear_draws(
+    model: Any,
+    grid: Grid,
+    zones: Zones,
+    tile: Tile,
+    blocks: Mapping[str, np.ndarray],
+    factors: Mapping[str, np.ndarray],
+    want_sd: bool,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """All draws of one tile for a model whose pools are a sum of parts each proportional to one
+    parameter (``model.mc_components``): totals (draws, zones, pools + total) in Mg C and the
+    per-pixel SD of the total stock if asked, without running the model per draw.
+
+    ``factors``: parameter → its draws divided by its mean, (draws,) for a number or (draws, n) for
+    a table column (each pixel takes its class's entry). Exact: the same totals as running the
+    model with the drawn parameters (:func:`pixel_draws`), up to the order of additions.
+    """
+    area = grid.cell_area_ha(tile.window)
+    data = {k: np.asarray(v) for k, v in blocks.items()}
+    components = model.mc_components(data)
+    base = model.pools(data)
+    valid = np.asarray(data["land_cover"]) != 0
+    valid &= np.isfinite(sum(np.asarray(base[p], "float64") for p in POOLS))
+    member = membership(valid, area, zones.coverage(tile))
+    n_zones = len(zones.ids)
+    draws = len(next(iter(factors.values()))) if factors else 1
+    pool_index = {p: i for i, p in enumerate(POOLS)}
+    # the part of each pool that no parameter scales
+    fixed = {p: np.where(valid, np.nan_to_num(np.asarray(base[p], "float64")), 0.0) for p in POOLS}
+    used = [name for name in components if name in factors]
+    for name in used:
+        for pool, arr in components[name][0].items():
+            fixed[pool] = fixed[pool] - np.where(valid, np.nan_to_num(arr), 0.0)
+
+    def zone_sums(values: np.ndarray, index: np.ndarray | None, n: int) -> np.ndarray:
+        """Σ value × weight per zone (and per index entry): (zones, n)."""
+        v = values.ravel()[member.cell] * member.weight
+        key = member.zone * n + (0 if index is None else index.ravel()[member.cell])
+        return np.bincount(key, weights=v, minlength=n_zones * n).reshape(n_zones, n)
+
+    totals = np.zeros((draws, n_zones, len(POOLS) + 1))
+    for pool, arr in fixed.items():
+        totals[:, :, pool_index[pool]] += zone_sums(arr, None, 1)[:, 0]
+    for name in used:
+        parts, index = components[name]
+        f = np.asarray(factors[name], "float64")
+        n = 1 if index is None else f.shape[1]
+        if index is not None and (index[valid] < 0).any():
+            raise InputDataError(f"parameter {name!r}: a class of the map has no table row")
+        idx = None if index is None else np.where(valid, index, 0)
+        for pool, arr in parts.items():
+            s = zone_sums(np.where(valid, np.nan_to_num(arr), 0.0), idx, n)  # (zones, n)
+            fd = f[:, None] if index is None else f  # (draws, n)
+            totals[:, :, pool_index[pool]] += fd @ s.T
+    totals[:, :, -1] = totals[:, :, :-1].sum(axis=2)
+    sd = None
+    if want_sd:
+        acc = np.zeros(valid.shape)
+        acc2 = np.zeros(valid.shape)
+        fixed_total = sum(fixed.values())
+        for d in range(draws):
+            total = np.array(fixed_total, copy=True)
+            for name in used:
+                parts, index = components[name]
+                f = np.asarray(factors[name], "float64")[d]
+                scale = f if index is None else f[np.where(valid, index, 0)]
+                for arr in parts.values():
+                    total += scale * np.where(valid, np.nan_to_num(arr), 0.0)
+            acc += total
+            acc2 += total * total
+        var = np.maximum(acc2 - acc * acc / draws, 0.0) / max(draws - 1, 1)
+        sd = np.where(valid, np.sqrt(var), np.nan).astype("float32")
+    return sd, totals
+
+
+def draw_factors(
+    parameters: Mapping[str, Parameter], param_draws: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Each parameter's draws divided by its mean (1 where the mean is 0: nothing to scale)."""
+    out = {}
+    for name, p in parameters.items():
+        mean = np.asarray(p.mean, "float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[name] = np.where(mean != 0, param_draws[name] / mean, 1.0)
+    return out
+
+
 def class_areas(grid: Grid, zones: Zones, tile: Tile, lc: np.ndarray) -> np.ndarray:
     """Area (ha) of each land-cover class in each zone over one tile: (zones, 256)."""
     area = grid.cell_area_ha(tile.window)

@@ -7,7 +7,7 @@ file: the pipeline maps it over dask chunks.
 
 Models are found by name, in this order:
 
-1. built-in models (``lookup``, ``biomass``, ``height_allometry``, ``spectral``);
+1. built-in models (``lookup``, ``biomass``, ``height_allometry``, ``spectral``, ``dynamics``);
 2. the ``sinkmap.models`` entry-point group of installed packages
    (``[project.entry-points."sinkmap.models"] mymodel = "mypkg.models:MyModel"``);
 3. a dotted path or a file path with the class name: ``mypkg.models:MyModel`` or
@@ -26,6 +26,7 @@ from typing import Any
 from sinkmap.errors import ConfigError
 from sinkmap.models.base import CarbonModel, ModelParams
 from sinkmap.models.biomass import BiomassModel
+from sinkmap.models.dynamics import DynamicsModel
 from sinkmap.models.height import HeightAllometryModel
 from sinkmap.models.lookup import LookupModel
 from sinkmap.models.spectral import SpectralRegressionModel
@@ -36,7 +37,13 @@ ENTRY_POINT_GROUP = "sinkmap.models"
 def builtin_models() -> dict[str, type[CarbonModel]]:
     return {
         m.name: m
-        for m in (LookupModel, BiomassModel, HeightAllometryModel, SpectralRegressionModel)
+        for m in (
+            LookupModel,
+            BiomassModel,
+            HeightAllometryModel,
+            SpectralRegressionModel,
+            DynamicsModel,
+        )
     }
 
 

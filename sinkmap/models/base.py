@@ -28,6 +28,8 @@ class CarbonModel:
     Params: ClassVar[type[ModelParams]] = ModelParams
     #: Citation of the method, written into provenance.
     citation: ClassVar[str] = ""
+    #: Whether the model carries a state from year to year (see sinkmap.models.dynamics).
+    stateful: ClassVar[bool] = False
 
     def __init__(self, params: ModelParams) -> None:
         self.params = params
@@ -41,6 +43,11 @@ class CarbonModel:
                 format_validation_error(exc, f"model.params of model {cls.name!r}")
             ) from None
         return cls(parsed)
+
+    @property
+    def input_roles(self) -> tuple[str, ...]:
+        """The input roles this instance reads (``inputs``, and any its parameters add)."""
+        return type(self).inputs
 
     def pools(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Pool stocks (Mg C/ha, float32, NaN where no data) for one chunk of aligned inputs."""

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import yaml
 
 from sinkmap.errors import ConfigError, SourceError
-from sinkmap.files import atomic_path, sha256_file
+from sinkmap.files import atomic_path, read_yaml, sha256_file
 from sinkmap.sources.tiles import tiles_for_bounds
 
 Bounds = tuple[float, float, float, float]
@@ -117,7 +117,16 @@ def load_registry(path: str | Path) -> dict[str, Dataset]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"dataset registry {path} does not exist; set `datasets:` in the config")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        raw = read_yaml(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"dataset registry {path} is not valid YAML ({exc}); fix that file"
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"dataset registry {path} must map dataset names to entries; see config/datasets.yaml"
+        )
     out: dict[str, Dataset] = {}
     for name, entry in raw.items():
         entry = dict(entry)

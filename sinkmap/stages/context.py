@@ -126,7 +126,7 @@ def validate_run(cfg: Config) -> Run:
     for role in cfg.inputs:
         run.dataset(role)
     model = run.model
-    missing = [r for r in model.inputs if r not in cfg.inputs]
+    missing = [r for r in model.input_roles if r not in cfg.inputs]
     if missing:
         raise ConfigError(
             f"model {model.name!r} reads input role(s) {missing}; add them under inputs: in the config"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dask.array as da
 
-from sinkmap.align import aligned_array
+from sinkmap.align import KINDS, aligned_array
 from sinkmap.aoi import grid_for_aoi
 from sinkmap.config import Config
 from sinkmap.crosswalk import TARGET_LEGEND, Crosswalk, resolve_crosswalk
@@ -75,6 +75,7 @@ def align_input(
         src_nodata=dataset.nodata,
     )
     categorical = dataset.kind == "categorical"
+    dtype, nodata = KINDS[dataset.kind]
     legend = dataset.legend
     tags = run.tags(sources=[source_record(dataset.name, manifest)], synthetic=manifest.synthetic)
     if dataset.crosswalk:
@@ -97,12 +98,12 @@ def align_input(
     }
     spec = LayerSpec(
         data=arr,
-        dtype="uint8" if categorical else "float32",
-        nodata=0 if categorical else float("nan"),
+        dtype=dtype,
+        nodata=nodata,
         tags=tags,
         description=f"{role} ({dataset.name}) {year}",
         colormap=colormap(LEGENDS[legend]) if categorical and legend in LEGENDS else None,
-        overview_resampling="mode" if categorical else "average",
+        overview_resampling="average" if dataset.kind == "continuous" else "mode",
     )
     write_layers(grid, {out: spec}, threads=threads)
     style_rasters([out])

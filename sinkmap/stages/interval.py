@@ -38,6 +38,7 @@ from sinkmap.carbon import (
 from sinkmap.config import Config
 from sinkmap.constants import POOLS, SIGN_CONVENTION, UNITS_FLUX
 from sinkmap.contract import ACCOUNT_POOLS, AOI_ZONE, GAIN_LOSS, STOCK_DIFFERENCE
+from sinkmap.dynamics import State
 from sinkmap.errors import InputDataError
 from sinkmap.files import sha256_file, write_csv
 from sinkmap.grid import Grid, Tile
@@ -64,8 +65,21 @@ INTERVAL_TABLES = (
 )
 
 
-def gain_loss_params(cfg: Config) -> dict[str, Any]:
-    """What the gain-loss result depends on besides the layers (for the provenance columns)."""
+def gain_loss_params(cfg: Config, model: Any = None) -> dict[str, Any]:
+    """What the gain-loss result depends on besides the layers (for the provenance columns): the
+    carbon state's tables with a stateful model, the growth-rate table otherwise."""
+    if model is not None and model.stateful:
+        p = model.params
+        return {
+            "method": "carbon state: growth along the strata's curves, losses at disturbances "
+            "and conversions (IPCC 2006 V4 Eq. 2.4, 2.16, 2.23, 2.25)",
+            "strata": str(p.strata),
+            "strata_sha256": sha256_file(p.strata) if Path(p.strata).exists() else None,
+            "table": str(p.table),
+            "table_sha256": sha256_file(p.table) if Path(p.table).exists() else None,
+            "transition_years": p.transition_years,
+            "carbon_fraction": p.carbon_fraction,
+        }
     gl = cfg.account.gain_loss
     path = Path(gl.growth_rates)
     return {
@@ -91,6 +105,8 @@ def compute_interval(
     outputs: Mapping[str, Path],
     loss_year: Path | None = None,
     state: Path | None = None,
+    states: tuple[Mapping[str, Path], Mapping[str, Path]] | None = None,
+    inputs1: Mapping[str, Path] | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
     """Both methods for the interval ``y0``–``y1``, layers and tables, from one read of the years.
@@ -98,6 +114,12 @@ def compute_interval(
     ``land_cover``: the land cover at ``y0`` and ``y1``; ``stocks0``, ``stocks1``: pool (and
     ``total``) → stock layer of each year; ``loss_year``, ``state``: the optional forest-loss-year
     layer (at ``y1``) and forest-state layer (at ``y0``) of the gain-loss method.
+
+    With a stateful model (:mod:`sinkmap.models.dynamics`), ``states`` holds the state layers of
+    both years (name → path) and ``inputs1`` the model's other input roles at ``y1`` (forest type,
+    ecozone, loss year): gain-loss is then the growth and the losses of the annual steps from the
+    state at ``y0`` to ``y1`` (IPCC Eq. 2.4), and the IPCC tables take each pixel's land category
+    from the state, "land converted to X" for the transition period (20 years) after a conversion.
 
     ``outputs`` (:meth:`sinkmap.paths.Paths.interval_outputs`): ``flux`` and ``flux_<pool>``
     (stock difference, −(C_y1 − C_y0)/(y1 − y0) × 44/12, Mg CO2e/ha/yr, emissions +),
@@ -113,9 +135,12 @@ def compute_interval(
         for p in STOCK_LAYERS
         if p not in s
     ]
+    run = Run(cfg)
+    model = run.model
+    if model.stateful and states is None:
+        missing.append("states (the state layers of both years)")
     if missing:
         raise InputDataError(f"the interval stage needs {missing}")
-    run = Run(cfg)
     years = interval_years(y0, y1)
     grid = Grid.from_json(grid_path)
     zones = run.zones(grid)
@@ -164,12 +189,22 @@ def compute_interval(
     with_gl = cfg.account.gain_loss.enabled and all(
         f"gain_loss_{k}" in outputs for k in GAIN_LOSS_PARTS
     )
+    if model.stateful and states is not None:
+        st0 = {n: open_on_grid(p, grid) for n, p in states[0].items()}
+        st1 = {n: open_on_grid(p, grid) for n, p in states[1].items()}
+        tally_arrays["cat_to"] = st1["category"]
+        tally_arrays["cat_prev"] = st1["previous_category"]
+        tally_arrays["ysc"] = st1["years_since_conversion"]
     if with_gl:
-        stacked = _gain_loss_layers(cfg, y0, y1, grid, lc0, lc1, s0, s1, loss_year, state)
+        if model.stateful and states is not None:
+            roles1 = {r: open_on_grid(p, grid) for r, p in (inputs1 or {}).items()}
+            stacked = _state_gain_loss(model, y0, y1, grid, lc0, lc1, st0, roles1)
+        else:
+            stacked = _gain_loss_layers(cfg, y0, y1, grid, lc0, lc1, s0, s1, loss_year, state)
         gl_tags = base | {
             "POOL": "total",
             "METHOD": GAIN_LOSS,
-            "METHOD_PARAMS": json.dumps(gain_loss_params(cfg), sort_keys=True),
+            "METHOD_PARAMS": json.dumps(gain_loss_params(cfg, model), sort_keys=True),
         }
         for i, k in enumerate(GAIN_LOSS_PARTS):
             layers[outputs[f"gain_loss_{k}"]] = LayerSpec(
@@ -182,8 +217,9 @@ def compute_interval(
         tally_arrays["gl_removals"] = stacked[1]
         tally_arrays["gl_emissions"] = stacked[2]
 
+    transition = int(getattr(model.params, "transition_years", 20))
     tasks = [
-        dask.delayed(_change_tile)(grid, zones, tile, blocks, years)
+        dask.delayed(_change_tile)(grid, zones, tile, blocks, years, transition)
         for tile, blocks in zip(grid.tiles(), tile_blocks(tally_arrays), strict=True)
     ]
     (parts,) = write_layers(grid, layers, extra=[tasks], threads=threads)
@@ -210,8 +246,33 @@ def compute_interval(
         )
     )
     write_csv(change_matrix_table(pairs, legend, y0, y1), outputs["change_matrix"])
-    write_csv(ipcc_category_matrix(pairs, legend, y0, y1), outputs["ipcc_change_matrix"])
-    write_csv(ipcc_summary(sums, legend, y0, y1).assign(computed_at=stamp), outputs["ipcc_summary"])
+    if "cat_to" in sums.columns:  # land categories of the state: converted for D years
+        categories = (
+            aoi.groupby(["cat_from", "cat_to"], as_index=False)[
+                ["area_ha", "sd_s0:total", "sd_s1:total"]
+            ]
+            .sum()
+            .rename(
+                columns={
+                    "cat_from": "from_code",
+                    "cat_to": "to_code",
+                    "sd_s0:total": "stock_t1_mgc",
+                    "sd_s1:total": "stock_t2_mgc",
+                }
+            )
+        )
+        write_csv(
+            ipcc_category_matrix(categories, "ipcc_category", y0, y1),
+            outputs["ipcc_change_matrix"],
+        )
+        by_category = sums.drop(columns=["class_start", "class_code"]).rename(
+            columns={"cat_from": "class_start", "cat_to": "class_code"}
+        )
+        summary = ipcc_summary(by_category, "ipcc_category", y0, y1)
+    else:
+        write_csv(ipcc_category_matrix(pairs, legend, y0, y1), outputs["ipcc_change_matrix"])
+        summary = ipcc_summary(sums, legend, y0, y1)
+    write_csv(summary.assign(computed_at=stamp), outputs["ipcc_summary"])
     table = _change_rows(run, sums, zones, y0, y1, sources, synthetic)
     table["computed_at"] = stamp
     write_csv(table, outputs["change_tally"])
@@ -270,10 +331,54 @@ def _gain_loss_layers(
     )
 
 
+def _state_gain_loss(
+    model: Any,
+    y0: int,
+    y1: int,
+    grid: Grid,
+    lc0: da.Array,
+    lc1: da.Array,
+    state0: Mapping[str, da.Array],
+    roles1: Mapping[str, da.Array],
+) -> da.Array:
+    """Net, removals and emissions (Mg CO2e/ha/yr) of the annual steps from the state at ``y0``:
+    gains are the growth of the stands, losses the carbon lost at disturbances and conversions."""
+    names = list(state0)
+    role_names = list(roles1)
+    years = interval_years(y0, y1)
+
+    def _block(*blocks: np.ndarray) -> np.ndarray:
+        b0, b1 = blocks[0], blocks[1]
+        st = State.from_arrays(dict(zip(names, blocks[2 : 2 + len(names)], strict=True)))
+        chunk = dict(zip(role_names, blocks[2 + len(names) :], strict=True))
+        chunk["land_cover"] = b1
+        _, step = model.step(st, b0, chunk, y0, y1)
+        gains, losses = step.gains / years, step.losses / years
+        removals, emissions = co2e(gains), co2e(-losses)
+        return np.stack([co2e(gains - losses), removals, emissions]).astype("float32")
+
+    return da.map_blocks(
+        _block,
+        lc0,
+        lc1,
+        *state0.values(),
+        *roles1.values(),
+        new_axis=0,
+        chunks=((3,), *grid.chunks),
+        dtype="float32",
+    )
+
+
 def _change_tile(
-    grid: Grid, zones: Zones, tile: Tile, blocks: Mapping[str, np.ndarray], years: int
+    grid: Grid,
+    zones: Zones,
+    tile: Tile,
+    blocks: Mapping[str, np.ndarray],
+    years: int,
+    transition: int = 20,
 ) -> pd.DataFrame:
-    """One tile's per (zone, class at start, class at end) sums of the interval's changes."""
+    """One tile's per (zone, class at start, class at end) sums of the interval's changes; with
+    the state's categories also per (category converted from, category at the end)."""
     area = grid.cell_area_ha(tile.window)
     c0, c1 = blocks["c0"], blocks["c1"]
     valid = (c0 != 0) & (c1 != 0)
@@ -299,8 +404,17 @@ def _change_tile(
         valid &= np.isfinite(rem) & np.isfinite(em)
         values["gl_removals:total"] = rem
         values["gl_emissions:total"] = em
+    keys = {"class_start": c0, "class_code": c1}
+    if "cat_to" in blocks:
+        cat_to = np.asarray(blocks["cat_to"]).astype(np.int64)
+        prev = np.asarray(blocks["cat_prev"]).astype(np.int64)
+        ysc = np.asarray(blocks["ysc"]).astype(np.int64)
+        valid &= (cat_to > 0) & (cat_to < 255)
+        converted = (ysc < transition) & (prev > 0) & (prev < 255)
+        keys["cat_from"] = np.where(valid, np.where(converted, prev, cat_to), 0)
+        keys["cat_to"] = np.where(valid, cat_to, 0)
     member = membership(valid, area, zones.coverage(tile))
-    return group_sums(member, {"class_start": c0, "class_code": c1}, values)
+    return group_sums(member, keys, values)
 
 
 def _sink_summary(aoi: pd.DataFrame, legend: str | None, y0: int, y1: int) -> pd.DataFrame:
@@ -340,7 +454,7 @@ def _change_rows(
 ) -> pd.DataFrame:
     """The change tally: one row per zone × class at the end × pool × method."""
     by_end = (
-        sums.drop(columns=["class_start"])
+        sums.drop(columns=[c for c in ("class_start", "cat_from", "cat_to") if c in sums])
         .groupby(["zone_id", "zone_name", "class_code"], sort=False, as_index=False)
         .sum()
     )
@@ -365,6 +479,8 @@ def _change_rows(
     table.insert(0, "interval_end", y1)
     table.insert(0, "interval_start", y0)
     table["method_params"] = np.where(
-        table["method"] == GAIN_LOSS, json.dumps(gain_loss_params(run.cfg), sort_keys=True), "{}"
+        table["method"] == GAIN_LOSS,
+        json.dumps(gain_loss_params(run.cfg, run.model), sort_keys=True),
+        "{}",
     )
     return table.assign(**run.provenance_columns(sources, synthetic))

@@ -9,6 +9,7 @@ Rule ``stocks``. Every table comes from the one tally engine
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +24,61 @@ from sinkmap.carbon import pool_sum
 from sinkmap.config import Config
 from sinkmap.constants import POOLS, UNITS_STOCK
 from sinkmap.contract import ACCOUNT_POOLS, AOI_ZONE, STOCK_TALLY_COLUMNS
+from sinkmap.dynamics import STATE_LAYERS, State
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
 from sinkmap.io import LayerSpec, open_on_grid, write_layers
-from sinkmap.legends import class_names, ipcc_categories
-from sinkmap.paths import STOCK_LAYERS
+from sinkmap.legends import (
+    IPCC_CATEGORIES,
+    LEGENDS,
+    class_names,
+    colormap,
+    ipcc_categories,
+    ipcc_label,
+)
+from sinkmap.paths import STATE_NAMES, STOCK_LAYERS
 from sinkmap.provenance import read_sources, style_rasters
 from sinkmap.stages.context import Run, now
 
 #: Tables the stocks stage writes besides the layers (``outputs`` keys).
 STOCK_TABLES = ("class_summary", "tile_summary", "stock_tally")
+#: Units and meaning of each state layer (its ``UNITS`` and ``QUANTITY`` tags) and its legend.
+STATE_TAGS: dict[str, tuple[str, str, str | None]] = {
+    "category": (
+        "IPCC land category code",
+        "IPCC land category (1 Forest land ... 6 Other land)",
+        "ipcc_category",
+    ),
+    "stratum": ("stratum code", "stratum of the carbon state (legend 'stratum')", "stratum"),
+    "age": ("years", "years since the woody vegetation was established or last disturbed", None),
+    "years_since_conversion": (
+        "years",
+        "years since the land category last changed (transition period D = land converted)",
+        None,
+    ),
+    "previous_category": (
+        "IPCC land category code",
+        "land category before the last conversion (0: none since the state began)",
+        "ipcc_category",
+    ),
+    "last_loss_year": ("calendar year", "year of the last loss of woody biomass (0: none)", None),
+    "soil_start": (
+        UNITS_STOCK,
+        "soil organic carbon when the current transition began (IPCC 2006 V4 Eq. 2.25)",
+        None,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PreviousYear:
+    """What a stateful model needs of the mapped year before: its year, state layers (name →
+    path) and land cover."""
+
+    year: int
+    state: Mapping[str, Path]
+    land_cover: Path
 
 
 def compute_stocks(
@@ -43,6 +88,7 @@ def compute_stocks(
     grid_path: Path,
     *,
     outputs: Mapping[str, Path],
+    previous: PreviousYear | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
     """Run the model over all chunks; write one COG per pool and the total, and the year's tables.
@@ -52,6 +98,10 @@ def compute_stocks(
     :data:`~sinkmap.paths.STOCK_LAYERS` (Mg C/ha), ``class_summary`` (per class of the AOI),
     ``tile_summary`` (per chunk) and ``stock_tally`` (``account_stocks.csv``: per zone × class ×
     pool, zones counted by the exact covered fraction of each cell). Returns the stock tally.
+
+    A stateful model (:mod:`sinkmap.models.dynamics`) also writes ``state_<name>`` layers and
+    ``state_summary``: it steps the state of ``previous`` (the mapped year before) to ``year``, or
+    starts one in the first year.
     """
     missing = [
         k for k in (*(f"stock_{p}" for p in STOCK_LAYERS), *STOCK_TABLES) if k not in outputs
@@ -61,7 +111,7 @@ def compute_stocks(
     run = Run(cfg)
     grid = Grid.from_json(grid_path)
     model = run.model
-    roles = list(model.inputs)
+    roles = list(model.input_roles)
     missing = [r for r in (*roles, "land_cover") if r not in aligned]
     if missing:
         raise InputDataError(
@@ -69,14 +119,21 @@ def compute_stocks(
         )
     zones = run.zones(grid)
     arrays = [open_on_grid(aligned[r], grid) for r in roles]
+    state_layers: dict[Path, LayerSpec] = {}
+    if model.stateful:
+        missing = [f"state_{n}" for n in STATE_NAMES if f"state_{n}" not in outputs]
+        if missing:
+            raise InputDataError(f"compute_stocks needs the output path(s) {missing}")
+        stacked, state = _stateful(model, grid, roles, arrays, year, previous)
+    else:
 
-    def _block(*blocks: np.ndarray) -> np.ndarray:
-        pools = model.pools(dict(zip(roles, blocks, strict=True)))
-        return np.stack([np.asarray(pools[p], "float32") for p in POOLS])
+        def _block(*blocks: np.ndarray) -> np.ndarray:
+            pools = model.pools(dict(zip(roles, blocks, strict=True)))
+            return np.stack([np.asarray(pools[p], "float32") for p in POOLS])
 
-    stacked = da.map_blocks(
-        _block, *arrays, new_axis=0, chunks=((len(POOLS),), *grid.chunks), dtype="float32"
-    )
+        stacked = da.map_blocks(
+            _block, *arrays, new_axis=0, chunks=((len(POOLS),), *grid.chunks), dtype="float32"
+        )
     total = stacked.sum(axis=0)
     land_cover = open_on_grid(aligned["land_cover"], grid)
     tasks = [
@@ -108,11 +165,23 @@ def compute_stocks(
         tags=base | {"POOL": "total", "QUANTITY": "carbon stock, sum of above, below, dead, soil"},
         description=f"carbon stock total ({UNITS_STOCK}) {year}",
     )
-    (parts,) = write_layers(grid, layers, extra=[tasks], threads=threads)
+    state_parts: list[Any] = []
+    if model.stateful:
+        state_layers = _state_layers(state, outputs, base, year)
+        layers |= state_layers
+        state_parts = [
+            dask.delayed(_state_tile)(grid, tile, st, pools)
+            for tile, st, pools in zip(
+                grid.tiles(), state.to_delayed().ravel(), stacked.to_delayed().ravel(), strict=True
+            )
+        ]
+    (parts, state_sums) = write_layers(grid, layers, extra=[tasks, state_parts], threads=threads)
     style_rasters(layers)
     stamp = now()
 
     write_csv(_tile_summary(grid, parts), outputs["tile_summary"])
+    if model.stateful:
+        write_csv(_state_summary(state_sums, run, year), outputs["state_summary"])
     sums = zones.label(add_group_sums(parts), f"stock tally {year}")
     write_csv(_class_summary(sums, run.legend, year), outputs["class_summary"])
     rows = long_rows(
@@ -173,3 +242,137 @@ def _tile_summary(grid: Grid, parts: list[pd.DataFrame]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def pixel_uniform(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """A uniform number in [0, 1) per grid pixel, a fixed function of its row and column
+    (splitmix64): the same whatever the chunking."""
+    with np.errstate(over="ignore"):
+        h = rows.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ cols.astype(
+            np.uint64
+        ) * np.uint64(0xC2B2AE3D27D4EB4F)
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return (h >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+def _stateful(
+    model: Any,
+    grid: Grid,
+    roles: list[str],
+    arrays: list[da.Array],
+    year: int,
+    previous: PreviousYear | None,
+) -> tuple[da.Array, da.Array]:
+    """Pools (4, …) float32 and the state (7, …) float64 of ``year`` for a stateful model."""
+    extra: list[da.Array] = []
+    if previous is not None:
+        if previous.year >= year:
+            raise InputDataError(
+                f"the state of {previous.year} cannot be stepped to {year}; give the year before"
+            )
+        extra = [open_on_grid(previous.state[n], grid) for n in STATE_NAMES]
+        extra.append(open_on_grid(previous.land_cover, grid))
+    n_roles = len(roles)
+
+    def _block(*blocks: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        chunk = dict(zip(roles, blocks[:n_roles], strict=True))
+        if previous is None:
+            assert block_info is not None
+            (r0, r1), (c0, c1) = block_info[0]["array-location"]
+            rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
+            state = model.initial(chunk, year, position=pixel_uniform(rr, cc))
+        else:
+            before = State.from_arrays(dict(zip(STATE_NAMES, blocks[n_roles:-1], strict=True)))
+            state, _ = model.step(before, blocks[-1], chunk, previous.year, year)
+        pools = model.pools_of(state, chunk)
+        return np.concatenate(
+            [np.stack([np.asarray(pools[p], "float64") for p in POOLS]), state.stack()]
+        )
+
+    n = len(POOLS) + len(STATE_NAMES)
+    both = da.map_blocks(
+        _block, *arrays, *extra, new_axis=0, chunks=((n,), *grid.chunks), dtype="float64"
+    )
+    return both[: len(POOLS)].astype("float32"), both[len(POOLS) :]
+
+
+def _state_layers(
+    state: da.Array, outputs: Mapping[str, Path], base: Mapping[str, Any], year: int
+) -> dict[Path, LayerSpec]:
+    layers = {}
+    for i, name in enumerate(STATE_NAMES):
+        dtype, nodata = STATE_LAYERS[name]
+        units, quantity, legend = STATE_TAGS[name]
+        tags = dict(base) | {"UNITS": units, "QUANTITY": quantity, "STATE": name}
+        tags.pop("POOL", None)
+        if legend:
+            tags["LEGEND"] = legend
+        layers[outputs[f"state_{name}"]] = LayerSpec(
+            data=state[i],
+            dtype=dtype,
+            nodata=nodata,
+            tags=tags,
+            description=f"carbon state: {quantity} ({units}) {year}",
+            colormap=colormap(LEGENDS[legend]) if legend else None,
+            overview_resampling="mode" if dtype != "float32" else "average",
+        )
+    return layers
+
+
+def _state_tile(grid: Grid, tile: Tile, state: np.ndarray, pools: np.ndarray) -> pd.DataFrame:
+    """One tile's area and stock per (land category, stratum, converted or remaining)."""
+    area = grid.cell_area_ha(tile.window)
+    category = state[STATE_NAMES.index("category")].astype(np.int64)
+    stratum = state[STATE_NAMES.index("stratum")].astype(np.int64)
+    ysc = state[STATE_NAMES.index("years_since_conversion")].astype(np.int64)
+    previous = state[STATE_NAMES.index("previous_category")].astype(np.int64)
+    values = {p: np.asarray(pools[i], "float64") for i, p in enumerate(POOLS)}
+    valid = (stratum > 0) & (stratum < 255)
+    for v in values.values():
+        valid &= np.isfinite(v)
+    converted = valid & (previous > 0) & (previous < 255) & (ysc < 255)
+    member = membership(valid, area)
+    return group_sums(
+        member,
+        {
+            "category": np.where(valid, category, 0),
+            "stratum": np.where(valid, stratum, 0),
+            "from_category": np.where(converted, previous, 0),
+            "years_since_conversion": np.where(valid, ysc, 0),
+        },
+        values,
+    )
+
+
+def _state_summary(parts: list[pd.DataFrame], run: Run, year: int) -> pd.DataFrame:
+    """Area and stocks of the AOI per land category, stratum and transition (``state_summary.csv``):
+    land converted from another category within the transition period, or remaining."""
+    sums = add_group_sums(parts)
+    d = run.model.params.transition_years  # type: ignore[attr-defined]
+    converted = (sums["years_since_conversion"] < d) & (sums["from_category"] > 0)
+    sums["from_category"] = np.where(converted, sums["from_category"], sums["category"])
+    keys = ["category", "stratum", "from_category"]
+    table = sums.groupby(keys, as_index=False)[["area_ha", *POOLS]].sum()
+    cats = dict(enumerate(IPCC_CATEGORIES, start=1))
+    strata = {c.code: c.name for c in LEGENDS["stratum"]}
+    out = pd.DataFrame(
+        {
+            "year": year,
+            "land_category": [cats[c] for c in table["category"]],
+            "transition": [
+                ipcc_label(cats[f], cats[t])
+                for f, t in zip(table["from_category"], table["category"], strict=True)
+            ],
+            "stratum": [strata.get(s, str(s)) for s in table["stratum"]],
+            "area_ha": table["area_ha"],
+        }
+    )
+    for pool in POOLS:
+        out[f"stock_{pool}_mgc"] = table[pool]
+    out["stock_total_mgc"] = pool_sum({p: table[p].to_numpy() for p in POOLS})
+    out["stock_density_mgc_per_ha"] = out["stock_total_mgc"] / out["area_ha"]
+    return out

@@ -18,7 +18,9 @@ import pandas as pd
 from sinkmap.account.montecarlo import (
     class_areas,
     class_draws,
+    draw_factors,
     draw_parameters,
+    linear_draws,
     mc_parameters,
     pixel_draws,
 )
@@ -29,6 +31,7 @@ from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, compute, open_on_grid, write_layers
+from sinkmap.models.dynamics import STATE_KEYS
 from sinkmap.provenance import read_sources, style_rasters
 from sinkmap.stages.context import Run, tile_blocks
 
@@ -62,6 +65,39 @@ def _mc_by_pixel(
     if not want_sd:
         return totals, None
     return totals, _tiles_to_array(grid, [r[0] for r in results])
+
+
+#: Parameters of each model that scale parts of its pools linearly (``model.mc_components``):
+#: drawn on the linear path, without running the model per draw.
+LINEAR_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "dynamics": ("agb_scale", "soil_scale", "table.above", "table.below", "table.dead"),
+}
+
+
+def _mc_linear(
+    model: Any,
+    grid: Grid,
+    zones: Zones,
+    arrays: Mapping[str, da.Array],
+    factors: Mapping[str, np.ndarray],
+    mc: Any,
+    want_sd: bool,
+) -> tuple[Any, da.Array | None]:
+    """Delayed totals and SD layer of a model whose drawn parameters scale parts of its pools."""
+    results = [
+        dask.delayed(linear_draws, nout=2)(model, grid, zones, tile, blocks, factors, want_sd)
+        for tile, blocks in zip(grid.tiles(), tile_blocks(arrays), strict=True)
+    ]
+    totals = dask.delayed(_add_draws)([r[1] for r in results], mc.draws)
+    if not want_sd:
+        return totals, None
+    return totals, _tiles_to_array(grid, [r[0] for r in results])
+
+
+def _add_draws(parts: list[np.ndarray], draws: int) -> np.ndarray:
+    """Tiles' totals added in order; a total without drawn parameters repeated for every draw."""
+    total = np.sum(parts, axis=0)
+    return np.repeat(total, draws, axis=0) if total.shape[0] == 1 and draws > 1 else total
 
 
 def _mc_by_class(
@@ -138,16 +174,33 @@ def run_monte_carlo(
     grid = Grid.from_json(grid_path)
     zones = run.zones(grid)
     roles = sorted(
-        set(model.inputs) | {"land_cover"} | set(mc.input_errors) | set(mc.input_errors.values())
+        set(model.input_roles)
+        | {"land_cover"}
+        | set(mc.input_errors)
+        | set(mc.input_errors.values())
+        | (set(STATE_KEYS.values()) if model.stateful else set())
     )
     missing = [r for r in roles if r not in aligned]
     if missing:
         raise InputDataError(f"the Monte Carlo needs aligned input role(s) {missing}")
     arrays = {r: open_on_grid(aligned[r], grid) for r in roles}
-    param_draws = draw_parameters(mc_parameters(model, mc.parameters), mc.draws, mc.seed)
+    parameters = mc_parameters(model, mc.parameters)
+    param_draws = draw_parameters(parameters, mc.draws, mc.seed)
+    linear = (
+        hasattr(model, "mc_components")
+        and not mc.input_errors
+        and set(parameters) <= set(LINEAR_PARAMETERS.get(model.name, ()))
+    )
     if pixelwise is None:
-        pixelwise = set(model.inputs) != {"land_cover"} or bool(mc.input_errors)
-    if pixelwise:
+        pixelwise = (
+            set(model.input_roles) != {"land_cover"} or bool(mc.input_errors) or model.stateful
+        )
+    if linear and pixelwise:
+        factors = draw_factors(parameters, param_draws)
+        if not factors:  # no parameter drawn: every draw is the deterministic total
+            factors = {}
+        totals, sd = _mc_linear(model, grid, zones, arrays, factors, mc, sd_out is not None)
+    elif pixelwise:
         totals, sd = _mc_by_pixel(model, grid, zones, arrays, param_draws, mc, sd_out is not None)
     else:
         totals, sd = _mc_by_class(model, grid, zones, arrays["land_cover"], param_draws, mc)

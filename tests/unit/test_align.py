@@ -61,7 +61,7 @@ def test_choose_resampling(kind, src_m, grid_m, expected):
 
 
 def test_choose_resampling_unknown_kind():
-    with pytest.raises(ValueError, match="'categorical' or 'continuous'"):
+    with pytest.raises(ValueError, match=r"one of \['categorical', 'continuous', 'index'\]"):
         choose_resampling("ordinal", 5, 10)
 
 

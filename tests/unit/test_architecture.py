@@ -5,7 +5,7 @@ never in a cycle; the workflow and the CLI sit on top):
 
 0. base: constants, errors, files, contract, legends, grid, paths, config
 1. kernels and tables: carbon, tables, allometry, landscape, io, aoi
-2. domain: models, account, sources, crosswalk, align, provenance, publish
+2. domain: dynamics, models, account, sources, crosswalk, align, provenance, publish
 3. stages (files in, files out), invest, calibrate
 4. cli
 
@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "landscape": 1,
     "io": 1,
     "aoi": 1,
+    "dynamics": 2,
     "models": 2,
     "crosswalk": 2,
     "account": 2,

@@ -6,6 +6,7 @@ rule stocks:
         unpack(model_files),
         unpack(zones_input),
         unpack(aligned_inputs(stock_roles())),
+        unpack(previous_state),
         grid=str(P.grid()),
     output:
         **year_outputs(),
@@ -24,6 +25,7 @@ rule uncertainty:
         unpack(model_files),
         unpack(zones_input),
         unpack(aligned_inputs(mc_roles())),
+        unpack(year_states),
         grid=str(P.grid()),
     output:
         draws=str(P.monte_carlo("{year}")),

@@ -37,8 +37,11 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
 
 
+STATEFUL = RUN.model.stateful
+
+
 def year_outputs(year="{year}"):
-    return {k: str(v) for k, v in P.year_outputs(year).items()}
+    return {k: str(v) for k, v in P.year_outputs(year, stateful=STATEFUL).items()}
 
 
 def interval_outputs(y0="{y0}", y1="{y1}"):
@@ -53,12 +56,29 @@ def previous_year(year):
 
 
 def model_files(wildcards=None):
-    """The model's parameter files (pool tables, ...): inputs, so editing one reruns its jobs."""
+    """The model's parameter files (pool and strata tables, ...), defaults included: inputs, so
+    editing one reruns its jobs."""
     return {
         f"model_{key}": str(value)
-        for key, value in CFG.model.params.items()
+        for key, value in RUN.model_description["params"].items()
         if isinstance(value, str) and Path(value).is_file()
     }
+
+
+def previous_state(wildcards):
+    """A stateful model's state and land cover of the mapped year before (none in the first)."""
+    y0 = previous_year(wildcards.year)
+    if not STATEFUL or y0 is None:
+        return {}
+    out = {f"prev_state_{n}": str(p) for n, p in P.states(y0).items()}
+    return out | {"prev_land_cover": str(P.aligned("land_cover", y0))}
+
+
+def year_states(wildcards):
+    """A stateful model's state layers of the job's year (the Monte Carlo reads them)."""
+    if not STATEFUL:
+        return {}
+    return {f"state_{n}": str(p) for n, p in P.states(wildcards.year).items()}
 
 
 def zones_input(wildcards=None):
@@ -80,7 +100,7 @@ def aligned_inputs(roles):
 
 def stock_roles():
     """Roles the stocks step reads: the model's, and land cover for the per-class tallies."""
-    return set(RUN.model.inputs) | {"land_cover"}
+    return set(RUN.model.input_roles) | {"land_cover"}
 
 
 def mc_roles():
@@ -102,7 +122,12 @@ def interval_inputs(wildcards):
     out["land_cover1"] = str(P.aligned("land_cover", y1))
     out |= {f"stock0_{p}": str(path) for p, path in P.stocks(y0).items()}
     out |= {f"stock1_{p}": str(path) for p, path in P.stocks(y1).items()}
-    if GAIN_LOSS.enabled:
+    if STATEFUL:
+        out |= {f"state0_{n}": str(p) for n, p in P.states(y0).items()}
+        out |= {f"state1_{n}": str(p) for n, p in P.states(y1).items()}
+        roles = set(RUN.model.input_roles) - {"land_cover"}
+        out |= {f"in1_{r}": str(P.aligned(r, y1)) for r in sorted(roles)}
+    elif GAIN_LOSS.enabled:
         out["growth_rates"] = str(GAIN_LOSS.growth_rates)
     if GAIN_LOSS.enabled and GAIN_LOSS.loss_role:
         out["loss_year"] = str(P.aligned(GAIN_LOSS.loss_role, y1))

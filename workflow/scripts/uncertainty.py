@@ -1,6 +1,7 @@
 """Monte Carlo totals of a year's stocks per zone and pool (IPCC Approach 2), optional SD layer.
 
-Inputs: aligned model inputs (keys in_<role>), land cover, per-pixel SD roles, grid, zones
+Inputs: aligned model inputs (keys in_<role>), land cover, per-pixel SD roles, the year's state layers (a
+stateful model: state_<name>), grid, zones
 (optional). Outputs: monte_carlo.csv, carbon_stock_total_sd.tif (optional). Settings: wildcard
 year; threads.
 """
@@ -18,7 +19,8 @@ with step(sm.log[0], f"Monte Carlo {year}, {cfg.account.uncertainty.draws} draws
     run_monte_carlo(
         cfg,
         year,
-        aligned={k[3:]: Path(v) for k, v in sm.input.items() if k.startswith("in_")},
+        aligned={k.removeprefix("in_"): Path(v) for k, v in sm.input.items() if k.startswith("in_")}
+        | {k: Path(v) for k, v in sm.input.items() if k.startswith("state_")},
         grid_path=Path(sm.input.grid),
         out=Path(sm.output.draws),
         sd_out=Path(sm.output.sd[0]) if sm.output.sd else None,

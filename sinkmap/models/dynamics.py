@@ -1,0 +1,234 @@
+"""The carbon-state model: stocks carried per pixel from year to year along growth curves, with
+IPCC's 20-year transitions (:mod:`sinkmap.dynamics`).
+
+Unlike the other models, which map one year's inputs to pools, this one is *stateful*: the stocks
+stage gives it the state of the year before (or, in the first year, lets it start one from stated
+assumptions), steps it to the new year with that year's land cover (and forest type, ecozone,
+loss year), writes the state as layers and the pools it implies. Both the stock-difference and the
+gain-loss results of an interval come from the same states.
+
+Input roles: ``land_cover`` (required) and, each optional and named in the parameters, a forest
+type (``plantation_role``: natural forest / rubber / areca and palms / other plantation, e.g. the
+Forest Management Layer through ``config/crosswalks/fml_hainan.csv``), a planting year
+(``planting_year_role``, used to age plantations in the first year), an FAO ecological zone
+(``ecozone_role``; else ``default_ecozone`` everywhere) and a forest-loss year (``loss_role``, e.g.
+Hansen GFC ``lossyear``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from sinkmap.constants import CARBON_FRACTION, POOLS
+from sinkmap.dynamics import (
+    STATE_LAYERS,
+    Dynamics,
+    State,
+    Step,
+    advance_span,
+    initial_state,
+    pool_parts,
+    pools,
+)
+from sinkmap.legends import ipcc_categories
+from sinkmap.models.base import CarbonModel, ModelParams
+from sinkmap.tables import PoolTable, StrataTable
+
+#: Key of each state layer in a chunk given to :meth:`DynamicsModel.pools`.
+STATE_KEYS = {name: f"state_{name}" for name in STATE_LAYERS}
+
+
+class DynamicsParams(ModelParams):
+    strata: Path = Field(
+        Path("config/dynamics/strata.csv"),
+        description="Growth curves and parameters of the woody strata per ecological zone, with sources.",
+    )
+    table: Path = Field(
+        description="Pool table (InVEST layout, Mg C/ha): biomass, DOM and equilibrium soil carbon "
+        "of each land-cover class (biomass and DOM used for land without woody vegetation)."
+    )
+    legend: str = Field("worldcover", description="Legend of the aligned land cover.")
+    plantation_role: str | None = Field(
+        None, description="Input role of a forest-type layer (codes of the forest_type legend)."
+    )
+    planting_year_role: str | None = Field(
+        None, description="Input role of a planting-year layer (calendar years, 0 = none)."
+    )
+    ecozone_role: str | None = Field(
+        None, description="Input role of an FAO GEZ 2010 ecological-zone layer (gez_code)."
+    )
+    loss_role: str | None = Field(
+        None, description="Input role of a forest-loss-year layer (Hansen GFC lossyear)."
+    )
+    loss_year_base: int = Field(
+        2000,
+        description="Calendar year of loss code 0 (Hansen GFC: 1 = 2001); 0 if it holds years.",
+    )
+    default_ecozone: int = Field(
+        12,
+        ge=1,
+        le=255,
+        description="FAO GEZ code used where no ecozone layer is given (12 tropical moist forest).",
+    )
+    transition_years: int = Field(
+        20, ge=1, le=100, description="IPCC transition period D (years): 'land converted to X'."
+    )
+    carbon_fraction: float = Field(CARBON_FRACTION, gt=0, le=1, description="Carbon fraction CF.")
+    agb_scale: float = Field(
+        1.0, gt=0, description="Multiplies every stratum's AGB curve (Monte Carlo parameter)."
+    )
+    soil_scale: float = Field(
+        1.0, gt=0, description="Multiplies every equilibrium soil stock (Monte Carlo parameter)."
+    )
+
+
+class DynamicsModel(CarbonModel):
+    """Stocks carried per pixel from year to year: growth curves by stratum and ecological zone,
+    harvests and rotations, IPCC 20-year transitions of soil and dead organic matter."""
+
+    name = "dynamics"
+    inputs = ("land_cover",)
+    stateful: ClassVar[bool] = True
+    Params = DynamicsParams
+    citation = (
+        "IPCC 2006 Vol. 4 Ch. 2 (Eq. 2.4, 2.16, 2.23, 2.25) and the 2019 Refinement (Table 4.9, "
+        "Requena Suarez et al. 2019); growth curves and sources in the strata table"
+    )
+    params: DynamicsParams
+
+    def __init__(self, params: DynamicsParams) -> None:
+        super().__init__(params)
+        _ = self.dynamics  # read and validate both tables now, before any work starts
+
+    @property
+    def input_roles(self) -> tuple[str, ...]:
+        p = self.params
+        optional = (p.plantation_role, p.planting_year_role, p.ecozone_role, p.loss_role)
+        return ("land_cover", *(r for r in optional if r))
+
+    @cached_property
+    def table(self) -> PoolTable:
+        return PoolTable.from_csv(self.params.table)
+
+    @cached_property
+    def strata(self) -> StrataTable:
+        return StrataTable.from_csv(self.params.strata)
+
+    @property
+    def dynamics(self) -> Dynamics:
+        """The kernels' parameters (tables read once; numbers from the current parameters, so a
+        Monte Carlo draw of ``agb_scale`` or ``soil_scale`` takes effect)."""
+        p = self.params
+        return Dynamics(
+            strata=self.strata,
+            table=self.table,
+            categories=ipcc_categories(p.legend),
+            transition_years=p.transition_years,
+            carbon_fraction=p.carbon_fraction,
+            agb_scale=p.agb_scale,
+            soil_scale=p.soil_scale,
+            default_ecozone=p.default_ecozone,
+        )
+
+    def _role(self, chunk: Mapping[str, np.ndarray], role: str | None) -> np.ndarray | None:
+        return None if role is None else np.asarray(chunk[role])
+
+    def _loss_years(self, chunk: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        raw = self._role(chunk, self.params.loss_role)
+        if raw is None:
+            return None
+        codes = np.asarray(raw).astype(np.int64)
+        return np.where(codes > 0, self.params.loss_year_base + codes, 0)
+
+    def initial(
+        self, chunk: Mapping[str, np.ndarray], year: int, position: np.ndarray | None = None
+    ) -> State:
+        """The state in the first mapped year (:func:`sinkmap.dynamics.initial_state`)."""
+        p = self.params
+        return initial_state(
+            chunk["land_cover"],
+            year,
+            self.dynamics,
+            forest_type=self._role(chunk, p.plantation_role),
+            planting_year=self._role(chunk, p.planting_year_role),
+            ecozone=self._role(chunk, p.ecozone_role),
+            position=position,
+        )
+
+    def step(
+        self,
+        state: State,
+        land_cover_before: np.ndarray,
+        chunk: Mapping[str, np.ndarray],
+        start: int,
+        end: int,
+    ) -> tuple[State, Step]:
+        """The state in ``end`` from the state in ``start`` and ``end``'s inputs, with the gains
+        and losses of the span (:func:`sinkmap.dynamics.advance_span`)."""
+        p = self.params
+        return advance_span(
+            state,
+            land_cover_before,
+            chunk["land_cover"],
+            start,
+            end,
+            self.dynamics,
+            forest_type=self._role(chunk, p.plantation_role),
+            ecozone=self._role(chunk, p.ecozone_role),
+            loss_year=self._loss_years(chunk),
+        )
+
+    def pools_of(self, state: State, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Pools (Mg C/ha, float32) of a state with the year's inputs."""
+        out = pools(
+            state,
+            chunk["land_cover"],
+            self.dynamics,
+            ecozone=self._role(chunk, self.params.ecozone_role),
+        )
+        return {k: out[k].astype("float32") for k in POOLS}
+
+    def pools(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Pools of a chunk that carries the year's state layers (keys :data:`STATE_KEYS`)."""
+        state = State.from_arrays({name: chunk[key] for name, key in STATE_KEYS.items()})
+        return self.pools_of(state, chunk)
+
+    def mc_components(
+        self, chunk: Mapping[str, np.ndarray]
+    ) -> dict[str, tuple[dict[str, np.ndarray], np.ndarray | None]]:
+        """The pools of a chunk (with its state layers) split into parts each proportional to
+        one Monte Carlo parameter: ``agb_scale`` (woody biomass and forest DOM), ``soil_scale``
+        (soil), and ``table.<pool>`` (a class's pool-table value; with the index of each pixel's
+        class in the table). A draw's pools are the sum of each part times its parameter's draw
+        over its mean, which the uncertainty stage sums without running the model per draw."""
+        state = State.from_arrays({name: chunk[key] for name, key in STATE_KEYS.items()})
+        parts = pool_parts(
+            state,
+            chunk["land_cover"],
+            self.dynamics,
+            ecozone=self._role(chunk, self.params.ecozone_role),
+        )
+        lc = np.asarray(chunk["land_cover"]).astype(np.int64)
+        row = np.full(256, -1, np.int64)
+        row[self.table.codes] = np.arange(self.table.codes.size)
+        index = row[lc]
+        return {
+            "agb_scale": (
+                {
+                    "above": parts["woody_above"],
+                    "below": parts["woody_below"],
+                    "dead": parts["forest_dead"],
+                },
+                None,
+            ),
+            "soil_scale": ({"soil": parts["soil"]}, None),
+            "table.above": ({"above": parts["open_above"]}, index),
+            "table.below": ({"below": parts["open_below"]}, index),
+            "table.dead": ({"dead": parts["open_dead"]}, index),
+        }
