@@ -2,19 +2,38 @@
 
 **Synthetic, not real data.** Every value is a pure function of (longitude, latitude, year), so any
 window, at any resolution, on any machine gives the same answer, and the demo source can write it
-window by window in the form of the real products (ESA WorldCover classes, ESA CCI Biomass Mg/ha).
+window by window in the form of the real products (ESA WorldCover classes, ESA CCI Biomass Mg/ha,
+the Forest Management Layer of Lesiv et al. 2022, planting years as Du et al. 2022 map them, FAO
+ecological zones). No number here was measured in Baoting; the shares are targets of the demo.
 
-The picture it paints follows published descriptions of the county (../shared/sources.md): tree
-cover over most of the land with mountains rising to the north (Qixianling, Maogan), rubber and
-areca plantations on the lower slopes, paddy and cropland in river valleys, the county town near
-109.70 E 18.64 N on its river, scattered villages; each year a little forest and plantation is
-cleared, cleared land regrows through shrub to trees, and the town grows.
+The picture follows published descriptions of the county (../shared/sources.md): tree cover over
+most of the land (about three quarters), natural forest on the higher, northern ground (Qixianling,
+Maogan), plantations on the lower slopes (rubber on about a quarter of the land, areca on about a
+tenth, nearest the valleys, and a little eucalyptus/acacia), paddy and cropland in river valleys,
+the county town near 109.70 E 18.64 N on its river, scattered villages and quarries. What changes
+from year to year, and the rules it follows (steady state, forever):
+
+- **Plantation rotations.** Plantation blocks (~200 m, edges wobbling by up to ~90 m) each have a
+  phase φ in [0, R) from a hash; a block was last planted in ``year - ((year - φ) mod R)``, so 1/R of
+  each plantation type is cleared and replanted every year. Rotation R: rubber 30 years, areca 40,
+  other plantation (eucalyptus/acacia) 7. Land cover by age a (years since planting): rubber and
+  areca grassland at a = 0–1, shrubland at 2–3, tree cover from 4; other plantation grassland at 0,
+  shrubland at 1, tree cover from 2. The subtype stays the plantation's all through the rotation.
+- **Natural forest** is protected: 0.1 % of its 700 m cells a year (a hash gives each its year,
+  2012–2031) lose a blob of forest, which is cropland for 2 years, shrubland for 2, then tree cover
+  (subtype :data:`REGROWTH` from the first shrubland year on).
+- **The town** grows by 70 m of radius a year; villages, quarries and rivers stay.
+
+Biomass (:func:`biomass`, in the form of CCI Biomass) follows the same states: natural forest from
+terrain vigour, plantations from their age (rubber 185·(1 − e^(−0.10·a))^2.5, areca
+33.5·(1 − e^(−0.22·a))^7, other min(10·a, 120) Mg/ha), regrowth min(3.4·a, 200) Mg/ha with a the
+years since the first shrubland year.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -23,8 +42,22 @@ if TYPE_CHECKING:
 
 # WorldCover class codes used by the landscape.
 TREE, SHRUB, GRASS, CROP, BUILT, BARE, WATER = 10, 20, 30, 40, 50, 60, 80
-# Subtypes carried alongside the class (they drive biomass, not the land-cover map).
-NATURAL, PLANTATION, REGROWTH, OTHER = 1, 2, 3, 0
+# Subtypes carried alongside the class: the codes of the forest_type legend (1-4) and of the
+# carbon state's strata (1-5) in sinkmap.legends. OTHER is land without woody vegetation (and
+# everything that is neither forest nor plantation).
+OTHER, NATURAL, RUBBER, ARECA, OTHER_PLANTATION, REGROWTH = 0, 1, 2, 3, 4, 5
+PLANTATIONS = (RUBBER, ARECA, OTHER_PLANTATION)
+#: Rotation length (years) of each plantation type.
+ROTATION: dict[int, int] = {RUBBER: 30, ARECA: 40, OTHER_PLANTATION: 7}
+#: Age (years since planting) from which a replanted plantation is shrubland, and tree cover.
+SHRUB_FROM_AGE: dict[int, int] = {RUBBER: 2, ARECA: 2, OTHER_PLANTATION: 1}
+TREE_FROM_AGE: dict[int, int] = {RUBBER: 4, ARECA: 4, OTHER_PLANTATION: 2}
+#: Forest Management Layer (Lesiv et al. 2022) code of each subtype in forest or plantation.
+FML_CODE: dict[int, int] = {NATURAL: 11, REGROWTH: 11, RUBBER: 31, OTHER_PLANTATION: 32, ARECA: 53}
+#: FAO Global Ecological Zones 2010 codes used: tropical moist forest, tropical mountain system.
+GEZ_MOIST, GEZ_MOUNTAIN = 12, 16
+#: The terrain index above which the ground is tropical mountain system (~20 % of the county).
+MOUNTAIN_ELEV = 0.50
 
 _LON0, _LAT0 = 109.40, 18.38  # local origin of the metric frame
 _KX = 111_320.0 * np.cos(np.deg2rad(18.6))  # metres per degree of longitude
@@ -32,8 +65,10 @@ _KY = 110_600.0  # metres per degree of latitude
 TOWN_LON, TOWN_LAT = 109.700, 18.640
 _FIRST_CLEARING_YEAR = 2012
 _CLEARING_YEARS = 20  # clearing years span 2012..2031
-_RATE_NATURAL = 0.005  # share of natural-forest patches cleared per year
-_RATE_PLANTATION = 0.03  # share of plantation patches cleared (and replanted) per year
+_RATE_NATURAL = 0.001  # share of natural-forest cells cleared per year
+_CROP_YEARS, _SHRUB_YEARS = 2, 2  # a natural-forest clearing is cropland, then shrubland
+_BLOCK = 200.0  # m, side of a plantation block (one planting phase)
+_BLOCK_WOBBLE = 90.0  # m, how far block edges are pushed by noise
 
 
 def _hash01(iy: np.ndarray, ix: np.ndarray, seed: int) -> np.ndarray:
@@ -92,15 +127,36 @@ def _river_offset(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return y[:, None] - centre[None, :]
 
 
-def landscape(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, np.ndarray]:
-    """Land-cover class (WorldCover codes) and subtype at pixel centres ``lat[:, None] x lon[None, :]``.
+def _elevation(x: np.ndarray, y: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Terrain index (~0.2-0.65 over the county): rolling hills rising to the north."""
+    north = np.clip((np.asarray(lat, float) - 18.45) / 0.35, 0, 1).astype(np.float32)[:, None]
+    return 0.62 * fbm(x, y, 12_000.0, 4, seed=2) + 0.38 * north
 
-    Returns two uint8 arrays of shape ``(lat.size, lon.size)``.
-    """
+
+def _phase01(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Uniform [0, 1) per plantation block: ~200 m blocks whose edges wobble (noise-warped)."""
+    wx = x[None, :] + _BLOCK_WOBBLE * (2.0 * value_noise(x, y, 500.0, seed=43) - 1.0)
+    wy = y[:, None] + _BLOCK_WOBBLE * (2.0 * value_noise(x, y, 500.0, seed=47) - 1.0)
+    bx = np.floor(wx / _BLOCK).astype(np.int64)
+    by = np.floor(wy / _BLOCK).astype(np.int64)
+    return _hash01(by, bx, seed=53)
+
+
+class _Scene(NamedTuple):
+    cls: np.ndarray  # uint8 WorldCover class
+    sub: np.ndarray  # uint8 subtype
+    planted: np.ndarray  # int32 year of the last planting (plantations), else 0
+    shrub_since: np.ndarray  # int32 first shrubland year after a clearing (regrowth), else 0
+    elev: np.ndarray  # float32 terrain index
+    x: np.ndarray
+    y: np.ndarray
+
+
+def _scene(lon: np.ndarray, lat: np.ndarray, year: int) -> _Scene:
+    """Everything :func:`landscape`, :func:`biomass` and :func:`planting_year` read."""
     x, y = _metres(lon, lat)
     shape = (y.size, x.size)
-    north = np.clip((np.asarray(lat, float) - 18.45) / 0.35, 0, 1).astype(np.float32)[:, None]
-    elev = 0.62 * fbm(x, y, 12_000.0, 4, seed=2) + 0.38 * north
+    elev = _elevation(x, y, lat)
     drain = fbm(x, y, 9_000.0, 3, seed=7)
     creek = np.abs(drain - 0.5)
     river = np.abs(_river_offset(x, y))
@@ -109,8 +165,17 @@ def landscape(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, 
     cls = np.full(shape, TREE, dtype=np.uint8)
     sub = np.full(shape, NATURAL, dtype=np.uint8)
 
-    plantation = (elev < 0.56) & (fbm(x, y, 2_500.0, 2, seed=13) > 0.53)
-    sub[plantation] = PLANTATION
+    # Plantations on the lower slopes, most likely lowest down; natural forest above them. Areca
+    # on the slopes nearest the valleys and cropland, patches of eucalyptus/acacia, rubber elsewhere.
+    patches = fbm(x, y, 2_500.0, 2, seed=13)
+    plantation = (patches - 1.6 * (elev - 0.42) > 0.54) & (elev < 0.56)
+    near_valley = ((creek < 0.075) | (river < 2_400.0)) & (elev < 0.47)
+    areca = plantation & near_valley
+    other = plantation & ~areca & (value_noise(x, y, 1_100.0, seed=59) > 0.83)
+    sub[plantation] = RUBBER
+    sub[areca] = ARECA
+    sub[other] = OTHER_PLANTATION
+
     field = value_noise(x, y, 450.0, seed=11)
     crop = valley & (field > 0.40)
     grass = valley & ~crop & (field < 0.16)
@@ -119,22 +184,35 @@ def landscape(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, 
     ridge = elev > 0.86
     cls[ridge & (value_noise(x, y, 300.0, seed=19) > 0.6)] = SHRUB
 
-    # Clearing and regrowth: each 700 m cell has a clearing year; blobs of 350 m noise inside it.
-    cx, cy = np.floor(x / 700.0), np.floor(y / 700.0)
+    # Rotations: a block's phase gives its planting years; land cover follows the age.
+    phase01 = _phase01(x, y)
+    planted = np.zeros(shape, dtype=np.int32)
+    for code in PLANTATIONS:
+        mask = sub == code
+        rotation = ROTATION[code]
+        phase = np.floor(phase01[mask] * rotation).astype(np.int32)
+        last = year - np.mod(year - phase, rotation)
+        planted[mask] = last
+        age = year - last
+        cls[mask] = np.where(
+            age < SHRUB_FROM_AGE[code], GRASS, np.where(age < TREE_FROM_AGE[code], SHRUB, TREE)
+        )
+
+    # Natural-forest clearings: each 700 m cell has a clearing year; blobs of 350 m noise inside it.
+    cx = np.floor(x / 700.0).astype(np.int64)
+    cy = np.floor(y / 700.0).astype(np.int64)
     h = _hash01(cy[:, None], cx[None, :], seed=23)
-    rate = np.where(sub == PLANTATION, _RATE_PLANTATION, _RATE_NATURAL)
-    cleared_once = (h < rate * _CLEARING_YEARS) & (cls == TREE)
+    cleared_once = (h < _RATE_NATURAL * _CLEARING_YEARS) & (cls == TREE) & (sub == NATURAL)
     cleared_once &= value_noise(x, y, 350.0, seed=17) > 0.45
-    clear_year = _FIRST_CLEARING_YEAR + np.floor(h / rate).astype(np.int32)
+    clear_year = _FIRST_CLEARING_YEAR + np.floor(h / _RATE_NATURAL).astype(np.int32)
     age = year - clear_year
-    fresh = cleared_once & (age >= 0) & (age <= 1)
-    young = cleared_once & (age >= 2) & (age <= 3)
-    regrown = cleared_once & (age >= 4)
-    cls[fresh & (sub == NATURAL)] = CROP
-    cls[fresh & (sub == PLANTATION)] = GRASS
+    fresh = cleared_once & (age >= 0) & (age < _CROP_YEARS)
+    regrowing = cleared_once & (age >= _CROP_YEARS)
+    young = regrowing & (age < _CROP_YEARS + _SHRUB_YEARS)
+    cls[fresh], sub[fresh] = CROP, OTHER
     cls[young] = SHRUB
-    sub[(fresh | young) & (sub == NATURAL)] = OTHER
-    sub[regrown & (sub == NATURAL)] = REGROWTH
+    sub[regrowing] = REGROWTH
+    shrub_since = np.where(regrowing, clear_year + _CROP_YEARS, 0).astype(np.int32)
 
     # Villages on a 3.5 km lattice, in valleys; quarries on a 6 km lattice.
     for cell, seed, radius, code, where in (
@@ -158,21 +236,69 @@ def landscape(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, 
 
     water = (river < 28.0) | ((creek < 0.0035) & (elev < 0.7))
     cls[water], sub[water] = WATER, OTHER
-    return cls, sub
+
+    planted[~np.isin(sub, PLANTATIONS)] = 0
+    shrub_since[sub != REGROWTH] = 0
+    return _Scene(cls, sub, planted, shrub_since, elev, x, y)
+
+
+def landscape(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, np.ndarray]:
+    """Land-cover class (WorldCover codes) and subtype at pixel centres ``lat[:, None] x lon[None, :]``.
+
+    Returns two uint8 arrays of shape ``(lat.size, lon.size)``. Subtypes: :data:`OTHER` (0),
+    :data:`NATURAL` (1), :data:`RUBBER` (2), :data:`ARECA` (3), :data:`OTHER_PLANTATION` (4),
+    :data:`REGROWTH` (5).
+    """
+    scene = _scene(lon, lat, year)
+    return scene.cls, scene.sub
+
+
+def planting_year(lon: np.ndarray, lat: np.ndarray, year: int) -> np.ndarray:
+    """Calendar year of the last planting of plantation pixels (subtypes 2-4) in ``year``, else 0.
+
+    uint16 of shape ``(lat.size, lon.size)``; ``year - planting_year`` is the plantation's age.
+    """
+    return _scene(lon, lat, year).planted.astype(np.uint16)
+
+
+def forest_type(lon: np.ndarray, lat: np.ndarray, year: int) -> np.ndarray:
+    """Forest management in the codes of the Forest Management Layer (Lesiv et al. 2022), uint8.
+
+    Natural forest and regrowth in tree cover 11 (naturally regenerating, no signs of management),
+    rubber 31 (planted forest), other plantation 32 (plantation forest, rotation up to 15 years),
+    areca 53 (agroforestry), also while a plantation is replanted; 0 elsewhere (no forest).
+    """
+    cls, sub = landscape(lon, lat, year)
+    out = np.zeros(cls.shape, dtype=np.uint8)
+    forest = (cls == TREE) & ((sub == NATURAL) | (sub == REGROWTH))
+    out[forest] = FML_CODE[NATURAL]
+    for code in PLANTATIONS:
+        out[sub == code] = FML_CODE[code]
+    return out
+
+
+def ecozone(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """FAO Global Ecological Zone 2010 code, uint8: 16 (tropical mountain system) where the terrain
+    index exceeds :data:`MOUNTAIN_ELEV` (the higher, mostly northern ground), 12 (tropical moist
+    forest) elsewhere."""
+    x, y = _metres(lon, lat)
+    elev = _elevation(x, y, lat)
+    return np.where(elev > MOUNTAIN_ELEV, GEZ_MOUNTAIN, GEZ_MOIST).astype(np.uint8)
 
 
 def biomass(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, np.ndarray]:
     """Above-ground biomass and its standard deviation (Mg dry matter / ha), float32.
 
-    Old-growth rainforest at altitude holds 200-380 Mg/ha (IPCC Table 4.7 gives 280 for Asian
-    tropical rain forest; Jianfengling plots hold ~450-500), plantations 50-110, regrowth builds
-    up by ~12 Mg/ha/yr after clearing.
+    Natural forest: 140 + 260·vigour + 40·local noise, 200-380 Mg/ha at altitude (IPCC Table 4.7
+    gives 280 for Asian tropical rain forest; Jianfengling plots hold ~450-500). Plantations by age
+    a = year − planting year, whatever their land cover: rubber 185·(1 − e^(−0.10·a))^2.5, areca
+    33.5·(1 − e^(−0.22·a))^7, other plantation min(10·a, 120). Regrowth after a natural-forest
+    clearing: min(3.4·a, 200) with a the years since the first shrubland year. Otherwise shrubland
+    25, grassland 8, cropland 6, built-up 4, bare 2, water 0. SD: 0.3·AGB + 12 where AGB > 0.
     """
-    cls, sub = landscape(lon, lat, year)
-    x, y = _metres(lon, lat)
-    north = np.clip((np.asarray(lat, float) - 18.45) / 0.35, 0, 1).astype(np.float32)[:, None]
-    vigour = 0.62 * fbm(x, y, 12_000.0, 4, seed=2) + 0.38 * north
-    local = value_noise(x, y, 800.0, seed=41)
+    scene = _scene(lon, lat, year)
+    cls, sub = scene.cls, scene.sub
+    local = value_noise(scene.x, scene.y, 800.0, seed=41)
     agb = np.zeros(cls.shape, dtype=np.float32)
     agb[cls == SHRUB] = 25.0
     agb[cls == GRASS] = 8.0
@@ -180,11 +306,14 @@ def biomass(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, np
     agb[cls == BUILT] = 4.0
     agb[cls == BARE] = 2.0
     natural = (cls == TREE) & (sub == NATURAL)
-    agb[natural] = (140.0 + 260.0 * vigour + 40.0 * local)[natural]
-    planted = (cls == TREE) & (sub == PLANTATION)
-    agb[planted] = (50.0 + 60.0 * local)[planted]
-    regrowth = (cls == TREE) & (sub == REGROWTH)
-    agb[regrowth] = 60.0 + 30.0 * local[regrowth]
+    agb[natural] = (140.0 + 260.0 * scene.elev + 40.0 * local)[natural]
+    age = (year - scene.planted).astype(np.float32)
+    rubber, areca, other = sub == RUBBER, sub == ARECA, sub == OTHER_PLANTATION
+    agb[rubber] = 185.0 * (1.0 - np.exp(-0.10 * age[rubber])) ** 2.5
+    agb[areca] = 33.5 * (1.0 - np.exp(-0.22 * age[areca])) ** 7
+    agb[other] = np.minimum(10.0 * age[other], 120.0)
+    regrowth = sub == REGROWTH
+    agb[regrowth] = np.minimum(3.4 * (year - scene.shrub_since[regrowth]), 200.0)
     sd = np.where(agb > 0, 0.3 * agb + 12.0, 0.0).astype(np.float32)
     return agb, sd
 

@@ -107,6 +107,8 @@ RASTER_KINDS: tuple[str, ...] = ("stock", "flux", "land_cover", "biomass")
 def kind_from_tags(tags: Mapping[str, str]) -> str:
     """The style kind of a sinkmap raster from its GDAL tags (``UNITS``, ``ROLE``)."""
     units = tags.get("UNITS", "")
+    if tags.get("LEGEND") in LEGENDS and units.endswith("code"):
+        return "land_cover"  # paletted: land cover, forest type, the state's strata and categories
     if "CO2e" in units:
         return "flux"
     if units.startswith("Mg C"):

@@ -131,6 +131,7 @@ def build_report(
     parts += _summary_section(account, series)
     parts += _maps_section(maps)
     parts += _class_section(account)
+    parts += _state_section(results, years)
     parts += _zones_section(account)
     parts += _methods_section(tags, account, config, config_path)
     parts.append("<h2>Run configuration</h2>")
@@ -184,6 +185,15 @@ def _figures(
                 title=f"Land cover {year}",
             )
             figs.append((f"Land cover {year}", _data_uri(png)))
+        if (ydir / "state_stratum.tif").exists():
+            png = quicklook_png(
+                ydir / "state_stratum.tif",
+                tmp / f"stratum_{year}.png",
+                kind="land_cover",
+                aoi_gpkg=aoi,
+                title=f"Carbon state: strata {year}",
+            )
+            figs.append((f"Strata of the carbon state {year}", _data_uri(png)))
         maps.append((f"Year {year}", figs))
     for y0, y1 in intervals:
         png = quicklook_png(
@@ -332,6 +342,35 @@ def _class_section(account: pd.DataFrame | None) -> list[str]:
     return out
 
 
+def _state_section(results: Path, years: Sequence[int]) -> list[str]:
+    """The carbon state of each year (``state_summary.csv``): area and stock by land category,
+    transition and stratum."""
+    tables = [(y, results / str(y) / "state_summary.csv") for y in years]
+    tables = [(y, p) for y, p in tables if p.exists()]
+    if not tables:
+        return []
+    out = [
+        "<h2>The carbon state: land categories, transitions and strata</h2>",
+        "<p>Each pixel carries its land-use history from year to year (model <code>dynamics</code>;"
+        " docs/accounting.md): its IPCC land category, whether it was converted from another "
+        "within the transition period (20 years), and its stratum. Stocks in Mg C, all four pools."
+        "</p>",
+    ]
+    columns: list[Column] = [
+        ("Land category", "land_category", None),
+        ("Transition", "transition", None),
+        ("Stratum", "stratum", None),
+        ("Area (ha)", "area_ha", _f1),
+        ("Stock (Mg C)", "stock_total_mgc", _f0),
+        ("Density (Mg C/ha)", "stock_density_mgc_per_ha", _f1),
+    ]
+    for year, path in tables:
+        rows = pd.read_csv(path).to_dict("records")
+        out.append(f"<h3>{year}</h3>")
+        out.append(_table(columns, rows, table_id=f"state-{year}"))
+    return out
+
+
 def _zones_section(account: pd.DataFrame | None) -> list[str]:
     if account is None:
         return []
@@ -476,6 +515,18 @@ def _methods_section(
             out.append(f"<p>From <code>{html.escape(str(table_path))}</code> (Mg C/ha).</p>")
             cols: list[Column] = [(c, c, None) for c in df.columns]
             out.append(_table(cols, df.to_dict("records"), table_id="pools"))
+    strata_path = params.get("strata") if isinstance(params, dict) else None
+    strata = _resolve(strata_path, config_path) if strata_path else None
+    if strata is not None:
+        df = pd.read_csv(strata)
+        out.append("<h3>Growth curves of the carbon state</h3>")
+        out.append(
+            f"<p>From <code>{html.escape(str(strata_path))}</code>: per stratum and FAO ecozone, "
+            "above-ground biomass (t d.m./ha) by age, root-to-shoot ratio, dead-wood and litter "
+            "fractions, rotation; each row with its sources and whether they were confirmed.</p>"
+        )
+        cols = [(c, c, None) for c in df.columns]
+        out.append(_table(cols, df.to_dict("records"), table_id="strata"))
     return out
 
 

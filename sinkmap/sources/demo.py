@@ -3,11 +3,24 @@
 Files carry the real product's name, tile, CRS, pixel lattice, data type and nodata, cropped to the
 AOI's bounding box (plus a margin) on the product's own lattice, so the align step reads them exactly
 as it will read real downloads. Every file is tagged ``SINKMAP_SYNTHETIC=yes``.
+
+The dataset's ``generator:`` says what is written (functions of :mod:`sinkmap.landscape`):
+
+- ``land_cover``: WorldCover classes (:func:`~sinkmap.landscape.landscape`), with the colour table;
+- ``biomass``: above-ground biomass and its SD in Mg/ha, rounded (layers ``agb`` and ``sd``);
+- ``forest_type``: Forest Management Layer codes (:func:`~sinkmap.landscape.forest_type`);
+- ``planting_year``: calendar year of the last planting, 0 off plantations
+  (:func:`~sinkmap.landscape.planting_year`);
+- ``ecozone``: FAO GEZ 2010 codes (:func:`~sinkmap.landscape.ecozone`; the same every year).
+
+A product published as one global file (``tile_scheme: null``) is cropped from a global lattice whose
+corner is (180 W, 90 N).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,34 +32,67 @@ from sinkmap.errors import SourceError
 from sinkmap.files import atomic_path
 from sinkmap.legends import WORLDCOVER_COLORMAP
 from sinkmap.sources import Bounds, Dataset, Manifest, RawFile, file_record
+from sinkmap.sources.http import PlannedFile
 from sinkmap.sources.tiles import tile_boxes
 
 _MARGIN = 8  # product pixels around the AOI box
 _STRIP = 512  # rows generated and written at a time
+GENERATORS = ("land_cover", "biomass", "forest_type", "planting_year", "ecozone")
+#: The lattice of products published as one global file: (west, south, east, north).
+_GLOBAL: Bounds = (-180.0, -90.0, 180.0, 90.0)
 
 
 class DemoAdapter:
+    def plan(
+        self, dataset: Dataset, year: int, bounds: Bounds, folder: Path, version: str | None
+    ) -> list[PlannedFile]:
+        """The files ``fetch`` would write (as ``sinkmap fetch --dry-run`` lists them)."""
+        _check_generator(dataset)
+        return [
+            PlannedFile(layer, tile, path, _url(dataset, path))
+            for layer, tile, path, _ in _files(dataset, year, bounds, Path(folder), version)
+        ]
+
     def fetch(
         self, dataset: Dataset, year: int, bounds: Bounds, folder: Path, version: str | None
     ) -> Manifest:
-        if dataset.generator not in ("land_cover", "biomass"):
-            raise SourceError(
-                f"demo dataset {dataset.name} has unknown generator {dataset.generator!r}"
-            )
+        _check_generator(dataset)
         ver = dataset.version_for(year, version)
         folder.mkdir(parents=True, exist_ok=True)
         records: list[RawFile] = []
-        for tile, box in tile_boxes(dataset.tile_scheme, bounds):
-            crop = _crop(box, bounds, dataset.pixel_size)
-            if crop is None:
-                continue
-            for layer, pattern in dataset.files.items():
-                path = folder / pattern.format(year=year, version=ver, tile=tile)
-                _write(dataset, layer, year, crop, path)
-                records.append(
-                    file_record(layer, path, folder, url=f"synthetic://{dataset.name}/{path.name}")
-                )
+        for layer, _, path, crop in _files(dataset, year, bounds, folder, version):
+            _write(dataset, layer, year, crop, path)
+            records.append(file_record(layer, path, folder, url=_url(dataset, path)))
         return Manifest(dataset.name, ver, year, "demo", True, tuple(records), folder)
+
+
+def _check_generator(dataset: Dataset) -> None:
+    if dataset.generator not in GENERATORS:
+        raise SourceError(
+            f"demo dataset {dataset.name} has unknown generator {dataset.generator!r}; use one of "
+            f"{list(GENERATORS)} in the dataset registry"
+        )
+
+
+def _url(dataset: Dataset, path: Path) -> str:
+    return f"synthetic://{dataset.name}/{path.name}"
+
+
+def _files(
+    dataset: Dataset, year: int, bounds: Bounds, folder: Path, version: str | None
+) -> Iterator[tuple[str, str, Path, tuple[Affine, int, int]]]:
+    """(layer, tile, path, crop) of every file covering ``bounds``."""
+    ver = dataset.version_for(year, version)
+    if dataset.tile_scheme is None:
+        boxes = [("", _GLOBAL)]
+    else:
+        boxes = tile_boxes(dataset.tile_scheme, bounds)
+    for tile, box in boxes:
+        crop = _crop(box, bounds, dataset.pixel_size)
+        if crop is None:
+            continue
+        for layer, pattern in dataset.files.items():
+            yield layer, tile, folder / pattern.format(year=year, version=ver, tile=tile), crop
 
 
 def _crop(box: Bounds, bounds: Bounds, px: float) -> tuple[Affine, int, int] | None:
@@ -56,13 +102,31 @@ def _crop(box: Bounds, bounds: Bounds, px: float) -> tuple[Affine, int, int] | N
     maxx, maxy = min(bounds[2], east), min(bounds[3], north)
     if minx >= maxx or miny >= maxy:
         return None
-    total = int(round((east - west) / px))
+    cols = int(round((east - west) / px))
+    rows = int(round((north - south) / px))
     c0 = max(math.floor((minx - west) / px) - _MARGIN, 0)
-    c1 = min(math.ceil((maxx - west) / px) + _MARGIN, total)
+    c1 = min(math.ceil((maxx - west) / px) + _MARGIN, cols)
     r0 = max(math.floor((north - maxy) / px) - _MARGIN, 0)
-    r1 = min(math.ceil((north - miny) / px) + _MARGIN, total)
+    r1 = min(math.ceil((north - miny) / px) + _MARGIN, rows)
     transform = Affine(px, 0.0, west + c0 * px, 0.0, -px, north - r0 * px)
     return transform, c1 - c0, r1 - r0
+
+
+def _generate(
+    dataset: Dataset, layer: str, lon: np.ndarray, lat: np.ndarray, year: int
+) -> np.ndarray:
+    """The values of ``layer`` at pixel centres ``lat[:, None] x lon[None, :]``."""
+    generator = dataset.generator
+    if generator == "land_cover":
+        return landscape.landscape(lon, lat, year)[0]
+    if generator == "biomass":
+        agb, sd = landscape.biomass(lon, lat, year)
+        return np.rint(agb if layer == "agb" else sd)
+    if generator == "forest_type":
+        return landscape.forest_type(lon, lat, year)
+    if generator == "planting_year":
+        return landscape.planting_year(lon, lat, year)
+    return landscape.ecozone(lon, lat)
 
 
 def _write(
@@ -90,11 +154,7 @@ def _write(
         for r0 in range(0, height, _STRIP):
             rows = min(_STRIP, height - r0)
             lat = transform.f + (r0 + np.arange(rows) + 0.5) * transform.e
-            if dataset.generator == "land_cover":
-                data, _ = landscape.landscape(lon, lat, year)
-            else:
-                agb, sd = landscape.biomass(lon, lat, year)
-                data = np.rint(agb if layer == "agb" else sd)
+            data = _generate(dataset, layer, lon, lat, year)
             dst.write(data.astype(dataset.dtype), 1, window=((r0, r0 + rows), (0, width)))
         dst.update_tags(
             SINKMAP_SYNTHETIC="yes",

@@ -74,10 +74,12 @@ def test_source_legends_in_styles_agree_with_their_crosswalks(name, legend):
 
 
 def test_registry_crosswalks_exist_and_load():
-    named = {n: d.crosswalk for n, d in load_registry(DATASETS_YAML).items() if d.crosswalk}
-    assert "clcd" in named
-    for path in named.values():
-        assert Crosswalk.from_csv(ROOT / path).rows
+    registry = load_registry(DATASETS_YAML)
+    named = {n: d for n, d in registry.items() if d.crosswalk}
+    assert {"clcd", "lesiv_fml"} <= set(named)
+    for d in named.values():
+        legend = d.crosswalk_legend or "worldcover"
+        assert Crosswalk.from_csv(ROOT / str(d.crosswalk), target_legend=legend).rows
 
 
 def test_other_integer_types_and_dask_chunks():

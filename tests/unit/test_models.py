@@ -41,7 +41,7 @@ def test_lookup_model_describe():
 def test_unknown_model_name():
     with pytest.raises(
         ConfigError,
-        match=r"unknown model 'forest' \(model\.name\); available: \['biomass', 'height_allometry', 'lookup', 'spectral'\]",
+        match=r"unknown model 'forest' \(model\.name\); available: \['biomass', 'dynamics', 'height_allometry', 'lookup', 'spectral'\]",
     ):
         get_model("forest", {})
 
