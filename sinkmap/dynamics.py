@@ -202,10 +202,12 @@ def initial_state(
     """The state in the first mapped year, from that year's inputs and stated assumptions.
 
     Tree cover in a plantation (``forest_type`` 2–4) is that plantation, aged from
-    ``planting_year`` when given, else uniformly over its rotation (from its canopy age up, by
-    ``position``, a uniform [0, 1) number per pixel); open land in a plantation is a stand replanted
-    this year (age 0; shrub-like cover: half its canopy age). Other tree cover is natural forest at
-    maturity (the age at which its curve reaches old growth); shrubland is at its cap. Every pixel
+    ``planting_year`` (the year the stand was established) when given, else uniformly over its
+    rotation (from its canopy age up, by ``position``, a uniform [0, 1) number per pixel); open land
+    in a plantation is a stand replanted this year (age 0; shrub-like cover: half its canopy age).
+    Other tree cover is natural forest, aged from ``planting_year`` where it gives the year it
+    regenerated (secondary forest, e.g. after logging), else at maturity (the age at which its
+    curve reaches old growth); shrubland is at its cap. Every pixel
     starts at its equilibrium soil carbon, "remaining" in its category (years since conversion =
     D), with no earlier conversion or loss on record.
     """
@@ -225,6 +227,10 @@ def initial_state(
     age = np.zeros(lc.shape, np.int64)
     mature = _isin(stratum, (NATURAL, SHRUB))
     age[mature] = dyn.strata.mature_age(rows[mature])
+    if planting_year is not None:  # natural forest regenerated after logging: secondary forest
+        py = np.asarray(planting_year).astype(np.int64)
+        regenerated = (stratum == NATURAL) & (py > 0) & (py <= year)
+        age[regenerated] = year - py[regenerated]
     plant = _isin(stratum, PLANTATIONS)
     if plant.any():
         rotation = dyn.strata.rotation[rows].astype(np.int64)

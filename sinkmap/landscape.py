@@ -67,6 +67,11 @@ _FIRST_CLEARING_YEAR = 2012
 _CLEARING_YEARS = 20  # clearing years span 2012..2031
 _RATE_NATURAL = 0.001  # share of natural-forest cells cleared per year
 _CROP_YEARS, _SHRUB_YEARS = 2, 2  # a natural-forest clearing is cropland, then shrubland
+#: Historical logging of natural forest (before Hainan's logging ban of 1994): share of the 700 m
+#: cells of the lowland (tropical moist forest) and of the mountains logged, and the years over
+#: which they were, uniformly; the forest regenerated naturally the year after.
+_LOGGED_LOWLAND, _LOGGED_MOUNTAIN = 0.6, 0.2
+_LOGGING_FROM, _LOGGING_TO = 1960, 1994
 _BLOCK = 200.0  # m, side of a plantation block (one planting phase)
 _BLOCK_WOBBLE = 90.0  # m, how far block edges are pushed by noise
 
@@ -134,12 +139,16 @@ def _elevation(x: np.ndarray, y: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 
 def _phase01(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Uniform [0, 1) per plantation block: ~200 m blocks whose edges wobble (noise-warped)."""
+    """A number in [0, 1) per plantation block (~200 m blocks whose edges wobble, noise-warped),
+    spread evenly over the blocks: a Kronecker (Weyl) sequence of the block indices, so every
+    phase of a rotation covers the same share of the plantations, year after year, as in a
+    plantation in steady state (a hash would leave each year's share a few per cent off)."""
     wx = x[None, :] + _BLOCK_WOBBLE * (2.0 * value_noise(x, y, 500.0, seed=43) - 1.0)
     wy = y[:, None] + _BLOCK_WOBBLE * (2.0 * value_noise(x, y, 500.0, seed=47) - 1.0)
     bx = np.floor(wx / _BLOCK).astype(np.int64)
     by = np.floor(wy / _BLOCK).astype(np.int64)
-    return _hash01(by, bx, seed=53)
+    weyl = (bx % 100_003) * 0.6180339887498949 + (by % 100_019) * 0.7548776662466927
+    return np.mod(weyl, 1.0)
 
 
 class _Scene(NamedTuple):
@@ -237,7 +246,17 @@ def _scene(lon: np.ndarray, lat: np.ndarray, year: int) -> _Scene:
     water = (river < 28.0) | ((creek < 0.0035) & (elev < 0.7))
     cls[water], sub[water] = WATER, OTHER
 
-    planted[~np.isin(sub, PLANTATIONS)] = 0
+    # Natural forest logged before 1994 and regenerated since (secondary forest): its stand year.
+    lx = np.floor(x / 700.0).astype(np.int64)
+    ly = np.floor(y / 700.0).astype(np.int64)
+    u = _hash01(ly[:, None], lx[None, :], seed=61)
+    share = np.where(elev > MOUNTAIN_ELEV, _LOGGED_MOUNTAIN, _LOGGED_LOWLAND)
+    logged = (u < share) & (sub == NATURAL)
+    span = _LOGGING_TO - _LOGGING_FROM + 1
+    regenerated = _LOGGING_FROM + 1 + np.floor(u / np.maximum(share, 1e-9) * span).astype(np.int32)
+    planted = np.where(logged, np.minimum(regenerated, _LOGGING_TO + 1), planted)
+
+    planted[~(np.isin(sub, PLANTATIONS) | logged)] = 0
     shrub_since[sub != REGROWTH] = 0
     return _Scene(cls, sub, planted, shrub_since, elev, x, y)
 
@@ -254,9 +273,11 @@ def landscape(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, 
 
 
 def planting_year(lon: np.ndarray, lat: np.ndarray, year: int) -> np.ndarray:
-    """Calendar year of the last planting of plantation pixels (subtypes 2-4) in ``year``, else 0.
+    """Year the stand was established: the last planting of plantation pixels (subtypes 2-4), the
+    regeneration year of natural forest logged before 1994 (secondary forest); 0 elsewhere
+    (old-growth forest, land without trees).
 
-    uint16 of shape ``(lat.size, lon.size)``; ``year - planting_year`` is the plantation's age.
+    uint16 of shape ``(lat.size, lon.size)``; ``year - planting_year`` is the stand's age.
     """
     return _scene(lon, lat, year).planted.astype(np.uint16)
 
@@ -264,14 +285,17 @@ def planting_year(lon: np.ndarray, lat: np.ndarray, year: int) -> np.ndarray:
 def forest_type(lon: np.ndarray, lat: np.ndarray, year: int) -> np.ndarray:
     """Forest management in the codes of the Forest Management Layer (Lesiv et al. 2022), uint8.
 
-    Natural forest and regrowth in tree cover 11 (naturally regenerating, no signs of management),
+    Natural forest and regrowth in tree cover 11 (naturally regenerating, no signs of management;
+    20, with signs of management, where it was logged before 1994),
     rubber 31 (planted forest), other plantation 32 (plantation forest, rotation up to 15 years),
     areca 53 (agroforestry), also while a plantation is replanted; 0 elsewhere (no forest).
     """
-    cls, sub = landscape(lon, lat, year)
+    scene = _scene(lon, lat, year)
+    cls, sub = scene.cls, scene.sub
     out = np.zeros(cls.shape, dtype=np.uint8)
     forest = (cls == TREE) & ((sub == NATURAL) | (sub == REGROWTH))
     out[forest] = FML_CODE[NATURAL]
+    out[forest & (sub == NATURAL) & (scene.planted > 0)] = 20  # logged: signs of management
     for code in PLANTATIONS:
         out[sub == code] = FML_CODE[code]
     return out

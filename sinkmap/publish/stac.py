@@ -341,6 +341,13 @@ def _year_item(results: Path, year: int, geometry: dict[str, Any]) -> pystac.Ite
     _add_table(item, "tile_summary", folder / "tile_summary.csv", "Tile summary", _SUMMARY_UNITS)
     _add_table(
         item,
+        "state_summary",
+        folder / "state_summary.csv",
+        "The carbon state: area and stock by land category, transition and stratum",
+        _SUMMARY_UNITS,
+    )
+    _add_table(
+        item,
         "account_stocks",
         folder / "account_stocks.csv",
         "Stocks by zone, class and pool",

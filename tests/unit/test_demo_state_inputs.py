@@ -176,14 +176,17 @@ def test_file_values_are_the_landscape_at_pixel_centres(fetched):
         fml = ds.read(1)
         lon, lat = _centres(ds)
     cls, sub = landscape.landscape(lon, lat, 2015)
+    stand = landscape.planting_year(lon, lat, 2015)
     expected = np.zeros(cls.shape, dtype=int)
     for code, fml_code in FML.items():
         where = sub == code
         if code in (NATURAL, REGROWTH):
             where &= cls == TREE
         expected[where] = fml_code
+    # natural forest logged before 1994 shows signs of management (FML 20)
+    expected[(cls == TREE) & (sub == NATURAL) & (stand > 0)] = 20
     np.testing.assert_array_equal(fml, expected)
-    assert {0, 11, 31, 53} <= set(np.unique(fml).tolist()) <= {0, 11, 31, 32, 53}
+    assert {0, 11, 31, 53} <= set(np.unique(fml).tolist()) <= {0, 11, 20, 31, 32, 53}
 
     manifest, folder = fetched["demo_planting_year"]
     with rasterio.open(folder / PY_FILE) as ds:
@@ -192,7 +195,10 @@ def test_file_values_are_the_landscape_at_pixel_centres(fetched):
     _, sub = landscape.landscape(lon, lat, 2020)
     planted = np.isin(sub, list(ROTATION))
     assert planted.any() and (~planted).any()
-    assert (years[~planted] == 0).all()
+    # natural forest: the year it regenerated after logging (1961-1995), or 0 (old growth)
+    natural = sub == NATURAL
+    assert ((years[natural] == 0) | ((years[natural] > 1960) & (years[natural] <= 1995))).all()
+    assert (years[~planted & ~natural] == 0).all()
     rotation = np.select([sub == c for c in ROTATION], list(ROTATION.values()), 1)
     assert ((years[planted] <= 2020) & (years[planted] > 2020 - rotation[planted])).all()
     np.testing.assert_array_equal(years, landscape.planting_year(lon, lat, 2020))
@@ -221,7 +227,9 @@ def test_forest_type_follows_the_subtypes(county):
         fml = landscape.forest_type(lon, lat, year)
         assert not ((cls == TREE) & (sub == OTHER)).any()  # tree cover is forest or plantation
         forest = (cls == TREE) & np.isin(sub, [NATURAL, REGROWTH])
-        assert (fml[forest] == 11).all()
+        logged = forest & (sub == NATURAL) & (landscape.planting_year(lon, lat, year) > 0)
+        assert (fml[forest & ~logged] == 11).all() and (fml[logged] == 20).all()
+        assert logged.any()
         for code, fml_code in ((RUBBER, 31), (ARECA, 53), (OTHER_PL, 32)):
             # the plantation's code all through its rotation, also while grass or shrub
             assert (fml[sub == code] == fml_code).all()

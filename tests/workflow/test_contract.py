@@ -135,8 +135,9 @@ def _nodata_matches(doc: str, actual: float | None) -> bool:
 
 def test_rasters_match_the_doc(results: Path) -> None:
     doc = _doc_rasters()
-    # 2 years x (land cover, biomass, 5 stocks, SD) + 1 interval x (sink, 4 pools, 3 gain-loss)
-    assert len(doc) >= 24, doc
+    # 2 years x (land cover, biomass, plantation, planting year, ecozone, 5 stocks, SD, 7 state
+    # layers) + 1 interval x (sink, 4 pools, 3 gain-loss)
+    assert len(doc) >= 44, doc
     heading = _section("Rasters").splitlines()[0]
     grid = json.loads((results / "grid.json").read_text())
     problems = []
@@ -181,12 +182,15 @@ def test_raster_tags_match_the_doc(results: Path) -> None:
     for rel in _doc_rasters():
         is_flux = "sink" in rel.parts
         is_stock = rel.name.startswith("carbon_stock_")
+        is_state = rel.name.startswith("state_")
         with rasterio.open(results.parent / rel) as ds:
             tags, categorical = ds.tags(), ds.dtypes[0] == "uint8"
         for tag_cell, _example, meaning in tag_table:
             if "stock and flux layers" in meaning and not (is_stock or is_flux):
                 continue
-            if "aligned" in meaning and (is_stock or is_flux):
+            if "aligned" in meaning and (is_stock or is_flux or is_state):
+                continue
+            if "state layers" in meaning and not is_state:
                 continue
             if "categorical" in meaning and not categorical:
                 continue
@@ -212,6 +216,7 @@ def test_csv_columns_match_the_doc(results: Path) -> None:
         "results/<year>/class_summary.csv",
         "results/sink/<y0>-<y1>/class_summary.csv",
         "results/<year>/tile_summary.csv",
+        "results/<year>/state_summary.csv",
         "results/<year>/account_stocks.csv",
         "results/<year>/monte_carlo.csv",
         "results/carbon_account.csv",

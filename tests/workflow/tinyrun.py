@@ -61,6 +61,35 @@ def account_settings(
     }
 
 
+STRATA = REPO / "config" / "dynamics" / "strata.csv"
+
+
+def dynamics_settings(workdir: Path) -> dict[str, object]:
+    """The demo's carbon-state model and its inputs (forest type, planting year, ecozone), and the
+    account with Monte Carlo parameters it draws by linear parts."""
+    account = account_settings(workdir, parameters={"agb_scale": 0.3, "soil_scale": 0.2})
+    return {
+        "inputs": {
+            "land_cover": {"dataset": "demo_worldcover"},
+            "biomass": {"dataset": "demo_cci_biomass"},
+            "plantation": {"dataset": "demo_forest_management", "year": 2015},
+            "planting_year": {"dataset": "demo_planting_year", "year": 2020},
+            "ecozone": {"dataset": "demo_gez", "year": 2010},
+        },
+        "model": {
+            "name": "dynamics",
+            "params": {
+                "strata": str(STRATA),
+                "table": str(TABLE),
+                "plantation_role": "plantation",
+                "planting_year_role": "planting_year",
+                "ecozone_role": "ecozone",
+            },
+        },
+        "account": account,
+    }
+
+
 def write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: object) -> Path:
     cfg = {
         "aoi": {"path": str(workdir / "aoi.geojson"), "name": "test AOI"},
