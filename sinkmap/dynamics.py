@@ -161,7 +161,12 @@ def _ecozones(ecozone: np.ndarray | None, shape: tuple[int, ...], dyn: Dynamics)
 
 
 def _isin(a: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:
-    return np.isin(np.asarray(a), np.asarray(codes))
+    """``np.isin`` for a few codes (one comparison per code: several times faster on chunks)."""
+    a = np.asarray(a)
+    out = np.zeros(a.shape, bool)
+    for code in codes:
+        out |= a == code
+    return out
 
 
 def _rows(stratum: np.ndarray, zones: np.ndarray, dyn: Dynamics) -> np.ndarray:

@@ -34,7 +34,6 @@ os.environ.setdefault("GDAL_CACHEMAX", "256")
 #: GDAL creation options of every published GeoTIFF (COG layout added by rio-cogeo).
 COG_PROFILE: dict[str, Any] = {
     "driver": "GTiff",
-    "interleave": "pixel",
     "tiled": True,
     "blockxsize": 512,
     "blockysize": 512,

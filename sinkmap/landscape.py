@@ -59,6 +59,11 @@ GEZ_MOIST, GEZ_MOUNTAIN = 12, 16
 #: The terrain index above which the ground is tropical mountain system (~20 % of the county).
 MOUNTAIN_ELEV = 0.50
 
+#: Version of the synthetic landscape, recorded in every demo file's provenance (``?landscape=``):
+#: raised whenever a generator's output changes, so demo inputs fetched by an older version are
+#: found (:func:`sinkmap.sources.demo.check_landscape_version`) rather than silently reused.
+LANDSCAPE_VERSION = 3
+
 _LON0, _LAT0 = 109.40, 18.38  # local origin of the metric frame
 _KX = 111_320.0 * np.cos(np.deg2rad(18.6))  # metres per degree of longitude
 _KY = 110_600.0  # metres per degree of latitude

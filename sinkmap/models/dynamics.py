@@ -151,15 +151,18 @@ class DynamicsModel(CarbonModel):
     ) -> State:
         """The state in the first mapped year (:func:`sinkmap.dynamics.initial_state`)."""
         p = self.params
-        return initial_state(
-            chunk["land_cover"],
+        packed = _Packed(np.asarray(chunk["land_cover"]) != 0)
+        c = packed.chunk(chunk)
+        state = initial_state(
+            c["land_cover"],
             year,
             self.dynamics,
-            forest_type=self._role(chunk, p.plantation_role),
-            planting_year=self._role(chunk, p.planting_year_role),
-            ecozone=self._role(chunk, p.ecozone_role),
-            position=position,
+            forest_type=self._role(c, p.plantation_role),
+            planting_year=self._role(c, p.planting_year_role),
+            ecozone=self._role(c, p.ecozone_role),
+            position=None if position is None else packed.take(position),
         )
+        return packed.state(state)
 
     def step(
         self,
@@ -172,27 +175,32 @@ class DynamicsModel(CarbonModel):
         """The state in ``end`` from the state in ``start`` and ``end``'s inputs, with the gains
         and losses of the span (:func:`sinkmap.dynamics.advance_span`)."""
         p = self.params
-        return advance_span(
-            state,
-            land_cover_before,
-            chunk["land_cover"],
+        packed = _Packed((np.asarray(chunk["land_cover"]) != 0) | (state.stratum > 0))
+        c = packed.chunk(chunk)
+        new, step = advance_span(
+            packed.state_in(state),
+            packed.take(land_cover_before),
+            c["land_cover"],
             start,
             end,
             self.dynamics,
-            forest_type=self._role(chunk, p.plantation_role),
-            ecozone=self._role(chunk, p.ecozone_role),
-            loss_year=self._loss_years(chunk),
+            forest_type=self._role(c, p.plantation_role),
+            ecozone=self._role(c, p.ecozone_role),
+            loss_year=self._loss_years(c),
         )
+        return packed.state(new), Step(*(packed.put(a, np.nan) for a in step))
 
     def pools_of(self, state: State, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Pools (Mg C/ha, float32) of a state with the year's inputs."""
+        packed = _Packed(state.stratum > 0)
+        c = packed.chunk(chunk)
         out = pools(
-            state,
-            chunk["land_cover"],
+            packed.state_in(state),
+            c["land_cover"],
             self.dynamics,
-            ecozone=self._role(chunk, self.params.ecozone_role),
+            ecozone=self._role(c, self.params.ecozone_role),
         )
-        return {k: out[k].astype("float32") for k in POOLS}
+        return {k: packed.put(out[k], np.nan).astype("float32") for k in POOLS}
 
     def pools(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Pools of a chunk that carries the year's state layers (keys :data:`STATE_KEYS`)."""
@@ -208,12 +216,15 @@ class DynamicsModel(CarbonModel):
         class in the table). A draw's pools are the sum of each part times its parameter's draw
         over its mean, which the uncertainty stage sums without running the model per draw."""
         state = State.from_arrays({name: chunk[key] for name, key in STATE_KEYS.items()})
-        parts = pool_parts(
-            state,
-            chunk["land_cover"],
+        packed = _Packed(state.stratum > 0)
+        c = packed.chunk(chunk)
+        packed_parts = pool_parts(
+            packed.state_in(state),
+            c["land_cover"],
             self.dynamics,
-            ecozone=self._role(chunk, self.params.ecozone_role),
+            ecozone=self._role(c, self.params.ecozone_role),
         )
+        parts = {k: packed.put(v, np.nan) for k, v in packed_parts.items()}
         lc = np.asarray(chunk["land_cover"]).astype(np.int64)
         row = np.full(256, -1, np.int64)
         row[self.table.codes] = np.arange(self.table.codes.size)
@@ -232,3 +243,39 @@ class DynamicsModel(CarbonModel):
             "table.below": ({"below": parts["open_below"]}, index),
             "table.dead": ({"dead": parts["open_dead"]}, index),
         }
+
+
+class _Packed:
+    """The pixels of a chunk with data, as 1-D arrays (the kernels are elementwise), and back:
+    the work and memory of a step follow the county, not its bounding box."""
+
+    def __init__(self, valid: np.ndarray) -> None:
+        self.valid = np.asarray(valid, bool)
+        self.all = bool(self.valid.all())
+
+    def take(self, a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a)
+        return a if self.all else a[self.valid]
+
+    def chunk(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: self.take(v) for k, v in chunk.items()}
+
+    def state_in(self, state: State) -> State:
+        return State(*(self.take(a) for a in state))
+
+    def put(self, a: np.ndarray, fill: float) -> np.ndarray:
+        if self.all:
+            return a
+        dtype = np.result_type(a.dtype, np.float64) if np.isnan(fill) else a.dtype
+        out = np.full(self.valid.shape, fill, dtype)
+        out[self.valid] = a
+        return out
+
+    def state(self, state: State) -> State:
+        """A state on the chunk's grid: 0 (NaN for soil) outside the data, as the kernels give."""
+        return State(
+            *(
+                self.put(a, np.nan if name == "soil_start" else 0)
+                for name, a in zip(STATE_LAYERS, state, strict=True)
+            )
+        )

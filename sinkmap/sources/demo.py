@@ -75,7 +75,21 @@ def _check_generator(dataset: Dataset) -> None:
 
 
 def _url(dataset: Dataset, path: Path) -> str:
-    return f"synthetic://{dataset.name}/{path.name}"
+    return f"synthetic://{dataset.name}/{path.name}?landscape={landscape.LANDSCAPE_VERSION}"
+
+
+def check_landscape_version(manifest: Manifest) -> None:
+    """Refuse demo inputs written by another version of the synthetic landscape (they would mix
+    two landscapes in one run), naming the folder to delete."""
+    if manifest.adapter != "demo":
+        return
+    want = f"?landscape={landscape.LANDSCAPE_VERSION}"
+    if any(not (f.url or "").endswith(want) for f in manifest.files):
+        raise SourceError(
+            f"the demo inputs in {manifest.folder} were made by another version of the synthetic "
+            f"landscape than this sinkmap's ({landscape.LANDSCAPE_VERSION}); delete "
+            f"{manifest.folder.parent.parent} (or all of resources/raw/demo_*) and run again"
+        )
 
 
 def _files(

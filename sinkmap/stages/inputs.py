@@ -19,6 +19,7 @@ from sinkmap.io import LayerSpec, write_layers
 from sinkmap.legends import LEGENDS, colormap
 from sinkmap.provenance import source_record, style_rasters
 from sinkmap.sources import Manifest, fetch, get_dataset
+from sinkmap.sources.demo import check_landscape_version
 from sinkmap.stages.context import Run
 
 log = logging.getLogger("sinkmap")
@@ -66,6 +67,7 @@ def align_input(
     run = Run(cfg)
     dataset = run.dataset(role)
     manifest = Manifest.read(manifest_path)
+    check_landscape_version(manifest)
     grid = Grid.from_json(grid_path)
     arr = aligned_array(
         manifest.paths(dataset.main_layer),

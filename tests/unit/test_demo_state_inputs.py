@@ -19,7 +19,9 @@ import shapely
 from sinkmap import landscape
 from sinkmap.crosswalk import Crosswalk
 from sinkmap.errors import SourceError
-from sinkmap.sources import fetch, get_adapter, load_registry
+from sinkmap.landscape import LANDSCAPE_VERSION
+from sinkmap.sources import Manifest, fetch, get_adapter, load_registry
+from sinkmap.sources.demo import check_landscape_version
 
 from ._helpers import DATASETS_YAML, ROOT
 
@@ -125,7 +127,7 @@ def test_file_name_and_form(fetched, name, file, per_degree, dtype, year):
     manifest, folder = fetched[name]
     assert [(f.layer, f.path) for f in manifest.files] == [("map", file)]
     assert manifest.synthetic and manifest.adapter == "demo"
-    assert manifest.files[0].url == f"synthetic://{name}/{file}"
+    assert manifest.files[0].url == f"synthetic://{name}/{file}?landscape={LANDSCAPE_VERSION}"
     with rasterio.open(folder / file) as ds:
         assert ds.crs.to_string() == "EPSG:4326"
         assert ds.res == pytest.approx((1 / per_degree, 1 / per_degree), rel=1e-9)
@@ -391,3 +393,15 @@ def test_ecozones(county, history):
     assert lats[mountain].mean() > lats[inside].mean() + 0.05
     assert (sub[2020][mountain] == NATURAL).mean() > 0.7
     assert (sub[2020][inside & ~mountain] == NATURAL).mean() < 0.4
+
+
+def test_demo_inputs_of_another_landscape_version_are_refused(fetched, tmp_path):
+    """Demo inputs left by an older sinkmap (another synthetic landscape) are not mixed into a run:
+    the align step names the folder to delete."""
+    manifest, folder = fetched["demo_gez"]
+    check_landscape_version(manifest)  # this version's: accepted
+    old = tmp_path / "manifest.json"
+    manifest.write(old)
+    old.write_text(old.read_text().replace(f"?landscape={LANDSCAPE_VERSION}", "?landscape=2"))
+    with pytest.raises(SourceError, match=r"another version of the synthetic landscape.*delete"):
+        check_landscape_version(Manifest.read(old))
