@@ -2,14 +2,18 @@
 
     python bench/bench_stages.py                 # sizes 2048 (4 Mpx), 5120 (26 Mpx) and 10240 (105 Mpx)
     python bench/bench_stages.py --sides 10240   # one size
+    python bench/bench_stages.py --model lookup  # the one-year lookup model instead of the state
 
 For each size a fresh child process (so peak memory is its own):
-1. writes two years of synthetic land cover (sinkmap.landscape, uint8 GeoTIFF) on a 10 m UTM grid
-   (in a process of its own: neither timed nor counted in peak memory);
-2. times the real stages, ``sinkmap.stages.stocks.compute_stocks`` (lookup model, 4 pools + total
-   as COGs, the per-class, per-tile and per-zone tallies) for both years and
-   ``sinkmap.stages.interval.compute_interval`` (stock-difference flux of the total and of each
-   pool, gain-loss net, removals and emissions, change matrices and tallies) for the interval;
+1. writes two years of synthetic land cover (sinkmap.landscape, uint8 GeoTIFF) on a 10 m UTM grid,
+   and for the carbon state the forest type, planting year and ecozone (in a process of its own:
+   neither timed nor counted in peak memory);
+2. times the real stages, ``sinkmap.stages.stocks.compute_stocks`` (the demo's model, the carbon
+   state: it starts the state in the first year and steps it to the second, writing the 7 state
+   layers; or ``--model lookup``; 4 pools + total as COGs, the per-class, per-tile and per-zone
+   tallies) for both years and ``sinkmap.stages.interval.compute_interval`` (stock-difference flux
+   of the total and of each pool, gain-loss net, removals and emissions, change matrices and
+   tallies) for the interval;
 3. times the I/O floor: reading every input once, chunk by chunk, plus writing the same outputs
    with the same GDAL creation options (``sinkmap.io.write_layers``), fed from the outputs on disk;
    the time to read those outputs back is measured separately and subtracted;
@@ -44,15 +48,33 @@ def _write_landcover(path: Path, side: int, year: int) -> None:
     write_landcover(path, grid, year)
 
 
-def _prepare(side: int) -> None:
+#: Input roles of the carbon state besides the land cover, and the landscape layer of each.
+STATE_ROLES = {"plantation": "forest_type", "planting_year": "planting_year", "ecozone": "ecozone"}
+
+
+def _prepare(side: int, model: str) -> None:
+    from sinkmap.grid import Grid
+    from sinkmap.landscape import write_layer
+
     work = OUT / f"side{side}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     for year in (2020, 2021):
         _write_landcover(work / f"lc_{year}.tif", side, year)
+    if model == "dynamics":
+        grid = Grid(
+            crs="EPSG:32649",
+            resolution=10.0,
+            left=700_000.0,
+            top=2_090_000.0,
+            width=side,
+            height=side,
+        )
+        for role, layer in STATE_ROLES.items():
+            write_layer(work / f"{role}.tif", grid, 2020, layer)
 
 
-def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
+def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
     import dask
     import dask.array as da
 
@@ -61,7 +83,7 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     from sinkmap.io import LayerSpec, open_on_grid, write_layers
     from sinkmap.paths import Paths
     from sinkmap.stages.interval import compute_interval
-    from sinkmap.stages.stocks import compute_stocks
+    from sinkmap.stages.stocks import PreviousYear, compute_stocks
 
     work = OUT / f"side{side}"
     grid = Grid(
@@ -77,27 +99,39 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     cfg = load_config(REPO / "config" / "config.yaml").model_copy(
         update={"results_dir": work / "results"}
     )
-    cfg = cfg.model_copy(
-        update={
-            "model": cfg.model.model_copy(
-                update={"params": {"table": str(REPO / cfg.model.params["table"])}}
-            )
+    table = str(REPO / "config" / "pools" / "worldcover_ipcc_tier1.csv")
+    if model == "lookup":
+        params: dict[str, object] = {"table": table}
+    else:
+        params = {
+            "strata": str(REPO / "config" / "dynamics" / "strata.csv"),
+            "table": table,
+            "plantation_role": "plantation",
+            "planting_year_role": "planting_year",
+            "ecozone_role": "ecozone",
         }
+    cfg = cfg.model_copy(
+        update={"model": cfg.model.model_copy(update={"name": model, "params": params})}
     )
     import os as _os
 
     _os.chdir(REPO)  # the config's relative dataset registry path
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    stateful = model == "dynamics"
+    extra = {role: work / f"{role}.tif" for role in STATE_ROLES} if stateful else {}
     paths = Paths(work / "results")
     t0 = time.perf_counter()
     for year in (2020, 2021):
         compute_stocks(
             cfg,
             year,
-            {"land_cover": work / f"lc_{year}.tif"},
+            {"land_cover": work / f"lc_{year}.tif", **extra},
             work / "grid.json",
-            outputs=paths.year_outputs(year),
+            outputs=paths.year_outputs(year, stateful=stateful),
+            previous=PreviousYear(2020, paths.states(2020), work / "lc_2020.tif")
+            if stateful and year == 2021
+            else None,
             threads=threads,
         )
     interval = paths.interval_outputs(2020, 2021)
@@ -110,6 +144,8 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
         stocks1=paths.stocks(2021),
         grid_path=work / "grid.json",
         outputs=interval,
+        states=(paths.states(2020), paths.states(2021)) if stateful else None,
+        inputs1=extra or None,
         threads=threads,
     )
     t_pipeline = time.perf_counter() - t0
@@ -118,6 +154,10 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     # years' stocks for the interval) ...
     inputs = [work / "lc_2020.tif", work / "lc_2021.tif"] * 2
     inputs += [*paths.stocks(2020).values(), *paths.stocks(2021).values()]
+    # the stocks read the roles (twice) and the state of 2020; the interval both states
+    if stateful:
+        inputs += [*extra.values()] * 3 + [*paths.states(2020).values()] * 2
+        inputs += [*paths.states(2021).values()]
     t0 = time.perf_counter()
     with dask.config.set(scheduler="threads", num_workers=threads):
         dask.compute(*[open_on_grid(p, grid).sum() for p in inputs])
@@ -126,28 +166,30 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     outputs = [*paths.stocks(2020).values(), *paths.stocks(2021).values()]
     flux_layers = [v for v in interval.values() if v.suffix == ".tif"]
     outputs += flux_layers
+    state_layers = [*paths.states(2020).values(), *paths.states(2021).values()] if stateful else []
+    outputs += state_layers
     t0 = time.perf_counter()
     with dask.config.set(scheduler="threads", num_workers=threads):
         dask.compute(*[open_on_grid(p, grid).sum() for p in outputs])
     t_read_outputs = time.perf_counter() - t0
     floor_dir = work / "floor"
     t0 = time.perf_counter()
-    for group in (
-        list(paths.stocks(2020).values()),
-        list(paths.stocks(2021).values()),
-        flux_layers,
-    ):
-        layers = {
-            floor_dir / f"{p.parent.name}_{p.name}": LayerSpec(
-                data=open_on_grid(p, grid), dtype="float32", nodata=float("nan")
+    groups = [list(paths.stocks(2020).values()), list(paths.stocks(2021).values()), flux_layers]
+    if stateful:
+        groups += [list(paths.states(2020).values()), list(paths.states(2021).values())]
+    for group in groups:
+        layers = {}
+        for p in group:
+            dtype, nodata = _dtype_nodata(p)
+            layers[floor_dir / f"{p.parent.name}_{p.name}"] = LayerSpec(
+                data=open_on_grid(p, grid).astype(dtype), dtype=dtype, nodata=nodata
             )
-            for p in group
-        }
         write_layers(grid, layers, threads=threads)
     t_write = time.perf_counter() - t0 - t_read_outputs
     floor = t_read_inputs + t_write
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
+        "model": model,
         "side": side,
         "mpx": side * side / 1e6,
         "chunk": chunk,
@@ -165,6 +207,13 @@ def _child(side: int, chunk: int, threads: int) -> dict[str, float]:
     return result
 
 
+def _dtype_nodata(path: Path) -> tuple[str, float | int | None]:
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return ds.dtypes[0], ds.nodata
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -172,18 +221,21 @@ def main() -> None:
     parser.add_argument("--sides", type=int, nargs="+", default=[2048, 5120, 10240])
     parser.add_argument("--chunk", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--model", choices=("dynamics", "lookup"), default="dynamics")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
-        _prepare(args.prepare)
+        _prepare(args.prepare, args.model)
         return
     if args.child:
-        print(json.dumps(_child(args.child, args.chunk, args.threads)))
+        print(json.dumps(_child(args.child, args.chunk, args.threads, args.model)))
         return
     rows = []
     for side in args.sides:
-        subprocess.run([sys.executable, __file__, "--prepare", str(side)], check=True)
+        subprocess.run(
+            [sys.executable, __file__, "--prepare", str(side), "--model", args.model], check=True
+        )
         cmd = [
             sys.executable,
             __file__,
@@ -193,6 +245,8 @@ def main() -> None:
             str(args.chunk),
             "--threads",
             str(args.threads),
+            "--model",
+            args.model,
         ]
         out = (
             subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -202,7 +256,7 @@ def main() -> None:
         rows.append(json.loads(out))
         r = rows[-1]
         print(
-            f"{r['mpx']:7.1f} Mpx  stocks x2 + interval: {r['pipeline_s']:6.1f} s   I/O floor: {r['floor_s']:6.1f} s "
+            f"{r['model']}: {r['mpx']:7.1f} Mpx  stocks x2 + interval: {r['pipeline_s']:6.1f} s   I/O floor: {r['floor_s']:6.1f} s "
             f"(read {r['read_inputs_s']:.1f} + write {r['write_outputs_s']:.1f})   ratio {r['ratio']:.2f}   "
             f"peak RSS {r['peak_rss_mb']:.0f} MB",
             flush=True,

@@ -194,6 +194,31 @@ def _soil_equilibrium(stratum: np.ndarray, lc: np.ndarray, dyn: Dynamics) -> np.
     return dyn.table_values("soil", soil_class)
 
 
+def cover_strata(
+    lc: np.ndarray,
+    forest_type: np.ndarray | None = None,
+    *,
+    tree_classes: tuple[int, ...] = (10,),
+    shrub_classes: tuple[int, ...] = (20,),
+    open_classes: tuple[int, ...] = (20, 30, 40, 60),
+) -> np.ndarray:
+    """The stratum of each pixel from one year's land cover and forest type alone (as a state
+    starts, and as the one-year models see it): tree cover is natural forest, shrubland is
+    shrubland, tree cover or open land in a plantation (``forest_type`` 2-4) is that plantation,
+    the rest is without woody vegetation; 0 outside the data."""
+    lc = np.asarray(lc).astype(np.int64)
+    ftype = np.zeros(lc.shape, np.int64) if forest_type is None else np.asarray(forest_type)
+    ftype = ftype.astype(np.int64)
+    tree = _isin(lc, tree_classes)
+    in_plantation = _isin(ftype, PLANTATIONS) & (tree | _isin(lc, open_classes))
+    stratum = np.full(lc.shape, NONWOODY, np.int64)
+    stratum[tree] = NATURAL
+    stratum[_isin(lc, shrub_classes)] = SHRUB
+    stratum[in_plantation] = ftype[in_plantation]
+    stratum[lc == 0] = 0
+    return stratum
+
+
 def initial_state(
     lc: np.ndarray,
     year: int,
@@ -219,15 +244,14 @@ def initial_state(
     lc = np.asarray(lc).astype(np.int64)
     valid = lc != 0
     zones = _ecozones(ecozone, lc.shape, dyn)
-    ftype = np.zeros(lc.shape, np.int64) if forest_type is None else np.asarray(forest_type)
-    ftype = ftype.astype(np.int64)
     tree, shrub = _isin(lc, dyn.tree_classes), _isin(lc, dyn.shrub_classes)
-    in_plantation = _isin(ftype, PLANTATIONS) & (tree | _isin(lc, dyn.open_classes))
-    stratum = np.full(lc.shape, NONWOODY, np.int64)
-    stratum[tree] = NATURAL
-    stratum[shrub] = SHRUB
-    stratum[in_plantation] = ftype[in_plantation]
-    stratum[~valid] = 0
+    stratum = cover_strata(
+        lc,
+        forest_type,
+        tree_classes=dyn.tree_classes,
+        shrub_classes=dyn.shrub_classes,
+        open_classes=dyn.open_classes,
+    )
     rows = _rows(stratum, zones, dyn)
     age = np.zeros(lc.shape, np.int64)
     mature = _isin(stratum, (NATURAL, SHRUB))

@@ -348,7 +348,26 @@ def biomass(lon: np.ndarray, lat: np.ndarray, year: int) -> tuple[np.ndarray, np
 
 
 def write_landcover(path: str | Path, grid: Grid, year: int, *, strip: int = 1024) -> None:
-    """Write the synthetic land cover for ``year`` onto any ``grid`` (uint8 WorldCover codes, nodata 0).
+    """Write the synthetic land cover for ``year`` onto any ``grid`` (:func:`write_layer`)."""
+    write_layer(path, grid, year, "land_cover", strip=strip)
+
+
+#: Layers :func:`write_layer` writes, with their dtype.
+GRID_LAYERS: dict[str, str] = {
+    "land_cover": "uint8",
+    "forest_type": "uint8",
+    "planting_year": "uint16",
+    "ecozone": "uint8",
+}
+
+
+def write_layer(
+    path: str | Path, grid: Grid, year: int, layer: str = "land_cover", *, strip: int = 1024
+) -> None:
+    """Write one synthetic layer for ``year`` onto any ``grid`` (nodata 0), as the aligned inputs
+    of a run: ``land_cover`` (WorldCover codes), ``forest_type`` (codes of the ``forest_type``
+    legend: 1 natural forest, 2 rubber, 3 areca, 4 other plantation), ``planting_year`` or
+    ``ecozone`` (FAO GEZ code).
 
     For benchmarks and tests of large rasters: pixel (row, col) takes the landscape at lon
     109.40 + 9e-5·col, lat 18.85 − 9e-5·row (about 10 m steps), whatever the grid's CRS, so the
@@ -356,12 +375,25 @@ def write_landcover(path: str | Path, grid: Grid, year: int, *, strip: int = 102
     """
     import rasterio
 
+    if layer not in GRID_LAYERS:
+        raise ValueError(f"unknown layer {layer!r}; use one of {sorted(GRID_LAYERS)}")
     step = 9.0e-5
-    profile = grid.profile(dtype="uint8", nodata=0) | {"compress": "DEFLATE"}
+    profile = grid.profile(dtype=GRID_LAYERS[layer], nodata=0) | {"compress": "DEFLATE"}
     lon = 109.40 + (np.arange(grid.width) + 0.5) * step
     with rasterio.open(path, "w", **profile) as dst:
         for r0 in range(0, grid.height, strip):
             rows = min(strip, grid.height - r0)
             lat = 18.85 - (r0 + np.arange(rows) + 0.5) * step
-            cls, _ = landscape(lon, lat, year)
-            dst.write(cls, 1, window=((r0, r0 + rows), (0, grid.width)))
+            if layer == "ecozone":
+                out = ecozone(lon, lat)
+            else:
+                scene = _scene(lon, lat, year)
+                if layer == "land_cover":
+                    out = scene.cls
+                elif layer == "planting_year":
+                    out = scene.planted.astype(np.uint16)
+                else:
+                    sub = np.where(scene.sub == REGROWTH, NATURAL, scene.sub)
+                    out = np.where((scene.cls == TREE) | np.isin(sub, PLANTATIONS), sub, 0)
+                    out = out.astype(np.uint8)
+            dst.write(out, 1, window=((r0, r0 + rows), (0, grid.width)))

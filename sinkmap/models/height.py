@@ -290,7 +290,11 @@ class PoolsFromAGB(CarbonModel):
     def pools(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         classes = np.asarray(chunk["land_cover"])
         agb = self.agb(np.asarray(chunk[self.predictor]), classes)
-        return self.biomass.pools({"biomass": agb, "land_cover": classes})
+        return self.biomass.pools({**chunk, "biomass": agb, "land_cover": classes})
+
+    @property
+    def input_roles(self) -> tuple[str, ...]:
+        return (*type(self).inputs, *self.biomass.input_roles[len(BiomassModel.inputs) :])
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

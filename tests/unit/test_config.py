@@ -25,7 +25,7 @@ def test_committed_config_loads():
     assert c.years == [2020, 2021, 2022, 2023, 2024]
     assert c.grid.crs == "EPSG:32649" and c.grid.resolution == 10 and c.grid.chunk == 2048
     assert c.inputs["land_cover"].dataset == "demo_worldcover"
-    assert c.model.name == "lookup"
+    assert c.model.name == "dynamics"
     assert c.aoi.layer == "baoting"
 
 
@@ -91,7 +91,7 @@ def test_bad_values_name_the_key(base, edit, match):
                 d["model"].update(
                     name="biomass", params={"soil_table": d["model"]["params"]["table"]}
                 )
-                or d["inputs"].pop("biomass")
+                or d["inputs"].pop("biomass", None)
             ),
             r"reads input role\(s\) \['biomass'\]",
         ),

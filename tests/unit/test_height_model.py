@@ -45,7 +45,7 @@ def test_registered_with_inputs():
 def test_height_model_hand_computed_pools():
     # H = 20 m, a = 0.5, b = 1.8: 20^1.8 = e^(1.8 ln 20) = e^5.39232 = 219.712, AGB = 109.856 Mg/ha
     #   above = 109.856 x 0.47 = 51.632
-    #   below = 0.489 x 109.856^0.890 x 0.47 = 0.489 x e^(0.890 x 4.69904) x 0.47 = 15.057
+    #   below = 109.856 x R 0.24 (natural forest, ecozone 12, the strata table) x 0.47 = 12.3918
     #   dead  = 109.856 x 0.0319 = 3.5044;  soil = 52 (class 10)
     # H = 0 and H < 0: no canopy, AGB 0 -> biomass pools 0, soil kept; NaN -> NaN everywhere;
     # land cover 0 (nodata) -> NaN everywhere.
@@ -54,7 +54,7 @@ def test_height_model_hand_computed_pools():
     )
     expected = {
         "above": [51.632, 0.0, 0.0, np.nan, np.nan],
-        "below": [15.057, 0.0, 0.0, np.nan, np.nan],
+        "below": [12.3918, 0.0, 0.0, np.nan, np.nan],
         "dead": [3.5044, 0.0, 0.0, np.nan, np.nan],
         "soil": [52.0, 52.0, 43.2, np.nan, np.nan],
     }
@@ -155,8 +155,10 @@ def test_swap_lookup_for_height_changes_outputs_as_the_equation_says():
     h = np.array([30.0, 10.0, 0.0])
     agb = 0.5 * h**1.8  # 226.1, 31.5, 0
     np.testing.assert_allclose(new["above"][0], CF * agb, rtol=1e-6)
-    np.testing.assert_allclose(new["dead"][0], DEAD * agb, rtol=1e-6)
-    np.testing.assert_allclose(new["below"][0], 0.489 * agb**0.890 * CF, rtol=1e-5)
+    # DOM on forest land only (tree cover = natural forest); shrubland and cropland hold none
+    np.testing.assert_allclose(new["dead"][0], DEAD * agb * [1, 0, 0], rtol=1e-6)
+    # R of each stratum: natural forest 0.24, shrubland 0.40 (the strata table); cropland's AGB is 0
+    np.testing.assert_allclose(new["below"][0], agb * [0.24, 0.40, 0.0] * CF, rtol=1e-5)
     np.testing.assert_array_equal(new["soil"], old["soil"])  # same soil table: soil unchanged
     assert before.describe()["model"] == "lookup"
     assert after.describe()["model"] == "height_allometry"

@@ -73,7 +73,7 @@ def _biomass(**params):
 
 
 def test_biomass_model_mokany():
-    model = _biomass()
+    model = _biomass(root_shoot="mokany", deadwood_fraction=0.06, litter_fraction=0.01)
     chunk = {
         "biomass": np.array([[200.0, 50.0, np.nan]], dtype=np.float32),
         "land_cover": np.array([[10, 40, 10]], dtype=np.uint8),
@@ -85,8 +85,9 @@ def test_biomass_model_mokany():
     np.testing.assert_allclose(
         pools["below"][0, :2], [0.489 * 200**0.890 * CF, 0.489 * 50**0.890 * CF], rtol=1e-6
     )
-    # dead wood 0.06 x AGB x 0.47 + litter 0.01 x AGB x 0.37: 200 -> 5.64 + 0.74 = 6.38
-    np.testing.assert_allclose(pools["dead"][0, :2], [6.38, 1.595], rtol=1e-6)
+    # dead wood 0.06 x AGB x 0.47 + litter 0.01 x AGB x 0.37: 200 -> 5.64 + 0.74 = 6.38 on forest
+    # land; cropland (40) holds no dead organic matter (IPCC Tier 1)
+    np.testing.assert_allclose(pools["dead"][0, :2], [6.38, 0.0], rtol=1e-6)
     np.testing.assert_allclose(
         pools["soil"][0, :2], [52.0, 43.2], rtol=1e-6
     )  # c_soil of rows 10 and 40
@@ -109,6 +110,31 @@ def test_biomass_model_constant_and_per_class_root_shoot():
     np.testing.assert_allclose(below, [[34.78, 0.0]], rtol=1e-6)
     with pytest.raises(InputDataError, match=r"code\(s\) 40 .*model\.params\.root_shoot"):
         _biomass(root_shoot={10: 0.37}).pools(chunk)
+
+
+def test_biomass_model_takes_r_and_dom_from_the_strata_table():
+    """The default: one root-to-shoot ratio per stratum and ecozone, the carbon state's
+    (config/dynamics/strata.csv): natural forest 0.24 in the tropical moist forest zone (12),
+    0.27 in the mountain system (16), rubber 0.20, areca 0.30 (a Cropland stratum, so no DOM);
+    grassland and cropland take the pool table's below/above (4.7 / 2.9, 0 / 5.0)."""
+    model = _biomass(plantation_role="plantation", ecozone_role="ecozone")
+    assert model.input_roles == ("biomass", "land_cover", "plantation", "ecozone")
+    chunk = {
+        "biomass": np.array([[200.0, 200.0, 100.0, 30.0, 10.0, 5.0]]),
+        "land_cover": np.array([[10, 10, 10, 10, 30, 40]], np.uint8),
+        "plantation": np.array([[1, 1, 2, 3, 0, 0]], np.uint8),
+        "ecozone": np.array([[12, 16, 12, 12, 0, 12]], np.uint8),
+    }
+    pools = model.pools(chunk)
+    r = [0.24, 0.27, 0.20, 0.30, 4.7 / 2.9, 0.0]
+    agb = [200.0, 200.0, 100.0, 30.0, 10.0, 5.0]
+    np.testing.assert_allclose(
+        pools["below"][0], [a * ri * CF for a, ri in zip(agb, r, strict=True)], rtol=1e-6
+    )
+    # DOM on forest land: natural forest (12) dead wood 0.06, litter 0.01 -> 200 x (0.06 x 0.47 +
+    # 0.01 x 0.37) = 6.38; (16) 0.07 and 0.01 -> 200 x (0.0329 + 0.0037) = 7.32; rubber: dead
+    # wood 0, litter 0.01 -> 100 x 0.0037 = 0.37; areca, grassland, cropland: 0
+    np.testing.assert_allclose(pools["dead"][0], [6.38, 7.32, 0.37, 0.0, 0.0, 0.0], rtol=1e-6)
 
 
 def test_biomass_model_nodata_land_cover_and_bad_params():

@@ -121,8 +121,9 @@ def test_report_is_self_contained_and_complete(report: Path) -> None:
     dom.feed(text)
     assert dom.external == [] and dom.scripts == 0  # loads nothing from anywhere
     assert "@import" not in text and "url(" not in text
-    # maps: stock and land cover per year, net flux per interval, plus the time series
-    assert len(dom.images) == 2 * len(YEARS) + (len(YEARS) - 1) + 1
+    # maps: stock, land cover and the state's strata per year, net flux per interval, plus the
+    # time series
+    assert len(dom.images) == 3 * len(YEARS) + (len(YEARS) - 1) + 1
     assert all(src.startswith("data:image/png;base64,") for src in dom.images)
     body = " ".join(dom.text)
     assert "SYNTHETIC DEMO DATA" in body and 'id="synthetic-banner"' in text
@@ -143,6 +144,11 @@ def test_report_is_self_contained_and_complete(report: Path) -> None:
         assert dom.rows[f"classes-{year}"] == 1 + int((shown & (account["year"] == year)).sum())
         assert dom.rows[f"zones-{year}"] == 1 + 2  # the tiny run's two zones
     assert "Zones" in body
+    # the carbon state: one table per year, a row per category x transition x stratum
+    for year in YEARS:
+        state = pd.read_csv(report.parent / "results" / str(year) / "state_summary.csv")
+        assert dom.rows[f"state-{year}"] == 1 + len(state)
+        assert all(name in body for name in set(state["stratum"]) | set(state["transition"]))
 
 
 def _class_rows(account: pd.DataFrame) -> pd.Series:
@@ -162,7 +168,7 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     dom = _DOM()
     dom.feed(dumped)
     assert dom.external == [] and dom.scripts == 0
-    assert len(dom.images) == 2 * len(YEARS) + (len(YEARS) - 1) + 1
+    assert len(dom.images) == 3 * len(YEARS) + (len(YEARS) - 1) + 1
     for src in dom.images:
         header, _, payload = src.partition(",")
         assert header == "data:image/png;base64"
