@@ -87,12 +87,13 @@ class State(NamedTuple):
     soil_start: np.ndarray
 
     def stack(self) -> np.ndarray:
-        """float64 (7, …) of the layers with each layer's nodata outside the data."""
+        """float32 (7, …) of the layers with each layer's nodata outside the data (exact: every
+        integer layer holds values below 2**24)."""
         valid = self.stratum > 0
-        out = []
-        for (_, (_dtype, nodata)), arr in zip(STATE_LAYERS.items(), self, strict=True):
-            out.append(np.where(valid, arr.astype("float64"), nodata))
-        return np.stack(out)
+        out = np.empty((len(STATE_LAYERS), *np.shape(self.stratum)), np.float32)
+        for i, ((_dtype, nodata), arr) in enumerate(zip(STATE_LAYERS.values(), self, strict=True)):
+            out[i] = np.where(valid, arr, nodata)
+        return out
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> State:
@@ -110,10 +111,12 @@ class State(NamedTuple):
 
 
 class Step(NamedTuple):
-    """Gains and losses of carbon over one or more years (Mg C/ha over the span, ≥ 0)."""
+    """Gains and losses of carbon over one or more years (Mg C/ha over the span, ≥ 0), and the
+    pools of the state reached (Mg C/ha, :func:`pools`)."""
 
     gains: np.ndarray
     losses: np.ndarray
+    pools: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -452,7 +455,7 @@ def advance(
         change = pools_after[pool] - pools_before[pool]
         gains = gains + np.maximum(change, 0.0)
         losses = losses + np.maximum(-change, 0.0)
-    return new, Step(np.where(both, gains, np.nan), np.where(both, losses, np.nan))
+    return new, Step(np.where(both, gains, np.nan), np.where(both, losses, np.nan), pools_after)
 
 
 def advance_span(
@@ -474,6 +477,7 @@ def advance_span(
         raise InputDataError(f"the state steps forwards in time, got {start}-{end}")
     gains = np.zeros(np.shape(lc_end))
     losses = np.zeros(np.shape(lc_end))
+    reached: dict[str, np.ndarray] = {}
     for year in range(start + 1, end + 1):
         lc = lc_end if year == end else lc_start
         state, step = advance(
@@ -488,4 +492,5 @@ def advance_span(
         )
         gains = gains + step.gains
         losses = losses + step.losses
-    return state, Step(gains, losses)
+        reached = step.pools
+    return state, Step(gains, losses, reached)

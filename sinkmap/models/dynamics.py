@@ -17,10 +17,10 @@ Hansen GFC ``lossyear``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
 from pydantic import Field
@@ -39,6 +39,8 @@ from sinkmap.dynamics import (
 from sinkmap.legends import ipcc_categories
 from sinkmap.models.base import CarbonModel, ModelParams
 from sinkmap.tables import PoolTable, StrataTable
+
+_T = TypeVar("_T")
 
 #: Key of each state layer in a chunk given to :meth:`DynamicsModel.pools`.
 STATE_KEYS = {name: f"state_{name}" for name in STATE_LAYERS}
@@ -153,7 +155,8 @@ class DynamicsModel(CarbonModel):
         p = self.params
         packed = _Packed(np.asarray(chunk["land_cover"]) != 0)
         c = packed.chunk(chunk)
-        state = initial_state(
+        state = _sliced(
+            initial_state,
             c["land_cover"],
             year,
             self.dynamics,
@@ -173,11 +176,13 @@ class DynamicsModel(CarbonModel):
         end: int,
     ) -> tuple[State, Step]:
         """The state in ``end`` from the state in ``start`` and ``end``'s inputs, with the gains
-        and losses of the span (:func:`sinkmap.dynamics.advance_span`)."""
+        and losses of the span and the pools (float32) of the state reached
+        (:func:`sinkmap.dynamics.advance_span`)."""
         p = self.params
         packed = _Packed((np.asarray(chunk["land_cover"]) != 0) | (state.stratum > 0))
         c = packed.chunk(chunk)
-        new, step = advance_span(
+        new, step = _sliced(
+            advance_span,
             packed.state_in(state),
             packed.take(land_cover_before),
             c["land_cover"],
@@ -188,13 +193,17 @@ class DynamicsModel(CarbonModel):
             ecozone=self._role(c, p.ecozone_role),
             loss_year=self._loss_years(c),
         )
-        return packed.state(new), Step(*(packed.put(a, np.nan) for a in step))
+        reached = {k: packed.put(step.pools[k], np.nan).astype("float32") for k in POOLS}
+        return packed.state(new), Step(
+            packed.put(step.gains, np.nan), packed.put(step.losses, np.nan), reached
+        )
 
     def pools_of(self, state: State, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Pools (Mg C/ha, float32) of a state with the year's inputs."""
         packed = _Packed(state.stratum > 0)
         c = packed.chunk(chunk)
-        out = pools(
+        out = _sliced(
+            pools,
             packed.state_in(state),
             c["land_cover"],
             self.dynamics,
@@ -218,7 +227,8 @@ class DynamicsModel(CarbonModel):
         state = State.from_arrays({name: chunk[key] for name, key in STATE_KEYS.items()})
         packed = _Packed(state.stratum > 0)
         c = packed.chunk(chunk)
-        packed_parts = pool_parts(
+        packed_parts = _sliced(
+            pool_parts,
             packed.state_in(state),
             c["land_cover"],
             self.dynamics,
@@ -255,7 +265,7 @@ class _Packed:
 
     def take(self, a: np.ndarray) -> np.ndarray:
         a = np.asarray(a)
-        return a if self.all else a[self.valid]
+        return a.reshape(-1) if self.all else a[self.valid]
 
     def chunk(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {k: self.take(v) for k, v in chunk.items()}
@@ -265,7 +275,7 @@ class _Packed:
 
     def put(self, a: np.ndarray, fill: float) -> np.ndarray:
         if self.all:
-            return a
+            return a.reshape(self.valid.shape)
         dtype = np.result_type(a.dtype, np.float64) if np.isnan(fill) else a.dtype
         out = np.full(self.valid.shape, fill, dtype)
         out[self.valid] = a
@@ -279,3 +289,46 @@ class _Packed:
                 for name, a in zip(STATE_LAYERS, state, strict=True)
             )
         )
+
+
+#: Pixels per kernel call: the kernels' temporaries (a few dozen arrays) stay at a few MB each,
+#: whatever the chunk size, and in the CPU's cache.
+SLICE = 1 << 17
+
+
+def _sliced(fn: Callable[..., _T], first: Any, *args: Any, **kwargs: Any) -> _T:
+    """``fn(first, *args, **kwargs)`` for an elementwise kernel of 1-D arrays, called on slices of
+    :data:`SLICE` pixels of every array argument (states included) and the results joined."""
+    n = len(first[0]) if isinstance(first, State) else len(first)
+    if n <= SLICE:
+        return fn(first, *args, **kwargs)
+
+    def cut(v: Any, s: slice) -> Any:
+        if isinstance(v, np.ndarray):
+            return v[s]
+        if isinstance(v, State):
+            return State(*(a[s] for a in v))
+        return v
+
+    parts = []
+    for a in range(0, n, SLICE):
+        s = slice(a, a + SLICE)
+        parts.append(
+            fn(
+                cut(first, s),
+                *(cut(v, s) for v in args),
+                **{k: cut(v, s) for k, v in kwargs.items()},
+            )
+        )
+    return cast(_T, _join(parts))
+
+
+def _join(parts: list[Any]) -> Any:
+    first = parts[0]
+    if isinstance(first, np.ndarray):
+        return np.concatenate(parts)
+    if isinstance(first, dict):
+        return {k: _join([p[k] for p in parts]) for k in first}
+    if hasattr(first, "_fields"):  # State, Step
+        return type(first)(*(_join([p[i] for p in parts]) for i in range(len(first))))
+    return tuple(_join([p[i] for p in parts]) for i in range(len(first)))

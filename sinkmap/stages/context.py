@@ -141,6 +141,6 @@ def now() -> str:
 
 def tile_blocks(arrays: Mapping[str, da.Array]) -> list[dict[str, Any]]:
     """Per tile, the delayed block of each array (tiles in grid order)."""
-    delayed = {k: a.to_delayed().ravel() for k, a in arrays.items()}
+    delayed = {k: a.to_delayed(optimize_graph=False).ravel() for k, a in arrays.items()}
     n = len(next(iter(delayed.values())))
     return [{k: v[i] for k, v in delayed.items()} for i in range(n)]

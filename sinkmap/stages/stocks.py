@@ -140,8 +140,8 @@ def compute_stocks(
         dask.delayed(_stock_tile)(grid, zones, tile, lc, pools)
         for tile, lc, pools in zip(
             grid.tiles(),
-            land_cover.to_delayed().ravel(),
-            stacked.to_delayed().ravel(),
+            land_cover.to_delayed(optimize_graph=False).ravel(),
+            stacked.to_delayed(optimize_graph=False).ravel(),
             strict=True,
         )
     ]
@@ -172,7 +172,10 @@ def compute_stocks(
         state_parts = [
             dask.delayed(_state_tile)(grid, tile, st, pools)
             for tile, st, pools in zip(
-                grid.tiles(), state.to_delayed().ravel(), stacked.to_delayed().ravel(), strict=True
+                grid.tiles(),
+                state.to_delayed(optimize_graph=False).ravel(),
+                stacked.to_delayed(optimize_graph=False).ravel(),
+                strict=True,
             )
         ]
     (parts, state_sums) = write_layers(grid, layers, extra=[tasks, state_parts], threads=threads)
@@ -267,7 +270,7 @@ def _stateful(
     year: int,
     previous: PreviousYear | None,
 ) -> tuple[da.Array, da.Array]:
-    """Pools (4, …) float32 and the state (7, …) float64 of ``year`` for a stateful model."""
+    """Pools (4, …) and the state (7, …) of ``year`` for a stateful model, float32."""
     extra: list[da.Array] = []
     if previous is not None:
         if previous.year >= year:
@@ -285,19 +288,20 @@ def _stateful(
             (r0, r1), (c0, c1) = block_info[0]["array-location"]
             rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
             state = model.initial(chunk, year, position=pixel_uniform(rr, cc))
+            pools = model.pools_of(state, chunk)
         else:
             before = State.from_arrays(dict(zip(STATE_NAMES, blocks[n_roles:-1], strict=True)))
-            state, _ = model.step(before, blocks[-1], chunk, previous.year, year)
-        pools = model.pools_of(state, chunk)
+            state, step = model.step(before, blocks[-1], chunk, previous.year, year)
+            pools = step.pools
         return np.concatenate(
-            [np.stack([np.asarray(pools[p], "float64") for p in POOLS]), state.stack()]
+            [np.stack([np.asarray(pools[p], "float32") for p in POOLS]), state.stack()]
         )
 
     n = len(POOLS) + len(STATE_NAMES)
     both = da.map_blocks(
-        _block, *arrays, *extra, new_axis=0, chunks=((n,), *grid.chunks), dtype="float64"
+        _block, *arrays, *extra, new_axis=0, chunks=((n,), *grid.chunks), dtype="float32"
     )
-    return both[: len(POOLS)].astype("float32"), both[len(POOLS) :]
+    return both[: len(POOLS)], both[len(POOLS) :]
 
 
 def _state_layers(

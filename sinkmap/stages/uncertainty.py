@@ -111,12 +111,18 @@ def _mc_by_class(
     """Delayed totals and the SD layer of a model whose pools depend on each pixel's class only."""
     parts = [
         dask.delayed(class_areas)(grid, zones, tile, block)
-        for tile, block in zip(grid.tiles(), land_cover.to_delayed().ravel(), strict=True)
+        for tile, block in zip(
+            grid.tiles(), land_cover.to_delayed(optimize_graph=False).ravel(), strict=True
+        )
     ]
     areas = dask.delayed(np.sum)(parts, axis=0)
     totals, lut = dask.delayed(class_draws, nout=2)(model, areas, param_draws, mc.draws)
     return totals, _tiles_to_array(
-        grid, [dask.delayed(_lookup)(lut, block) for block in land_cover.to_delayed().ravel()]
+        grid,
+        [
+            dask.delayed(_lookup)(lut, block)
+            for block in land_cover.to_delayed(optimize_graph=False).ravel()
+        ],
     )
 
 
