@@ -13,15 +13,18 @@ Kernels and tables — pure maths and validated parameter tables
     :mod:`~sinkmap.carbon` (the carbon equations), :mod:`~sinkmap.tables` (pool tables, growth
     rates), :mod:`~sinkmap.allometry` (tree equations), :mod:`~sinkmap.landscape` (the synthetic
     demo landscape), :mod:`~sinkmap.io` (chunked raster reads, atomic COG writes),
-    :mod:`~sinkmap.aoi` (AOI and zone polygons), :mod:`~sinkmap.crosswalk` (class crosswalks)
-Domain — models, the account, sources, alignment, provenance, publication
+    :mod:`~sinkmap.aoi` (AOI and zone polygons)
+Domain — the carbon state, models, the account, sources, alignment, provenance, publication
+    :mod:`~sinkmap.dynamics` (the carbon state: land-use history, growth curves, transitions),
+    :mod:`~sinkmap.crosswalk` (class crosswalks),
     :mod:`~sinkmap.models` (carbon models and their registry), :mod:`~sinkmap.account` (zones,
-    tallies, change matrices, gain-loss, Monte Carlo), :mod:`~sinkmap.sources` (dataset registry
-    and adapters), :mod:`~sinkmap.align` (warping onto the grid), :mod:`~sinkmap.provenance`
-    (tags, legend, synthetic flag, QGIS sidecars), :mod:`~sinkmap.publish` (STAC, report,
-    quicklooks, QGIS styles, the account's JSON)
+    tallies, change matrices, gain-loss, Monte Carlo, sample design and accuracy),
+    :mod:`~sinkmap.sources` (dataset registry and adapters), :mod:`~sinkmap.align` (warping
+    onto the grid), :mod:`~sinkmap.provenance` (tags, legend, synthetic flag, QGIS sidecars),
+    :mod:`~sinkmap.publish` (STAC, report, quicklooks, QGIS styles, the account's JSON)
 Stages — files in, files out: what the workflow's rules call
-    :mod:`~sinkmap.stages` (inputs, stocks, interval, uncertainty, account, geopackage),
+    :mod:`~sinkmap.stages` (inputs, stocks, interval, uncertainty, account, geopackage,
+    accuracy),
     :mod:`~sinkmap.invest` (InVEST-style stock and change), :mod:`~sinkmap.calibrate`
 Command line
     :mod:`~sinkmap.cli`

@@ -173,6 +173,13 @@ class AccountConfig(_Strict):
     pool_flux_layers: bool = Field(
         True, description="Write a stock-difference flux layer per pool, besides the total."
     )
+    allow_version_change: bool = Field(
+        False,
+        description="Allow an interval whose two years come from different versions of one "
+        "product (e.g. ESA WorldCover v100 for 2020, v200 for 2021: ESA made them with different "
+        "algorithms, so their differences are not all land change). Off by default: such an "
+        "interval stops the run; when allowed, every layer carries a VERSION_CHANGE tag.",
+    )
 
 
 class Config(_Strict):

@@ -110,6 +110,17 @@ STRATUM: tuple[LegendClass, ...] = (
     LegendClass(7, "Without woody vegetation", "#f0f0f0", ""),
 )
 
+#: Change strata of an interval (``sinkmap sample``): the map classes of the change map that the
+#: reference sample is stratified by (Olofsson et al. 2014). Forest is the IPCC category Forest
+#: land; a plantation stratum is split from stable forest where the carbon state maps it.
+CHANGE_STRATUM: tuple[LegendClass, ...] = (
+    LegendClass(1, "Stable forest", "#1b5e20", "Forest land"),
+    LegendClass(2, "Stable plantation forest", "#9ccc65", "Forest land"),
+    LegendClass(3, "Forest loss", "#e53935", ""),
+    LegendClass(4, "Forest gain", "#42a5f5", "Forest land"),
+    LegendClass(5, "Stable non-forest", "#f0e68c", ""),
+)
+
 #: The six IPCC land categories by code (``results/<year>/state_category.tif``), CRF order.
 IPCC_CATEGORY_CODES: dict[str, int] = {c: i for i, c in enumerate(IPCC_CATEGORIES, start=1)}
 IPCC_CATEGORY: tuple[LegendClass, ...] = tuple(
@@ -129,6 +140,7 @@ LEGENDS: dict[str, tuple[LegendClass, ...]] = {
     "gez": GEZ,
     "stratum": STRATUM,
     "ipcc_category": IPCC_CATEGORY,
+    "change_stratum": CHANGE_STRATUM,
 }
 
 

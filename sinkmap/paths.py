@@ -19,6 +19,11 @@ Per interval (two mapped years, earlier first)::
     results/sink/<y0>-<y1>/class_summary.csv, change_matrix.csv, ipcc_change_matrix.csv,
                            account_changes.csv, ipcc_summary.csv
 
+Per interval with an accuracy assessment (``sinkmap sample`` / ``sinkmap assess``)::
+
+    results/accuracy/<y0>-<y1>/sample.gpkg, sample.csv, strata.csv     the reference sample
+    results/accuracy/<y0>-<y1>/assessment.gpkg, accuracy.csv, error_matrix.csv
+
 Per run: ``results/grid.json``, ``results/carbon_account.{csv,parquet,json}``,
 ``results/stac/catalog.json``, ``results/report.html``; inputs under
 ``resources/raw/<dataset>/<version>/<year>/`` with their ``manifest.json``.
@@ -169,6 +174,25 @@ class Paths:
 
     def ipcc_summary(self, y0: Year, y1: Year) -> Path:
         return self.interval_dir(y0, y1) / "ipcc_summary.csv"
+
+    # -- accuracy assessment of an interval ---------------------------------------------------
+    def accuracy_dir(self, y0: Year, y1: Year) -> Path:
+        return self.results / "accuracy" / f"{y0}-{y1}"
+
+    def sample_outputs(self, y0: Year, y1: Year) -> dict[str, Path]:
+        """What ``sinkmap sample`` writes: the sample as a GeoPackage and CSV, and its strata."""
+        d = self.accuracy_dir(y0, y1)
+        return {"gpkg": d / "sample.gpkg", "csv": d / "sample.csv", "strata": d / "strata.csv"}
+
+    def assessment_outputs(self, y0: Year, y1: Year) -> dict[str, Path]:
+        """What ``sinkmap assess`` writes: accuracies and areas per class, the error matrix in
+        area proportions, and both as a GeoPackage."""
+        d = self.accuracy_dir(y0, y1)
+        return {
+            "gpkg": d / "assessment.gpkg",
+            "accuracy": d / "accuracy.csv",
+            "error_matrix": d / "error_matrix.csv",
+        }
 
     def interval_outputs(
         self, y0: Year, y1: Year, *, pool_flux: Iterable[str] = POOLS, gain_loss: bool = True

@@ -9,12 +9,14 @@ sinkmap models                                   list the carbon models and thei
 sinkmap calibrate PLOTS --predictor R --out F    fit a model's coefficients to field plots
 sinkmap stock | change                           InVEST-style storage and change of LULC rasters
 sinkmap report                                   the HTML report of a results folder
+sinkmap sample Y0-Y1 | assess Y0-Y1 LABELS       reference sample of a change map; its accuracy
 
 - :mod:`sinkmap.cli.workflow` — run, validate, schema
 - :mod:`sinkmap.cli.data` — datasets/sources, fetch
 - :mod:`sinkmap.cli.models` — models, calibrate
 - :mod:`sinkmap.cli.invest` — stock, change
 - :mod:`sinkmap.cli.report` — report
+- :mod:`sinkmap.cli.accuracy` — sample, assess
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import argparse
 import sys
 
 from sinkmap import __version__
-from sinkmap.cli import data, invest, models, report, workflow
+from sinkmap.cli import accuracy, data, invest, models, report, workflow
 from sinkmap.errors import SinkmapError
 
 
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"sinkmap {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for family in (workflow, data, models, invest, report):
+    for family in (workflow, data, models, invest, report, accuracy):
         family.add_cli(sub)
     args, rest = parser.parse_known_args(argv)
     try:

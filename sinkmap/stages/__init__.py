@@ -9,6 +9,8 @@
 - :mod:`sinkmap.stages.uncertainty` — a year's Monte Carlo totals (and per-pixel SD)
 - :mod:`sinkmap.stages.account` — the carbon account table of all years
 - :mod:`sinkmap.stages.geopackage` — a year's GeoPackage
+- :mod:`sinkmap.stages.accuracy` — an interval's reference sample and its assessment
+  (``sinkmap sample``, ``sinkmap assess``)
 
 Every stage validates what it reads, computes chunk by chunk with dask, and publishes its outputs
 atomically (nothing appears under a final name until it is complete). Output paths are arguments:

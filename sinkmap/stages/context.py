@@ -76,13 +76,32 @@ class Run:
         return self.paths.raw_dir(inp.dataset, version, year)
 
     def tags(self, *, sources: list[dict[str, Any]], synthetic: bool) -> dict[str, Any]:
-        """The provenance tags of a layer made from ``sources``."""
-        return base_tags(
+        """The provenance tags of a layer made from ``sources`` (with ``VERSION_CHANGE`` when
+        ``account.allow_version_change`` lets an interval span two versions of a product)."""
+        tags = base_tags(
             model=self.model_description,
             aoi=self.cfg.aoi.path,
             sources=sources,
             synthetic=synthetic,
         )
+        if self.version_changes:
+            tags["VERSION_CHANGE"] = "; ".join(self.version_changes)
+        return tags
+
+    @cached_property
+    def version_changes(self) -> list[str]:
+        """Each interval and input role whose two years come from different versions of the
+        same dataset, e.g. ``land_cover 2020-2021: esa_worldcover v100 -> v200``."""
+        out = []
+        for y0, y1 in self.cfg.intervals:
+            for role, inp in self.cfg.inputs.items():
+                if inp.year is not None:
+                    continue  # one year of the dataset serves every year
+                ds = self.dataset(role)
+                v0, v1 = ds.version_for(y0, inp.version), ds.version_for(y1, inp.version)
+                if v0 != v1:
+                    out.append(f"{role} {y0}-{y1}: {inp.dataset} {v0} -> {v1}")
+        return out
 
     def provenance_columns(self, sources: list[dict[str, Any]], synthetic: bool) -> dict[str, str]:
         """The account's ``model``, ``inputs`` and ``synthetic`` columns of rows made from
@@ -130,6 +149,13 @@ def validate_run(cfg: Config) -> Run:
     if missing:
         raise ConfigError(
             f"model {model.name!r} reads input role(s) {missing}; add them under inputs: in the config"
+        )
+    if run.version_changes and not cfg.account.allow_version_change:
+        raise ConfigError(
+            "an interval spans two versions of one product, so its change would mix land change "
+            f"with the change of algorithm: {'; '.join(run.version_changes)}. Use one version "
+            "for both years (inputs.<role>.version), or set account.allow_version_change: true "
+            "to accept it (every layer is then tagged VERSION_CHANGE)"
         )
     return run
 

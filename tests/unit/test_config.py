@@ -107,6 +107,35 @@ def test_what_a_run_needs_is_checked_before_it_starts(base, edit, match):
         validate_run(cfg)
 
 
+def _wc_2020_2021(d):
+    d["inputs"]["land_cover"] = {"dataset": "esa_worldcover"}
+    d["years"] = [2020, 2021]
+
+
+def test_an_interval_across_two_product_versions_stops_the_run(base):
+    """ESA made WorldCover 2020 (v100) and 2021 (v200) with different algorithms: their
+    difference is not all land change, so the interval is refused unless allowed, and when allowed
+    every layer says so."""
+    from sinkmap.stages.context import validate_run
+
+    with pytest.raises(ConfigError) as info:
+        validate_run(load_config(_edit(base, _wc_2020_2021)))
+    msg = str(info.value)
+    assert "land_cover 2020-2021: esa_worldcover v100 -> v200" in msg
+    assert "inputs.<role>.version" in msg and "account.allow_version_change: true" in msg
+    # one version for both years: no change to guard
+    same = _edit(
+        base, lambda d: (_wc_2020_2021(d), d["inputs"]["land_cover"].update(version="v200"))
+    )
+    assert validate_run(load_config(same)).version_changes == []
+    allowed = _edit(
+        base, lambda d: (_wc_2020_2021(d), d["account"].update(allow_version_change=True))
+    )
+    run = validate_run(load_config(allowed))
+    tags = run.tags(sources=[], synthetic=False)
+    assert tags["VERSION_CHANGE"] == "land_cover 2020-2021: esa_worldcover v100 -> v200"
+
+
 def test_every_problem_is_listed(base):
     bad = _edit(base, lambda d: (d.update(years=[2020, 2020]), d["grid"].update(chunk=300)))
     with pytest.raises(ConfigError) as info:
