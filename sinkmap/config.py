@@ -7,7 +7,7 @@ The JSON Schema in ``workflow/schemas/config.schema.json`` is generated from the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -182,6 +182,47 @@ class AccountConfig(_Strict):
     )
 
 
+class ChangeFilterConfig(_Strict):
+    """Change filtering of the land-cover series before accounting (docs/accounting.md)."""
+
+    enabled: bool = Field(
+        True,
+        description="Filter the land-cover series before accounting; the account reads "
+        "results/<year>/land_cover_filtered.tif, and results/<year>/change_filter.csv gives the "
+        "changed areas before and after.",
+    )
+    persistence_years: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="A change of IPCC land category must be mapped in this many consecutive "
+        "mapped years to count (1: off). Causal: the change is booked in the year it is "
+        "confirmed, so earlier years never change when a year is added.",
+    )
+    min_mapping_unit_ha: float = Field(
+        0.0667,
+        ge=0,
+        description="Patches of change smaller than this keep the previous classes (0: off). "
+        "Default: China's forest definition, 0.0667 ha (1 mu).",
+    )
+    connectivity: Literal[4, 8] = Field(8, description="Cell connectivity of a patch.")
+    warmup_years: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Calendar years before the first of `years` whose land cover warms the filter "
+        "up (aligned and filtered, not accounted). Without them the first interval books no "
+        "change of land category: nothing before it confirms one. Give persistence_years - 1 "
+        "when the land-cover dataset has those years.",
+    )
+
+    def warmup(self, first_year: int) -> list[int]:
+        """The warm-up years before ``first_year`` (none when filtering is off)."""
+        if not self.enabled:
+            return []
+        return [first_year - i for i in range(self.warmup_years, 0, -1)]
+
+
 class Config(_Strict):
     """A sinkmap run."""
 
@@ -199,6 +240,10 @@ class Config(_Strict):
     results_dir: Path = Field(Path("results"), description="Where outputs are written.")
     account: AccountConfig = Field(
         AccountConfig(), description="Carbon account: methods, uncertainty, zones."
+    )
+    change_filter: ChangeFilterConfig = Field(
+        ChangeFilterConfig(),
+        description="Persistence and minimum-mapping-unit filters on the land-cover series.",
     )
 
     @field_validator("years")

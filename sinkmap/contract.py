@@ -133,3 +133,15 @@ IPCC_SUMMARY_COLUMNS = [
     "gl_losses_mgc_per_yr",
     "gl_net_co2e_mgco2e_per_yr",
 ]
+
+#: Rows of ``change_filter.csv``, in order: (quantity, what it measures).
+CHANGE_FILTER_ROWS: tuple[tuple[str, str], ...] = (
+    ("changed as mapped", "class differs between the two years' maps"),
+    ("held: not persistent", "category change not yet mapped in enough consecutive years"),
+    ("removed: below the MMU", "patch of change smaller than the minimum mapping unit"),
+    ("changed after filtering", "class differs between the two years' filtered maps"),
+    ("forest loss as mapped", "Forest land in the earlier map, another category in the later"),
+    ("forest loss after filtering", "the same between the filtered maps"),
+    ("forest gain as mapped", "another category in the earlier map, Forest land in the later"),
+    ("forest gain after filtering", "the same between the filtered maps"),
+)

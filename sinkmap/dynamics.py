@@ -238,6 +238,8 @@ def initial_state(
     ``planting_year`` (the year the stand was established) when given, else uniformly over its
     rotation (from its canopy age up, by ``position``, a uniform [0, 1) number per pixel); open land
     in a plantation is a stand replanted this year (age 0; shrub-like cover: half its canopy age).
+    Tree cover whose planting year makes it younger than its canopy age is the previous rotation's
+    stand, not yet shown cleared (e.g. held by the change filter): at the end of its rotation.
     Other tree cover is natural forest, aged from ``planting_year`` where it gives the year it
     regenerated (secondary forest, e.g. after logging), else at maturity (the age at which its
     curve reaches old growth); shrubland is at its cap. Every pixel
@@ -275,6 +277,11 @@ def initial_state(
             py = np.asarray(planting_year).astype(np.int64)
             known = (py > 0) & (py <= year)
             guess = np.where(known, year - py, guess)
+            # Tree cover younger than its canopy age by its planting year is the stand of the
+            # previous rotation, whose clearing the land cover does not show yet (the change
+            # filter books a clearing once confirmed): at the end of its rotation.
+            uncleared = tree & known & (year - py < canopy)
+            guess = np.where(uncleared, rotation, guess)
         age[plant] = guess[plant]
     category = _category(stratum, rows, np.where(valid, lc, 0), dyn) * valid
     soil = np.where(valid, _soil_equilibrium(stratum, lc, dyn), np.nan)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from sinkmap.errors import InputDataError
 
 #: The six IPCC land categories (2006 Vol. 4 Ch. 3), in reporting order (CRF 4.A … 4.F).
@@ -165,6 +167,21 @@ def class_names(legend: str | None) -> dict[int, str]:
 
 def ipcc_categories(legend: str | None) -> dict[int, str]:
     return {c.code: c.ipcc_category for c in LEGENDS.get(legend or "", ())}
+
+
+def ipcc_category_lut(legend: str | None) -> np.ndarray:
+    """A lookup array ``class code → IPCC category code`` (``IPCC_CATEGORY_CODES``; 0 for codes
+    the legend does not have), 65,536 entries so any uint8 or uint16 class code indexes it."""
+    cats = ipcc_categories(legend)
+    if not cats:
+        raise InputDataError(
+            f"the land cover's legend {legend!r} has no IPCC categories; give the land cover a "
+            "crosswalk to a legend sinkmap knows (config/datasets.yaml), or set its legend"
+        )
+    lut = np.zeros(65536, dtype=np.uint8)
+    for code, cat in cats.items():
+        lut[code] = IPCC_CATEGORY_CODES.get(cat, 0)
+    return lut
 
 
 def legend_maps(

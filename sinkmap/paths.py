@@ -7,6 +7,7 @@ so the rules build their output patterns from the same functions the library use
 Per year::
 
     results/<year>/<role>.tif                       aligned inputs
+    results/<year>/land_cover_filtered.tif, change_filter.csv   change filtering (on by default)
     results/<year>/carbon_stock_<pool>.tif          stocks (above, below, dead, soil, total)
     results/<year>/class_summary.csv, tile_summary.csv, account_stocks.csv, monte_carlo.csv
     results/<year>/carbon_stock_total_sd.tif        Monte Carlo SD (optional)
@@ -22,7 +23,8 @@ Per interval (two mapped years, earlier first)::
 Per interval with an accuracy assessment (``sinkmap sample`` / ``sinkmap assess``)::
 
     results/accuracy/<y0>-<y1>/sample.gpkg, sample.csv, strata.csv     the reference sample
-    results/accuracy/<y0>-<y1>/assessment.gpkg, accuracy.csv, error_matrix.csv
+    results/accuracy/<y0>-<y1>/assessment.gpkg, accuracy.csv, error_matrix.csv,
+                               adjusted_account.csv
 
 Per run: ``results/grid.json``, ``results/carbon_account.{csv,parquet,json}``,
 ``results/stac/catalog.json``, ``results/report.html``; inputs under
@@ -98,6 +100,14 @@ class Paths:
     def aligned(self, role: str, year: Year) -> Path:
         """An input role aligned on the grid, e.g. ``results/2020/land_cover.tif``."""
         return self.year_dir(year) / f"{role}.tif"
+
+    def filtered_land_cover(self, year: Year) -> Path:
+        """The land cover after change filtering (what the account reads when it is on)."""
+        return self.year_dir(year) / "land_cover_filtered.tif"
+
+    def change_filter_summary(self, year: Year) -> Path:
+        """Changed areas of the year before and after change filtering."""
+        return self.year_dir(year) / "change_filter.csv"
 
     def stock(self, year: Year, pool: str) -> Path:
         return self.year_dir(year) / f"carbon_stock_{pool}.tif"
@@ -186,12 +196,14 @@ class Paths:
 
     def assessment_outputs(self, y0: Year, y1: Year) -> dict[str, Path]:
         """What ``sinkmap assess`` writes: accuracies and areas per class, the error matrix in
-        area proportions, and both as a GeoPackage."""
+        area proportions, the fluxes from the adjusted areas (when the interval's flux layers
+        exist), and all of them as a GeoPackage."""
         d = self.accuracy_dir(y0, y1)
         return {
             "gpkg": d / "assessment.gpkg",
             "accuracy": d / "accuracy.csv",
             "error_matrix": d / "error_matrix.csv",
+            "adjusted_account": d / "adjusted_account.csv",
         }
 
     def interval_outputs(

@@ -27,7 +27,13 @@ import yaml
 
 from sinkmap import __version__
 from sinkmap.constants import CO2_PER_C, SIGN_CONVENTION
-from sinkmap.contract import AOI_ZONE, GAIN_LOSS, OUTPUT_VERSION, STOCK_DIFFERENCE
+from sinkmap.contract import (
+    AOI_ZONE,
+    CHANGE_FILTER_ROWS,
+    GAIN_LOSS,
+    OUTPUT_VERSION,
+    STOCK_DIFFERENCE,
+)
 from sinkmap.errors import OutputError
 from sinkmap.files import atomic_path
 from sinkmap.publish.account_json import account_rows, read_account
@@ -132,6 +138,8 @@ def build_report(
     parts += _maps_section(maps)
     parts += _class_section(account)
     parts += _state_section(results, years)
+    parts += _filter_section(results, years)
+    parts += _accuracy_section(results)
     parts += _zones_section(account)
     parts += _methods_section(tags, account, config, config_path)
     parts.append("<h2>Run configuration</h2>")
@@ -368,6 +376,77 @@ def _state_section(results: Path, years: Sequence[int]) -> list[str]:
         rows = pd.read_csv(path).to_dict("records")
         out.append(f"<h3>{year}</h3>")
         out.append(_table(columns, rows, table_id=f"state-{year}"))
+    return out
+
+
+def _filter_section(results: Path, years: Sequence[int]) -> list[str]:
+    """Changed areas before and after change filtering, one row per year (``change_filter.csv``)."""
+    rows = []
+    for y in years[1:]:
+        path = results / str(y) / "change_filter.csv"
+        if path.exists():
+            t = pd.read_csv(path)
+            rows.append({"year": y, **dict(zip(t["quantity"], t["area_ha"], strict=True))})
+    if not rows:
+        return []
+    columns: list[Column] = [("Year", "year", None)] + [
+        (f"{q[0].upper()}{q[1:]} (ha)", q, _f1) for q, _ in CHANGE_FILTER_ROWS
+    ]
+    return [
+        "<h2>Change filtering</h2>",
+        "<p>Before accounting, a change of land category counts once it is mapped in consecutive "
+        "years (persistence) and patches of change below the minimum mapping unit keep their "
+        "classes (docs/accounting.md). Areas changed against the mapped year before, as mapped and "
+        "after filtering.</p>",
+        _table(columns, rows, table_id="change-filter"),
+    ]
+
+
+def _accuracy_section(results: Path) -> list[str]:
+    """Accuracy and area-adjusted areas of each assessed interval (``sinkmap assess``)."""
+    found = sorted((results / "accuracy").glob("*/accuracy.csv"))
+    if not found:
+        return []
+    out = [
+        "<h2>Accuracy assessment and area-adjusted areas</h2>",
+        "<p>From an interpreted stratified reference sample (<code>sinkmap sample</code>, "
+        "<code>sinkmap assess</code>; Olofsson et al. 2014). Areas in ha with the half-width of "
+        "their 95 % confidence interval; accuracies as fractions.</p>",
+    ]
+    columns: list[Column] = [
+        ("Stratum", "stratum_name", None),
+        ("Units", "sample_units", _f0),
+        ("Mapped (ha)", "mapped_area_ha", _f1),
+        ("Adjusted (ha)", "adjusted_area_ha", _f1),
+        ("± 95 % (ha)", "adjusted_area_ha_ci95", _f1),
+        ("User's", "users_accuracy", _f2),
+        ("Producer's", "producers_accuracy", _f2),
+        ("Overall", "overall_accuracy", _f2),
+    ]
+    flux_columns: list[Column] = [
+        ("Method", "method", None),
+        ("Stratum", "stratum_name", None),
+        ("Mapped net flux (Mg CO2e/yr)", "net_flux_mapped_mgco2e_per_yr", _f0),
+        ("Per ha (Mg CO2e/ha/yr)", "net_flux_mgco2e_per_ha_yr", _f2),
+        ("Adjusted area (ha)", "adjusted_area_ha", _f1),
+        ("Adjusted net flux (Mg CO2e/yr)", "net_flux_adjusted_mgco2e_per_yr", _f0),
+        ("5th pct.", "net_flux_adjusted_mgco2e_per_yr_p5", _f0),
+        ("95th pct.", "net_flux_adjusted_mgco2e_per_yr_p95", _f0),
+    ]
+    for path in found:
+        interval = path.parent.name
+        rows = pd.read_csv(path).to_dict("records")
+        out.append(f"<h3>{html.escape(interval)}</h3>")
+        out.append(_table(columns, rows, table_id=f"accuracy-{interval}"))
+        adjusted = path.parent / "adjusted_account.csv"
+        if adjusted.exists():
+            out.append(
+                "<p>Net flux from the adjusted areas: each stratum's flux per hectare on the map "
+                "times its adjusted area; 5th&ndash;95th percentiles from the areas' sampling "
+                "spread.</p>"
+            )
+            rows = pd.read_csv(adjusted).to_dict("records")
+            out.append(_table(flux_columns, rows, table_id=f"adjusted-{interval}"))
     return out
 
 
@@ -631,6 +710,10 @@ def _text(v: Any) -> str:
 
 def _f0(v: Any) -> str:
     return f"{float(v):,.0f}"
+
+
+def _f2(v: Any) -> str:
+    return f"{float(v):,.2f}"
 
 
 def _f1(v: Any) -> str:

@@ -199,11 +199,16 @@ def build_catalog(results_dir: Path, *, title: str, synthetic: bool) -> Path:
     The catalog is written to ``results_dir/stac/catalog.json`` atomically and validated offline.
     """
     results_dir = Path(results_dir).resolve()
-    years = sorted(int(p.name) for p in results_dir.iterdir() if p.is_dir() and _YEAR.match(p.name))
+    # accounted years: those with stocks (a change filter's warm-up year holds land cover only)
+    years = sorted(
+        int(p.name)
+        for p in results_dir.iterdir()
+        if p.is_dir() and _YEAR.match(p.name) and (p / "carbon_stock_total.tif").exists()
+    )
     if not years:
         raise OutputError(
-            f"no year folders (results/<year>/) in {results_dir}; run the workflow before "
-            "building the STAC catalog"
+            f"no year folders with stocks (results/<year>/carbon_stock_total.tif) in "
+            f"{results_dir}; run the workflow before building the STAC catalog"
         )
     sink_root = results_dir / "sink"
     intervals = sorted(
@@ -345,6 +350,13 @@ def _year_item(results: Path, year: int, geometry: dict[str, Any]) -> pystac.Ite
         folder / "state_summary.csv",
         "The carbon state: area and stock by land category, transition and stratum",
         _SUMMARY_UNITS,
+    )
+    _add_table(
+        item,
+        "change_filter",
+        folder / "change_filter.csv",
+        "Changed areas before and after change filtering (persistence, minimum mapping unit)",
+        {"area_ha": "ha"},
     )
     _add_table(
         item,

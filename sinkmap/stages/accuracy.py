@@ -34,6 +34,7 @@ from sinkmap.account.accuracy import (
     STABLE_NONFOREST,
     STABLE_PLANTATION,
     StratifiedSample,
+    adjusted_flux,
     allocate,
     assess,
     change_strata,
@@ -46,7 +47,7 @@ from sinkmap.dynamics import PLANTATIONS
 from sinkmap.errors import InputDataError
 from sinkmap.files import atomic_path, write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.legends import IPCC_CATEGORY_CODES, class_names, ipcc_categories
+from sinkmap.legends import class_names, ipcc_category_lut
 from sinkmap.stages.context import Run, now
 
 #: Conjectured user's accuracy of each change stratum, for the sample size (the values of the
@@ -87,10 +88,12 @@ class IntervalStrata:
             self.layers["stratum1"] = paths.state(y1, "stratum")
             self.lut = None
         else:
-            self.layers = {
-                f"category{i}": paths.aligned("land_cover", y) for i, y in enumerate((y0, y1))
-            }
-            self.lut = _category_lut(run.legend)
+            # the land cover the account read: its change-filtered series where filtering is on
+            lc = [paths.filtered_land_cover(y) for y in (y0, y1)]
+            if not (run.cfg.change_filter.enabled and all(p.exists() for p in lc)):
+                lc = [paths.aligned("land_cover", y) for y in (y0, y1)]
+            self.layers = {f"category{i}": p for i, p in enumerate(lc)}
+            self.lut = ipcc_category_lut(run.legend)
         self.land_cover = {y: paths.aligned("land_cover", y) for y in (y0, y1)}
         missing = [
             str(p) for p in [*self.layers.values(), *self.land_cover.values()] if not p.exists()
@@ -127,19 +130,6 @@ class IntervalStrata:
 def _read(path: Path, window: Window) -> np.ndarray:
     with rasterio.open(path) as ds:
         return ds.read(1, window=window)
-
-
-def _category_lut(legend: str | None) -> np.ndarray:
-    cats = ipcc_categories(legend)
-    if not cats:
-        raise InputDataError(
-            f"the land cover's legend {legend!r} has no IPCC categories; give the land cover a "
-            "crosswalk to a legend sinkmap knows (inputs.land_cover), or run a stateful model"
-        )
-    lut = np.zeros(65536, dtype=np.uint8)
-    for code, cat in cats.items():
-        lut[code] = IPCC_CATEGORY_CODES.get(cat, 0)
-    return lut
 
 
 def draw_sample(
@@ -382,8 +372,10 @@ def assess_sample(
         ref.to_numpy(),
         dict(zip(strata["stratum"].astype(int), strata["area_ha"], strict=True)),
     )
+    # the strata, then any class the interpreters found that the map has no stratum of
     codes = list(strata["stratum"].astype(int))
-    mapped = dict(zip(codes, strata["area_ha"], strict=True))
+    codes += sorted(set(int(c) for c in ref) - set(codes))
+    mapped = dict(zip(strata["stratum"].astype(int), strata["area_ha"], strict=False))
     total = float(strata["area_ha"].sum())
     result = assess(sample, total_area=total, mapped_area=mapped, classes=codes)
     acc = result.classes.rename(columns={"class": "stratum"})
@@ -411,8 +403,12 @@ def assess_sample(
     matrix.columns = [CHANGE_STRATUM_NAMES[c] for c in matrix.columns]
     matrix.index.name = "map_class \\ reference_class (area proportion)"
     matrix_out = matrix.reset_index()
+    adjusted = _adjusted_account(run, y0, y1, sample, total, codes)
     write_csv(acc, outputs["accuracy"])
     write_csv(matrix_out, outputs["error_matrix"])
+    if adjusted is not None:
+        adjusted = adjusted.assign(synthetic="yes" if run.synthetic else "no", computed_at=now())
+        write_csv(adjusted, outputs["adjusted_account"])
     import pyogrio
 
     meta = {
@@ -428,7 +424,71 @@ def assess_sample(
         pyogrio.write_dataframe(
             matrix_out, tmp, layer="error_matrix", driver="GPKG", layer_metadata=meta
         )
+        if adjusted is not None:
+            pyogrio.write_dataframe(
+                adjusted, tmp, layer="adjusted_account", driver="GPKG", layer_metadata=meta
+            )
     return outputs
+
+
+#: The interval's flux layers an adjusted account is made from, by method.
+FLUX_METHODS = {"stock-difference": "flux", "gain-loss": "gain_loss_net"}
+
+
+def _adjusted_account(
+    run: Run, y0: int, y1: int, sample: StratifiedSample, total: float, codes: list[int]
+) -> pd.DataFrame | None:
+    """Net fluxes of the interval from area-adjusted activity data, by method and stratum: the
+    map's flux per hectare of each stratum × its adjusted area (with the 90 % interval of the
+    areas' sampling spread). None when the interval's flux layers do not exist."""
+    layers = {
+        m: run.paths.flux(y0, y1) if k == "flux" else run.paths.gain_loss(y0, y1, "net")
+        for m, k in FLUX_METHODS.items()
+    }
+    layers = {m: p for m, p in layers.items() if p.exists()}
+    if not layers:
+        return None
+    strata = IntervalStrata(run, y0, y1)
+    grid = strata.grid
+    area = dict.fromkeys(codes, 0.0)
+    flux = {m: dict.fromkeys(codes, 0.0) for m in layers}
+    for tile in strata.tiles():
+        block = strata.block(tile)
+        cell = grid.cell_area_ha(tile.window)
+        values = {m: _read(p, tile.window) for m, p in layers.items()}
+        for h in codes:
+            sel = block == h
+            area[h] += float(cell[sel].sum())
+            for m, v in values.items():
+                ok = sel & np.isfinite(v)
+                flux[m][h] += float((v[ok] * cell[ok]).sum())
+    parts = []
+    for m in layers:
+        factors = {h: flux[m][h] / area[h] if area[h] > 0 else 0.0 for h in codes}
+        t = adjusted_flux(sample, total_area=total, factors=factors, mapped_flux=flux[m])
+        t.insert(0, "method", m)
+        parts.append(t)
+    out = pd.concat(parts, ignore_index=True).rename(
+        columns={
+            "class": "stratum",
+            "flux_per_ha": "net_flux_mgco2e_per_ha_yr",
+            "mapped_flux": "net_flux_mapped_mgco2e_per_yr",
+            "adjusted_area": "adjusted_area_ha",
+            "adjusted_area_p5": "adjusted_area_ha_p5",
+            "adjusted_area_p95": "adjusted_area_ha_p95",
+            "adjusted_flux": "net_flux_adjusted_mgco2e_per_yr",
+            "adjusted_flux_p5": "net_flux_adjusted_mgco2e_per_yr_p5",
+            "adjusted_flux_p95": "net_flux_adjusted_mgco2e_per_yr_p95",
+        }
+    )
+    out.insert(2, "stratum_name", out["stratum"].map(CHANGE_STRATUM_NAMES).fillna("All strata"))
+    out.insert(0, "interval", f"{y0}-{y1}")
+    out["mapped_area_ha"] = out["stratum"].map(area)
+    out.loc[out["stratum"] == "total", "mapped_area_ha"] = sum(area.values())
+    out["units"] = (
+        "Mg CO2e/yr (fluxes), Mg CO2e/ha/yr (per ha), ha (areas); emissions +, removals -"
+    )
+    return out
 
 
 def _check_inside(run: Run, df: pd.DataFrame, path: Path) -> None:

@@ -19,7 +19,7 @@ import dask.array as da
 from sinkmap.account.zones import Zones
 from sinkmap.aoi import AOI, read_aoi, read_zones
 from sinkmap.config import Config
-from sinkmap.errors import ConfigError, InputDataError
+from sinkmap.errors import ConfigError, InputDataError, SourceError
 from sinkmap.grid import Grid
 from sinkmap.models import CarbonModel, get_model
 from sinkmap.paths import Paths
@@ -150,6 +150,18 @@ def validate_run(cfg: Config) -> Run:
         raise ConfigError(
             f"model {model.name!r} reads input role(s) {missing}; add them under inputs: in the config"
         )
+    warmup = cfg.change_filter.warmup(cfg.years[0])
+    if warmup:
+        land_cover = run.dataset("land_cover")
+        try:
+            for year in warmup:
+                land_cover.check_year(year)
+        except SourceError as exc:
+            raise ConfigError(
+                f"change_filter.warmup_years: {exc} Set change_filter.warmup_years to 0 (the "
+                "first interval then books no change of land category) or use a land cover "
+                "with those years"
+            ) from None
     if run.version_changes and not cfg.account.allow_version_change:
         raise ConfigError(
             "an interval spans two versions of one product, so its change would mix land change "

@@ -18,6 +18,7 @@ from sinkmap.account.accuracy import (
     STABLE_NONFOREST,
     STABLE_PLANTATION,
     StratifiedSample,
+    adjusted_flux,
     allocate,
     assess,
     change_strata,
@@ -198,3 +199,26 @@ def test_interval_covers_the_true_area_about_95_percent() -> None:
         covered += lo <= true_area <= hi
     coverage = covered / trials
     assert 0.92 <= coverage <= 0.98, coverage
+
+
+def test_adjusted_flux_is_factor_times_adjusted_area_with_its_sampling_spread() -> None:
+    """Olofsson's example with a flux per hectare for each class (Mg CO2e/ha/yr): deforestation
+    +400, forest gain −20, stable forest −2, stable non-forest 0. By hand, the adjusted flux of a
+    class is its factor × its adjusted area (Table 8/§5.2.2): 400 × 21,157.8 = 8.463 Mt; and the
+    total the sum over the classes."""
+    factors = dict(zip(CLASSES, [400.0, -20.0, -2.0, 0.0], strict=True))
+    area = PIXELS.sum() * HA_PER_PIXEL
+    table = adjusted_flux(
+        _olofsson_sample(), total_area=area, factors=factors, draws=4000, seed=1
+    ).set_index("class")
+    # adjusted areas by hand: A Σ_h W_h n_hj / n_h (Eq. 9)
+    w = PIXELS / PIXELS.sum()
+    adjusted = area * (w[:, None] * COUNTS / COUNTS.sum(axis=1, keepdims=True)).sum(axis=0)
+    flux = adjusted * np.array(list(factors.values()))
+    np.testing.assert_allclose(table.loc[CLASSES, "adjusted_flux"], flux)
+    assert table.loc["total", "adjusted_flux"] == pytest.approx(flux.sum())
+    # the 90 % interval of the deforestation area from the draws matches the normal one from its
+    # standard error (±1.645 SE, SE = 6,158 / 1.96 ha) to within 10 %
+    lo, hi = table.loc["deforestation", ["adjusted_area_p5", "adjusted_area_p95"]]
+    assert (hi - lo) / 2 == pytest.approx(1.645 * 6158 / 1.96, rel=0.10)
+    assert lo < adjusted[0] < hi

@@ -110,6 +110,7 @@ def test_what_a_run_needs_is_checked_before_it_starts(base, edit, match):
 def _wc_2020_2021(d):
     d["inputs"]["land_cover"] = {"dataset": "esa_worldcover"}
     d["years"] = [2020, 2021]
+    d["change_filter"]["warmup_years"] = 0  # WorldCover has no 2019
 
 
 def test_an_interval_across_two_product_versions_stops_the_run(base):
@@ -134,6 +135,24 @@ def test_an_interval_across_two_product_versions_stops_the_run(base):
     run = validate_run(load_config(allowed))
     tags = run.tags(sources=[], synthetic=False)
     assert tags["VERSION_CHANGE"] == "land_cover 2020-2021: esa_worldcover v100 -> v200"
+
+
+def test_warmup_years_must_exist_in_the_land_cover(base):
+    """The filter's warm-up years are read from the land cover: a product without them (ESA
+    WorldCover has 2020 and 2021 only) is refused before the run, with the fix."""
+    from sinkmap.stages.context import validate_run
+
+    def edit(d):
+        d["inputs"]["land_cover"] = {"dataset": "esa_worldcover", "version": "v200"}
+        d["years"] = [2020, 2021]
+        d["change_filter"] = {"warmup_years": 1}
+
+    with pytest.raises(ConfigError, match=r"warmup_years: dataset esa_worldcover has no year 2019"):
+        validate_run(load_config(_edit(base, edit)))
+    cfg = load_config(_edit(base, lambda d: d.update(change_filter={"warmup_years": 2})))
+    assert cfg.change_filter.warmup(2020) == [2018, 2019]
+    off = _edit(base, lambda d: d.update(change_filter={"warmup_years": 2, "enabled": False}))
+    assert load_config(off).change_filter.warmup(2020) == []
 
 
 def test_every_problem_is_listed(base):

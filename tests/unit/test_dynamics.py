@@ -300,6 +300,22 @@ def test_rubber_rotation_is_harvest_and_regrowth_not_deforestation(history) -> N
     assert fl["flux"][0, 2] == pytest.approx(-growth * C44_12, rel=1e-5)
 
 
+def test_tree_cover_younger_than_its_canopy_is_the_previous_rotation(tmp_path: Path) -> None:
+    """The first year: a rubber pixel planted this very year by its planting-year layer but still
+    mapped as tree cover (the clearing not yet shown, e.g. held back by the change filter) is the
+    previous rotation's stand at the end of its 30-year rotation; when the clearing shows the next
+    year, its biomass is the harvest: AGB(30) x (1 + R) x CF, as CO2e."""
+    h = History(tmp_path, 2, roles={"plantation": "plantation", "planting_year": "planting_year"})
+    s = h.year(2000, [TREE, TREE], plantation=[2, 2], planting_year=[2000, 1990])
+    assert s["state_age"][0].tolist() == [30, 10]
+    assert s["above"][0, 0] == pytest.approx(rubber_agb(30) * CF, rel=1e-5)
+    h.year(2001, [GRASS, TREE], plantation=[2, 2], planting_year=[2000, 1990])
+    fl, _ = h.interval(2000, 2001)
+    harvested = rubber_agb(30) * 1.2 * CF
+    assert fl["gain_loss_emissions"][0, 0] == pytest.approx(harvested * C44_12, rel=1e-5)
+    assert fl["flux"][0, 0] == pytest.approx(harvested * C44_12, rel=1e-5)
+
+
 def test_shrub_regrows_into_forest_over_25_years(history) -> None:
     h, got = history
     # 2001: cropland -> shrubland (Grassland), age 0: no biomass yet; the crop's 4 is lost

@@ -319,3 +319,56 @@ def test_a_repeated_total_row_is_refused(tmp_path: Path, no_maps: None) -> None:
     write_account(results / "carbon_account.csv", table.iloc[[*range(len(table)), 4]])
     with pytest.raises(OutputError, match="more than one row"):
         build_report(results, tmp_path / "config.yaml", tmp_path / "report.html")
+
+
+def test_change_filtering_and_accuracy_sections(tmp_path: Path, no_maps: None) -> None:
+    """The report shows change_filter.csv of each year after the first, and accuracy.csv of each
+    assessed interval, as written."""
+    results = _results(tmp_path)
+    quantities = [
+        "changed as mapped",
+        "held: not persistent",
+        "removed: below the MMU",
+        "changed after filtering",
+        "forest loss as mapped",
+        "forest loss after filtering",
+        "forest gain as mapped",
+        "forest gain after filtering",
+    ]
+    (results / "2021" / "change_filter.csv").write_text(
+        "year,previous_year,quantity,area_ha\n"
+        + "".join(f"2021,2020,{q},{i + 0.25}\n" for i, q in enumerate(quantities))
+    )
+    acc = results / "accuracy" / "2020-2021"
+    acc.mkdir(parents=True)
+    (acc / "accuracy.csv").write_text(
+        "stratum,stratum_name,sample_units,mapped_area_ha,adjusted_area_ha,adjusted_area_ha_ci95,"
+        "users_accuracy,producers_accuracy,overall_accuracy\n"
+        "3,Forest loss,50,334.9,412.3,88.1,0.88,0.714,\n"
+        "0,Overall,765,115247.9,,,,,0.953\n"
+    )
+    (acc / "adjusted_account.csv").write_text(
+        "method,stratum,stratum_name,net_flux_mapped_mgco2e_per_yr,net_flux_mgco2e_per_ha_yr,"
+        "adjusted_area_ha,net_flux_adjusted_mgco2e_per_yr,net_flux_adjusted_mgco2e_per_yr_p5,"
+        "net_flux_adjusted_mgco2e_per_yr_p95\n"
+        "stock-difference,3,Forest loss,120000,358.3,412.3,147727,110000,185000\n"
+    )
+    page, _ = _page(results)
+    assert page.tables["adjusted-2020-2021"][1] == [
+        "stock-difference",
+        "Forest loss",
+        "120,000",
+        "358.30",
+        "412.3",
+        "147,727",
+        "110,000",
+        "185,000",
+    ]
+    assert "Change filtering" in page.h2
+    header, row = page.tables["change-filter"]
+    assert header[0] == "Year" and header[1] == "Changed as mapped (ha)"
+    assert row == ["2021", "0.2", "1.2", "2.2", "3.2", "4.2", "5.2", "6.2", "7.2"]
+    assert "Accuracy assessment and area-adjusted areas" in page.h2
+    _, loss, overall = page.tables["accuracy-2020-2021"]
+    assert loss == ["Forest loss", "50", "334.9", "412.3", "88.1", "0.88", "0.71", ""]
+    assert overall[0] == "Overall" and overall[-1] == "0.95"

@@ -121,7 +121,44 @@ def test_assess_gives_the_stratified_estimates(sampled: Path) -> None:
     assert acc.loc[0, "overall_accuracy"] == pytest.approx(1 - w_big * 4 / n_big)
     assert acc.loc[acc.index > 0, "adjusted_area_ha"].sum() == pytest.approx(area)
     layers = {name for name, _ in pyogrio.list_layers(out / "assessment.gpkg")}
-    assert layers == {"accuracy", "error_matrix"}
+    assert layers == {"accuracy", "error_matrix", "adjusted_account"}
+
+    # The adjusted account: per method, the strata's mapped fluxes add up to the AOI's net flux of
+    # the interval in the carbon account (another tally of the same layers), and each stratum's
+    # adjusted flux is its flux per hectare times its adjusted area.
+    adj = pd.read_csv(out / "adjusted_account.csv")
+    account = pd.read_csv(sampled / "results" / "carbon_account.csv")
+    for method in ("stock-difference", "gain-loss"):
+        rows = adj[adj["method"] == method]
+        strata_rows = rows[rows["stratum"] != "total"]
+        strata_rows = strata_rows.set_index(strata_rows["stratum"].astype(str))
+        net = account[
+            (account["method"] == method)
+            & (account["zone_id"] == "aoi")
+            & (account["class_name"] == "all classes")
+            & (account["pool"] == "total")
+            & (account["interval_end"] == Y1)
+        ]["net_flux_mgco2e_per_yr"]
+        assert strata_rows["net_flux_mapped_mgco2e_per_yr"].sum() == pytest.approx(
+            float(net.iloc[0]),
+            rel=1e-5,
+            abs=1e-3,  # the flux layer is float32
+        )
+        for h, r in strata_rows.iterrows():
+            assert r["net_flux_adjusted_mgco2e_per_yr"] == pytest.approx(
+                r["net_flux_mgco2e_per_ha_yr"] * acc.loc[int(h), "adjusted_area_ha"],
+                rel=1e-5,
+                abs=1e-6,
+            )
+        total = rows[rows["stratum"] == "total"].iloc[0]
+        assert total["net_flux_adjusted_mgco2e_per_yr"] == pytest.approx(
+            strata_rows["net_flux_adjusted_mgco2e_per_yr"].sum(), rel=1e-6, abs=1e-6
+        )
+        assert (
+            total["net_flux_adjusted_mgco2e_per_yr_p5"]
+            <= total["net_flux_adjusted_mgco2e_per_yr"]
+            <= total["net_flux_adjusted_mgco2e_per_yr_p95"]
+        )
 
 
 def test_bad_interpretations_are_refused_and_nothing_is_written(sampled: Path) -> None:

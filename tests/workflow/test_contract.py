@@ -29,6 +29,9 @@ DOC = REPO / "docs" / "outputs.md"
 ACCOUNT_SCHEMA = REPO / "docs" / "schemas" / "carbon_account.schema.json"
 YEARS = [2020, 2021]
 INTERVALS = [(2020, 2021)]
+#: The change filter's warm-up year (tinyrun.write_config) and what its folder holds.
+WARMUP = [2019]
+WARMUP_FILES = ("/land_cover.tif", "/land_cover_filtered.tif", "/change_filter.csv")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +91,9 @@ def _expand(template: str) -> list[Path]:
             Path(template.replace("<y0>", str(a)).replace("<y1>", str(b))) for a, b in INTERVALS
         ]
     if "<year>" in template:
-        return [Path(template.replace("<year>", str(y))) for y in YEARS]
+        # a warm-up year of the change filter has the land cover, its filtered map and summary
+        warm = any(t in template for t in WARMUP_FILES)
+        return [Path(template.replace("<year>", str(y))) for y in (WARMUP if warm else []) + YEARS]
     return [Path(template)]
 
 
@@ -219,6 +224,7 @@ def test_csv_columns_match_the_doc(results: Path) -> None:
         "results/sink/<y0>-<y1>/class_summary.csv",
         "results/<year>/tile_summary.csv",
         "results/<year>/state_summary.csv",
+        "results/<year>/change_filter.csv",
         "results/<year>/account_stocks.csv",
         "results/<year>/monte_carlo.csv",
         "results/carbon_account.csv",
@@ -345,7 +351,13 @@ def test_stac_catalog_validates_and_matches_the_doc(results: Path) -> None:
         for i in catalog.get_items(recursive=True)
         for a in i.assets.values()
     }
-    files = {p.resolve() for p in results.rglob("*") if p.is_file() and "stac" not in p.parts}
+    # (a warm-up year of the change filter is read by the filter, not published: docs/outputs.md)
+    warmup = {str(y) for y in WARMUP}
+    files = {
+        p.resolve()
+        for p in results.rglob("*")
+        if p.is_file() and "stac" not in p.parts and not warmup & set(p.relative_to(results).parts)
+    }
     problems += [f"{p}: not in the catalog" for p in sorted(files - hrefs)]
     assert not problems, "STAC catalog drifts from docs/outputs.md:\n" + "\n".join(problems)
 

@@ -55,7 +55,8 @@ def _read(path: Path) -> tuple[np.ndarray, dict[str, str], float | None]:
 def test_stock_layers_equal_pool_table_lookup(run: Path) -> None:
     table = pd.read_csv(TABLE).set_index("lucode")
     for year in (2020, 2021):
-        lc, _, lc_nodata = _read(run / f"results/{year}/land_cover.tif")
+        # the stocks are those of the land cover the account reads: the change-filtered map
+        lc, _, lc_nodata = _read(run / f"results/{year}/land_cover_filtered.tif")
         assert lc_nodata == 0
         inside = lc != 0
         assert inside.sum() > 10_000  # ~4 km2 of 10 m cells
@@ -78,9 +79,29 @@ def test_stock_layers_equal_pool_table_lookup(run: Path) -> None:
         assert tags["MODEL"] == "lookup" and json.loads(tags["MODEL_PARAMS"]) == {
             "table": str(TABLE)
         }
+        # the filtered land cover of a year is made from its map and the year before's (2019
+        # warms the filter up): both are among the stocks' sources
         sources = json.loads(tags["SOURCES"])
-        assert sources[0]["dataset"] == "demo_worldcover"
-        assert f"ESA_WorldCover_10m_{year}_v200_N18E108_Map.tif" in sources[0]["files"][0]
+        files = [f for s in sources if s["dataset"] == "demo_worldcover" for f in s["files"]]
+        for y in (year - 1, year):
+            assert any(f"ESA_WorldCover_10m_{y}_v200_N18E108_Map.tif" in f for f in files), y
+
+
+def test_the_filtered_land_cover_differs_from_the_map_where_the_filter_says(run: Path) -> None:
+    """Where the filtered map differs from the aligned map, the filter held a change back or
+    removed it: the areas agree with change_filter.csv (10 m cells, 0.01 ha to within the UTM
+    scale factor)."""
+    for year in (2020, 2021):
+        mapped, _, _ = _read(run / f"results/{year}/land_cover.tif")
+        filtered, tags, _ = _read(run / f"results/{year}/land_cover_filtered.tif")
+        assert ((mapped == 0) == (filtered == 0)).all()
+        table = pd.read_csv(run / f"results/{year}/change_filter.csv").set_index("quantity")
+        reverted = table.loc[["held: not persistent", "removed: below the MMU"], "area_ha"].sum()
+        assert (mapped != filtered).sum() * 0.01 == pytest.approx(reverted, rel=1e-3, abs=1e-6)
+        assert json.loads(tags["CHANGE_FILTER"])["min_mapping_unit_cells"] == 7
+    # the town grows: changes pass the filter once confirmed (2019 warms it up)
+    table = pd.read_csv(run / "results/2021/change_filter.csv").set_index("quantity")
+    assert table.loc["changed after filtering", "area_ha"] > 0
 
 
 def test_sink_is_stock_difference_in_co2e(run: Path) -> None:
@@ -112,7 +133,7 @@ def test_outputs_are_valid_cogs(run: Path) -> None:
 
 def test_class_summary_and_account(run: Path) -> None:
     table = pd.read_csv(TABLE).set_index("lucode")
-    lc, _, _ = _read(run / "results/2021/land_cover.tif")
+    lc, _, _ = _read(run / "results/2021/land_cover_filtered.tif")
     summary = pd.read_csv(run / "results/2021/class_summary.csv").set_index("class_code")
     codes, counts = np.unique(lc[lc != 0], return_counts=True)
     assert sorted(summary.index) == sorted(int(c) for c in codes)
@@ -231,13 +252,15 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     write_config(run, [2020, 2021, 2022])
     proc = snakemake(run, "-n")
     counts = _job_counts(proc.stdout + proc.stderr)
-    # 2022: fetch + align for both roles, one stocks job (layers and tallies) and its Monte Carlo,
+    # 2022: fetch + align for both roles, the change filtering of its land cover (reading the
+    # 2021 filtered map, not redoing it), one stocks job (layers and tallies) and its Monte Carlo,
     # the 2021-2022 interval (both methods and its tallies), the 2022 GeoPackage, the account
     # table, which gains the new rows, its JSON twin, the report and the STAC catalog.
     # Nothing for 2020 or 2021.
     assert counts == {
         "fetch": 2,
         "align": 2,
+        "filter_land_cover": 1,
         "stocks": 1,
         "uncertainty": 1,
         "interval": 1,

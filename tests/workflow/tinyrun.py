@@ -104,6 +104,9 @@ def write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: 
         "resources_dir": "resources",
         "results_dir": "results",
         "account": account_settings(workdir),
+        # the demo's setting: the year before the first warms the change filter up, so the first
+        # interval books land-use changes (the demo land cover has every year)
+        "change_filter": {"warmup_years": 1},
     } | extra
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")

@@ -38,6 +38,30 @@ wildcard_constraints:
 
 
 STATEFUL = RUN.model.stateful
+FILTER = CFG.change_filter
+#: The land-cover series the filter runs over: the warm-up years, then the accounted years.
+SERIES = FILTER.warmup(YEARS[0]) + YEARS
+
+
+def layer(role, year):
+    """The layer of ``role`` the account reads: with change filtering on, the land cover's
+    filtered series (results/<year>/land_cover_filtered.tif), else the aligned layer."""
+    if role == "land_cover" and FILTER.enabled:
+        return P.filtered_land_cover(year)
+    return P.aligned(role, year)
+
+
+def filter_inputs(wildcards):
+    """The aligned land cover of the year and of the mapped years before it that persistence
+    reads, and the filtered land cover of the year before (none in the first year)."""
+    year = int(wildcards.year)
+    earlier = [y for y in SERIES if y < year]
+    k = FILTER.persistence_years
+    years = (earlier[-(k - 1) :] if k > 1 else []) + [year]
+    out = {f"mapped_{y}": str(P.aligned("land_cover", y)) for y in years}
+    if earlier:
+        out["previous"] = str(P.filtered_land_cover(earlier[-1]))
+    return out
 
 
 def year_outputs(year="{year}"):
@@ -71,7 +95,7 @@ def previous_state(wildcards):
     if not STATEFUL or y0 is None:
         return {}
     out = {f"prev_state_{n}": str(p) for n, p in P.states(y0).items()}
-    return out | {"prev_land_cover": str(P.aligned("land_cover", y0))}
+    return out | {"prev_land_cover": str(layer("land_cover", y0))}
 
 
 def year_states(wildcards):
@@ -95,7 +119,7 @@ def manifest_for(wildcards):
 
 def aligned_inputs(roles):
     """An input function: ``in_<role>`` → the role's aligned layer of the job's year."""
-    return lambda w: {f"in_{r}": str(P.aligned(r, w.year)) for r in sorted(roles)}
+    return lambda w: {f"in_{r}": str(layer(r, w.year)) for r in sorted(roles)}
 
 
 def stock_roles():
@@ -118,8 +142,8 @@ def interval_inputs(wildcards):
             f"{y0}-{y1} is not an interval of two configured years {YEARS}, earlier first; "
             "request results/sink/<year>-<later year>/ for years listed in the config"
         )
-    out = {"land_cover0": str(P.aligned("land_cover", y0))}
-    out["land_cover1"] = str(P.aligned("land_cover", y1))
+    out = {"land_cover0": str(layer("land_cover", y0))}
+    out["land_cover1"] = str(layer("land_cover", y1))
     out |= {f"stock0_{p}": str(path) for p, path in P.stocks(y0).items()}
     out |= {f"stock1_{p}": str(path) for p, path in P.stocks(y1).items()}
     if STATEFUL:
@@ -157,6 +181,11 @@ def core_outputs():
     for year in YEARS:
         out += [str(p) for p in P.stocks(year).values()]
         out += [str(P.aligned(role, year)) for role in CFG.inputs]
+        if FILTER.enabled:
+            out += [
+                str(P.filtered_land_cover(year)),
+                str(P.change_filter_summary(year)),
+            ]
         out.append(str(P.geopackage(year)))
         if MC.enabled and MC.pixel_sd:
             out.append(str(P.stock_sd(year)))

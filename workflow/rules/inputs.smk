@@ -1,4 +1,5 @@
-# AOI -> grid; datasets -> raw files (resources/); raw files -> aligned inputs on the grid.
+# AOI -> grid; datasets -> raw files (resources/); raw files -> aligned inputs on the grid;
+# the land cover -> its change-filtered series (what the account reads).
 
 
 rule grid:
@@ -44,3 +45,19 @@ rule align:
         dataset=lambda w: CFG.inputs[w.role].model_dump(),
     script:
         "../scripts/align.py"
+
+
+rule filter_land_cover:
+    input:
+        unpack(filter_inputs),
+        grid=str(P.grid()),
+    output:
+        land_cover=str(P.filtered_land_cover("{year}")),
+        summary=str(P.change_filter_summary("{year}")),
+    log:
+        str(P.log("filter_land_cover", "{year}")),
+    threads: 2
+    params:
+        change_filter=FILTER.model_dump(mode="json"),
+    script:
+        "../scripts/filter_land_cover.py"
