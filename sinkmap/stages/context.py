@@ -90,13 +90,17 @@ class Run:
 
     @cached_property
     def version_changes(self) -> list[str]:
-        """Each interval and input role whose two years come from different versions of the
-        same dataset, e.g. ``land_cover 2020-2021: esa_worldcover v100 -> v200``."""
+        """Each pair of consecutive years (the change filter's warm-up years included, for the
+        land cover) and input role whose two years come from different versions of the same
+        dataset, e.g. ``land_cover 2020-2021: esa_worldcover v100 -> v200``."""
         out = []
-        for y0, y1 in self.cfg.intervals:
+        years = self.cfg.change_filter.warmup(self.cfg.years[0]) + self.cfg.years
+        for y0, y1 in zip(years, years[1:], strict=False):
             for role, inp in self.cfg.inputs.items():
                 if inp.year is not None:
                     continue  # one year of the dataset serves every year
+                if y0 not in self.cfg.years and role != "land_cover":
+                    continue  # a warm-up year reads the land cover only
                 ds = self.dataset(role)
                 v0, v1 = ds.version_for(y0, inp.version), ds.version_for(y1, inp.version)
                 if v0 != v1:

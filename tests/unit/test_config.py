@@ -135,6 +135,17 @@ def test_an_interval_across_two_product_versions_stops_the_run(base):
     run = validate_run(load_config(allowed))
     tags = run.tags(sources=[], synthetic=False)
     assert tags["VERSION_CHANGE"] == "land_cover 2020-2021: esa_worldcover v100 -> v200"
+    # the change filter's warm-up year counts too: 2021 alone, warmed up by the 2020 map (v100)
+    warm = _edit(
+        base,
+        lambda d: (
+            _wc_2020_2021(d),
+            d.update(years=[2021]),
+            d["change_filter"].update(warmup_years=1),
+        ),
+    )
+    with pytest.raises(ConfigError, match="land_cover 2020-2021: esa_worldcover v100 -> v200"):
+        validate_run(load_config(warm))
 
 
 def test_warmup_years_must_exist_in_the_land_cover(base):
