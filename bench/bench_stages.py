@@ -33,19 +33,31 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
 
 
-def _write_landcover(path: Path, side: int, year: int) -> None:
+def _grid(side: int, chunk: int = 2048) -> Any:
+    """The benchmark's square grid of ``side`` 10 m cells (UTM 49N)."""
     from sinkmap.grid import Grid
+
+    return Grid(
+        crs="EPSG:32649",
+        resolution=10.0,
+        left=700_000.0,
+        top=2_090_000.0,
+        width=side,
+        height=side,
+        chunk=chunk,
+    )
+
+
+def _write_landcover(path: Path, side: int, year: int) -> None:
     from sinkmap.landscape import write_landcover
 
-    grid = Grid(
-        crs="EPSG:32649", resolution=10.0, left=700_000.0, top=2_090_000.0, width=side, height=side
-    )
-    write_landcover(path, grid, year)
+    write_landcover(path, _grid(side), year)
 
 
 #: Input roles of the carbon state besides the land cover, and the landscape layer of each.
@@ -53,7 +65,6 @@ STATE_ROLES = {"plantation": "forest_type", "planting_year": "planting_year", "e
 
 
 def _prepare(side: int, model: str) -> None:
-    from sinkmap.grid import Grid
     from sinkmap.landscape import write_layer
 
     work = OUT / f"side{side}"
@@ -62,14 +73,7 @@ def _prepare(side: int, model: str) -> None:
     for year in (2020, 2021):
         _write_landcover(work / f"lc_{year}.tif", side, year)
     if model == "dynamics":
-        grid = Grid(
-            crs="EPSG:32649",
-            resolution=10.0,
-            left=700_000.0,
-            top=2_090_000.0,
-            width=side,
-            height=side,
-        )
+        grid = _grid(side)
         for role, layer in STATE_ROLES.items():
             write_layer(work / f"{role}.tif", grid, 2020, layer)
 
@@ -79,22 +83,13 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
     import dask.array as da
 
     from sinkmap.config import load_config
-    from sinkmap.grid import Grid
     from sinkmap.io import LayerSpec, open_on_grid, write_layers
     from sinkmap.paths import Paths
     from sinkmap.stages.interval import compute_interval
     from sinkmap.stages.stocks import PreviousYear, compute_stocks
 
     work = OUT / f"side{side}"
-    grid = Grid(
-        crs="EPSG:32649",
-        resolution=10.0,
-        left=700_000.0,
-        top=2_090_000.0,
-        width=side,
-        height=side,
-        chunk=chunk,
-    )
+    grid = _grid(side, chunk)
     grid.to_json(work / "grid.json")
     cfg = load_config(REPO / "config" / "config.yaml").model_copy(
         update={"results_dir": work / "results"}

@@ -101,6 +101,17 @@ class Paths:
         """An input role aligned on the grid, e.g. ``results/2020/land_cover.tif``."""
         return self.year_dir(year) / f"{role}.tif"
 
+    def accounted_years(self) -> list[int]:
+        """The years of ``results/`` with stocks, in order (a change filter's warm-up year has
+        a folder with the land cover only)."""
+        if not self.results.is_dir():
+            return []
+        return sorted(
+            int(p.name)
+            for p in self.results.iterdir()
+            if p.name.isdigit() and len(p.name) == 4 and self.stock(p.name, "total").exists()
+        )
+
     def filtered_land_cover(self, year: Year) -> Path:
         """The land cover after change filtering (what the account reads when it is on)."""
         return self.year_dir(year) / "land_cover_filtered.tif"

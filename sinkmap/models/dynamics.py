@@ -198,17 +198,28 @@ class DynamicsModel(CarbonModel):
             packed.put(step.gains, np.nan), packed.put(step.losses, np.nan), reached
         )
 
-    def pools_of(self, state: State, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Pools (Mg C/ha, float32) of a state with the year's inputs."""
+    def _valued(
+        self,
+        fn: Callable[..., dict[str, np.ndarray]],
+        state: State,
+        chunk: Mapping[str, np.ndarray],
+    ) -> tuple[_Packed, dict[str, np.ndarray]]:
+        """``fn`` (:func:`pools` or :func:`pool_parts`) of a state with the year's inputs, on the
+        pixels with data only (slice by slice); the packing to put the results back with."""
         packed = _Packed(state.stratum > 0)
         c = packed.chunk(chunk)
         out = _sliced(
-            pools,
+            fn,
             packed.state_in(state),
             c["land_cover"],
             self.dynamics,
             ecozone=self._role(c, self.params.ecozone_role),
         )
+        return packed, out
+
+    def pools_of(self, state: State, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Pools (Mg C/ha, float32) of a state with the year's inputs."""
+        packed, out = self._valued(pools, state, chunk)
         return {k: packed.put(out[k], np.nan).astype("float32") for k in POOLS}
 
     def pools(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -225,15 +236,7 @@ class DynamicsModel(CarbonModel):
         class in the table). A draw's pools are the sum of each part times its parameter's draw
         over its mean, which the uncertainty stage sums without running the model per draw."""
         state = State.from_arrays({name: chunk[key] for name, key in STATE_KEYS.items()})
-        packed = _Packed(state.stratum > 0)
-        c = packed.chunk(chunk)
-        packed_parts = _sliced(
-            pool_parts,
-            packed.state_in(state),
-            c["land_cover"],
-            self.dynamics,
-            ecozone=self._role(c, self.params.ecozone_role),
-        )
+        packed, packed_parts = self._valued(pool_parts, state, chunk)
         parts = {k: packed.put(v, np.nan) for k, v in packed_parts.items()}
         lc = np.asarray(chunk["land_cover"]).astype(np.int64)
         row = np.full(256, -1, np.int64)

@@ -36,6 +36,7 @@ from sinkmap.contract import (
 )
 from sinkmap.errors import OutputError
 from sinkmap.files import atomic_path
+from sinkmap.paths import Paths
 from sinkmap.publish.account_json import account_rows, read_account
 from sinkmap.publish.quicklook import SYNTHETIC_BANNER, quicklook_png, timeseries_png
 
@@ -80,11 +81,7 @@ def build_report(
     out_html = Path(out_html)
     config_text = config_path.read_text(encoding="utf-8")
     config = yaml.safe_load(config_text) or {}
-    years = sorted(
-        int(p.name)
-        for p in results.glob("[0-9][0-9][0-9][0-9]")
-        if (p / "carbon_stock_total.tif").exists()
-    )
+    years = Paths(results).accounted_years()
     if not years:
         raise OutputError(
             f"{results} holds no results (no <year>/carbon_stock_total.tif); run the workflow first"

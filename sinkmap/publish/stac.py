@@ -54,6 +54,7 @@ from sinkmap.contract import ACCOUNT_UNITS, OUTPUT_VERSION
 from sinkmap.errors import OutputError
 from sinkmap.files import sha256_file
 from sinkmap.grid import Grid
+from sinkmap.paths import Paths
 
 #: Folder of the catalog inside the results folder, and the catalog file in it.
 STAC_DIR = "stac"
@@ -64,7 +65,6 @@ MEDIA_CSV = "text/csv"
 MEDIA_GPKG = pystac.MediaType.GEOPACKAGE
 MEDIA_JSON = pystac.MediaType.JSON
 
-_YEAR = re.compile(r"^\d{4}$")
 _INTERVAL = re.compile(r"^(\d{4})-(\d{4})$")
 
 #: Units of the per-class CSV tables (and GeoPackage fields), by column.
@@ -199,12 +199,7 @@ def build_catalog(results_dir: Path, *, title: str, synthetic: bool) -> Path:
     The catalog is written to ``results_dir/stac/catalog.json`` atomically and validated offline.
     """
     results_dir = Path(results_dir).resolve()
-    # accounted years: those with stocks (a change filter's warm-up year holds land cover only)
-    years = sorted(
-        int(p.name)
-        for p in results_dir.iterdir()
-        if p.is_dir() and _YEAR.match(p.name) and (p / "carbon_stock_total.tif").exists()
-    )
+    years = Paths(results_dir).accounted_years()
     if not years:
         raise OutputError(
             f"no year folders with stocks (results/<year>/carbon_stock_total.tif) in "

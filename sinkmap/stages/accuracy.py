@@ -15,7 +15,6 @@ every stratum with its 95 % interval (:mod:`sinkmap.account.accuracy`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,9 @@ from sinkmap.config import Config
 from sinkmap.contract import OUTPUT_VERSION, SYNTHETIC_NOTE
 from sinkmap.dynamics import PLANTATIONS
 from sinkmap.errors import InputDataError
-from sinkmap.files import atomic_path, write_csv
+from sinkmap.files import atomic_path, write_csv, write_json
 from sinkmap.grid import Grid, Tile
+from sinkmap.io import read_window
 from sinkmap.legends import class_names, ipcc_category_lut
 from sinkmap.stages.context import Run, now
 
@@ -63,6 +63,10 @@ EXPECTED_USERS: dict[int, float] = {
 #: et al. 2014 allocate 50-100 units to each rare stratum).
 TARGET_SE = 0.01
 MIN_PER_STRATUM = 50
+#: The area columns of an assessment (``account.accuracy.assess``), written with their unit (ha).
+ADJUSTED_AREA_COLUMNS = tuple(
+    f"adjusted_area{suffix}" for suffix in ("", "_se", "_ci95", "_low", "_high")
+)
 #: Columns the interpreter fills in.
 INTERPRETATION_COLUMNS = ("reference_class", "interpreter", "confidence", "notes")
 
@@ -87,12 +91,10 @@ class IntervalStrata:
             self.layers = {"category0": state[0], "category1": state[1]}
             self.layers["stratum1"] = paths.state(y1, "stratum")
             self.lut = None
-        else:
-            # the land cover the account read: its change-filtered series where filtering is on
-            lc = [paths.filtered_land_cover(y) for y in (y0, y1)]
-            if not (run.cfg.change_filter.enabled and all(p.exists() for p in lc)):
-                lc = [paths.aligned("land_cover", y) for y in (y0, y1)]
-            self.layers = {f"category{i}": p for i, p in enumerate(lc)}
+        else:  # the land cover the account read
+            self.layers = {
+                f"category{i}": run.layer("land_cover", y) for i, y in enumerate((y0, y1))
+            }
             self.lut = ipcc_category_lut(run.legend)
         self.land_cover = {y: paths.aligned("land_cover", y) for y in (y0, y1)}
         missing = [
@@ -114,9 +116,7 @@ class IntervalStrata:
 
     def block(self, tile: Tile) -> np.ndarray:
         """The change strata of one tile (uint8, 0 = no data)."""
-        win = tile.window
-        with rasterio.Env():
-            arrs = {k: _read(p, win) for k, p in self.layers.items()}
+        arrs = {k: read_window(p, tile.window) for k, p in self.layers.items()}
         if self.lut is None:
             plantation = np.isin(arrs["stratum1"], PLANTATIONS)
             return change_strata(arrs["category0"], arrs["category1"], plantation)
@@ -125,11 +125,6 @@ class IntervalStrata:
     def blocks(self) -> Iterator[np.ndarray]:
         for tile in self.tiles():
             yield self.block(tile)
-
-
-def _read(path: Path, window: Window) -> np.ndarray:
-    with rasterio.open(path) as ds:
-        return ds.read(1, window=window)
 
 
 def draw_sample(
@@ -278,8 +273,7 @@ def _write_sample(
             )
     write_csv(points, outputs["csv"])
     write_csv(table, outputs["strata"])
-    json_path = Path(outputs["strata"]).with_suffix(".json")
-    json_path.write_text(json.dumps(meta, indent=2) + "\n")
+    write_json(meta, Path(outputs["strata"]).with_suffix(".json"))
 
 
 # -- assessment -----------------------------------------------------------------------------------
@@ -378,13 +372,11 @@ def assess_sample(
     mapped = dict(zip(strata["stratum"].astype(int), strata["area_ha"], strict=False))
     total = float(strata["area_ha"].sum())
     result = assess(sample, total_area=total, mapped_area=mapped, classes=codes)
-    acc = result.classes.rename(columns={"class": "stratum"})
+    acc = result.classes.rename(
+        columns={"class": "stratum", "mapped_area": "mapped_area_ha"}
+        | {c: c.replace("adjusted_area", "adjusted_area_ha") for c in ADJUSTED_AREA_COLUMNS}
+    )
     acc.insert(1, "stratum_name", acc["stratum"].map(CHANGE_STRATUM_NAMES))
-    acc = acc.rename(columns={"mapped_area": "mapped_area_ha"})
-    acc.columns = [
-        c.replace("adjusted_area", "adjusted_area_ha") if c.startswith("adjusted_area") else c
-        for c in acc.columns
-    ]
     overall = {
         "stratum": 0,
         "stratum_name": "Overall",
@@ -455,7 +447,7 @@ def _adjusted_account(
     for tile in strata.tiles():
         block = strata.block(tile)
         cell = grid.cell_area_ha(tile.window)
-        values = {m: _read(p, tile.window) for m, p in layers.items()}
+        values = {m: read_window(p, tile.window) for m, p in layers.items()}
         for h in codes:
             sel = block == h
             area[h] += float(cell[sel].sum())

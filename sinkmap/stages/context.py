@@ -75,6 +75,14 @@ class Run:
         version = self.dataset(role).version_for(year, inp.version)
         return self.paths.raw_dir(inp.dataset, version, year)
 
+    def layer(self, role: str, year: int | str) -> Path:
+        """The layer of ``role`` the account reads in ``year``: the land cover's change-filtered
+        series when ``change_filter`` is on, else the aligned layer (the workflow's rules and the
+        stages both ask here)."""
+        if role == "land_cover" and self.cfg.change_filter.enabled:
+            return self.paths.filtered_land_cover(year)
+        return self.paths.aligned(role, year)
+
     def tags(self, *, sources: list[dict[str, Any]], synthetic: bool) -> dict[str, Any]:
         """The provenance tags of a layer made from ``sources`` (with ``VERSION_CHANGE`` when
         ``account.allow_version_change`` lets an interval span two versions of a product)."""

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from rasterio.windows import Window
 
+from sinkmap.account.accuracy import FOREST_GAIN, FOREST_LOSS, change_strata
 from sinkmap.account.filtering import mmu_cells, persistence_filter, sieve_changes
 from sinkmap.config import Config
 from sinkmap.contract import CHANGE_FILTER_ROWS
@@ -27,11 +28,9 @@ from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
 from sinkmap.io import LayerSpec, open_on_grid, write_layers
-from sinkmap.legends import IPCC_CATEGORY_CODES, LEGENDS, colormap, ipcc_category_lut
+from sinkmap.legends import LEGENDS, colormap, ipcc_category_lut
 from sinkmap.provenance import read_sources, style_rasters
 from sinkmap.stages.context import Run, now
-
-_FOREST = IPCC_CATEGORY_CODES["Forest land"]
 
 
 def filter_land_cover(
@@ -166,18 +165,18 @@ def _tile_areas(
 ) -> np.ndarray:
     """Areas (ha) of the rows of :data:`CHANGE_FILTER_ROWS` in one tile."""
     area = grid.cell_area_ha(tile.window)
-    both = (before != 0) & (now_lc != 0)
-    both_f = (prev != 0) & (filtered != 0)
-    f0, f1 = lut[before] == _FOREST, lut[now_lc] == _FOREST
-    g0, g1 = lut[prev] == _FOREST, lut[filtered] == _FOREST
+    # forest loss and gain are those of the change strata (sinkmap sample's); a class without an
+    # IPCC category is neither forest nor non-forest there
+    mapped = change_strata(lut[before], lut[now_lc])
+    after = change_strata(lut[prev], lut[filtered])
     masks: list[Any] = [
-        both & (before != now_lc),
+        (before != 0) & (now_lc != 0) & (before != now_lc),
         held,
         removed,
-        both_f & (prev != filtered),
-        both & f0 & ~f1,
-        both_f & g0 & ~g1,
-        both & ~f0 & f1,
-        both_f & ~g0 & g1,
+        (prev != 0) & (filtered != 0) & (prev != filtered),
+        mapped == FOREST_LOSS,
+        after == FOREST_LOSS,
+        mapped == FOREST_GAIN,
+        after == FOREST_GAIN,
     ]
     return np.array([float(area[m].sum()) for m in masks])

@@ -61,7 +61,7 @@ def test_the_sample_follows_its_design(sampled: Path) -> None:
     got = points.groupby("stratum").size()
     for row in strata.itertuples():
         assert got.get(row.stratum, 0) == row.sample_units
-        assert row.sample_units == min(row.pixels, max(row.sample_units, 10))
+        assert row.sample_units >= min(row.pixels, 10)
     # every point's stratum is the change stratum of its cell, worked out from the state layers
     res = sampled / "results"
     rows, cols = points["row"].to_numpy(), points["col"].to_numpy()

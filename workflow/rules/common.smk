@@ -43,12 +43,8 @@ FILTER = CFG.change_filter
 SERIES = FILTER.warmup(YEARS[0]) + YEARS
 
 
-def layer(role, year):
-    """The layer of ``role`` the account reads: with change filtering on, the land cover's
-    filtered series (results/<year>/land_cover_filtered.tif), else the aligned layer."""
-    if role == "land_cover" and FILTER.enabled:
-        return P.filtered_land_cover(year)
-    return P.aligned(role, year)
+#: The layer of a role the account reads in a year (the filtered land cover when filtering is on).
+layer = RUN.layer
 
 
 def filter_inputs(wildcards):
