@@ -125,31 +125,109 @@ class GainLossConfig(_Strict):
     )
 
 
+class ParameterSpec(_Strict):
+    """The uncertainty of one parameter (sinkmap.account.distributions): relative to its value."""
+
+    distribution: Literal["normal", "lognormal", "truncnormal", "triangular"] = Field(
+        "normal", description="Shape of the uncertainty."
+    )
+    rel_sd: float = Field(0.0, ge=0, le=5, description="SD as a fraction of the value.")
+    rel_range: tuple[float, float] | None = Field(
+        None,
+        description="Range as multiples of the value: the 2.5th and 97.5th percentiles of a "
+        "lognormal, or the minimum and maximum of a triangular (mode = the value).",
+    )
+    rel_bounds: tuple[float, float] = Field(
+        (0.0, float("inf")),
+        description="Bounds as multiples of the value: where a truncnormal is cut; a normal with "
+        "more than 0.1 % of its draws outside is refused.",
+    )
+    classes: Literal["independent", "shared"] = Field(
+        "independent",
+        description="For a table column: one draw per class, or one draw shared by every class "
+        "(the classes take their values from one source).",
+    )
+
+
+class InputErrorSpec(_Strict):
+    """A per-pixel error of an input: its SD layer, the product's own cell and its persistence."""
+
+    sd: str = Field(description="Input role of the SD layer (e.g. biomass_sd).")
+    source_cell_m: float | None = Field(
+        None,
+        gt=0,
+        description="Cell size of the product the error belongs to (CCI Biomass: 100): one draw "
+        "per source cell, shared by the grid cells inside it. Omitted: the grid's own cell.",
+    )
+    years: Literal["persistent", "independent"] = Field(
+        "persistent",
+        description="persistent: a pixel's error is the same every year (a lasting bias; cancels "
+        "in a stock difference); independent: drawn afresh each year (independent retrievals).",
+    )
+
+
 class UncertaintyConfig(_Strict):
     """Monte Carlo propagation of parameter and per-pixel input errors (IPCC Approach 2)."""
 
     enabled: bool = Field(True, description="Run the Monte Carlo for every year.")
     draws: int = Field(100, ge=1, le=100_000, description="Number of draws.")
     seed: int = Field(20240601, ge=0, description="Seed; the same seed gives the same intervals.")
-    parameters: dict[str, float] = Field(
-        default_factory=dict,
-        description="Parameter -> relative SD: model parameters by name (e.g. carbon_fraction) or "
-        "'<table attribute>.<pool>' for a pool-table column (e.g. table.above).",
+    tolerance: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Largest Monte Carlo standard error of a 95 % bound of the AOI totals, as a "
+        "fraction of the interval's half-width; a warning names the draws needed when exceeded.",
     )
-    input_errors: dict[str, str] = Field(
+    parameters: dict[str, float | ParameterSpec] = Field(
         default_factory=dict,
-        description="Input role -> role of its per-pixel SD layer (e.g. biomass: biomass_sd).",
+        description="Parameter -> relative SD (a normal) or a distribution: model parameters by "
+        "name (e.g. carbon_fraction) or '<table attribute>.<pool>' for a pool-table column "
+        "(e.g. table.above).",
+    )
+    correlated: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Group name -> parameters that share their draws (derived from one source, "
+        "e.g. the above-ground, below-ground and dead-matter columns of one biomass value).",
+    )
+    input_errors: dict[str, InputErrorSpec] = Field(
+        default_factory=dict,
+        description="Input role -> its per-pixel error: the role of its SD layer (biomass: "
+        "biomass_sd), or {sd, source_cell_m, years}.",
     )
     pixel_sd: bool = Field(
         False, description="Also write a per-pixel SD layer of the total stock for every year."
     )
+    sensitivity: bool = Field(
+        True,
+        description="Share of the variance of the AOI totals owed to each parameter (re-drawn "
+        "with that parameter at its value); on the class and linear paths only.",
+    )
 
     @field_validator("parameters")
     @classmethod
-    def _sds(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: s for k, s in v.items() if not 0 <= s <= 5}
+    def _sds(cls, v: dict[str, float | ParameterSpec]) -> dict[str, float | ParameterSpec]:
+        bad = {k: s for k, s in v.items() if isinstance(s, int | float) and not 0 <= s <= 5}
         if bad:
             raise ValueError(f"relative SDs must be between 0 and 5, got {bad}")
+        return v
+
+    @field_validator("input_errors", mode="before")
+    @classmethod
+    def _short_errors(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: {"sd": e} if isinstance(e, str) else e for k, e in v.items()}
+        return v
+
+    @field_validator("correlated")
+    @classmethod
+    def _groups(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        seen: dict[str, str] = {}
+        for group, names in v.items():
+            for n in names:
+                if n in seen:
+                    raise ValueError(f"parameter {n!r} is in groups {seen[n]!r} and {group!r}")
+                seen[n] = group
         return v
 
 
@@ -274,7 +352,7 @@ class Config(_Strict):
         }
         named |= {f"account.uncertainty.input_errors.{k}": k for k in mc.input_errors}
         named |= {
-            f"account.uncertainty.input_errors.{k} (SD)": v for k, v in mc.input_errors.items()
+            f"account.uncertainty.input_errors.{k} (SD)": v.sd for k, v in mc.input_errors.items()
         }
         missing = {k: v for k, v in named.items() if v is not None and v not in self.inputs}
         if missing:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sinkmap.constants import UNITS_FLUX_TOTAL, UNITS_STOCK, UNITS_STOCK_TOTAL
 
 #: Version of the output contract (docs/outputs.md). Bump the major part on breaking changes.
-OUTPUT_VERSION = "0.3.0"
+OUTPUT_VERSION = "0.4.0"
 
 #: Written on every output made from synthetic demo data.
 SYNTHETIC_NOTE = "SYNTHETIC DEMO DATA - not a real measurement of Baoting"
@@ -47,6 +47,12 @@ ACCOUNT_UNITS: dict[str, str | None] = {
     "stock_mgc_p95": UNITS_STOCK_TOTAL,
     "net_flux_mgco2e_per_yr_p05": UNITS_FLUX_TOTAL,
     "net_flux_mgco2e_per_yr_p95": UNITS_FLUX_TOTAL,
+    "stock_mgc_p025": UNITS_STOCK_TOTAL,
+    "stock_mgc_p975": UNITS_STOCK_TOTAL,
+    "net_flux_mgco2e_per_yr_p025": UNITS_FLUX_TOTAL,
+    "net_flux_mgco2e_per_yr_p975": UNITS_FLUX_TOTAL,
+    "stock_mgc_mcse": UNITS_STOCK_TOTAL,
+    "net_flux_mgco2e_per_yr_mcse": UNITS_FLUX_TOTAL,
     "mc_draws": None,
     "model": None,
     "method_params": None,
@@ -72,6 +78,26 @@ ACCOUNT_TEXT = (
     "sinkmap_version",
     "output_version",
 )
+
+#: Percentiles of the Monte Carlo draws in the account: 95 % (IPCC) and 90 % (VCS, CDM) intervals.
+INTERVAL_QUANTILES: dict[str, float] = {"p025": 0.025, "p05": 0.05, "p95": 0.95, "p975": 0.975}
+
+#: ``results/<year>/monte_carlo_sensitivity.csv``: the AOI's total stock per draw with one
+#: parameter held at its value (the other parameters drawn as in ``monte_carlo.csv``).
+SENSITIVITY_DRAW_COLUMNS = ["year", "parameter", "draw", "stock_mgc", "seed"]
+
+#: ``results/uncertainty_sensitivity.csv``: the share of the variance owed to each parameter.
+SENSITIVITY_COLUMNS = [
+    "year",
+    "interval_start",
+    "quantity",
+    "parameter",
+    "variance_share",
+    "sd",
+    "sd_parameter_fixed",
+    "units",
+    "mc_draws",
+]
 
 #: ``results/<year>/account_stocks.csv``.
 STOCK_TALLY_COLUMNS = [

@@ -9,7 +9,8 @@ Per year::
     results/<year>/<role>.tif                       aligned inputs
     results/<year>/land_cover_filtered.tif, change_filter.csv   change filtering (on by default)
     results/<year>/carbon_stock_<pool>.tif          stocks (above, below, dead, soil, total)
-    results/<year>/class_summary.csv, tile_summary.csv, account_stocks.csv, monte_carlo.csv
+    results/<year>/class_summary.csv, tile_summary.csv, account_stocks.csv, monte_carlo.csv,
+    monte_carlo_sensitivity.csv
     results/<year>/carbon_stock_total_sd.tif        Monte Carlo SD (optional)
     results/<year>/sinkmap_<year>.gpkg
 
@@ -70,6 +71,10 @@ class Paths:
     # -- run ---------------------------------------------------------------------------------
     def grid(self) -> Path:
         return self.results / "grid.json"
+
+    def sensitivity(self) -> Path:
+        """``uncertainty_sensitivity.csv``: each parameter's share of the Monte Carlo variance."""
+        return self.results / "uncertainty_sensitivity.csv"
 
     def account(self, suffix: str = "csv") -> Path:
         """``carbon_account.csv`` (``suffix`` ``parquet`` or ``json`` for its twins)."""
@@ -141,6 +146,9 @@ class Paths:
 
     def monte_carlo(self, year: Year) -> Path:
         return self.year_dir(year) / "monte_carlo.csv"
+
+    def monte_carlo_sensitivity(self, year: Year) -> Path:
+        return self.year_dir(year) / "monte_carlo_sensitivity.csv"
 
     def geopackage(self, year: Year) -> Path:
         return self.year_dir(year) / f"sinkmap_{year}.gpkg"

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import copy
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sinkmap.account.distributions import Distribution
 from sinkmap.account.zones import Zones, membership
 from sinkmap.constants import POOLS
 from sinkmap.errors import InputDataError
@@ -34,23 +35,40 @@ NOISE_BLOCK = 128
 
 @dataclass(frozen=True)
 class Parameter:
-    """An uncertain model parameter: value(s) ``mean`` with relative SD ``rel_sd``.
+    """An uncertain model parameter: central value(s) ``mean`` and the shape of its uncertainty.
 
-    A draw is ``mean × (1 + rel_sd × z)``, z standard normal, clipped to [``lower``, ``upper``]
-    (the clipping slightly biases the mean when rel_sd is large). ``mean`` may be an array (e.g.
-    one pool's column of a pool table): each element is drawn independently.
+    ``mean`` may be an array (one pool's column of a pool table, one value per class): each class
+    is drawn independently unless ``shared_classes`` (one draw for every class: the classes share
+    one source, e.g. one soil reference stock). Parameters with the same ``group`` share their
+    standard normal draws (class by class for table columns): perfectly rank-correlated, as pools
+    derived from one biomass value are. ``distribution`` defaults to a normal of relative SD
+    ``rel_sd``; nothing is clipped (:mod:`sinkmap.account.distributions`).
     """
 
     mean: float | np.ndarray
-    rel_sd: float | np.ndarray = 0.0
-    lower: float = 0.0
-    upper: float = np.inf
+    rel_sd: float = 0.0
+    distribution: Distribution | None = None
+    shared_classes: bool = False
+    group: str | None = None
+
+    @property
+    def dist(self) -> Distribution:
+        return self.distribution or Distribution("normal", float(self.rel_sd))
+
+    @property
+    def z_shape(self) -> tuple[int, ...]:
+        """Shape of one draw's standard normals: one per class, or one for all."""
+        return () if self.shared_classes else np.shape(self.mean)
+
+    def values(self, z: np.ndarray) -> np.ndarray:
+        """Draws (draws, *shape of mean) from standard normals (draws, *z_shape)."""
+        mean = np.asarray(self.mean, "float64")
+        z = np.asarray(z, "float64")
+        z = z.reshape((z.shape[0], *self.z_shape, *(1,) * (mean.ndim - len(self.z_shape))))
+        return np.broadcast_to(self.dist.values(mean, z), (z.shape[0], *mean.shape)).copy()
 
     def draw(self, rng: np.random.Generator, draws: int) -> np.ndarray:
-        mean = np.asarray(self.mean, "float64")
-        z = rng.standard_normal((draws, *mean.shape))
-        x = mean * (1.0 + np.asarray(self.rel_sd, "float64") * z)
-        return np.clip(x, self.lower, self.upper)
+        return self.values(rng.standard_normal((draws, *self.z_shape)))
 
 
 def stream_key(name: str) -> int:
@@ -63,18 +81,35 @@ def draw_parameters(
     """Draw every parameter once per Monte Carlo draw, for the whole run.
 
     Returns ``{name: array (draws, *shape)}``. Each parameter has its own random stream keyed by
-    (seed, name), so adding a parameter leaves the draws of the others unchanged. A value drawn
-    here is used for every pixel of the run: fully correlated across pixels and tiles.
+    (seed, name), or by (seed, its group) when it belongs to a group, so adding a parameter leaves
+    the draws of the others unchanged. A value drawn here is used for every pixel of the run:
+    fully correlated across pixels and tiles.
     """
     check_draws(draws, seed)
-    keys = {stream_key(n): n for n in parameters}
-    if len(keys) != len(parameters):
-        raise InputDataError(f"parameter names {sorted(parameters)} collide; rename one")
-    out = {}
+
+    def stream(name: str, p: Parameter) -> str:
+        return f"group:{p.group}" if p.group else name
+
+    shapes: dict[str, dict[str, tuple[int, ...]]] = {}
     for name, p in parameters.items():
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 0, stream_key(name)]))
-        out[name] = p.draw(rng, draws)
-    return out
+        p.dist.check(name)
+        shapes.setdefault(stream(name, p), {})[name] = p.z_shape
+    if len({stream_key(s) for s in shapes}) != len(shapes):
+        raise InputDataError(f"parameter names {sorted(parameters)} collide; rename one")
+    for key, members in shapes.items():
+        if len(set(members.values())) > 1:
+            raise InputDataError(
+                f"correlated group {key.removeprefix('group:')!r} mixes parameters drawn per "
+                f"class and drawn once ({members}): put only table columns of one table (or only "
+                "single numbers) in one group"
+            )
+    z = {
+        key: np.random.default_rng(
+            np.random.SeedSequence([seed, 0, stream_key(key)])
+        ).standard_normal((draws, *next(iter(members.values()))))
+        for key, members in shapes.items()
+    }
+    return {name: p.values(z[stream(name, p)]) for name, p in parameters.items()}
 
 
 def check_draws(draws: int, seed: int) -> None:
@@ -85,19 +120,44 @@ def check_draws(draws: int, seed: int) -> None:
 
 
 def pixel_noise(
-    seed: int, draw: int, stream: str, row_off: int, col_off: int, height: int, width: int
+    seed: int,
+    draw: int,
+    stream: str,
+    row_off: int,
+    col_off: int,
+    height: int,
+    width: int,
+    cell: int = 1,
 ) -> np.ndarray:
-    """Standard normal errors for a window of the grid, independent per pixel, stream and draw.
+    """Standard normal errors for a window of the grid, independent per source cell, stream and
+    draw.
 
-    The errors are generated on a fixed lattice of :data:`NOISE_BLOCK`-pixel blocks of the grid,
-    each from a generator keyed by (seed, stream, draw, block row, block column): a pixel gets the
-    same value whatever chunk it is read in, in whatever order chunks run.
+    A source cell is ``cell`` × ``cell`` grid cells from the grid's origin (the product's own
+    resolution: ``cell`` = 10 for a 100 m product on a 10 m grid): its one error is shared by the
+    grid cells inside it, so averaging over many grid cells does not average it away. The errors
+    are generated on a fixed lattice of :data:`NOISE_BLOCK` source cells, each block from a
+    generator keyed by (seed, stream, draw, block row, block column): a pixel gets the same value
+    whatever chunk it is read in, in whatever order chunks run.
 
     Returns
     -------
     numpy.ndarray
         float64, shape (``height``, ``width``).
     """
+    if cell > 1:
+        r0, c0 = row_off // cell, col_off // cell
+        coarse = pixel_noise(
+            seed,
+            draw,
+            stream,
+            r0,
+            c0,
+            (row_off + height - 1) // cell - r0 + 1,
+            (col_off + width - 1) // cell - c0 + 1,
+        )
+        fine = np.repeat(np.repeat(coarse, cell, axis=0), cell, axis=1)
+        dr, dc = row_off - r0 * cell, col_off - c0 * cell
+        return fine[dr : dr + height, dc : dc + width]
     b = NOISE_BLOCK
     key = stream_key(stream)
     out = np.empty((height, width))
@@ -111,6 +171,15 @@ def pixel_noise(
                 r0 - br * b : r1 - br * b, k0 - bc * b : k1 - bc * b
             ]
     return out
+
+
+@dataclass(frozen=True)
+class NoiseStream:
+    """Where one input's per-pixel errors come from: the random stream (its role, plus the year
+    when errors are independent between years) and the source cell in grid cells."""
+
+    stream: str
+    cell: int = 1
 
 
 #: ``chunk_fn(data, params, noise) -> sums``: one chunk's totals for one draw. ``data`` the
@@ -129,6 +198,7 @@ def monte_carlo_tile(
     param_draws: Mapping[str, np.ndarray],
     seed: int,
     draws: int,
+    streams: Mapping[str, NoiseStream] | None = None,
 ) -> Sums:
     """All draws of one tile: ``{key: array (draws, …)}`` of the totals ``chunk_fn`` returns.
 
@@ -148,9 +218,17 @@ def monte_carlo_tile(
     for d in range(draws):
         params = {k: v[d] for k, v in param_draws.items()}
 
-        def noise(stream: str, _d: int = d) -> np.ndarray:
+        def noise(role: str, _d: int = d) -> np.ndarray:
+            src = (streams or {}).get(role, NoiseStream(role))
             return pixel_noise(
-                seed, _d, stream, tile.row_off, tile.col_off, tile.height, tile.width
+                seed,
+                _d,
+                src.stream,
+                tile.row_off,
+                tile.col_off,
+                tile.height,
+                tile.width,
+                src.cell,
             )
 
         result = chunk_fn(data, params, noise)
@@ -223,17 +301,41 @@ def draw_pools(
     return m.pools(chunk)
 
 
-def mc_parameters(model: Any, rel_sds: Mapping[str, float]) -> dict[str, Parameter]:
+def mc_parameters(
+    model: Any,
+    specs: Mapping[str, Any],
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Parameter]:
     """The uncertain parameters of ``model``: a numeric parameter by name, or ``"{attr}.{pool}"``
-    for a pool-table column (every class's value drawn independently), each with its relative SD."""
+    for a pool-table column, each from its spec: a relative SD (a normal), or an object with
+    ``distribution``, ``rel_sd``, ``rel_range``, ``rel_bounds`` and ``classes``
+    (:class:`sinkmap.config.ParameterSpec`). ``groups``: name → parameters sharing their draws."""
+    member = {p: g for g, names in (groups or {}).items() for p in names}
+    unknown = sorted(set(member) - set(specs))
+    if unknown:
+        raise InputDataError(
+            f"correlated group(s) name parameter(s) {unknown} that have no uncertainty under "
+            "account.uncertainty.parameters; add them there or remove them from the group"
+        )
     out: dict[str, Parameter] = {}
-    for name, sd in rel_sds.items():
+    for name, spec in specs.items():
         attr, pool = parameter_target(model, name)
         if pool is None:
             mean: float | np.ndarray = float(getattr(model.params, name))
         else:
             mean = np.asarray(getattr(model, attr).values[pool], "float64")
-        out[name] = Parameter(mean=mean, rel_sd=float(sd))
+        if isinstance(spec, int | float):
+            dist, shared = Distribution("normal", float(spec)), False
+        else:
+            dist = Distribution(
+                spec.distribution,
+                float(spec.rel_sd),
+                None if spec.rel_range is None else tuple(spec.rel_range),
+                tuple(spec.rel_bounds),
+            )
+            shared = spec.classes == "shared"
+        dist.check(name)
+        out[name] = Parameter(mean, dist.rel_sd, dist, shared, member.get(name))
     return out
 
 
@@ -248,6 +350,7 @@ def pixel_draws(
     draws: int,
     input_errors: Mapping[str, str],
     want_sd: bool,
+    streams: Mapping[str, NoiseStream] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """All draws of one tile: totals (draws, zones, pools + total) in Mg C, and the per-pixel SD
     of the total stock (Mg C/ha) if asked. Memory: one tile of pixels plus draws × zones × 5."""
@@ -283,7 +386,7 @@ def pixel_draws(
             acc2[...] += total * total
         return {"totals": sums}
 
-    totals = monte_carlo_tile(one_draw, data, tile, param_draws, seed, draws)["totals"]
+    totals = monte_carlo_tile(one_draw, data, tile, param_draws, seed, draws, streams)["totals"]
     sd = None
     if acc is not None and acc2 is not None:
         var = np.maximum(acc2 - acc * acc / draws, 0.0) / max(draws - 1, 1)
@@ -291,39 +394,44 @@ def pixel_draws(
     return sd, totals
 
 
-def linear_draws(
-    model: Any,
-    grid: Grid,
-    zones: Zones,
-    tile: Tile,
-    blocks: Mapping[str, np.ndarray],
-    factors: Mapping[str, np.ndarray],
-    want_sd: bool,
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """All draws of one tile for a model whose pools are a sum of parts each proportional to one
-    parameter (``model.mc_components``): totals (draws, zones, pools + total) in Mg C and the
-    per-pixel SD of the total stock if asked, without running the model per draw.
-
-    ``factors``: parameter → its draws divided by its mean, (draws,) for a number or (draws, n) for
-    a table column (each pixel takes its class's entry). Exact: the same totals as running the
-    model with the drawn parameters (:func:`pixel_draws`), up to the order of additions.
-    """
+def _linear_parts(
+    model: Any, grid: Grid, tile: Tile, blocks: Mapping[str, np.ndarray], names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """A tile's valid cells, cell areas, the part of each pool no drawn parameter scales, and the
+    parts each drawn parameter scales (``model.mc_components``)."""
     area = grid.cell_area_ha(tile.window)
     data = {k: np.asarray(v) for k, v in blocks.items()}
     components = model.mc_components(data)
     base = model.pools(data)
     valid = np.asarray(data["land_cover"]) != 0
     valid &= np.isfinite(sum(np.asarray(base[p], "float64") for p in POOLS))
+    fixed = {p: np.where(valid, np.nan_to_num(np.asarray(base[p], "float64")), 0.0) for p in POOLS}
+    used = {name: components[name] for name in names if name in components}
+    for parts, index in used.values():
+        for pool, arr in parts.items():
+            fixed[pool] = fixed[pool] - np.where(valid, np.nan_to_num(arr), 0.0)
+        if index is not None and (index[valid] < 0).any():
+            raise InputDataError(f"a class of the map has no row in the table of {sorted(used)}")
+    return valid, area, fixed, used
+
+
+def linear_stats(
+    model: Any,
+    grid: Grid,
+    zones: Zones,
+    tile: Tile,
+    blocks: Mapping[str, np.ndarray],
+    sizes: Mapping[str, int],
+) -> dict[str, np.ndarray]:
+    """One tile's sums for a model whose pools are a sum of parts each proportional to one
+    parameter (``model.mc_components``): ``"fixed"`` (zones, pools), the area-weighted sum (Mg C)
+    of what no drawn parameter scales, and for each drawn parameter (pools, zones, n) the sum of
+    the part it scales per zone and table row (n = ``sizes[name]``: 1 for a number). Tiles add;
+    :func:`linear_totals` turns the sums into draws without running the model per draw."""
+    valid, area, fixed, used = _linear_parts(model, grid, tile, blocks, list(sizes))
     member = membership(valid, area, zones.coverage(tile))
     n_zones = len(zones.ids)
-    draws = len(next(iter(factors.values()))) if factors else 1
     pool_index = {p: i for i, p in enumerate(POOLS)}
-    # the part of each pool that no parameter scales
-    fixed = {p: np.where(valid, np.nan_to_num(np.asarray(base[p], "float64")), 0.0) for p in POOLS}
-    used = [name for name in components if name in factors]
-    for name in used:
-        for pool, arr in components[name][0].items():
-            fixed[pool] = fixed[pool] - np.where(valid, np.nan_to_num(arr), 0.0)
 
     def zone_sums(values: np.ndarray, index: np.ndarray | None, n: int) -> np.ndarray:
         """Σ value × weight per zone (and per index entry): (zones, n)."""
@@ -331,39 +439,88 @@ def linear_draws(
         key = member.zone * n + (0 if index is None else index.ravel()[member.cell])
         return np.bincount(key, weights=v, minlength=n_zones * n).reshape(n_zones, n)
 
-    totals = np.zeros((draws, n_zones, len(POOLS) + 1))
+    out = {"fixed": np.zeros((n_zones, len(POOLS)))}
     for pool, arr in fixed.items():
-        totals[:, :, pool_index[pool]] += zone_sums(arr, None, 1)[:, 0]
-    for name in used:
-        parts, index = components[name]
-        f = np.asarray(factors[name], "float64")
-        n = 1 if index is None else f.shape[1]
-        if index is not None and (index[valid] < 0).any():
-            raise InputDataError(f"parameter {name!r}: a class of the map has no table row")
+        out["fixed"][:, pool_index[pool]] = zone_sums(arr, None, 1)[:, 0]
+    for name, n in sizes.items():
+        out[name] = np.zeros((len(POOLS), n_zones, n))
+        if name not in used:
+            continue
+        parts, index = used[name]
         idx = None if index is None else np.where(valid, index, 0)
         for pool, arr in parts.items():
-            s = zone_sums(np.where(valid, np.nan_to_num(arr), 0.0), idx, n)  # (zones, n)
-            fd = f[:, None] if index is None else f  # (draws, n)
-            totals[:, :, pool_index[pool]] += fd @ s.T
+            out[name][pool_index[pool]] = zone_sums(
+                np.where(valid, np.nan_to_num(arr), 0.0), idx, n
+            )
+    return out
+
+
+def add_stats(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Tiles' :func:`linear_stats` added, in order."""
+    return {k: np.sum([p[k] for p in parts], axis=0) for k in parts[0]}
+
+
+def linear_totals(
+    stats: Mapping[str, np.ndarray], factors: Mapping[str, np.ndarray], draws: int
+) -> np.ndarray:
+    """Totals (draws, zones, pools + total) in Mg C from :func:`linear_stats` and each drawn
+    parameter's draws over its mean (``factors``: (draws,) for a number, (draws, n) for a table
+    column). Exact: the totals of running the model with the drawn parameters, up to the order of
+    additions and the model's float32 rounding of its pools (the pixel path rounds every draw,
+    this path the central values only: ~1e-7 of a total; tests/unit/test_mc_linear.py)."""
+    fixed = stats["fixed"]
+    totals = np.zeros((draws, fixed.shape[0], len(POOLS) + 1))
+    totals[:, :, :-1] = fixed
+    for name, f in factors.items():
+        s = stats[name]  # (pools, zones, n)
+        fd = np.asarray(f, "float64").reshape(draws, -1)  # (draws, n)
+        totals[:, :, :-1] += np.einsum("dn,pzn->dzp", fd, s)
     totals[:, :, -1] = totals[:, :, :-1].sum(axis=2)
-    sd = None
-    if want_sd:
-        acc = np.zeros(valid.shape)
-        acc2 = np.zeros(valid.shape)
-        fixed_total = sum(fixed.values())
-        for d in range(draws):
-            total = np.array(fixed_total, copy=True)
-            for name in used:
-                parts, index = components[name]
-                f = np.asarray(factors[name], "float64")[d]
-                scale = f if index is None else f[np.where(valid, index, 0)]
-                for arr in parts.values():
-                    total += scale * np.where(valid, np.nan_to_num(arr), 0.0)
-            acc += total
-            acc2 += total * total
-        var = np.maximum(acc2 - acc * acc / draws, 0.0) / max(draws - 1, 1)
-        sd = np.where(valid, np.sqrt(var), np.nan).astype("float32")
-    return sd, totals
+    return totals
+
+
+def linear_sd(
+    model: Any,
+    grid: Grid,
+    tile: Tile,
+    blocks: Mapping[str, np.ndarray],
+    factors: Mapping[str, np.ndarray],
+    draws: int,
+) -> np.ndarray:
+    """Per-pixel SD of the total stock (Mg C/ha) over the draws of the linear path (float32, NaN
+    outside the data), without a pass over the pixels per draw.
+
+    A pixel's total in draw d is fixed + Σ_a f_a,d × P_a (P_a the part parameter a scales, f_a,d
+    its factor for the pixel's class), so its sample variance over the draws is exactly
+    Σ_a Σ_b Cov(f_a, f_b) × P_a × P_b, with the factors' sample covariances per table row taken
+    once from the draws."""
+    valid, _, _, used = _linear_parts(model, grid, tile, blocks, list(factors))
+    if draws < 2 or not used:
+        return np.where(valid, 0.0, np.nan).astype("float32")
+    indexes = [index for _, index in used.values() if index is not None]
+    index = indexes[0] if indexes else None
+    if any(not np.array_equal(i, indexes[0]) for i in indexes[1:]):
+        raise InputDataError(f"parameters {sorted(used)} index different tables")
+    n = max((np.asarray(factors[name]).reshape(draws, -1).shape[1] for name in used), default=1)
+    f = np.stack(
+        [
+            np.broadcast_to(np.asarray(factors[name], "float64").reshape(draws, -1), (draws, n))
+            for name in used
+        ],
+        axis=1,
+    )  # (draws, parameters, table rows)
+    f = f - f.mean(axis=0)
+    cov = np.einsum("dak,dbk->kab", f, f) / (draws - 1)  # (table rows, parameters, parameters)
+    row = np.zeros(valid.shape, np.intp) if index is None else np.where(valid, index, 0)
+    parts = [
+        sum(np.where(valid, np.nan_to_num(arr), 0.0) for arr in p.values())
+        for p, _ in used.values()
+    ]
+    var = np.zeros(valid.shape)
+    for a, pa in enumerate(parts):
+        for b, pb in enumerate(parts):
+            var += cov[row, a, b] * pa * pb
+    return np.where(valid, np.sqrt(np.maximum(var, 0.0)), np.nan).astype("float32")
 
 
 def draw_factors(
@@ -392,7 +549,10 @@ def class_draws(
     model: Any, areas: np.ndarray, param_draws: Mapping[str, np.ndarray], draws: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Totals (draws, zones, pools + total) from the class areas, and the SD of each class's total
-    stock over the draws as a 256-entry lookup (NaN for nodata and absent classes)."""
+    stock over the draws as a 256-entry lookup (NaN for nodata and absent classes).
+
+    The classes drawn are those with area in zone 0, which must contain every other zone (the
+    account's zone 0 is the whole AOI)."""
     present = np.flatnonzero(areas[0] > 0)
     codes = present.astype(np.uint8)[None, :]
     values = np.zeros((draws, len(POOLS), present.size))
@@ -413,3 +573,51 @@ def class_draws(
     per_class = values.sum(axis=1)  # (draws, classes)
     lut[present] = per_class.std(axis=0, ddof=1) if draws > 1 else 0.0
     return totals, lut
+
+
+def bound_mcse(draws: np.ndarray, q: float) -> np.ndarray:
+    """Monte Carlo standard error of the ``q`` quantile of ``draws`` along the last axis.
+
+    The rank of the sample quantile is binomial (n, q): its ±1 SD range n·q ± √(n·q·(1−q)) maps,
+    through the sorted draws, to ±1 SE of the quantile; the SE is half the spread between those
+    order statistics (the order-statistics interval of a quantile, e.g. Gelman et al., Bayesian
+    Data Analysis 3rd ed., 10.5). NaN with fewer than 2 draws.
+    """
+    x = np.sort(np.asarray(draws, "float64"), axis=-1)
+    n = x.shape[-1]
+    if n < 2:
+        return np.full(x.shape[:-1], np.nan)
+    half = np.sqrt(n * q * (1 - q))
+    lo = int(np.clip(np.floor(n * q - half) - 1, 0, n - 1))  # ranks are 1-based
+    hi = int(np.clip(np.ceil(n * q + half) - 1, 0, n - 1))
+    return (x[..., hi] - x[..., lo]) / 2.0
+
+
+def draws_needed(draws: int, mcse: float, half_width: float, tolerance: float) -> int:
+    """Draws for a bound's standard error to fall to ``tolerance`` × the interval's half-width
+    (the SE falls as 1/√draws)."""
+    if not np.isfinite(mcse) or half_width <= 0 or mcse <= tolerance * half_width:
+        return draws
+    return int(np.ceil(draws * (mcse / (tolerance * half_width)) ** 2))
+
+
+def fix_parameter(
+    parameters: Mapping[str, Parameter], param_draws: Mapping[str, np.ndarray], name: str
+) -> dict[str, np.ndarray]:
+    """The draws with parameter ``name`` held at its central value in every draw (the others as
+    drawn: common random numbers, so the difference in variance is the parameter's share)."""
+    out = dict(param_draws)
+    mean = np.asarray(parameters[name].mean, "float64")
+    out[name] = np.broadcast_to(mean, param_draws[name].shape).copy()
+    return out
+
+
+def variance_shares(total: np.ndarray, fixed: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Share of the variance of ``total`` (draws,) owed to each parameter: 1 − Var(total with the
+    parameter fixed) / Var(total), the variance a perfectly known parameter would remove
+    (a first-order "what if we knew it" index; shares need not add to 1 where parameters
+    interact). NaN when the total does not vary."""
+    var = float(np.var(total, ddof=1)) if total.size > 1 else 0.0
+    if var <= 0:
+        return dict.fromkeys(fixed, float("nan"))
+    return {k: 1.0 - float(np.var(v, ddof=1)) / var for k, v in fixed.items()}

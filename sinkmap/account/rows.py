@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from sinkmap import __version__
+from sinkmap.account.montecarlo import bound_mcse, draws_needed, variance_shares
 from sinkmap.account.zones import Zones
-from sinkmap.constants import CO2_PER_C
+from sinkmap.constants import CO2_PER_C, UNITS_FLUX_TOTAL, UNITS_STOCK_TOTAL
 from sinkmap.contract import (
     ACCOUNT_COLUMNS,
     ACCOUNT_INTEGER,
@@ -26,7 +27,9 @@ from sinkmap.contract import (
     ALL_CLASSES,
     AOI_ZONE,
     GAIN_LOSS,
+    INTERVAL_QUANTILES,
     OUTPUT_VERSION,
+    SENSITIVITY_COLUMNS,
     STOCK_DIFFERENCE,
 )
 from sinkmap.legends import class_names, ipcc_categories
@@ -84,23 +87,38 @@ def aoi_areas(st: pd.DataFrame) -> pd.Series:
     return rows.set_index("zone_id")["area_ha"]
 
 
+def _interval_columns(values: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Percentiles (:data:`~sinkmap.contract.INTERVAL_QUANTILES`) of each row's draws, and the
+    Monte Carlo standard error of the 95 % bounds (the larger of the two)."""
+    q = values.quantile(list(INTERVAL_QUANTILES.values()), axis=1).T
+    q.columns = [f"{name}_{k}" for k in INTERVAL_QUANTILES]
+    x = values.to_numpy()
+    q[f"{name}_mcse"] = np.maximum(bound_mcse(x, 0.025), bound_mcse(x, 0.975))
+    return q
+
+
 def with_intervals(
     st: pd.DataFrame,
     draws: Mapping[int, pd.DataFrame],
     year: int,
     prev: int | None,
     valid_area: Mapping[int, pd.Series],
+    tolerance: float | None = None,
 ) -> pd.DataFrame:
-    """Monte Carlo 5th/95th percentiles on the "all classes" rows of a year's stock table.
+    """Monte Carlo 95 % (2.5th/97.5th percentiles, IPCC) and 90 % (5th/95th, VCS and CDM)
+    intervals, with the Monte Carlo standard error of the 95 % bounds, on the "all classes" rows
+    of a year's stock table.
 
     The flux interval is the spread of −(T_year − T_prev)/n × 44/12 over draws. It brackets the
     flux only where both years count the same cells, so a zone whose counted area differs between
     the two years (a nodata patch in one year's inputs) gets no flux interval, with a warning.
+    With a ``tolerance``, a bound of the AOI's total whose standard error exceeds that fraction of
+    the interval's half-width gets a warning naming the draws needed.
     """
     cur = draws[year].pivot_table(index=["zone_id", "pool"], columns="draw", values="stock_mgc")
     n = cur.shape[1]
-    q = cur.quantile([0.05, 0.95], axis=1).T
-    q.columns = ["stock_mgc_p05", "stock_mgc_p95"]
+    q = _interval_columns(cur, "stock_mgc")
+    flux_cols = [f"net_flux_mgco2e_per_yr_{k}" for k in [*INTERVAL_QUANTILES, "mcse"]]
     if prev is not None and prev in draws:
         before = (
             draws[prev]
@@ -108,9 +126,7 @@ def with_intervals(
             .reindex(index=cur.index, columns=cur.columns)
         )
         flux = -(cur - before) / (year - prev) * CO2_PER_C
-        fq = flux.quantile([0.05, 0.95], axis=1).T
-        q["net_flux_mgco2e_per_yr_p05"] = fq[0.05]
-        q["net_flux_mgco2e_per_yr_p95"] = fq[0.95]
+        q = q.join(_interval_columns(flux, "net_flux_mgco2e_per_yr"))
         now, then = aoi_areas(st), valid_area.get(prev)
         if then is not None:
             differs = [
@@ -127,7 +143,9 @@ def with_intervals(
                     year,
                 )
                 mask = q.index.get_level_values("zone_id").isin(differs)
-                q.loc[mask, ["net_flux_mgco2e_per_yr_p05", "net_flux_mgco2e_per_yr_p95"]] = np.nan
+                q.loc[mask, flux_cols] = np.nan
+    if tolerance is not None:
+        _check_convergence(q, n, year, tolerance)
     q["mc_draws"] = n
     q = q.reset_index()
     q["zone_id"] = q["zone_id"].astype(str)
@@ -135,10 +153,36 @@ def with_intervals(
     return st.merge(q, on=["zone_id", "pool", "class_name"], how="left")
 
 
+def _check_convergence(q: pd.DataFrame, n: int, year: int, tolerance: float) -> None:
+    """Warn when a 95 % bound of the AOI's total is not stable to ``tolerance``."""
+    if (AOI_ZONE, "total") not in q.index:
+        return
+    row = q.loc[(AOI_ZONE, "total")]
+    for name in ("stock_mgc", "net_flux_mgco2e_per_yr"):
+        if f"{name}_mcse" not in row or pd.isna(row[f"{name}_mcse"]):
+            continue
+        half = (row[f"{name}_p975"] - row[f"{name}_p025"]) / 2
+        need = draws_needed(n, float(row[f"{name}_mcse"]), float(half), tolerance)
+        if need > n:
+            log.warning(
+                "%s %s: the Monte Carlo standard error of a 95 %% bound (%.4g) is above %.3g x "
+                "the interval's half-width (%.4g) with %d draws; set "
+                "account.uncertainty.draws to at least %d",
+                year,
+                name,
+                row[f"{name}_mcse"],
+                tolerance,
+                half,
+                n,
+                need,
+            )
+
+
 def account_table(
     stock_tallies: Mapping[int, pd.DataFrame],
     change_tallies: Mapping[int, pd.DataFrame],
     draws: Mapping[int, pd.DataFrame] | None = None,
+    tolerance: float | None = None,
 ) -> pd.DataFrame:
     """The carbon account: each year's stock tally joined with the changes of the interval ending in
     it (both methods), and the Monte Carlo intervals, with the contract's columns and types.
@@ -173,7 +217,7 @@ def account_table(
                 gl["computed_at"] = ch.loc[gl.index, "computed_at"]
                 frames.append(gl)
         if year in draws:
-            st = with_intervals(st, draws, year, years[k - 1] if k else None, valid_area)
+            st = with_intervals(st, draws, year, years[k - 1] if k else None, valid_area, tolerance)
         valid_area[year] = aoi_areas(st)
         frames.append(st)
     table = pd.concat(frames, ignore_index=True)
@@ -196,3 +240,76 @@ def account_table(
     return table.sort_values(
         ["year", "_z", "zone_id", "_m", "class_code", "_p"], na_position="last", kind="stable"
     )[ACCOUNT_COLUMNS].reset_index(drop=True)
+
+
+def sensitivity_table(
+    draws: Mapping[int, pd.DataFrame], fixed: Mapping[int, pd.DataFrame]
+) -> pd.DataFrame:
+    """``uncertainty_sensitivity.csv``: for each year's AOI total stock and each interval's net
+    flux, the share of the Monte Carlo variance owed to each parameter
+    (:func:`~sinkmap.account.montecarlo.variance_shares`), largest first.
+
+    ``draws``: year → ``monte_carlo.csv``; ``fixed``: year → ``monte_carlo_sensitivity.csv`` (the
+    AOI's total with one parameter held at its value). A flux is compared draw by draw between two
+    years, so a parameter's share of the flux variance is what it adds through the change (a
+    parameter drawn the same in both years cancels where the land did not change).
+    """
+
+    def aoi_total(t: pd.DataFrame) -> np.ndarray:
+        rows = t[(t["zone_id"].astype(str) == AOI_ZONE) & (t["pool"] == "total")]
+        return rows.sort_values("draw")["stock_mgc"].to_numpy("float64")
+
+    def per_param(t: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {
+            str(p): g.sort_values("draw")["stock_mgc"].to_numpy("float64")
+            for p, g in t.groupby("parameter", sort=False)
+        }
+
+    rows = []
+    years = sorted(y for y in draws if y in fixed)
+    for k, year in enumerate(years):
+        total, held = aoi_total(draws[year]), per_param(fixed[year])
+        if not held:
+            continue
+        cases: list[tuple[str, int | None, np.ndarray, dict[str, np.ndarray], str]] = [
+            ("stock", None, total, held, UNITS_STOCK_TOTAL)
+        ]
+        prev = years[k - 1] if k else None
+        if prev is not None:
+            before, held_before = aoi_total(draws[prev]), per_param(fixed[prev])
+            n = year - prev
+
+            def flux(a: np.ndarray, b: np.ndarray, n: int = n) -> np.ndarray:
+                return -(a - b) / n * CO2_PER_C
+
+            if before.size == total.size and set(held_before) == set(held):
+                cases.append(
+                    (
+                        "net_flux",
+                        prev,
+                        flux(total, before),
+                        {p: flux(v, held_before[p]) for p, v in held.items()},
+                        UNITS_FLUX_TOTAL,
+                    )
+                )
+        for quantity, start, values, with_fixed, units in cases:
+            shares = variance_shares(values, with_fixed)
+            for p in sorted(shares, key=lambda p: -np.nan_to_num(shares[p], nan=-1)):
+                rows.append(
+                    {
+                        "year": year,
+                        "interval_start": start,
+                        "quantity": quantity,
+                        "parameter": p,
+                        "variance_share": shares[p],
+                        "sd": float(np.std(values, ddof=1)) if values.size > 1 else np.nan,
+                        "sd_parameter_fixed": float(np.std(with_fixed[p], ddof=1))
+                        if values.size > 1
+                        else np.nan,
+                        "units": units,
+                        "mc_draws": values.size,
+                    }
+                )
+    table = pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
+    table["interval_start"] = table["interval_start"].astype("Int64")
+    return table

@@ -197,11 +197,11 @@ def quicklook_png(
 def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_SIZE) -> Path:
     """Total carbon stock (Mg C) per year and net flux (Mg CO2e/yr) per interval of the AOI.
 
-    Reads the rows of ``carbon_account.csv`` (output contract 0.2) of zone ``aoi``, "all classes",
-    pool ``total``: the stock-difference stock per year, with the Monte Carlo 90 % interval
-    (``stock_mgc_p05``, ``stock_mgc_p95``) as a band where the account has it; per interval the net
-    flux of both methods side by side, stock-difference (solid, with its Monte Carlo 90 % interval as
-    error bars where present) and gain-loss (lighter, hatched). The flux keeps the inventory sign
+    Reads the rows of ``carbon_account.csv`` (output contract 0.4) of zone ``aoi``, "all classes",
+    pool ``total``: the stock-difference stock per year, with the Monte Carlo 95 % interval
+    (``stock_mgc_p025``, ``stock_mgc_p975``) as a band where the account has it; per interval the
+    net flux of both methods side by side, stock-difference (solid, with its Monte Carlo 95 %
+    interval as error bars where present) and gain-loss (lighter, hatched). The flux keeps the inventory sign
     (emissions positive, removals negative).
     """
     df = read_account(account_csv)
@@ -224,11 +224,11 @@ def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_S
     fmt = FuncFormatter(lambda v, _: f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}")
 
     ax1.plot(years, stock, "-o", color="#238443", label="total stock")
-    lo = by_year["stock_mgc_p05"].reindex(years).to_numpy(dtype=float)
-    hi = by_year["stock_mgc_p95"].reindex(years).to_numpy(dtype=float)
+    lo = by_year["stock_mgc_p025"].reindex(years).to_numpy(dtype=float)
+    hi = by_year["stock_mgc_p975"].reindex(years).to_numpy(dtype=float)
     if np.isfinite(lo).any() and np.isfinite(hi).any():
         ax1.fill_between(
-            years, lo, hi, color="#78c679", alpha=0.35, label="Monte Carlo 90 % interval"
+            years, lo, hi, color="#78c679", alpha=0.35, label="Monte Carlo 95 % interval"
         )
         ax1.legend(fontsize=9, loc="best")
     ax1.set_ylabel("Mg C")
@@ -257,8 +257,8 @@ def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_S
                 xs.append((y0 + y1) / 2 + (k - (len(methods) - 1) / 2) * width)
                 widths.append(width)
                 values.append(float(row["net_flux_mgco2e_per_yr"]))
-                lows.append(float(row["net_flux_mgco2e_per_yr_p05"]))
-                highs.append(float(row["net_flux_mgco2e_per_yr_p95"]))
+                lows.append(float(row["net_flux_mgco2e_per_yr_p025"]))
+                highs.append(float(row["net_flux_mgco2e_per_yr_p975"]))
             v = np.asarray(values)
             ax2.bar(
                 xs,
@@ -454,3 +454,24 @@ def _save(fig: Figure, out_png: Path) -> Path:
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
     return out_png
+
+
+def sensitivity_png(
+    table: pd.DataFrame, out_png: str | Path, *, title: str, size: tuple[int, int] = CHART_SIZE
+) -> Path:
+    """Horizontal bars of each parameter's share of the Monte Carlo variance
+    (``uncertainty_sensitivity.csv`` rows of one quantity), largest on top."""
+    rows = table.sort_values("variance_share")
+    fig = Figure(figsize=(size[0] / DPI, size[1] * 0.6 / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.3, 0.15, 0.65, 0.72))
+    shares = np.nan_to_num(rows["variance_share"].to_numpy(dtype=float) * 100)
+    ax.barh(rows["parameter"].astype(str), shares, color="#41ab5d", edgecolor="#333333")
+    ax.set_xlabel("share of the variance (%)")
+    ax.set_xlim(0, max(100.0, float(shares.max(initial=0)) * 1.05))
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.grid(alpha=0.3, axis="x")
+    out = Path(out_png)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
+    return out

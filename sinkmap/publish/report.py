@@ -38,7 +38,12 @@ from sinkmap.errors import OutputError
 from sinkmap.files import atomic_path
 from sinkmap.paths import Paths
 from sinkmap.publish.account_json import account_rows, read_account
-from sinkmap.publish.quicklook import SYNTHETIC_BANNER, quicklook_png, timeseries_png
+from sinkmap.publish.quicklook import (
+    SYNTHETIC_BANNER,
+    quicklook_png,
+    sensitivity_png,
+    timeseries_png,
+)
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -137,6 +142,8 @@ def build_report(
     parts += _state_section(results, years)
     parts += _filter_section(results, years)
     parts += _accuracy_section(results)
+    with tempfile.TemporaryDirectory(prefix="sinkmap-report-") as tmp:
+        parts += _uncertainty_section(results, Path(tmp))
     parts += _zones_section(account)
     parts += _methods_section(tags, account, config, config_path)
     parts.append("<h2>Run configuration</h2>")
@@ -447,6 +454,46 @@ def _accuracy_section(results: Path) -> list[str]:
     return out
 
 
+def _uncertainty_section(results: Path, tmp: Path) -> list[str]:
+    """Which parameters drive the variance of the county totals (``uncertainty_sensitivity.csv``):
+    the last year's stock and every interval's net flux, a chart and a table each."""
+    path = results / "uncertainty_sensitivity.csv"
+    table = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    if table.empty:
+        return []
+    out = [
+        "<h2>What drives the uncertainty</h2>",
+        "<p>The share of the Monte Carlo variance of the county total that each parameter "
+        "carries: 1 &minus; the variance with that parameter held at its value over the variance "
+        "with every parameter drawn (the same draws of the others). Improve the parameter at the "
+        "top first. Shares need not add to 1 where parameters interact.</p>",
+    ]
+    columns: list[Column] = [
+        ("Parameter", "parameter", None),
+        ("Share of the variance", "variance_share", _f2),
+        ("SD, all drawn", "sd", _f0),
+        ("SD, parameter at its value", "sd_parameter_fixed", _f0),
+        ("Units", "units", None),
+    ]
+    last = int(table["year"].max())
+    cases = [
+        (f"Total stock {last}", table[(table["quantity"] == "stock") & (table["year"] == last)])
+    ]
+    flux = table[table["quantity"] == "net_flux"]
+    for (start, end), rows in flux.groupby(["interval_start", "year"], sort=True):
+        cases.append((f"Net flux {int(start)}&ndash;{int(end)}", rows))
+    for k, (caption, rows) in enumerate(cases):
+        if rows.empty:
+            continue
+        png = sensitivity_png(
+            rows, tmp / f"sensitivity_{k}.png", title=re.sub("&ndash;", "-", caption)
+        )
+        out.append(f"<h3>{caption}</h3>")
+        out.append(_img(f"{caption}: share of the variance per parameter", _data_uri(png)))
+        out.append(_table(columns, rows.to_dict("records"), table_id=f"sensitivity-{k}"))
+    return out
+
+
 def _zones_section(account: pd.DataFrame | None) -> list[str]:
     if account is None:
         return []
@@ -680,8 +727,8 @@ def _interval(row: Any) -> str:
 
 
 def _with_mc(row: Any, column: str, fmt: Callable[[Any], str]) -> str | None:
-    """``row[column]`` formatted, with its Monte Carlo 90 % interval in brackets when given."""
-    value, lo, hi = row[column], row[f"{column}_p05"], row[f"{column}_p95"]
+    """``row[column]`` formatted, with its Monte Carlo 95 % interval in brackets when given."""
+    value, lo, hi = row[column], row[f"{column}_p025"], row[f"{column}_p975"]
     if not _present(value):
         return None
     text = fmt(value)
@@ -696,8 +743,9 @@ def _mc_note(account: pd.DataFrame) -> list[str]:
         return []
     n = " or ".join(f"{d:,}" for d in draws)
     return [
-        '<p class="meta">In brackets: the Monte Carlo 90 % interval (5th to 95th percentile of '
-        f"{n} draws).</p>"
+        '<p class="meta">In brackets: the Monte Carlo 95 % interval (2.5th to 97.5th percentile '
+        f"of {n} draws; IPCC Approach 2). The 90 % interval (VCS, CDM) and the Monte Carlo "
+        "standard error of each bound are in carbon_account.csv.</p>"
     ]
 
 

@@ -367,6 +367,13 @@ def _year_item(results: Path, year: int, geometry: dict[str, Any]) -> pystac.Ite
         "Monte Carlo totals by draw, zone and pool",
         _TALLY_UNITS,
     )
+    _add_table(
+        item,
+        "monte_carlo_sensitivity",
+        folder / "monte_carlo_sensitivity.csv",
+        "Monte Carlo totals of the AOI by draw with one parameter held at its value",
+        _TALLY_UNITS,
+    )
     if gpkg.is_file():
         _add_file(
             item,
@@ -445,6 +452,13 @@ def _account_item(results: Path, years: list[int], geometry: dict[str, Any]) -> 
         "sinkmap:years": years,
     }
     _add_table(item, "carbon_account", table, "Carbon account", ACCOUNT_UNITS)
+    _add_table(
+        item,
+        "uncertainty_sensitivity",
+        results / "uncertainty_sensitivity.csv",
+        "Share of the Monte Carlo variance of the AOI totals owed to each parameter",
+        {"variance_share": "1"},
+    )
     parquet = results / "carbon_account.parquet"
     if parquet.is_file():
         _add_file(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sinkmap.account.rows import account_table
+from sinkmap.account.rows import account_table, sensitivity_table
 from sinkmap.config import Config
 from sinkmap.files import atomic_path, write_csv
 
@@ -29,13 +29,16 @@ def assemble_account(
     stocks: Mapping[int, Path],
     changes: Mapping[int, Path],
     monte_carlo: Mapping[int, Path] | None = None,
+    sensitivity: Mapping[int, Path] | None = None,
     out: Path,
     parquet_out: Path | None = None,
+    sensitivity_out: Path | None = None,
 ) -> pd.DataFrame:
     """``carbon_account.csv`` (and its Parquet twin) from the tallies.
 
     ``stocks``: year → ``account_stocks.csv``; ``changes``: end year → ``account_changes.csv``;
-    ``monte_carlo``: year → ``monte_carlo.csv``. Rows of a year come only from that year's (and its
+    ``monte_carlo``: year → ``monte_carlo.csv``; ``sensitivity``: year →
+    ``monte_carlo_sensitivity.csv``, whose variance shares go to ``sensitivity_out``. Rows of a year come only from that year's (and its
     interval's) tallies, so adding a year leaves earlier rows as they were, ``computed_at``
     included.
     """
@@ -47,8 +50,15 @@ def assemble_account(
         {y: read_tally(p) for y, p in stocks.items()},
         {y: read_tally(p) for y, p in changes.items()},
         draws,
+        cfg.account.uncertainty.tolerance,
     )
     write_csv(table, out)
+    if sensitivity_out is not None:
+        fixed = {
+            y: pd.read_csv(p, dtype={"parameter": str}, keep_default_na=False)
+            for y, p in (sensitivity or {}).items()
+        }
+        write_csv(sensitivity_table(draws, fixed), sensitivity_out)
     if parquet_out is not None:
         with atomic_path(Path(parquet_out)) as tmp:
             table.to_parquet(tmp, index=False)

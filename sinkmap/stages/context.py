@@ -16,6 +16,7 @@ from typing import Any
 
 import dask.array as da
 
+from sinkmap.account.montecarlo import draw_parameters, mc_parameters
 from sinkmap.account.zones import Zones
 from sinkmap.aoi import AOI, read_aoi, read_zones
 from sinkmap.config import Config
@@ -162,6 +163,12 @@ def validate_run(cfg: Config) -> Run:
         raise ConfigError(
             f"model {model.name!r} reads input role(s) {missing}; add them under inputs: in the config"
         )
+    mc = cfg.account.uncertainty
+    if mc.enabled:
+        try:  # names, distributions and groups: refused before any work
+            draw_parameters(mc_parameters(model, mc.parameters, mc.correlated), 1, mc.seed)
+        except InputDataError as exc:
+            raise ConfigError(f"account.uncertainty: {exc}") from None
     warmup = cfg.change_filter.warmup(cfg.years[0])
     if warmup:
         land_cover = run.dataset("land_cover")

@@ -16,17 +16,24 @@ import numpy as np
 import pandas as pd
 
 from sinkmap.account.montecarlo import (
+    NoiseStream,
+    Parameter,
+    add_stats,
     class_areas,
     class_draws,
     draw_factors,
     draw_parameters,
-    linear_draws,
+    fix_parameter,
+    linear_sd,
+    linear_stats,
+    linear_totals,
     mc_parameters,
     pixel_draws,
 )
 from sinkmap.account.zones import Zones
 from sinkmap.config import Config
 from sinkmap.constants import POOLS
+from sinkmap.contract import SENSITIVITY_DRAW_COLUMNS
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid
@@ -43,9 +50,11 @@ def _mc_by_pixel(
     arrays: Mapping[str, da.Array],
     param_draws: Mapping[str, np.ndarray],
     mc: Any,
+    streams: Mapping[str, NoiseStream],
     want_sd: bool,
 ) -> tuple[Any, da.Array | None]:
     """Delayed totals (draws, zones, pools + total) and the SD layer, model run on every pixel."""
+    errors = {role: spec.sd for role, spec in mc.input_errors.items()}
     results = [
         dask.delayed(pixel_draws, nout=2)(
             model,
@@ -56,8 +65,9 @@ def _mc_by_pixel(
             param_draws,
             mc.seed,
             mc.draws,
-            mc.input_errors,
+            errors,
             want_sd,
+            streams,
         )
         for tile, blocks in zip(grid.tiles(), tile_blocks(arrays), strict=True)
     ]
@@ -79,25 +89,40 @@ def _mc_linear(
     grid: Grid,
     zones: Zones,
     arrays: Mapping[str, da.Array],
+    parameters: Mapping[str, Parameter],
     factors: Mapping[str, np.ndarray],
     mc: Any,
     want_sd: bool,
-) -> tuple[Any, da.Array | None]:
-    """Delayed totals and SD layer of a model whose drawn parameters scale parts of its pools."""
-    results = [
-        dask.delayed(linear_draws, nout=2)(model, grid, zones, tile, blocks, factors, want_sd)
-        for tile, blocks in zip(grid.tiles(), tile_blocks(arrays), strict=True)
-    ]
-    totals = dask.delayed(_add_draws)([r[1] for r in results], mc.draws)
+) -> tuple[Any, Any, da.Array | None]:
+    """Delayed totals, sensitivity draws and SD layer of a model whose drawn parameters scale
+    parts of its pools: each tile's sums are taken once, the draws applied to their total."""
+    sizes = {name: int(np.size(p.mean)) for name, p in parameters.items()}
+    blocks = tile_blocks(arrays)
+    stats = dask.delayed(add_stats)(
+        [
+            dask.delayed(linear_stats)(model, grid, zones, tile, b, sizes)
+            for tile, b in zip(grid.tiles(), blocks, strict=True)
+        ]
+    )
+    totals = dask.delayed(linear_totals)(stats, factors, mc.draws)
+    sens = dask.delayed(_linear_sensitivity)(stats, factors, mc.draws) if mc.sensitivity else None
     if not want_sd:
-        return totals, None
-    return totals, _tiles_to_array(grid, [r[0] for r in results])
+        return totals, sens, None
+    sd = [
+        dask.delayed(linear_sd)(model, grid, tile, b, factors, mc.draws)
+        for tile, b in zip(grid.tiles(), blocks, strict=True)
+    ]
+    return totals, sens, _tiles_to_array(grid, sd)
 
 
-def _add_draws(parts: list[np.ndarray], draws: int) -> np.ndarray:
-    """Tiles' totals added in order; a total without drawn parameters repeated for every draw."""
-    total = np.sum(parts, axis=0)
-    return np.repeat(total, draws, axis=0) if total.shape[0] == 1 and draws > 1 else total
+def _linear_sensitivity(
+    stats: Mapping[str, np.ndarray], factors: Mapping[str, np.ndarray], draws: int
+) -> dict[str, np.ndarray]:
+    """The AOI's total stock per draw with each parameter in turn at its value (factor 1)."""
+    return {
+        name: linear_totals(stats, {**factors, name: np.ones_like(f)}, draws)[:, 0, -1]
+        for name, f in factors.items()
+    }
 
 
 def _mc_by_class(
@@ -105,10 +130,12 @@ def _mc_by_class(
     grid: Grid,
     zones: Zones,
     land_cover: da.Array,
+    parameters: Mapping[str, Parameter],
     param_draws: Mapping[str, np.ndarray],
     mc: Any,
-) -> tuple[Any, da.Array]:
-    """Delayed totals and the SD layer of a model whose pools depend on each pixel's class only."""
+) -> tuple[Any, Any, da.Array]:
+    """Delayed totals, sensitivity draws and the SD layer of a model whose pools depend on each
+    pixel's class only."""
     parts = [
         dask.delayed(class_areas)(grid, zones, tile, block)
         for tile, block in zip(
@@ -117,13 +144,34 @@ def _mc_by_class(
     ]
     areas = dask.delayed(np.sum)(parts, axis=0)
     totals, lut = dask.delayed(class_draws, nout=2)(model, areas, param_draws, mc.draws)
-    return totals, _tiles_to_array(
+    sens = (
+        dask.delayed(_class_sensitivity)(model, areas, parameters, param_draws, mc.draws)
+        if mc.sensitivity
+        else None
+    )
+    sd = _tiles_to_array(
         grid,
         [
             dask.delayed(_lookup)(lut, block)
             for block in land_cover.to_delayed(optimize_graph=False).ravel()
         ],
     )
+    return totals, sens, sd
+
+
+def _class_sensitivity(
+    model: Any,
+    areas: np.ndarray,
+    parameters: Mapping[str, Parameter],
+    param_draws: Mapping[str, np.ndarray],
+    draws: int,
+) -> dict[str, np.ndarray]:
+    return {
+        name: class_draws(model, areas, fix_parameter(parameters, param_draws, name), draws)[0][
+            :, 0, -1
+        ]
+        for name in parameters
+    }
 
 
 def _lookup(lut: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -149,6 +197,28 @@ def _tiles_to_array(grid: Grid, blocks: Sequence[Any]) -> da.Array:
     )
 
 
+def noise_streams(cfg: Config, grid: Grid, year: int) -> dict[str, NoiseStream]:
+    """Each per-pixel input error's random stream and source cell (in grid cells): the role (and
+    the year, for errors independent between years); an error if the product's cell is not a whole
+    number of grid cells."""
+    out = {}
+    res = float(abs(grid.transform.a))
+    for role, spec in cfg.account.uncertainty.input_errors.items():
+        cell = 1
+        if spec.source_cell_m is not None:
+            ratio = spec.source_cell_m / res
+            cell = round(ratio)
+            if cell < 1 or abs(ratio - cell) > 1e-6 * ratio:
+                raise InputDataError(
+                    f"account.uncertainty.input_errors.{role}.source_cell_m = "
+                    f"{spec.source_cell_m:g} m is not a whole number of the grid's {res:g} m "
+                    "cells; give the product's cell size, a multiple of the grid's resolution"
+                )
+        stream = role if spec.years == "persistent" else f"{role}@{year}"
+        out[role] = NoiseStream(stream, cell)
+    return out
+
+
 def run_monte_carlo(
     cfg: Config,
     year: int,
@@ -156,23 +226,28 @@ def run_monte_carlo(
     aligned: Mapping[str, Path],
     grid_path: Path,
     out: Path,
+    sensitivity_out: Path | None = None,
     sd_out: Path | None = None,
     threads: int = 1,
     pixelwise: bool | None = None,
 ) -> pd.DataFrame:
     """Monte Carlo totals of the year's stocks per zone and pool (``monte_carlo.csv``: one row per
-    draw × zone × pool), and optionally the per-pixel SD of the total stock (a COG).
+    draw × zone × pool), the AOI's total with each parameter held at its value
+    (``monte_carlo_sensitivity.csv``), and optionally the per-pixel SD of the total stock (a COG).
 
     A model that reads only the land cover (``lookup``, or any such model of yours: its pools must
     be a function of each pixel's class) is drawn class by class: each draw evaluates the model once
     per class present and weights it by the class's area in each zone, which gives the same totals
-    as running it over every pixel, thousands of times faster. Other models, and any per-pixel
-    input error, run pixel by pixel, chunk by chunk (``pixelwise=True`` forces that path).
+    as running it over every pixel, thousands of times faster. A model whose drawn parameters
+    scale parts of its pools (``dynamics``) sums those parts once per tile and applies the draws to
+    the sums. Other models, and any per-pixel input error, run pixel by pixel, chunk by chunk
+    (``pixelwise=True`` forces that path; it writes no sensitivity draws).
 
     Parameters are drawn once per draw for the whole run (and every year: the same seed gives the
-    same parameter draws and the same per-pixel errors in every year, so they are fully
-    correlated in time and largely cancel in a stock difference); per-pixel input errors are
-    independent between pixels. See docs/accounting.md.
+    same parameter draws in every year, so they are fully correlated in time and largely cancel in
+    a stock difference); parameters of one ``correlated`` group share their draws. Per-pixel input
+    errors are drawn once per source cell, independent between source cells, the same every year
+    or independent between years as configured. See docs/accounting.md.
     """
     run = Run(cfg)
     mc = cfg.account.uncertainty
@@ -183,15 +258,16 @@ def run_monte_carlo(
         set(model.input_roles)
         | {"land_cover"}
         | set(mc.input_errors)
-        | set(mc.input_errors.values())
+        | {e.sd for e in mc.input_errors.values()}
         | (set(STATE_KEYS.values()) if model.stateful else set())
     )
     missing = [r for r in roles if r not in aligned]
     if missing:
         raise InputDataError(f"the Monte Carlo needs aligned input role(s) {missing}")
     arrays = {r: open_on_grid(aligned[r], grid) for r in roles}
-    parameters = mc_parameters(model, mc.parameters)
+    parameters = mc_parameters(model, mc.parameters, mc.correlated)
     param_draws = draw_parameters(parameters, mc.draws, mc.seed)
+    streams = noise_streams(cfg, grid, year)
     linear = (
         hasattr(model, "mc_components")
         and not mc.input_errors
@@ -201,15 +277,19 @@ def run_monte_carlo(
         pixelwise = (
             set(model.input_roles) != {"land_cover"} or bool(mc.input_errors) or model.stateful
         )
+    want_sd = sd_out is not None
+    sens: Any = None
     if linear and pixelwise:
         factors = draw_factors(parameters, param_draws)
-        if not factors:  # no parameter drawn: every draw is the deterministic total
-            factors = {}
-        totals, sd = _mc_linear(model, grid, zones, arrays, factors, mc, sd_out is not None)
+        totals, sens, sd = _mc_linear(model, grid, zones, arrays, parameters, factors, mc, want_sd)
     elif pixelwise:
-        totals, sd = _mc_by_pixel(model, grid, zones, arrays, param_draws, mc, sd_out is not None)
+        totals, sd = _mc_by_pixel(model, grid, zones, arrays, param_draws, mc, streams, want_sd)
     else:
-        totals, sd = _mc_by_class(model, grid, zones, arrays["land_cover"], param_draws, mc)
+        totals, sens, sd = _mc_by_class(
+            model, grid, zones, arrays["land_cover"], parameters, param_draws, mc
+        )
+        sd = sd if want_sd else None
+    extra = [totals, sens]
     if sd_out is not None and sd is not None:
         sources, synthetic = read_sources([aligned["land_cover"]])
         tags = run.tags(sources=sources, synthetic=synthetic) | {
@@ -227,10 +307,10 @@ def run_monte_carlo(
             tags=tags,
             description=f"SD of the total carbon stock (Mg C ha-1) {year}, {mc.draws} draws",
         )
-        (totals,) = write_layers(grid, {Path(sd_out): spec}, extra=[totals], threads=threads)
+        totals, sens = write_layers(grid, {Path(sd_out): spec}, extra=extra, threads=threads)
         style_rasters([Path(sd_out)])
     else:
-        (totals,) = compute([totals], threads)
+        totals, sens = compute(extra, threads)
     names = [*POOLS, "total"]
     d, z, p = np.meshgrid(
         np.arange(mc.draws), np.arange(len(zones.ids)), np.arange(len(names)), indexing="ij"
@@ -246,4 +326,26 @@ def run_monte_carlo(
         }
     )
     write_csv(table, out)
+    if sensitivity_out is not None:
+        write_csv(sensitivity_table(year, sens or {}, mc.seed), sensitivity_out)
     return table
+
+
+def sensitivity_table(year: int, sens: Mapping[str, np.ndarray], seed: int) -> pd.DataFrame:
+    """``monte_carlo_sensitivity.csv``: one row per parameter × draw (empty, with its columns,
+    when the path gives none)."""
+    frames = [
+        pd.DataFrame(
+            {
+                "year": year,
+                "parameter": name,
+                "draw": np.arange(v.size),
+                "stock_mgc": v,
+                "seed": seed,
+            }
+        )
+        for name, v in sens.items()
+    ]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in SENSITIVITY_DRAW_COLUMNS})
+    return pd.concat(frames, ignore_index=True)[SENSITIVITY_DRAW_COLUMNS]

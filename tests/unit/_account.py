@@ -1,4 +1,4 @@
-"""A hand-written carbon account table (output contract 0.2) for the unit tests of its readers.
+"""A hand-written carbon account table (output contract 0.4) for the unit tests of its readers.
 
 The numbers are given by hand: per zone, year and class the stock of each pool (Mg C) and the area
 (ha); per zone, interval end and class the gain-loss gains and losses (Mg C/yr); per zone and year
@@ -74,6 +74,15 @@ MC: dict[tuple[str, int], tuple[float, float, float | None, float | None]] = {
     ("z1", 2021): (720.0, 790.0, -13.0, -9.0),
 }
 MC_DRAWS = 500
+#: Monte Carlo 95 % interval per (zone, year): (stock p025, p975, net flux p025, p975), and the
+#: Monte Carlo standard errors of the 95 % bounds (stock, flux).
+MC95: dict[tuple[str, int], tuple[float, float, float | None, float | None]] = {
+    ("aoi", 2020): (1870.0, 2110.0, None, None),
+    ("aoi", 2021): (1873.0, 2113.0, -15.0, -7.0),
+    ("z1", 2020): (690.0, 810.0, None, None),
+    ("z1", 2021): (710.0, 800.0, -14.0, -8.0),
+}
+MCSE: tuple[float, float] = (4.0, 0.25)
 
 
 def account_table(
@@ -106,6 +115,15 @@ def account_table(
                         row |= {
                             "net_flux_mgco2e_per_yr_p05": np.nan if f05 is None else f05,
                             "net_flux_mgco2e_per_yr_p95": np.nan if f95 is None else f95,
+                        }
+                        s025, s975, f025, f975 = MC95[(zone, year)]
+                        row |= {
+                            "stock_mgc_p025": s025,
+                            "stock_mgc_p975": s975,
+                            "stock_mgc_mcse": MCSE[0],
+                            "net_flux_mgco2e_per_yr_p025": np.nan if f025 is None else f025,
+                            "net_flux_mgco2e_per_yr_p975": np.nan if f975 is None else f975,
+                            "net_flux_mgco2e_per_yr_mcse": np.nan if f025 is None else MCSE[1],
                         }
                     rows.append(row)
         if prev is None:

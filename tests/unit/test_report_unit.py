@@ -158,20 +158,21 @@ def test_totals_are_the_hand_sums_of_the_aoi_with_both_methods(full: tuple[_Page
         "Emissions, gain-loss (Mg CO2e/yr)",
         "Removals, gain-loss (Mg CO2e/yr)",
     ]
-    # 2020: 1750 + 240 = 1990 Mg C on 7 + 5 = 12 ha (165.8 Mg C/ha); Monte Carlo 1890-2090; no flux
+    # 2020: 1750 + 240 = 1990 Mg C on 7 + 5 = 12 ha (165.8 Mg C/ha); Monte Carlo 95 % 1870-2110
+    # (the hand account's MC95); no flux
     # 2021: 1757 + 236 = 1993 Mg C (166.1); change +3 Mg C/yr -> -3 x 44/12 = -11.0 Mg CO2e/yr,
     # emissions 4 x 44/12 = 14.7 (cropland), removals -7 x 44/12 = -25.7 (trees); gain-loss
     # -(8 - 3.5) x 44/12 = -16.5, emissions 3.5 x 44/12 = 12.8, removals -8 x 44/12 = -29.3.
     # The park zone (753 Mg C) is inside the AOI and is not added again.
     assert rows == [
-        ["2020", "", "12.0", f"1,990 (1,890 {DASH} 2,090)", "165.8", "", "", "", "", "", ""],
+        ["2020", "", "12.0", f"1,990 (1,870 {DASH} 2,110)", "165.8", "", "", "", "", "", ""],
         [
             "2021",
             f"2020{DASH}2021",
             "12.0",
-            f"1,993 (1,893 {DASH} 2,093)",
+            f"1,993 (1,873 {DASH} 2,113)",
             "166.1",
-            f"-11.0 (-14.0 {DASH} -8.0)",
+            f"-11.0 (-15.0 {DASH} -7.0)",
             "14.7",
             "-25.7",
             "-16.5",
@@ -179,7 +180,10 @@ def test_totals_are_the_hand_sums_of_the_aoi_with_both_methods(full: tuple[_Page
             "-29.3",
         ],
     ]
-    assert "Monte Carlo 90 % interval (5th to 95th percentile of 500 draws)" in " ".join(page.text)
+    assert (
+        "Monte Carlo 95 % interval (2.5th to 97.5th percentile of 500 draws; IPCC Approach 2)"
+        in " ".join(page.text)
+    )
 
 
 def test_classes_are_the_aoi_class_rows_with_the_gain_loss_flux(full: tuple[_Page, str]) -> None:
@@ -235,14 +239,14 @@ def test_zones_section_lists_the_user_zones(full: tuple[_Page, str]) -> None:
             "z1",
             "Park",
             "3.0",
-            f"753 (720 {DASH} 790)",
+            f"753 (710 {DASH} 800)",
             "251.0",
-            f"-11.0 (-13.0 {DASH} -9.0)",
+            f"-11.0 (-14.0 {DASH} -8.0)",
             "-12.8",
         ]
     ]
     assert page.tables["zones-2020"][1:] == [
-        ["z1", "Park", "3.0", f"750 (700 {DASH} 800)", "250.0", "", ""]
+        ["z1", "Park", "3.0", f"750 (690 {DASH} 810)", "250.0", "", ""]
     ]
 
 

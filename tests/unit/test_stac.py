@@ -413,9 +413,9 @@ def _doc(results: Path) -> dict:
 
 
 def test_account_json_validates_against_the_committed_schema(catalog: Path, results: Path) -> None:
-    assert OUTPUT_VERSION.startswith("0.3."), (
+    assert OUTPUT_VERSION.startswith("0.4."), (
         f"sinkmap.OUTPUT_VERSION is {OUTPUT_VERSION}: the account layout of sinkmap.contract and "
-        "docs/schemas/carbon_account.schema.json are those of output contract 0.3"
+        "docs/schemas/carbon_account.schema.json are those of output contract 0.4"
     )
     schema = json.loads(ACCOUNT_SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -26,8 +26,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from sinkmap.config import load_config
+from sinkmap.config import InputErrorSpec, load_config
 from sinkmap.contract import ALL_CLASSES, AOI_ZONE, GAIN_LOSS, STOCK_DIFFERENCE
+from sinkmap.errors import InputDataError
 from sinkmap.grid import Grid
 from sinkmap.paths import Paths
 from sinkmap.stages.account import assemble_account
@@ -417,9 +418,70 @@ def test_class_and_pixel_monte_carlo_agree(land):
     np.testing.assert_allclose(out[False][1], out[True][1], rtol=1e-5, equal_nan=True)
 
 
-def test_per_pixel_input_errors_average_out_and_repeat_across_years(land):
-    """CCI-style biomass SD: independent per pixel, so the total's SD is sqrt(N) x sd x CF x area;
-    the same seed gives the same errors in every year (fully correlated in time)."""
+def _mc_cfg(land, **update):
+    cfg = land["cfg"]
+    mc = cfg.account.uncertainty.model_copy(update=update)
+    return cfg.model_copy(update={"account": cfg.account.model_copy(update={"uncertainty": mc})})
+
+
+def test_sensitivity_shares_are_the_hand_variances(land):
+    """table.above drawn per class with 30 % SD, table.soil with 20 % shared by every class (one
+    SOC_REF): Var(above) = (0.3 CELL)^2 (300^2 + 15^2) from 3 tree and 3 crop cells, Var(soil) =
+    (0.2 CELL x (3 x 50 + 3 x 40 + 20))^2; each parameter's share is its variance over the sum
+    (independent, additive): 8120.25 / 11484.25 = 0.7071 and 3364 / 11484.25 = 0.2929."""
+    from sinkmap.account.rows import sensitivity_table
+    from sinkmap.config import ParameterSpec
+
+    cfg = _mc_cfg(
+        land,
+        draws=4000,
+        parameters={"table.above": 0.3, "table.soil": ParameterSpec(rel_sd=0.2, classes="shared")},
+    )
+    d = land["dir"]
+    table = run_monte_carlo(
+        cfg,
+        2020,
+        aligned={"land_cover": land["lc2020"]},
+        grid_path=land["grid"],
+        out=d / "s.csv",
+        sensitivity_out=d / "s_fixed.csv",
+    )
+    shares = sensitivity_table({2020: table}, {2020: pd.read_csv(d / "s_fixed.csv")})
+    got = dict(zip(shares["parameter"], shares["variance_share"], strict=True))
+    va, vs = 0.09 * (300**2 + 15**2), 0.04 * 290**2
+    # the shares' sampling error at 4000 draws is about 1 %: 0.03 is 3 of them
+    assert got["table.above"] == pytest.approx(va / (va + vs), abs=0.03)
+    assert got["table.soil"] == pytest.approx(vs / (va + vs), abs=0.03)
+    assert list(shares["parameter"]) == ["table.above", "table.soil"]  # largest first
+    total = table[(table["zone_id"] == AOI_ZONE) & (table["pool"] == "total")]["stock_mgc"]
+    assert total.std(ddof=1) == pytest.approx(CELL * np.sqrt(va + vs), rel=0.05)
+
+
+def test_same_seed_same_draws_whatever_the_threads(land):
+    """Class by class and pixel by pixel (tiles added in tile order): 1 or 2 threads, the same
+    bytes. (Per-pixel errors: test_per_pixel_input_errors_average_out_and_repeat_across_years
+    runs them on the same lattice, which does not depend on the chunk either.)"""
+    cfg = _mc_cfg(land, draws=40, parameters={"table.above": 0.3})
+    for pixelwise in (False, True):
+        out = []
+        for threads in (1, 2):
+            path = land["dir"] / f"t{threads}_{pixelwise}.csv"
+            run_monte_carlo(
+                cfg,
+                2020,
+                aligned={"land_cover": land["lc2020"]},
+                grid_path=land["grid"],
+                out=path,
+                threads=threads,
+                pixelwise=pixelwise,
+            )
+            out.append(path.read_bytes())
+        assert out[0] == out[1]
+
+
+def _input_error_run(land, error: InputErrorSpec, draws: int = 1500) -> dict[int, np.ndarray]:
+    """Monte Carlo of the above-ground total for 2020 and 2021 with AGB 200 ± 20 Mg/ha on every
+    valid pixel (``biomass`` model, no parameter drawn): the AOI's draws per year."""
     d = land["dir"]
     valid = LC0 != 0
     agb = np.where(valid, 200.0, np.nan).astype("float32")
@@ -441,20 +503,46 @@ def test_per_pixel_input_errors_average_out_and_repeat_across_years(land):
         }
     )
     mc = cfg.account.uncertainty.model_copy(
-        update={"draws": 1500, "parameters": {}, "input_errors": {"biomass": "biomass_sd"}}
+        update={"draws": draws, "parameters": {}, "input_errors": {"biomass": error}}
     )
     cfg = cfg.model_copy(update={"account": cfg.account.model_copy(update={"uncertainty": mc})})
     aligned = {"land_cover": land["lc2020"], "biomass": biomass, "biomass_sd": sd}
-    draws = {}
+    out = {}
     for year in (2020, 2021):
         t = run_monte_carlo(
             cfg, year, aligned=aligned, grid_path=land["grid"], out=d / f"e{year}.csv"
         )
-        draws[year] = t[(t["zone_id"] == AOI_ZONE) & (t["pool"] == "above")]["stock_mgc"].to_numpy()
-    n = int(valid.sum())  # 7 hand cells x 64 pixels of 0.01 ha
+        out[year] = t[(t["zone_id"] == AOI_ZONE) & (t["pool"] == "above")]["stock_mgc"].to_numpy()
+    return out
+
+
+def test_per_pixel_input_errors_average_out_and_repeat_across_years(land):
+    """CCI-style biomass SD on the grid's own cells: independent per pixel, so the total's SD is
+    sqrt(N) x sd x CF x area; the same seed gives the same errors in every year (persistent)."""
+    draws = _input_error_run(land, InputErrorSpec(sd="biomass_sd"))
+    n = int((LC0 != 0).sum())  # 7 hand cells x 64 pixels of 0.01 ha
     assert draws[2020].mean() == pytest.approx(n * 200 * 0.47 * 0.01, rel=1e-3)
     assert draws[2020].std(ddof=1) == pytest.approx(np.sqrt(n) * 20 * 0.47 * 0.01, rel=0.08)
     np.testing.assert_array_equal(draws[2020], draws[2021])
+
+
+def test_input_errors_are_drawn_once_per_source_cell_and_afresh_each_year(land):
+    """A product of 80 m cells on the 10 m grid: the 64 pixels of a hand cell share one error, so
+    the total's SD is sqrt(7 source cells) x 64 x sd x CF x 0.01 ha, 8 times the per-pixel SD
+    (sqrt(64)); with years: independent, the two years' draws are uncorrelated."""
+    draws = _input_error_run(
+        land, InputErrorSpec(sd="biomass_sd", source_cell_m=8 * RES, years="independent"), 2000
+    )
+    sd = np.sqrt(7) * 64 * 20 * 0.47 * 0.01
+    assert draws[2020].std(ddof=1) == pytest.approx(sd, rel=0.08)
+    assert draws[2021].std(ddof=1) == pytest.approx(sd, rel=0.08)
+    # correlation of independent series: |r| < 3 / sqrt(2000) = 0.067 with 99.7 % probability
+    assert abs(np.corrcoef(draws[2020], draws[2021])[0, 1]) < 3 / np.sqrt(2000)
+
+
+def test_a_source_cell_that_is_not_whole_grid_cells_is_refused(land):
+    with pytest.raises(InputDataError, match="not a whole number"):
+        _input_error_run(land, InputErrorSpec(sd="biomass_sd", source_cell_m=1.5 * RES), 2)
 
 
 def test_bad_account_settings_are_refused_with_the_fix(land):

@@ -227,6 +227,8 @@ def test_csv_columns_match_the_doc(results: Path) -> None:
         "results/<year>/change_filter.csv",
         "results/<year>/account_stocks.csv",
         "results/<year>/monte_carlo.csv",
+        "results/<year>/monte_carlo_sensitivity.csv",
+        "results/uncertainty_sensitivity.csv",
         "results/carbon_account.csv",
         "results/sink/<y0>-<y1>/change_matrix.csv",
         "results/sink/<y0>-<y1>/ipcc_change_matrix.csv",

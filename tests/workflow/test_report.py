@@ -122,8 +122,9 @@ def test_report_is_self_contained_and_complete(report: Path) -> None:
     assert dom.external == [] and dom.scripts == 0  # loads nothing from anywhere
     assert "@import" not in text and "url(" not in text
     # maps: stock, land cover and the state's strata per year, net flux per interval, plus the
-    # time series
-    assert len(dom.images) == 3 * len(YEARS) + (len(YEARS) - 1) + 1
+    # time series and the variance shares of the last year's stock and of each interval's flux
+    assert len(dom.images) == 3 * len(YEARS) + (len(YEARS) - 1) + 1 + 1 + (len(YEARS) - 1)
+    assert 'id="sensitivity-0"' in text
     assert all(src.startswith("data:image/png;base64,") for src in dom.images)
     body = " ".join(dom.text)
     assert "SYNTHETIC DEMO DATA" in body and 'id="synthetic-banner"' in text
@@ -168,7 +169,7 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     dom = _DOM()
     dom.feed(dumped)
     assert dom.external == [] and dom.scripts == 0
-    assert len(dom.images) == 3 * len(YEARS) + (len(YEARS) - 1) + 1
+    assert len(dom.images) == 3 * len(YEARS) + (len(YEARS) - 1) + 1 + 1 + (len(YEARS) - 1)
     for src in dom.images:
         header, _, payload = src.partition(",")
         assert header == "data:image/png;base64"

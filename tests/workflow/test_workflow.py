@@ -283,9 +283,10 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     counts = _job_counts(snakemake(run, "-n", "results/sink/2020-2022/net_flux_co2e.tif").stdout)
     assert counts == {"interval": 1}
     assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
-    # only the run-wide aggregates (account table and its JSON twin; the STAC catalog, left out
-    # above) are rewritten
+    # only the run-wide aggregates (account table and its JSON twin, the variance shares; the STAC
+    # catalog, left out above) are rewritten
     aggregates = {
+        "uncertainty_sensitivity.csv",
         "carbon_account.csv",
         "carbon_account.parquet",
         "carbon_account.json",

@@ -29,6 +29,7 @@ rule uncertainty:
         grid=str(P.grid()),
     output:
         draws=str(P.monte_carlo("{year}")),
+        sensitivity=str(P.monte_carlo_sensitivity("{year}")),
         sd=[str(P.stock_sd("{year}"))] if MC.pixel_sd else [],
     log:
         str(P.log("uncertainty", "{year}")),

@@ -19,11 +19,15 @@ rule account:
         stocks=[str(P.stock_tally(y)) for y in YEARS],
         changes=[str(P.change_tally(y0, y1)) for y0, y1 in INTERVALS],
         monte_carlo=[str(P.monte_carlo(y)) for y in YEARS] if MC.enabled else [],
+        sensitivity=(
+            [str(P.monte_carlo_sensitivity(y)) for y in YEARS] if MC.enabled else []
+        ),
     output:
         csv=report(
             str(P.account()), caption="../report/account.rst", category="Account"
         ),
         parquet=str(P.account("parquet")),
+        sensitivity=str(P.sensitivity()),
     log:
         str(P.log("account")),
     params:

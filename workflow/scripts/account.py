@@ -1,7 +1,8 @@
 """Assemble carbon_account.csv and its Parquet twin: one row per year x zone x class x pool x method.
 
-Inputs: per-year stock tallies, per-interval change tallies, per-year Monte Carlo draws (optional).
-Outputs: carbon_account.csv, carbon_account.parquet. Settings: params years, intervals.
+Inputs: per-year stock tallies, per-interval change tallies, per-year Monte Carlo draws and
+sensitivity draws (optional). Outputs: carbon_account.csv, carbon_account.parquet,
+uncertainty_sensitivity.csv. Settings: params years, intervals.
 """
 
 from pathlib import Path
@@ -22,6 +23,8 @@ with step(sm.log[0], "carbon account"):
         monte_carlo={y: Path(p) for y, p in zip(years, sm.input.monte_carlo, strict=True)}
         if sm.input.monte_carlo
         else None,
+        sensitivity={y: Path(p) for y, p in zip(years, sm.input.sensitivity, strict=True)},
         out=Path(sm.output.csv),
         parquet_out=Path(sm.output.parquet),
+        sensitivity_out=Path(sm.output.sensitivity),
     )

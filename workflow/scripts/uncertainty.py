@@ -2,7 +2,7 @@
 
 Inputs: aligned model inputs (keys in_<role>), land cover, per-pixel SD roles, the year's state layers (a
 stateful model: state_<name>), grid, zones
-(optional). Outputs: monte_carlo.csv, carbon_stock_total_sd.tif (optional). Settings: wildcard
+(optional). Outputs: monte_carlo.csv, monte_carlo_sensitivity.csv, carbon_stock_total_sd.tif (optional). Settings: wildcard
 year; threads.
 """
 
@@ -23,6 +23,7 @@ with step(sm.log[0], f"Monte Carlo {year}, {cfg.account.uncertainty.draws} draws
         | {k: Path(v) for k, v in sm.input.items() if k.startswith("state_")},
         grid_path=Path(sm.input.grid),
         out=Path(sm.output.draws),
+        sensitivity_out=Path(sm.output.sensitivity),
         sd_out=Path(sm.output.sd[0]) if sm.output.sd else None,
         threads=sm.threads,
     )
