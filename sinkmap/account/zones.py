@@ -216,3 +216,31 @@ class Zones:
         table.insert(0, "zone_name", np.asarray(self.names, dtype=object)[idx])
         table.insert(0, "zone_id", np.asarray(self.ids, dtype=object)[idx])
         return table
+
+
+class RasterZones(Zones):
+    """Zones given by a raster of codes instead of polygons (e.g. the change strata of an
+    interval): zone k ≥ 1 is every cell of code ``codes[k - 1]``, whole. ``block(tile)`` returns
+    the tile's codes."""
+
+    def __init__(
+        self,
+        grid: Grid,
+        codes: Iterable[int],
+        block: Any,
+        names: Mapping[int, str] | None = None,
+    ) -> None:
+        super().__init__(grid)
+        self.codes = [int(c) for c in codes]
+        self.block = block
+        self.ids += [str(c) for c in self.codes]
+        self.names += [(names or {}).get(c, str(c)) for c in self.codes]
+
+    def coverage(self, tile: Tile) -> ZoneCoverage | None:
+        codes = np.asarray(self.block(tile)).ravel()
+        index = np.full(max(self.codes, default=0) + 1, -1, np.int64)
+        index[self.codes] = np.arange(len(self.codes))
+        inside = (codes >= 0) & (codes < index.size)
+        zone = np.where(inside, index[np.where(inside, codes, 0)], -1)
+        cell = np.flatnonzero(zone >= 0)
+        return ZoneCoverage(zone[cell], cell.astype(np.int64), np.ones(cell.size))

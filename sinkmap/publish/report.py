@@ -434,8 +434,9 @@ def _accuracy_section(results: Path) -> list[str]:
         ("Per ha (Mg CO2e/ha/yr)", "net_flux_mgco2e_per_ha_yr", _f2),
         ("Adjusted area (ha)", "adjusted_area_ha", _f1),
         ("Adjusted net flux (Mg CO2e/yr)", "net_flux_adjusted_mgco2e_per_yr", _f0),
-        ("5th pct.", "net_flux_adjusted_mgco2e_per_yr_p5", _f0),
-        ("95th pct.", "net_flux_adjusted_mgco2e_per_yr_p95", _f0),
+        ("2.5th pct.", "net_flux_adjusted_mgco2e_per_yr_p025", _f0),
+        ("97.5th pct.", "net_flux_adjusted_mgco2e_per_yr_p975", _f0),
+        ("Interval includes", "uncertainty_sources", None),
     ]
     for path in found:
         interval = path.parent.name
@@ -446,8 +447,9 @@ def _accuracy_section(results: Path) -> list[str]:
         if adjusted.exists():
             out.append(
                 "<p>Net flux from the adjusted areas: each stratum's flux per hectare on the map "
-                "times its adjusted area; 5th&ndash;95th percentiles from the areas' sampling "
-                "spread.</p>"
+                "times its adjusted area; the 95 % interval (2.5th&ndash;97.5th percentiles) from "
+                "the areas' sampling spread and, with the Monte Carlo on, the emission factors' "
+                "draws.</p>"
             )
             rows = pd.read_csv(adjusted).to_dict("records")
             out.append(_table(flux_columns, rows, table_id=f"adjusted-{interval}"))

@@ -40,8 +40,10 @@ from sinkmap.account.accuracy import (
     draw_positions,
     sample_size,
 )
+from sinkmap.account.zones import RasterZones
 from sinkmap.config import Config
-from sinkmap.contract import OUTPUT_VERSION, SYNTHETIC_NOTE
+from sinkmap.constants import CO2_PER_C
+from sinkmap.contract import GAIN_LOSS, OUTPUT_VERSION, STOCK_DIFFERENCE, SYNTHETIC_NOTE
 from sinkmap.dynamics import PLANTATIONS
 from sinkmap.errors import InputDataError
 from sinkmap.files import atomic_path, write_csv, write_json
@@ -49,6 +51,7 @@ from sinkmap.grid import Grid, Tile
 from sinkmap.io import read_window
 from sinkmap.legends import class_names, ipcc_category_lut
 from sinkmap.stages.context import Run, now
+from sinkmap.stages.uncertainty import stock_draws
 
 #: Conjectured user's accuracy of each change stratum, for the sample size (the values of the
 #: worked example of Olofsson et al. 2014, §5.1.1: change strata 0.7 and 0.6, stable 0.9, 0.95).
@@ -424,7 +427,7 @@ def assess_sample(
 
 
 #: The interval's flux layers an adjusted account is made from, by method.
-FLUX_METHODS = {"stock-difference": "flux", "gain-loss": "gain_loss_net"}
+FLUX_METHODS = {STOCK_DIFFERENCE: "flux", GAIN_LOSS: "gain_loss_net"}
 
 
 def _adjusted_account(
@@ -454,25 +457,35 @@ def _adjusted_account(
             for m, v in values.items():
                 ok = sel & np.isfinite(v)
                 flux[m][h] += float((v[ok] * cell[ok]).sum())
+    factor_draws = _factor_draws(run, y0, y1, strata, codes, area)
     parts = []
     for m in layers:
         factors = {h: flux[m][h] / area[h] if area[h] > 0 else 0.0 for h in codes}
-        t = adjusted_flux(sample, total_area=total, factors=factors, mapped_flux=flux[m])
+        # the state's gain-loss equals its stock difference pixel by pixel (docs/accounting.md),
+        # so both take the stocks' draws; gain-loss from a growth-rate table keeps its factors
+        draws = factor_draws if (m == STOCK_DIFFERENCE or run.model.stateful) else None
+        t = adjusted_flux(
+            sample,
+            total_area=total,
+            factors=factors,
+            mapped_flux=flux[m],
+            draws=run.cfg.account.uncertainty.draws,
+            factor_draws=draws,
+        )
         t.insert(0, "method", m)
+        t["uncertainty_sources"] = (
+            "areas (stratified bootstrap) and emission factors (Monte Carlo of the stocks)"
+            if draws is not None
+            else "areas (stratified bootstrap); emission factors held at their values"
+        )
         parts.append(t)
-    out = pd.concat(parts, ignore_index=True).rename(
-        columns={
-            "class": "stratum",
-            "flux_per_ha": "net_flux_mgco2e_per_ha_yr",
-            "mapped_flux": "net_flux_mapped_mgco2e_per_yr",
-            "adjusted_area": "adjusted_area_ha",
-            "adjusted_area_p5": "adjusted_area_ha_p5",
-            "adjusted_area_p95": "adjusted_area_ha_p95",
-            "adjusted_flux": "net_flux_adjusted_mgco2e_per_yr",
-            "adjusted_flux_p5": "net_flux_adjusted_mgco2e_per_yr_p5",
-            "adjusted_flux_p95": "net_flux_adjusted_mgco2e_per_yr_p95",
-        }
-    )
+    names = {"class": "stratum", "flux_per_ha": "net_flux_mgco2e_per_ha_yr"}
+    names |= {"mapped_flux": "net_flux_mapped_mgco2e_per_yr", "adjusted_area": "adjusted_area_ha"}
+    names |= {"adjusted_flux": "net_flux_adjusted_mgco2e_per_yr"}
+    for k in ("p025", "p5", "p95", "p975"):
+        names[f"adjusted_area_{k}"] = f"adjusted_area_ha_{k}"
+        names[f"adjusted_flux_{k}"] = f"net_flux_adjusted_mgco2e_per_yr_{k}"
+    out = pd.concat(parts, ignore_index=True).rename(columns=names)
     out.insert(2, "stratum_name", out["stratum"].map(CHANGE_STRATUM_NAMES).fillna("All strata"))
     out.insert(0, "interval", f"{y0}-{y1}")
     out["mapped_area_ha"] = out["stratum"].map(area)
@@ -480,6 +493,31 @@ def _adjusted_account(
     out["units"] = (
         "Mg CO2e/yr (fluxes), Mg CO2e/ha/yr (per ha), ha (areas); emissions +, removals -"
     )
+    return out
+
+
+def _factor_draws(
+    run: Run,
+    y0: int,
+    y1: int,
+    strata: IntervalStrata,
+    codes: list[int],
+    area: Mapping[int, float],
+) -> dict[int, np.ndarray] | None:
+    """Each stratum's flux per hectare in every draw of the stocks' Monte Carlo (the same seed and
+    parameters as ``monte_carlo.csv``): −(T_y1 − T_y0) / (y1 − y0) × 44/12 over the stratum's
+    cells, divided by its mapped area. None when the Monte Carlo is off."""
+    if not run.cfg.account.uncertainty.enabled:
+        return None
+    zones = RasterZones(strata.grid, codes, strata.block, CHANGE_STRATUM_NAMES)
+    totals = {
+        y: stock_draws(run.cfg, y, aligned=run.mc_inputs(y), grid=strata.grid, zones=zones)
+        for y in (y0, y1)
+    }
+    out = {}
+    for k, h in enumerate(codes, start=1):
+        flux = -(totals[y1][:, k, -1] - totals[y0][:, k, -1]) / (y1 - y0) * CO2_PER_C
+        out[h] = flux / area[h] if area[h] > 0 else np.zeros_like(flux)
     return out
 
 

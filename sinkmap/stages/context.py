@@ -84,6 +84,25 @@ class Run:
             return self.paths.filtered_land_cover(year)
         return self.paths.aligned(role, year)
 
+    @property
+    def mc_roles(self) -> set[str]:
+        """Input roles the Monte Carlo reads: the model's, land cover, and the per-pixel errors'
+        roles and their SD roles (a stateful model also reads its state layers)."""
+        mc = self.cfg.account.uncertainty
+        return (
+            set(self.model.input_roles)
+            | {"land_cover"}
+            | set(mc.input_errors)
+            | {e.sd for e in mc.input_errors.values()}
+        )
+
+    def mc_inputs(self, year: int) -> dict[str, Path]:
+        """The layers the Monte Carlo of ``year`` reads, by role (``state_<name>`` for the state)."""
+        out = {r: self.layer(r, year) for r in self.mc_roles}
+        if self.model.stateful:
+            out |= {f"state_{n}": p for n, p in self.paths.states(year).items()}
+        return out
+
     def tags(self, *, sources: list[dict[str, Any]], synthetic: bool) -> dict[str, Any]:
         """The provenance tags of a layer made from ``sources`` (with ``VERSION_CHANGE`` when
         ``account.allow_version_change`` lets an interval span two versions of a product)."""

@@ -219,6 +219,71 @@ def noise_streams(cfg: Config, grid: Grid, year: int) -> dict[str, NoiseStream]:
     return out
 
 
+def _draw_graph(
+    run: Run,
+    year: int,
+    aligned: Mapping[str, Path],
+    grid: Grid,
+    zones: Zones,
+    *,
+    want_sd: bool,
+    sensitivity: bool,
+    pixelwise: bool | None,
+) -> tuple[Any, Any, da.Array | None]:
+    """The delayed Monte Carlo of a year over ``zones``: totals (draws, zones, pools + total),
+    the sensitivity draws (or None) and the SD layer (or None), on the path the model allows."""
+    cfg = run.cfg
+    mc = cfg.account.uncertainty
+    model = run.model
+    roles = sorted(run.mc_roles | (set(STATE_KEYS.values()) if model.stateful else set()))
+    missing = [r for r in roles if r not in aligned]
+    if missing:
+        raise InputDataError(f"the Monte Carlo needs aligned input role(s) {missing}")
+    arrays = {r: open_on_grid(aligned[r], grid) for r in roles}
+    parameters = mc_parameters(model, mc.parameters, mc.correlated)
+    param_draws = draw_parameters(parameters, mc.draws, mc.seed)
+    mc = mc.model_copy(update={"sensitivity": sensitivity})
+    linear = (
+        hasattr(model, "mc_components")
+        and not mc.input_errors
+        and set(parameters) <= set(LINEAR_PARAMETERS.get(model.name, ()))
+    )
+    if pixelwise is None:
+        pixelwise = (
+            set(model.input_roles) != {"land_cover"} or bool(mc.input_errors) or model.stateful
+        )
+    if linear and pixelwise:
+        factors = draw_factors(parameters, param_draws)
+        return _mc_linear(model, grid, zones, arrays, parameters, factors, mc, want_sd)
+    if pixelwise:
+        streams = noise_streams(cfg, grid, year)
+        totals, sd = _mc_by_pixel(model, grid, zones, arrays, param_draws, mc, streams, want_sd)
+        return totals, None, sd
+    totals, sens, sd = _mc_by_class(
+        model, grid, zones, arrays["land_cover"], parameters, param_draws, mc
+    )
+    return totals, sens, sd if want_sd else None
+
+
+def stock_draws(
+    cfg: Config,
+    year: int,
+    *,
+    aligned: Mapping[str, Path],
+    grid: Grid,
+    zones: Zones,
+    threads: int = 1,
+) -> np.ndarray:
+    """The Monte Carlo totals of a year's stocks (draws, zones, pools + total) in Mg C over any
+    zones (e.g. :class:`~sinkmap.account.zones.RasterZones` of an interval's change strata): the
+    same draws as ``monte_carlo.csv`` for the same seed."""
+    totals, _, _ = _draw_graph(
+        Run(cfg), year, aligned, grid, zones, want_sd=False, sensitivity=False, pixelwise=None
+    )
+    (out,) = compute([totals], threads)
+    return np.asarray(out)
+
+
 def run_monte_carlo(
     cfg: Config,
     year: int,
@@ -251,44 +316,19 @@ def run_monte_carlo(
     """
     run = Run(cfg)
     mc = cfg.account.uncertainty
-    model = run.model
     grid = Grid.from_json(grid_path)
     zones = run.zones(grid)
-    roles = sorted(
-        set(model.input_roles)
-        | {"land_cover"}
-        | set(mc.input_errors)
-        | {e.sd for e in mc.input_errors.values()}
-        | (set(STATE_KEYS.values()) if model.stateful else set())
-    )
-    missing = [r for r in roles if r not in aligned]
-    if missing:
-        raise InputDataError(f"the Monte Carlo needs aligned input role(s) {missing}")
-    arrays = {r: open_on_grid(aligned[r], grid) for r in roles}
-    parameters = mc_parameters(model, mc.parameters, mc.correlated)
-    param_draws = draw_parameters(parameters, mc.draws, mc.seed)
-    streams = noise_streams(cfg, grid, year)
-    linear = (
-        hasattr(model, "mc_components")
-        and not mc.input_errors
-        and set(parameters) <= set(LINEAR_PARAMETERS.get(model.name, ()))
-    )
-    if pixelwise is None:
-        pixelwise = (
-            set(model.input_roles) != {"land_cover"} or bool(mc.input_errors) or model.stateful
-        )
     want_sd = sd_out is not None
-    sens: Any = None
-    if linear and pixelwise:
-        factors = draw_factors(parameters, param_draws)
-        totals, sens, sd = _mc_linear(model, grid, zones, arrays, parameters, factors, mc, want_sd)
-    elif pixelwise:
-        totals, sd = _mc_by_pixel(model, grid, zones, arrays, param_draws, mc, streams, want_sd)
-    else:
-        totals, sens, sd = _mc_by_class(
-            model, grid, zones, arrays["land_cover"], parameters, param_draws, mc
-        )
-        sd = sd if want_sd else None
+    totals, sens, sd = _draw_graph(
+        run,
+        year,
+        aligned,
+        grid,
+        zones,
+        want_sd=want_sd,
+        sensitivity=mc.sensitivity,
+        pixelwise=pixelwise,
+    )
     extra = [totals, sens]
     if sd_out is not None and sd is not None:
         sources, synthetic = read_sources([aligned["land_cover"]])

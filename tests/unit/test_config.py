@@ -95,6 +95,30 @@ def test_bad_values_name_the_key(base, edit, match):
             ),
             r"reads input role\(s\) \['biomass'\]",
         ),
+        (
+            lambda d: _mc(d, parameters={"table.above": 0.5}, correlated={}),
+            # Phi(-1 / 0.5) = 2.28 % of the draws below 0
+            r"account\.uncertainty: parameter 'table\.above': a normal with relative SD 0\.5 puts "
+            r"2\.28% of its draws outside .* lognormal .* truncnormal",
+        ),
+        (
+            lambda d: _mc(
+                d, parameters={"table.above": {"distribution": "triangular"}}, correlated={}
+            ),
+            r"'table\.above': a triangular needs rel_range \[lo, hi\]",
+        ),
+        (
+            lambda d: _mc(d, parameters={"table.above": 0.2}, correlated={"g": ["table.dead"]}),
+            r"name parameter\(s\) \['table\.dead'\] that have no uncertainty",
+        ),
+        (
+            lambda d: _mc(
+                d,
+                parameters={"table.above": 0.2, "table.soil": {"rel_sd": 0.2, "classes": "shared"}},
+                correlated={"g": ["table.above", "table.soil"]},
+            ),
+            r"correlated group 'g' mixes parameters drawn per class and drawn once",
+        ),
     ],
 )
 def test_what_a_run_needs_is_checked_before_it_starts(base, edit, match):
@@ -105,6 +129,12 @@ def test_what_a_run_needs_is_checked_before_it_starts(base, edit, match):
     cfg = load_config(_edit(base, edit))
     with pytest.raises(ConfigError, match=match):
         validate_run(cfg)
+
+
+def _mc(d, **settings):
+    """Set account.uncertainty settings of a raw config (the Monte Carlo on)."""
+    mc = d.setdefault("account", {}).setdefault("uncertainty", {})
+    mc.update(enabled=True, **settings)
 
 
 def _wc_2020_2021(d):

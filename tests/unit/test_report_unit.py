@@ -353,9 +353,9 @@ def test_change_filtering_and_accuracy_sections(tmp_path: Path, no_maps: None) -
     )
     (acc / "adjusted_account.csv").write_text(
         "method,stratum,stratum_name,net_flux_mapped_mgco2e_per_yr,net_flux_mgco2e_per_ha_yr,"
-        "adjusted_area_ha,net_flux_adjusted_mgco2e_per_yr,net_flux_adjusted_mgco2e_per_yr_p5,"
-        "net_flux_adjusted_mgco2e_per_yr_p95\n"
-        "stock-difference,3,Forest loss,120000,358.3,412.3,147727,110000,185000\n"
+        "adjusted_area_ha,net_flux_adjusted_mgco2e_per_yr,net_flux_adjusted_mgco2e_per_yr_p025,"
+        "net_flux_adjusted_mgco2e_per_yr_p975,uncertainty_sources\n"
+        "stock-difference,3,Forest loss,120000,358.3,412.3,147727,110000,185000,areas\n"
     )
     page, _ = _page(results)
     assert page.tables["adjusted-2020-2021"][1] == [
@@ -367,6 +367,7 @@ def test_change_filtering_and_accuracy_sections(tmp_path: Path, no_maps: None) -
         "147,727",
         "110,000",
         "185,000",
+        "areas",
     ]
     assert "Change filtering" in page.h2
     header, row = page.tables["change-filter"]

@@ -635,3 +635,22 @@ def test_parquet_twin_keeps_its_types_without_monte_carlo_or_a_second_year(land)
     assert types["stock_mgc_p05"] == types["net_flux_mgco2e_per_yr"] == "double"
     assert types["interval_start"] == types["class_code"] == "int64"
     assert "null" not in types.values()
+
+
+def test_stock_draws_over_raster_zones_are_the_hand_totals_per_code(land):
+    """Zones from a raster of codes (here the land cover itself, as the change strata are used):
+    with no error drawn each zone's total is its cells' stock, 3 x 197, 3 x 46 and 1 x 20 hand
+    cells x CELL, and the AOI's is their sum (749 x CELL)."""
+    from sinkmap.account.zones import RasterZones
+    from sinkmap.grid import Grid
+    from sinkmap.io import read_window
+    from sinkmap.stages.uncertainty import stock_draws
+
+    cfg = _mc_cfg(land, draws=3, parameters={})
+    grid = Grid.from_json(land["grid"])
+    zones = RasterZones(grid, [10, 40, 50], lambda t: read_window(land["lc2020"], t.window))
+    totals = stock_draws(cfg, 2020, aligned={"land_cover": land["lc2020"]}, grid=grid, zones=zones)
+    assert totals.shape == (3, 4, 5)
+    expected = np.array([749, 3 * 197, 3 * 46, 20]) * CELL
+    np.testing.assert_allclose(totals[:, :, -1], np.broadcast_to(expected, (3, 4)), rtol=1e-6)
+    assert zones.ids == ["aoi", "10", "40", "50"]

@@ -155,10 +155,24 @@ def test_assess_gives_the_stratified_estimates(sampled: Path) -> None:
             strata_rows["net_flux_adjusted_mgco2e_per_yr"].sum(), rel=1e-6, abs=1e-6
         )
         assert (
-            total["net_flux_adjusted_mgco2e_per_yr_p5"]
+            total["net_flux_adjusted_mgco2e_per_yr_p025"]
+            <= total["net_flux_adjusted_mgco2e_per_yr_p5"]
             <= total["net_flux_adjusted_mgco2e_per_yr"]
             <= total["net_flux_adjusted_mgco2e_per_yr_p95"]
+            <= total["net_flux_adjusted_mgco2e_per_yr_p975"]
         )
+        # the stocks' Monte Carlo (lookup table values drawn, tinyrun) gives each stratum's
+        # factor its draws for stock difference; gain-loss from the growth-rate table keeps its
+        # factors (its parameters are not drawn)
+        sources = set(rows["uncertainty_sources"])
+        if method == "stock-difference":
+            assert sources == {
+                "areas (stratified bootstrap) and emission factors (Monte Carlo of the stocks)"
+            }
+        else:
+            assert sources == {
+                "areas (stratified bootstrap); emission factors held at their values"
+            }
 
 
 def test_bad_interpretations_are_refused_and_nothing_is_written(sampled: Path) -> None:

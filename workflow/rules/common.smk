@@ -125,9 +125,7 @@ def stock_roles():
 
 def mc_roles():
     """Input roles the Monte Carlo reads: the model's, land cover, and the per-pixel SD roles."""
-    return (
-        stock_roles() | set(MC.input_errors) | {e.sd for e in MC.input_errors.values()}
-    )
+    return RUN.mc_roles
 
 
 def interval_inputs(wildcards):
