@@ -6,6 +6,7 @@ The JSON Schema in ``workflow/schemas/config.schema.json`` is generated from the
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -258,6 +259,27 @@ class AccountConfig(_Strict):
         "algorithms, so their differences are not all land change). Off by default: such an "
         "interval stops the run; when allowed, every layer carries a VERSION_CHANGE tag.",
     )
+    assessments: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Interval 'Y0-Y1' -> its interpreted reference sample (the file sinkmap "
+        "sample wrote, reference_class filled in): the workflow assesses it (sinkmap assess) and "
+        "the account adds area-adjusted rows of the interval's net flux.",
+    )
+
+    @field_validator("assessments")
+    @classmethod
+    def _intervals(cls, v: dict[str, Path]) -> dict[str, Path]:
+        for key in v:
+            m = re.fullmatch(r"(\d{4})-(\d{4})", key)
+            if not m or int(m.group(1)) >= int(m.group(2)):
+                raise ValueError(
+                    f"{key!r} is not an interval 'Y0-Y1' with Y0 < Y1 (e.g. 2023-2024)"
+                )
+        return v
+
+    def assessed(self) -> dict[tuple[int, int], Path]:
+        """The assessed intervals, (y0, y1) -> interpreted sample."""
+        return {(int(k[:4]), int(k[5:])): p for k, p in self.assessments.items()}
 
 
 class ChangeFilterConfig(_Strict):
@@ -342,6 +364,16 @@ class Config(_Strict):
                 "needs a 'land_cover' role, e.g. inputs: {land_cover: {dataset: demo_worldcover}}"
             )
         return v
+
+    @model_validator(mode="after")
+    def _assessed_intervals(self) -> Config:
+        bad = [f"{a}-{b}" for a, b in self.account.assessed() if (a, b) not in self.intervals]
+        if bad:
+            raise ValueError(
+                f"account.assessments: {bad} are not intervals of consecutive configured years "
+                f"({[f'{a}-{b}' for a, b in self.intervals]}); assess an interval the account has"
+            )
+        return self
 
     @model_validator(mode="after")
     def _account_roles(self) -> Config:

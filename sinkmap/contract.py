@@ -23,6 +23,11 @@ ACCOUNT_POOLS: tuple[str, ...] = ("above", "below", "dead", "soil", "total")
 #: The two methods reported side by side.
 STOCK_DIFFERENCE = "stock-difference"
 GAIN_LOSS = "gain-loss"
+#: A method's net flux from area-adjusted activity data (an accuracy assessment of the interval:
+#: emission factor of each change stratum × its adjusted area), beside the mapped one.
+ADJUSTED = {m: f"{m} (area-adjusted)" for m in (STOCK_DIFFERENCE, GAIN_LOSS)}
+#: Every ``method`` of the account, in its order.
+METHODS: tuple[str, ...] = (STOCK_DIFFERENCE, GAIN_LOSS, *ADJUSTED.values())
 
 #: Columns of the account table and their units (None: a label, code or text without units).
 ACCOUNT_UNITS: dict[str, str | None] = {

@@ -7,6 +7,7 @@ One row per (year, zone, class, pool, method) with the columns of
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 
@@ -24,14 +25,17 @@ from sinkmap.contract import (
     ACCOUNT_POOLS,
     ACCOUNT_TEXT,
     ACCOUNT_UNITS,
+    ADJUSTED,
     ALL_CLASSES,
     AOI_ZONE,
     GAIN_LOSS,
     INTERVAL_QUANTILES,
+    METHODS,
     OUTPUT_VERSION,
     SENSITIVITY_COLUMNS,
     STOCK_DIFFERENCE,
 )
+from sinkmap.errors import InputDataError
 from sinkmap.legends import class_names, ipcc_categories
 
 log = logging.getLogger("sinkmap")
@@ -183,6 +187,7 @@ def account_table(
     change_tallies: Mapping[int, pd.DataFrame],
     draws: Mapping[int, pd.DataFrame] | None = None,
     tolerance: float | None = None,
+    adjusted: Mapping[tuple[int, int], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The carbon account: each year's stock tally joined with the changes of the interval ending in
     it (both methods), and the Monte Carlo intervals, with the contract's columns and types.
@@ -220,6 +225,8 @@ def account_table(
             st = with_intervals(st, draws, year, years[k - 1] if k else None, valid_area, tolerance)
         valid_area[year] = aoi_areas(st)
         frames.append(st)
+    for (y0, y1), adj in (adjusted or {}).items():
+        frames.append(adjusted_rows(adj, y0, y1, frames))
     table = pd.concat(frames, ignore_index=True)
     for col in ACCOUNT_COLUMNS:  # a column no tally filled keeps its type (Parquet schema)
         if col not in table.columns:
@@ -233,13 +240,72 @@ def account_table(
     table["output_version"] = OUTPUT_VERSION
     for col in ACCOUNT_INTEGER:
         table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
-    order = {m: i for i, m in enumerate((STOCK_DIFFERENCE, GAIN_LOSS))}
+    order = {m: i for i, m in enumerate(METHODS)}
     table["_m"] = table["method"].map(order)
     table["_p"] = table["pool"].map({p: i for i, p in enumerate(ACCOUNT_POOLS)})
     table["_z"] = (table["zone_id"] != AOI_ZONE).astype(int)
     return table.sort_values(
         ["year", "_z", "zone_id", "_m", "class_code", "_p"], na_position="last", kind="stable"
     )[ACCOUNT_COLUMNS].reset_index(drop=True)
+
+
+def adjusted_rows(
+    adjusted: pd.DataFrame, y0: int, y1: int, frames: list[pd.DataFrame]
+) -> pd.DataFrame:
+    """The account rows of an interval's area-adjusted net flux (``adjusted_account.csv`` of
+    ``sinkmap assess``): per method, the AOI's "all classes" total, its 95 % and 90 % intervals,
+    the adjusted area; stock and gross columns empty. Labels and provenance come from the
+    interval's own stock-difference row (``frames``)."""
+    own = pd.concat(frames, ignore_index=True)
+    base = own[
+        (own["year"] == y1)
+        & (own["zone_id"].astype(str) == AOI_ZONE)
+        & (own["class_name"] == ALL_CLASSES)
+        & (own["pool"] == "total")
+        & (own["method"] == STOCK_DIFFERENCE)
+    ]
+    if base.empty:
+        raise InputDataError(
+            f"the account has no {y1} stock-difference total for the AOI, so the area-adjusted "
+            f"rows of {y0}-{y1} have nothing to join; run the workflow for {y0} and {y1}"
+        )
+    ref = base.iloc[0]
+    rows = []
+    for method, part in adjusted.groupby("method", sort=False):
+        total = part[part["stratum"].astype(str) == "total"].iloc[0]
+        net = float(total["net_flux_adjusted_mgco2e_per_yr"])
+        params = {
+            "activity_data": "area-adjusted (Olofsson et al. 2014; Stehman 2014)",
+            "emission_factors": "the map's net flux per ha of each change stratum",
+            "uncertainty_sources": str(total.get("uncertainty_sources", "")),
+        }
+        row = {
+            "year": y1,
+            "interval_start": y0,
+            "interval_end": y1,
+            "zone_id": AOI_ZONE,
+            "zone_name": ref["zone_name"],
+            "class_code": pd.NA,
+            "class_name": ALL_CLASSES,
+            "ipcc_category": "",
+            "pool": "total",
+            "method": ADJUSTED[str(method)],
+            "area_ha": float(total["adjusted_area_ha"]),
+            "stock_change_mgc_per_yr": -net / CO2_PER_C,
+            "net_flux_mgco2e_per_yr": net,
+            "model": ref["model"],
+            "method_params": json.dumps(params, sort_keys=True),
+            "inputs": ref["inputs"],
+            "synthetic": ref["synthetic"],
+            "computed_at": str(total.get("computed_at", ref["computed_at"])),
+        }
+        for k in INTERVAL_QUANTILES:
+            row[f"net_flux_mgco2e_per_yr_{k}"] = float(
+                total[f"net_flux_adjusted_mgco2e_per_yr_{'p5' if k == 'p05' else k}"]
+            )
+        row["mc_draws"] = int(total["draws"]) if "draws" in total else pd.NA
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def sensitivity_table(

@@ -462,7 +462,7 @@ def sensitivity_png(
     """Horizontal bars of each parameter's share of the Monte Carlo variance
     (``uncertainty_sensitivity.csv`` rows of one quantity), largest on top."""
     rows = table.sort_values("variance_share")
-    fig = Figure(figsize=(size[0] / DPI, size[1] * 0.6 / DPI), dpi=DPI)
+    fig = Figure(figsize=(size[0] / DPI, size[1] * 0.7 / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.3, 0.15, 0.65, 0.72))
     shares = np.nan_to_num(rows["variance_share"].to_numpy(dtype=float) * 100)

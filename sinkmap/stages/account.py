@@ -30,6 +30,7 @@ def assemble_account(
     changes: Mapping[int, Path],
     monte_carlo: Mapping[int, Path] | None = None,
     sensitivity: Mapping[int, Path] | None = None,
+    adjusted: Mapping[tuple[int, int], Path] | None = None,
     out: Path,
     parquet_out: Path | None = None,
     sensitivity_out: Path | None = None,
@@ -38,9 +39,10 @@ def assemble_account(
 
     ``stocks``: year → ``account_stocks.csv``; ``changes``: end year → ``account_changes.csv``;
     ``monte_carlo``: year → ``monte_carlo.csv``; ``sensitivity``: year →
-    ``monte_carlo_sensitivity.csv``, whose variance shares go to ``sensitivity_out``. Rows of a year come only from that year's (and its
-    interval's) tallies, so adding a year leaves earlier rows as they were, ``computed_at``
-    included.
+    ``monte_carlo_sensitivity.csv``, whose variance shares go to ``sensitivity_out``;
+    ``adjusted``: assessed interval → its ``adjusted_account.csv`` (area-adjusted rows). Rows of
+    a year come only from that year's (and its interval's) tallies, so adding a year leaves
+    earlier rows as they were, ``computed_at`` included.
     """
     draws = {
         y: pd.read_csv(p, dtype={"zone_id": str, "pool": str}, keep_default_na=False)
@@ -51,6 +53,7 @@ def assemble_account(
         {y: read_tally(p) for y, p in changes.items()},
         draws,
         cfg.account.uncertainty.tolerance,
+        {k: pd.read_csv(p, dtype={"stratum": str}) for k, p in (adjusted or {}).items()},
     )
     write_csv(table, out)
     if sensitivity_out is not None:

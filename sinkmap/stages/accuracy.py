@@ -473,6 +473,7 @@ def _adjusted_account(
             factor_draws=draws,
         )
         t.insert(0, "method", m)
+        t["draws"] = run.cfg.account.uncertainty.draws
         t["uncertainty_sources"] = (
             "areas (stratified bootstrap) and emission factors (Monte Carlo of the stocks)"
             if draws is not None

@@ -188,6 +188,19 @@ def validate_run(cfg: Config) -> Run:
             draw_parameters(mc_parameters(model, mc.parameters, mc.correlated), 1, mc.seed)
         except InputDataError as exc:
             raise ConfigError(f"account.uncertainty: {exc}") from None
+    for (y0, y1), labelled in cfg.account.assessed().items():
+        strata = run.paths.sample_outputs(y0, y1)["strata"]
+        if not Path(labelled).is_file():
+            raise ConfigError(
+                f"account.assessments.{y0}-{y1}: {labelled} does not exist; draw the sample with "
+                f"`sinkmap sample {y0}-{y1}`, fill in its reference_class and give that file"
+            )
+        if not strata.is_file():
+            raise ConfigError(
+                f"account.assessments.{y0}-{y1}: the strata table {strata} written with the "
+                f"sample is missing; run `sinkmap sample {y0}-{y1}` again (same --seed) or "
+                "restore it"
+            )
     warmup = cfg.change_filter.warmup(cfg.years[0])
     if warmup:
         land_cover = run.dataset("land_cover")

@@ -83,6 +83,10 @@ MC95: dict[tuple[str, int], tuple[float, float, float | None, float | None]] = {
     ("z1", 2021): (710.0, 800.0, -14.0, -8.0),
 }
 MCSE: tuple[float, float] = (4.0, 0.25)
+#: Area-adjusted net flux of an interval (area ha, net, 2.5th and 97.5th percentiles, Mg CO2e/yr).
+ADJUSTED: dict[tuple[int, int], tuple[float, float, float, float]] = {
+    (2020, 2021): (12.0, -13.0, -20.0, -6.0)
+}
 
 
 def account_table(
@@ -90,6 +94,7 @@ def account_table(
     areas: Mapping[Key, float] = AREAS,
     gains_losses: Mapping[Key, tuple[float, float]] = GAINS_LOSSES,
     mc: Mapping[tuple[str, int], tuple[float, float, float | None, float | None]] | None = MC,
+    adjusted: Mapping[tuple[int, int], tuple[float, float, float, float]] | None = None,
     *,
     synthetic: str = "yes",
     output_version: str = OUTPUT_VERSION,
@@ -116,7 +121,15 @@ def account_table(
                             "net_flux_mgco2e_per_yr_p05": np.nan if f05 is None else f05,
                             "net_flux_mgco2e_per_yr_p95": np.nan if f95 is None else f95,
                         }
-                        s025, s975, f025, f975 = MC95[(zone, year)]
+                        s025, s975, f025, f975 = MC95.get(
+                            (zone, year),  # other accounts: 10 Mg C and 1 Mg CO2e/yr wider
+                            (
+                                s05 - 10,
+                                s95 + 10,
+                                None if f05 is None else f05 - 1,
+                                None if f95 is None else f95 + 1,
+                            ),
+                        )
                         row |= {
                             "stock_mgc_p025": s025,
                             "stock_mgc_p975": s975,
@@ -139,6 +152,14 @@ def account_table(
             for code in [None, *codes]:
                 row = _sum_rows([gl[c] for c in codes] if code is None else [gl[code]])
                 rows.append(row | _labels(zone, year, code, "total", "gain-loss", prev))
+    for (y0, y1), (area, net, lo, hi) in (adjusted or {}).items():
+        row = _labels(AOI_ZONE, y1, None, "total", "stock-difference (area-adjusted)", y0)
+        row |= {"area_ha": area, "net_flux_mgco2e_per_yr": net, "mc_draws": MC_DRAWS}
+        row |= {"stock_change_mgc_per_yr": -net / CO2_PER_C}
+        row |= {"net_flux_mgco2e_per_yr_p025": lo, "net_flux_mgco2e_per_yr_p975": hi}
+        row |= {"net_flux_mgco2e_per_yr_p05": lo + 1, "net_flux_mgco2e_per_yr_p95": hi - 1}
+        row["method_params"] = json.dumps({"uncertainty_sources": "areas"})
+        rows.append(row)
     table = pd.DataFrame(rows)
     for column in ACCOUNT_COLUMNS:
         if column not in table:

@@ -70,6 +70,14 @@ def _edit(base: dict, fn) -> dict:
         (lambda d: d["grid"].update(resolution=-10), r"grid\.resolution"),
         (lambda d: d["inputs"].pop("land_cover"), r"inputs: needs a 'land_cover' role"),
         (lambda d: d.pop("aoi"), r"aoi: required key is missing"),
+        (
+            lambda d: d.setdefault("account", {}).update(assessments={"2024-2020": "x.csv"}),
+            r"'2024-2020' is not an interval 'Y0-Y1' with Y0 < Y1",
+        ),
+        (
+            lambda d: d.setdefault("account", {}).update(assessments={"1990-2099": "x.csv"}),
+            r"account\.assessments: \['1990-2099'\] are not intervals of consecutive configured",
+        ),
     ],
 )
 def test_bad_values_name_the_key(base, edit, match):
@@ -118,6 +126,12 @@ def test_bad_values_name_the_key(base, edit, match):
                 correlated={"g": ["table.above", "table.soil"]},
             ),
             r"correlated group 'g' mixes parameters drawn per class and drawn once",
+        ),
+        (
+            lambda d: d["account"].update(
+                assessments={f"{d['years'][0]}-{d['years'][1]}": "no/such/labels.csv"}
+            ),
+            r"no/such/labels\.csv does not exist; draw the sample with `sinkmap sample",
         ),
     ],
 )

@@ -35,7 +35,7 @@ from sinkmap.publish.stac import (
     validate_catalog,
 )
 
-from ._account import GAIN_LOSS_PARAMS, INPUTS, MODEL, account_table, write_account
+from ._account import ADJUSTED, GAIN_LOSS_PARAMS, INPUTS, MODEL, account_table, write_account
 from ._helpers import ROOT, UTM_LEFT, UTM_TOP
 
 GRID = Grid("EPSG:32649", 10.0, UTM_LEFT, UTM_TOP, width=40, height=30, chunk=16)
@@ -594,3 +594,23 @@ def test_account_json_refuses_another_contract_version(tmp_path: Path) -> None:
     )
     with pytest.raises(OutputError, match="output contract"):
         write_account_json(tmp_path / "old.csv", tmp_path / "old.json")
+
+
+def test_area_adjusted_rows_validate_and_keep_their_shape(tmp_path: Path) -> None:
+    """An assessed interval's area-adjusted row (hand values: 12 ha, -13 Mg CO2e/yr, 95 % -20 to
+    -6) validates; with a stock, gross flows or outside the AOI's total it does not."""
+    schema = json.loads(ACCOUNT_SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    account_table(adjusted=ADJUSTED).to_csv(tmp_path / "a.csv", index=False)
+    write_account_json(tmp_path / "a.csv", tmp_path / "a.json")
+    doc = json.loads((tmp_path / "a.json").read_text())
+    validator.validate(doc)
+    (row,) = [r for r in doc["records"] if r["method"] == "stock-difference (area-adjusted)"]
+    assert row["net_flux_mgco2e_per_yr"] == -13.0 and row["interval_start"] == 2020
+    assert row["stock_change_mgc_per_yr"] == pytest.approx(13.0 * 12 / 44)
+    for bad in ({"stock_mgc": 1990.0}, {"emissions_mgco2e_per_yr": 1.0}, {"zone_id": "z1"}):
+        broken = json.loads(json.dumps(doc))
+        (r,) = [r for r in broken["records"] if r["method"].endswith("(area-adjusted)")]
+        r.update(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            validator.validate(broken)

@@ -161,18 +161,11 @@ def test_assess_gives_the_stratified_estimates(sampled: Path) -> None:
             <= total["net_flux_adjusted_mgco2e_per_yr_p95"]
             <= total["net_flux_adjusted_mgco2e_per_yr_p975"]
         )
-        # the stocks' Monte Carlo (lookup table values drawn, tinyrun) gives each stratum's
-        # factor its draws for stock difference; gain-loss from the growth-rate table keeps its
-        # factors (its parameters are not drawn)
-        sources = set(rows["uncertainty_sources"])
-        if method == "stock-difference":
-            assert sources == {
-                "areas (stratified bootstrap) and emission factors (Monte Carlo of the stocks)"
-            }
-        else:
-            assert sources == {
-                "areas (stratified bootstrap); emission factors held at their values"
-            }
+        # the stocks' Monte Carlo gives each stratum's factor its draws; the carbon state's
+        # gain-loss equals its stock difference pixel by pixel, so it takes the same draws
+        assert set(rows["uncertainty_sources"]) == {
+            "areas (stratified bootstrap) and emission factors (Monte Carlo of the stocks)"
+        }
 
 
 def test_bad_interpretations_are_refused_and_nothing_is_written(sampled: Path) -> None:
@@ -204,3 +197,54 @@ def test_bad_interpretations_are_refused_and_nothing_is_written(sampled: Path) -
     assert f"sample units {away.loc[1, 'point_id']} lie outside the AOI" in done.stderr
     # nothing written, nothing half-written
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_a_configured_assessment_adds_area_adjusted_rows_to_the_account(sampled: Path) -> None:
+    """account.assessments: the workflow assesses the interval and the account gets one
+    area-adjusted row per method. With labels copied from the map the adjusted areas are the mapped
+    ones (no sampling spread), so the adjusted net flux is the mapped net flux of the account, and
+    its 95 % interval, from the stocks' Monte Carlo run over the five change strata and added up,
+    is the account's own interval from the Monte Carlo over the whole AOI: two tallies of the same
+    draws."""
+    import yaml
+    from tinyrun import snakemake
+
+    out = sampled / Paths().accuracy_dir(Y0, Y1)
+    points = pd.read_csv(out / "sample.csv", keep_default_na=False)
+    points["reference_class"] = points["stratum_name"]
+    points.to_csv(sampled / "labelled.csv", index=False)
+    cfg = yaml.safe_load((sampled / "config.yaml").read_text())
+    cfg["account"]["assessments"] = {f"{Y0}-{Y1}": "labelled.csv"}
+    (sampled / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    snakemake(sampled, "results/carbon_account.csv")
+    account = pd.read_csv(sampled / "results" / "carbon_account.csv")
+    adjusted = pd.read_csv(out / "adjusted_account.csv")
+
+    def total(method: str) -> pd.Series:
+        rows = account[
+            (account["method"] == method)
+            & (account["zone_id"] == "aoi")
+            & (account["class_name"] == "all classes")
+            & (account["pool"] == "total")
+            & (account["year"] == Y1)
+        ]
+        assert len(rows) == 1, rows
+        return rows.iloc[0]
+
+    for method in ("stock-difference", "gain-loss"):
+        row = total(f"{method} (area-adjusted)")
+        mapped = total(method)
+        adj = adjusted[(adjusted["method"] == method) & (adjusted["stratum"] == "total")].iloc[0]
+        assert row["net_flux_mgco2e_per_yr"] == adj["net_flux_adjusted_mgco2e_per_yr"]
+        assert row["net_flux_mgco2e_per_yr_p025"] == adj["net_flux_adjusted_mgco2e_per_yr_p025"]
+        assert row["interval_start"] == Y0 and pd.isna(row["stock_mgc"])
+        assert row["net_flux_mgco2e_per_yr"] == pytest.approx(
+            mapped["net_flux_mgco2e_per_yr"], rel=1e-5, abs=1e-3
+        )
+        assert row["area_ha"] == pytest.approx(mapped["area_ha"], rel=1e-9)
+    sd = total("stock-difference")
+    row = total("stock-difference (area-adjusted)")
+    for q in ("p025", "p975"):
+        assert row[f"net_flux_mgco2e_per_yr_{q}"] == pytest.approx(
+            sd[f"net_flux_mgco2e_per_yr_{q}"], rel=1e-4, abs=1e-2
+        )

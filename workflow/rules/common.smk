@@ -94,6 +94,25 @@ def previous_state(wildcards):
     return out | {"prev_land_cover": str(layer("land_cover", y0))}
 
 
+def assess_inputs(wildcards):
+    """An assessed interval's interpreted sample and strata table, its flux layers, and what its
+    strata and the stocks' Monte Carlo read in both years."""
+    y0, y1 = int(wildcards.y0), int(wildcards.y1)
+    outs = interval_outputs(y0, y1)
+    out = {
+        "labelled": str(CFG.account.assessed()[(y0, y1)]),
+        "strata": str(P.sample_outputs(y0, y1)["strata"]),
+        "grid": str(P.grid()),
+        "flux": outs["flux"],
+    }
+    if "gain_loss_net" in outs:
+        out["gain_loss_net"] = outs["gain_loss_net"]
+    for y in (y0, y1):
+        out |= {f"mc{y}_{k}": str(v) for k, v in RUN.mc_inputs(y).items()}
+        out[f"land_cover{y}"] = str(P.aligned("land_cover", y))
+    return out
+
+
 def year_states(wildcards):
     """A stateful model's state layers of the job's year (the Monte Carlo reads them)."""
     if not STATEFUL:
@@ -187,6 +206,8 @@ def core_outputs():
             out.append(str(P.stock_sd(year)))
     for y0, y1 in INTERVALS:
         out += list(interval_outputs(y0, y1).values())
+    for y0, y1 in CFG.account.assessed():
+        out += [str(p) for p in P.assessment_outputs(y0, y1).values()]
     return out
 
 

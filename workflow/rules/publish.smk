@@ -22,6 +22,10 @@ rule account:
         sensitivity=(
             [str(P.monte_carlo_sensitivity(y)) for y in YEARS] if MC.enabled else []
         ),
+        adjusted=[
+            str(P.assessment_outputs(y0, y1)["adjusted_account"])
+            for y0, y1 in CFG.account.assessed()
+        ],
     output:
         csv=report(
             str(P.account()), caption="../report/account.rst", category="Account"
@@ -33,8 +37,20 @@ rule account:
     params:
         years=YEARS,
         intervals=INTERVALS,
+        assessed=list(CFG.account.assessed()),
     script:
         "../scripts/account.py"
+
+
+rule assess:
+    input:
+        unpack(assess_inputs),
+    output:
+        **{k: str(v) for k, v in P.assessment_outputs("{y0}", "{y1}").items()},
+    log:
+        str(P.log("assess", "{y0}-{y1}")),
+    script:
+        "../scripts/assess.py"
 
 
 rule account_json:

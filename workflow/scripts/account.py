@@ -1,8 +1,9 @@
 """Assemble carbon_account.csv and its Parquet twin: one row per year x zone x class x pool x method.
 
 Inputs: per-year stock tallies, per-interval change tallies, per-year Monte Carlo draws and
-sensitivity draws (optional). Outputs: carbon_account.csv, carbon_account.parquet,
-uncertainty_sensitivity.csv. Settings: params years, intervals.
+sensitivity draws (optional), the assessed intervals' adjusted_account.csv. Outputs:
+carbon_account.csv, carbon_account.parquet, uncertainty_sensitivity.csv. Settings: params years,
+intervals, assessed.
 """
 
 from pathlib import Path
@@ -24,6 +25,10 @@ with step(sm.log[0], "carbon account"):
         if sm.input.monte_carlo
         else None,
         sensitivity={y: Path(p) for y, p in zip(years, sm.input.sensitivity, strict=True)},
+        adjusted={
+            (int(a), int(b)): Path(p)
+            for (a, b), p in zip(sm.params.assessed, sm.input.adjusted, strict=True)
+        },
         out=Path(sm.output.csv),
         parquet_out=Path(sm.output.parquet),
         sensitivity_out=Path(sm.output.sensitivity),
