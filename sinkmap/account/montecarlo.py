@@ -601,14 +601,30 @@ def draws_needed(draws: int, mcse: float, half_width: float, tolerance: float) -
     return int(np.ceil(draws * (mcse / (tolerance * half_width)) ** 2))
 
 
+def sources(parameters: Mapping[str, Parameter]) -> dict[str, list[str]]:
+    """The independent sources of uncertainty: each correlated group (named "group (members)")
+    and each parameter outside a group. A group is held or drawn as one: holding one member of a
+    group while the others vary would break the correlation the group states."""
+    groups: dict[str, list[str]] = {}
+    for name, p in parameters.items():
+        groups.setdefault(p.group or name, []).append(name)
+    return {
+        (f"{key} ({', '.join(names)})" if parameters[names[0]].group else key): names
+        for key, names in groups.items()
+    }
+
+
 def fix_parameter(
-    parameters: Mapping[str, Parameter], param_draws: Mapping[str, np.ndarray], name: str
+    parameters: Mapping[str, Parameter],
+    param_draws: Mapping[str, np.ndarray],
+    name: str | Sequence[str],
 ) -> dict[str, np.ndarray]:
-    """The draws with parameter ``name`` held at its central value in every draw (the others as
-    drawn: common random numbers, so the difference in variance is the parameter's share)."""
+    """The draws with parameter(s) ``name`` held at their central values in every draw (the others
+    as drawn: common random numbers, so the difference in variance is their share)."""
     out = dict(param_draws)
-    mean = np.asarray(parameters[name].mean, "float64")
-    out[name] = np.broadcast_to(mean, param_draws[name].shape).copy()
+    for n in [name] if isinstance(name, str) else name:
+        mean = np.asarray(parameters[n].mean, "float64")
+        out[n] = np.broadcast_to(mean, param_draws[n].shape).copy()
     return out
 
 

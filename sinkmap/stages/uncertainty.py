@@ -29,6 +29,7 @@ from sinkmap.account.montecarlo import (
     linear_totals,
     mc_parameters,
     pixel_draws,
+    sources,
 )
 from sinkmap.account.zones import Zones
 from sinkmap.config import Config
@@ -105,7 +106,11 @@ def _mc_linear(
         ]
     )
     totals = dask.delayed(linear_totals)(stats, factors, mc.draws)
-    sens = dask.delayed(_linear_sensitivity)(stats, factors, mc.draws) if mc.sensitivity else None
+    sens = (
+        dask.delayed(_linear_sensitivity)(stats, factors, sources(parameters), mc.draws)
+        if mc.sensitivity
+        else None
+    )
     if not want_sd:
         return totals, sens, None
     sd = [
@@ -116,13 +121,18 @@ def _mc_linear(
 
 
 def _linear_sensitivity(
-    stats: Mapping[str, np.ndarray], factors: Mapping[str, np.ndarray], draws: int
+    stats: Mapping[str, np.ndarray],
+    factors: Mapping[str, np.ndarray],
+    groups: Mapping[str, list[str]],
+    draws: int,
 ) -> dict[str, np.ndarray]:
-    """The AOI's total stock per draw with each parameter in turn at its value (factor 1)."""
-    return {
-        name: linear_totals(stats, {**factors, name: np.ones_like(f)}, draws)[:, 0, -1]
-        for name, f in factors.items()
-    }
+    """The AOI's total stock per draw with each source in turn (a parameter, or a correlated
+    group as one) at its value (factor 1)."""
+    out = {}
+    for label, names in groups.items():
+        held = {**factors, **{n: np.ones_like(factors[n]) for n in names}}
+        out[label] = linear_totals(stats, held, draws)[:, 0, -1]
+    return out
 
 
 def _mc_by_class(
@@ -167,10 +177,10 @@ def _class_sensitivity(
     draws: int,
 ) -> dict[str, np.ndarray]:
     return {
-        name: class_draws(model, areas, fix_parameter(parameters, param_draws, name), draws)[0][
+        label: class_draws(model, areas, fix_parameter(parameters, param_draws, names), draws)[0][
             :, 0, -1
         ]
-        for name in parameters
+        for label, names in sources(parameters).items()
     }
 
 

@@ -654,3 +654,37 @@ def test_stock_draws_over_raster_zones_are_the_hand_totals_per_code(land):
     expected = np.array([749, 3 * 197, 3 * 46, 20]) * CELL
     np.testing.assert_allclose(totals[:, :, -1], np.broadcast_to(expected, (3, 4)), rtol=1e-6)
     assert zones.ids == ["aoi", "10", "40", "50"]
+
+
+def test_a_correlated_group_is_one_source_in_the_sensitivity(land):
+    """table.above and table.below drawn as one group (below derives from above): held together,
+    the variance left is the soil's, so the group's share is Var(group)/Var(total) with
+    Var(group) = (0.3 CELL)^2 x ((300 + 111)^2 + (15 + 3)^2) (class 10: 3 cells x (100 + 37),
+    class 40: 3 x (5 + 1), each class's pair fully correlated) and Var(soil) as in the test above."""
+    from sinkmap.account.rows import sensitivity_table
+    from sinkmap.config import ParameterSpec
+
+    cfg = _mc_cfg(
+        land,
+        draws=4000,
+        parameters={
+            "table.above": 0.3,
+            "table.below": 0.3,
+            "table.soil": ParameterSpec(rel_sd=0.2, classes="shared"),
+        },
+        correlated={"biomass": ["table.above", "table.below"]},
+    )
+    d = land["dir"]
+    table = run_monte_carlo(
+        cfg,
+        2020,
+        aligned={"land_cover": land["lc2020"]},
+        grid_path=land["grid"],
+        out=d / "g.csv",
+        sensitivity_out=d / "g_fixed.csv",
+    )
+    shares = sensitivity_table({2020: table}, {2020: pd.read_csv(d / "g_fixed.csv")})
+    got = dict(zip(shares["parameter"], shares["variance_share"], strict=True))
+    vg, vs = 0.09 * (411**2 + 18**2), 0.04 * 290**2
+    assert set(got) == {"biomass (table.above, table.below)", "table.soil"}
+    assert got["biomass (table.above, table.below)"] == pytest.approx(vg / (vg + vs), abs=0.03)
