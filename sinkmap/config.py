@@ -160,6 +160,13 @@ class InputErrorSpec(_Strict):
         description="Cell size of the product the error belongs to (CCI Biomass: 100): one draw "
         "per source cell, shared by the grid cells inside it. Omitted: the grid's own cell.",
     )
+    correlation_length_m: float | None = Field(
+        None,
+        gt=0,
+        description="Spatial correlation length of the errors (metres; the distance at which "
+        "their correlation falls to 1/e): smoothed white noise over source cells. Omitted: "
+        "source cells independent.",
+    )
     years: Literal["persistent", "independent"] = Field(
         "persistent",
         description="persistent: a pixel's error is the same every year (a lasting bias; cancels "

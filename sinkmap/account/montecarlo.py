@@ -128,16 +128,21 @@ def pixel_noise(
     height: int,
     width: int,
     cell: int = 1,
+    sigma: float = 0.0,
 ) -> np.ndarray:
     """Standard normal errors for a window of the grid, independent per source cell, stream and
-    draw.
+    draw, or spatially correlated between source cells.
 
     A source cell is ``cell`` × ``cell`` grid cells from the grid's origin (the product's own
     resolution: ``cell`` = 10 for a 100 m product on a 10 m grid): its one error is shared by the
-    grid cells inside it, so averaging over many grid cells does not average it away. The errors
-    are generated on a fixed lattice of :data:`NOISE_BLOCK` source cells, each block from a
-    generator keyed by (seed, stream, draw, block row, block column): a pixel gets the same value
-    whatever chunk it is read in, in whatever order chunks run.
+    grid cells inside it, so averaging over many grid cells does not average it away. With
+    ``sigma`` > 0 (in source cells) the source cells' errors are white noise smoothed by a
+    Gaussian kernel of that SD, scaled back to unit variance: a stationary field whose
+    correlation at a distance of h source cells is exp(−h² / (4 sigma²)) (e-folding length
+    2 sigma). The white noise is generated on a fixed lattice of :data:`NOISE_BLOCK` source cells,
+    each block from a generator keyed by (seed, stream, draw, block row, block column), and the
+    smoothing reads a halo of 4 sigma around the window: a pixel gets the same value whatever
+    chunk it is read in, in whatever order chunks run.
 
     Returns
     -------
@@ -154,16 +159,31 @@ def pixel_noise(
             c0,
             (row_off + height - 1) // cell - r0 + 1,
             (col_off + width - 1) // cell - c0 + 1,
+            sigma=sigma,
         )
         fine = np.repeat(np.repeat(coarse, cell, axis=0), cell, axis=1)
         dr, dc = row_off - r0 * cell, col_off - c0 * cell
         return fine[dr : dr + height, dc : dc + width]
+    if sigma > 0:
+        from scipy.ndimage import correlate1d
+
+        halo = int(np.ceil(4 * sigma))
+        white = pixel_noise(
+            seed, draw, stream, row_off - halo, col_off - halo, height + 2 * halo, width + 2 * halo
+        )
+        x = np.arange(-halo, halo + 1)
+        k = np.exp(-(x**2) / (2 * sigma**2))
+        k /= np.sqrt(np.sum(k**2))  # unit variance: the 2-D kernel's squares add up to 1
+        smooth = correlate1d(correlate1d(white, k, axis=0, mode="constant"), k, axis=1)
+        return smooth[halo : halo + height, halo : halo + width]
     b = NOISE_BLOCK
     key = stream_key(stream)
     out = np.empty((height, width))
     for br in range(row_off // b, (row_off + height - 1) // b + 1):
         for bc in range(col_off // b, (col_off + width - 1) // b + 1):
-            rng = np.random.default_rng(np.random.SeedSequence([seed, 1, key, draw, br, bc]))
+            # a halo may reach blocks before the origin: SeedSequence takes entries >= 0
+            entropy = [seed, 1, key, draw, br % 2**32, bc % 2**32]
+            rng = np.random.default_rng(np.random.SeedSequence(entropy))
             block = rng.standard_normal((b, b))
             r0, r1 = max(row_off, br * b), min(row_off + height, (br + 1) * b)
             k0, k1 = max(col_off, bc * b), min(col_off + width, (bc + 1) * b)
@@ -176,10 +196,12 @@ def pixel_noise(
 @dataclass(frozen=True)
 class NoiseStream:
     """Where one input's per-pixel errors come from: the random stream (its role, plus the year
-    when errors are independent between years) and the source cell in grid cells."""
+    when errors are independent between years), the source cell in grid cells, and the SD of the
+    smoothing kernel in source cells (0: independent source cells)."""
 
     stream: str
     cell: int = 1
+    sigma: float = 0.0
 
 
 #: ``chunk_fn(data, params, noise) -> sums``: one chunk's totals for one draw. ``data`` the
@@ -229,6 +251,7 @@ def monte_carlo_tile(
                 tile.height,
                 tile.width,
                 src.cell,
+                src.sigma,
             )
 
         result = chunk_fn(data, params, noise)

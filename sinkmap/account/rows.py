@@ -188,6 +188,7 @@ def account_table(
     draws: Mapping[int, pd.DataFrame] | None = None,
     tolerance: float | None = None,
     adjusted: Mapping[tuple[int, int], pd.DataFrame] | None = None,
+    gain_loss_draws: bool = False,
 ) -> pd.DataFrame:
     """The carbon account: each year's stock tally joined with the changes of the interval ending in
     it (both methods), and the Monte Carlo intervals, with the contract's columns and types.
@@ -220,9 +221,14 @@ def account_table(
             if not gl.empty:
                 gl = gl.assign(year=year)
                 gl["computed_at"] = ch.loc[gl.index, "computed_at"]
-                frames.append(gl)
+        else:
+            gl = pd.DataFrame()
         if year in draws:
             st = with_intervals(st, draws, year, years[k - 1] if k else None, valid_area, tolerance)
+            if gain_loss_draws and not gl.empty:
+                gl = _gain_loss_intervals(gl, st)
+        if not gl.empty:
+            frames.append(gl)
         valid_area[year] = aoi_areas(st)
         frames.append(st)
     for (y0, y1), adj in (adjusted or {}).items():
@@ -247,6 +253,23 @@ def account_table(
     return table.sort_values(
         ["year", "_z", "zone_id", "_m", "class_code", "_p"], na_position="last", kind="stable"
     )[ACCOUNT_COLUMNS].reset_index(drop=True)
+
+
+#: The net flux interval columns a gain-loss row takes from the stock difference's draws.
+_NET_INTERVAL = [f"net_flux_mgco2e_per_yr_{k}" for k in [*INTERVAL_QUANTILES, "mcse"]]
+
+
+def _gain_loss_intervals(gl: pd.DataFrame, st: pd.DataFrame) -> pd.DataFrame:
+    """The gain-loss "all classes" rows with the net flux interval of the stock difference's
+    draws: a model whose gain-loss equals its stock difference pixel by pixel (the carbon state,
+    docs/accounting.md) has, draw by draw, the same net flux in both methods."""
+    src = st[(st["class_name"] == ALL_CLASSES) & (st["pool"] == "total")]
+    src = src[["zone_id", *_NET_INTERVAL, "mc_draws"]].dropna(subset=["mc_draws"])
+    rows = gl.drop(columns=[c for c in [*_NET_INTERVAL, "mc_draws"] if c in gl.columns])
+    keep = rows["class_name"] == ALL_CLASSES
+    merged = rows[keep].merge(src, on="zone_id", how="left")
+    merged.index = rows.index[keep]
+    return pd.concat([merged, rows[~keep]]).sort_index()
 
 
 def adjusted_rows(

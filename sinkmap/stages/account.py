@@ -14,6 +14,7 @@ import pandas as pd
 from sinkmap.account.rows import account_table, sensitivity_table
 from sinkmap.config import Config
 from sinkmap.files import atomic_path, write_csv
+from sinkmap.stages.context import Run
 
 
 def read_tally(path: Path) -> pd.DataFrame:
@@ -54,6 +55,8 @@ def assemble_account(
         draws,
         cfg.account.uncertainty.tolerance,
         {k: pd.read_csv(p, dtype={"stratum": str}) for k, p in (adjusted or {}).items()},
+        # the carbon state's gain-loss equals its stock difference pixel by pixel
+        gain_loss_draws=Run(cfg).model.stateful,
     )
     write_csv(table, out)
     if sensitivity_out is not None:

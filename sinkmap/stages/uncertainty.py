@@ -208,9 +208,9 @@ def _tiles_to_array(grid: Grid, blocks: Sequence[Any]) -> da.Array:
 
 
 def noise_streams(cfg: Config, grid: Grid, year: int) -> dict[str, NoiseStream]:
-    """Each per-pixel input error's random stream and source cell (in grid cells): the role (and
-    the year, for errors independent between years); an error if the product's cell is not a whole
-    number of grid cells."""
+    """Each per-pixel input error's random stream, source cell (in grid cells) and smoothing (in
+    source cells): the role (and the year, for errors independent between years); an error if the
+    product's cell is not a whole number of grid cells."""
     out = {}
     res = float(abs(grid.transform.a))
     for role, spec in cfg.account.uncertainty.input_errors.items():
@@ -225,7 +225,10 @@ def noise_streams(cfg: Config, grid: Grid, year: int) -> dict[str, NoiseStream]:
                     "cells; give the product's cell size, a multiple of the grid's resolution"
                 )
         stream = role if spec.years == "persistent" else f"{role}@{year}"
-        out[role] = NoiseStream(stream, cell)
+        # correlation exp(-h^2 / (4 sigma^2)) falls to 1/e at h = 2 sigma = the length
+        length = spec.correlation_length_m
+        sigma = 0.0 if length is None else length / (cell * res) / 2
+        out[role] = NoiseStream(stream, cell, sigma)
     return out
 
 

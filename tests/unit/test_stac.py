@@ -545,7 +545,8 @@ CLASS_ROW = LAST | {"class_code": 10}
         _at(LAST, zone_id=""),
         _at(LAST_GL, pool="above"),  # gain-loss: pool total only
         _at(LAST_GL, stock_mgc=1993.0),  # gain-loss: no stocks
-        _at(LAST_GL, mc_draws=500),  # Monte Carlo columns: all-classes stock-difference rows only
+        _at(LAST_GL, stock_mgc_p05=1.0, stock_mgc_p95=2.0),  # gain-loss: no stock interval
+        _at(LAST_GL | {"class_code": 10}, net_flux_mgco2e_per_yr_p05=1.0),  # class rows: none
         _at(CLASS_ROW, stock_mgc_p05=1.0, stock_mgc_p95=2.0, mc_draws=500),
         _at(LAST, mc_draws=None),  # percentiles without their number of draws
         _at(LAST, class_code=10),  # "all classes" rows have no class code

@@ -424,12 +424,27 @@ def _mc_cfg(land, **update):
     return cfg.model_copy(update={"account": cfg.account.model_copy(update={"uncertainty": mc})})
 
 
+def _shares(land, cfg, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The 2020 Monte Carlo draws of ``cfg`` and its variance shares (uncertainty_sensitivity)."""
+    from sinkmap.account.rows import sensitivity_table
+
+    d = land["dir"]
+    table = run_monte_carlo(
+        cfg,
+        2020,
+        aligned={"land_cover": land["lc2020"]},
+        grid_path=land["grid"],
+        out=d / f"{name}.csv",
+        sensitivity_out=d / f"{name}_fixed.csv",
+    )
+    return table, sensitivity_table({2020: table}, {2020: pd.read_csv(d / f"{name}_fixed.csv")})
+
+
 def test_sensitivity_shares_are_the_hand_variances(land):
     """table.above drawn per class with 30 % SD, table.soil with 20 % shared by every class (one
     SOC_REF): Var(above) = (0.3 CELL)^2 (300^2 + 15^2) from 3 tree and 3 crop cells, Var(soil) =
     (0.2 CELL x (3 x 50 + 3 x 40 + 20))^2; each parameter's share is its variance over the sum
     (independent, additive): 8120.25 / 11484.25 = 0.7071 and 3364 / 11484.25 = 0.2929."""
-    from sinkmap.account.rows import sensitivity_table
     from sinkmap.config import ParameterSpec
 
     cfg = _mc_cfg(
@@ -437,16 +452,7 @@ def test_sensitivity_shares_are_the_hand_variances(land):
         draws=4000,
         parameters={"table.above": 0.3, "table.soil": ParameterSpec(rel_sd=0.2, classes="shared")},
     )
-    d = land["dir"]
-    table = run_monte_carlo(
-        cfg,
-        2020,
-        aligned={"land_cover": land["lc2020"]},
-        grid_path=land["grid"],
-        out=d / "s.csv",
-        sensitivity_out=d / "s_fixed.csv",
-    )
-    shares = sensitivity_table({2020: table}, {2020: pd.read_csv(d / "s_fixed.csv")})
+    table, shares = _shares(land, cfg, "s")
     got = dict(zip(shares["parameter"], shares["variance_share"], strict=True))
     va, vs = 0.09 * (300**2 + 15**2), 0.04 * 290**2
     # the shares' sampling error at 4000 draws is about 1 %: 0.03 is 3 of them
@@ -661,7 +667,6 @@ def test_a_correlated_group_is_one_source_in_the_sensitivity(land):
     the variance left is the soil's, so the group's share is Var(group)/Var(total) with
     Var(group) = (0.3 CELL)^2 x ((300 + 111)^2 + (15 + 3)^2) (class 10: 3 cells x (100 + 37),
     class 40: 3 x (5 + 1), each class's pair fully correlated) and Var(soil) as in the test above."""
-    from sinkmap.account.rows import sensitivity_table
     from sinkmap.config import ParameterSpec
 
     cfg = _mc_cfg(
@@ -674,17 +679,24 @@ def test_a_correlated_group_is_one_source_in_the_sensitivity(land):
         },
         correlated={"biomass": ["table.above", "table.below"]},
     )
-    d = land["dir"]
-    table = run_monte_carlo(
-        cfg,
-        2020,
-        aligned={"land_cover": land["lc2020"]},
-        grid_path=land["grid"],
-        out=d / "g.csv",
-        sensitivity_out=d / "g_fixed.csv",
-    )
-    shares = sensitivity_table({2020: table}, {2020: pd.read_csv(d / "g_fixed.csv")})
+    _, shares = _shares(land, cfg, "g")
     got = dict(zip(shares["parameter"], shares["variance_share"], strict=True))
     vg, vs = 0.09 * (411**2 + 18**2), 0.04 * 290**2
     assert set(got) == {"biomass (table.above, table.below)", "table.soil"}
     assert got["biomass (table.above, table.below)"] == pytest.approx(vg / (vg + vs), abs=0.03)
+
+
+def test_input_errors_with_a_correlation_length_add_up_by_hand(land):
+    """80 m source cells (the hand cells) with a correlation length of 160 m (sigma = 1 source
+    cell): the errors of hand cells i, j correlate as exp(-h_ij^2 / 4), h_ij their distance in
+    hand cells, so Var(total) = (64 x 20 x 0.47 x 0.01)^2 x sum_ij exp(-h_ij^2 / 4) over the 7
+    valid hand cells."""
+    draws = _input_error_run(
+        land, InputErrorSpec(sd="biomass_sd", source_cell_m=8 * RES, correlation_length_m=16 * RES)
+    )
+    cells = [(r, c) for r in range(2) for c in range(4) if LC0[r * K, c * K] != 0]
+    rho = sum(
+        np.exp(-((r1 - r2) ** 2 + (c1 - c2) ** 2) / 4) for r1, c1 in cells for r2, c2 in cells
+    )
+    sd = 64 * 20 * 0.47 * 0.01 * np.sqrt(rho)
+    assert draws[2020].std(ddof=1) == pytest.approx(sd, rel=0.08)

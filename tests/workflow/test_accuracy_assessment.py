@@ -243,6 +243,11 @@ def test_a_configured_assessment_adds_area_adjusted_rows_to_the_account(sampled:
         )
         assert row["area_ha"] == pytest.approx(mapped["area_ha"], rel=1e-9)
     sd = total("stock-difference")
+    # the carbon state's gain-loss equals its stock difference draw by draw: the same interval
+    gl = total("gain-loss")
+    for q in ("p025", "p05", "p95", "p975", "mcse"):
+        assert gl[f"net_flux_mgco2e_per_yr_{q}"] == sd[f"net_flux_mgco2e_per_yr_{q}"]
+    assert pd.isna(gl["stock_mgc_p025"]) and gl["mc_draws"] == sd["mc_draws"]
     row = total("stock-difference (area-adjusted)")
     for q in ("p025", "p975"):
         assert row[f"net_flux_mgco2e_per_yr_{q}"] == pytest.approx(
