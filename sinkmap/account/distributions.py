@@ -74,6 +74,11 @@ class Distribution:
                 )
         if self.kind == "truncnormal" and self.rel_sd == 0:
             raise InputDataError(f"parameter {name!r}: a truncnormal needs rel_sd > 0")
+        if self.kind == "truncnormal" and not lo < 1.0 < hi:
+            raise InputDataError(
+                f"parameter {name!r}: a truncnormal's rel_bounds {list(self.rel_bounds)} must "
+                "contain the value (1): lower < 1 < upper"
+            )
 
     def values(self, mean: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Draws of a parameter of central value ``mean`` from standard normals ``z``

@@ -334,6 +334,23 @@ def mc_parameters(
     ``distribution``, ``rel_sd``, ``rel_range``, ``rel_bounds`` and ``classes``
     (:class:`sinkmap.config.ParameterSpec`). ``groups``: name → parameters sharing their draws."""
     member = {p: g for g, names in (groups or {}).items() for p in names}
+    clash = sorted(set(groups or {}) & set(specs))
+    if clash:
+        raise InputDataError(
+            f"correlated group name(s) {clash} are also parameter names; name the group(s) "
+            "differently (e.g. after their source: open_land_biomass)"
+        )
+    tables = {
+        g: {parameter_target(model, n)[0] for n in names if parameter_target(model, n)[1]}
+        for g, names in (groups or {}).items()
+        if set(names) <= set(specs)
+    }
+    mixed = {g: sorted(t) for g, t in tables.items() if len(t) > 1}
+    if mixed:
+        raise InputDataError(
+            f"correlated group(s) {mixed} pair columns of different tables row by row; put the "
+            "columns of one table in a group"
+        )
     unknown = sorted(set(member) - set(specs))
     if unknown:
         raise InputDataError(
@@ -601,19 +618,19 @@ def class_draws(
 def bound_mcse(draws: np.ndarray, q: float) -> np.ndarray:
     """Monte Carlo standard error of the ``q`` quantile of ``draws`` along the last axis.
 
-    The rank of the sample quantile is binomial (n, q): its ±1 SD range n·q ± √(n·q·(1−q)) maps,
-    through the sorted draws, to ±1 SE of the quantile; the SE is half the spread between those
-    order statistics (the order-statistics interval of a quantile, e.g. Gelman et al., Bayesian
-    Data Analysis 3rd ed., 10.5). NaN with fewer than 2 draws.
+    The sample quantile's rank is binomial (n, q): its ±1 SD range, the probabilities
+    q ± √(q·(1−q)/n), maps through the draws' empirical quantiles (interpolated, as the account's
+    percentiles are) to ±1 SE of the quantile, so the SE is half the spread between those two
+    quantiles (the order-statistics interval of a quantile, e.g. Gelman et al., Bayesian Data
+    Analysis 3rd ed., 10.5). NaN with fewer than 2 draws.
     """
-    x = np.sort(np.asarray(draws, "float64"), axis=-1)
+    x = np.asarray(draws, "float64")
     n = x.shape[-1]
     if n < 2:
         return np.full(x.shape[:-1], np.nan)
-    half = np.sqrt(n * q * (1 - q))
-    lo = int(np.clip(np.floor(n * q - half) - 1, 0, n - 1))  # ranks are 1-based
-    hi = int(np.clip(np.ceil(n * q + half) - 1, 0, n - 1))
-    return (x[..., hi] - x[..., lo]) / 2.0
+    half = np.sqrt(q * (1 - q) / n)
+    lo, hi = np.quantile(x, [max(q - half, 0.0), min(q + half, 1.0)], axis=-1)
+    return (hi - lo) / 2.0
 
 
 def draws_needed(draws: int, mcse: float, half_width: float, tolerance: float) -> int:

@@ -470,6 +470,7 @@ def _adjusted_account(
             factors=factors,
             mapped_flux=flux[m],
             draws=run.cfg.account.uncertainty.draws,
+            seed=run.cfg.account.uncertainty.seed,
             factor_draws=draws,
         )
         t.insert(0, "method", m)
@@ -507,10 +508,20 @@ def _factor_draws(
 ) -> dict[int, np.ndarray] | None:
     """Each stratum's flux per hectare in every draw of the stocks' Monte Carlo (the same seed and
     parameters as ``monte_carlo.csv``): −(T_y1 − T_y0) / (y1 − y0) × 44/12 over the stratum's
-    cells, divided by its mapped area. None when the Monte Carlo is off."""
+    cells with stocks in both years (the cells the flux layer counts; a cell with a stock in one
+    year only would count its whole stock as a flux), divided by its mapped area. None when the
+    Monte Carlo is off."""
     if not run.cfg.account.uncertainty.enabled:
         return None
-    zones = RasterZones(strata.grid, codes, strata.block, CHANGE_STRATUM_NAMES)
+    totals_path = {y: run.paths.stock(y, "total") for y in (y0, y1)}
+
+    def both_years(tile: Tile) -> np.ndarray:
+        block = strata.block(tile)
+        for path in totals_path.values():
+            block = np.where(np.isfinite(read_window(path, tile.window)), block, 0)
+        return block
+
+    zones = RasterZones(strata.grid, codes, both_years, CHANGE_STRATUM_NAMES)
     totals = {
         y: stock_draws(run.cfg, y, aligned=run.mc_inputs(y), grid=strata.grid, zones=zones)
         for y in (y0, y1)

@@ -261,10 +261,17 @@ def _draw_graph(
         and not mc.input_errors
         and set(parameters) <= set(LINEAR_PARAMETERS.get(model.name, ()))
     )
+    if pixelwise is False and (set(model.input_roles) != {"land_cover"} or model.stateful):
+        raise InputDataError(
+            f"model {model.name!r} reads more than each pixel's land-cover class, so it cannot be "
+            "drawn class by class; leave pixelwise unset or True"
+        )
     if pixelwise is None:
         pixelwise = (
             set(model.input_roles) != {"land_cover"} or bool(mc.input_errors) or model.stateful
         )
+    else:
+        linear = False  # an explicit choice: pixel by pixel, or class by class
     if linear and pixelwise:
         factors = draw_factors(parameters, param_draws)
         return _mc_linear(model, grid, zones, arrays, parameters, factors, mc, want_sd)

@@ -128,6 +128,14 @@ def test_bad_values_name_the_key(base, edit, match):
             r"correlated group 'g' mixes parameters drawn per class and drawn once",
         ),
         (
+            lambda d: _mc(
+                d,
+                parameters={"table.above": 0.2, "table.below": 0.2},
+                correlated={"table.above": ["table.above", "table.below"]},
+            ),
+            r"group name\(s\) \['table\.above'\] are also parameter names",
+        ),
+        (
             lambda d: d["account"].update(
                 assessments={f"{d['years'][0]}-{d['years'][1]}": "no/such/labels.csv"}
             ),

@@ -534,3 +534,24 @@ def test_spatially_correlated_noise_has_the_gaussian_correlation_and_ignores_chu
     np.testing.assert_array_equal(fine[:10, :10], fine[0, 0])
     coarse = pixel_noise(9, 3, "agb", 0, 0, 10, 10, sigma=3.0)
     np.testing.assert_allclose(fine[::10, ::10], coarse, rtol=1e-12)
+
+
+def test_bound_mcse_holds_at_the_default_100_draws():
+    """At 100 draws (the package default) the standard error of a 2.5 % bound from
+    ``bound_mcse`` matches the spread of the sample quantile over 3,000 repetitions to 10 % (the
+    spread itself is known to about 1.3 %, sqrt(1 / (2 x 3000)))."""
+    from sinkmap.account.montecarlo import bound_mcse
+
+    x = np.random.default_rng(11).standard_normal((3000, 100))
+    for q in (0.025, 0.975):
+        spread = np.quantile(x, q, axis=1).std()
+        assert bound_mcse(x, q).mean() == pytest.approx(spread, rel=0.10)
+
+
+def test_a_truncnormal_must_contain_its_value_and_groups_need_their_own_names():
+    from sinkmap.account.distributions import Distribution
+    from sinkmap.errors import InputDataError
+
+    with pytest.raises(InputDataError, match=r"must contain the value \(1\)"):
+        Distribution("truncnormal", 0.05, rel_bounds=(1.5, 3.0)).check("x")
+    Distribution("truncnormal", 0.05, rel_bounds=(0.5, 3.0)).check("x")

@@ -24,7 +24,9 @@ with step(sm.log[0], "carbon account"):
         monte_carlo={y: Path(p) for y, p in zip(years, sm.input.monte_carlo, strict=True)}
         if sm.input.monte_carlo
         else None,
-        sensitivity={y: Path(p) for y, p in zip(years, sm.input.sensitivity, strict=True)},
+        sensitivity={y: Path(p) for y, p in zip(years, sm.input.sensitivity, strict=True)}
+        if sm.input.sensitivity
+        else None,
         adjusted={
             (int(a), int(b)): Path(p)
             for (a, b), p in zip(sm.params.assessed, sm.input.adjusted, strict=True)
