@@ -11,12 +11,14 @@ Base — values and names every layer shares
     :mod:`~sinkmap.paths` (every path and file name), :mod:`~sinkmap.config` (typed config)
 Kernels and tables — pure maths and validated parameter tables
     :mod:`~sinkmap.carbon` (the carbon equations), :mod:`~sinkmap.tables` (pool tables, growth
-    rates), :mod:`~sinkmap.allometry` (tree equations), :mod:`~sinkmap.landscape` (the synthetic
+    rates), :mod:`~sinkmap.allometry` (tree equations), :mod:`~sinkmap.field_plots` (field plot
+    tables and the predictor at the plots), :mod:`~sinkmap.landscape` (the synthetic
     demo landscape), :mod:`~sinkmap.io` (chunked raster reads, atomic COG writes),
     :mod:`~sinkmap.aoi` (AOI and zone polygons)
 Domain — the carbon state, models, the account, sources, alignment, provenance, publication
     :mod:`~sinkmap.dynamics` (the carbon state: land-use history, growth curves, transitions),
-    :mod:`~sinkmap.crosswalk` (class crosswalks),
+    :mod:`~sinkmap.crosswalk` (class crosswalks), :mod:`~sinkmap.regression` (calibration fits
+    in the models' forms, cross-validation),
     :mod:`~sinkmap.models` (carbon models and their registry), :mod:`~sinkmap.account` (zones,
     tallies, change matrices, gain-loss, Monte Carlo, sample design and accuracy),
     :mod:`~sinkmap.sources` (dataset registry and adapters), :mod:`~sinkmap.align` (warping

@@ -340,8 +340,9 @@ def mc_parameters(
             f"correlated group name(s) {clash} are also parameter names; name the group(s) "
             "differently (e.g. after their source: open_land_biomass)"
         )
+    targets = {n: parameter_target(model, n) for n in specs}
     tables = {
-        g: {parameter_target(model, n)[0] for n in names if parameter_target(model, n)[1]}
+        g: {targets[n][0] for n in names if targets[n][1]}
         for g, names in (groups or {}).items()
         if set(names) <= set(specs)
     }
@@ -359,7 +360,7 @@ def mc_parameters(
         )
     out: dict[str, Parameter] = {}
     for name, spec in specs.items():
-        attr, pool = parameter_target(model, name)
+        attr, pool = targets[name]
         if pool is None:
             mean: float | np.ndarray = float(getattr(model.params, name))
         else:

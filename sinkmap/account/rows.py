@@ -231,9 +231,12 @@ def account_table(
             frames.append(gl)
         valid_area[year] = aoi_areas(st)
         frames.append(st)
-    for (y0, y1), adj in (adjusted or {}).items():
-        frames.append(adjusted_rows(adj, y0, y1, frames))
     table = pd.concat(frames, ignore_index=True)
+    if adjusted:
+        table = pd.concat(
+            [table, *(adjusted_rows(adj, y0, y1, table) for (y0, y1), adj in adjusted.items())],
+            ignore_index=True,
+        )
     for col in ACCOUNT_COLUMNS:  # a column no tally filled keeps its type (Parquet schema)
         if col not in table.columns:
             table[col] = np.nan if ACCOUNT_UNITS[col] is not None else pd.NA
@@ -272,14 +275,11 @@ def _gain_loss_intervals(gl: pd.DataFrame, st: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([merged, rows[~keep]]).sort_index()
 
 
-def adjusted_rows(
-    adjusted: pd.DataFrame, y0: int, y1: int, frames: list[pd.DataFrame]
-) -> pd.DataFrame:
+def adjusted_rows(adjusted: pd.DataFrame, y0: int, y1: int, own: pd.DataFrame) -> pd.DataFrame:
     """The account rows of an interval's area-adjusted net flux (``adjusted_account.csv`` of
     ``sinkmap assess``): per method, the AOI's "all classes" total, its 95 % and 90 % intervals,
     the adjusted area; stock and gross columns empty. Labels and provenance come from the
-    interval's own stock-difference row (``frames``)."""
-    own = pd.concat(frames, ignore_index=True)
+    interval's own stock-difference row (in ``own``, the account's other rows)."""
     base = own[
         (own["year"] == y1)
         & (own["zone_id"].astype(str) == AOI_ZONE)

@@ -112,6 +112,7 @@ def build_report(
 
     with tempfile.TemporaryDirectory(prefix="sinkmap-report-") as tmp:
         maps, series = _figures(results, years, intervals, account_path, Path(tmp))
+        uncertainty = _uncertainty_section(results, Path(tmp))
 
     parts: list[str] = []
     if synthetic:
@@ -142,8 +143,7 @@ def build_report(
     parts += _state_section(results, years)
     parts += _filter_section(results, years)
     parts += _accuracy_section(results)
-    with tempfile.TemporaryDirectory(prefix="sinkmap-report-") as tmp:
-        parts += _uncertainty_section(results, Path(tmp))
+    parts += uncertainty
     parts += _zones_section(account)
     parts += _methods_section(tags, account, config, config_path)
     parts.append("<h2>Run configuration</h2>")

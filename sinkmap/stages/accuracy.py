@@ -513,13 +513,11 @@ def _factor_draws(
     Monte Carlo is off."""
     if not run.cfg.account.uncertainty.enabled:
         return None
-    totals_path = {y: run.paths.stock(y, "total") for y in (y0, y1)}
+    flux_layer = run.paths.flux(y0, y1)  # finite where both years have a stock
 
     def both_years(tile: Tile) -> np.ndarray:
         block = strata.block(tile)
-        for path in totals_path.values():
-            block = np.where(np.isfinite(read_window(path, tile.window)), block, 0)
-        return block
+        return np.where(np.isfinite(read_window(flux_layer, tile.window)), block, 0)
 
     zones = RasterZones(strata.grid, codes, both_years, CHANGE_STRATUM_NAMES)
     totals = {

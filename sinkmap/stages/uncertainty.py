@@ -92,7 +92,8 @@ def _mc_linear(
     arrays: Mapping[str, da.Array],
     parameters: Mapping[str, Parameter],
     factors: Mapping[str, np.ndarray],
-    mc: Any,
+    draws: int,
+    sensitivity: bool,
     want_sd: bool,
 ) -> tuple[Any, Any, da.Array | None]:
     """Delayed totals, sensitivity draws and SD layer of a model whose drawn parameters scale
@@ -105,16 +106,16 @@ def _mc_linear(
             for tile, b in zip(grid.tiles(), blocks, strict=True)
         ]
     )
-    totals = dask.delayed(linear_totals)(stats, factors, mc.draws)
+    totals = dask.delayed(linear_totals)(stats, factors, draws)
     sens = (
-        dask.delayed(_linear_sensitivity)(stats, factors, sources(parameters), mc.draws)
-        if mc.sensitivity
+        dask.delayed(_linear_sensitivity)(stats, factors, sources(parameters), draws)
+        if sensitivity
         else None
     )
     if not want_sd:
         return totals, sens, None
     sd = [
-        dask.delayed(linear_sd)(model, grid, tile, b, factors, mc.draws)
+        dask.delayed(linear_sd)(model, grid, tile, b, factors, draws)
         for tile, b in zip(grid.tiles(), blocks, strict=True)
     ]
     return totals, sens, _tiles_to_array(grid, sd)
@@ -142,7 +143,8 @@ def _mc_by_class(
     land_cover: da.Array,
     parameters: Mapping[str, Parameter],
     param_draws: Mapping[str, np.ndarray],
-    mc: Any,
+    draws: int,
+    sensitivity: bool,
 ) -> tuple[Any, Any, da.Array]:
     """Delayed totals, sensitivity draws and the SD layer of a model whose pools depend on each
     pixel's class only."""
@@ -153,10 +155,10 @@ def _mc_by_class(
         )
     ]
     areas = dask.delayed(np.sum)(parts, axis=0)
-    totals, lut = dask.delayed(class_draws, nout=2)(model, areas, param_draws, mc.draws)
+    totals, lut = dask.delayed(class_draws, nout=2)(model, areas, param_draws, draws)
     sens = (
-        dask.delayed(_class_sensitivity)(model, areas, parameters, param_draws, mc.draws)
-        if mc.sensitivity
+        dask.delayed(_class_sensitivity)(model, areas, parameters, param_draws, draws)
+        if sensitivity
         else None
     )
     sd = _tiles_to_array(
@@ -255,7 +257,6 @@ def _draw_graph(
     arrays = {r: open_on_grid(aligned[r], grid) for r in roles}
     parameters = mc_parameters(model, mc.parameters, mc.correlated)
     param_draws = draw_parameters(parameters, mc.draws, mc.seed)
-    mc = mc.model_copy(update={"sensitivity": sensitivity})
     linear = (
         hasattr(model, "mc_components")
         and not mc.input_errors
@@ -274,13 +275,15 @@ def _draw_graph(
         linear = False  # an explicit choice: pixel by pixel, or class by class
     if linear and pixelwise:
         factors = draw_factors(parameters, param_draws)
-        return _mc_linear(model, grid, zones, arrays, parameters, factors, mc, want_sd)
+        return _mc_linear(
+            model, grid, zones, arrays, parameters, factors, mc.draws, sensitivity, want_sd
+        )
     if pixelwise:
         streams = noise_streams(cfg, grid, year)
         totals, sd = _mc_by_pixel(model, grid, zones, arrays, param_draws, mc, streams, want_sd)
         return totals, None, sd
     totals, sens, sd = _mc_by_class(
-        model, grid, zones, arrays["land_cover"], parameters, param_draws, mc
+        model, grid, zones, arrays["land_cover"], parameters, param_draws, mc.draws, sensitivity
     )
     return totals, sens, sd if want_sd else None
 

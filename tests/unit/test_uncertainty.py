@@ -548,7 +548,7 @@ def test_bound_mcse_holds_at_the_default_100_draws():
         assert bound_mcse(x, q).mean() == pytest.approx(spread, rel=0.10)
 
 
-def test_a_truncnormal_must_contain_its_value_and_groups_need_their_own_names():
+def test_a_truncnormal_must_contain_its_value():
     from sinkmap.account.distributions import Distribution
     from sinkmap.errors import InputDataError
 
