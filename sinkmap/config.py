@@ -203,6 +203,15 @@ class UncertaintyConfig(_Strict):
         description="Input role -> its per-pixel error: the role of its SD layer (biomass: "
         "biomass_sd), or {sd, source_cell_m, years}.",
     )
+    gain_loss: dict[
+        Literal["growth_rates", "root_shoot", "carbon_fraction"], float | ParameterSpec
+    ] = Field(
+        default_factory=dict,
+        description="Uncertainty of the gain-loss method's own parameters (relative SD or a "
+        "distribution): growth_rates (every row of the growth-rate table; classes: shared "
+        "for one draw for all rows), root_shoot, carbon_fraction. Its losses take the "
+        "stocks' draws. Models without a carbon state only.",
+    )
     pixel_sd: bool = Field(
         False, description="Also write a per-pixel SD layer of the total stock for every year."
     )
@@ -212,7 +221,7 @@ class UncertaintyConfig(_Strict):
         "with that parameter at its value); on the class and linear paths only.",
     )
 
-    @field_validator("parameters")
+    @field_validator("parameters", "gain_loss")
     @classmethod
     def _sds(cls, v: dict[str, float | ParameterSpec]) -> dict[str, float | ParameterSpec]:
         bad = {k: s for k, s in v.items() if isinstance(s, int | float) and not 0 <= s <= 5}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sinkmap.constants import UNITS_FLUX_TOTAL, UNITS_STOCK, UNITS_STOCK_TOTAL
 
 #: Version of the output contract (docs/outputs.md). Bump the major part on breaking changes.
-OUTPUT_VERSION = "0.4.0"
+OUTPUT_VERSION = "0.4.1"
 
 #: Written on every output made from synthetic demo data.
 SYNTHETIC_NOTE = "SYNTHETIC DEMO DATA - not a real measurement of Baoting"
@@ -90,6 +90,18 @@ INTERVAL_QUANTILES: dict[str, float] = {"p025": 0.025, "p05": 0.05, "p95": 0.95,
 #: ``results/<year>/monte_carlo_sensitivity.csv``: the AOI's total stock per draw with one
 #: parameter held at its value (the other parameters drawn as in ``monte_carlo.csv``).
 SENSITIVITY_DRAW_COLUMNS = ["year", "parameter", "draw", "stock_mgc", "seed"]
+
+#: ``results/sink/<y0>-<y1>/monte_carlo_gain_loss.csv`` (models without a carbon state): the AOI's
+#: gain-loss net flux, removals and emissions (Mg CO2e/yr, emissions +) in each draw.
+GAIN_LOSS_DRAW_COLUMNS = [
+    "interval_start",
+    "interval_end",
+    "draw",
+    "zone_id",
+    "part",
+    "mgco2e_per_yr",
+    "seed",
+]
 
 #: ``results/uncertainty_sensitivity.csv``: the share of the variance owed to each parameter.
 SENSITIVITY_COLUMNS = [

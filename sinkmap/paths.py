@@ -189,6 +189,10 @@ class Paths:
         """Gain-loss layer ``part`` (net, removals, emissions) of an interval."""
         return self.interval_dir(y0, y1) / f"gain_loss_{part}_co2e.tif"
 
+    def gain_loss_monte_carlo(self, y0: Year, y1: Year) -> Path:
+        """Monte Carlo draws of an interval's gain-loss totals (models without a carbon state)."""
+        return self.interval_dir(y0, y1) / "monte_carlo_gain_loss.csv"
+
     def sink_summary(self, y0: Year, y1: Year) -> Path:
         return self.interval_dir(y0, y1) / "class_summary.csv"
 

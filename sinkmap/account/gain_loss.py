@@ -7,10 +7,12 @@ from land-cover transitions and forest-loss years. Pure functions of numpy chunk
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from sinkmap.carbon import co2e, interval_years
 from sinkmap.errors import InputDataError
@@ -172,3 +174,125 @@ def gain_loss(
         net_co2e=_out(co2e(net)),
         loss_year=np.where(valid, booked, 0).astype(np.int16),
     )
+
+
+#: A gain-loss stratum is one combination of (class at t1, class at t2, forest state, disturbed):
+#: within it every cell has the same growth rate and the same kind of loss, so the Monte Carlo of
+#: the method can run on the strata's areas and stock totals instead of on each cell.
+STRATUM_FIELDS = ("class_t1", "class_t2", "state", "disturbed")
+#: Land-cover codes a stratum code holds (8 bits per class).
+MAX_CLASS = 255
+
+
+def gain_loss_strata(
+    classes_t1: npt.ArrayLike,
+    classes_t2: npt.ArrayLike,
+    state: npt.ArrayLike | None,
+    loss_year: npt.ArrayLike | None,
+    valid: npt.ArrayLike,
+    *,
+    years: tuple[int, int],
+    n_states: int,
+    loss_year_base: int = 2000,
+) -> np.ndarray:
+    """The gain-loss stratum of each cell (int64; 0 where ``valid`` is false): a code of its class
+    at both dates, its forest state (< ``n_states``) and whether a loss year falls in the interval
+    (t1, t2] (:func:`decode_strata` reads it back). ``valid``: the cells :func:`gain_loss` counts
+    (finite in its layers)."""
+    c1 = np.asarray(classes_t1).astype(np.int64)
+    c2 = np.asarray(classes_t2).astype(np.int64)
+    for c in (c1, c2):
+        if c.size and (c.min() < 0 or c.max() > MAX_CLASS):
+            raise InputDataError(
+                f"land-cover codes of the gain-loss Monte Carlo must be 0-{MAX_CLASS}; got "
+                f"{int(c.min())}-{int(c.max())}: reclassify the land cover to byte codes"
+            )
+    st = np.zeros(c1.shape, np.int64) if state is None else np.asarray(state).astype(np.int64)
+    ok = np.asarray(valid, bool)
+    if ok.any() and (st[ok].min() < 0 or st[ok].max() >= n_states):
+        raise InputDataError(
+            f"forest state codes must be 0-{n_states - 1} (the growth-rate table's); got "
+            f"{int(st[ok].min())}-{int(st[ok].max())}"
+        )
+    disturbed = np.zeros(c1.shape, np.int64)
+    if loss_year is not None:
+        ly = np.asarray(loss_year).astype(np.int64)
+        cal = np.where(ly > 0, loss_year_base + ly, 0)
+        disturbed = ((cal > years[0]) & (cal <= years[1])).astype(np.int64)
+    code = 1 + (((c1 << 8) | c2) * n_states + st) * 2 + disturbed
+    return np.where(ok, code, 0)
+
+
+def decode_strata(codes: npt.ArrayLike, n_states: int) -> pd.DataFrame:
+    """The fields (:data:`STRATUM_FIELDS`) of stratum codes of :func:`gain_loss_strata`."""
+    k = np.asarray(codes, np.int64) - 1
+    disturbed, k = k % 2, k // 2
+    state, k = k % n_states, k // n_states
+    return pd.DataFrame(
+        {"class_t1": k >> 8, "class_t2": k & 0xFF, "state": state, "disturbed": disturbed == 1}
+    )
+
+
+class GainLossDraws(NamedTuple):
+    """Monte Carlo draws of a gain-loss total (Mg CO2e/yr, inventory sign), one value per draw."""
+
+    net: np.ndarray
+    removals: np.ndarray
+    emissions: np.ndarray
+
+
+def gain_loss_draws(
+    strata: pd.DataFrame,
+    area_ha: npt.ArrayLike,
+    stock_t1: npt.ArrayLike,
+    stock_t2: npt.ArrayLike,
+    biomass_t1: npt.ArrayLike,
+    rates: GrowthRates,
+    rate_factor: npt.ArrayLike,
+    root_shoot: npt.ArrayLike,
+    carbon_fraction: npt.ArrayLike,
+    years: tuple[int, int],
+    *,
+    grow_converted: bool = False,
+) -> GainLossDraws:
+    """Draws of the gain-loss totals of :func:`gain_loss` over strata (:func:`gain_loss_strata`).
+
+    For stratum h of area A_h (ha) and draw d:
+
+    - gains (growing strata: same class at both dates, or converted to a growing class with
+      ``grow_converted``; not disturbed): A_h × ΔC_G(class, state) with the draw's growth rate
+      (the table's rate × ``rate_factor[d, row]``), R and CF (Eq. 2.9, 2.10);
+    - losses: max(T1_h − T2_h, 0) for a change of class and T1 biomass B1_h for a disturbed
+      stratum, the larger of the two (:func:`gain_loss`), spread over the interval's years, with
+      T1_h, T2_h, B1_h the stratum's stock totals (Mg C) in the draw of the stocks' Monte Carlo.
+
+    The totals equal :func:`gain_loss` summed over the cells exactly where the cells of a stratum
+    lose in the same direction (true of any model whose stocks depend on the class alone); see
+    docs/accounting.md. ``stock_t1``, ``stock_t2``, ``biomass_t1``: (draws, strata) in Mg C;
+    ``rate_factor``: (draws, rows of ``rates``); ``root_shoot``, ``carbon_fraction``: (draws,).
+    Returns net, removals (≤ 0) and emissions (≥ 0), Mg CO2e/yr.
+    """
+    n = interval_years(*years)
+    s1 = np.asarray(stock_t1, "float64")
+    s2 = np.asarray(stock_t2, "float64")
+    b1 = np.asarray(biomass_t1, "float64")
+    area = np.asarray(area_ha, "float64")
+    factor = np.asarray(rate_factor, "float64")
+    r = np.broadcast_to(np.asarray(root_shoot, "float64"), (s1.shape[0],))
+    cf = np.broadcast_to(np.asarray(carbon_fraction, "float64"), (s1.shape[0],))
+    c1 = strata["class_t1"].to_numpy(np.int64)
+    c2 = strata["class_t2"].to_numpy(np.int64)
+    same = c1 == c2
+    disturbed = strata["disturbed"].to_numpy(bool)
+    growing = (same | grow_converted) & ~disturbed
+    grow_class = np.where(growing, np.where(same, c1, c2), 0)
+    state = strata["state"].to_numpy(np.int64)
+    gains = np.empty(s1.shape[0])
+    for d in range(s1.shape[0]):
+        drawn = dataclasses.replace(rates, rates=rates.rates * factor[d])
+        per_ha = drawn.carbon_gain(grow_class, state, root_shoot=r[d], carbon_fraction=cf[d])
+        gains[d] = float(np.sum(np.where(growing, per_ha, 0.0) * area))
+    transition = np.where(~same, np.maximum(s1 - s2, 0.0), 0.0)
+    disturbance = np.where(disturbed, np.maximum(b1, 0.0), 0.0)
+    losses = np.maximum(transition, disturbance).sum(axis=1) / n
+    return GainLossDraws(net=co2e(gains - losses), removals=co2e(gains), emissions=co2e(-losses))

@@ -365,19 +365,27 @@ def mc_parameters(
             mean: float | np.ndarray = float(getattr(model.params, name))
         else:
             mean = np.asarray(getattr(model, attr).values[pool], "float64")
-        if isinstance(spec, int | float):
-            dist, shared = Distribution("normal", float(spec)), False
-        else:
-            dist = Distribution(
-                spec.distribution,
-                float(spec.rel_sd),
-                None if spec.rel_range is None else tuple(spec.rel_range),
-                tuple(spec.rel_bounds),
-            )
-            shared = spec.classes == "shared"
-        dist.check(name)
-        out[name] = Parameter(mean, dist.rel_sd, dist, shared, member.get(name))
+        out[name] = parameter(name, mean, spec, member.get(name))
     return out
+
+
+def parameter(
+    name: str, mean: float | np.ndarray, spec: Any, group: str | None = None
+) -> Parameter:
+    """A :class:`Parameter` of value(s) ``mean`` from its config spec: a relative SD (a normal) or
+    a :class:`sinkmap.config.ParameterSpec`; its distribution checked."""
+    if isinstance(spec, int | float):
+        dist, shared = Distribution("normal", float(spec)), False
+    else:
+        dist = Distribution(
+            spec.distribution,
+            float(spec.rel_sd),
+            None if spec.rel_range is None else tuple(spec.rel_range),
+            tuple(spec.rel_bounds),
+        )
+        shared = spec.classes == "shared"
+    dist.check(name)
+    return Parameter(mean, dist.rel_sd, dist, shared, group)
 
 
 def pixel_draws(

@@ -189,12 +189,16 @@ def account_table(
     tolerance: float | None = None,
     adjusted: Mapping[tuple[int, int], pd.DataFrame] | None = None,
     gain_loss_draws: bool = False,
+    gain_loss_mc: Mapping[int, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The carbon account: each year's stock tally joined with the changes of the interval ending in
     it (both methods), and the Monte Carlo intervals, with the contract's columns and types.
 
     ``stock_tallies``: year → ``account_stocks.csv`` as read; ``change_tallies``: end year →
-    ``account_changes.csv``; ``draws``: year → ``monte_carlo.csv``. Rows of a year come only from
+    ``account_changes.csv``; ``draws``: year → ``monte_carlo.csv``; ``gain_loss_draws``: the
+    gain-loss rows take the stock difference's net flux interval (a model with a carbon state);
+    ``gain_loss_mc``: end year → ``monte_carlo_gain_loss.csv`` (the gain-loss Monte Carlo of a
+    model without one). Rows of a year come only from
     that year's (and its interval's) tallies, so adding a year leaves earlier rows as they were,
     ``computed_at`` included.
     """
@@ -227,6 +231,8 @@ def account_table(
             st = with_intervals(st, draws, year, years[k - 1] if k else None, valid_area, tolerance)
             if gain_loss_draws and not gl.empty:
                 gl = _gain_loss_intervals(gl, st)
+        if year in (gain_loss_mc or {}) and not gl.empty:
+            gl = _gain_loss_mc_intervals(gl, (gain_loss_mc or {})[year])
         if not gl.empty:
             frames.append(gl)
         valid_area[year] = aoi_areas(st)
@@ -271,6 +277,21 @@ def _gain_loss_intervals(gl: pd.DataFrame, st: pd.DataFrame) -> pd.DataFrame:
     rows = gl.drop(columns=[c for c in [*_NET_INTERVAL, "mc_draws"] if c in gl.columns])
     keep = rows["class_name"] == ALL_CLASSES
     merged = rows[keep].merge(src, on="zone_id", how="left")
+    merged.index = rows.index[keep]
+    return pd.concat([merged, rows[~keep]]).sort_index()
+
+
+def _gain_loss_mc_intervals(gl: pd.DataFrame, draws: pd.DataFrame) -> pd.DataFrame:
+    """The gain-loss "all classes" rows of the zones in ``draws`` (``monte_carlo_gain_loss.csv``)
+    with the intervals of their net flux draws."""
+    net = draws[draws["part"] == "net"].astype({"zone_id": str})
+    values = net.pivot_table(index="zone_id", columns="draw", values="mgco2e_per_yr")
+    q = _interval_columns(values, "net_flux_mgco2e_per_yr")
+    q["mc_draws"] = values.shape[1]
+    q = q.reset_index()
+    rows = gl.drop(columns=[c for c in [*_NET_INTERVAL, "mc_draws"] if c in gl.columns])
+    keep = (rows["class_name"] == ALL_CLASSES) & rows["zone_id"].astype(str).isin(q["zone_id"])
+    merged = rows[keep].merge(q, on="zone_id", how="left")
     merged.index = rows.index[keep]
     return pd.concat([merged, rows[~keep]]).sort_index()
 

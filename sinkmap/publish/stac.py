@@ -426,6 +426,13 @@ def _interval_item(results: Path, y0: int, y1: int, geometry: dict[str, Any]) ->
         ("ipcc_summary", "Stock changes by IPCC land-use category and pool"),
     ):
         _add_table(item, key, folder / f"{key}.csv", title, _TALLY_UNITS)
+    _add_table(
+        item,
+        "monte_carlo_gain_loss",
+        folder / "monte_carlo_gain_loss.csv",
+        "Monte Carlo totals of the AOI's gain-loss net flux, removals and emissions by draw",
+        {"mgco2e_per_yr": UNITS_FLUX_TOTAL},
+    )
     return item
 
 

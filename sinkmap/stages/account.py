@@ -32,6 +32,7 @@ def assemble_account(
     monte_carlo: Mapping[int, Path] | None = None,
     sensitivity: Mapping[int, Path] | None = None,
     adjusted: Mapping[tuple[int, int], Path] | None = None,
+    gain_loss: Mapping[int, Path] | None = None,
     out: Path,
     parquet_out: Path | None = None,
     sensitivity_out: Path | None = None,
@@ -41,7 +42,8 @@ def assemble_account(
     ``stocks``: year → ``account_stocks.csv``; ``changes``: end year → ``account_changes.csv``;
     ``monte_carlo``: year → ``monte_carlo.csv``; ``sensitivity``: year →
     ``monte_carlo_sensitivity.csv``, whose variance shares go to ``sensitivity_out``;
-    ``adjusted``: assessed interval → its ``adjusted_account.csv`` (area-adjusted rows). Rows of
+    ``adjusted``: assessed interval → its ``adjusted_account.csv`` (area-adjusted rows);
+    ``gain_loss``: end year → the interval's ``monte_carlo_gain_loss.csv``. Rows of
     a year come only from that year's (and its interval's) tallies, so adding a year leaves
     earlier rows as they were, ``computed_at`` included.
     """
@@ -57,6 +59,9 @@ def assemble_account(
         {k: pd.read_csv(p, dtype={"stratum": str}) for k, p in (adjusted or {}).items()},
         # the carbon state's gain-loss equals its stock difference pixel by pixel
         gain_loss_draws=Run(cfg).model.stateful,
+        gain_loss_mc={
+            y: pd.read_csv(p, dtype={"zone_id": str}) for y, p in (gain_loss or {}).items()
+        },
     )
     write_csv(table, out)
     if sensitivity_out is not None:

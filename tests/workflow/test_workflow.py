@@ -182,6 +182,27 @@ def test_class_summary_and_account(run: Path) -> None:
     gl = account[(account["method"] == "gain-loss") & (account["class_name"] == "all classes")]
     assert set(gl["pool"]) == {"total"} and set(gl["year"]) == {2021}
     assert (gl["removals_mgco2e_per_yr"] <= 0).all() and (gl["emissions_mgco2e_per_yr"] >= 0).all()
+    # the gain-loss Monte Carlo (no growth-rate uncertainty in tinyrun): the removals are the same
+    # in every draw, the emissions take the drawn table stocks, and net = removals + emissions
+    mc = pd.read_csv(run / "results/sink/2020-2021/monte_carlo_gain_loss.csv")
+    assert list(mc.columns) == [  # docs/outputs.md
+        "interval_start",
+        "interval_end",
+        "draw",
+        "zone_id",
+        "part",
+        "mgco2e_per_yr",
+        "seed",
+    ]
+    parts = mc.pivot_table(index="draw", columns="part", values="mgco2e_per_yr")
+    aoi_gl = gl[gl["zone_id"] == "aoi"].iloc[0]
+    assert len(parts) == 20
+    assert parts["removals"].to_numpy() == pytest.approx(aoi_gl["removals_mgco2e_per_yr"], rel=1e-5)
+    assert (parts["net"] - parts["removals"] - parts["emissions"]).abs().max() < 1e-5
+    assert aoi_gl["mc_draws"] == 20
+    assert aoi_gl["net_flux_mgco2e_per_yr_p025"] == pytest.approx(
+        np.percentile(parts["net"], 2.5), rel=1e-9
+    )
     # Monte Carlo: above-ground and soil table values drawn (tinyrun); the interval brackets
     assert (totals["stock_mgc_p05"] < totals["stock_mgc"]).all()
     assert (totals["stock_mgc"] < totals["stock_mgc_p95"]).all()
@@ -254,7 +275,8 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     counts = _job_counts(proc.stdout + proc.stderr)
     # 2022: fetch + align for both roles, the change filtering of its land cover (reading the
     # 2021 filtered map, not redoing it), one stocks job (layers and tallies) and its Monte Carlo,
-    # the 2021-2022 interval (both methods and its tallies), the 2022 GeoPackage, the account
+    # the 2021-2022 interval (both methods and its tallies) and its gain-loss Monte Carlo, the 2022
+    # GeoPackage, the account
     # table, which gains the new rows, its JSON twin, the report and the STAC catalog.
     # Nothing for 2020 or 2021.
     assert counts == {
@@ -264,6 +286,7 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
         "stocks": 1,
         "uncertainty": 1,
         "interval": 1,
+        "gain_loss_uncertainty": 1,
         "geopackage": 1,
         "account": 1,
         "account_json": 1,
@@ -313,6 +336,7 @@ def test_a_method_parameter_change_reruns_only_what_it_affects(run: Path, tmp_pa
         counts = _job_counts(snakemake(run, "-n").stdout)
         assert counts == {
             "interval": 1,
+            "gain_loss_uncertainty": 1,  # draws R
             "geopackage": 1,  # carries the interval's IPCC summary
             "account": 1,
             "account_json": 1,

@@ -57,3 +57,20 @@ rule interval:
         zones=ZONES_PARAMS,
     script:
         "../scripts/interval.py"
+
+
+rule gain_loss_uncertainty:
+    input:
+        unpack(model_files),
+        unpack(gain_loss_mc_inputs),
+    output:
+        str(P.gain_loss_monte_carlo("{y0}", "{y1}")),
+    log:
+        str(P.log("gain_loss_uncertainty", "{y0}-{y1}")),
+    threads: 2
+    params:
+        uncertainty=MC.model_dump(mode="json"),
+        gain_loss=GAIN_LOSS.model_dump(mode="json"),
+        model=CFG.model.model_dump(mode="json"),
+    script:
+        "../scripts/gain_loss_uncertainty.py"

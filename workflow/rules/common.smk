@@ -113,6 +113,30 @@ def assess_inputs(wildcards):
     return out
 
 
+#: The gain-loss method gets its own Monte Carlo when its losses are not the carbon state's.
+GAIN_LOSS_MC = MC.enabled and GAIN_LOSS.enabled and not STATEFUL
+
+
+def gain_loss_mc_inputs(wildcards):
+    """An interval's land cover, gain-loss net layer (the cells it counts) and optional layers, and
+    what the stocks' Monte Carlo reads in both years."""
+    y0, y1 = int(wildcards.y0), int(wildcards.y1)
+    out = {
+        "land_cover0": str(layer("land_cover", y0)),
+        "land_cover1": str(layer("land_cover", y1)),
+        "valid": str(P.gain_loss(y0, y1, "net")),
+        "growth_rates": str(GAIN_LOSS.growth_rates),
+        "grid": str(P.grid()),
+    }
+    if GAIN_LOSS.loss_role:
+        out["loss_year"] = str(P.aligned(GAIN_LOSS.loss_role, y1))
+    if GAIN_LOSS.state_role:
+        out["state"] = str(P.aligned(GAIN_LOSS.state_role, y0))
+    for y in (y0, y1):
+        out |= {f"mc{y}_{k}": str(v) for k, v in RUN.mc_inputs(y).items()}
+    return out
+
+
 def year_states(wildcards):
     """A stateful model's state layers of the job's year (the Monte Carlo reads them)."""
     if not STATEFUL:

@@ -22,6 +22,11 @@ rule account:
         sensitivity=(
             [str(P.monte_carlo_sensitivity(y)) for y in YEARS] if MC.enabled else []
         ),
+        gain_loss=(
+            [str(P.gain_loss_monte_carlo(y0, y1)) for y0, y1 in INTERVALS]
+            if GAIN_LOSS_MC
+            else []
+        ),
         adjusted=[
             str(P.assessment_outputs(y0, y1)["adjusted_account"])
             for y0, y1 in CFG.account.assessed()

@@ -1,0 +1,201 @@
+"""The gain-loss Monte Carlo over strata (models without a carbon state).
+
+Expected values by hand from IPCC 2006 Vol. 4 Eq. 2.4, 2.9, 2.10: ΔC_G = G_W × (1 + R) × CF per
+hectare of growing land, losses = max(C_t1 − C_t2, 0) on a change of class or the t1 biomass on a
+disturbed cell, spread over the interval, × 44/12 with emissions positive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sinkmap.account.gain_loss import (
+    decode_strata,
+    gain_loss,
+    gain_loss_draws,
+    gain_loss_strata,
+)
+from sinkmap.account.montecarlo import draw_parameters, parameter
+from sinkmap.config import ParameterSpec
+from sinkmap.errors import InputDataError
+from sinkmap.tables import GrowthRates
+
+CO2 = 44 / 12
+RATES = GrowthRates.from_frame(
+    pd.DataFrame(
+        {
+            "lucode": [10, 10],
+            "state_code": [0, 2],
+            "rate": [0.7, 3.4],
+            "unit": ["t_dm_ha_yr", "t_dm_ha_yr"],
+        }
+    ),
+    name="test rates",
+)
+#: Stocks per class (Mg C/ha): total and biomass (above + below + dead), a lookup model's.
+TOTAL = {10: 200.0, 40: 60.0, 50: 20.0}
+BIOMASS = {10: 150.0, 40: 5.0, 50: 0.0}
+
+
+def _landscape() -> dict[str, np.ndarray]:
+    """Ten cells of 0.01 ha over 2020-2022: 4 forest remaining forest, 2 forest to cropland,
+    1 cropland to forest, 1 forest with a loss in 2021 (GFC code 21), 2 cropland remaining."""
+    c0 = np.array([10, 10, 10, 10, 10, 10, 40, 10, 40, 40])
+    c1 = np.array([10, 10, 10, 10, 40, 40, 10, 10, 40, 40])
+    loss = np.array([0, 0, 0, 0, 0, 0, 0, 21, 0, 0])
+    return {"c0": c0, "c1": c1, "loss": loss}
+
+
+def _stratum_totals(codes: np.ndarray, strata: list[int], per_ha: np.ndarray) -> np.ndarray:
+    return np.array([float(np.sum(per_ha[codes == h]) * 0.01) for h in strata])
+
+
+def test_strata_codes_round_trip_and_split_what_the_method_treats_differently() -> None:
+    land = _landscape()
+    codes = gain_loss_strata(
+        land["c0"],
+        land["c1"],
+        None,
+        land["loss"],
+        np.ones(10, bool),
+        years=(2020, 2022),
+        n_states=3,
+    )
+    fields = decode_strata(codes, 3)
+    assert fields["class_t1"].tolist() == land["c0"].tolist()
+    assert fields["class_t2"].tolist() == land["c1"].tolist()
+    assert fields["disturbed"].tolist() == [False] * 7 + [True] + [False] * 2
+    assert len(np.unique(codes)) == 5  # 10-10, 10-40, 40-10, 10-10 disturbed, 40-40
+    # a loss outside (2020, 2022] does not disturb; invalid cells get no stratum
+    outside = gain_loss_strata(
+        land["c0"],
+        land["c1"],
+        None,
+        np.where(land["loss"] > 0, 20, 0),
+        np.arange(10) != 0,
+        years=(2020, 2022),
+        n_states=3,
+    )
+    assert outside[0] == 0 and not decode_strata(outside[1:], 3)["disturbed"].any()
+
+
+def test_codes_above_a_byte_are_refused_with_the_fix() -> None:
+    with pytest.raises(InputDataError, match="reclassify the land cover to byte codes"):
+        gain_loss_strata(
+            np.array([300]), np.array([10]), None, None, np.ones(1, bool), years=(1, 2), n_states=1
+        )
+
+
+def test_draws_at_the_values_give_the_hand_computed_totals() -> None:
+    land = _landscape()
+    codes = gain_loss_strata(
+        land["c0"],
+        land["c1"],
+        None,
+        land["loss"],
+        np.ones(10, bool),
+        years=(2020, 2022),
+        n_states=3,
+    )
+    strata = sorted(set(codes.tolist()))
+    area = np.array([np.sum(codes == h) * 0.01 for h in strata])
+    s0 = np.array([TOTAL[c] for c in land["c0"]])
+    s1 = np.array([TOTAL[c] for c in land["c1"]])
+    b0 = np.array([BIOMASS[c] for c in land["c0"]])
+    t0 = _stratum_totals(codes, strata, s0)[None, :]
+    t1 = _stratum_totals(codes, strata, s1)[None, :]
+    bio = _stratum_totals(codes, strata, b0)[None, :]
+    out = gain_loss_draws(
+        decode_strata(strata, 3),
+        area,
+        t0,
+        t1,
+        bio,
+        RATES,
+        np.ones((1, 2)),
+        np.array([0.37]),
+        np.array([0.47]),
+        (2020, 2022),
+    )
+    # gains: 4 cells x 0.01 ha x 0.7 x 1.37 x 0.47 = 0.0180292 Mg C/yr
+    # losses: (2 x 0.01 x (200 - 60) + 0.01 x 150) / 2 years = 2.15 Mg C/yr
+    gains, losses = 4 * 0.01 * 0.7 * 1.37 * 0.47, (2 * 0.01 * 140 + 0.01 * 150) / 2
+    assert out.removals[0] == pytest.approx(-gains * CO2, rel=1e-12)
+    assert out.emissions[0] == pytest.approx(losses * CO2, rel=1e-12)
+    assert out.net[0] == pytest.approx((losses - gains) * CO2, rel=1e-12)
+    assert out.net[0] == pytest.approx(7.8172263, rel=1e-7)
+    # and the per-cell method agrees (Mg CO2e/ha/yr x 0.01 ha)
+    cells = gain_loss(
+        land["c0"],
+        land["c1"],
+        None,
+        RATES,
+        0.37,
+        0.47,
+        (2020, 2022),
+        land["loss"],
+        stock_t1=s0,
+        stock_t2=s1,
+        biomass_t1=b0,
+    )
+    assert float(np.sum(cells.net_co2e.astype("float64")) * 0.01) == pytest.approx(
+        out.net[0], rel=1e-6
+    )
+
+
+def test_losses_follow_the_stock_draws() -> None:
+    """Forest to cropland: draw 0 loses 5 - 1 = 4 Mg C, draw 1 gains stock (no loss); a disturbed
+    forest stratum loses its biomass, or the transition if larger (there is none: same class)."""
+    strata = pd.DataFrame(
+        {"class_t1": [10, 10], "class_t2": [40, 10], "state": [0, 0], "disturbed": [False, True]}
+    )
+    out = gain_loss_draws(
+        strata,
+        np.array([0.02, 0.01]),
+        np.array([[5.0, 2.0], [3.0, 2.0]]),
+        np.array([[1.0, 0.5], [4.0, 0.5]]),
+        np.array([[0.2, 1.5], [0.2, 1.2]]),
+        RATES,
+        np.ones((2, 2)),
+        np.full(2, 0.37),
+        np.full(2, 0.47),
+        (2020, 2021),
+    )
+    assert out.emissions.tolist() == pytest.approx([(4.0 + 1.5) * CO2, (0.0 + 1.2) * CO2])
+    assert out.removals.tolist() == [0.0, 0.0]  # nothing grows: converted or disturbed
+
+
+def test_growth_parameters_give_the_closed_form_sd() -> None:
+    """100 ha of forest remaining forest, G_W lognormal 30 %, R normal 20 %, CF fixed: removals
+    = −A × G_W × f × (1 + R × r) × CF × 44/12 with f, r independent of mean 1, so
+    Var = (A G CF 44/12)² (E[f²] E[(1 + R r)²] − (1 + R)²)."""
+    draws = 40_000
+    specs = {
+        "gain_loss.growth_rates": parameter(
+            "g", RATES.rates, ParameterSpec(distribution="lognormal", rel_sd=0.3)
+        ),
+        "gain_loss.root_shoot": parameter("r", 0.37, 0.2),
+    }
+    drawn = draw_parameters(specs, draws, seed=7)
+    strata = pd.DataFrame({"class_t1": [10], "class_t2": [10], "state": [0], "disturbed": [False]})
+    zero = np.zeros((draws, 1))
+    out = gain_loss_draws(
+        strata,
+        np.array([100.0]),
+        zero,
+        zero,
+        zero,
+        RATES,
+        drawn["gain_loss.growth_rates"] / RATES.rates,
+        drawn["gain_loss.root_shoot"],
+        np.full(draws, 0.47),
+        (2020, 2021),
+    )
+    scale = 100 * 0.7 * 0.47 * CO2
+    e_f2 = 1 + 0.3**2
+    e_y2 = 1.37**2 + (0.37 * 0.2) ** 2
+    sd = scale * np.sqrt(e_f2 * e_y2 - 1.37**2)
+    assert np.std(out.removals) == pytest.approx(sd, rel=0.02)
+    assert np.mean(out.removals) == pytest.approx(-scale * 1.37, rel=0.01)
