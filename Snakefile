@@ -2,7 +2,7 @@
 #
 #   snakemake --cores all                    # the whole run (make run does this in .venv)
 #   snakemake -n                             # show what would run
-#   snakemake --configfile my.yaml --cores 4 # another AOI, years or model
+#   snakemake --configfile my.yaml --cores 4 # another AOI, years or model (replaces the demo config)
 #
 # Rules live in workflow/rules/, their scripts in workflow/scripts/; all maths is in the sinkmap package.
 
@@ -11,7 +11,11 @@ from snakemake.utils import min_version
 min_version("8.10")
 
 
-configfile: "config/config.yaml"
+# The demo config, unless the user gives their own: a --configfile replaces it (nothing of the demo
+# is merged into it), while --config key=value on its own still edits the demo.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sinkmap.errors import ConfigError, format_validation_error
-from sinkmap.files import read_yaml
+from sinkmap.files import plain_name, read_yaml
 from sinkmap.paths import Paths
 
 
@@ -76,6 +76,17 @@ class InputConfig(_Strict):
     version: str | None = Field(
         None, description="Dataset version; the dataset's default when omitted."
     )
+
+    @field_validator("version")
+    @classmethod
+    def _plain_version(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                plain_name(v, "version")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
     year: int | None = Field(
         None,
         description="Use this year of the dataset for every mapped year: static layers such as a "

@@ -8,15 +8,19 @@ half-written output behind.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
+import logging
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sinkmap.errors import InputDataError, OutputError
+from sinkmap.errors import ConfigError, InputDataError, OutputError
+
+log = logging.getLogger("sinkmap")
 
 
 def sha256_file(path: str | Path, *, block: int = 1 << 20) -> str:
@@ -33,6 +37,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
     try:
         yield tmp
@@ -41,6 +46,52 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         unlink(tmp)
+
+
+def plain_name(name: str, what: str) -> str:
+    """``name`` if it is one file or folder name, else a :class:`ConfigError`: a name with a path
+    separator or ``..`` would read or write outside its folder (a dataset version, a file pattern
+    of the dataset registry, ...)."""
+    text = str(name)
+    if not text or text in (".", "..") or any(c in text for c in ("/", "\\", "\x00")):
+        raise ConfigError(
+            f"{what} {text!r} is not a plain file or folder name: it must not be empty, '.' or "
+            "'..', nor contain '/' or '\\' (it would reach outside its folder); give a name "
+            "without them"
+        )
+    return text
+
+
+def inside(path: Path, folder: Path, what: str) -> Path:
+    """``path`` if it lies inside ``folder`` once resolved (links and ``..`` followed), else a
+    :class:`ConfigError` naming both."""
+    resolved, root = Path(path).resolve(), Path(folder).resolve()
+    if not resolved.is_relative_to(root):
+        raise ConfigError(
+            f"{what} {path} lies outside its folder {root}; fix the pattern or path so it stays "
+            "inside (no '..')"
+        )
+    return Path(path)
+
+
+#: What the temporaries of an output are called besides it: ``.<name>.<8 hex>.<kind>``.
+TEMPORARY_KINDS = ("part", "stage.tif", "cog.tif")
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporaries an earlier, killed job left beside ``path`` (a ``kill -9`` runs no
+    cleanup). Safe at the start of the job that makes ``path``: Snakemake runs one job per output
+    at a time. Returns what was removed."""
+    path = Path(path)
+    gone = []
+    for kind in TEMPORARY_KINDS:
+        suffix = f"{kind}{path.suffix}" if kind == "part" else kind
+        for tmp in path.parent.glob(f".{glob.escape(path.name)}.{'[0-9a-f]' * 8}.{suffix}"):
+            unlink(tmp)
+            gone.append(tmp)
+    if gone:
+        log.info("removed %d temporary file(s) of an interrupted run beside %s", len(gone), path)
+    return gone
 
 
 def unlink(path: Path) -> None:

@@ -24,7 +24,7 @@ import rasterio
 from rasterio.windows import Window
 
 from sinkmap.errors import InputDataError
-from sinkmap.files import unlink
+from sinkmap.files import remove_stale_temporaries, unlink
 from sinkmap.grid import Grid
 
 # GDAL caches written blocks up to GDAL_CACHEMAX (default 5 % of RAM) before flushing them; a fixed
@@ -101,6 +101,7 @@ def write_layers(
             lock = threading.Lock()
             for path, spec in layers.items():
                 path.parent.mkdir(parents=True, exist_ok=True)
+                remove_stale_temporaries(path)
                 tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.stage.tif")
                 temps[path] = tmp
                 options = _TEMP_OPTIONS if cog else {"compress": "DEFLATE"}

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sinkmap.constants import POOLS
+from sinkmap.files import plain_name
 
 Year = int | str
 
@@ -93,7 +94,13 @@ class Paths:
     # -- inputs ------------------------------------------------------------------------------
     def raw_dir(self, dataset: str, version: str, year: Year) -> Path:
         """``resources/raw/<dataset>/<version>/<year>``: where a fetch puts a dataset's files."""
-        return self.resources / "raw" / dataset / version / str(year)
+        return (
+            self.resources
+            / "raw"
+            / plain_name(dataset, "dataset name")
+            / plain_name(version, f"version of dataset {dataset}")
+            / str(year)
+        )
 
     def manifest(self, dataset: str, version: str, year: Year) -> Path:
         return self.raw_dir(dataset, version, year) / MANIFEST

@@ -33,6 +33,10 @@ POOL_COLUMNS: dict[str, str] = {
 }
 
 
+#: Largest plausible stock of one pool (Mg C/ha): above it a table value is a unit error.
+MAX_POOL_STOCK = 1000.0
+
+
 @dataclass(frozen=True)
 class PoolTable:
     """Carbon stock per land-cover code and pool (Mg C/ha), with the table's name for messages."""
@@ -82,12 +86,20 @@ class PoolTable:
         values: dict[str, np.ndarray] = {}
         for pool, col in POOL_COLUMNS.items():
             series = pd.to_numeric(df[col], errors="coerce")
-            bad = df.index[series.isna() | (series < 0)].tolist()
+            bad = df.index[~np.isfinite(series) | (series < 0)].tolist()
             if bad:
                 rows = [i + 2 for i in bad]  # 1-based, after the header line
                 raise InputDataError(
-                    f"carbon pool table {name}: {col} is empty, not a number or negative on line(s) "
-                    f"{rows}; give a stock >= 0 in Mg C/ha"
+                    f"carbon pool table {name}: {col} is empty, not a number, infinite or negative "
+                    f"on line(s) {rows}; give a stock >= 0 in Mg C/ha"
+                )
+            high = df.index[series > MAX_POOL_STOCK].tolist()
+            if high:
+                raise InputDataError(
+                    f"carbon pool table {name}: {col} is above {MAX_POOL_STOCK:g} Mg C/ha on "
+                    f"line(s) {[i + 2 for i in high]} ({series[high].tolist()}), beyond any "
+                    "ecosystem's pool (tropical peat soils hold a few hundred); check the unit "
+                    "(Mg C/ha, not kg C/ha or t d.m./ha)"
                 )
             values[pool] = series.to_numpy(dtype="float64")
         codes = df["lucode"].to_numpy(dtype="int64")

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import yaml
 
 from sinkmap.errors import ConfigError, SourceError
-from sinkmap.files import atomic_path, read_yaml, sha256_file
+from sinkmap.files import atomic_path, plain_name, read_yaml, sha256_file
 from sinkmap.sources.tiles import tiles_for_bounds
 
 Bounds = tuple[float, float, float, float]
@@ -98,7 +98,13 @@ class Dataset:
         ver = self.version_for(year, version)
         tiles = tiles_for_bounds(self.tile_scheme, bounds)
         return {
-            layer: [pattern.format(year=year, version=ver, tile=t) for t in tiles]
+            layer: [
+                plain_name(
+                    pattern.format(year=year, version=ver, tile=t),
+                    f"file name of dataset {self.name} (pattern {pattern!r})",
+                )
+                for t in tiles
+            ]
             for layer, pattern in self.files.items()
         }
 

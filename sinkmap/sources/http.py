@@ -49,7 +49,7 @@ import requests
 from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
-from sinkmap.files import atomic_path, sha256_file
+from sinkmap.files import atomic_path, plain_name, sha256_file
 from sinkmap.sources import (
     Bounds,
     Dataset,
@@ -460,7 +460,10 @@ class HttpTilesAdapter(HttpClient):
         planned = []
         for tile in tiles_for_bounds(dataset.tile_scheme, bounds):
             for layer, pattern in dataset.files.items():
-                name = pattern.format(year=year, version=ver, tile=tile, layer=layer)
+                name = plain_name(
+                    pattern.format(year=year, version=ver, tile=tile, layer=layer),
+                    f"file name of dataset {dataset.name} (pattern {pattern!r})",
+                )
                 try:
                     url = dataset.url.format(
                         base_url=base, version=ver, year=year, file=name, tile=tile, layer=layer

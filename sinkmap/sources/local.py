@@ -26,7 +26,7 @@ import rasterio.errors
 from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
-from sinkmap.files import sha256_file
+from sinkmap.files import inside, sha256_file
 from sinkmap.sources import Bounds, Dataset, Manifest, RawFile, fill_pattern
 from sinkmap.sources.tiles import tiles_for_bounds
 
@@ -104,6 +104,7 @@ class LocalFilesAdapter:
                         "`pattern:` of the dataset in the dataset registry."
                     )
                 for path in matches:
+                    inside(path, root, f"file of dataset {dataset.name} (pattern {pattern!r})")
                     _check_raster(path, dataset)
                     records.append(_record(layer, path))
                     log.info("using local file %s for %s %s (%s)", path, dataset.name, year, layer)

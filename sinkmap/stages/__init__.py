@@ -7,6 +7,8 @@
 - :mod:`sinkmap.stages.stocks` — a year's pools and stocks, their summaries and tallies
 - :mod:`sinkmap.stages.interval` — an interval's sinks by both methods, change matrices, tallies
 - :mod:`sinkmap.stages.uncertainty` — a year's Monte Carlo totals (and per-pixel SD)
+- :mod:`sinkmap.stages.gain_loss_mc` — an interval's gain-loss Monte Carlo (models without a state)
+- :mod:`sinkmap.stages.runlock` — the locks of a killed run, recognised and cleared
 - :mod:`sinkmap.stages.account` — the carbon account table of all years
 - :mod:`sinkmap.stages.geopackage` — a year's GeoPackage
 - :mod:`sinkmap.stages.accuracy` — an interval's reference sample and its assessment

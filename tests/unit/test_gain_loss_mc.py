@@ -48,21 +48,20 @@ def _landscape() -> dict[str, np.ndarray]:
     return {"c0": c0, "c1": c1, "loss": loss}
 
 
+def _codes(land: dict[str, np.ndarray]) -> np.ndarray:
+    valid = np.ones(land["c0"].size, bool)
+    return gain_loss_strata(
+        land["c0"], land["c1"], None, land["loss"], valid, years=(2020, 2022), n_states=3
+    )
+
+
 def _stratum_totals(codes: np.ndarray, strata: list[int], per_ha: np.ndarray) -> np.ndarray:
     return np.array([float(np.sum(per_ha[codes == h]) * 0.01) for h in strata])
 
 
 def test_strata_codes_round_trip_and_split_what_the_method_treats_differently() -> None:
     land = _landscape()
-    codes = gain_loss_strata(
-        land["c0"],
-        land["c1"],
-        None,
-        land["loss"],
-        np.ones(10, bool),
-        years=(2020, 2022),
-        n_states=3,
-    )
+    codes = _codes(land)
     fields = decode_strata(codes, 3)
     assert fields["class_t1"].tolist() == land["c0"].tolist()
     assert fields["class_t2"].tolist() == land["c1"].tolist()
@@ -90,15 +89,7 @@ def test_codes_above_a_byte_are_refused_with_the_fix() -> None:
 
 def test_draws_at_the_values_give_the_hand_computed_totals() -> None:
     land = _landscape()
-    codes = gain_loss_strata(
-        land["c0"],
-        land["c1"],
-        None,
-        land["loss"],
-        np.ones(10, bool),
-        years=(2020, 2022),
-        n_states=3,
-    )
+    codes = _codes(land)
     strata = sorted(set(codes.tolist()))
     area = np.array([np.sum(codes == h) * 0.01 for h in strata])
     s0 = np.array([TOTAL[c] for c in land["c0"]])

@@ -216,3 +216,29 @@ def test_check_on_grid_rejects_shifted_raster(tmp_path):
 def test_check_on_grid_missing_file(tmp_path):
     with pytest.raises(InputDataError, match=r"cannot open raster.*Re-run the step"):
         check_on_grid(tmp_path / "none.tif", SMALL)
+
+
+def test_stale_temporaries_of_a_killed_job_are_removed_before_the_next_write(
+    tmp_path: Path,
+) -> None:
+    """kill -9 runs no cleanup: the next job that makes the output removes what the killed one
+    left beside it (its staged GeoTIFF, its COG, a partial CSV), and nothing of other outputs."""
+    from sinkmap.files import remove_stale_temporaries, write_text
+
+    out = tmp_path / "carbon_stock_total.tif"
+    left = [
+        tmp_path / ".carbon_stock_total.tif.0123abcd.stage.tif",
+        tmp_path / ".carbon_stock_total.tif.0123abcd.stage.tif.aux.xml",
+        tmp_path / ".carbon_stock_total.tif.deadbeef.cog.tif",
+    ]
+    other = tmp_path / ".carbon_stock_soil.tif.0123abcd.stage.tif"
+    for p in [*left, other]:
+        p.write_bytes(b"")
+    removed = remove_stale_temporaries(out)
+    assert sorted(removed) == sorted(left[::2])
+    assert not any(p.exists() for p in left) and other.exists()
+    csv = tmp_path / "summary.csv"
+    partial = tmp_path / ".summary.csv.89abcdef.part.csv"
+    partial.write_text("half", encoding="utf-8")
+    write_text("a,b\n", csv)
+    assert not partial.exists() and csv.read_text(encoding="utf-8") == "a,b\n"

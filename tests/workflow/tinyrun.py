@@ -113,11 +113,9 @@ def write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: 
     return path
 
 
-def snakemake(
-    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the repository's workflow in ``workdir`` with its ``config.yaml`` on 2 cores."""
-    cmd = [
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The command that runs the repository's workflow in ``workdir`` with its ``config.yaml``."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -131,6 +129,13 @@ def snakemake(
         "2",
         *args,
     ]
+
+
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the repository's workflow in ``workdir`` with its ``config.yaml`` on 2 cores."""
+    cmd = snakemake_command(workdir, *args)
     full_env = os.environ | {"PYTHONWARNINGS": "ignore"} | (env or {})
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=900)
     if check and proc.returncode != 0:

@@ -10,6 +10,7 @@ from sinkmap.errors import SinkmapError
 from sinkmap.paths import GAIN_LOSS_PARTS, STOCK_LAYERS
 from sinkmap.sources import get_dataset
 from sinkmap.stages.context import validate_run
+from sinkmap.stages.runlock import clear_stale_locks, record_owner
 
 try:
     CFG = load_config(dict(config))
@@ -17,6 +18,14 @@ try:
 except SinkmapError as _exc:
     raise WorkflowError(f"configuration error:\n{_exc}") from None
 P = RUN.paths
+# a run killed with kill -9 leaves its locks: cleared when their process is gone (a live run's stay)
+clear_stale_locks()
+
+
+onstart:
+    record_owner()
+
+
 YEARS = CFG.years
 INTERVALS = CFG.intervals
 GAIN_LOSS = CFG.account.gain_loss
