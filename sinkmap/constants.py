@@ -13,6 +13,8 @@ M2_PER_HA = 10_000.0
 
 #: The four carbon pools of the InVEST Carbon table, in output order.
 POOLS: tuple[str, ...] = ("above", "below", "dead", "soil")
+#: The pools a disturbed cell loses in gain-loss: living biomass and dead organic matter.
+BIOMASS_POOLS: tuple[str, ...] = ("above", "below", "dead")
 
 #: Units written on every output (tags, docs, tables).
 UNITS_STOCK = "Mg C ha-1"

@@ -86,6 +86,8 @@ ACCOUNT_TEXT = (
 
 #: Percentiles of the Monte Carlo draws in the account: 95 % (IPCC) and 90 % (VCS, CDM) intervals.
 INTERVAL_QUANTILES: dict[str, float] = {"p025": 0.025, "p05": 0.05, "p95": 0.95, "p975": 0.975}
+#: The same quantiles as ``adjusted_account.csv`` (``sinkmap assess``) names them, in that order.
+ADJUSTED_QUANTILES: dict[str, float] = {"p025": 0.025, "p5": 0.05, "p95": 0.95, "p975": 0.975}
 
 #: ``results/<year>/monte_carlo_sensitivity.csv``: the AOI's total stock per draw with one
 #: parameter held at its value (the other parameters drawn as in ``monte_carlo.csv``).

@@ -63,9 +63,11 @@ def plain_name(name: str, what: str) -> str:
 
 
 def inside(path: Path, folder: Path, what: str) -> Path:
-    """``path`` if it lies inside ``folder`` once resolved (links and ``..`` followed), else a
-    :class:`ConfigError` naming both."""
-    resolved, root = Path(path).resolve(), Path(folder).resolve()
+    """``path`` if it lies inside ``folder`` once ``..`` is collapsed (symbolic links are not
+    followed), else a :class:`ConfigError` naming both."""
+    # lexically (".." collapsed, links not followed): a folder of links to a shared drive is fine
+    resolved = Path(os.path.normpath(os.path.abspath(path)))
+    root = Path(os.path.normpath(os.path.abspath(folder)))
     if not resolved.is_relative_to(root):
         raise ConfigError(
             f"{what} {path} lies outside its folder {root}; fix the pattern or path so it stays "

@@ -33,7 +33,9 @@ POOL_COLUMNS: dict[str, str] = {
 }
 
 
-#: Largest plausible stock of one pool (Mg C/ha): above it a table value is a unit error.
+#: Largest plausible stock (Mg C/ha) of a biomass or dead-matter pool: above it a table value is
+#: a unit error (the tallest tropical forests hold a few hundred). Soil has no such bound: deep
+#: peat can hold more.
 MAX_POOL_STOCK = 1000.0
 
 
@@ -93,13 +95,13 @@ class PoolTable:
                     f"carbon pool table {name}: {col} is empty, not a number, infinite or negative "
                     f"on line(s) {rows}; give a stock >= 0 in Mg C/ha"
                 )
-            high = df.index[series > MAX_POOL_STOCK].tolist()
+            high = df.index[series > MAX_POOL_STOCK].tolist() if pool != "soil" else []
             if high:
                 raise InputDataError(
                     f"carbon pool table {name}: {col} is above {MAX_POOL_STOCK:g} Mg C/ha on "
                     f"line(s) {[i + 2 for i in high]} ({series[high].tolist()}), beyond any "
-                    "ecosystem's pool (tropical peat soils hold a few hundred); check the unit "
-                    "(Mg C/ha, not kg C/ha or t d.m./ha)"
+                    "forest's biomass or dead wood; check the unit (Mg C/ha, not kg C/ha or "
+                    "t d.m./ha)"
                 )
             values[pool] = series.to_numpy(dtype="float64")
         codes = df["lucode"].to_numpy(dtype="int64")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sinkmap.contract import ADJUSTED_QUANTILES
 from sinkmap.errors import InputDataError
 from sinkmap.legends import CHANGE_STRATUM, IPCC_CATEGORY_CODES
 
@@ -317,8 +318,8 @@ def adjusted_flux(
     fluxes = areas * ef_d
 
     def pct(x: np.ndarray) -> dict[str, float]:
-        q = np.percentile(x, [2.5, 5, 95, 97.5])
-        return dict(zip(("p025", "p5", "p95", "p975"), map(float, q), strict=True))
+        q = np.quantile(x, list(ADJUSTED_QUANTILES.values()))
+        return dict(zip(ADJUSTED_QUANTILES, map(float, q), strict=True))
 
     rows = []
     for i, c in enumerate(classes):

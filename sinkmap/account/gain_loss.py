@@ -8,12 +8,14 @@ from land-cover transitions and forest-loss years. Pure functions of numpy chunk
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from sinkmap.account.montecarlo import Parameter, parameter
 from sinkmap.carbon import co2e, interval_years
 from sinkmap.errors import InputDataError
 from sinkmap.tables import GrowthRates
@@ -27,6 +29,35 @@ def same_shape(**arrays: np.ndarray | None) -> tuple[int, ...]:
     if bad:
         raise InputDataError(f"arrays of one chunk must have the same shape; got {shapes}")
     return first
+
+
+def booked_loss_year(
+    loss_year: npt.ArrayLike, years: tuple[int, int], base: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Calendar year of each Hansen loss code (0 where none) and whether it falls in the interval
+    (t1, t2]: the cells the method treats as disturbed."""
+    ly = np.asarray(loss_year).astype(np.int64)
+    cal = np.where(ly > 0, base + ly, 0)
+    return cal, (cal > years[0]) & (cal <= years[1])
+
+
+def growth(
+    c1: np.ndarray, c2: np.ndarray, disturbed: np.ndarray, grow_converted: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which cells grow (same class at both dates, or converted to a growing class with
+    ``grow_converted``; not disturbed) and the class whose rate they grow at (0 where none)."""
+    same = c1 == c2
+    growing = (same | grow_converted) & ~disturbed
+    return growing, np.where(growing, np.where(same, c1, c2), 0)
+
+
+def loss_total(
+    same: np.ndarray, s1: np.ndarray, s2: np.ndarray, disturbance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The transition loss max(C_t1 − C_t2, 0) of a change of class, and the loss counted: the
+    larger of it and the disturbance loss, once."""
+    transition = np.where(~same, np.maximum(s1 - s2, 0.0), 0.0)
+    return transition, np.maximum(transition, disturbance)
 
 
 class GainLoss(NamedTuple):
@@ -141,13 +172,10 @@ def gain_loss(
                 "gain_loss: a loss_year layer needs biomass_t1 (Mg C/ha in biomass and dead "
                 "organic matter at t1), the carbon a loss pixel emits"
             )
-        ly = np.asarray(loss_year).astype(np.int64)
-        cal = np.where(ly > 0, loss_year_base + ly, 0)
-        disturbed = (cal > t1) & (cal <= t2)
+        cal, disturbed = booked_loss_year(loss_year, (t1, t2), loss_year_base)
         disturbance = np.where(disturbed, np.maximum(np.asarray(biomass_t1, "float64"), 0.0), 0.0)
 
-    grow_class = np.where(same, c1, c2 if grow_converted else 0)
-    growing = (same | grow_converted) & ~disturbed
+    growing, grow_class = growth(c1, c2, disturbed, grow_converted)
     gain_rate = rates.carbon_gain(
         np.where(valid, grow_class, 0),
         state,
@@ -156,10 +184,9 @@ def gain_loss(
     )
     gains = np.where(growing, gain_rate, 0.0)
 
-    transition = np.where(~same, np.maximum(s1 - s2, 0.0), 0.0)
-    loss_total = np.maximum(transition, disturbance)
-    losses = loss_total / n
-    booked = np.where(loss_total > 0, np.where(disturbed & (disturbance >= transition), cal, t2), 0)
+    transition, lost = loss_total(same, s1, s2, disturbance)
+    losses = lost / n
+    booked = np.where(lost > 0, np.where(disturbed & (disturbance >= transition), cal, t2), 0)
     net = gains - losses
 
     def _out(x: np.ndarray) -> np.ndarray:
@@ -216,9 +243,7 @@ def gain_loss_strata(
         )
     disturbed = np.zeros(c1.shape, np.int64)
     if loss_year is not None:
-        ly = np.asarray(loss_year).astype(np.int64)
-        cal = np.where(ly > 0, loss_year_base + ly, 0)
-        disturbed = ((cal > years[0]) & (cal <= years[1])).astype(np.int64)
+        disturbed = booked_loss_year(loss_year, years, loss_year_base)[1].astype(np.int64)
     code = 1 + (((c1 << 8) | c2) * n_states + st) * 2 + disturbed
     return np.where(ok, code, 0)
 
@@ -228,9 +253,29 @@ def decode_strata(codes: npt.ArrayLike, n_states: int) -> pd.DataFrame:
     k = np.asarray(codes, np.int64) - 1
     disturbed, k = k % 2, k // 2
     state, k = k % n_states, k // n_states
-    return pd.DataFrame(
-        {"class_t1": k >> 8, "class_t2": k & 0xFF, "state": state, "disturbed": disturbed == 1}
-    )
+    values = (k >> 8, k & 0xFF, state, disturbed == 1)
+    return pd.DataFrame(dict(zip(STRATUM_FIELDS, values, strict=True)))
+
+
+#: The gain-loss method's own parameters a Monte Carlo can draw (``account.uncertainty.gain_loss``).
+GAIN_LOSS_PARAMETERS = ("growth_rates", "root_shoot", "carbon_fraction")
+
+
+def gain_loss_parameters(
+    rates: GrowthRates, root_shoot: float, carbon_fraction: float, specs: Mapping[Any, Any]
+) -> dict[str, Parameter]:
+    """The method's parameters (:data:`GAIN_LOSS_PARAMETERS`) with their uncertainty from
+    ``specs`` (none given: a relative SD of 0, their value in every draw), named
+    ``gain_loss.<name>`` so their random streams are their own."""
+    means: dict[str, float | np.ndarray] = {
+        "growth_rates": rates.rates,
+        "root_shoot": root_shoot,
+        "carbon_fraction": carbon_fraction,
+    }
+    return {
+        f"gain_loss.{n}": parameter(f"gain_loss.{n}", means[n], specs.get(n, 0.0))
+        for n in GAIN_LOSS_PARAMETERS
+    }
 
 
 class GainLossDraws(NamedTuple):
@@ -282,17 +327,14 @@ def gain_loss_draws(
     cf = np.broadcast_to(np.asarray(carbon_fraction, "float64"), (s1.shape[0],))
     c1 = strata["class_t1"].to_numpy(np.int64)
     c2 = strata["class_t2"].to_numpy(np.int64)
-    same = c1 == c2
     disturbed = strata["disturbed"].to_numpy(bool)
-    growing = (same | grow_converted) & ~disturbed
-    grow_class = np.where(growing, np.where(same, c1, c2), 0)
+    growing, grow_class = growth(c1, c2, disturbed, grow_converted)
     state = strata["state"].to_numpy(np.int64)
     gains = np.empty(s1.shape[0])
     for d in range(s1.shape[0]):
         drawn = dataclasses.replace(rates, rates=rates.rates * factor[d])
         per_ha = drawn.carbon_gain(grow_class, state, root_shoot=r[d], carbon_fraction=cf[d])
         gains[d] = float(np.sum(np.where(growing, per_ha, 0.0) * area))
-    transition = np.where(~same, np.maximum(s1 - s2, 0.0), 0.0)
     disturbance = np.where(disturbed, np.maximum(b1, 0.0), 0.0)
-    losses = np.maximum(transition, disturbance).sum(axis=1) / n
+    losses = loss_total(c1 == c2, s1, s2, disturbance)[1].sum(axis=1) / n
     return GainLossDraws(net=co2e(gains - losses), removals=co2e(gains), emissions=co2e(-losses))

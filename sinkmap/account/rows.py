@@ -17,7 +17,8 @@ import pandas as pd
 from sinkmap import __version__
 from sinkmap.account.montecarlo import bound_mcse, draws_needed, variance_shares
 from sinkmap.account.zones import Zones
-from sinkmap.constants import CO2_PER_C, UNITS_FLUX_TOTAL, UNITS_STOCK_TOTAL
+from sinkmap.carbon import carbon_of, flux_between
+from sinkmap.constants import UNITS_FLUX_TOTAL, UNITS_STOCK_TOTAL
 from sinkmap.contract import (
     ACCOUNT_COLUMNS,
     ACCOUNT_INTEGER,
@@ -26,6 +27,7 @@ from sinkmap.contract import (
     ACCOUNT_TEXT,
     ACCOUNT_UNITS,
     ADJUSTED,
+    ADJUSTED_QUANTILES,
     ALL_CLASSES,
     AOI_ZONE,
     GAIN_LOSS,
@@ -91,6 +93,10 @@ def aoi_areas(st: pd.DataFrame) -> pd.Series:
     return rows.set_index("zone_id")["area_ha"]
 
 
+#: The net flux interval columns (percentiles and the bounds' Monte Carlo SE) of a row.
+_NET_INTERVAL = [f"net_flux_mgco2e_per_yr_{k}" for k in [*INTERVAL_QUANTILES, "mcse"]]
+
+
 def _interval_columns(values: pd.DataFrame, name: str) -> pd.DataFrame:
     """Percentiles (:data:`~sinkmap.contract.INTERVAL_QUANTILES`) of each row's draws, and the
     Monte Carlo standard error of the 95 % bounds (the larger of the two)."""
@@ -122,14 +128,13 @@ def with_intervals(
     cur = draws[year].pivot_table(index=["zone_id", "pool"], columns="draw", values="stock_mgc")
     n = cur.shape[1]
     q = _interval_columns(cur, "stock_mgc")
-    flux_cols = [f"net_flux_mgco2e_per_yr_{k}" for k in [*INTERVAL_QUANTILES, "mcse"]]
     if prev is not None and prev in draws:
         before = (
             draws[prev]
             .pivot_table(index=["zone_id", "pool"], columns="draw", values="stock_mgc")
             .reindex(index=cur.index, columns=cur.columns)
         )
-        flux = -(cur - before) / (year - prev) * CO2_PER_C
+        flux = flux_between(before, cur, year - prev)
         q = q.join(_interval_columns(flux, "net_flux_mgco2e_per_yr"))
         now, then = aoi_areas(st), valid_area.get(prev)
         if then is not None:
@@ -147,7 +152,7 @@ def with_intervals(
                     year,
                 )
                 mask = q.index.get_level_values("zone_id").isin(differs)
-                q.loc[mask, flux_cols] = np.nan
+                q.loc[mask, _NET_INTERVAL] = np.nan
     if tolerance is not None:
         _check_convergence(q, n, year, tolerance)
     q["mc_draws"] = n
@@ -188,15 +193,15 @@ def account_table(
     draws: Mapping[int, pd.DataFrame] | None = None,
     tolerance: float | None = None,
     adjusted: Mapping[tuple[int, int], pd.DataFrame] | None = None,
-    gain_loss_draws: bool = False,
+    gain_loss_is_stock_difference: bool = False,
     gain_loss_mc: Mapping[int, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The carbon account: each year's stock tally joined with the changes of the interval ending in
     it (both methods), and the Monte Carlo intervals, with the contract's columns and types.
 
     ``stock_tallies``: year → ``account_stocks.csv`` as read; ``change_tallies``: end year →
-    ``account_changes.csv``; ``draws``: year → ``monte_carlo.csv``; ``gain_loss_draws``: the
-    gain-loss rows take the stock difference's net flux interval (a model with a carbon state);
+    ``account_changes.csv``; ``draws``: year → ``monte_carlo.csv``; ``gain_loss_is_stock_difference``:
+    the gain-loss rows take the stock difference's net flux interval (a model with a carbon state);
     ``gain_loss_mc``: end year → ``monte_carlo_gain_loss.csv`` (the gain-loss Monte Carlo of a
     model without one). Rows of a year come only from
     that year's (and its interval's) tallies, so adding a year leaves earlier rows as they were,
@@ -229,7 +234,7 @@ def account_table(
             gl = pd.DataFrame()
         if year in draws:
             st = with_intervals(st, draws, year, years[k - 1] if k else None, valid_area, tolerance)
-            if gain_loss_draws and not gl.empty:
+            if gain_loss_is_stock_difference and not gl.empty:
                 gl = _gain_loss_intervals(gl, st)
         if year in (gain_loss_mc or {}) and not gl.empty:
             gl = _gain_loss_mc_intervals(gl, (gain_loss_mc or {})[year])
@@ -264,21 +269,14 @@ def account_table(
     )[ACCOUNT_COLUMNS].reset_index(drop=True)
 
 
-#: The net flux interval columns a gain-loss row takes from the stock difference's draws.
-_NET_INTERVAL = [f"net_flux_mgco2e_per_yr_{k}" for k in [*INTERVAL_QUANTILES, "mcse"]]
-
-
 def _gain_loss_intervals(gl: pd.DataFrame, st: pd.DataFrame) -> pd.DataFrame:
     """The gain-loss "all classes" rows with the net flux interval of the stock difference's
     draws: a model whose gain-loss equals its stock difference pixel by pixel (the carbon state,
     docs/accounting.md) has, draw by draw, the same net flux in both methods."""
     src = st[(st["class_name"] == ALL_CLASSES) & (st["pool"] == "total")]
-    src = src[["zone_id", *_NET_INTERVAL, "mc_draws"]].dropna(subset=["mc_draws"])
-    rows = gl.drop(columns=[c for c in [*_NET_INTERVAL, "mc_draws"] if c in gl.columns])
-    keep = rows["class_name"] == ALL_CLASSES
-    merged = rows[keep].merge(src, on="zone_id", how="left")
-    merged.index = rows.index[keep]
-    return pd.concat([merged, rows[~keep]]).sort_index()
+    return _with_net_interval(
+        gl, src[["zone_id", *_NET_INTERVAL, "mc_draws"]].dropna(subset=["mc_draws"])
+    )
 
 
 def _gain_loss_mc_intervals(gl: pd.DataFrame, draws: pd.DataFrame) -> pd.DataFrame:
@@ -288,9 +286,14 @@ def _gain_loss_mc_intervals(gl: pd.DataFrame, draws: pd.DataFrame) -> pd.DataFra
     values = net.pivot_table(index="zone_id", columns="draw", values="mgco2e_per_yr")
     q = _interval_columns(values, "net_flux_mgco2e_per_yr")
     q["mc_draws"] = values.shape[1]
-    q = q.reset_index()
+    return _with_net_interval(gl, q.reset_index())
+
+
+def _with_net_interval(gl: pd.DataFrame, q: pd.DataFrame) -> pd.DataFrame:
+    """``gl`` with the net flux interval columns and ``mc_draws`` of ``q`` (one row per zone) on
+    its "all classes" rows; other rows, and zones ``q`` lacks, without."""
     rows = gl.drop(columns=[c for c in [*_NET_INTERVAL, "mc_draws"] if c in gl.columns])
-    keep = (rows["class_name"] == ALL_CLASSES) & rows["zone_id"].astype(str).isin(q["zone_id"])
+    keep = rows["class_name"] == ALL_CLASSES
     merged = rows[keep].merge(q, on="zone_id", how="left")
     merged.index = rows.index[keep]
     return pd.concat([merged, rows[~keep]]).sort_index()
@@ -335,7 +338,7 @@ def adjusted_rows(adjusted: pd.DataFrame, y0: int, y1: int, own: pd.DataFrame) -
             "pool": "total",
             "method": ADJUSTED[str(method)],
             "area_ha": float(total["adjusted_area_ha"]),
-            "stock_change_mgc_per_yr": -net / CO2_PER_C,
+            "stock_change_mgc_per_yr": 0.0 - carbon_of(net),
             "net_flux_mgco2e_per_yr": net,
             "model": ref["model"],
             "method_params": json.dumps(params, sort_keys=True),
@@ -343,9 +346,9 @@ def adjusted_rows(adjusted: pd.DataFrame, y0: int, y1: int, own: pd.DataFrame) -
             "synthetic": ref["synthetic"],
             "computed_at": str(total.get("computed_at", ref["computed_at"])),
         }
-        for k in INTERVAL_QUANTILES:
+        for k, a in zip(INTERVAL_QUANTILES, ADJUSTED_QUANTILES, strict=True):
             row[f"net_flux_mgco2e_per_yr_{k}"] = float(
-                total[f"net_flux_adjusted_mgco2e_per_yr_{'p5' if k == 'p05' else k}"]
+                total[f"net_flux_adjusted_mgco2e_per_yr_{a}"]
             )
         row["mc_draws"] = int(total["draws"]) if "draws" in total else pd.NA
         rows.append(row)
@@ -390,7 +393,7 @@ def sensitivity_table(
             n = year - prev
 
             def flux(a: np.ndarray, b: np.ndarray, n: int = n) -> np.ndarray:
-                return -(a - b) / n * CO2_PER_C
+                return np.asarray(flux_between(b, a, n))
 
             if before.size == total.size and set(held_before) == set(held):
                 cases.append(

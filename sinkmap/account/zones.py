@@ -235,11 +235,13 @@ class RasterZones(Zones):
         self.block = block
         self.ids += [str(c) for c in self.codes]
         self.names += [(names or {}).get(c, str(c)) for c in self.codes]
+        #: zone index (0-based among the codes) of each code, -1 for codes not listed
+        self._index = np.full(max(self.codes, default=0) + 1, -1, np.int64)
+        self._index[self.codes] = np.arange(len(self.codes))
 
     def coverage(self, tile: Tile) -> ZoneCoverage | None:
         codes = np.asarray(self.block(tile)).ravel()
-        index = np.full(max(self.codes, default=0) + 1, -1, np.int64)
-        index[self.codes] = np.arange(len(self.codes))
+        index = self._index
         inside = (codes >= 0) & (codes < index.size)
         zone = np.where(inside, index[np.where(inside, codes, 0)], -1)
         cell = np.flatnonzero(zone >= 0)

@@ -471,7 +471,4 @@ def sensitivity_png(
     ax.set_xlim(0, max(100.0, float(shares.max(initial=0)) * 1.05))
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(alpha=0.3, axis="x")
-    out = Path(out_png)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
-    return out
+    return _save(fig, Path(out_png))

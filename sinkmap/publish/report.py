@@ -459,7 +459,7 @@ def _accuracy_section(results: Path) -> list[str]:
 def _uncertainty_section(results: Path, tmp: Path) -> list[str]:
     """Which parameters drive the variance of the county totals (``uncertainty_sensitivity.csv``):
     the last year's stock and every interval's net flux, a chart and a table each."""
-    path = results / "uncertainty_sensitivity.csv"
+    path = Paths(results=results).sensitivity()
     table = pd.read_csv(path) if path.exists() else pd.DataFrame()
     if table.empty:
         return []

@@ -462,7 +462,7 @@ def _account_item(results: Path, years: list[int], geometry: dict[str, Any]) -> 
     _add_table(
         item,
         "uncertainty_sensitivity",
-        results / "uncertainty_sensitivity.csv",
+        Paths(results=results).sensitivity(),
         "Share of the Monte Carlo variance of the AOI totals owed to each parameter",
         {"variance_share": "1"},
     )

@@ -63,6 +63,15 @@ class Dataset:
     #: Adapter-specific settings (STAC API URL, collection, assets, archive members, checksums, ...).
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """A file name pattern or version with a path in it would read or write outside the
+        dataset's folder under resources/: refused however the entry was made."""
+        for layer, pattern in self.files.items():
+            plain_name(pattern, f"dataset {self.name}: file pattern of layer {layer}")
+        for year, version in {0: self.version, **self.versions}.items():
+            what = "version" if year == 0 else f"version of {year}"
+            plain_name(version, f"dataset {self.name}: {what}")
+
     @property
     def main_layer(self) -> str:
         """The layer aligned when the dataset plays a role.
@@ -98,13 +107,7 @@ class Dataset:
         ver = self.version_for(year, version)
         tiles = tiles_for_bounds(self.tile_scheme, bounds)
         return {
-            layer: [
-                plain_name(
-                    pattern.format(year=year, version=ver, tile=t),
-                    f"file name of dataset {self.name} (pattern {pattern!r})",
-                )
-                for t in tiles
-            ]
+            layer: [pattern.format(year=year, version=ver, tile=t) for t in tiles]
             for layer, pattern in self.files.items()
         }
 

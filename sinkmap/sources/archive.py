@@ -62,7 +62,6 @@ from sinkmap.sources.http import (
     HttpClient,
     PlannedFile,
     mirror_hint,
-    remove_stale_temporaries,
 )
 
 log = logging.getLogger("sinkmap")
@@ -153,7 +152,6 @@ class ArchiveAdapter(HttpClient):
                     "or use local files (adapter: local)."
                 )
             folder.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(target)
             source = self._download(dataset, plan, target)
             remember_file(folder, source, stub)
         else:

@@ -29,7 +29,7 @@ from affine import Affine
 
 from sinkmap import landscape
 from sinkmap.errors import SourceError
-from sinkmap.files import atomic_path, plain_name
+from sinkmap.files import atomic_path
 from sinkmap.legends import WORLDCOVER_COLORMAP
 from sinkmap.sources import Bounds, Dataset, Manifest, RawFile, file_record
 from sinkmap.sources.http import PlannedFile
@@ -106,9 +106,7 @@ def _files(
         if crop is None:
             continue
         for layer, pattern in dataset.files.items():
-            name = pattern.format(year=year, version=ver, tile=tile)
-            what = f"file name of dataset {dataset.name} (pattern {pattern!r})"
-            yield layer, tile, folder / plain_name(name, what), crop
+            yield layer, tile, folder / pattern.format(year=year, version=ver, tile=tile), crop
 
 
 def _crop(box: Bounds, bounds: Bounds, px: float) -> tuple[Affine, int, int] | None:

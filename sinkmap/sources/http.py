@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import glob
 import hashlib
 import logging
 import os
@@ -49,7 +48,7 @@ import requests
 from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
-from sinkmap.files import atomic_path, plain_name, sha256_file
+from sinkmap.files import atomic_path, sha256_file
 from sinkmap.sources import (
     Bounds,
     Dataset,
@@ -460,10 +459,7 @@ class HttpTilesAdapter(HttpClient):
         planned = []
         for tile in tiles_for_bounds(dataset.tile_scheme, bounds):
             for layer, pattern in dataset.files.items():
-                name = plain_name(
-                    pattern.format(year=year, version=ver, tile=tile, layer=layer),
-                    f"file name of dataset {dataset.name} (pattern {pattern!r})",
-                )
+                name = pattern.format(year=year, version=ver, tile=tile, layer=layer)
                 try:
                     url = dataset.url.format(
                         base_url=base, version=ver, year=year, file=name, tile=tile, layer=layer
@@ -516,7 +512,6 @@ class HttpTilesAdapter(HttpClient):
             stub = Manifest(dataset.name, ver, year, self.name, dataset.synthetic, (), folder)
             with self.open_session() as session:
                 for item in missing:
-                    remove_stale_temporaries(item.path)
                     records[item.path] = self._download(session, dataset, item)
                     remember_file(folder, records[item.path], stub)
 
@@ -613,10 +608,3 @@ def _verified_record(item: PlannedFile, record: RawFile | None) -> RawFile | Non
         record.url or item.url,
         published_checksum=record.published_checksum,
     )
-
-
-def remove_stale_temporaries(path: Path) -> None:
-    """Remove temporaries of ``path`` left by a process that was killed mid-download."""
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part{path.suffix}"):
-        log.info("removing %s, left by an interrupted download", stale)
-        stale.unlink(missing_ok=True)

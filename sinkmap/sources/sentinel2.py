@@ -69,7 +69,6 @@ from sinkmap.sources.http import (
     Transient,
     base_url_env_var,
     call_with_retries,
-    remove_stale_temporaries,
 )
 from sinkmap.sources.stac import (
     BOUNDS_TAG,
@@ -358,8 +357,6 @@ class Sentinel2CompositeAdapter(HttpClient):
 
         folder.mkdir(parents=True, exist_ok=True)
         paths = {layer: folder / name for layer, name in names.items()}
-        for path in paths.values():
-            remove_stale_temporaries(path)
         profile = {
             "driver": "GTiff",
             "width": lattice.width,

@@ -69,7 +69,6 @@ from sinkmap.sources.http import (
     Transient,
     base_url_env_var,
     call_with_retries,
-    remove_stale_temporaries,
 )
 
 log = logging.getLogger("sinkmap")
@@ -471,7 +470,6 @@ class StacItemsAdapter(HttpClient):
         records = []
         folder.mkdir(parents=True, exist_ok=True)
         for planned, _item in self._planned(dataset, items, year, folder, ver):
-            remove_stale_temporaries(planned.path)
             record = self._read_item(dataset, planned, bounds, sign)
             if record is not None:
                 records.append(record)

@@ -57,8 +57,7 @@ def assemble_account(
         draws,
         cfg.account.uncertainty.tolerance,
         {k: pd.read_csv(p, dtype={"stratum": str}) for k, p in (adjusted or {}).items()},
-        # the carbon state's gain-loss equals its stock difference pixel by pixel
-        gain_loss_draws=Run(cfg).model.stateful,
+        gain_loss_is_stock_difference=Run(cfg).gain_loss_is_stock_difference,
         gain_loss_mc={
             y: pd.read_csv(p, dtype={"zone_id": str}) for y, p in (gain_loss or {}).items()
         },

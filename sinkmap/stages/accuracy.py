@@ -40,10 +40,15 @@ from sinkmap.account.accuracy import (
     draw_positions,
     sample_size,
 )
-from sinkmap.account.zones import RasterZones
+from sinkmap.carbon import flux_between
 from sinkmap.config import Config
-from sinkmap.constants import CO2_PER_C
-from sinkmap.contract import GAIN_LOSS, OUTPUT_VERSION, STOCK_DIFFERENCE, SYNTHETIC_NOTE
+from sinkmap.contract import (
+    ADJUSTED_QUANTILES,
+    GAIN_LOSS,
+    OUTPUT_VERSION,
+    STOCK_DIFFERENCE,
+    SYNTHETIC_NOTE,
+)
 from sinkmap.dynamics import PLANTATIONS
 from sinkmap.errors import InputDataError
 from sinkmap.files import atomic_path, write_csv, write_json
@@ -51,7 +56,7 @@ from sinkmap.grid import Grid, Tile
 from sinkmap.io import read_window
 from sinkmap.legends import class_names, ipcc_category_lut
 from sinkmap.stages.context import Run, now
-from sinkmap.stages.uncertainty import stock_draws
+from sinkmap.stages.uncertainty import strata_stock_draws
 
 #: Conjectured user's accuracy of each change stratum, for the sample size (the values of the
 #: worked example of Olofsson et al. 2014, §5.1.1: change strata 0.7 and 0.6, stable 0.9, 0.95).
@@ -341,9 +346,11 @@ def assess_sample(
     *,
     strata_table: Path | None = None,
     outputs: Mapping[str, Path] | None = None,
+    threads: int = 1,
 ) -> dict[str, Path]:
     """Assess the change map of ``y0``-``y1`` from the interpreted sample ``labelled`` and write
-    ``Paths.assessment_outputs``. The strata table defaults to the one written with the sample."""
+    ``Paths.assessment_outputs``. The strata table defaults to the one written with the sample;
+    ``threads`` serve the stocks' Monte Carlo over the strata."""
     run = Run(cfg)
     outputs = dict(outputs or run.paths.assessment_outputs(y0, y1))
     strata_table = Path(strata_table or run.paths.sample_outputs(y0, y1)["strata"])
@@ -398,7 +405,7 @@ def assess_sample(
     matrix.columns = [CHANGE_STRATUM_NAMES[c] for c in matrix.columns]
     matrix.index.name = "map_class \\ reference_class (area proportion)"
     matrix_out = matrix.reset_index()
-    adjusted = _adjusted_account(run, y0, y1, sample, total, codes)
+    adjusted = _adjusted_account(run, y0, y1, sample, total, codes, threads)
     write_csv(acc, outputs["accuracy"])
     write_csv(matrix_out, outputs["error_matrix"])
     if adjusted is not None:
@@ -431,11 +438,18 @@ FLUX_METHODS = {STOCK_DIFFERENCE: "flux", GAIN_LOSS: "gain_loss_net"}
 
 
 def _adjusted_account(
-    run: Run, y0: int, y1: int, sample: StratifiedSample, total: float, codes: list[int]
+    run: Run,
+    y0: int,
+    y1: int,
+    sample: StratifiedSample,
+    total: float,
+    codes: list[int],
+    threads: int = 1,
 ) -> pd.DataFrame | None:
     """Net fluxes of the interval from area-adjusted activity data, by method and stratum: the
-    map's flux per hectare of each stratum × its adjusted area (with the 90 % interval of the
-    areas' sampling spread). None when the interval's flux layers do not exist."""
+    map's flux per hectare of each stratum × its adjusted area, with the 95 % and 90 % intervals
+    of the areas' bootstrap joined with the emission factors' Monte Carlo draws. None when the
+    interval's flux layers do not exist."""
     layers = {
         m: run.paths.flux(y0, y1) if k == "flux" else run.paths.gain_loss(y0, y1, "net")
         for m, k in FLUX_METHODS.items()
@@ -457,13 +471,15 @@ def _adjusted_account(
             for m, v in values.items():
                 ok = sel & np.isfinite(v)
                 flux[m][h] += float((v[ok] * cell[ok]).sum())
-    factor_draws = _factor_draws(run, y0, y1, strata, codes, area)
+    factor_draws = _factor_draws(run, y0, y1, strata, codes, area, threads)
     parts = []
     for m in layers:
         factors = {h: flux[m][h] / area[h] if area[h] > 0 else 0.0 for h in codes}
-        # the state's gain-loss equals its stock difference pixel by pixel (docs/accounting.md),
-        # so both take the stocks' draws; gain-loss from a growth-rate table keeps its factors
-        draws = factor_draws if (m == STOCK_DIFFERENCE or run.model.stateful) else None
+        # gain-loss from a growth-rate table keeps its factors (its own Monte Carlo is the mapped
+        # account's, stages/gain_loss_mc.py)
+        draws = (
+            factor_draws if (m == STOCK_DIFFERENCE or run.gain_loss_is_stock_difference) else None
+        )
         t = adjusted_flux(
             sample,
             total_area=total,
@@ -484,7 +500,7 @@ def _adjusted_account(
     names = {"class": "stratum", "flux_per_ha": "net_flux_mgco2e_per_ha_yr"}
     names |= {"mapped_flux": "net_flux_mapped_mgco2e_per_yr", "adjusted_area": "adjusted_area_ha"}
     names |= {"adjusted_flux": "net_flux_adjusted_mgco2e_per_yr"}
-    for k in ("p025", "p5", "p95", "p975"):
+    for k in ADJUSTED_QUANTILES:
         names[f"adjusted_area_{k}"] = f"adjusted_area_ha_{k}"
         names[f"adjusted_flux_{k}"] = f"net_flux_adjusted_mgco2e_per_yr_{k}"
     out = pd.concat(parts, ignore_index=True).rename(columns=names)
@@ -505,6 +521,7 @@ def _factor_draws(
     strata: IntervalStrata,
     codes: list[int],
     area: Mapping[int, float],
+    threads: int = 1,
 ) -> dict[int, np.ndarray] | None:
     """Each stratum's flux per hectare in every draw of the stocks' Monte Carlo (the same seed and
     parameters as ``monte_carlo.csv``): −(T_y1 − T_y0) / (y1 − y0) × 44/12 over the stratum's
@@ -519,15 +536,23 @@ def _factor_draws(
         block = strata.block(tile)
         return np.where(np.isfinite(read_window(flux_layer, tile.window)), block, 0)
 
-    zones = RasterZones(strata.grid, codes, both_years, CHANGE_STRATUM_NAMES)
-    totals = {
-        y: stock_draws(run.cfg, y, aligned=run.mc_inputs(y), grid=strata.grid, zones=zones)
-        for y in (y0, y1)
-    }
+    counted, totals = strata_stock_draws(
+        run.cfg,
+        (y0, y1),
+        aligned={y: run.mc_inputs(y) for y in (y0, y1)},
+        grid=strata.grid,
+        block=both_years,
+        folder=flux_layer.parent,
+        threads=threads,
+    )
+    index = {int(h): k for k, h in enumerate(counted.index)}
     out = {}
-    for k, h in enumerate(codes, start=1):
-        flux = -(totals[y1][:, k, -1] - totals[y0][:, k, -1]) / (y1 - y0) * CO2_PER_C
-        out[h] = flux / area[h] if area[h] > 0 else np.zeros_like(flux)
+    for h in codes:
+        if h not in index or area[h] <= 0:
+            out[h] = np.zeros(run.cfg.account.uncertainty.draws)
+            continue
+        k = index[h]
+        out[h] = flux_between(totals[y0][:, k, -1], totals[y1][:, k, -1], y1 - y0) / area[h]
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import dask.array as da
 
+from sinkmap.account.gain_loss import gain_loss_parameters
 from sinkmap.account.montecarlo import draw_parameters, mc_parameters
 from sinkmap.account.zones import Zones
 from sinkmap.aoi import AOI, read_aoi, read_zones
@@ -23,9 +24,11 @@ from sinkmap.config import Config
 from sinkmap.errors import ConfigError, InputDataError, SourceError
 from sinkmap.grid import Grid
 from sinkmap.models import CarbonModel, get_model
+from sinkmap.models.dynamics import STATE_KEYS
 from sinkmap.paths import Paths
 from sinkmap.provenance import account_columns, base_tags, is_synthetic, land_cover_legend
 from sinkmap.sources import Dataset, get_dataset, load_registry
+from sinkmap.tables import GrowthRates
 
 
 class Run:
@@ -100,8 +103,16 @@ class Run:
         """The layers the Monte Carlo of ``year`` reads, by role (``state_<name>`` for the state)."""
         out = {r: self.layer(r, year) for r in self.mc_roles}
         if self.model.stateful:
-            out |= {f"state_{n}": p for n, p in self.paths.states(year).items()}
+            out |= {STATE_KEYS[n]: p for n, p in self.paths.states(year).items()}
         return out
+
+    @property
+    def gain_loss_is_stock_difference(self) -> bool:
+        """Whether the model's gain-loss equals its stock difference pixel by pixel (the carbon
+        state: gains and losses of the same annual steps), so that it takes the stock
+        difference's Monte Carlo draws; otherwise gain-loss has its own (rule
+        ``gain_loss_uncertainty``)."""
+        return bool(self.model.stateful)
 
     def tags(self, *, sources: list[dict[str, Any]], synthetic: bool) -> dict[str, Any]:
         """The provenance tags of a layer made from ``sources`` (with ``VERSION_CHANGE`` when
@@ -186,6 +197,11 @@ def validate_run(cfg: Config) -> Run:
     if mc.enabled:
         try:  # names, distributions and groups: refused before any work
             draw_parameters(mc_parameters(model, mc.parameters, mc.correlated), 1, mc.seed)
+            if cfg.account.gain_loss.enabled and not run.gain_loss_is_stock_difference:
+                gl = cfg.account.gain_loss
+                rates = GrowthRates.from_csv(gl.growth_rates)
+                specs = gain_loss_parameters(rates, gl.root_shoot, gl.carbon_fraction, mc.gain_loss)
+                draw_parameters(specs, 1, mc.seed)
         except InputDataError as exc:
             raise ConfigError(f"account.uncertainty: {exc}") from None
     for (y0, y1), labelled in cfg.account.assessed().items():

@@ -3,59 +3,51 @@
 Rule ``gain_loss_uncertainty``. The interval's cells fall into gain-loss strata (class at both
 dates, forest state, disturbed: :func:`sinkmap.account.gain_loss.gain_loss_strata`); the stocks'
 Monte Carlo of both years (the same draws as ``monte_carlo.csv``) gives each stratum's stock totals
-per draw, and the method's own parameters (growth rates, R, CF) are drawn on their own streams.
-Each draw's totals are :func:`sinkmap.account.gain_loss.gain_loss_draws`. A model with a carbon
-state needs none of this: its gain-loss equals its stock difference draw by draw.
+per draw (:func:`sinkmap.stages.uncertainty.strata_stock_draws`), and the method's own parameters
+(growth rates, R, CF) are drawn on their own streams. Each draw's totals are
+:func:`sinkmap.account.gain_loss.gain_loss_draws`. A model with a carbon state needs none of this:
+its gain-loss equals its stock difference draw by draw.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sinkmap.account.gain_loss import decode_strata, gain_loss_draws, gain_loss_strata
-from sinkmap.account.montecarlo import draw_parameters, parameter
-from sinkmap.account.zones import RasterZones
+from sinkmap.account.gain_loss import (
+    decode_strata,
+    gain_loss_draws,
+    gain_loss_parameters,
+    gain_loss_strata,
+)
+from sinkmap.account.montecarlo import draw_factors, draw_parameters
 from sinkmap.config import Config
-from sinkmap.constants import POOLS
+from sinkmap.constants import BIOMASS_POOLS, POOLS
 from sinkmap.contract import AOI_ZONE, GAIN_LOSS_DRAW_COLUMNS
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
 from sinkmap.io import read_window
-from sinkmap.stages.uncertainty import stock_draws
+from sinkmap.stages.uncertainty import strata_stock_draws
 from sinkmap.tables import GrowthRates
 
-#: Pools whose carbon a disturbed cell loses (:func:`sinkmap.account.gain_loss.gain_loss`).
-BIOMASS_POOLS = ("above", "below", "dead")
 
-
+@dataclass(frozen=True)
 class GainLossStrata:
     """The gain-loss strata of an interval, read tile by tile from its layers."""
 
-    def __init__(
-        self,
-        grid: Grid,
-        *,
-        land_cover: tuple[Path, Path],
-        valid: Path,
-        loss_year: Path | None,
-        state: Path | None,
-        years: tuple[int, int],
-        n_states: int,
-        loss_year_base: int,
-    ) -> None:
-        self.grid = grid
-        self.land_cover = land_cover
-        self.valid = valid
-        self.loss_year = loss_year
-        self.state = state
-        self.years = years
-        self.n_states = n_states
-        self.loss_year_base = loss_year_base
+    land_cover: tuple[Path, Path]
+    #: The interval's gain-loss net layer: the cells the method counts (finite).
+    valid: Path
+    loss_year: Path | None
+    state: Path | None
+    years: tuple[int, int]
+    n_states: int
+    loss_year_base: int
 
     def block(self, tile: Tile) -> np.ndarray:
         """The strata codes of one tile (0 where the gain-loss layer has no value)."""
@@ -70,21 +62,6 @@ class GainLossStrata:
             n_states=self.n_states,
             loss_year_base=self.loss_year_base,
         )
-
-    def areas(self) -> pd.Series:
-        """Area (ha) of each stratum code present, one tile at a time."""
-        total: dict[int, float] = {}
-        for tile in self.grid.tiles():
-            codes = self.block(tile).ravel()
-            keep = codes > 0
-            if not keep.any():
-                continue
-            ha = np.broadcast_to(self.grid.cell_area_ha(tile.window), (tile.height, tile.width))
-            u, inv = np.unique(codes[keep], return_inverse=True)
-            sums = np.bincount(inv, weights=ha.ravel()[keep])
-            for c, a in zip(u.tolist(), sums.tolist(), strict=True):
-                total[c] = total.get(c, 0.0) + a
-        return pd.Series(total, dtype="float64").sort_index()
 
 
 def run_gain_loss_monte_carlo(
@@ -113,54 +90,37 @@ def run_gain_loss_monte_carlo(
     mc = cfg.account.uncertainty
     gl = cfg.account.gain_loss
     rates = GrowthRates.from_csv(gl.growth_rates)
-    grid = Grid.from_json(grid_path)
-    n_states = int(max(rates.states.max(initial=0), 0)) + 1
+    n_states = int(rates.states.max(initial=0)) + 1
     strata = GainLossStrata(
-        grid,
-        land_cover=land_cover,
-        valid=valid,
-        loss_year=loss_year,
-        state=state,
-        years=(y0, y1),
-        n_states=n_states,
-        loss_year_base=gl.loss_year_base,
+        land_cover, valid, loss_year, state, (y0, y1), n_states, gl.loss_year_base
     )
-    area = strata.areas()
+    area, totals = strata_stock_draws(
+        cfg,
+        (y0, y1),
+        aligned=aligned,
+        grid=Grid.from_json(grid_path),
+        block=strata.block,
+        folder=Path(out).parent,
+        threads=threads,
+    )
     if area.empty:
         raise InputDataError(
             f"the gain-loss layer of {y0}-{y1} ({valid}) has no valid cell; check that both "
             "years' land cover and stocks cover the area of interest"
         )
-    codes = area.index.tolist()
-    zones = RasterZones(grid, codes, strata.block)
-    totals = {
-        y: stock_draws(cfg, y, aligned=aligned[y], grid=grid, zones=zones, threads=threads)[:, 1:]
-        for y in (y0, y1)
-    }
-    pool = {p: i for i, p in enumerate([*POOLS, "total"])}
-    means: dict[str, float | np.ndarray] = {
-        "growth_rates": rates.rates,
-        "root_shoot": gl.root_shoot,
-        "carbon_fraction": gl.carbon_fraction,
-    }
-    specs = {n: parameter(f"gain_loss.{n}", means[n], s) for n, s in mc.gain_loss.items()}
-    drawn = draw_parameters({f"gain_loss.{n}": p for n, p in specs.items()}, mc.draws, mc.seed)
-    ones = np.ones((mc.draws, rates.rates.size))
-    factor = (
-        drawn["gain_loss.growth_rates"] / np.where(rates.rates > 0, rates.rates, 1.0)
-        if "gain_loss.growth_rates" in drawn
-        else ones
-    )
+    parameters = gain_loss_parameters(rates, gl.root_shoot, gl.carbon_fraction, mc.gain_loss)
+    drawn = draw_parameters(parameters, mc.draws, mc.seed)
+    bio = [POOLS.index(p) for p in BIOMASS_POOLS]
     result = gain_loss_draws(
-        decode_strata(codes, n_states),
+        decode_strata(area.index, n_states),
         area.to_numpy(),
-        totals[y0][:, :, pool["total"]],
-        totals[y1][:, :, pool["total"]],
-        sum(totals[y0][:, :, pool[p]] for p in BIOMASS_POOLS),
+        totals[y0][:, :, -1],
+        totals[y1][:, :, -1],
+        totals[y0][:, :, bio].sum(axis=2),
         rates,
-        factor,
-        drawn.get("gain_loss.root_shoot", np.full(mc.draws, gl.root_shoot)),
-        drawn.get("gain_loss.carbon_fraction", np.full(mc.draws, gl.carbon_fraction)),
+        draw_factors(parameters, drawn)["gain_loss.growth_rates"],
+        drawn["gain_loss.root_shoot"],
+        drawn["gain_loss.carbon_fraction"],
         (y0, y1),
         grow_converted=gl.grow_converted,
     )

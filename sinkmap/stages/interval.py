@@ -36,7 +36,7 @@ from sinkmap.carbon import (
     stock_difference,
 )
 from sinkmap.config import Config
-from sinkmap.constants import POOLS, SIGN_CONVENTION, UNITS_FLUX
+from sinkmap.constants import BIOMASS_POOLS, POOLS, SIGN_CONVENTION, UNITS_FLUX
 from sinkmap.contract import ACCOUNT_POOLS, AOI_ZONE, GAIN_LOSS, STOCK_DIFFERENCE
 from sinkmap.dynamics import State
 from sinkmap.errors import InputDataError
@@ -299,7 +299,7 @@ def _gain_loss_layers(
         "c1": lc1,
         "s0": s0["total"],
         "s1": s1["total"],
-        "bio0": sum(s0[p].astype("float64") for p in ("above", "below", "dead")),
+        "bio0": sum(s0[p].astype("float64") for p in BIOMASS_POOLS),
     }
     if loss_year is not None:
         arrays["loss"] = open_on_grid(loss_year, grid)

@@ -6,9 +6,10 @@ year's inputs, maps them over the tiles and writes ``monte_carlo.csv`` (and the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dask
 import dask.array as da
@@ -24,22 +25,21 @@ from sinkmap.account.montecarlo import (
     draw_factors,
     draw_parameters,
     fix_parameter,
-    linear_sd,
     linear_stats,
+    linear_tile,
     linear_totals,
     mc_parameters,
     pixel_draws,
     sources,
 )
-from sinkmap.account.zones import Zones
+from sinkmap.account.zones import RasterZones, Zones
 from sinkmap.config import Config
 from sinkmap.constants import POOLS
 from sinkmap.contract import SENSITIVITY_DRAW_COLUMNS
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
-from sinkmap.grid import Grid
-from sinkmap.io import LayerSpec, compute, open_on_grid, write_layers
-from sinkmap.models.dynamics import STATE_KEYS
+from sinkmap.grid import Grid, Tile
+from sinkmap.io import LayerSpec, compute, open_on_grid, read_window, write_layers
 from sinkmap.provenance import read_sources, style_rasters
 from sinkmap.stages.context import Run, tile_blocks
 
@@ -99,26 +99,23 @@ def _mc_linear(
     """Delayed totals, sensitivity draws and SD layer of a model whose drawn parameters scale
     parts of its pools: each tile's sums are taken once, the draws applied to their total."""
     sizes = {name: int(np.size(p.mean)) for name, p in parameters.items()}
-    blocks = tile_blocks(arrays)
-    stats = dask.delayed(add_stats)(
-        [
-            dask.delayed(linear_stats)(model, grid, zones, tile, b, sizes)
-            for tile, b in zip(grid.tiles(), blocks, strict=True)
+    tiles = list(zip(grid.tiles(), tile_blocks(arrays), strict=True))
+    if want_sd:  # one model run per tile gives both its sums and its SD block
+        pairs = [
+            dask.delayed(linear_tile, nout=2)(model, grid, zones, t, b, sizes, factors, draws)
+            for t, b in tiles
         ]
-    )
+        per_tile, sd = [p[0] for p in pairs], [p[1] for p in pairs]
+    else:
+        per_tile = [dask.delayed(linear_stats)(model, grid, zones, t, b, sizes) for t, b in tiles]
+    stats = dask.delayed(add_stats)(per_tile)
     totals = dask.delayed(linear_totals)(stats, factors, draws)
     sens = (
         dask.delayed(_linear_sensitivity)(stats, factors, sources(parameters), draws)
         if sensitivity
         else None
     )
-    if not want_sd:
-        return totals, sens, None
-    sd = [
-        dask.delayed(linear_sd)(model, grid, tile, b, factors, draws)
-        for tile, b in zip(grid.tiles(), blocks, strict=True)
-    ]
-    return totals, sens, _tiles_to_array(grid, sd)
+    return totals, sens, _tiles_to_array(grid, sd) if want_sd else None
 
 
 def _linear_sensitivity(
@@ -190,8 +187,8 @@ def _lookup(lut: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return lut[np.asarray(codes, np.intp)]
 
 
-def _tiles_to_array(grid: Grid, blocks: Sequence[Any]) -> da.Array:
-    """One float32 dask array of the grid from delayed per-tile blocks (tiles in grid order)."""
+def _tiles_to_array(grid: Grid, blocks: Sequence[Any], dtype: str = "float32") -> da.Array:
+    """One dask array of the grid from delayed per-tile blocks (tiles in grid order)."""
     tiles = list(grid.tiles())
     ncol = len(grid.chunks[1])
     return da.block(
@@ -200,7 +197,7 @@ def _tiles_to_array(grid: Grid, blocks: Sequence[Any]) -> da.Array:
                 da.from_delayed(
                     blocks[r * ncol + c],
                     (tiles[r * ncol + c].height, tiles[r * ncol + c].width),
-                    dtype="float32",
+                    dtype=dtype,
                 )
                 for c in range(ncol)
             ]
@@ -234,6 +231,31 @@ def noise_streams(cfg: Config, grid: Grid, year: int) -> dict[str, NoiseStream]:
     return out
 
 
+def mc_path(
+    model: Any, parameters: Mapping[str, Parameter], mc: Any, pixelwise: bool | None = None
+) -> Literal["linear", "pixel", "class"]:
+    """The Monte Carlo path a model takes: ``class`` (its pools a function of each pixel's class
+    alone), ``linear`` (its drawn parameters scale parts of its pools, :data:`LINEAR_PARAMETERS`;
+    no per-pixel input error) or ``pixel``. ``pixelwise`` True or False forces the pixel or the
+    class path (an error if the model cannot be drawn class by class)."""
+    by_class = set(model.input_roles) == {"land_cover"} and not model.stateful
+    if pixelwise is False and not by_class:
+        raise InputDataError(
+            f"model {model.name!r} reads more than each pixel's land-cover class, so it cannot be "
+            "drawn class by class; leave pixelwise unset or True"
+        )
+    if pixelwise is not None:  # an explicit choice: pixel by pixel, or class by class
+        return "pixel" if pixelwise else "class"
+    if by_class and not mc.input_errors:
+        return "class"
+    linear = (
+        hasattr(model, "mc_components")
+        and not mc.input_errors
+        and set(parameters) <= set(LINEAR_PARAMETERS.get(model.name, ()))
+    )
+    return "linear" if linear else "pixel"
+
+
 def _draw_graph(
     run: Run,
     year: int,
@@ -250,35 +272,20 @@ def _draw_graph(
     cfg = run.cfg
     mc = cfg.account.uncertainty
     model = run.model
-    roles = sorted(run.mc_roles | (set(STATE_KEYS.values()) if model.stateful else set()))
+    roles = sorted(run.mc_inputs(year))  # the roles, and the state's layers (state_<name>)
     missing = [r for r in roles if r not in aligned]
     if missing:
         raise InputDataError(f"the Monte Carlo needs aligned input role(s) {missing}")
     arrays = {r: open_on_grid(aligned[r], grid) for r in roles}
     parameters = mc_parameters(model, mc.parameters, mc.correlated)
     param_draws = draw_parameters(parameters, mc.draws, mc.seed)
-    linear = (
-        hasattr(model, "mc_components")
-        and not mc.input_errors
-        and set(parameters) <= set(LINEAR_PARAMETERS.get(model.name, ()))
-    )
-    if pixelwise is False and (set(model.input_roles) != {"land_cover"} or model.stateful):
-        raise InputDataError(
-            f"model {model.name!r} reads more than each pixel's land-cover class, so it cannot be "
-            "drawn class by class; leave pixelwise unset or True"
-        )
-    if pixelwise is None:
-        pixelwise = (
-            set(model.input_roles) != {"land_cover"} or bool(mc.input_errors) or model.stateful
-        )
-    else:
-        linear = False  # an explicit choice: pixel by pixel, or class by class
-    if linear and pixelwise:
+    path = mc_path(model, parameters, mc, pixelwise)
+    if path == "linear":
         factors = draw_factors(parameters, param_draws)
         return _mc_linear(
             model, grid, zones, arrays, parameters, factors, mc.draws, sensitivity, want_sd
         )
-    if pixelwise:
+    if path == "pixel":
         streams = noise_streams(cfg, grid, year)
         totals, sd = _mc_by_pixel(model, grid, zones, arrays, param_draws, mc, streams, want_sd)
         return totals, None, sd
@@ -305,6 +312,65 @@ def stock_draws(
     )
     (out,) = compute([totals], threads)
     return np.asarray(out)
+
+
+def _code_areas(codes: np.ndarray, grid: Grid, tile: Tile) -> dict[int, float]:
+    """Area (ha) of each code > 0 of one tile."""
+    keep = np.asarray(codes).ravel() > 0
+    if not keep.any():
+        return {}
+    ha = np.broadcast_to(grid.cell_area_ha(tile.window), (tile.height, tile.width)).ravel()
+    u, inv = np.unique(np.asarray(codes).ravel()[keep], return_inverse=True)
+    return dict(zip(u.tolist(), np.bincount(inv, weights=ha[keep]).tolist(), strict=True))
+
+
+def _add_areas(parts: Sequence[Mapping[int, float]]) -> pd.Series:
+    total: dict[int, float] = {}
+    for part in parts:
+        for code, area in part.items():
+            total[code] = total.get(code, 0.0) + area
+    return pd.Series(total, dtype="float64").sort_index()
+
+
+def strata_stock_draws(
+    cfg: Config,
+    years: Sequence[int],
+    *,
+    aligned: Mapping[int, Mapping[str, Path]],
+    grid: Grid,
+    block: Callable[[Tile], np.ndarray],
+    folder: Path,
+    threads: int = 1,
+) -> tuple[pd.Series, dict[int, np.ndarray]]:
+    """The area (ha) of each stratum code, and the Monte Carlo totals of the stocks of each year
+    (draws, strata, pools + total; Mg C, the same draws as ``monte_carlo.csv``) over the strata
+    that ``block(tile)`` gives (int codes, 0 = none; e.g. an interval's change strata).
+
+    The strata are computed once per tile, written to a temporary GeoTIFF in ``folder`` with
+    their areas tallied in the same pass, and read back by window for every year's draws, all
+    years in one graph: no input layer of the strata is read more than once.
+    """
+    tiles = list(grid.tiles())
+    codes = [dask.delayed(block)(t) for t in tiles]
+    areas = dask.delayed(_add_areas)(
+        [dask.delayed(_code_areas)(c, grid, t) for c, t in zip(codes, tiles, strict=True)]
+    )
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".strata-") as tmp:
+        raster = Path(tmp) / "strata.tif"
+        spec = LayerSpec(_tiles_to_array(grid, codes, "int32"), "int32", 0)
+        (area,) = write_layers(grid, {raster: spec}, extra=[areas], threads=threads, cog=False)
+        if area.empty:
+            return area, {}
+        zones = RasterZones(grid, area.index.tolist(), lambda t: read_window(raster, t.window))
+        run = Run(cfg)
+        graphs = [
+            _draw_graph(
+                run, y, aligned[y], grid, zones, want_sd=False, sensitivity=False, pixelwise=None
+            )[0]
+            for y in years
+        ]
+        totals = compute(graphs, threads)
+    return area, {y: np.asarray(t)[:, 1:] for y, t in zip(years, totals, strict=True)}
 
 
 def run_monte_carlo(
@@ -390,11 +456,11 @@ def run_monte_carlo(
     )
     write_csv(table, out)
     if sensitivity_out is not None:
-        write_csv(sensitivity_table(year, sens or {}, mc.seed), sensitivity_out)
+        write_csv(sensitivity_draws_table(year, sens or {}, mc.seed), sensitivity_out)
     return table
 
 
-def sensitivity_table(year: int, sens: Mapping[str, np.ndarray], seed: int) -> pd.DataFrame:
+def sensitivity_draws_table(year: int, sens: Mapping[str, np.ndarray], seed: int) -> pd.DataFrame:
     """``monte_carlo_sensitivity.csv``: one row per parameter × draw (empty, with its columns,
     when the path gives none)."""
     frames = [

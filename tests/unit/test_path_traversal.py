@@ -38,14 +38,19 @@ def test_resources_paths_stay_in_resources(tmp_path: Path) -> None:
             paths.raw_dir(dataset, version, 2021)
 
 
-def test_a_registry_file_pattern_that_climbs_out_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "name", ["esa_worldcover", "demo_worldcover", "clcd", "lesiv_fml", "io_lulc", "sentinel2_ndvi"]
+)
+def test_a_registry_file_pattern_or_version_that_climbs_out_is_refused(name: str) -> None:
+    """Every adapter (http_tiles, demo, archive, stac, sentinel2_composite) builds its file names
+    from the registry's patterns and versions: a dataset entry with a path in either is refused
+    however it is made, before any adapter runs."""
     registry = load_registry(DATASETS_YAML)
-    for name in ("esa_worldcover", "demo_worldcover"):
-        bad = dataclasses.replace(registry[name], files={"map": "../../escaped_{year}.tif"})
-        with pytest.raises(ConfigError, match=FIX):
-            fetch(bad, 2021, BAOTING, tmp_path / "raw" / name)
-    assert not (tmp_path / "escaped_2021.tif").exists()
-    assert not list(tmp_path.parent.glob("escaped_*"))
+    layer = next(iter(registry[name].files))
+    with pytest.raises(ConfigError, match=FIX):
+        dataclasses.replace(registry[name], files={layer: "../../escaped_{year}.tif"})
+    with pytest.raises(ConfigError, match=FIX):
+        dataclasses.replace(registry[name], version="../../v1")
 
 
 def test_a_local_pattern_cannot_read_outside_its_folder(tmp_path: Path) -> None:

@@ -44,3 +44,13 @@ def test_locks_newer_than_the_record_belong_to_a_run_starting_now(tmp_path: Path
     time.sleep(0.05)
     lock = _lock(tmp_path)  # a new run locked, and has not recorded itself yet
     assert clear_stale_locks(tmp_path) == [] and lock.exists()
+
+
+def test_a_killed_run_beside_a_live_one_leaves_the_live_runs_locks(tmp_path: Path) -> None:
+    """Two runs with disjoint outputs in one folder: the second is killed; its death must not
+    clear the first's locks (both are recorded, and one still runs)."""
+    lock = _lock(tmp_path)
+    time.sleep(0.01)
+    record_owner(tmp_path, pid=os.getpid())  # run A, alive
+    record_owner(tmp_path, pid=_dead_pid())  # run B, killed
+    assert clear_stale_locks(tmp_path) == [] and lock.exists()

@@ -25,6 +25,19 @@ FOREST = 1  # IPCC category code of Forest land (legends.IPCC_CATEGORY)
 PLANTATION_STRATA = (2, 3, 4)  # rubber, palms, other plantations (legends.STRATUM)
 
 
+def _aoi_total(account: pd.DataFrame, method: str) -> pd.Series:
+    """The account's one AOI "all classes" total row of ``method`` in the year ``Y1``."""
+    rows = account[
+        (account["method"] == method)
+        & (account["zone_id"] == "aoi")
+        & (account["class_name"] == "all classes")
+        & (account["pool"] == "total")
+        & (account["year"] == Y1)
+    ]
+    assert len(rows) == 1, rows
+    return rows.iloc[0]
+
+
 def _cli(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sinkmap.cli", *args, "--config", "config.yaml"],
@@ -132,15 +145,9 @@ def test_assess_gives_the_stratified_estimates(sampled: Path) -> None:
         rows = adj[adj["method"] == method]
         strata_rows = rows[rows["stratum"] != "total"]
         strata_rows = strata_rows.set_index(strata_rows["stratum"].astype(str))
-        net = account[
-            (account["method"] == method)
-            & (account["zone_id"] == "aoi")
-            & (account["class_name"] == "all classes")
-            & (account["pool"] == "total")
-            & (account["interval_end"] == Y1)
-        ]["net_flux_mgco2e_per_yr"]
+        net = _aoi_total(account, method)["net_flux_mgco2e_per_yr"]
         assert strata_rows["net_flux_mapped_mgco2e_per_yr"].sum() == pytest.approx(
-            float(net.iloc[0]),
+            float(net),
             rel=1e-5,
             abs=1e-3,  # the flux layer is float32
         )
@@ -220,20 +227,9 @@ def test_a_configured_assessment_adds_area_adjusted_rows_to_the_account(sampled:
     account = pd.read_csv(sampled / "results" / "carbon_account.csv")
     adjusted = pd.read_csv(out / "adjusted_account.csv")
 
-    def total(method: str) -> pd.Series:
-        rows = account[
-            (account["method"] == method)
-            & (account["zone_id"] == "aoi")
-            & (account["class_name"] == "all classes")
-            & (account["pool"] == "total")
-            & (account["year"] == Y1)
-        ]
-        assert len(rows) == 1, rows
-        return rows.iloc[0]
-
     for method in ("stock-difference", "gain-loss"):
-        row = total(f"{method} (area-adjusted)")
-        mapped = total(method)
+        row = _aoi_total(account, f"{method} (area-adjusted)")
+        mapped = _aoi_total(account, method)
         adj = adjusted[(adjusted["method"] == method) & (adjusted["stratum"] == "total")].iloc[0]
         assert row["net_flux_mgco2e_per_yr"] == adj["net_flux_adjusted_mgco2e_per_yr"]
         assert row["net_flux_mgco2e_per_yr_p025"] == adj["net_flux_adjusted_mgco2e_per_yr_p025"]
@@ -242,13 +238,14 @@ def test_a_configured_assessment_adds_area_adjusted_rows_to_the_account(sampled:
             mapped["net_flux_mgco2e_per_yr"], rel=1e-5, abs=1e-3
         )
         assert row["area_ha"] == pytest.approx(mapped["area_ha"], rel=1e-9)
-    sd = total("stock-difference")
+    sd = _aoi_total(account, "stock-difference")
     # the carbon state's gain-loss equals its stock difference draw by draw: the same interval
-    gl = total("gain-loss")
+    gl = _aoi_total(account, "gain-loss")
+    assert gl["net_flux_mgco2e_per_yr"] == pytest.approx(sd["net_flux_mgco2e_per_yr"], rel=1e-5)
     for q in ("p025", "p05", "p95", "p975", "mcse"):
         assert gl[f"net_flux_mgco2e_per_yr_{q}"] == sd[f"net_flux_mgco2e_per_yr_{q}"]
     assert pd.isna(gl["stock_mgc_p025"]) and gl["mc_draws"] == sd["mc_draws"]
-    row = total("stock-difference (area-adjusted)")
+    row = _aoi_total(account, "stock-difference (area-adjusted)")
     for q in ("p025", "p975"):
         assert row[f"net_flux_mgco2e_per_yr_{q}"] == pytest.approx(
             sd[f"net_flux_mgco2e_per_yr_{q}"], rel=1e-4, abs=1e-2

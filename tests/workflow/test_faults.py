@@ -72,7 +72,9 @@ def test_a_killed_run_recovers_with_a_plain_rerun(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
-    assert not (results / "carbon_stock_total.tif").exists() or _leftovers(results)
+    # the kill landed mid-write: temporaries and the dead run's locks left, no stock published
+    assert _leftovers(results) and not (results / "carbon_stock_total.tif").exists()
+    assert list((tmp_path / ".snakemake" / "locks").glob("*.lock"))
     snakemake(tmp_path)  # plain rerun
     assert (results / "carbon_stock_total.tif").is_file()
     assert _leftovers(tmp_path / "results") == []

@@ -24,8 +24,7 @@ rule uncertainty:
     input:
         unpack(model_files),
         unpack(zones_input),
-        unpack(aligned_inputs(mc_roles())),
-        unpack(year_states),
+        unpack(mc_inputs),
         grid=str(P.grid()),
     output:
         draws=str(P.monte_carlo("{year}")),

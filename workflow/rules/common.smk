@@ -117,13 +117,25 @@ def assess_inputs(wildcards):
     if "gain_loss_net" in outs:
         out["gain_loss_net"] = outs["gain_loss_net"]
     for y in (y0, y1):
-        out |= {f"mc{y}_{k}": str(v) for k, v in RUN.mc_inputs(y).items()}
         out[f"land_cover{y}"] = str(P.aligned("land_cover", y))
-    return out
+    return out | mc_inputs(wildcards)
 
 
-#: The gain-loss method gets its own Monte Carlo when its losses are not the carbon state's.
-GAIN_LOSS_MC = MC.enabled and GAIN_LOSS.enabled and not STATEFUL
+def mc_inputs(wildcards):
+    """What the stocks' Monte Carlo reads in the job's year, or in both years of its interval
+    (``Run.mc_inputs``, which the stage itself calls): inputs, so a change reruns the job.
+    """
+    keys = wildcards.keys()
+    years = [wildcards.year] if "year" in keys else [wildcards.y0, wildcards.y1]
+    return {
+        f"mc{y}_{k}": str(v) for y in years for k, v in RUN.mc_inputs(int(y)).items()
+    }
+
+
+#: The gain-loss method gets its own Monte Carlo unless it equals the stock difference.
+GAIN_LOSS_MC = (
+    MC.enabled and GAIN_LOSS.enabled and not RUN.gain_loss_is_stock_difference
+)
 
 
 def gain_loss_mc_inputs(wildcards):
@@ -141,16 +153,7 @@ def gain_loss_mc_inputs(wildcards):
         out["loss_year"] = str(P.aligned(GAIN_LOSS.loss_role, y1))
     if GAIN_LOSS.state_role:
         out["state"] = str(P.aligned(GAIN_LOSS.state_role, y0))
-    for y in (y0, y1):
-        out |= {f"mc{y}_{k}": str(v) for k, v in RUN.mc_inputs(y).items()}
-    return out
-
-
-def year_states(wildcards):
-    """A stateful model's state layers of the job's year (the Monte Carlo reads them)."""
-    if not STATEFUL:
-        return {}
-    return {f"state_{n}": str(p) for n, p in P.states(wildcards.year).items()}
+    return out | mc_inputs(wildcards)
 
 
 def zones_input(wildcards=None):
@@ -173,11 +176,6 @@ def aligned_inputs(roles):
 def stock_roles():
     """Roles the stocks step reads: the model's, and land cover for the per-class tallies."""
     return set(RUN.model.input_roles) | {"land_cover"}
-
-
-def mc_roles():
-    """Input roles the Monte Carlo reads: the model's, land cover, and the per-pixel SD roles."""
-    return RUN.mc_roles
 
 
 def interval_inputs(wildcards):

@@ -54,6 +54,10 @@ rule assess:
         **{k: str(v) for k, v in P.assessment_outputs("{y0}", "{y1}").items()},
     log:
         str(P.log("assess", "{y0}-{y1}")),
+    threads: 2
+    params:  # the emission factors' draws: a new seed, draw count or distribution reruns it
+        uncertainty=MC.model_dump(mode="json"),
+        model=CFG.model.model_dump(mode="json"),
     script:
         "../scripts/assess.py"
 

@@ -21,4 +21,5 @@ with step(sm.log[0], f"accuracy assessment {y0}-{y1}"):
         Path(sm.input.labelled),
         strata_table=Path(sm.input.strata),
         outputs={k: Path(v) for k, v in sm.output.items()},
+        threads=sm.threads,
     )

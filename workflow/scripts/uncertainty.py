@@ -1,7 +1,7 @@
 """Monte Carlo totals of a year's stocks per zone and pool (IPCC Approach 2), optional SD layer.
 
-Inputs: aligned model inputs (keys in_<role>), land cover, per-pixel SD roles, the year's state layers (a
-stateful model: state_<name>), grid, zones
+Inputs: what the Monte Carlo reads (mc<year>_<role>: the model's inputs, land cover, per-pixel
+SD roles, a stateful model's state layers; the stage finds them by Run.mc_inputs), grid, zones
 (optional). Outputs: monte_carlo.csv, monte_carlo_sensitivity.csv, carbon_stock_total_sd.tif (optional). Settings: wildcard
 year; threads.
 """
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sinkmap.config import load_config
 from sinkmap.stages import step
+from sinkmap.stages.context import Run
 from sinkmap.stages.uncertainty import run_monte_carlo
 
 sm = snakemake  # noqa: F821
@@ -19,8 +20,7 @@ with step(sm.log[0], f"Monte Carlo {year}, {cfg.account.uncertainty.draws} draws
     run_monte_carlo(
         cfg,
         year,
-        aligned={k.removeprefix("in_"): Path(v) for k, v in sm.input.items() if k.startswith("in_")}
-        | {k: Path(v) for k, v in sm.input.items() if k.startswith("state_")},
+        aligned=Run(cfg).mc_inputs(year),
         grid_path=Path(sm.input.grid),
         out=Path(sm.output.draws),
         sensitivity_out=Path(sm.output.sensitivity),
