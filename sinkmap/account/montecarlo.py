@@ -26,8 +26,6 @@ from sinkmap.grid import Grid, Tile
 from sinkmap.tables import PoolTable
 
 Sums = dict[str, np.ndarray]
-#: A tile's valid cells, cell areas, unscaled pool parts and scaled parts (:func:`_linear_parts`).
-LinearParts = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, Any]]
 
 
 #: Side, in pixels, of the fixed lattice of blocks on which per-pixel random errors are seeded.
@@ -444,7 +442,7 @@ def pixel_draws(
 
 def _linear_parts(
     model: Any, grid: Grid, tile: Tile, blocks: Mapping[str, np.ndarray], names: Sequence[str]
-) -> LinearParts:
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     """A tile's valid cells, cell areas, the part of each pool no drawn parameter scales, and the
     parts each drawn parameter scales (``model.mc_components``)."""
     area = grid.cell_area_ha(tile.window)
@@ -476,33 +474,7 @@ def linear_stats(
     of what no drawn parameter scales, and for each drawn parameter (pools, zones, n) the sum of
     the part it scales per zone and table row (n = ``sizes[name]``: 1 for a number). Tiles add;
     :func:`linear_totals` turns the sums into draws without running the model per draw."""
-    return _stats_of_parts(
-        _linear_parts(model, grid, tile, blocks, list(sizes)), zones, tile, sizes
-    )
-
-
-def linear_tile(
-    model: Any,
-    grid: Grid,
-    zones: Zones,
-    tile: Tile,
-    blocks: Mapping[str, np.ndarray],
-    sizes: Mapping[str, int],
-    factors: Mapping[str, np.ndarray],
-    draws: int,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """:func:`linear_stats` and :func:`linear_sd` of one tile from one run of the model."""
-    parts = _linear_parts(model, grid, tile, blocks, list(sizes))
-    return _stats_of_parts(parts, zones, tile, sizes), _sd_of_parts(parts, factors, draws)
-
-
-def _stats_of_parts(
-    linear: LinearParts,
-    zones: Zones,
-    tile: Tile,
-    sizes: Mapping[str, int],
-) -> dict[str, np.ndarray]:
-    valid, area, fixed, used = linear
+    valid, area, fixed, used = _linear_parts(model, grid, tile, blocks, list(sizes))
     member = membership(valid, area, zones.coverage(tile))
     n_zones = len(zones.ids)
     pool_index = {p: i for i, p in enumerate(POOLS)}
@@ -568,16 +540,7 @@ def linear_sd(
     its factor for the pixel's class), so its sample variance over the draws is exactly
     Σ_a Σ_b Cov(f_a, f_b) × P_a × P_b, with the factors' sample covariances per table row taken
     once from the draws."""
-    return _sd_of_parts(_linear_parts(model, grid, tile, blocks, list(factors)), factors, draws)
-
-
-def _sd_of_parts(
-    linear: LinearParts,
-    factors: Mapping[str, np.ndarray],
-    draws: int,
-) -> np.ndarray:
-    valid, _, _, used = linear
-    used = {name: v for name, v in used.items() if name in factors}
+    valid, _, _, used = _linear_parts(model, grid, tile, blocks, list(factors))
     if draws < 2 or not used:
         return np.where(valid, 0.0, np.nan).astype("float32")
     indexes = [index for _, index in used.values() if index is not None]

@@ -4,6 +4,7 @@ and the accuracy and area-adjusted areas from it (Olofsson et al. 2014)."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,12 @@ def add_cli(sub: Any) -> None:
     p.add_argument("labels", type=Path, help="the interpreted sample (.gpkg or .csv)")
     p.add_argument("--config", default="config/config.yaml")
     p.add_argument("--strata", type=Path, default=None, help="strata table written with the sample")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads of the stocks' Monte Carlo (default: all)",
+    )
     p.set_defaults(func=_assess)
 
 
@@ -102,7 +109,14 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _assess(args: argparse.Namespace) -> int:
     y0, y1 = _interval(args.interval)
-    out = assess_sample(load_config(args.config), y0, y1, args.labels, strata_table=args.strata)
+    out = assess_sample(
+        load_config(args.config),
+        y0,
+        y1,
+        args.labels,
+        strata_table=args.strata,
+        threads=args.threads or os.cpu_count() or 1,
+    )
     for path in out.values():
         print(f"wrote {path}")
     return 0
