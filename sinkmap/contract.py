@@ -9,7 +9,7 @@ from __future__ import annotations
 from sinkmap.constants import UNITS_FLUX_TOTAL, UNITS_STOCK, UNITS_STOCK_TOTAL
 
 #: Version of the output contract (docs/outputs.md). Bump the major part on breaking changes.
-OUTPUT_VERSION = "0.4.1"
+OUTPUT_VERSION = "0.4.2"
 
 #: Written on every output made from synthetic demo data.
 SYNTHETIC_NOTE = "SYNTHETIC DEMO DATA - not a real measurement of Baoting"
@@ -101,6 +101,17 @@ GAIN_LOSS_DRAW_COLUMNS = [
     "draw",
     "zone_id",
     "part",
+    "mgco2e_per_yr",
+    "seed",
+]
+
+#: ``results/sink/<y0>-<y1>/monte_carlo_gain_loss_sensitivity.csv``: the AOI's gain-loss net flux
+#: per draw with one source held at its value (a stock parameter or group, a gain-loss parameter).
+GAIN_LOSS_SENSITIVITY_COLUMNS = [
+    "interval_start",
+    "interval_end",
+    "parameter",
+    "draw",
     "mgco2e_per_yr",
     "seed",
 ]

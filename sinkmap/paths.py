@@ -200,6 +200,10 @@ class Paths:
         """Monte Carlo draws of an interval's gain-loss totals (models without a carbon state)."""
         return self.interval_dir(y0, y1) / "monte_carlo_gain_loss.csv"
 
+    def gain_loss_sensitivity(self, y0: Year, y1: Year) -> Path:
+        """An interval's gain-loss net flux per draw with each source held at its value."""
+        return self.interval_dir(y0, y1) / "monte_carlo_gain_loss_sensitivity.csv"
+
     def sink_summary(self, y0: Year, y1: Year) -> Path:
         return self.interval_dir(y0, y1) / "class_summary.csv"
 

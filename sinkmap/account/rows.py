@@ -356,39 +356,43 @@ def adjusted_rows(adjusted: pd.DataFrame, y0: int, y1: int, own: pd.DataFrame) -
 
 
 def sensitivity_table(
-    draws: Mapping[int, pd.DataFrame], fixed: Mapping[int, pd.DataFrame]
+    draws: Mapping[int, pd.DataFrame],
+    fixed: Mapping[int, pd.DataFrame],
+    gain_loss: Mapping[int, pd.DataFrame] | None = None,
+    gain_loss_fixed: Mapping[int, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """``uncertainty_sensitivity.csv``: for each year's AOI total stock and each interval's net
-    flux, the share of the Monte Carlo variance owed to each parameter
-    (:func:`~sinkmap.account.montecarlo.variance_shares`), largest first.
+    """``uncertainty_sensitivity.csv``: for each year's AOI total stock, each interval's net
+    flux and each interval's gain-loss net flux, the share of the Monte Carlo variance owed to
+    each parameter (:func:`~sinkmap.account.montecarlo.variance_shares`), largest first.
 
     ``draws``: year → ``monte_carlo.csv``; ``fixed``: year → ``monte_carlo_sensitivity.csv`` (the
     AOI's total with one parameter held at its value). A flux is compared draw by draw between two
     years, so a parameter's share of the flux variance is what it adds through the change (a
     parameter drawn the same in both years cancels where the land did not change).
+    ``gain_loss``: end year → ``monte_carlo_gain_loss.csv``; ``gain_loss_fixed``: end year →
+    ``monte_carlo_gain_loss_sensitivity.csv`` (quantity ``net_flux_gain_loss``).
     """
 
     def aoi_total(t: pd.DataFrame) -> np.ndarray:
         rows = t[(t["zone_id"].astype(str) == AOI_ZONE) & (t["pool"] == "total")]
         return rows.sort_values("draw")["stock_mgc"].to_numpy("float64")
 
-    def per_param(t: pd.DataFrame) -> dict[str, np.ndarray]:
+    def per_param(t: pd.DataFrame, column: str = "stock_mgc") -> dict[str, np.ndarray]:
         return {
-            str(p): g.sort_values("draw")["stock_mgc"].to_numpy("float64")
+            str(p): g.sort_values("draw")[column].to_numpy("float64")
             for p, g in t.groupby("parameter", sort=False)
         }
 
     rows = []
     years = sorted(y for y in draws if y in fixed)
+    gain_loss, gain_loss_fixed = gain_loss or {}, gain_loss_fixed or {}
     for k, year in enumerate(years):
         total, held = aoi_total(draws[year]), per_param(fixed[year])
-        if not held:
-            continue
-        cases: list[tuple[str, int | None, np.ndarray, dict[str, np.ndarray], str]] = [
-            ("stock", None, total, held, UNITS_STOCK_TOTAL)
-        ]
         prev = years[k - 1] if k else None
-        if prev is not None:
+        cases: list[tuple[str, int | None, np.ndarray, dict[str, np.ndarray], str]] = []
+        if held:
+            cases.append(("stock", None, total, held, UNITS_STOCK_TOTAL))
+        if held and prev is not None:
             before, held_before = aoi_total(draws[prev]), per_param(fixed[prev])
             n = year - prev
 
@@ -405,6 +409,15 @@ def sensitivity_table(
                         UNITS_FLUX_TOTAL,
                     )
                 )
+        held_gl = (
+            per_param(gain_loss_fixed[year], "mgco2e_per_yr") if year in gain_loss_fixed else {}
+        )
+        if held_gl and year in gain_loss:
+            gl = gain_loss[year]
+            net = gl[(gl["part"] == "net") & (gl["zone_id"].astype(str) == AOI_ZONE)]
+            values = net.sort_values("draw")["mgco2e_per_yr"].to_numpy("float64")
+            y0 = int(net["interval_start"].iloc[0])
+            cases.append(("net_flux_gain_loss", y0, values, held_gl, UNITS_FLUX_TOTAL))
         for quantity, start, values, with_fixed, units in cases:
             shares = variance_shares(values, with_fixed)
             for p in sorted(shares, key=lambda p: -np.nan_to_num(shares[p], nan=-1)):

@@ -481,9 +481,10 @@ def _uncertainty_section(results: Path, tmp: Path) -> list[str]:
     cases = [
         (f"Total stock {last}", table[(table["quantity"] == "stock") & (table["year"] == last)])
     ]
-    flux = table[table["quantity"] == "net_flux"]
-    for (start, end), rows in flux.groupby(["interval_start", "year"], sort=True):
-        cases.append((f"Net flux {int(start)}&ndash;{int(end)}", rows))
+    for quantity, method in (("net_flux", ""), ("net_flux_gain_loss", ", gain-loss")):
+        flux = table[table["quantity"] == quantity]
+        for (start, end), rows in flux.groupby(["interval_start", "year"], sort=True):
+            cases.append((f"Net flux{method} {int(start)}&ndash;{int(end)}", rows))
     for k, (caption, rows) in enumerate(cases):
         if rows.empty:
             continue

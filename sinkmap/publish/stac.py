@@ -433,6 +433,13 @@ def _interval_item(results: Path, y0: int, y1: int, geometry: dict[str, Any]) ->
         "Monte Carlo totals of the AOI's gain-loss net flux, removals and emissions by draw",
         {"mgco2e_per_yr": UNITS_FLUX_TOTAL},
     )
+    _add_table(
+        item,
+        "monte_carlo_gain_loss_sensitivity",
+        folder / "monte_carlo_gain_loss_sensitivity.csv",
+        "The AOI's gain-loss net flux by draw with one source of uncertainty held at its value",
+        {"mgco2e_per_yr": UNITS_FLUX_TOTAL},
+    )
     return item
 
 

@@ -33,6 +33,7 @@ def assemble_account(
     sensitivity: Mapping[int, Path] | None = None,
     adjusted: Mapping[tuple[int, int], Path] | None = None,
     gain_loss: Mapping[int, Path] | None = None,
+    gain_loss_sensitivity: Mapping[int, Path] | None = None,
     out: Path,
     parquet_out: Path | None = None,
     sensitivity_out: Path | None = None,
@@ -43,13 +44,18 @@ def assemble_account(
     ``monte_carlo``: year → ``monte_carlo.csv``; ``sensitivity``: year →
     ``monte_carlo_sensitivity.csv``, whose variance shares go to ``sensitivity_out``;
     ``adjusted``: assessed interval → its ``adjusted_account.csv`` (area-adjusted rows);
-    ``gain_loss``: end year → the interval's ``monte_carlo_gain_loss.csv``. Rows of
+    ``gain_loss``: end year → the interval's ``monte_carlo_gain_loss.csv``, and
+    ``gain_loss_sensitivity`` its ``monte_carlo_gain_loss_sensitivity.csv`` (variance shares of
+    the gain-loss net flux, to ``sensitivity_out``). Rows of
     a year come only from that year's (and its interval's) tallies, so adding a year leaves
     earlier rows as they were, ``computed_at`` included.
     """
     draws = {
         y: pd.read_csv(p, dtype={"zone_id": str, "pool": str}, keep_default_na=False)
         for y, p in (monte_carlo or {}).items()
+    }
+    gain_loss_draws = {
+        y: pd.read_csv(p, dtype={"zone_id": str}) for y, p in (gain_loss or {}).items()
     }
     table = account_table(
         {y: read_tally(p) for y, p in stocks.items()},
@@ -58,9 +64,7 @@ def assemble_account(
         cfg.account.uncertainty.tolerance,
         {k: pd.read_csv(p, dtype={"stratum": str}) for k, p in (adjusted or {}).items()},
         gain_loss_is_stock_difference=Run(cfg).gain_loss_is_stock_difference,
-        gain_loss_mc={
-            y: pd.read_csv(p, dtype={"zone_id": str}) for y, p in (gain_loss or {}).items()
-        },
+        gain_loss_mc=gain_loss_draws,
     )
     write_csv(table, out)
     if sensitivity_out is not None:
@@ -68,7 +72,13 @@ def assemble_account(
             y: pd.read_csv(p, dtype={"parameter": str}, keep_default_na=False)
             for y, p in (sensitivity or {}).items()
         }
-        write_csv(sensitivity_table(draws, fixed), sensitivity_out)
+        gain_loss_fixed = {
+            y: pd.read_csv(p, dtype={"parameter": str}, keep_default_na=False)
+            for y, p in (gain_loss_sensitivity or {}).items()
+        }
+        write_csv(
+            sensitivity_table(draws, fixed, gain_loss_draws, gain_loss_fixed), sensitivity_out
+        )
     if parquet_out is not None:
         with atomic_path(Path(parquet_out)) as tmp:
             table.to_parquet(tmp, index=False)

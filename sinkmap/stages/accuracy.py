@@ -536,7 +536,7 @@ def _factor_draws(
         block = strata.block(tile)
         return np.where(np.isfinite(read_window(flux_layer, tile.window)), block, 0)
 
-    counted, totals = strata_stock_draws(
+    counted, totals, _ = strata_stock_draws(
         run.cfg,
         (y0, y1),
         aligned={y: run.mc_inputs(y) for y in (y0, y1)},

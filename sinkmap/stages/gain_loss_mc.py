@@ -19,15 +19,16 @@ import numpy as np
 import pandas as pd
 
 from sinkmap.account.gain_loss import (
+    GainLossDraws,
     decode_strata,
     gain_loss_draws,
     gain_loss_parameters,
     gain_loss_strata,
 )
-from sinkmap.account.montecarlo import draw_factors, draw_parameters
+from sinkmap.account.montecarlo import draw_factors, draw_parameters, fix_parameter
 from sinkmap.config import Config
 from sinkmap.constants import BIOMASS_POOLS, POOLS
-from sinkmap.contract import AOI_ZONE, GAIN_LOSS_DRAW_COLUMNS
+from sinkmap.contract import AOI_ZONE, GAIN_LOSS_DRAW_COLUMNS, GAIN_LOSS_SENSITIVITY_COLUMNS
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
@@ -77,9 +78,13 @@ def run_gain_loss_monte_carlo(
     loss_year: Path | None = None,
     state: Path | None = None,
     threads: int = 1,
+    sensitivity_out: Path | None = None,
 ) -> pd.DataFrame:
     """``monte_carlo_gain_loss.csv`` of the interval: the AOI's gain-loss net flux, removals and
-    emissions (Mg CO2e/yr, emissions +) in each draw.
+    emissions (Mg CO2e/yr, emissions +) in each draw; with ``sensitivity_out``
+    (``monte_carlo_gain_loss_sensitivity.csv``) the net flux with each source held at its value:
+    each source of the stocks' uncertainty (as in ``monte_carlo_sensitivity.csv``) and each
+    gain-loss parameter given an uncertainty in ``account.uncertainty.gain_loss``.
 
     ``land_cover``: the two years' land cover the interval read; ``valid``: its gain-loss net
     layer (the cells it counts); ``aligned``: year → the layers the stocks' Monte Carlo reads
@@ -94,7 +99,7 @@ def run_gain_loss_monte_carlo(
     strata = GainLossStrata(
         land_cover, valid, loss_year, state, (y0, y1), n_states, gl.loss_year_base
     )
-    area, totals = strata_stock_draws(
+    draws = strata_stock_draws(
         cfg,
         (y0, y1),
         aligned=aligned,
@@ -102,8 +107,9 @@ def run_gain_loss_monte_carlo(
         block=strata.block,
         folder=Path(out).parent,
         threads=threads,
+        sensitivity=sensitivity_out is not None and mc.sensitivity,
     )
-    if area.empty:
+    if draws.area.empty:
         raise InputDataError(
             f"the gain-loss layer of {y0}-{y1} ({valid}) has no valid cell; check that both "
             "years' land cover and stocks cover the area of interest"
@@ -111,19 +117,26 @@ def run_gain_loss_monte_carlo(
     parameters = gain_loss_parameters(rates, gl.root_shoot, gl.carbon_fraction, mc.gain_loss)
     drawn = draw_parameters(parameters, mc.draws, mc.seed)
     bio = [POOLS.index(p) for p in BIOMASS_POOLS]
-    result = gain_loss_draws(
-        decode_strata(area.index, n_states),
-        area.to_numpy(),
-        totals[y0][:, :, -1],
-        totals[y1][:, :, -1],
-        totals[y0][:, :, bio].sum(axis=2),
-        rates,
-        draw_factors(parameters, drawn)["gain_loss.growth_rates"],
-        drawn["gain_loss.root_shoot"],
-        drawn["gain_loss.carbon_fraction"],
-        (y0, y1),
-        grow_converted=gl.grow_converted,
-    )
+    fields = decode_strata(draws.area.index, n_states)
+
+    def totals_of(
+        stocks: Mapping[int, np.ndarray], params: Mapping[str, np.ndarray]
+    ) -> GainLossDraws:
+        return gain_loss_draws(
+            fields,
+            draws.area.to_numpy(),
+            stocks[y0][:, :, -1],
+            stocks[y1][:, :, -1],
+            stocks[y0][:, :, bio].sum(axis=2),
+            rates,
+            draw_factors(parameters, params)["gain_loss.growth_rates"],
+            params["gain_loss.root_shoot"],
+            params["gain_loss.carbon_fraction"],
+            (y0, y1),
+            grow_converted=gl.grow_converted,
+        )
+
+    result = totals_of(draws.totals, drawn)
     table = pd.concat(
         [
             pd.DataFrame(
@@ -142,4 +155,33 @@ def run_gain_loss_monte_carlo(
         ignore_index=True,
     )[list(GAIN_LOSS_DRAW_COLUMNS)]
     write_csv(table, out)
+    if sensitivity_out is not None:
+        held = {label: totals_of(stocks, drawn).net for label, stocks in draws.held.items()}
+        for name in sorted(mc.gain_loss) if mc.sensitivity else []:
+            key = f"gain_loss.{name}"
+            held[key] = totals_of(draws.totals, fix_parameter(parameters, drawn, key)).net
+        write_csv(gain_loss_sensitivity_table((y0, y1), held, mc.seed), sensitivity_out)
     return table
+
+
+def gain_loss_sensitivity_table(
+    years: tuple[int, int], held: Mapping[str, np.ndarray], seed: int
+) -> pd.DataFrame:
+    """``monte_carlo_gain_loss_sensitivity.csv``: one row per parameter × draw, the AOI's
+    gain-loss net flux with that parameter (or correlated group) held at its value."""
+    frames = [
+        pd.DataFrame(
+            {
+                "interval_start": years[0],
+                "interval_end": years[1],
+                "parameter": name,
+                "draw": np.arange(v.size),
+                "mgco2e_per_yr": v,
+                "seed": seed,
+            }
+        )
+        for name, v in held.items()
+    ]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in GAIN_LOSS_SENSITIVITY_COLUMNS})
+    return pd.concat(frames, ignore_index=True)[GAIN_LOSS_SENSITIVITY_COLUMNS]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import dask
 import dask.array as da
@@ -122,12 +122,12 @@ def _linear_sensitivity(
     groups: Mapping[str, list[str]],
     draws: int,
 ) -> dict[str, np.ndarray]:
-    """The AOI's total stock per draw with each source in turn (a parameter, or a correlated
-    group as one) at its value (factor 1)."""
+    """The totals (draws, zones, pools + total) with each source in turn (a parameter, or a
+    correlated group as one) at its value (factor 1)."""
     out = {}
     for label, names in groups.items():
         held = {**factors, **{n: np.ones_like(factors[n]) for n in names}}
-        out[label] = linear_totals(stats, held, draws)[:, 0, -1]
+        out[label] = linear_totals(stats, held, draws)
     return out
 
 
@@ -173,10 +173,9 @@ def _class_sensitivity(
     param_draws: Mapping[str, np.ndarray],
     draws: int,
 ) -> dict[str, np.ndarray]:
+    """The totals (draws, zones, pools + total) with each source in turn at its value."""
     return {
-        label: class_draws(model, areas, fix_parameter(parameters, param_draws, names), draws)[0][
-            :, 0, -1
-        ]
+        label: class_draws(model, areas, fix_parameter(parameters, param_draws, names), draws)[0]
         for label, names in sources(parameters).items()
     }
 
@@ -266,7 +265,8 @@ def _draw_graph(
     pixelwise: bool | None,
 ) -> tuple[Any, Any, da.Array | None]:
     """The delayed Monte Carlo of a year over ``zones``: totals (draws, zones, pools + total),
-    the sensitivity draws (or None) and the SD layer (or None), on the path the model allows."""
+    the sensitivity draws (source → totals with that source at its value, or None) and the SD
+    layer (or None), on the path the model allows."""
     cfg = run.cfg
     mc = cfg.account.uncertainty
     model = run.model
@@ -330,6 +330,16 @@ def _add_areas(parts: Sequence[Mapping[int, float]]) -> pd.Series:
     return pd.Series(total, dtype="float64").sort_index()
 
 
+class StrataDraws(NamedTuple):
+    """:func:`strata_stock_draws`: each stratum's area (ha, indexed by code), year → the stocks'
+    totals (draws, strata, pools + total; Mg C), and source → year → the same with that source
+    of uncertainty held at its value (empty without sensitivity or on the pixel path)."""
+
+    area: pd.Series
+    totals: dict[int, np.ndarray]
+    held: dict[str, dict[int, np.ndarray]]
+
+
 def strata_stock_draws(
     cfg: Config,
     years: Sequence[int],
@@ -339,10 +349,13 @@ def strata_stock_draws(
     block: Callable[[Tile], np.ndarray],
     folder: Path,
     threads: int = 1,
-) -> tuple[pd.Series, dict[int, np.ndarray]]:
+    sensitivity: bool = False,
+) -> StrataDraws:
     """The area (ha) of each stratum code, and the Monte Carlo totals of the stocks of each year
     (draws, strata, pools + total; Mg C, the same draws as ``monte_carlo.csv``) over the strata
-    that ``block(tile)`` gives (int codes, 0 = none; e.g. an interval's change strata).
+    that ``block(tile)`` gives (int codes, 0 = none; e.g. an interval's change strata); with
+    ``sensitivity``, also the totals with each source of the stocks' uncertainty held at its value
+    (the class and linear paths; none on the pixel path).
 
     The strata are computed once per tile, written to a temporary GeoTIFF in ``folder`` with
     their areas tallied in the same pass, and read back by window for every year's draws, all
@@ -358,17 +371,29 @@ def strata_stock_draws(
         spec = LayerSpec(_tiles_to_array(grid, codes, "int32"), "int32", 0)
         (area,) = write_layers(grid, {raster: spec}, extra=[areas], threads=threads, cog=False)
         if area.empty:
-            return area, {}
+            return StrataDraws(area, {}, {})
         zones = RasterZones(grid, area.index.tolist(), lambda t: read_window(raster, t.window))
         run = Run(cfg)
         graphs = [
             _draw_graph(
-                run, y, aligned[y], grid, zones, want_sd=False, sensitivity=False, pixelwise=None
-            )[0]
+                run,
+                y,
+                aligned[y],
+                grid,
+                zones,
+                want_sd=False,
+                sensitivity=sensitivity,
+                pixelwise=None,
+            )[:2]
             for y in years
         ]
-        totals = compute(graphs, threads)
-    return area, {y: np.asarray(t)[:, 1:] for y, t in zip(years, totals, strict=True)}
+        computed = compute(graphs, threads)
+    totals = {y: np.asarray(t)[:, 1:] for y, (t, _) in zip(years, computed, strict=True)}
+    held: dict[str, dict[int, np.ndarray]] = {}
+    for y, (_, sens) in zip(years, computed, strict=True):
+        for label, t in (sens or {}).items():
+            held.setdefault(label, {})[y] = np.asarray(t)[:, 1:]
+    return StrataDraws(area, totals, held)
 
 
 def run_monte_carlo(
@@ -454,7 +479,8 @@ def run_monte_carlo(
     )
     write_csv(table, out)
     if sensitivity_out is not None:
-        write_csv(sensitivity_draws_table(year, sens or {}, mc.seed), sensitivity_out)
+        aoi_total = {k: np.asarray(v)[:, 0, -1] for k, v in (sens or {}).items()}
+        write_csv(sensitivity_draws_table(year, aoi_total, mc.seed), sensitivity_out)
     return table
 
 

@@ -15,6 +15,7 @@ from sinkmap.account.gain_loss import (
     decode_strata,
     gain_loss,
     gain_loss_draws,
+    gain_loss_parameters,
     gain_loss_strata,
 )
 from sinkmap.account.montecarlo import draw_parameters, parameter
@@ -190,3 +191,81 @@ def test_growth_parameters_give_the_closed_form_sd() -> None:
     sd = scale * np.sqrt(e_f2 * e_y2 - 1.37**2)
     assert np.std(out.removals) == pytest.approx(sd, rel=0.02)
     assert np.mean(out.removals) == pytest.approx(-scale * 1.37, rel=0.01)
+
+
+# == coverage of the gain-loss 95 % interval ======================================================
+# Forest (class 10, state 0) remaining forest 600 ha, forest to cropland 40 ha, forest disturbed
+# 15 ha, over 2020-2025 (5 years). Biomass stocks B (Mg C/ha): forest 150, cropland 5; growth
+# 0.7 t d.m./ha/yr (RATES' row 0), R 0.37, CF 0.47.
+GL_AREA = {"remain": 600.0, "convert": 40.0, "disturbed": 15.0}
+GL_YEARS, GL_FOREST, GL_CROP = 5, 150.0, 5.0
+GL_REPS, GL_DRAWS = 400, 400
+GL_CV = {"growth_rates": 0.3, "root_shoot": 0.2, "carbon_fraction": 0.05, "stock": 0.25}
+
+
+def test_gain_loss_interval_covers_the_truth_95_percent() -> None:
+    """Coverage of the gain-loss Monte Carlo's 95 % interval, R = 400 repetitions.
+
+    The truth of each repetition: growth-rate factor f ~ lognormal (30 %), R × (1 + 0.2 z),
+    CF × (1 + 0.05 z), forest biomass stock × g with g ~ lognormal (25 %), cropland as tabled;
+    net by hand (IPCC 2006 Eq. 2.9, 2.10 and the losses of the map):
+    gains = 600 × 0.7 f × (1 + R) × CF; losses = (40 × (150 g − 5) + 15 × 150 g) / 5;
+    net = (losses − gains) × 44/12. The Monte Carlo draws the same distributions through
+    gain_loss_parameters and draw_parameters (400 draws, its own seed) and gain_loss_draws; its
+    [2.5 %, 97.5 %] quantiles should hold the truth in 95 % of the repetitions, asserted within
+    0.95 ± 3√(0.95 × 0.05 / 400) = ± 0.033 (3 binomial SE; empirical quantiles of 400 draws hold
+    a new draw with probability (389.025 − 9.975)/401 = 0.945, inside the band).
+    """
+    specs = {
+        "growth_rates": ParameterSpec(distribution="lognormal", rel_sd=GL_CV["growth_rates"]),
+        "root_shoot": GL_CV["root_shoot"],
+        "carbon_fraction": GL_CV["carbon_fraction"],
+    }
+    strata = pd.DataFrame(
+        {
+            "class_t1": [10, 10, 10],
+            "class_t2": [10, 40, 10],
+            "state": [0, 0, 0],
+            "disturbed": [False, False, True],
+        }
+    )
+    area = np.array([GL_AREA["remain"], GL_AREA["convert"], GL_AREA["disturbed"]])
+    stock_spec = ParameterSpec(distribution="lognormal", rel_sd=GL_CV["stock"])
+    s2_rate = np.log(1 + GL_CV["growth_rates"] ** 2)
+    s2_stock = np.log(1 + GL_CV["stock"] ** 2)
+    truth_rng = np.random.default_rng(2024)
+    inside = []
+    for rep in range(GL_REPS):
+        params = gain_loss_parameters(RATES, 0.37, 0.47, specs)
+        params["stock.forest"] = parameter("stock.forest", GL_FOREST, stock_spec)
+        drawn = draw_parameters(params, GL_DRAWS, seed=10_000 + rep)
+        forest = drawn["stock.forest"]  # (draws,) Mg C/ha
+        t1 = np.stack([forest * a for a in area], axis=1)  # every stratum starts as forest
+        t2 = np.stack(
+            [forest * area[0], np.full(GL_DRAWS, GL_CROP * area[1]), forest * area[2]], axis=1
+        )
+        mc = gain_loss_draws(
+            strata,
+            area,
+            t1,
+            t2,
+            t1,  # biomass = the stock here (no soil)
+            RATES,
+            drawn["gain_loss.growth_rates"] / RATES.rates,
+            drawn["gain_loss.root_shoot"],
+            drawn["gain_loss.carbon_fraction"],
+            (2020, 2020 + GL_YEARS),
+        )
+        f = np.exp(np.sqrt(s2_rate) * truth_rng.standard_normal() - s2_rate / 2)
+        g = np.exp(np.sqrt(s2_stock) * truth_rng.standard_normal() - s2_stock / 2)
+        r = 0.37 * (1 + GL_CV["root_shoot"] * truth_rng.standard_normal())
+        cf = 0.47 * (1 + GL_CV["carbon_fraction"] * truth_rng.standard_normal())
+        gains = 600 * 0.7 * f * (1 + r) * cf
+        losses = (40 * (150 * g - 5) + 15 * 150 * g) / 5
+        truth = (losses - gains) * CO2
+        lo, hi = np.quantile(mc.net, [0.025, 0.975])
+        inside.append(lo <= truth <= hi)
+    band = 3 * np.sqrt(0.95 * 0.05 / GL_REPS)
+    assert band == pytest.approx(0.033, abs=5e-4)
+    coverage = float(np.mean(inside))
+    assert abs(coverage - 0.95) <= band, f"coverage {coverage:.4f} over {GL_REPS} repetitions"

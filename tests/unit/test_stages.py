@@ -700,3 +700,71 @@ def test_input_errors_with_a_correlation_length_add_up_by_hand(land):
     )
     sd = 64 * 20 * 0.47 * 0.01 * np.sqrt(rho)
     assert draws[2020].std(ddof=1) == pytest.approx(sd, rel=0.08)
+
+
+def test_gain_loss_variance_shares_are_the_hand_variances(land):
+    """The gain-loss Monte Carlo of 2020-2022 with table.dead drawn per class (normal 15 %) and
+    the growth rate lognormal 50 % (IPCC 2006 Eq. 2.9, 2.10; 1.0 t d.m./ha/yr, R 0.37, CF 0.47).
+
+    Gains: the two forest-remaining-forest hand cells, 2 CELL × 1.0 f × 1.37 × 0.47 per year, so
+    Var_g = (2 CELL × 0.6439 × 0.5)²; losses: the one forest-to-cropland cell loses
+    (197 + 10 e − 46) × CELL over 2 years (e the dead factor's noise; cropland has no dead matter,
+    and no other stratum loses), so Var_l = (CELL / 2 × 10 × 0.15)². Independent and additive:
+    net SD = 44/12 √(Var_g + Var_l), shares Var_l / (Var_g + Var_l) = 0.5757 for table.dead and
+    0.4243 for the growth rate, within 0.05 (the shares' sampling error at 4,000 draws with a
+    lognormal 50 % is about 2 %).
+    """
+    from sinkmap.account.rows import sensitivity_table
+    from sinkmap.config import ParameterSpec
+    from sinkmap.stages.gain_loss_mc import run_gain_loss_monte_carlo
+
+    d = land["dir"]
+    cfg = _mc_cfg(
+        land,
+        draws=4000,
+        parameters={"table.dead": 0.15},
+        gain_loss={"growth_rates": ParameterSpec(distribution="lognormal", rel_sd=0.5)},
+    )
+    _interval(cfg, land, land["lc2020"], land["stocks2020"], d)
+    draws = run_gain_loss_monte_carlo(
+        cfg,
+        2020,
+        2022,
+        land_cover=(land["lc2020"], land["lc2022"]),
+        valid=Paths(d).gain_loss(2020, 2022, "net"),
+        aligned={y: {"land_cover": land[f"lc{y}"]} for y in (2020, 2022)},
+        grid_path=land["grid"],
+        out=d / "gl.csv",
+        sensitivity_out=d / "gl_fixed.csv",
+    )
+    fixed = pd.read_csv(d / "gl_fixed.csv")
+    assert sorted(set(fixed["parameter"])) == ["gain_loss.growth_rates", "table.dead"]
+    var_g = (2 * CELL * 1.0 * 1.37 * 0.47 * 0.5) ** 2
+    var_l = (CELL / 2 * 10 * 0.15) ** 2
+    net = draws[draws["part"] == "net"].sort_values("draw")["mgco2e_per_yr"]
+    assert net.std(ddof=1) == pytest.approx(C44_12 * np.sqrt(var_g + var_l), rel=0.05)
+    # with the growth rate held, the removals are the same in every draw
+    held = fixed[fixed["parameter"] == "gain_loss.growth_rates"]["mgco2e_per_yr"]
+    assert held.std(ddof=1) == pytest.approx(C44_12 * np.sqrt(var_l), rel=0.05)
+    # stock draws of both years are needed by the account's table; the gain-loss rows do not
+    # depend on them, so any year with the same parameters stands in
+    stock = run_monte_carlo(
+        cfg,
+        2022,
+        aligned={"land_cover": land["lc2022"]},
+        grid_path=land["grid"],
+        out=d / "mc2022.csv",
+        sensitivity_out=d / "mc2022_fixed.csv",
+    )
+    shares = sensitivity_table(
+        {2022: stock},
+        {2022: pd.read_csv(d / "mc2022_fixed.csv")},
+        {2022: draws},
+        {2022: fixed},
+    )
+    gl = shares[shares["quantity"] == "net_flux_gain_loss"]
+    assert gl["interval_start"].tolist() == [2020, 2020] and gl["year"].tolist() == [2022, 2022]
+    got = dict(zip(gl["parameter"], gl["variance_share"], strict=True))
+    assert got["table.dead"] == pytest.approx(var_l / (var_g + var_l), abs=0.05)
+    assert got["gain_loss.growth_rates"] == pytest.approx(var_g / (var_g + var_l), abs=0.05)
+    assert (gl["units"] == "Mg CO2e yr-1").all()

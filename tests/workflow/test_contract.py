@@ -244,6 +244,7 @@ def test_csv_columns_match_the_doc(results: Path) -> None:
         "results/sink/<y0>-<y1>/account_changes.csv",
         "results/sink/<y0>-<y1>/ipcc_summary.csv",
         "results/sink/<y0>-<y1>/monte_carlo_gain_loss.csv",  # only without the carbon state
+        "results/sink/<y0>-<y1>/monte_carlo_gain_loss_sensitivity.csv",  # the same
     }, sorted(doc)
     problems = []
     for template, columns in doc.items():

@@ -203,6 +203,18 @@ def test_class_summary_and_account(run: Path) -> None:
     assert aoi_gl["net_flux_mgco2e_per_yr_p025"] == pytest.approx(
         np.percentile(parts["net"], 2.5), rel=1e-9
     )
+    # its variance shares: the stocks' sources (tinyrun gives the gain-loss parameters none),
+    # each 1 - Var(net with the source held) / Var(net), from the two files
+    held = pd.read_csv(run / "results/sink/2020-2021/monte_carlo_gain_loss_sensitivity.csv")
+    stock_held = pd.read_csv(run / "results/2021/monte_carlo_sensitivity.csv")
+    assert set(held["parameter"]) == set(stock_held["parameter"]) and len(held) > 0
+    shares = pd.read_csv(run / "results/uncertainty_sensitivity.csv")
+    gl_shares = shares[shares["quantity"] == "net_flux_gain_loss"].set_index("parameter")
+    assert set(gl_shares.index) == set(held["parameter"])
+    assert (gl_shares["interval_start"] == 2020).all() and (gl_shares["year"] == 2021).all()
+    for name, rows in held.groupby("parameter"):
+        share = 1 - rows["mgco2e_per_yr"].var() / parts["net"].var()
+        assert gl_shares.loc[name, "variance_share"] == pytest.approx(share, rel=1e-5)  # 6 digits
     # Monte Carlo: above-ground and soil table values drawn (tinyrun); the interval brackets
     assert (totals["stock_mgc_p05"] < totals["stock_mgc"]).all()
     assert (totals["stock_mgc"] < totals["stock_mgc_p95"]).all()

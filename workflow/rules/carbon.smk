@@ -63,7 +63,8 @@ rule gain_loss_uncertainty:
         unpack(model_files),
         unpack(gain_loss_mc_inputs),
     output:
-        str(P.gain_loss_monte_carlo("{y0}", "{y1}")),
+        draws=str(P.gain_loss_monte_carlo("{y0}", "{y1}")),
+        sensitivity=str(P.gain_loss_sensitivity("{y0}", "{y1}")),
     log:
         str(P.log("gain_loss_uncertainty", "{y0}-{y1}")),
     threads: 2

@@ -27,6 +27,11 @@ rule account:
             if GAIN_LOSS_MC
             else []
         ),
+        gain_loss_sensitivity=(
+            [str(P.gain_loss_sensitivity(y0, y1)) for y0, y1 in INTERVALS]
+            if GAIN_LOSS_MC
+            else []
+        ),
         adjusted=[
             str(P.assessment_outputs(y0, y1)["adjusted_account"])
             for y0, y1 in CFG.account.assessed()

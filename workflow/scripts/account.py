@@ -1,8 +1,8 @@
 """Assemble carbon_account.csv and its Parquet twin: one row per year x zone x class x pool x method.
 
 Inputs: per-year stock tallies, per-interval change tallies, per-year Monte Carlo draws and
-sensitivity draws (optional), the intervals' gain-loss Monte Carlo draws (a model without a
-carbon state), the assessed intervals' adjusted_account.csv. Outputs:
+sensitivity draws (optional), the intervals' gain-loss Monte Carlo and sensitivity draws (a model
+without a carbon state), the assessed intervals' adjusted_account.csv. Outputs:
 carbon_account.csv, carbon_account.parquet, uncertainty_sensitivity.csv. Settings: params years,
 intervals, assessed.
 """
@@ -36,6 +36,12 @@ with step(sm.log[0], "carbon account"):
             y1: Path(p) for (_, y1), p in zip(sm.params.intervals, sm.input.gain_loss, strict=True)
         }
         if sm.input.gain_loss
+        else None,
+        gain_loss_sensitivity={
+            y1: Path(p)
+            for (_, y1), p in zip(sm.params.intervals, sm.input.gain_loss_sensitivity, strict=True)
+        }
+        if sm.input.gain_loss_sensitivity
         else None,
         out=Path(sm.output.csv),
         parquet_out=Path(sm.output.parquet),

@@ -3,7 +3,7 @@
 Inputs: land cover of both years (land_cover0, land_cover1), the gain-loss net layer (valid), the
 growth-rate table, optional loss-year and forest-state layers, what the stocks' Monte Carlo reads
 in each year (mc<year>_<role>; the stage finds them by Run.mc_inputs), grid. Output:
-monte_carlo_gain_loss.csv. Settings: wildcards y0, y1; threads.
+monte_carlo_gain_loss.csv, monte_carlo_gain_loss_sensitivity.csv. Settings: wildcards y0, y1; threads.
 """
 
 from pathlib import Path
@@ -27,7 +27,8 @@ with step(sm.log[0], f"gain-loss Monte Carlo {y0}-{y1}, {cfg.account.uncertainty
         valid=Path(sm.input.valid),
         aligned={y: run.mc_inputs(y) for y in (y0, y1)},
         grid_path=Path(sm.input.grid),
-        out=Path(sm.output[0]),
+        out=Path(sm.output.draws),
+        sensitivity_out=Path(sm.output.sensitivity),
         loss_year=Path(sm.input.loss_year) if "loss_year" in keys else None,
         state=Path(sm.input.state) if "state" in keys else None,
         threads=sm.threads,
