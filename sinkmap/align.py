@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
+import dask
 import dask.array as da
 import numpy as np
 import rasterio
@@ -76,27 +78,37 @@ def warp_chunk(
         try:
             src = rasterio.open(path)
         except rasterio.errors.RasterioIOError as exc:
-            raise InputDataError(
-                f"cannot read input {path}: {exc}. Delete it so the fetch step makes it again."
-            ) from exc
+            raise _unreadable(path, exc) from exc
         with src:
             nodata = src_nodata if src_nodata is not None else src.nodata
             part = np.full(shape, dst_nodata, dtype=dtype)
-            reproject(
-                source=rasterio.band(src, 1),
-                destination=part,
-                src_transform=src.transform,
-                src_crs=src.crs,
-                src_nodata=nodata,
-                dst_transform=grid.window_transform(window),
-                dst_crs=grid.crs,
-                dst_nodata=dst_nodata,
-                resampling=resampling,
-            )
+            try:
+                reproject(
+                    source=rasterio.band(src, 1),
+                    destination=part,
+                    src_transform=src.transform,
+                    src_crs=src.crs,
+                    src_nodata=nodata,
+                    dst_transform=grid.window_transform(window),
+                    dst_crs=grid.crs,
+                    dst_nodata=dst_nodata,
+                    resampling=resampling,
+                )
+            except rasterio.errors.RasterioError as exc:  # a block past the end of a cut file
+                raise _unreadable(path, exc) from exc
             take = polygon_mask(_footprint(src, grid.crs), grid, window)
             take &= ~_is_nodata(part, dst_nodata) & _is_nodata(dst, dst_nodata)
             dst[take] = part[take]
     return dst
+
+
+def _unreadable(path: str | Path, exc: Exception) -> InputDataError:
+    manifest = Path(path).parent / "manifest.json"
+    return InputDataError(
+        f"cannot read input {path} ({exc}): the file is corrupt or cut short. Delete it and "
+        f"{manifest}, then run again: the fetch step downloads it anew (for local files, replace "
+        "it with a good copy)"
+    )
 
 
 def _is_nodata(values: np.ndarray, nodata: float | int) -> np.ndarray:
@@ -176,3 +188,117 @@ def aligned_array(
     return da.map_blocks(
         _chunk, chunks=grid.chunks, dtype=dtype, name=f"align-{da.core.tokenize(paths, grid, kind)}"
     )
+
+
+class InputStats(NamedTuple):
+    """What an aligned input holds inside the AOI: cells of the AOI, cells with a value, cells
+    outside the plausible range, and the smallest and largest value (NaN when none)."""
+
+    aoi_cells: int
+    valid_cells: int
+    outside_range: int
+    low: float
+    high: float
+
+    @property
+    def coverage(self) -> float:
+        """The share of the AOI's cells with a value (0 when the AOI has no cell)."""
+        return self.valid_cells / self.aoi_cells if self.aoi_cells else 0.0
+
+
+def _block_stats(
+    block: np.ndarray,
+    aoi_grid: AOI,
+    grid: Grid,
+    window: Window,
+    nodata: float | int,
+    valid_range: tuple[float, float] | None,
+) -> InputStats:
+    inside = aoi_mask(aoi_grid, grid, window)
+    values = np.asarray(block)[inside & ~_is_nodata(np.asarray(block), nodata)]
+    if values.size == 0:
+        return InputStats(int(inside.sum()), 0, 0, float("nan"), float("nan"))
+    outside = 0
+    if valid_range is not None:
+        lo, hi = valid_range
+        outside = int(np.count_nonzero((values < lo) | (values > hi)))
+    return InputStats(
+        int(inside.sum()), int(values.size), outside, float(values.min()), float(values.max())
+    )
+
+
+def _add_stats(parts: Sequence[InputStats]) -> InputStats:
+    return InputStats(
+        sum(p.aoi_cells for p in parts),
+        sum(p.valid_cells for p in parts),
+        sum(p.outside_range for p in parts),
+        min((p.low for p in parts if p.valid_cells), default=float("nan")),
+        max((p.high for p in parts if p.valid_cells), default=float("nan")),
+    )
+
+
+def input_stats(
+    arr: da.Array,
+    grid: Grid,
+    aoi: AOI,
+    *,
+    kind: str,
+    valid_range: tuple[float, float] | None = None,
+) -> Any:
+    """Delayed :class:`InputStats` of an aligned array (:func:`aligned_array`), chunk by chunk:
+    computed in the same pass as the array's write when given to it as an extra result."""
+    aoi_grid = aoi.to_crs(grid.crs)
+    nodata = KINDS[kind][1]
+    blocks = arr.to_delayed(optimize_graph=False).ravel()
+    parts = [
+        dask.delayed(_block_stats)(block, aoi_grid, grid, tile.window, nodata, valid_range)
+        for tile, block in zip(grid.tiles(), blocks, strict=True)
+    ]
+    return dask.delayed(_add_stats)(parts)
+
+
+def check_input_stats(
+    stats: InputStats,
+    what: str,
+    *,
+    role: str,
+    units: str,
+    min_coverage: float,
+    valid_range: tuple[float, float] | None,
+    out_of_range: str = "error",
+) -> list[str]:
+    """Refuse an aligned input with no value inside the AOI, or values outside its plausible
+    range (``out_of_range="error"``); return the warnings to log (partial coverage, values out
+    of range kept). ``what`` names the input in the messages (role, year, dataset)."""
+    warnings: list[str] = []
+    if stats.aoi_cells == 0:
+        return warnings
+    share = stats.coverage
+    if min_coverage > 0 and stats.valid_cells == 0:
+        raise InputDataError(
+            f"{what} has no value inside the area of interest (0 of {stats.aoi_cells:,} cells): "
+            "its files miss the AOI or hold only nodata. Check that the dataset covers the AOI "
+            "(its tiles, year and version), that the AOI is where you mean it, and the dataset's "
+            "nodata value in the dataset registry"
+        )
+    if share < min_coverage:
+        warnings.append(
+            f"{what} has a value in only {share:.1%} of the AOI's cells ({stats.valid_cells:,} "
+            f"of {stats.aoi_cells:,}; expected at least {min_coverage:.0%}): the cells without "
+            "one get no carbon. Check the dataset's extent over the AOI"
+        )
+    if valid_range is not None and stats.outside_range:
+        lo, hi = valid_range
+        message = (
+            f"{what}: {stats.outside_range:,} of {stats.valid_cells:,} cells "
+            f"({stats.outside_range / stats.valid_cells:.1%}) lie outside the plausible range "
+            f"{lo:g} to {hi:g} {units} (values {stats.low:g} to {stats.high:g}). A wrong scale "
+            "or unit (× 1,000, kg instead of Mg, a scale factor not applied) gives this: fix the "
+            "input or the dataset's entry in the registry"
+        )
+        if out_of_range == "error":
+            raise InputDataError(
+                f"{message}, or set inputs.{role}.out_of_range: warn to keep the values"
+            )
+        warnings.append(message)
+    return warnings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from shapely.geometry.base import BaseGeometry
 
 from sinkmap.errors import AOIError, InputDataError
 from sinkmap.grid import Grid
+
+log = logging.getLogger("sinkmap")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,19 @@ def read_aoi(path: str | Path, *, layer: str | None = None, name: str | None = N
     if polys.is_empty or polys.area == 0:
         raise AOIError(
             f"AOI file {path} holds no polygon (found {geom.geom_type}); the AOI must be a polygon layer"
+        )
+    invalid = ~shapely.is_valid(gdf.geometry.values)
+    if invalid.any():
+        reasons = sorted({shapely.is_valid_reason(g) for g in gdf.geometry.values[invalid]})
+        area = gpd.GeoSeries([polys], crs=gdf.crs).to_crs(gdf.estimate_utm_crs()).area.iloc[0]
+        log.warning(
+            "AOI file %s: %d feature(s) are not valid polygons (%s); repaired, the AOI covers "
+            "%.2f km2. Check that this is the area you meant (QGIS: Vector > Geometry Tools > "
+            "Check Validity) and fix the polygon if not",
+            path,
+            int(invalid.sum()),
+            "; ".join(reasons[:3]),
+            area / 1e6,
         )
     label = name or (str(gdf["name"].iloc[0]) if "name" in gdf.columns else path.stem)
     return AOI(polys, gdf.crs.to_string(), label)

@@ -66,6 +66,12 @@ class GridConfig(_Strict):
             raise ValueError(f"{v!r} is not a CRS pyproj knows (e.g. 'EPSG:32649')") from exc
         if not crs.is_projected:
             raise ValueError(f"{v!r} is not projected; use a metric CRS such as 'EPSG:32649'")
+        units = sorted({a.unit_name for a in crs.axis_info})
+        if units != ["metre"]:
+            raise ValueError(
+                f"{v!r} measures in {', '.join(units)}, not metres: cell sizes, areas (ha) and "
+                "stocks per hectare would be wrong; use a metric CRS such as 'EPSG:32649'"
+            )
         return v
 
 
@@ -91,6 +97,11 @@ class InputConfig(_Strict):
         None,
         description="Use this year of the dataset for every mapped year: static layers such as a "
         "DEM, a canopy height map of one year, or Hansen GFC (cumulative loss years).",
+    )
+    out_of_range: Literal["error", "warn"] = Field(
+        "error",
+        description="Values outside the dataset's plausible range (valid_range in the dataset "
+        "registry) stop the run at align ('error') or are logged and kept ('warn').",
     )
 
 

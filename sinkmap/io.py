@@ -12,7 +12,7 @@ import contextlib
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,8 +81,13 @@ def write_layers(
     extra: Sequence[Any] = (),
     threads: int | None = None,
     cog: bool = True,
+    check: Callable[[list[Any]], None] | None = None,
 ) -> list[Any]:
     """Compute ``layers`` (and ``extra`` dask/delayed objects) in one pass and publish them as COGs.
+
+    ``check`` is called with the computed ``extra`` before any layer is published: an error it
+    raises leaves no layer at its final name (e.g. an input found empty or implausible in the
+    same pass that aligned it).
 
     With ``cog=False`` the layers are plain tiled, DEFLATE-compressed GeoTIFFs without overviews
     (what InVEST writes; about three times faster to publish), with the same tags.
@@ -116,6 +121,8 @@ def write_layers(
             for ds in datasets:
                 ds.close()
             datasets.clear()
+            if check is not None:
+                check(list(results))
             for path in layers:
                 cogs[path] = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.cog.tif")
             _parallel(

@@ -3,7 +3,8 @@
 :class:`TileServer` serves ``files`` (URL path -> bytes) with HTTP Range support (206 Partial
 Content, as GDAL's /vsicurl reads COGs) and per-path queues of faults, consumed one per request:
 ``503``, ``404``, ``403`` (status only); ``drop`` (half the body, then a TCP reset); ``truncate``
-(Content-Length of the whole body, half of it, then a clean close); ``stall`` (wait 1 s before
+(Content-Length of the whole body, half of it, then a clean close); ``short`` (the first half of
+the file with its own Content-Length: a truncated file served as if whole); ``stall`` (wait 1 s before
 answering, to trigger a client's timeout); ``ok`` (answer normally: lets a fault hit a later request).
 
 :class:`StacServer` adds a minimal STAC API (``GET /``, ``GET /collections/{id}``, ``GET|POST /search``
@@ -345,6 +346,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault: str | None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if fault == "short":  # a truncated file served as if whole: its own, honest length
+            data = data[: len(data) // 2]
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Accept-Ranges", "bytes")

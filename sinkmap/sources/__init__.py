@@ -62,6 +62,13 @@ class Dataset:
     crosswalk_legend: str | None = None
     #: Adapter-specific settings (STAC API URL, collection, assets, archive members, checksums, ...).
     options: dict[str, Any] = field(default_factory=dict)
+    #: Plausible range of the decoded values, in ``units`` (e.g. AGB 0-1,000 Mg/ha): values
+    #: outside stop the align step (or are logged, ``inputs.<role>.out_of_range: warn``).
+    valid_range: tuple[float, float] | None = None
+    #: Share of the AOI's cells expected to hold a value: below it the align step warns, and with
+    #: no value at all it stops. Default 0.5, and 0 for ``index`` data (sparse by nature: a
+    #: planting year, a loss year); 0 turns both checks off.
+    min_coverage: float | None = None
 
     def __post_init__(self) -> None:
         """A file name pattern or version with a path in it would read or write outside the
@@ -71,6 +78,20 @@ class Dataset:
         for year, version in {0: self.version, **self.versions}.items():
             what = "version" if year == 0 else f"version of {year}"
             plain_name(version, f"dataset {self.name}: {what}")
+        if self.valid_range is not None and not (
+            len(self.valid_range) == 2 and self.valid_range[0] <= self.valid_range[1]
+        ):
+            raise ConfigError(
+                f"dataset {self.name}: valid_range {self.valid_range!r} must be [low, high] with "
+                "low <= high; fix it in the dataset registry"
+            )
+
+    @property
+    def expected_coverage(self) -> float:
+        """:attr:`min_coverage`, or its default for the dataset's kind."""
+        if self.min_coverage is not None:
+            return float(self.min_coverage)
+        return 0.0 if self.kind == "index" else 0.5
 
     @property
     def main_layer(self) -> str:
@@ -138,13 +159,18 @@ def load_registry(path: str | Path) -> dict[str, Dataset]:
         )
     out: dict[str, Dataset] = {}
     for name, entry in raw.items():
-        entry = dict(entry)
-        entry["versions"] = {int(k): str(v) for k, v in (entry.get("versions") or {}).items()}
-        entry["years"] = tuple(int(y) for y in entry.get("years") or ())
         try:
+            entry = dict(entry)
+            entry["versions"] = {int(k): str(v) for k, v in (entry.get("versions") or {}).items()}
+            entry["years"] = tuple(int(y) for y in entry.get("years") or ())
+            if entry.get("valid_range") is not None:
+                entry["valid_range"] = tuple(float(v) for v in entry["valid_range"])
             out[name] = Dataset(name=name, **entry)
-        except TypeError as exc:
-            raise ConfigError(f"dataset {name!r} in {path} is malformed: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"dataset {name!r} in {path} is malformed ({exc}); compare it with an entry of "
+                "config/datasets.yaml"
+            ) from exc
         out[name].main_layer  # noqa: B018 (validates options.main_layer)
     return out
 
@@ -186,9 +212,11 @@ class RawFile:
 
 _OPTIONAL_RECORD_FIELDS = ("published_checksum", "member")
 
-#: Records of files already verified by an unfinished fetch (see :func:`remember_file`). Not a
-#: workflow output, so it survives when a failed fetch job loses its ``manifest.json``.
-PARTIAL_MANIFEST = ".partial-manifest.json"
+#: Records of the files of a folder already verified (see :func:`remember_file`). Not a workflow
+#: output, so it survives when Snakemake deletes a fetch job's ``manifest.json`` (a failed job,
+#: or a rerun: it deletes the outputs first), and the files stay trusted while their size and
+#: SHA-256 match.
+VERIFIED_RECORDS = ".verified-files.json"
 
 
 @dataclass(frozen=True)
@@ -243,12 +271,12 @@ class Manifest:
 def previous_records(folder: Path) -> dict[str, RawFile]:
     """File name -> record of the files a previous fetch into ``folder`` verified.
 
-    Read from the folder's ``manifest.json`` and from :data:`PARTIAL_MANIFEST` (what an unfinished
-    fetch completed before it failed); unreadable files are ignored with a warning, so the files
+    Read from the folder's ``manifest.json`` and from :data:`VERIFIED_RECORDS` (every file a fetch
+    verified, also when it failed later or its manifest was deleted); unreadable files are ignored with a warning, so the files
     are checked by downloading them again. The caller still checks each file's size and SHA-256.
     """
     out: dict[str, RawFile] = {}
-    for name in ("manifest.json", PARTIAL_MANIFEST):
+    for name in ("manifest.json", VERIFIED_RECORDS):
         out.update(_records_in(Path(folder) / name))
     return out
 
@@ -269,13 +297,14 @@ def _records_in(path: Path) -> dict[str, RawFile]:
 
 
 def remember_file(folder: Path, record: RawFile, manifest: Manifest) -> None:
-    """Add ``record`` (a file just verified) to ``folder``'s :data:`PARTIAL_MANIFEST`.
+    """Add ``record`` (a file just verified) to ``folder``'s :data:`VERIFIED_RECORDS`.
 
-    So when the fetch fails later (another tile, the network), the next run trusts this file (after
-    checking its size and SHA-256) instead of downloading it again. :func:`fetch` removes the
-    partial manifest once ``manifest.json`` is written.
+    So when the fetch fails later (another tile, the network), or Snakemake deletes the folder's
+    ``manifest.json`` to rerun its job, the next run trusts this file (after checking its size
+    and SHA-256) instead of downloading it again. :func:`fetch` writes every file's record there
+    with ``manifest.json``.
     """
-    path = Path(folder) / PARTIAL_MANIFEST
+    path = Path(folder) / VERIFIED_RECORDS
     partial = {
         name: rec for name, rec in _records_in(path).items() if (Path(folder) / name).is_file()
     }
@@ -350,5 +379,5 @@ def fetch(
     dataset.check_year(year)
     manifest = get_adapter(dataset).fetch(dataset, year, bounds, folder, version)
     manifest.write(folder / "manifest.json")
-    (Path(folder) / PARTIAL_MANIFEST).unlink(missing_ok=True)  # manifest.json now holds its records
+    manifest.write(Path(folder) / VERIFIED_RECORDS)  # kept if manifest.json is deleted
     return manifest

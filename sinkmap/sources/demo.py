@@ -19,6 +19,7 @@ corner is (180 W, 90 N).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,8 @@ from sinkmap.legends import WORLDCOVER_COLORMAP
 from sinkmap.sources import Bounds, Dataset, Manifest, RawFile, file_record
 from sinkmap.sources.http import PlannedFile
 from sinkmap.sources.tiles import tile_boxes
+
+log = logging.getLogger("sinkmap")
 
 _MARGIN = 8  # product pixels around the AOI box
 _STRIP = 512  # rows generated and written at a time
@@ -57,6 +60,9 @@ class DemoAdapter:
         self, dataset: Dataset, year: int, bounds: Bounds, folder: Path, version: str | None
     ) -> Manifest:
         _check_generator(dataset)
+        warning = outside_hainan(bounds)
+        if warning:
+            log.warning("%s: %s", dataset.name, warning)
         ver = dataset.version_for(year, version)
         folder.mkdir(parents=True, exist_ok=True)
         records: list[RawFile] = []
@@ -64,6 +70,24 @@ class DemoAdapter:
             _write(dataset, layer, year, crop, path)
             records.append(file_record(layer, path, folder, url=_url(dataset, path)))
         return Manifest(dataset.name, ver, year, "demo", True, tuple(records), folder)
+
+
+#: Hainan island's bounding box (lon/lat), with a margin: the demo landscape's model.
+HAINAN = (108.3, 17.9, 111.3, 20.4)
+
+
+def outside_hainan(bounds: Bounds) -> str | None:
+    """A warning when an AOI (lon/lat bounds) lies outside Hainan: the demo landscape is shaped
+    like Baoting's and invents tropical land cover wherever it is asked for."""
+    west, south, east, north = bounds
+    if west >= HAINAN[0] and south >= HAINAN[1] and east <= HAINAN[2] and north <= HAINAN[3]:
+        return None
+    return (
+        f"the area of interest ({west:.2f}-{east:.2f} E, {south:.2f}-{north:.2f} N) is outside "
+        "Hainan: the synthetic demo landscape is modelled on Baoting's tropical rainforest, "
+        "plantations and farmland and invents that land cover anywhere; use real datasets "
+        "(config inputs) for this AOI"
+    )
 
 
 def _check_generator(dataset: Dataset) -> None:

@@ -11,8 +11,10 @@ Every file is streamed in chunks to a temporary name in the target folder, check
 the ``Content-Length``; its MD5 equals the one the server publishes, if any; it opens with rasterio and
 has the dataset's CRS) and only then renamed onto its real name: a partial or corrupt download never
 counts as done. A file already present whose size and SHA-256 match the folder's ``manifest.json``, or
-the ``.partial-manifest.json`` an unfinished fetch left (each verified file is recorded there at once),
-is not downloaded again.
+the ``.verified-files.json`` beside it (each verified file is recorded there at once, and kept when a
+fetch fails or Snakemake deletes the manifest to rerun the job), is not downloaded again. A file
+is verified by reading every block of it: one cut short past its header opens but is refused
+(and fetched again).
 
 Publishers' checksums: a Google Storage ``x-goog-hash: md5=...`` header is always checked; an ``ETag``
 is taken as the file's MD5 only with ``options: {checksums: etag}`` (S3 multipart ETags are not
@@ -45,6 +47,7 @@ from typing import Any, TypeVar
 import rasterio
 import rasterio.errors
 import requests
+import urllib3.exceptions
 from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
@@ -280,7 +283,7 @@ def _try_download(
         with atomic_path(dest) as tmp:
             try:
                 with open(tmp, "wb") as out:
-                    for block in response.iter_content(chunk_size=chunk_size):
+                    for block in _blocks(response, chunk_size):
                         out.write(block)
                         sha256.update(block)
                         md5.update(block)
@@ -290,10 +293,12 @@ def _try_download(
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError,
+                urllib3.exceptions.HTTPError,
                 ConnectionError,
             ) as exc:
+                of = f" of {length:,}" if length is not None else ""
                 raise Transient(
-                    f"connection lost after {size} bytes ({type(exc).__name__}: {exc})"
+                    f"connection lost after {size:,}{of} bytes ({type(exc).__name__}: {exc})"
                 ) from exc
             if length is not None and size != length:
                 raise Transient(f"short read: got {size} of {length} bytes")
@@ -327,6 +332,18 @@ def _try_download(
         md5.hexdigest(),
         f"md5:{published[0][1]}" if published else None,
     )
+
+
+def _blocks(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
+    """The body as it arrives: each block what the connection has (up to ``chunk_size``), so a
+    connection lost mid-file leaves no bytes unaccounted in a half-filled buffer (with
+    ``iter_content`` a reset after 26,575 bytes read as "after 0 bytes")."""
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:
+        yield from response.iter_content(chunk_size=chunk_size)
+        return
+    while block := read1(chunk_size):
+        yield block
 
 
 def _header_md5s(response: requests.Response, *, etag_md5: bool) -> list[tuple[str, str]]:
@@ -479,7 +496,7 @@ class HttpTilesAdapter(HttpClient):
     ) -> Manifest:
         """Download the files of ``dataset`` for ``year`` over ``bounds`` (lon/lat) into ``folder``.
 
-        Files already there and matching the folder's manifest (or partial manifest) are kept.
+        Files already there and matching the folder's manifest (or its verified records) are kept.
         Returns the manifest (the caller, :func:`sinkmap.sources.fetch`, writes it).
         """
         folder = Path(folder)
@@ -582,6 +599,11 @@ def _check_raster(path: Path, dataset: Dataset, item: PlannedFile) -> None:
             f"the URL serves {item.path.name}; point {base_url_env_var(dataset.name)} at a good "
             "mirror, or use local files (adapter: local)."
         ) from exc
+    try:
+        read_every_block(path)
+    except rasterio.errors.RasterioError as exc:
+        # the header opens but a block does not: cut short on the way (or on the server)
+        raise Transient(f"the file is truncated or corrupt ({exc})") from exc
     want = CRS.from_user_input(dataset.crs)
     if crs is None or crs != want:
         raise SourceError(
@@ -589,6 +611,16 @@ def _check_raster(path: Path, dataset: Dataset, item: PlannedFile) -> None:
             f"in {dataset.crs}. Nothing was kept. Check that the base URL serves this product, or fix "
             "`crs:` in the dataset registry."
         )
+
+
+def read_every_block(path: Path) -> None:
+    """Decode every block of every band of the raster at ``path`` (memory: one block at a time);
+    raise :class:`rasterio.errors.RasterioError` at the first that cannot be read. A file cut
+    short past its header opens, but its last blocks do not."""
+    with rasterio.open(path) as ds:
+        for band in ds.indexes:
+            for _, window in ds.block_windows(band):
+                ds.read(band, window=window)
 
 
 def _verified_record(item: PlannedFile, record: RawFile | None) -> RawFile | None:

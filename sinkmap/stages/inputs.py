@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import dask.array as da
 
-from sinkmap.align import KINDS, aligned_array
+from sinkmap.align import KINDS, InputStats, aligned_array, check_input_stats, input_stats
 from sinkmap.aoi import grid_for_aoi
 from sinkmap.config import Config
 from sinkmap.crosswalk import TARGET_LEGEND, Crosswalk, resolve_crosswalk
@@ -107,5 +108,22 @@ def align_input(
         colormap=colormap(LEGENDS[legend]) if categorical and legend in LEGENDS else None,
         overview_resampling="average" if dataset.kind == "continuous" else "mode",
     )
-    write_layers(grid, {out: spec}, threads=threads)
+    stats = input_stats(arr, grid, run.aoi, kind=dataset.kind, valid_range=dataset.valid_range)
+    what = f"input {role} of {year} ({dataset.name} {manifest.version})"
+
+    def check(results: list[Any]) -> None:
+        found: InputStats = results[0]
+        for warning in check_input_stats(
+            found,
+            what,
+            role=role,
+            units=dataset.units,
+            min_coverage=dataset.expected_coverage,
+            valid_range=dataset.valid_range,
+            out_of_range=cfg.inputs[role].out_of_range,
+        ):
+            log.warning(warning)
+        log.info("%s: a value in %.1f %% of the AOI's cells", what, 100 * found.coverage)
+
+    write_layers(grid, {out: spec}, extra=[stats], threads=threads, check=check)
     style_rasters([out])

@@ -141,7 +141,7 @@ def test_zip_member_window_checksums_and_manifest(clcd, server, tmp_path):
     assert server.queries[1] == "download=1"
     assert (tmp_path / ZIP).read_bytes() == ZIP_BYTES
     window_name = "CLCD_v01_2020_albert_hainan_aoi.tif"
-    assert listing(tmp_path) == sorted([ZIP, window_name, "manifest.json"])
+    assert listing(tmp_path) == sorted([ZIP, window_name, "manifest.json", ".verified-files.json"])
     window, source = manifest.files
     assert (window.layer, window.path, window.member) == ("map", window_name, HAINAN)
     assert window.url == source.url == f"{server.url}{ZIP_PATH}?download=1"
@@ -197,7 +197,7 @@ def test_no_matching_member_lists_members_and_keeps_the_archive(clcd, server, tm
     message = str(err.value)
     assert f"no member of {ZIP} matches options.member '*hubei*.tif'" in message
     assert f"  - {HAINAN}\n  - {GUANGDONG}\n" in message and "readme.txt" not in message
-    assert listing(tmp_path) == sorted([".partial-manifest.json", ZIP])
+    assert listing(tmp_path) == sorted([".verified-files.json", ZIP])
     fetch(clcd, 2020, BAOTING, tmp_path)  # member fixed: the archive is not downloaded again
     assert server.count(ZIP_PATH) == 1
 

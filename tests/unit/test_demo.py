@@ -103,7 +103,7 @@ def test_manifest_lists_files_with_checksums(worldcover, cci):
             assert f["size"] == path.stat().st_size
         assert Manifest.read(folder / "manifest.json") == manifest
         assert sorted(p.name for p in folder.iterdir()) == sorted(
-            ["manifest.json"] + [f["path"] for f in data["files"]]
+            ["manifest.json", ".verified-files.json"] + [f["path"] for f in data["files"]]
         )
 
 

@@ -86,7 +86,7 @@ def test_worldcover_real_path_and_name(registry, server, tmp_path, year, version
     manifest = fetch(registry["esa_worldcover"], year, BAOTING, tmp_path)
     served = server.files[path]
     assert (tmp_path / name).read_bytes() == served
-    assert listing(tmp_path) == sorted([name, "manifest.json"])
+    assert listing(tmp_path) == sorted([name, "manifest.json", ".verified-files.json"])
     assert server.requests == [path]
     assert (manifest.version, manifest.adapter, manifest.synthetic) == (
         version,
@@ -120,7 +120,7 @@ def test_cci_biomass_both_layers(registry, server, tmp_path):
         sha(server.files[SD_PATH]),
     ]
     assert sorted(server.requests) == sorted([AGB_PATH, SD_PATH])
-    assert listing(tmp_path) == sorted([AGB, SD, "manifest.json"])
+    assert listing(tmp_path) == sorted([AGB, SD, "manifest.json", ".verified-files.json"])
 
 
 def test_second_fetch_makes_no_request(registry, server, tmp_path):
@@ -145,7 +145,7 @@ def test_changed_file_is_downloaded_again(registry, server, tmp_path):
 def test_stale_temporary_of_killed_download_is_removed(registry, server, tmp_path):
     (tmp_path / f".{WC_2021}.0badf00d.part.tif").write_bytes(b"half a file")
     fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
-    assert listing(tmp_path) == sorted([WC_2021, "manifest.json"])
+    assert listing(tmp_path) == sorted([WC_2021, "manifest.json", ".verified-files.json"])
 
 
 def test_download_logged_at_info(registry, server, tmp_path, caplog):
@@ -183,7 +183,7 @@ def test_transient_fault_then_success(
     assert (tmp_path / WC_2021).read_bytes() == server.files[WC_2021_PATH]
     assert manifest.files[0].sha256 == sha(server.files[WC_2021_PATH])
     assert manifest.files[0].size == len(server.files[WC_2021_PATH])
-    assert listing(tmp_path) == sorted([WC_2021, "manifest.json"])
+    assert listing(tmp_path) == sorted([WC_2021, "manifest.json", ".verified-files.json"])
 
 
 # -- faults that end in a clear error ---------------------------------------------------------------
@@ -205,10 +205,56 @@ def test_partly_written_file_is_removed(registry, server, tmp_path, fault):
     adapter = HttpTilesAdapter(base_url=server.url, chunk_size=512, retries=2, backoff=0.0)
     server.fail(WC_2021_PATH, fault, fault)
     with pytest.raises(
-        SourceError, match=r"after 2 tries; last error: connection lost after [1-9]\d* bytes"
+        SourceError,
+        match=r"after 2 tries; last error: connection lost after [1-9][\d,]* of [\d,]+ bytes",
     ):
         adapter.fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path, None)
     assert listing(tmp_path) == []
+
+
+def test_truncated_file_with_an_honest_length_is_not_accepted(registry, server, tmp_path):
+    """Half a GeoTIFF served with its own Content-Length: its header opens, its last blocks do
+    not. Before, it was recorded in the manifest and failed align with an unexpected error; now
+    every block is read before the file is accepted, and it is fetched again."""
+    server.fail(WC_2021_PATH, "short", "short", "short")
+    with pytest.raises(SourceError) as err:
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    message = str(err.value)
+    assert "after 3 tries" in message and "truncated or corrupt" in message
+    assert listing(tmp_path) == []
+    server.fail(WC_2021_PATH, "short")  # once: the retry gets the whole file
+    manifest = fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    assert (tmp_path / WC_2021).read_bytes() == server.files[WC_2021_PATH]
+    assert manifest.files[0].sha256 == sha(server.files[WC_2021_PATH])
+
+
+def test_a_retry_counts_the_bytes_that_arrived(registry, server, tmp_path, caplog):
+    """Half the body, then a reset: the warning said "after 0 bytes" (the bytes sat in the
+    client's buffer, short of one chunk); it gives what arrived of what was announced."""
+    body = server.files[WC_2021_PATH]
+    server.fail(WC_2021_PATH, "drop")
+    with caplog.at_level(logging.WARNING, logger="sinkmap"):
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    (warning,) = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert f"after {len(body) // 2:,} of {len(body):,} bytes" in warning
+
+
+def test_a_rerun_after_the_manifest_is_deleted_downloads_nothing(registry, server, tmp_path):
+    """Snakemake deletes a job's outputs (manifest.json) before it reruns it: the files it
+    verified stay trusted (size and SHA-256 from the folder's record file), not fetched again."""
+    fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    (tmp_path / "manifest.json").unlink()
+    manifest = fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    assert (server.count(AGB_PATH), server.count(SD_PATH)) == (1, 1)
+    assert [f.sha256 for f in manifest.files] == [
+        sha(server.files[AGB_PATH]),
+        sha(server.files[SD_PATH]),
+    ]
+    (tmp_path / AGB).write_bytes(b"x" * len(server.files[AGB_PATH]))  # corrupted in the cache
+    (tmp_path / "manifest.json").unlink()
+    fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
+    assert (server.count(AGB_PATH), server.count(SD_PATH)) == (2, 1)  # only it, again
+    assert (tmp_path / AGB).read_bytes() == server.files[AGB_PATH]
 
 
 @pytest.mark.parametrize("status", ["404", "403"])
@@ -228,7 +274,7 @@ def test_second_layer_missing_leaves_first_complete_and_no_manifest(registry, se
     del server.files[SD_PATH]
     with pytest.raises(SourceError, match=r"answered HTTP 404"):
         fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
-    assert listing(tmp_path) == [".partial-manifest.json", AGB]
+    assert listing(tmp_path) == [".verified-files.json", AGB]
     assert (tmp_path / AGB).read_bytes() == server.files[AGB_PATH]
 
 
@@ -237,7 +283,7 @@ def test_rerun_after_a_failure_downloads_only_the_missing_file(registry, server,
     with pytest.raises(SourceError, match=r"answered HTTP 404"):
         fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
     assert (server.count(AGB_PATH), server.count(SD_PATH)) == (1, 1)
-    partial = json.loads((tmp_path / ".partial-manifest.json").read_text())
+    partial = json.loads((tmp_path / ".verified-files.json").read_text())
     assert [(f["path"], f["size"], f["sha256"]) for f in partial["files"]] == [
         (AGB, len(server.files[AGB_PATH]), sha(server.files[AGB_PATH]))
     ]
@@ -245,7 +291,7 @@ def test_rerun_after_a_failure_downloads_only_the_missing_file(registry, server,
     manifest = fetch(registry["esa_cci_biomass"], 2020, BAOTING, tmp_path)
     assert (server.count(AGB_PATH), server.count(SD_PATH)) == (1, 2)
     assert [f.sha256 for f in manifest.files] == [sha(server.files[AGB_PATH]), sha(sd)]
-    assert listing(tmp_path) == sorted([AGB, SD, "manifest.json"])
+    assert listing(tmp_path) == sorted([AGB, SD, "manifest.json", ".verified-files.json"])
 
 
 def test_partial_record_of_a_changed_file_is_not_trusted(registry, server, tmp_path):

@@ -67,7 +67,7 @@ def test_pattern_with_year_points_at_files_without_copying(registry, user_folder
     assert record.sha256 == hashlib.sha256(user_folder[WC_2021]).hexdigest()
     assert record.url == (src / WC_2021).as_uri()
     assert (manifest.adapter, manifest.version, manifest.synthetic) == ("local", "v200", False)
-    assert listing(out) == ["manifest.json"]  # nothing copied
+    assert listing(out) == [".verified-files.json", "manifest.json"]  # nothing copied
     assert listing(src) == before  # nothing added to or removed from the user's folder
     assert Manifest.read(out / "manifest.json").paths("map") == [src / WC_2021]
 

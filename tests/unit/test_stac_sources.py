@@ -93,7 +93,7 @@ def test_io_lulc_fetch_signed_window(registry, io_served, pc_token_service, tmp_
     path, served = io_served[2021]
     manifest = fetch(registry["io_lulc"], 2021, BOX, tmp_path)
     name = f"{IO_LULC}_49Q-2021_data.tif"
-    assert listing(tmp_path) == sorted([name, "manifest.json"])
+    assert listing(tmp_path) == sorted([name, "manifest.json", ".verified-files.json"])
     check_window(tmp_path / name, served)
     assert pc_token_service.tokens_issued >= 1  # the file answers 403 without the SAS token
     (record,) = manifest.files
@@ -154,7 +154,7 @@ def test_connection_drop_mid_read(registry, io_served, pc_token_service, tmp_pat
         assert listing(tmp_path) == []
     else:
         check_window(tmp_path / name, served)
-        assert listing(tmp_path) == sorted([name, "manifest.json"])
+        assert listing(tmp_path) == sorted([name, "manifest.json", ".verified-files.json"])
 
 
 def test_persistent_failure_is_a_clear_error(registry, io_served, pc_token_service, tmp_path):
