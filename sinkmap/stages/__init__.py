@@ -32,12 +32,20 @@ from pathlib import Path
 from sinkmap.errors import SinkmapError
 
 
+def _in_workflow_script() -> bool:
+    """Whether this process runs a Snakemake ``script:`` (its preamble defines ``snakemake`` in
+    the script's module)."""
+    return hasattr(sys.modules.get("__main__"), "snakemake")
+
+
 @contextlib.contextmanager
 def step(log_path: str | Path | None, what: str) -> Iterator[logging.Logger]:
     """Send sinkmap's logging (and warnings) to ``log_path`` for the duration of one step.
 
     A :class:`SinkmapError` is logged as ``FAILED <what>: <message>`` (the message says how to fix
-    it) and re-raised; any other exception is logged with its traceback.
+    it) and re-raised, or, in a workflow script, ends the job with exit status 1 and no Python
+    traceback (the message is the whole story; Snakemake then names the rule and its log); any
+    other exception is logged with its traceback.
     """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
@@ -56,6 +64,8 @@ def step(log_path: str | Path | None, what: str) -> Iterator[logging.Logger]:
         yield log
     except SinkmapError as exc:
         log.error("FAILED %s: %s", what, exc)
+        if _in_workflow_script():
+            raise SystemExit(1) from None
         raise
     except Exception:
         log.error("FAILED %s (unexpected error, please report):\n%s", what, traceback.format_exc())

@@ -378,6 +378,9 @@ def test_unknown_class_fails_cleanly(run: Path, tmp_path: Path) -> None:
         "land-cover code(s) 40" in log and str(partial) in log and "Add a row" in log
         for log in logs
     )
+    # the console shows sinkmap's message, not a Python traceback after it (issue 16)
+    out = proc.stdout + proc.stderr
+    assert "land-cover code(s) 40" in out and "Traceback (most recent call last)" not in out
     year_dir = workdir / "results/2020"
     assert not list(year_dir.glob("carbon_stock_*.tif"))
     assert not [p for p in year_dir.iterdir() if p.name.startswith(".")]
