@@ -82,17 +82,6 @@ class InputConfig(_Strict):
     version: str | None = Field(
         None, description="Dataset version; the dataset's default when omitted."
     )
-
-    @field_validator("version")
-    @classmethod
-    def _plain_version(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                plain_name(v, "version")
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
-        return v
-
     year: int | None = Field(
         None,
         description="Use this year of the dataset for every mapped year: static layers such as a "
@@ -103,6 +92,16 @@ class InputConfig(_Strict):
         description="Values outside the dataset's plausible range (valid_range in the dataset "
         "registry) stop the run at align ('error') or are logged and kept ('warn').",
     )
+
+    @field_validator("version")
+    @classmethod
+    def _plain_version(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                plain_name(v, "version")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return v
 
 
 class ModelConfig(_Strict):

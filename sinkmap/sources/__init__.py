@@ -10,7 +10,7 @@ listing them with their sizes, checksums and URLs, which the align step reads.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -272,8 +272,9 @@ def previous_records(folder: Path) -> dict[str, RawFile]:
     """File name -> record of the files a previous fetch into ``folder`` verified.
 
     Read from the folder's ``manifest.json`` and from :data:`VERIFIED_RECORDS` (every file a fetch
-    verified, also when it failed later or its manifest was deleted); unreadable files are ignored with a warning, so the files
-    are checked by downloading them again. The caller still checks each file's size and SHA-256.
+    verified, also when it failed later or its manifest was deleted); unreadable files are ignored
+    with a warning, so the files are checked by downloading them again. The caller still checks
+    each file's size and SHA-256.
     """
     out: dict[str, RawFile] = {}
     for name in ("manifest.json", VERIFIED_RECORDS):
@@ -305,19 +306,11 @@ def remember_file(folder: Path, record: RawFile, manifest: Manifest) -> None:
     with ``manifest.json``.
     """
     path = Path(folder) / VERIFIED_RECORDS
-    partial = {
+    known = {
         name: rec for name, rec in _records_in(path).items() if (Path(folder) / name).is_file()
     }
-    partial[Path(record.path).name] = record
-    Manifest(
-        manifest.dataset,
-        manifest.version,
-        manifest.year,
-        manifest.adapter,
-        manifest.synthetic,
-        tuple(partial.values()),
-        Path(folder),
-    ).write(path)
+    known[Path(record.path).name] = record
+    replace(manifest, files=tuple(known.values()), folder=Path(folder)).write(path)
 
 
 def fill_pattern(template: str, what: str, use_only: str | None = None, /, **fields: Any) -> str:

@@ -12,9 +12,9 @@ the ``Content-Length``; its MD5 equals the one the server publishes, if any; it 
 has the dataset's CRS) and only then renamed onto its real name: a partial or corrupt download never
 counts as done. A file already present whose size and SHA-256 match the folder's ``manifest.json``, or
 the ``.verified-files.json`` beside it (each verified file is recorded there at once, and kept when a
-fetch fails or Snakemake deletes the manifest to rerun the job), is not downloaded again. A file
-is verified by reading every block of it: one cut short past its header opens but is refused
-(and fetched again).
+fetch fails or Snakemake deletes the manifest to rerun the job), is not downloaded again. A download
+is verified by decoding every block of it: one cut short past its header opens but is refused (and
+fetched again).
 
 Publishers' checksums: a Google Storage ``x-goog-hash: md5=...`` header is always checked; an ``ETag``
 is taken as the file's MD5 only with ``options: {checksums: etag}`` (S3 multipart ETags are not
@@ -301,7 +301,7 @@ def _try_download(
                     f"connection lost after {size:,}{of} bytes ({type(exc).__name__}: {exc})"
                 ) from exc
             if length is not None and size != length:
-                raise Transient(f"short read: got {size} of {length} bytes")
+                raise Transient(f"short read: got {size:,} of {length:,} bytes")
             if expected_size is not None and size != expected_size:
                 raise SourceError(
                     f"{url} gave {size} bytes, but the publisher lists {what} with {expected_size} "
@@ -582,10 +582,11 @@ def _content_length(response: requests.Response) -> int | None:
 
 
 def _check_raster(path: Path, dataset: Dataset, item: PlannedFile) -> None:
-    """Raise SourceError unless ``path`` opens as a raster in the dataset's CRS."""
+    """Raise SourceError unless ``path`` opens as a raster in the dataset's CRS, and Transient
+    (fetched again) unless every block of it decodes: a file cut short past its header opens,
+    but its last blocks do not. One open; one block in memory at a time."""
     try:
-        with rasterio.open(path) as ds:
-            crs = ds.crs
+        ds = rasterio.open(path)
     except rasterio.errors.RasterioError as exc:
         with open(path, "rb") as fh:
             head = fh.read(64)
@@ -599,28 +600,20 @@ def _check_raster(path: Path, dataset: Dataset, item: PlannedFile) -> None:
             f"the URL serves {item.path.name}; point {base_url_env_var(dataset.name)} at a good "
             "mirror, or use local files (adapter: local)."
         ) from exc
-    try:
-        read_every_block(path)
-    except rasterio.errors.RasterioError as exc:
-        # the header opens but a block does not: cut short on the way (or on the server)
-        raise Transient(f"the file is truncated or corrupt ({exc})") from exc
-    want = CRS.from_user_input(dataset.crs)
-    if crs is None or crs != want:
-        raise SourceError(
-            f"{item.url} has CRS {crs.to_string() if crs else 'none'}, but dataset {dataset.name} is "
-            f"in {dataset.crs}. Nothing was kept. Check that the base URL serves this product, or fix "
-            "`crs:` in the dataset registry."
-        )
-
-
-def read_every_block(path: Path) -> None:
-    """Decode every block of every band of the raster at ``path`` (memory: one block at a time);
-    raise :class:`rasterio.errors.RasterioError` at the first that cannot be read. A file cut
-    short past its header opens, but its last blocks do not."""
-    with rasterio.open(path) as ds:
-        for band in ds.indexes:
-            for _, window in ds.block_windows(band):
-                ds.read(band, window=window)
+    with ds:
+        want = CRS.from_user_input(dataset.crs)
+        if ds.crs is None or ds.crs != want:
+            raise SourceError(
+                f"{item.url} has CRS {ds.crs.to_string() if ds.crs else 'none'}, but dataset "
+                f"{dataset.name} is in {dataset.crs}. Nothing was kept. Check that the base URL "
+                "serves this product, or fix `crs:` in the dataset registry."
+            )
+        try:
+            for band in ds.indexes:
+                for _, window in ds.block_windows(band):
+                    ds.read(band, window=window)
+        except rasterio.errors.RasterioError as exc:  # cut short on the way, or on the server
+            raise Transient(f"the file is truncated or corrupt ({exc})") from exc
 
 
 def _verified_record(item: PlannedFile, record: RawFile | None) -> RawFile | None:

@@ -68,17 +68,17 @@ def assemble_account(
     )
     write_csv(table, out)
     if sensitivity_out is not None:
-        fixed = {
-            y: pd.read_csv(p, dtype={"parameter": str}, keep_default_na=False)
-            for y, p in (sensitivity or {}).items()
-        }
-        gain_loss_fixed = {
-            y: pd.read_csv(p, dtype={"parameter": str}, keep_default_na=False)
-            for y, p in (gain_loss_sensitivity or {}).items()
-        }
-        write_csv(
-            sensitivity_table(draws, fixed, gain_loss_draws, gain_loss_fixed), sensitivity_out
+
+        def held(paths: Mapping[int, Path] | None) -> dict[int, pd.DataFrame]:
+            return {
+                y: pd.read_csv(p, dtype={"parameter": str}, keep_default_na=False)
+                for y, p in (paths or {}).items()
+            }
+
+        shares = sensitivity_table(
+            draws, held(sensitivity), gain_loss_draws, held(gain_loss_sensitivity)
         )
+        write_csv(shares, sensitivity_out)
     if parquet_out is not None:
         with atomic_path(Path(parquet_out)) as tmp:
             table.to_parquet(tmp, index=False)

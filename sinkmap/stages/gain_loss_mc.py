@@ -33,7 +33,7 @@ from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
 from sinkmap.io import read_window
-from sinkmap.stages.uncertainty import strata_stock_draws
+from sinkmap.stages.uncertainty import held_draws_table, strata_stock_draws
 from sinkmap.tables import GrowthRates
 
 
@@ -156,32 +156,15 @@ def run_gain_loss_monte_carlo(
     )[list(GAIN_LOSS_DRAW_COLUMNS)]
     write_csv(table, out)
     if sensitivity_out is not None:
+        # the stocks' sources (held in both years' stock draws; none without sensitivity), then
+        # each gain-loss parameter given an uncertainty
         held = {label: totals_of(stocks, drawn).net for label, stocks in draws.held.items()}
-        for name in sorted(mc.gain_loss) if mc.sensitivity else []:
-            key = f"gain_loss.{name}"
-            held[key] = totals_of(draws.totals, fix_parameter(parameters, drawn, key)).net
-        write_csv(gain_loss_sensitivity_table((y0, y1), held, mc.seed), sensitivity_out)
-    return table
-
-
-def gain_loss_sensitivity_table(
-    years: tuple[int, int], held: Mapping[str, np.ndarray], seed: int
-) -> pd.DataFrame:
-    """``monte_carlo_gain_loss_sensitivity.csv``: one row per parameter × draw, the AOI's
-    gain-loss net flux with that parameter (or correlated group) held at its value."""
-    frames = [
-        pd.DataFrame(
-            {
-                "interval_start": years[0],
-                "interval_end": years[1],
-                "parameter": name,
-                "draw": np.arange(v.size),
-                "mgco2e_per_yr": v,
-                "seed": seed,
-            }
+        if mc.sensitivity:
+            for key in (f"gain_loss.{name}" for name in sorted(mc.gain_loss)):
+                held[key] = totals_of(draws.totals, fix_parameter(parameters, drawn, key)).net
+        labels = {"interval_start": y0, "interval_end": y1}
+        write_csv(
+            held_draws_table(held, labels, "mgco2e_per_yr", mc.seed, GAIN_LOSS_SENSITIVITY_COLUMNS),
+            sensitivity_out,
         )
-        for name, v in held.items()
-    ]
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in GAIN_LOSS_SENSITIVITY_COLUMNS})
-    return pd.concat(frames, ignore_index=True)[GAIN_LOSS_SENSITIVITY_COLUMNS]
+    return table

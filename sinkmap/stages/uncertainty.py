@@ -480,25 +480,31 @@ def run_monte_carlo(
     write_csv(table, out)
     if sensitivity_out is not None:
         aoi_total = {k: np.asarray(v)[:, 0, -1] for k, v in (sens or {}).items()}
-        write_csv(sensitivity_draws_table(year, aoi_total, mc.seed), sensitivity_out)
+        held = held_draws_table(
+            aoi_total, {"year": year}, "stock_mgc", mc.seed, SENSITIVITY_DRAW_COLUMNS
+        )
+        write_csv(held, sensitivity_out)
     return table
 
 
-def sensitivity_draws_table(year: int, sens: Mapping[str, np.ndarray], seed: int) -> pd.DataFrame:
-    """``monte_carlo_sensitivity.csv``: one row per parameter × draw (empty, with its columns,
-    when the path gives none)."""
+def held_draws_table(
+    held: Mapping[str, np.ndarray],
+    labels: Mapping[str, Any],
+    value: str,
+    seed: int,
+    columns: Sequence[str],
+) -> pd.DataFrame:
+    """A total per draw with each source held at its value (``held``: source → draws), one row
+    per source × draw, in ``columns``: ``labels`` (e.g. the year), ``parameter``, ``draw``, the
+    draws under ``value``, ``seed``. Empty, with its columns, when nothing was held (the pixel
+    path, or sensitivity off): ``monte_carlo_sensitivity.csv`` and
+    ``monte_carlo_gain_loss_sensitivity.csv``."""
     frames = [
         pd.DataFrame(
-            {
-                "year": year,
-                "parameter": name,
-                "draw": np.arange(v.size),
-                "stock_mgc": v,
-                "seed": seed,
-            }
+            {**labels, "parameter": name, "draw": np.arange(v.size), value: v, "seed": seed}
         )
-        for name, v in sens.items()
+        for name, v in held.items()
     ]
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in SENSITIVITY_DRAW_COLUMNS})
-    return pd.concat(frames, ignore_index=True)[SENSITIVITY_DRAW_COLUMNS]
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    return pd.concat(frames, ignore_index=True)[list(columns)]

@@ -43,17 +43,22 @@ def _align(
     left: float = UTM_LEFT,
     nodata: float | int | None = None,
     out_of_range: str | None = None,
+    cut: bool = False,
 ) -> Path:
     """Align ``array`` (30 m cells from (left, UTM_TOP)) as ``role`` from ``dataset`` onto the
-    grid; returns where the aligned layer goes."""
+    grid; returns where the aligned layer goes. ``cut``: the file is cut in half after its
+    manifest recorded it (damaged in the cache)."""
     grid = Grid("EPSG:32649", RES, UTM_LEFT, UTM_TOP, SIDE, SIDE, chunk=32)
-    grid.to_json(tmp_path / "grid.json")
     raw = tmp_path / "raw"
-    raw.mkdir(exist_ok=True)
+    raw.mkdir(parents=True, exist_ok=True)
+    grid.to_json(tmp_path / "grid.json")
     src = write_tif(raw / f"{layer}.tif", array, res=RES, left=left, top=UTM_TOP, nodata=nodata)
     Manifest(dataset, "v1", 2020, "local", False, (file_record(layer, src, raw),), raw).write(
         raw / "manifest.json"
     )
+    if cut:
+        data = src.read_bytes()
+        src.write_bytes(data[: len(data) // 2])
     inputs: dict[str, dict[str, str]] = {"land_cover": {"dataset": "esa_worldcover"}}
     inputs[role] = {"dataset": dataset} | ({"out_of_range": out_of_range} if out_of_range else {})
     cfg = Config.model_validate(
@@ -199,35 +204,12 @@ def test_a_corrupt_file_under_resources_names_the_fix(tmp_path: Path) -> None:
     align failed with "unexpected error, please report" and no hint; now the message names the
     file, the manifest beside it and what to do, and nothing reaches the output's name."""
     lc = np.full((SIDE, SIDE), 10, "uint8")
-    (tmp_path / "good").mkdir()
-    original = _align(tmp_path / "good", "land_cover", "esa_worldcover", "map", lc, nodata=0)
-    assert original.is_file()
-    raw = tmp_path / "bad" / "raw"
-    raw.mkdir(parents=True)
-    src = write_tif(raw / "map.tif", lc, res=RES, left=UTM_LEFT, top=UTM_TOP, nodata=0)
-    Manifest(
-        "esa_worldcover", "v1", 2020, "local", False, (file_record("map", src, raw),), raw
-    ).write(raw / "manifest.json")
-    data = src.read_bytes()
-    src.write_bytes(data[: len(data) // 2])
-    grid = Grid("EPSG:32649", RES, UTM_LEFT, UTM_TOP, SIDE, SIDE, chunk=32)
-    grid.to_json(tmp_path / "bad" / "grid.json")
-    cfg = Config.model_validate(
-        {
-            "aoi": {"path": str(AOI_GPKG), "layer": "baoting"},
-            "years": [2020],
-            "inputs": {"land_cover": {"dataset": "esa_worldcover"}},
-            "model": {"name": "lookup", "params": {"table": str(POOL_CSV)}},
-            "datasets": str(DATASETS_YAML),
-        }
-    )
-    out = tmp_path / "bad" / "out" / "land_cover.tif"
+    assert _align(tmp_path / "good", "land_cover", "esa_worldcover", "map", lc, nodata=0).is_file()
     with pytest.raises(
         InputDataError, match=r"corrupt or cut short\. Delete it and .*manifest\.json"
     ):
-        align_input(
-            cfg, "land_cover", 2020, raw / "manifest.json", tmp_path / "bad" / "grid.json", out
-        )
+        _align(tmp_path / "bad", "land_cover", "esa_worldcover", "map", lc, nodata=0, cut=True)
+    out = tmp_path / "bad" / "out" / "land_cover.tif"
     assert not out.exists() and list(out.parent.iterdir()) == []
 
 

@@ -14,35 +14,25 @@ from sinkmap.stages import step
 from sinkmap.stages.account import assemble_account
 
 sm = snakemake  # noqa: F821
+years = [int(y) for y in sm.params.years]
+end_years = [int(y1) for _, y1 in sm.params.intervals]
+
+
+def by(keys, paths):
+    """Key -> path of a per-year or per-interval input list (empty: an input the run lacks)."""
+    return dict(zip(keys, map(Path, paths), strict=True)) if paths else {}
+
+
 with step(sm.log[0], "carbon account"):
-    years = list(sm.params.years)
     assemble_account(
         load_config(dict(sm.config)),
-        stocks={y: Path(p) for y, p in zip(years, sm.input.stocks, strict=True)},
-        changes={
-            y1: Path(p) for (_, y1), p in zip(sm.params.intervals, sm.input.changes, strict=True)
-        },
-        monte_carlo={y: Path(p) for y, p in zip(years, sm.input.monte_carlo, strict=True)}
-        if sm.input.monte_carlo
-        else None,
-        sensitivity={y: Path(p) for y, p in zip(years, sm.input.sensitivity, strict=True)}
-        if sm.input.sensitivity
-        else None,
-        adjusted={
-            (int(a), int(b)): Path(p)
-            for (a, b), p in zip(sm.params.assessed, sm.input.adjusted, strict=True)
-        },
-        gain_loss={
-            y1: Path(p) for (_, y1), p in zip(sm.params.intervals, sm.input.gain_loss, strict=True)
-        }
-        if sm.input.gain_loss
-        else None,
-        gain_loss_sensitivity={
-            y1: Path(p)
-            for (_, y1), p in zip(sm.params.intervals, sm.input.gain_loss_sensitivity, strict=True)
-        }
-        if sm.input.gain_loss_sensitivity
-        else None,
+        stocks=by(years, sm.input.stocks),
+        changes=by(end_years, sm.input.changes),
+        monte_carlo=by(years, sm.input.monte_carlo),
+        sensitivity=by(years, sm.input.sensitivity),
+        adjusted=by([(int(a), int(b)) for a, b in sm.params.assessed], sm.input.adjusted),
+        gain_loss=by(end_years, sm.input.gain_loss),
+        gain_loss_sensitivity=by(end_years, sm.input.gain_loss_sensitivity),
         out=Path(sm.output.csv),
         parquet_out=Path(sm.output.parquet),
         sensitivity_out=Path(sm.output.sensitivity),
