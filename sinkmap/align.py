@@ -103,11 +103,9 @@ def warp_chunk(
 
 
 def _unreadable(path: str | Path, exc: Exception) -> InputDataError:
-    manifest = Path(path).parent / "manifest.json"
     return InputDataError(
-        f"cannot read input {path} ({exc}): the file is corrupt or cut short. Delete it and "
-        f"{manifest}, then run again: the fetch step downloads it anew (for local files, replace "
-        "it with a good copy)"
+        f"cannot read input {path} ({exc}): the file is corrupt or cut short; replace it with a "
+        "good copy (the workflow sets a fetched file aside and fetches it anew)"
     )
 
 

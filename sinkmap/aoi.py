@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from rasterio.features import geometry_mask
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
-from sinkmap.errors import AOIError, InputDataError
+from sinkmap.errors import AOIError, GridError, InputDataError
 from sinkmap.grid import Grid
 
 log = logging.getLogger("sinkmap")
@@ -105,10 +106,58 @@ def _polygonal_part(geom: BaseGeometry) -> BaseGeometry:
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
+#: How far a projected grid's cell areas may depart from their nominal size over the AOI: beyond
+#: WARN_DISTORTION a warning, beyond MAX_DISTORTION the grid is refused (UTM: about 8 and 17
+#: degrees of longitude from the zone's central meridian at the equator).
+WARN_DISTORTION = 0.02
+MAX_DISTORTION = 0.10
+
+
 def grid_for_aoi(aoi: AOI, *, crs: str, resolution: float, chunk: int) -> Grid:
-    """The canonical grid of a run: ``aoi`` bounds in ``crs`` snapped outward to ``resolution``."""
+    """The canonical grid of a run: ``aoi`` bounds in ``crs`` snapped outward to ``resolution``.
+
+    A projected ``crs`` whose cells over the AOI cover much more or less ground than their nominal
+    size (a UTM zone far from the AOI) is refused with the UTM zone of the AOI to use instead.
+    """
+    check_scale(aoi, crs, resolution)
     projected = aoi.to_crs(crs)
     return Grid.from_bounds(projected.geometry.bounds, crs=crs, resolution=resolution, chunk=chunk)
+
+
+def check_scale(aoi: AOI, crs: str, resolution: float) -> float:
+    """The largest relative departure of a cell's ground area from ``resolution`` squared over
+    the AOI (corners and centre of its bounds), for a projected ``crs``; 0 for a geographic one.
+
+    Raises :class:`GridError` beyond :data:`MAX_DISTORTION`, warns beyond :data:`WARN_DISTORTION`.
+    """
+    from pyproj import Proj
+
+    crs_obj = CRS.from_user_input(crs)
+    if crs_obj.is_geographic:
+        return 0.0
+    west, south, east, north = aoi.to_crs("EPSG:4326").geometry.bounds
+    lon = np.array([west, east, west, east, (west + east) / 2])
+    lat = np.array([south, south, north, north, (south + north) / 2])
+    factors = Proj(crs_obj).get_factors(lon, lat, errcheck=False)
+    areal = np.asarray(factors.areal_scale, dtype="float64")
+    distortion = float(np.nanmax(np.abs(areal - 1.0))) if np.isfinite(areal).any() else math.inf
+    if distortion <= WARN_DISTORTION:
+        return distortion
+    lon0, lat0 = float(lon[-1]), float(lat[-1])
+    zone = min(int((lon0 + 180) // 6) + 1, 60)
+    utm = f"EPSG:{32600 + zone if lat0 >= 0 else 32700 + zone}"
+    what = (
+        f"grid.crs {crs} is far from true to scale over the AOI (centred at {lon0:.2f}, "
+        f"{lat0:.2f}): a {resolution:g} x {resolution:g} cell there covers up to "
+        f"{distortion:.0%} more or less ground than its nominal area"
+    )
+    if distortion > MAX_DISTORTION:
+        raise GridError(
+            f"{what}; set grid.crs to the AOI's UTM zone, {utm} (UTM zone {zone}"
+            f"{'N' if lat0 >= 0 else 'S'}), or to an equal-area CRS that covers it"
+        )
+    log.warning("%s; the AOI's UTM zone is %s", what, utm)
+    return distortion
 
 
 def aoi_mask(aoi_in_grid_crs: AOI, grid: Grid, window: Window) -> np.ndarray:

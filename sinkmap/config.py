@@ -444,6 +444,20 @@ class Config(_Strict):
         return list(zip(self.years[:-1], self.years[1:], strict=True))
 
 
+def read_config_file(path: Path) -> Any:
+    """The YAML of a config file, parsed safely: a tag that would build a Python object
+    (``!!python/...``) or any other YAML error is a :class:`ConfigError` naming the file and line."""
+    try:
+        return read_yaml(path.read_text(encoding="utf-8")) or {}
+    except yaml.constructor.ConstructorError as exc:
+        raise ConfigError(
+            f"{path} is not plain YAML: {exc}. sinkmap reads config files as plain data; remove "
+            "the tag (a value is a string, number, list or mapping)"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+
+
 def load_config(source: str | Path | dict[str, Any]) -> Config:
     """Read and validate a config (a YAML path or an already-parsed mapping).
 
@@ -457,10 +471,7 @@ def load_config(source: str | Path | dict[str, Any]) -> Config:
             raise ConfigError(
                 f"config file {path} does not exist; copy config/config.yaml and edit it"
             )
-        try:
-            data = read_yaml(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        data = read_config_file(path)
         where = str(path)
     try:
         return Config.model_validate(data)

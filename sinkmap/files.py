@@ -8,6 +8,7 @@ half-written output behind.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import glob
 import hashlib
 import json
@@ -21,6 +22,47 @@ from typing import Any
 from sinkmap.errors import ConfigError, InputDataError, OutputError
 
 log = logging.getLogger("sinkmap")
+
+#: Reproducible builds (reproducible-builds.org/specs/source-date-epoch): when this variable holds
+#: seconds since 1970-01-01 UTC, every timestamp sinkmap writes (the tables' ``computed_at``, the
+#: report's date, the GeoPackages' ``last_change``) is that time, so two runs of the same inputs
+#: and config give the same bytes.
+SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
+
+
+def build_time() -> dt.datetime:
+    """The time a run stamps on its outputs: ``SOURCE_DATE_EPOCH`` when set, else now (UTC)."""
+    value = os.environ.get(SOURCE_DATE_EPOCH, "").strip()
+    if not value:
+        return dt.datetime.now(dt.UTC)
+    try:
+        return dt.datetime.fromtimestamp(int(value), dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ConfigError(
+            f"{SOURCE_DATE_EPOCH}={value!r} is not a whole number of seconds since 1970-01-01 "
+            f"UTC; unset it, or set e.g. {SOURCE_DATE_EPOCH}=$(git log -1 --format=%ct)"
+        ) from None
+
+
+def build_timestamp() -> str:
+    """:func:`build_time` as GeoPackage and SQLite write it: ``2026-01-01T00:00:00.000Z``."""
+    return build_time().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@contextlib.contextmanager
+def gdal_build_time() -> Iterator[None]:
+    """GDAL's GeoPackage writer (through pyogrio) stamps :func:`build_time` on ``last_change``
+    while the block runs, when ``SOURCE_DATE_EPOCH`` is set (GDAL's ``OGR_CURRENT_DATE``)."""
+    import pyogrio
+
+    if not os.environ.get(SOURCE_DATE_EPOCH, "").strip():
+        yield
+        return
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": build_timestamp()})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
 def sha256_file(path: str | Path, *, block: int = 1 << 20) -> str:
@@ -87,7 +129,8 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     path = Path(path)
     gone = []
     for kind in TEMPORARY_KINDS:
-        suffix = f"{kind}{path.suffix}" if kind == "part" else kind
+        # a part file's own side files too: SQLite's -journal, -wal and -shm of a GeoPackage
+        suffix = f"{kind}{glob.escape(path.suffix)}*" if kind == "part" else kind
         for tmp in path.parent.glob(f".{glob.escape(path.name)}.{'[0-9a-f]' * 8}.{suffix}"):
             unlink(tmp)
             gone.append(tmp)

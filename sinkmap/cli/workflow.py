@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sinkmap.aoi import grid_for_aoi
-from sinkmap.config import json_schema, load_config
+from sinkmap.config import json_schema, load_config, read_config_file
 from sinkmap.errors import SinkmapError
 from sinkmap.stages.context import validate_run
 
@@ -66,6 +66,9 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores)]
     if args.configfile:
         cmd += ["--configfile", args.configfile]
+        # read by sinkmap first: a YAML error gets its line and fix (Snakemake's own loader says
+        # only that the file "is not valid JSON or YAML"); the workflow validates the rest
+        read_config_file(Path(args.configfile))
     if not snakefile.exists():
         raise SinkmapError(
             f"no Snakefile in {Path.cwd()}; run `sinkmap run` from the sinkmap checkout"

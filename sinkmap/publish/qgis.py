@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sinkmap.errors import OutputError
-from sinkmap.files import atomic_path
+from sinkmap.files import atomic_path, build_timestamp
 from sinkmap.legends import LEGENDS, LegendClass
 
 #: The QGIS version written in the styles (the oldest one they were checked against: 3.22 LTR).
@@ -483,7 +483,6 @@ LAYER_STYLES_COLUMNS: tuple[str, ...] = (
     "ui",
     "update_time",
 )
-_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
 
 def add_layer_styles(
@@ -506,6 +505,7 @@ def add_layer_styles(
         raise OutputError(f"GeoPackage {path} does not exist; write its layers first")
     for layer, qml in styles.items():
         check_qml(qml, what=f"style of layer {layer!r}")
+    stamp = build_timestamp()
     # Explicit transaction: Python's sqlite3 would otherwise run CREATE TABLE outside of it.
     con = sqlite3.connect(path, isolation_level=None)
     try:
@@ -525,7 +525,7 @@ def add_layer_styles(
             geometry_columns = dict(
                 con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns")
             )
-            _create_layer_styles(con, tables)
+            _create_layer_styles(con, tables, stamp)
             for layer, qml in styles.items():
                 geom = geometry_columns.get(layer, "")
                 key = (layer, geom, layer)
@@ -543,15 +543,15 @@ def add_layer_styles(
                 if row:
                     con.execute(
                         "UPDATE layer_styles SET styleQML = ?, styleSLD = '', useAsDefault = ?, "
-                        f"description = ?, update_time = {_NOW} WHERE id = ?",
-                        (qml, int(use_as_default), description, row[0]),
+                        "description = ?, update_time = ? WHERE id = ?",
+                        (qml, int(use_as_default), description, stamp, row[0]),
                     )
                 else:
                     con.execute(
                         "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
                         "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, "
-                        "description, owner) VALUES ('', '', ?, ?, ?, ?, '', ?, ?, '')",
-                        (*key, qml, int(use_as_default), description),
+                        "description, owner, update_time) VALUES ('', '', ?, ?, ?, ?, '', ?, ?, '', ?)",
+                        (*key, qml, int(use_as_default), description, stamp),
                     )
             if "gpkg_ogr_contents" in tables:
                 con.execute(
@@ -559,7 +559,8 @@ def add_layer_styles(
                     "(SELECT COUNT(*) FROM layer_styles) WHERE lower(table_name) = 'layer_styles'"
                 )
             con.execute(
-                f"UPDATE gpkg_contents SET last_change = {_NOW} WHERE table_name = 'layer_styles'"
+                "UPDATE gpkg_contents SET last_change = ? WHERE table_name = 'layer_styles'",
+                (stamp,),
             )
         except BaseException:
             con.execute("ROLLBACK")
@@ -569,7 +570,7 @@ def add_layer_styles(
         con.close()
 
 
-def _create_layer_styles(con: sqlite3.Connection, tables: set[str]) -> None:
+def _create_layer_styles(con: sqlite3.Connection, tables: set[str], stamp: str) -> None:
     if "layer_styles" in tables:
         cols = [r[1] for r in con.execute('PRAGMA table_info("layer_styles")')]
         absent = [c for c in LAYER_STYLES_COLUMNS if c not in cols]
@@ -579,7 +580,8 @@ def _create_layer_styles(con: sqlite3.Connection, tables: set[str]) -> None:
     con.execute(LAYER_STYLES_DDL)
     con.execute(
         "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, "
-        f"srs_id) VALUES ('layer_styles', 'attributes', 'layer_styles', '', {_NOW}, 0)"
+        "srs_id) VALUES ('layer_styles', 'attributes', 'layer_styles', '', ?, 0)",
+        (stamp,),
     )
     if "gpkg_ogr_contents" in tables:
         con.execute(

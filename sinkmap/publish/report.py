@@ -12,7 +12,6 @@ report says so in a banner at the top of the page.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import html
 import json
 import re
@@ -35,7 +34,7 @@ from sinkmap.contract import (
     STOCK_DIFFERENCE,
 )
 from sinkmap.errors import OutputError
-from sinkmap.files import atomic_path
+from sinkmap.files import atomic_path, build_time
 from sinkmap.paths import Paths
 from sinkmap.publish.account_json import account_rows, read_account
 from sinkmap.publish.quicklook import (
@@ -75,9 +74,17 @@ Column = tuple[str, str, Callable[[Any], str] | None]  # header, key, number for
 
 
 def build_report(
-    results_dir: str | Path, config_path: str | Path, out_html: str | Path, *, title: str = ""
+    results_dir: str | Path,
+    config_path: str | Path,
+    out_html: str | Path,
+    *,
+    title: str = "",
+    config_label: str | None = None,
 ) -> Path:
     """Write the HTML report of ``results_dir`` (made with the config ``config_path``) to ``out_html``.
+
+    ``config_label`` names the config where the report shows it (default: ``config_path``); the
+    report's date is :func:`sinkmap.files.build_time` (``SOURCE_DATE_EPOCH`` when set).
 
     Raises :class:`OutputError` when the folder holds no results.
     """
@@ -129,7 +136,7 @@ def build_report(
         f"Years {years[0]}&ndash;{years[-1]} &middot; output_version "
         f'<b id="output-version">{html.escape(", ".join(versions))}</b> &middot; sinkmap '
         f"{html.escape(__version__)} &middot; generated "
-        f"{dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} from "
+        f"{build_time().strftime('%Y-%m-%d %H:%M UTC')} from "
         f"<code>{html.escape(str(results))}</code></p>"
     )
     parts.append(
@@ -147,7 +154,7 @@ def build_report(
     parts += _zones_section(account)
     parts += _methods_section(tags, account, config, config_path)
     parts.append("<h2>Run configuration</h2>")
-    parts.append(f"<p>From <code>{html.escape(str(config_path))}</code>:</p>")
+    parts.append(f"<p>From <code>{html.escape(config_label or str(config_path))}</code>:</p>")
     parts.append(f'<pre id="config">{html.escape(config_text)}</pre>')
     parts.append(
         f'<p class="meta">Output contract {html.escape(", ".join(versions))} '

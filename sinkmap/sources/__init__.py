@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from sinkmap.errors import ConfigError, SourceError
+from sinkmap.errors import ConfigError, InputDataError, SourceError
 from sinkmap.files import atomic_path, plain_name, read_yaml, sha256_file
 from sinkmap.sources.tiles import tiles_for_bounds
 
@@ -311,6 +311,62 @@ def remember_file(folder: Path, record: RawFile, manifest: Manifest) -> None:
     }
     known[Path(record.path).name] = record
     replace(manifest, files=tuple(known.values()), folder=Path(folder)).write(path)
+
+
+#: The suffix a refused download is renamed with (kept beside its folder's files, never read).
+REFUSED_SUFFIX = ".refused"
+
+
+def fetched_files(manifest: Manifest) -> list[tuple[Path, RawFile]]:
+    """The files of ``manifest`` that its fetch wrote into its own folder (downloads, files cut
+    from archives, the demo's landscape), not a user's files that it only points at (``local``)."""
+    folder = manifest.folder.resolve()
+    out = []
+    for record in manifest.files:
+        path = (manifest.folder / record.path).resolve()
+        if path.parent == folder:
+            out.append((path, record))
+    return out
+
+
+def verify_fetched(manifest: Manifest) -> None:
+    """Check each fetched file against the size and SHA-256 recorded when it was fetched, before
+    it is used: a file changed or damaged on disk since is set aside (:func:`set_aside`) and the
+    run stops with an :class:`InputDataError` saying so."""
+    for path, record in fetched_files(manifest):
+        if not path.is_file():
+            problem = "is missing"
+        elif path.stat().st_size != record.size:
+            problem = (
+                f"has {path.stat().st_size:,} bytes, not the {record.size:,} it was fetched with"
+            )
+        elif sha256_file(path) != record.sha256:
+            problem = "differs from the SHA-256 recorded when it was fetched"
+        else:
+            continue
+        raise InputDataError(
+            f"{path} {problem}: it changed or was damaged on disk since. " + set_aside(manifest)
+        )
+
+
+def set_aside(manifest: Manifest) -> str:
+    """Make the next run fetch ``manifest``'s files anew: each fetched file is renamed with
+    :data:`REFUSED_SUFFIX` (replacing an older one; nothing is deleted), and the folder's
+    ``manifest.json`` and :data:`VERIFIED_RECORDS` are removed. Returns a sentence saying so."""
+    moved = []
+    for path, _ in fetched_files(manifest):
+        if path.is_file():
+            path.replace(path.with_name(path.name + REFUSED_SUFFIX))
+            moved.append(path.name)
+    for name in ("manifest.json", VERIFIED_RECORDS):
+        (manifest.folder / name).unlink(missing_ok=True)
+    if not moved:
+        return "Replace the file with a good copy, then run again."
+    return (
+        f"The fetched file(s) {', '.join(moved)} were set aside in {manifest.folder} (renamed "
+        f"*{REFUSED_SUFFIX}) and the folder's manifest removed: the next run fetches them anew. "
+        "If the source still gives the same file, fix the source or its registry entry."
+    )
 
 
 def fill_pattern(template: str, what: str, use_only: str | None = None, /, **fields: Any) -> str:

@@ -245,9 +245,10 @@ def _with_retries(once: Callable[[], T], url: str, *, retries: int, backoff: flo
         return call_with_retries(once, retries=retries, backoff=backoff, what=url)
     except Transient as exc:
         raise SourceError(
-            f"could not download {url} after {max(1, int(retries))} tries; last error: {exc}. If "
-            f"the host is slow or blocked, {fix}; {ENV_RETRIES}, {ENV_BACKOFF} and {ENV_TIMEOUT} "
-            "tune the retries."
+            f"could not download {url} after {max(1, int(retries))} tries; last error: {exc}. "
+            "Nothing partial was kept: run again later (files already verified are not fetched "
+            f"again). If the host is slow or blocked, {fix}; {ENV_RETRIES}, {ENV_BACKOFF} and "
+            f"{ENV_TIMEOUT} tune the retries."
         ) from None
 
 

@@ -497,7 +497,8 @@ class StacItemsAdapter(HttpClient):
         except Transient as exc:
             raise SourceError(
                 f"could not read the AOI's window of {planned.url} (item {planned.tile}) after "
-                f"{self.settings.retries} tries; last error: {exc}. Nothing was kept. If the host is "
+                f"{self.settings.retries} tries; last error: {exc}. Nothing was kept: run again "
+                f"later. If the host is "
                 f"slow or blocked, point {env} at a mirror of the STAC API, or download the file by "
                 f"other means and use local files (adapter: local); {ENV_RETRIES}, {ENV_BACKOFF} "
                 f"and {ENV_TIMEOUT} tune the retries."

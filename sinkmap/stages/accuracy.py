@@ -51,7 +51,7 @@ from sinkmap.contract import (
 )
 from sinkmap.dynamics import PLANTATIONS
 from sinkmap.errors import InputDataError
-from sinkmap.files import atomic_path, write_csv, write_json
+from sinkmap.files import atomic_path, gdal_build_time, write_csv, write_json
 from sinkmap.grid import Grid, Tile
 from sinkmap.io import read_window
 from sinkmap.legends import class_names, ipcc_category_lut
@@ -274,7 +274,7 @@ def _write_sample(
     layer_meta = {k.upper(): str(v) for k, v in meta.items()}
     if synthetic:
         layer_meta["SYNTHETIC_NOTE"] = SYNTHETIC_NOTE
-    with atomic_path(outputs["gpkg"]) as tmp:
+    with atomic_path(outputs["gpkg"]) as tmp, gdal_build_time():
         for name, frame in (("sample_points", pts), ("sample_plots", plots), ("strata", table)):
             pyogrio.write_dataframe(
                 frame, tmp, layer=name, driver="GPKG", layer_metadata=layer_meta
@@ -421,7 +421,7 @@ def assess_sample(
         "SINKMAP_VERSION": __version__,
         "OUTPUT_VERSION": OUTPUT_VERSION,
     }
-    with atomic_path(outputs["gpkg"]) as tmp:
+    with atomic_path(outputs["gpkg"]) as tmp, gdal_build_time():
         pyogrio.write_dataframe(acc, tmp, layer="accuracy", driver="GPKG", layer_metadata=meta)
         pyogrio.write_dataframe(
             matrix_out, tmp, layer="error_matrix", driver="GPKG", layer_metadata=meta

@@ -8,7 +8,6 @@ workflow calls it before it builds its DAG, and ``sinkmap validate`` prints what
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -19,9 +18,10 @@ import dask.array as da
 from sinkmap.account.gain_loss import gain_loss_parameters
 from sinkmap.account.montecarlo import draw_parameters, mc_parameters
 from sinkmap.account.zones import Zones
-from sinkmap.aoi import AOI, read_aoi, read_zones
+from sinkmap.aoi import AOI, grid_for_aoi, read_aoi, read_zones
 from sinkmap.config import Config
 from sinkmap.errors import ConfigError, InputDataError, SourceError
+from sinkmap.files import build_time
 from sinkmap.grid import Grid
 from sinkmap.models import CarbonModel, get_model
 from sinkmap.models.dynamics import STATE_KEYS
@@ -180,11 +180,17 @@ class Run:
             raise InputDataError(f"{exc} in {zc.path}") from None
 
 
-def validate_run(cfg: Config) -> Run:
-    """Check what a run needs before it starts: every input's dataset is in the registry, the model
-    loads with its parameters (its tables read and validated), and it finds every input role it
-    reads. Raises :class:`~sinkmap.errors.ConfigError` (or the model's error) naming the fix."""
+def validate_run(cfg: Config, *, aoi: bool = True) -> Run:
+    """Check what a run needs before it starts: the AOI file (readable, with a CRS and a polygon)
+    and the grid it gives (units in metres, true to scale over the AOI) when ``aoi``, every input's
+    dataset is in the registry, the model loads with its parameters (its tables read and
+    validated), and it finds every input role it reads. Raises
+    :class:`~sinkmap.errors.ConfigError` (or the AOI's, grid's or model's error) naming the fix."""
     run = Run(cfg)
+    if aoi:
+        grid_for_aoi(
+            run.aoi, crs=cfg.grid.crs, resolution=cfg.grid.resolution, chunk=cfg.grid.chunk
+        )
     for role in cfg.inputs:
         run.dataset(role)
     model = run.model
@@ -240,8 +246,9 @@ def validate_run(cfg: Config) -> Run:
 
 
 def now() -> str:
-    """The current time in UTC, ISO 8601 to the second (the tables' ``computed_at``)."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The run's time in UTC, ISO 8601 to the second (the tables' ``computed_at``):
+    ``SOURCE_DATE_EPOCH`` when set (:func:`sinkmap.files.build_time`)."""
+    return build_time().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def tile_blocks(arrays: Mapping[str, da.Array]) -> list[dict[str, Any]]:

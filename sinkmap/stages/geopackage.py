@@ -18,7 +18,7 @@ from sinkmap.aoi import AOI
 from sinkmap.config import Config
 from sinkmap.constants import SIGN_CONVENTION
 from sinkmap.contract import ALL_CLASSES, OUTPUT_VERSION, SINK_COLUMNS, SYNTHETIC_NOTE
-from sinkmap.files import atomic_path
+from sinkmap.files import atomic_path, gdal_build_time
 from sinkmap.grid import Grid
 from sinkmap.publish.qgis import style_geopackage
 from sinkmap.stages.context import Run
@@ -63,7 +63,7 @@ def write_geopackage(
     }
     if synthetic == "yes":
         meta["NOTE"] = SYNTHETIC_NOTE
-    with atomic_path(out) as tmp:
+    with atomic_path(out) as tmp, gdal_build_time():
         aoi_df = gpd.GeoDataFrame(
             {
                 "name": [aoi.name],

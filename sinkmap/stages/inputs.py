@@ -15,11 +15,12 @@ from sinkmap.align import KINDS, InputStats, aligned_array, check_input_stats, i
 from sinkmap.aoi import grid_for_aoi
 from sinkmap.config import Config
 from sinkmap.crosswalk import TARGET_LEGEND, Crosswalk, resolve_crosswalk
+from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, write_layers
 from sinkmap.legends import LEGENDS, colormap
 from sinkmap.provenance import source_record, style_rasters
-from sinkmap.sources import Manifest, fetch, get_dataset
+from sinkmap.sources import Manifest, fetch, get_dataset, set_aside, verify_fetched
 from sinkmap.sources.demo import check_landscape_version
 from sinkmap.stages.context import Run
 
@@ -66,9 +67,30 @@ def align_input(
 ) -> None:
     """Warp the fetched files of ``role`` onto the grid, decode, mask to the AOI, write a COG."""
     run = Run(cfg)
-    dataset = run.dataset(role)
     manifest = Manifest.read(manifest_path)
     check_landscape_version(manifest)
+    verify_fetched(manifest)
+    try:
+        _align(run, cfg, role, year, manifest, grid_path, out, threads)
+    except UnknownClassError:
+        raise  # a code the user's tables lack: fixed in the tables, the files are right
+    except InputDataError as exc:
+        # refused for what the files hold: fetched anew by the next run, as the source may have
+        # been corrected (a user's own files, adapter local, are never moved)
+        raise InputDataError(f"{str(exc).rstrip('.')}. {set_aside(manifest)}") from None
+
+
+def _align(
+    run: Run,
+    cfg: Config,
+    role: str,
+    year: int,
+    manifest: Manifest,
+    grid_path: Path,
+    out: Path,
+    threads: int,
+) -> None:
+    dataset = run.dataset(role)
     grid = Grid.from_json(grid_path)
     arr = aligned_array(
         manifest.paths(dataset.main_layer),

@@ -196,7 +196,9 @@ def test_later_file_fills_only_what_earlier_left_empty(tmp_path):
 def test_unreadable_input(tmp_path):
     bad = tmp_path / "broken.tif"
     bad.write_bytes(b"not a tiff")
-    with pytest.raises(InputDataError, match=r"cannot read input .*broken\.tif.*Delete it"):
+    with pytest.raises(
+        InputDataError, match=r"cannot read input .*broken\.tif.*corrupt or cut short; replace it"
+    ):
         warp_chunk([bad], GRID, FULL, resampling=Resampling.nearest, dtype="uint8", dst_nodata=0)
 
 

@@ -199,18 +199,40 @@ def test_a_malformed_registry_entry_is_a_config_error(
     assert re.search(fix, str(exc.value))
 
 
-def test_a_corrupt_file_under_resources_names_the_fix(tmp_path: Path) -> None:
+def test_a_corrupt_file_under_resources_is_set_aside_and_fetched_anew(tmp_path: Path) -> None:
     """A GeoTIFF cut in half after it was fetched: its header opens, its last rows do not. Before,
-    align failed with "unexpected error, please report" and no hint; now the message names the
-    file, the manifest beside it and what to do, and nothing reaches the output's name."""
+    align failed with "unexpected error, please report" and no hint; now align checks each fetched
+    file against its manifest record first, renames the damaged one *.refused (nothing deleted),
+    removes the folder's manifest so the next run fetches it anew, and says so; nothing reaches
+    the output's name."""
     lc = np.full((SIDE, SIDE), 10, "uint8")
     assert _align(tmp_path / "good", "land_cover", "esa_worldcover", "map", lc, nodata=0).is_file()
-    with pytest.raises(
-        InputDataError, match=r"corrupt or cut short\. Delete it and .*manifest\.json"
-    ):
+    with pytest.raises(InputDataError) as exc:
         _align(tmp_path / "bad", "land_cover", "esa_worldcover", "map", lc, nodata=0, cut=True)
-    out = tmp_path / "bad" / "out" / "land_cover.tif"
-    assert not out.exists() and list(out.parent.iterdir()) == []
+    raw = tmp_path / "bad" / "raw"
+    size = (raw / "map.tif.refused").stat().st_size
+    assert re.search(
+        rf"map\.tif has {size:,} bytes, not the {2 * size:,} it was fetched with.*"
+        r"set aside in .*raw \(renamed \*\.refused\).*the next run fetches them anew",
+        str(exc.value),
+    ), str(exc.value)
+    assert sorted(p.name for p in raw.iterdir()) == ["map.tif.refused"]
+    _nothing_left(tmp_path / "bad")
+
+
+def test_a_refused_download_is_set_aside_for_the_next_run(tmp_path: Path) -> None:
+    """Land cover refused for what it holds (all nodata): the fetched file is renamed *.refused
+    and the manifest removed, so a rerun asks the source again (it may have been corrected)."""
+    with pytest.raises(InputDataError, match=r"no value inside .*fetches them anew"):
+        _align(
+            tmp_path,
+            "land_cover",
+            "esa_worldcover",
+            "map",
+            np.zeros((SIDE, SIDE), "uint8"),
+            nodata=0,
+        )
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["map.tif.refused"]
 
 
 def test_the_demo_landscape_outside_hainan_is_flagged() -> None:

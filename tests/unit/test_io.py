@@ -242,3 +242,17 @@ def test_stale_temporaries_of_a_killed_job_are_removed_before_the_next_write(
     partial.write_text("half", encoding="utf-8")
     write_text("a,b\n", csv)
     assert not partial.exists() and csv.read_text(encoding="utf-8") == "a,b\n"
+
+
+def test_a_killed_geopackage_write_leaves_no_sqlite_journal(tmp_path: Path) -> None:
+    """kill -9 while a GeoPackage is written leaves its part file and SQLite's journal beside it
+    (found by the fault matrix's kill at the geopackage stage): the next job removes both."""
+    from sinkmap.files import remove_stale_temporaries
+
+    out = tmp_path / "sinkmap_2021.gpkg"
+    left = [tmp_path / f".sinkmap_2021.gpkg.0123abcd.part.gpkg{end}" for end in ("", "-journal")]
+    other = tmp_path / ".sinkmap_2020.gpkg.0123abcd.part.gpkg-journal"
+    for p in [*left, other]:
+        p.write_bytes(b"")
+    assert sorted(remove_stale_temporaries(out)) == sorted(left)
+    assert other.exists()

@@ -14,7 +14,8 @@ from sinkmap.stages.runlock import clear_stale_locks, record_owner
 
 try:
     CFG = load_config(dict(config))
-    RUN = validate_run(CFG)
+    # the AOI and its grid are read once, by the main process (each job would read them again)
+    RUN = validate_run(CFG, aoi=workflow.is_main_process)
 except SinkmapError as _exc:
     raise WorkflowError(f"configuration error:\n{_exc}") from None
 P = RUN.paths
@@ -50,6 +51,21 @@ STATEFUL = RUN.model.stateful
 FILTER = CFG.change_filter
 #: The land-cover series the filter runs over: the warm-up years, then the accounted years.
 SERIES = FILTER.warmup(YEARS[0]) + YEARS
+
+
+def config_label():
+    """The config file(s) of the run as the report names them: relative to the working
+    directory when inside it, so the same run in another folder writes the same report.
+    """
+    names = []
+    for f in workflow.configfiles:
+        path = Path(f).resolve()
+        names.append(
+            str(path.relative_to(Path.cwd()))
+            if path.is_relative_to(Path.cwd())
+            else str(f)
+        )
+    return ", ".join(names) or "(no config file: built-in defaults and --config)"
 
 
 #: The layer of a role the account reads in a year (the filtered land cover when filtering is on).

@@ -88,6 +88,7 @@ rule report:
         str(P.log("report")),
     params:
         title=f"sinkmap carbon account: {CFG.aoi.name or CFG.aoi.path}",
+        config_files=config_label(),
     script:
         "../scripts/report.py"
 

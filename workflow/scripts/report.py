@@ -16,4 +16,6 @@ with step(sm.log[0], "HTML report"), tempfile.TemporaryDirectory() as tmp:
     config_path = Path(tmp) / "config.yaml"  # the effective config, --config overrides included
     config_path.write_text(yaml.safe_dump(dict(sm.config), sort_keys=False), encoding="utf-8")
     out = Path(sm.output[0])
-    build_report(out.parent, config_path, out, title=sm.params.title)
+    build_report(
+        out.parent, config_path, out, title=sm.params.title, config_label=sm.params.config_files
+    )
