@@ -16,7 +16,7 @@ import shapely
 
 from sinkmap.errors import OutputError
 from sinkmap.grid import Grid
-from sinkmap.io import LayerSpec, write_layers
+from sinkmap.io import LayerSpec, write_gpkg_layer, write_layers
 from sinkmap.legends import WORLDCOVER, WORLDCOVER_COLORMAP
 from sinkmap.publish import qgis
 
@@ -231,6 +231,39 @@ def test_layer_styles_table_as_qgis_writes_it(tmp_path: Path) -> None:
     assert list(table["f_table_name"]) == ["tiles", "aoi"]
     # the other layers are untouched
     assert len(gpd.read_file(gpkg, layer="tiles")) == 2
+
+
+def test_zones_layer_gets_a_purple_outline_style(tmp_path: Path) -> None:
+    gpkg = _gpkg(tmp_path / "t.gpkg")
+    zones = gpd.GeoDataFrame(
+        {"zone_id": ["a"], "stock_total_mgc": [5.0]},
+        geometry=[shapely.MultiPolygon([shapely.box(10, 10, 90, 90)])],
+        crs="EPSG:32649",
+    )
+    pyogrio.write_dataframe(zones, gpkg, layer="zones", driver="GPKG")
+    qgis.style_geopackage(gpkg)
+    with sqlite3.connect(gpkg) as con:
+        rows = dict(con.execute("SELECT f_table_name, styleQML FROM layer_styles"))
+    assert sorted(rows) == ["aoi", "tiles", "zones"]
+    fill = ET.fromstring(rows["zones"]).find(".//layer[@class='SimpleFill']")
+    props = {o.get("name"): o.get("value") for o in fill.find("Option").findall("Option")}
+    # outline only, 0.4 mm of #7b3294 (123, 50, 148)
+    assert props["style"] == "no" and props["outline_color"] == "123,50,148,255"
+    assert float(props["outline_width"]) == 0.4
+
+
+def test_geopackages_are_written_as_version_1_2(tmp_path: Path) -> None:
+    """GeoPackage 1.2 (user_version 10200): QGIS 3.22's GDAL warns on 1.4, the default of GDAL
+    3.7.1 and later; appending a layer keeps the version."""
+    path = tmp_path / "v.gpkg"
+    frame = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:32649")
+    write_gpkg_layer(frame, path, "one", metadata={"YEAR": "2020"})
+    write_gpkg_layer(pd.DataFrame({"b": [2]}), path, "two")
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone() == (10200,)
+        assert con.execute("PRAGMA application_id").fetchone() == (0x47504B47,)  # "GPKG"
+    assert [str(n) for n, _ in pyogrio.list_layers(path)] == ["one", "two"]
+    assert pyogrio.read_info(path, layer="one")["layer_metadata"] == {"YEAR": "2020"}
 
 
 def test_restyling_replaces_the_default_style(tmp_path: Path) -> None:

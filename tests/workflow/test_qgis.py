@@ -343,3 +343,5 @@ def test_every_raster_and_geopackage_layer_opens_styled_in_qgis(
     assert {c.code for c in WORLDCOVER} >= {int(v) for _, _, v in lc[2] if v is not None}
     # GDAL in QGIS 3.22 reads GeoPackage 1.4 "only partially": the files must not need it
     assert "partially supported" not in answer["stderr"], answer["stderr"][:2000]
+    gdal_said = [ln for ln in answer["stderr"].splitlines() if ln.startswith(("Warning", "ERROR"))]
+    assert not gdal_said, gdal_said[:5]
