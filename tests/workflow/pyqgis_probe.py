@@ -11,7 +11,8 @@ the tests run this script in a subprocess and read its JSON answer. The request 
   ``width`` x ``height`` PNG with QgsMapRendererParallelJob, and the RGBA of the pixel under
   each map point is returned;
 - ``project`` (optional): a .qgs/.qgz path read with ``QgsProject.instance().read``: its layer
-  tree, every layer as above and the layers QGIS could not load.
+  tree, every layer as above and the layers QGIS could not load; with ``render`` (as above) the
+  map of the layers the project shows, in its order, is drawn and sampled.
 
 Each layer's answer holds what QGIS loaded: validity, CRS, the renderer (its type, and its
 palette, colour ramp items or graduated classes as QGIS parsed them) and the layer's metadata.
@@ -30,6 +31,7 @@ from qgis.core import (  # noqa: E402 (the platform must be set before Qt loads)
     Qgis,
     QgsApplication,
     QgsColorRampShader,
+    QgsCoordinateReferenceSystem,
     QgsLayerTreeGroup,
     QgsLayerTreeLayer,
     QgsMapLayer,
@@ -112,10 +114,12 @@ def metadata(layer: QgsMapLayer) -> dict[str, Any]:
     }
 
 
-def render(layer: QgsMapLayer, spec: dict[str, Any]) -> dict[str, Any]:
+def render(
+    layers: list[QgsMapLayer], spec: dict[str, Any], crs: QgsCoordinateReferenceSystem
+) -> dict[str, Any]:
     settings = QgsMapSettings()
-    settings.setLayers([layer])
-    settings.setDestinationCrs(layer.crs())
+    settings.setLayers(layers)
+    settings.setDestinationCrs(crs)
     settings.setOutputSize(QSize(int(spec["width"]), int(spec["height"])))
     settings.setExtent(QgsRectangle(*spec["extent"]))
     settings.setBackgroundColor(QColor(Qt.transparent))
@@ -182,12 +186,19 @@ def tree(group: QgsLayerTreeGroup) -> list[dict[str, Any]]:
     return nodes
 
 
-def probe_project(path: str) -> dict[str, Any]:
+def probe_project(path: str, spec: dict[str, Any] | None) -> dict[str, Any]:
     project = QgsProject.instance()
     ok = project.read(path)
     layers = project.mapLayers()
     absolute, _ = project.readBoolEntry("Paths", "/Absolute", True)
+    rendered = None
+    if spec is not None:  # the map as the project opens: its shown layers, top first
+        root = project.layerTreeRoot()
+        shown = [lyr for lyr in root.layerOrder() if root.findLayer(lyr.id()).isVisible()]
+        rendered = render(shown, spec, project.crs())
+        rendered["layers"] = [lyr.name() for lyr in shown]
     return {
+        "render": rendered,
         "read": ok,
         "error": project.error(),
         "title": project.title(),
@@ -214,11 +225,11 @@ def main(app: QgsApplication) -> None:
             layer = QgsVectorLayer(spec["uri"], spec["name"], spec["provider"])
         info = describe(layer)
         if layer.isValid() and "render" in spec:
-            info["render"] = render(layer, spec["render"])
+            info["render"] = render([layer], spec["render"], layer.crs())
         answer["layers"].append(info)
         del layer  # freed while QGIS is up: a layer outliving exitQgis() crashes Python at exit
     if request.get("project"):
-        answer["project"] = probe_project(request["project"])
+        answer["project"] = probe_project(request["project"], request.get("render"))
     app.processEvents()
     answer["messages"] = messages
     with open(sys.argv[2], "w", encoding="utf-8") as fh:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,18 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
+import shapely
+import yaml
+from conftest import PUBLISHED_YEARS
 from PIL import Image
 
+from sinkmap.constants import SIGN_CONVENTION
+from sinkmap.contract import OUTPUT_VERSION, SYNTHETIC_NOTE
 from sinkmap.legends import LEGENDS, WORLDCOVER
 
 pytestmark = pytest.mark.workflow
 
+REPO = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("pyqgis_probe.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 CRS = "EPSG:32649"  # the tiny runs' grid (tinyrun.write_config)
@@ -91,7 +99,9 @@ def run_qgis(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """Run the probe in real QGIS; return its answer and what QGIS and GDAL printed."""
     req, ans = workdir / "request.json", workdir / "answer.json"
     req.write_text(json.dumps(request), encoding="utf-8")
-    env = os.environ | {"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(workdir)}
+    runtime = workdir / "xdg-runtime"  # Qt wants its own, private
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = os.environ | {"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(runtime)}
     proc = subprocess.run(
         [SYSTEM_PYTHON, str(PROBE), str(req), str(ans)],
         capture_output=True,
@@ -345,3 +355,159 @@ def test_every_raster_and_geopackage_layer_opens_styled_in_qgis(
     assert "partially supported" not in answer["stderr"], answer["stderr"][:2000]
     gdal_said = [ln for ln in answer["stderr"].splitlines() if ln.startswith(("Warning", "ERROR"))]
     assert not gdal_said, gdal_said[:5]
+
+
+def test_the_run_opens_as_a_qgis_project_with_nothing_to_fix(
+    published_run: Path, tmp_path: Path
+) -> None:
+    results = published_run / "results"
+    qgz = results / "sinkmap.qgz"
+    with zipfile.ZipFile(qgz) as zf:
+        assert zf.namelist() == ["sinkmap.qgs"]
+        qgs = ET.fromstring(zf.read("sinkmap.qgs"))
+    sources = [e.text or "" for e in qgs.iter("datasource")]
+    assert sources and all(s.startswith("./") for s in sources), sources[:3]
+    # relative paths: the project still opens with results/ moved elsewhere
+    moved = tmp_path / "moved"
+    shutil.copytree(results, moved)
+    stock = moved / "2020" / "carbon_stock_total.tif"
+    cells = inner_cells(stock, moved / "2021" / "sinkmap_2021.gpkg")
+    with rasterio.open(stock) as ds:
+        b, transform = ds.bounds, ds.transform
+        spec = {
+            "png": str(tmp_path / "project.png"),
+            "width": ds.width,
+            "height": ds.height,
+            "extent": [b.left, b.bottom, b.right, b.top],
+            "points": [list(transform * (c + 0.5, r + 0.5)) for r, c, _ in cells],
+        }
+    answer = run_qgis({"project": str(moved / "sinkmap.qgz"), "render": spec}, tmp_path)
+    project = answer["project"]
+    assert project["read"] and not project["error"], project["error"]
+    assert project["invalid"] == []  # no bad layers: nothing to fix
+    assert project["crs"] == CRS and project["absolute_paths"] is False
+    assert "partially supported" not in answer["stderr"]
+    layers = {layer["name"]: layer for layer in project["layers"]}
+    for layer in layers.values():
+        assert layer["valid"] and layer["crs"] == CRS, layer["name"]
+        assert Path(layer["source"].split("|")[0]).is_relative_to(moved), layer["source"]
+
+    # the layer tree: AOI and zones on top, a group per year, then per interval, in order
+    tree = project["tree"]
+    years = [str(y) for y in PUBLISHED_YEARS]
+    intervals = [f"{a}-{b}" for a, b in zip(PUBLISHED_YEARS, PUBLISHED_YEARS[1:], strict=False)]
+    top = [node.get("layer") or node.get("group") for node in tree]
+    assert top == ["AOI", f"zones {years[-1]}", *years, *intervals]
+    assert tree[0]["visible"] and tree[1]["visible"]
+    in_project: set[Path] = set()
+    for node in tree[2:]:
+        name = node["group"]
+        folder = results / name if name in years else results / "sink" / name
+        principal = "carbon_stock_total" if name in years else "net_flux_co2e"
+        stems = sorted(p.stem for p in folder.glob("*.tif") if p.stem != principal)
+        expected = [f"{s} {name}" for s in [principal, *stems]]
+        if name in years:
+            expected += [f"zones {name}", f"tiles {name}"]
+        children = node["children"]
+        assert [c["layer"] for c in children] == expected, name
+        assert node["visible"] and [c["visible"] for c in children] == [True] + [False] * (
+            len(children) - 1
+        )
+        in_project |= {(folder / f"{s}.tif").resolve() for s in [principal, *stems]}
+    # every published raster is in the project (the warm-up year's are not published)
+    published = {
+        p.resolve()
+        for y in [*years, "sink"]
+        for p in (results / y).rglob("*.tif")
+        if y == "sink" or p.parent.name == y
+    }
+    assert in_project == published
+
+    # each layer styled as its file opens on its own
+    for name, layer in layers.items():
+        stem, _, when = name.rpartition(" ")
+        renderer = layer["renderer"]
+        if stem in ("AOI", "zones", "tiles", ""):
+            if stem == "tiles":
+                assert renderer["type"] == "graduatedSymbol"
+                assert renderer["attribute"] == "stock_total_mgc"
+            else:
+                outline = AOI_OUTLINE if name == "AOI" else ZONES_OUTLINE
+                assert renderer["fill_style"] == "no" and renderer["outline_color"] == outline
+            continue
+        kind = raster_kind(stem)
+        if kind == "paletted":
+            palette = {c["value"]: c["color"] for c in renderer["classes"]}
+            assert palette == {c.code: c.color for c in LEGENDS[PALETTED[stem]]}, name
+        elif kind == "default":
+            assert renderer["type"] == "singlebandgray", name
+        else:
+            colors, lo, hi = RAMPS[kind]
+            assert renderer["type"] == "singlebandpseudocolor", name
+            assert (renderer["minimum"], renderer["maximum"]) == (lo, hi), name
+            assert [i["color"] for i in renderer["items"]] == colors, name
+
+    # metadata from the contract: title, abstract, units, sign convention, licence, synthetic
+    registry = yaml.safe_load((REPO / "config" / "datasets.yaml").read_text(encoding="utf-8"))
+    for name, layer in layers.items():
+        md = layer["metadata"]
+        path = Path(layer["source"].split("|")[0])
+        if path.suffix == ".tif":
+            with rasterio.open(path) as ds:
+                tags, title = ds.tags(), ds.descriptions[0]
+            units = tags["UNITS"]
+            datasets = {rec["dataset"] for rec in json.loads(tags["SOURCES"])}
+            assert md["title"] == title, name
+            assert md["licenses"] == [f"{d}: {registry[d]['licence']}" for d in sorted(datasets)]
+        else:
+            layer_name = layer["source"].split("layername=")[1]
+            units = pyogrio.read_info(path, layer=layer_name)["layer_metadata"]["UNITS"]
+            assert md["title"].startswith({"aoi": "Area of interest"}.get(layer_name, ""))
+            assert md["licenses"], name
+        assert md["abstract"].startswith(SYNTHETIC_NOTE), name
+        assert f"Units: {units}." in md["abstract"], name
+        assert md["keywords"]["units"] == [units], name
+        assert md["keywords"]["sign_convention"] == [SIGN_CONVENTION], name
+        assert md["keywords"]["synthetic"] == ["yes"], name
+        assert md["keywords"]["output_version"] == [OUTPUT_VERSION], name
+        assert md["rights"] == [SYNTHETIC_NOTE], name
+
+    # the map as the project opens: the 2020 total stock under the outlines, in the stock ramp
+    rendered = project["render"]
+    assert rendered["layers"][:3] == ["AOI", f"zones {years[-1]}", f"carbon_stock_total {years[0]}"]
+    colors, lo, hi = RAMPS["stock"]
+    for (row, col, value), px in zip(cells, rendered["pixels"], strict=True):
+        want = ramp_color(colors, lo, hi, value)
+        assert px[3] == 255 and all(abs(a - b) <= 2 for a, b in zip(px[:3], want, strict=True)), (
+            row,
+            col,
+            value,
+            px,
+            want,
+        )
+
+
+def inner_cells(tif: Path, gpkg: Path, n: int = 5) -> list[tuple[int, int, float]]:
+    """Cells with a value, 50 m or more from the AOI's and the zones' outlines (drawn on top)."""
+    with rasterio.open(tif) as ds:
+        data = ds.read(1).astype("float64")
+        transform = ds.transform
+    lines = shapely.union_all(
+        [
+            shapely.boundary(g)
+            for layer in ("aoi", "zones")
+            for g in pyogrio.read_dataframe(gpkg, layer=layer).geometry
+        ]
+    )
+    rows, cols = np.nonzero(~np.isnan(data))
+    order = np.argsort(data[rows, cols], kind="stable")  # from the least to the most carbon
+    cells: list[tuple[int, int, float]] = []
+    for i in order[:: max(1, len(order) // 200)]:
+        r, c = int(rows[i]), int(cols[i])
+        x, y = transform * (c + 0.5, r + 0.5)
+        value = float(data[r, c])
+        if (not cells or value > cells[-1][2]) and shapely.Point(x, y).distance(lines) >= 50:
+            cells.append((r, c, value))  # one cell per value, from low to high
+    assert len(cells) >= n, cells
+    picks = np.linspace(0, len(cells) - 1, n).round().astype(int)
+    return [cells[i] for i in dict.fromkeys(picks.tolist())]
