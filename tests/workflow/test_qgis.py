@@ -67,6 +67,11 @@ AOI_OUTLINE = "#000000"
 ZONES_OUTLINE = "#7b3294"
 
 
+def snapshot(folder: Path) -> dict[Path, tuple[int, int]]:
+    """Every file under ``folder`` with its size and modification time."""
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
 def raster_kind(stem: str) -> str:
     if stem in PALETTED:
         return "paletted"
@@ -101,7 +106,13 @@ def run_qgis(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     req.write_text(json.dumps(request), encoding="utf-8")
     runtime = workdir / "xdg-runtime"  # Qt wants its own, private
     runtime.mkdir(mode=0o700, exist_ok=True)
-    env = os.environ | {"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(runtime)}
+    # GDAL_PAM_ENABLED=NO: QGIS computes statistics for the rasters it stretches (those without
+    # a style) and GDAL would save them as <name>.tif.aux.xml beside the shared published run
+    env = os.environ | {
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_RUNTIME_DIR": str(runtime),
+        "GDAL_PAM_ENABLED": "NO",
+    }
     proc = subprocess.run(
         [SYSTEM_PYTHON, str(PROBE), str(req), str(ans)],
         capture_output=True,
@@ -339,7 +350,9 @@ def test_every_raster_and_geopackage_layer_opens_styled_in_qgis(
             spec, rows = vector_request(gpkg, name, tmp_path / f"{gpkg.stem}_{name}.png")
             layers.append(spec)
             checks.append(("vector", gpkg, name, rows))
+    before = snapshot(results)
     answer = run_qgis({"layers": layers}, tmp_path)
+    assert snapshot(results) == before  # QGIS read the files and left them as they were
     assert answer["qgis_version"].startswith("3.")
     assert len(answer["layers"]) == len(checks)
     for layer, check in zip(answer["layers"], checks, strict=True):
