@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CORES ?= all
 
-.PHONY: help install run dryrun test test-fast check lint format bench schema clean clean-results browser
+.PHONY: help install run dryrun test test-fast check lint format bench schema clean clean-results browser qgis
 
 help:
 	@echo "make run      set up .venv and run the demo workflow (results/)"
@@ -36,7 +36,7 @@ run: $(STAMP)
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES)
 
-test: $(STAMP) browser check
+test: $(STAMP) browser qgis check
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
@@ -49,6 +49,17 @@ browser:
 	  echo "installing chromium for the report test"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The QGIS test opens every published layer and the run's project in Debian's QGIS (PyQGIS in the system
+# Python, /usr/bin/python3). The lock timeout waits for another apt run on the same machine.
+qgis:
+	@/usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "install QGIS with PyQGIS (packages qgis, python3-qgis): the QGIS test needs it"; exit 1; }; \
+	  echo "installing QGIS (qgis, python3-qgis) for the QGIS test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends \
+	    qgis python3-qgis >/dev/null; }
 
 check: $(STAMP)
 	$(BIN)/ruff check sinkmap tests bench workflow/scripts aoi

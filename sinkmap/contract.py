@@ -6,10 +6,10 @@ step). Stages write these columns; :mod:`sinkmap.publish` reads them here, never
 
 from __future__ import annotations
 
-from sinkmap.constants import UNITS_FLUX_TOTAL, UNITS_STOCK, UNITS_STOCK_TOTAL
+from sinkmap.constants import SIGN_CONVENTION, UNITS_FLUX_TOTAL, UNITS_STOCK, UNITS_STOCK_TOTAL
 
 #: Version of the output contract (docs/outputs.md). Bump the major part on breaking changes.
-OUTPUT_VERSION = "0.4.2"
+OUTPUT_VERSION = "0.4.3"
 
 #: Written on every output made from synthetic demo data.
 SYNTHETIC_NOTE = "SYNTHETIC DEMO DATA - not a real measurement of Baoting"
@@ -201,3 +201,30 @@ CHANGE_FILTER_ROWS: tuple[tuple[str, str], ...] = (
     ("forest gain as mapped", "another category in the earlier map, Forest land in the later"),
     ("forest gain after filtering", "the same between the filtered maps"),
 )
+
+#: ``results/sinkmap.qgz``, the run's QGIS project: the metadata keywords of every layer, by QGIS
+#: keyword vocabulary (the value of each: the layer's ``UNITS``, the sign convention, ``yes``/``no``
+#: synthetic, the contract and software versions).
+PROJECT_KEYWORDS: tuple[str, ...] = (
+    "units",
+    "sign_convention",
+    "synthetic",
+    "output_version",
+    "sinkmap_version",
+)
+#: The sign convention in every layer's metadata of the QGIS project (all fluxes are inventory-signed).
+PROJECT_SIGN_CONVENTION = SIGN_CONVENTION
+#: Title and abstract of each GeoPackage layer the QGIS project shows (rasters take theirs from
+#: their band description and ``QUANTITY`` tag).
+GPKG_LAYER_TEXT: dict[str, tuple[str, str]] = {
+    "aoi": ("Area of interest", "The area of interest of the run, in the grid CRS."),
+    "zones": (
+        "Zones",
+        "The account's zones with the year's area (ha) and stock per pool (Mg C, all classes) and "
+        "stock density (Mg C/ha).",
+    ),
+    "tiles": (
+        "Tiles",
+        "The processing tiles (chunks) of the grid with their area (ha) and total stock (Mg C).",
+    ),
+}

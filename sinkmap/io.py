@@ -24,7 +24,7 @@ import rasterio
 from rasterio.windows import Window
 
 from sinkmap.errors import InputDataError
-from sinkmap.files import remove_stale_temporaries, unlink
+from sinkmap.files import gdal_build_time, remove_stale_temporaries, unlink
 from sinkmap.grid import Grid
 
 # GDAL caches written blocks up to GDAL_CACHEMAX (default 5 % of RAM) before flushing them; a fixed
@@ -39,6 +39,11 @@ COG_PROFILE: dict[str, Any] = {
     "blockysize": 512,
     "compress": "DEFLATE",
 }
+#: GeoPackage version of every GeoPackage sinkmap writes: 1.2, what GDAL wrote by default before
+#: 3.7.1. GDAL 3.7.1 and later write 1.4, which the GDAL of QGIS 3.22 LTR (Debian 12: GDAL 3.6)
+#: opens with "This version of GeoPackage ... may only be partially supported"; sinkmap uses
+#: nothing of 1.3 or 1.4.
+GPKG_VERSION = "1.2"
 #: Options of the short-lived intermediate file a COG is built from.
 _TEMP_OPTIONS: dict[str, Any] = {"compress": "ZSTD", "zstd_level": 1}
 _GDAL_ENV: dict[str, Any] = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True}
@@ -268,3 +273,22 @@ def open_dataarray(path: str | Path, *, chunks: int | None = None) -> Any:
 
     data: Any = rioxarray.open_rasterio(path, chunks=chunks or True, masked=True)
     return data.squeeze("band", drop=True)
+
+
+def write_gpkg_layer(
+    frame: Any, path: str | Path, layer: str, *, metadata: Mapping[str, str] | None = None
+) -> None:
+    """Write a (Geo)DataFrame as ``layer`` of the GeoPackage ``path`` (created as version
+    :data:`GPKG_VERSION` when it does not exist yet; other layers of an existing file are kept).
+    Its timestamps are ``SOURCE_DATE_EPOCH`` when set (:func:`sinkmap.files.gdal_build_time`)."""
+    import pyogrio
+
+    with gdal_build_time():
+        pyogrio.write_dataframe(
+            frame,
+            path,
+            layer=layer,
+            driver="GPKG",
+            layer_metadata=dict(metadata) if metadata else None,
+            dataset_options={"VERSION": GPKG_VERSION},
+        )

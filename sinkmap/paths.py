@@ -28,7 +28,8 @@ Per interval with an accuracy assessment (``sinkmap sample`` / ``sinkmap assess`
                                adjusted_account.csv
 
 Per run: ``results/grid.json``, ``results/carbon_account.{csv,parquet,json}``,
-``results/stac/catalog.json``, ``results/report.html``; inputs under
+``results/stac/catalog.json``, ``results/report.html``, ``results/sinkmap.qgz`` (the QGIS
+project); inputs under
 ``resources/raw/<dataset>/<version>/<year>/`` with their ``manifest.json``.
 """
 
@@ -86,6 +87,9 @@ class Paths:
 
     def report(self) -> Path:
         return self.results / "report.html"
+
+    def qgis_project(self) -> Path:
+        return self.results / "sinkmap.qgz"
 
     def log(self, rule: str, name: str | None = None) -> Path:
         """``logs/<rule>.log`` or ``logs/<rule>/<name>.log``."""

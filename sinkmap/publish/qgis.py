@@ -602,16 +602,28 @@ def _create_layer_styles(con: sqlite3.Connection, tables: set[str], stamp: str) 
                 )
 
 
+#: Outline colours and widths (mm) of the GeoPackages' polygon layers drawn without fill: the AOI
+#: black, the zones purple and thinner, so both show over the maps and apart from each other.
+AOI_OUTLINE = ("#000000", 0.6)
+ZONES_OUTLINE = ("#7b3294", 0.4)
+
+
 def geopackage_styles(gpkg_path: str | Path) -> dict[str, str]:
     """The styles of a sinkmap GeoPackage: ``tiles`` graduated by ``stock_total_mgc`` (breaks from
-    its values), ``aoi`` as an outline."""
+    its values), ``aoi`` as a black outline and, when the file has it, ``zones`` as a purple one."""
     import pyogrio
 
     tiles = pyogrio.read_dataframe(
         gpkg_path, layer="tiles", columns=["stock_total_mgc"], read_geometry=False
     )
     breaks = nice_breaks(tiles["stock_total_mgc"].tolist())
-    return {"tiles": graduated_qml("stock_total_mgc", breaks, units="Mg C"), "aoi": outline_qml()}
+    styles = {
+        "tiles": graduated_qml("stock_total_mgc", breaks, units="Mg C"),
+        "aoi": outline_qml(*AOI_OUTLINE),
+    }
+    if "zones" in {str(name) for name, _ in pyogrio.list_layers(gpkg_path)}:
+        styles["zones"] = outline_qml(*ZONES_OUTLINE)
+    return styles
 
 
 def style_geopackage(gpkg_path: str | Path) -> None:

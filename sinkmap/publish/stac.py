@@ -80,6 +80,8 @@ _MATRIX_UNITS: dict[str, str | None] = {
 MEDIA_QML = "application/xml"
 MEDIA_HTML = "text/html"
 MEDIA_PARQUET = "application/vnd.apache.parquet"
+#: A QGIS project (.qgz): a zip holding the project's .qgs XML. No registered media type exists.
+MEDIA_QGZ = "application/zip"
 
 #: Units of the account's building blocks (tallies, IPCC summary, Monte Carlo draws), by column.
 _TALLY_UNITS: dict[str, str | None] = dict(ACCOUNT_UNITS) | {
@@ -491,6 +493,16 @@ def _account_item(results: Path, years: list[int], geometry: dict[str, Any]) -> 
     report = results / "report.html"
     if report.is_file():
         _add_file(item, "report", report, MEDIA_HTML, "Report (self-contained HTML)", ["overview"])
+    project = Paths(results=results).qgis_project()
+    if project.is_file():
+        _add_file(
+            item,
+            "qgis_project",
+            project,
+            MEDIA_QGZ,
+            "QGIS project: every layer styled, by year and interval (QGIS 3.22 or later)",
+            ["overview"],
+        )
     grid = results / "grid.json"
     if grid.is_file():
         _add_file(item, "grid", grid, MEDIA_JSON, "The run's grid", ["metadata"])

@@ -51,9 +51,9 @@ from sinkmap.contract import (
 )
 from sinkmap.dynamics import PLANTATIONS
 from sinkmap.errors import InputDataError
-from sinkmap.files import atomic_path, gdal_build_time, write_csv, write_json
+from sinkmap.files import atomic_path, write_csv, write_json
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import read_window
+from sinkmap.io import read_window, write_gpkg_layer
 from sinkmap.legends import class_names, ipcc_category_lut
 from sinkmap.stages.context import Run, now
 from sinkmap.stages.uncertainty import strata_stock_draws
@@ -260,7 +260,6 @@ def _write_sample(
     synthetic: bool,
 ) -> None:
     import geopandas as gpd
-    import pyogrio
     import shapely
 
     half = grid.resolution / 2
@@ -274,11 +273,9 @@ def _write_sample(
     layer_meta = {k.upper(): str(v) for k, v in meta.items()}
     if synthetic:
         layer_meta["SYNTHETIC_NOTE"] = SYNTHETIC_NOTE
-    with atomic_path(outputs["gpkg"]) as tmp, gdal_build_time():
+    with atomic_path(outputs["gpkg"]) as tmp:
         for name, frame in (("sample_points", pts), ("sample_plots", plots), ("strata", table)):
-            pyogrio.write_dataframe(
-                frame, tmp, layer=name, driver="GPKG", layer_metadata=layer_meta
-            )
+            write_gpkg_layer(frame, tmp, name, metadata=layer_meta)
     write_csv(points, outputs["csv"])
     write_csv(table, outputs["strata"])
     write_json(meta, Path(outputs["strata"]).with_suffix(".json"))
@@ -411,7 +408,6 @@ def assess_sample(
     if adjusted is not None:
         adjusted = adjusted.assign(synthetic="yes" if run.synthetic else "no", computed_at=now())
         write_csv(adjusted, outputs["adjusted_account"])
-    import pyogrio
 
     meta = {
         "INTERVAL": f"{y0}-{y1}",
@@ -421,15 +417,11 @@ def assess_sample(
         "SINKMAP_VERSION": __version__,
         "OUTPUT_VERSION": OUTPUT_VERSION,
     }
-    with atomic_path(outputs["gpkg"]) as tmp, gdal_build_time():
-        pyogrio.write_dataframe(acc, tmp, layer="accuracy", driver="GPKG", layer_metadata=meta)
-        pyogrio.write_dataframe(
-            matrix_out, tmp, layer="error_matrix", driver="GPKG", layer_metadata=meta
-        )
+    with atomic_path(outputs["gpkg"]) as tmp:
+        write_gpkg_layer(acc, tmp, "accuracy", metadata=meta)
+        write_gpkg_layer(matrix_out, tmp, "error_matrix", metadata=meta)
         if adjusted is not None:
-            pyogrio.write_dataframe(
-                adjusted, tmp, layer="adjusted_account", driver="GPKG", layer_metadata=meta
-            )
+            write_gpkg_layer(adjusted, tmp, "adjusted_account", metadata=meta)
     return outputs
 
 

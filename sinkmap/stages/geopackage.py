@@ -18,8 +18,9 @@ from sinkmap.aoi import AOI
 from sinkmap.config import Config
 from sinkmap.constants import SIGN_CONVENTION
 from sinkmap.contract import ALL_CLASSES, OUTPUT_VERSION, SINK_COLUMNS, SYNTHETIC_NOTE
-from sinkmap.files import atomic_path, gdal_build_time
+from sinkmap.files import atomic_path
 from sinkmap.grid import Grid
+from sinkmap.io import write_gpkg_layer
 from sinkmap.publish.qgis import style_geopackage
 from sinkmap.stages.context import Run
 
@@ -41,7 +42,6 @@ def write_geopackage(
     and IPCC summary of the interval ending in the year) as attribute-only layers; with
     ``account_stocks`` and zones configured, a ``zones`` layer of the zones' stocks."""
     import geopandas as gpd
-    import pyogrio
     import shapely
 
     run = Run(cfg)
@@ -63,7 +63,7 @@ def write_geopackage(
     }
     if synthetic == "yes":
         meta["NOTE"] = SYNTHETIC_NOTE
-    with atomic_path(out) as tmp, gdal_build_time():
+    with atomic_path(out) as tmp:
         aoi_df = gpd.GeoDataFrame(
             {
                 "name": [aoi.name],
@@ -77,10 +77,8 @@ def write_geopackage(
         aoi_df["geometry"] = aoi_df.geometry.apply(
             lambda g: shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g
         )
-        pyogrio.write_dataframe(aoi_df, tmp, layer="aoi", driver="GPKG", layer_metadata=meta)
-        pyogrio.write_dataframe(
-            classes, tmp, layer="class_summary", driver="GPKG", layer_metadata=meta
-        )
+        write_gpkg_layer(aoi_df, tmp, "aoi", metadata=meta)
+        write_gpkg_layer(classes, tmp, "class_summary", metadata=meta)
         tiles = pd.read_csv(tile_summary).set_index("tile_id")
         tile_geoms, records = [], []
         for tile in grid.tiles():
@@ -97,10 +95,10 @@ def write_geopackage(
                 }
             )
         tiles_df = gpd.GeoDataFrame(records, geometry=tile_geoms, crs=grid.crs)
-        pyogrio.write_dataframe(tiles_df, tmp, layer="tiles", driver="GPKG", layer_metadata=meta)
+        write_gpkg_layer(tiles_df, tmp, "tiles", metadata=meta)
         for name, csv in (tables or {}).items():
             table = pd.read_csv(csv, keep_default_na=False, na_values=[""])
-            pyogrio.write_dataframe(table, tmp, layer=name, driver="GPKG", layer_metadata=meta)
+            write_gpkg_layer(table, tmp, name, metadata=meta)
         if account_stocks is not None and cfg.account.zones is not None:
             _write_zones_layer(run, grid, account_stocks, tmp, meta)
         style_geopackage(tmp)  # QGIS default styles in layer_styles, before the file is published
@@ -111,7 +109,6 @@ def _write_zones_layer(
 ) -> None:
     """Zone polygons with their area and stock per pool (all classes) for the year."""
     import geopandas as gpd
-    import pyogrio
     import shapely
 
     zones = run.zones(grid)
@@ -131,7 +128,7 @@ def _write_zones_layer(
     gdf["geometry"] = gdf.geometry.apply(
         lambda g: shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g
     )
-    pyogrio.write_dataframe(gdf, gpkg, layer="zones", driver="GPKG", layer_metadata=meta)
+    write_gpkg_layer(gdf, gpkg, "zones", metadata=meta)
 
 
 def with_sink(stocks: pd.DataFrame, sink: pd.DataFrame | None) -> pd.DataFrame:

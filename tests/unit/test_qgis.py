@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import dask.array as da
@@ -12,13 +14,15 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+import rasterio
 import shapely
 
 from sinkmap.errors import OutputError
 from sinkmap.grid import Grid
-from sinkmap.io import LayerSpec, write_layers
+from sinkmap.io import LayerSpec, write_gpkg_layer, write_layers
 from sinkmap.legends import WORLDCOVER, WORLDCOVER_COLORMAP
 from sinkmap.publish import qgis
+from sinkmap.publish.qgis_project import build_project
 
 from ._helpers import UTM_LEFT, UTM_TOP
 
@@ -233,6 +237,39 @@ def test_layer_styles_table_as_qgis_writes_it(tmp_path: Path) -> None:
     assert len(gpd.read_file(gpkg, layer="tiles")) == 2
 
 
+def test_zones_layer_gets_a_purple_outline_style(tmp_path: Path) -> None:
+    gpkg = _gpkg(tmp_path / "t.gpkg")
+    zones = gpd.GeoDataFrame(
+        {"zone_id": ["a"], "stock_total_mgc": [5.0]},
+        geometry=[shapely.MultiPolygon([shapely.box(10, 10, 90, 90)])],
+        crs="EPSG:32649",
+    )
+    pyogrio.write_dataframe(zones, gpkg, layer="zones", driver="GPKG")
+    qgis.style_geopackage(gpkg)
+    with sqlite3.connect(gpkg) as con:
+        rows = dict(con.execute("SELECT f_table_name, styleQML FROM layer_styles"))
+    assert sorted(rows) == ["aoi", "tiles", "zones"]
+    fill = ET.fromstring(rows["zones"]).find(".//layer[@class='SimpleFill']")
+    props = {o.get("name"): o.get("value") for o in fill.find("Option").findall("Option")}
+    # outline only, 0.4 mm of #7b3294 (123, 50, 148)
+    assert props["style"] == "no" and props["outline_color"] == "123,50,148,255"
+    assert float(props["outline_width"]) == 0.4
+
+
+def test_geopackages_are_written_as_version_1_2(tmp_path: Path) -> None:
+    """GeoPackage 1.2 (user_version 10200): QGIS 3.22's GDAL warns on 1.4, the default of GDAL
+    3.7.1 and later; appending a layer keeps the version."""
+    path = tmp_path / "v.gpkg"
+    frame = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:32649")
+    write_gpkg_layer(frame, path, "one", metadata={"YEAR": "2020"})
+    write_gpkg_layer(pd.DataFrame({"b": [2]}), path, "two")
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone() == (10200,)
+        assert con.execute("PRAGMA application_id").fetchone() == (0x47504B47,)  # "GPKG"
+    assert [str(n) for n, _ in pyogrio.list_layers(path)] == ["one", "two"]
+    assert pyogrio.read_info(path, layer="one")["layer_metadata"] == {"YEAR": "2020"}
+
+
 def test_restyling_replaces_the_default_style(tmp_path: Path) -> None:
     gpkg = _gpkg(tmp_path / "t.gpkg")
     qgis.style_geopackage(gpkg)
@@ -264,3 +301,98 @@ def test_nice_breaks() -> None:
     assert breaks[0] == 0 and breaks[-1] >= 12.9e6 and len(breaks) <= 7
     with pytest.raises(ValueError, match="increasing"):
         qgis.graduated_qml("x", [0, 0])
+
+
+# -- the QGIS project --------------------------------------------------------------------------------
+def _results(tmp_path: Path) -> Path:
+    """A results folder of one year: three styled rasters and the year's styled GeoPackage."""
+    results = tmp_path / "results"
+    year = results / "2020"
+    year.mkdir(parents=True)
+    for tif in _tiny_cogs(year).values():
+        qgis.write_sidecar_qml(tif)
+    gpkg = _gpkg(year / "sinkmap_2020.gpkg")
+    qgis.style_geopackage(gpkg)
+    return results
+
+
+def _qgs(qgz: Path) -> ET.Element:
+    with zipfile.ZipFile(qgz) as zf:
+        assert zf.namelist() == ["sinkmap.qgs"]
+        text = zf.read("sinkmap.qgs").decode("utf-8")
+    assert text.startswith("<!DOCTYPE qgis")
+    return ET.fromstring(text)
+
+
+def test_qgis_project_is_written_without_qgis_with_relative_paths(tmp_path: Path) -> None:
+    results = _results(tmp_path)
+    out = build_project(results, title="t", licences={})
+    assert out == results / "sinkmap.qgz"
+    root = _qgs(out)
+    assert root.tag == "qgis" and root.get("version") == qgis.QGIS_VERSION
+    assert root.findtext("properties/Paths/Absolute") == "false"
+    assert root.findtext("projectCrs/spatialrefsys/authid") == "EPSG:32649"
+    # the tree: the AOI on top (no zones in this file), then the year's group, the total stock first
+    tree = root.find("layer-tree-group")
+    top = [(n.tag, n.get("name")) for n in tree if n.tag.startswith("layer-tree")]
+    assert top == [("layer-tree-layer", "AOI"), ("layer-tree-group", "2020")]
+    group = tree.find("layer-tree-group")
+    layers = [(n.get("name"), n.get("source"), n.get("checked")) for n in group]
+    layers = [x for x in layers if x[0]]
+    assert layers == [
+        ("carbon_stock_total 2020", "./2020/carbon_stock_total.tif", "Qt::Checked"),
+        ("land_cover 2020", "./2020/land_cover.tif", "Qt::Unchecked"),
+        ("net_flux_co2e 2020", "./2020/net_flux_co2e.tif", "Qt::Unchecked"),
+        ("tiles 2020", "./2020/sinkmap_2020.gpkg|layername=tiles", "Qt::Unchecked"),
+    ]
+    # every map layer once, with a relative datasource and the style of its file
+    maplayers = {m.findtext("layername"): m for m in root.iter("maplayer")}
+    assert sorted(maplayers) == sorted(["AOI", *(name for name, _, _ in layers)])
+    assert all(m.findtext("datasource").startswith("./") for m in maplayers.values())
+    lc = maplayers["land_cover 2020"].find("pipe/rasterrenderer")
+    assert lc.get("type") == "paletted"
+    assert [e.get("color") for e in lc.iter("paletteEntry")] == [c.color for c in WORLDCOVER]
+    flux = maplayers["net_flux_co2e 2020"].find("pipe/rasterrenderer")
+    assert flux.get("type") == "singlebandpseudocolor"
+    assert (flux.get("classificationMin"), flux.get("classificationMax")) == ("-100", "100")
+    aoi = maplayers["AOI"]
+    assert aoi.get("type") == "vector" and aoi.findtext("provider") == "ogr"
+    assert aoi.find("renderer-v2").get("type") == "singleSymbol"
+    assert maplayers["tiles 2020"].find("renderer-v2").get("type") == "graduatedSymbol"
+    # the same bytes from the same files
+    first = out.read_bytes()
+    assert build_project(results, title="t", licences={}).read_bytes() == first
+
+
+def test_qgis_project_layer_metadata(tmp_path: Path) -> None:
+    results = _results(tmp_path)
+    flux = results / "2020" / "net_flux_co2e.tif"
+    with rasterio.open(flux, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as ds:
+        ds.update_tags(
+            SYNTHETIC="yes", SOURCES=json.dumps([{"dataset": "demo_worldcover", "year": 2020}])
+        )
+    root = _qgs(build_project(results, title="t", licences={"demo_worldcover": "CC0-1.0"}))
+    maplayers = {m.findtext("layername"): m for m in root.iter("maplayer")}
+    md = maplayers["net_flux_co2e 2020"].find("resourceMetadata")
+    keywords = {k.get("vocabulary"): [w.text for w in k] for k in md.iter("keywords")}
+    assert keywords["units"] == ["Mg CO2e ha-1 yr-1"]
+    assert keywords["sign_convention"] == [
+        "inventory: emissions positive, removals (sinks) negative"
+    ]
+    assert keywords["synthetic"] == ["yes"]
+    assert [e.text for e in md.iter("license")] == ["demo_worldcover: CC0-1.0"]
+    assert md.findtext("abstract").startswith("SYNTHETIC DEMO DATA")
+    assert "Units: Mg CO2e ha-1 yr-1." in md.findtext("abstract")
+    stock = maplayers["carbon_stock_total 2020"].find("resourceMetadata")
+    assert {k.get("vocabulary"): [w.text for w in k] for k in stock.iter("keywords")}[
+        "synthetic"
+    ] == ["no"]
+    assert stock.find("license") is None  # no input datasets named
+
+
+def test_qgis_project_needs_the_results(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="run the workflow"):
+        build_project(tmp_path, title="t")
+    results = _results(tmp_path)
+    with pytest.raises(OutputError, match="must be written in"):
+        build_project(results, tmp_path / "elsewhere.qgz", title="t")

@@ -289,7 +289,8 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     # 2021 filtered map, not redoing it), one stocks job (layers and tallies) and its Monte Carlo,
     # the 2021-2022 interval (both methods and its tallies) and its gain-loss Monte Carlo, the 2022
     # GeoPackage, the account
-    # table, which gains the new rows, its JSON twin, the report and the STAC catalog.
+    # table, which gains the new rows, its JSON twin, the report, the QGIS project and the STAC
+    # catalog.
     # Nothing for 2020 or 2021.
     assert counts == {
         "fetch": 2,
@@ -304,6 +305,7 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
         "account_json": 1,
         "stac": 1,
         "report": 1,
+        "qgis_project": 1,
         "all": 1,
     }
     snakemake(run)
@@ -318,14 +320,15 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     counts = _job_counts(snakemake(run, "-n", "results/sink/2020-2022/net_flux_co2e.tif").stdout)
     assert counts == {"interval": 1}
     assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
-    # only the run-wide aggregates (account table and its JSON twin, the variance shares; the STAC
-    # catalog, left out above) are rewritten
+    # only the run-wide aggregates (account table and its JSON twin, the variance shares, the
+    # report, the QGIS project; the STAC catalog, left out above) are rewritten
     aggregates = {
         "uncertainty_sensitivity.csv",
         "carbon_account.csv",
         "carbon_account.parquet",
         "carbon_account.json",
         "report.html",
+        "sinkmap.qgz",
     }
     changed = [
         p for p, t in before.items() if p.stat().st_mtime_ns != t and p.name not in aggregates
@@ -354,6 +357,7 @@ def test_a_method_parameter_change_reruns_only_what_it_affects(run: Path, tmp_pa
             "account_json": 1,
             "stac": 1,
             "report": 1,
+            "qgis_project": 1,
             "all": 1,
         }
     finally:

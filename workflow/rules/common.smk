@@ -264,4 +264,5 @@ def all_outputs():
         str(P.account("json")),
         str(P.stac_catalog()),
         str(P.report()),
+        str(P.qgis_project()),
     ]

@@ -1,4 +1,5 @@
-# Per-year GeoPackages; the run's account, its JSON twin, the report and the STAC catalog.
+# Per-year GeoPackages; the run's account, its JSON twin, the report, the QGIS project and the STAC
+# catalog.
 
 
 rule geopackage:
@@ -93,11 +94,25 @@ rule report:
         "../scripts/report.py"
 
 
+rule qgis_project:
+    input:
+        core_outputs(),
+    output:
+        str(P.qgis_project()),
+    log:
+        str(P.log("qgis_project")),
+    params:
+        title=f"sinkmap carbon layers: {CFG.aoi.name or CFG.aoi.path}",
+    script:
+        "../scripts/qgis_project.py"
+
+
 rule stac:
     input:
         core_outputs(),
         account_json=str(P.account("json")),
         report=str(P.report()),
+        qgis_project=str(P.qgis_project()),
     output:
         str(P.stac_catalog()),
     log:
