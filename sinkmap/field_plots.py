@@ -21,6 +21,7 @@ import numpy as np
 from sinkmap.allometry import chave2014, chave2014_height, plot_agb_mg_ha, validate_trees
 from sinkmap.errors import InputDataError, SourceError
 from sinkmap.files import sha256_file
+from sinkmap.progress import Progress
 
 
 # -- bad rows ------------------------------------------------------------------------------------
@@ -446,7 +447,9 @@ def sample_raster(
         values = np.full(n, np.nan)
         reasons = [""] * n
         inverse = ~src.transform
+        progress = Progress(f"sampling {Path(path).name} at the plots", n, "plots")
         for i in range(n):
+            progress.update(1)
             if not (np.isfinite(rx[i]) and np.isfinite(ry[i])):
                 reasons[i] = "the coordinates cannot be transformed to the raster's CRS"
                 continue
@@ -466,6 +469,7 @@ def sample_raster(
                 )
                 continue
             values[i] = v
+        progress.close()
         info = RasterInfo(
             str(path), src.crs.to_string(), tuple(abs(r) for r in src.res), src.nodata
         )

@@ -26,6 +26,7 @@ from rasterio.windows import Window
 from sinkmap.errors import InputDataError
 from sinkmap.files import gdal_build_time, remove_stale_temporaries, unlink
 from sinkmap.grid import Grid
+from sinkmap.progress import ChunkProgress, Progress
 
 # GDAL caches written blocks up to GDAL_CACHEMAX (default 5 % of RAM) before flushing them; a fixed
 # default keeps a step's memory bounded by its chunks, not by the machine. Users may set their own.
@@ -121,7 +122,13 @@ def write_layers(
                 targets.append(_WindowWriter(ds, lock))
                 sources.append(spec.data.astype(spec.dtype))
             stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
-            with dask_scheduler(threads):
+            folders = sorted({str(path.parent) for path in layers})
+            progress = Progress(
+                f"writing {len(layers)} layer(s) to {', '.join(folders)}",
+                sum(source.npartitions for source in sources),
+                "chunks",
+            )
+            with dask_scheduler(threads), progress, ChunkProgress(progress):
                 _, *results = dask.compute(stores, *extra)
             for ds in datasets:
                 ds.close()

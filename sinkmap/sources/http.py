@@ -52,6 +52,7 @@ from rasterio.crs import CRS
 
 from sinkmap.errors import SourceError
 from sinkmap.files import atomic_path, sha256_file
+from sinkmap.progress import Progress
 from sinkmap.sources import (
     Bounds,
     Dataset,
@@ -283,12 +284,16 @@ def _try_download(
         size = 0
         with atomic_path(dest) as tmp:
             try:
-                with open(tmp, "wb") as out:
+                with (
+                    open(tmp, "wb") as out,
+                    Progress(f"downloading {dest.name}", length, "bytes") as progress,
+                ):
                     for block in _blocks(response, chunk_size):
                         out.write(block)
                         sha256.update(block)
                         md5.update(block)
                         size += len(block)
+                        progress.update(len(block))
             except (
                 requests.ConnectionError,
                 requests.Timeout,

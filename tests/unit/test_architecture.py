@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "constants": 0,
     "errors": 0,
     "files": 0,
+    "progress": 0,
     "contract": 0,
     "legends": 0,
     "grid": 0,

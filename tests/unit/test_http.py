@@ -409,3 +409,20 @@ def test_bad_url_template_is_a_clear_error(registry, tmp_path):
 def test_registry_selects_http_adapter(registry):
     assert isinstance(get_adapter(registry["esa_worldcover"]), HttpTilesAdapter)
     assert isinstance(get_adapter(registry["esa_cci_biomass"]), HttpTilesAdapter)
+
+
+def test_download_progress_is_logged_in_bytes(registry, server, tmp_path, caplog, monkeypatch):
+    """With no interval every block of a download is logged as bytes of the Content-Length, and
+    the last line is the whole file (its size from the served bytes, in KiB by hand)."""
+    monkeypatch.setenv("SINKMAP_PROGRESS_INTERVAL", "0")
+    with caplog.at_level(logging.INFO, logger="sinkmap"):
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path)
+    size = len(server.files[WC_2021_PATH])
+    assert 1024 < size < 1 << 20
+    kib = f"{size / 1024:,.1f} KiB"
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith(f"downloading {WC_2021}:")
+    ]
+    assert lines[-1] == f"downloading {WC_2021}: {kib} of {kib} (100 %)", lines

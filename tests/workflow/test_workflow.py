@@ -7,6 +7,7 @@ Eq. 2.5, x 44/12, inventory sign), not taken from the code's own output.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -118,6 +119,16 @@ def test_sink_is_stock_difference_in_co2e(run: Path) -> None:
     assert tags["UNITS"] == "Mg CO2e ha-1 yr-1"
     assert tags["SIGN_CONVENTION"].startswith("inventory: emissions positive")
     assert tags["INTERVAL"] == "2020-2021"
+
+
+def test_a_job_log_says_how_far_its_layers_are(run: Path) -> None:
+    """The stocks job's log ends its write with the chunks it wrote: its five stock layers times
+    the grid's chunks (counted here from grid.json: ceil(height / chunk) x ceil(width / chunk))."""
+    grid = json.loads((run / "results" / "grid.json").read_text())
+    chunks = math.ceil(grid["height"] / grid["chunk"]) * math.ceil(grid["width"] / grid["chunk"])
+    log = (run / "logs" / "stocks" / "2021.log").read_text()
+    total = 5 * chunks
+    assert f"writing 5 layer(s) to results/2021: {total} of {total} chunks (100 %)" in log, log
 
 
 def test_outputs_are_valid_cogs(run: Path) -> None:
