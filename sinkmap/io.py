@@ -9,7 +9,9 @@ or killed run never leaves a half-written layer behind.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +28,8 @@ from rasterio.windows import Window
 from sinkmap.errors import InputDataError
 from sinkmap.files import remove_stale_temporaries, unlink
 from sinkmap.grid import Grid
+
+log = logging.getLogger(__name__)
 
 # GDAL caches written blocks up to GDAL_CACHEMAX (default 5 % of RAM) before flushing them; a fixed
 # default keeps a step's memory bounded by its chunks, not by the machine. Users may set their own.
@@ -115,9 +119,12 @@ def write_layers(
                 datasets.append(ds)
                 targets.append(_WindowWriter(ds, lock))
                 sources.append(spec.data.astype(spec.dtype))
-            stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
-            with dask_scheduler(threads):
-                _, *results = dask.compute(stores, *extra)
+            if distributed_client() is None:
+                stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
+                with dask_scheduler(threads):
+                    _, *results = dask.compute(stores, *extra)
+            else:
+                results = _store_on_cluster(sources, targets, list(temps.values()), extra)
             for ds in datasets:
                 ds.close()
             datasets.clear()
@@ -188,19 +195,87 @@ def _tag_value(value: Any) -> str:
     return str(value)
 
 
-@contextlib.contextmanager
-def dask_scheduler(threads: int | None) -> Iterator[None]:
-    """Threaded dask scheduler, unless a distributed client is active (then use it)."""
+def _store_on_cluster(
+    sources: Sequence[da.Array],
+    targets: Sequence[_WindowWriter],
+    temps: Sequence[Path],
+    extra: Sequence[Any],
+) -> list[Any]:
+    """:func:`dask.array.store` for worker processes: an open dataset cannot go to a worker, and
+    rasters must not travel through the scheduler. Each worker saves its blocks as ``.npy`` files
+    in a scratch folder beside the layer (by path and window); this process then writes them into
+    the staged GeoTIFF block by block and deletes them, so its memory stays one block."""
+    scratch = [t.with_name(t.name.removesuffix("stage.tif") + "blocks") for t in temps]
+    try:
+        saved = []
+        for folder, src in zip(scratch, sources, strict=True):
+            folder.mkdir()
+            saved.append(
+                da.map_blocks(
+                    _save_block,
+                    src,
+                    folder=str(folder),
+                    dtype="int8",
+                    chunks=tuple((1,) * len(c) for c in src.chunks),
+                )
+            )
+        _, *results = dask.compute(saved, *extra)  # on the client, the default scheduler
+        log.info(
+            "dask: %d blocks of %d layer(s) computed by the cluster's workers",
+            sum(s.npartitions for s in saved),
+            len(saved),
+        )
+        for folder, src, target in zip(scratch, sources, targets, strict=True):
+            rows = np.cumsum((0, *src.chunks[0]))
+            cols = np.cumsum((0, *src.chunks[1]))
+            for r0, r1 in zip(rows[:-1], rows[1:], strict=True):
+                for c0, c1 in zip(cols[:-1], cols[1:], strict=True):
+                    block = folder / f"{r0}_{c0}.npy"
+                    target[slice(r0, r1), slice(c0, c1)] = np.load(block)
+                    block.unlink()
+        return list(results)
+    finally:
+        for folder in scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _save_block(block: np.ndarray, folder: str, block_info: dict | None = None) -> np.ndarray:
+    """Save one block as ``<row>_<col>.npy`` (its offset in the layer) in ``folder``."""
+    assert block_info is not None
+    (r0, _), (c0, _) = block_info[0]["array-location"]
+    path = os.path.join(folder, f"{r0}_{c0}.npy")
+    with open(path + ".part", "wb") as f:
+        np.save(f, block)
+    os.replace(path + ".part", path)
+    return np.ones((1, 1), dtype="int8")
+
+
+def distributed_client() -> Any:
+    """The active distributed client (see :func:`sinkmap.cluster.dask_cluster`), or None."""
     try:
         from distributed import get_client
 
-        get_client()
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def dask_scheduler(threads: int | None) -> Iterator[None]:
+    """Threaded dask scheduler, unless a distributed client is active (then use it)."""
+    if distributed_client() is not None:
         yield
         return
-    except (ImportError, ValueError):
-        pass
     with dask.config.set(scheduler="threads", num_workers=threads or os.cpu_count() or 1):
         yield
+
+
+def shared(value: Any) -> Any:
+    """``value`` as one key of a dask graph that every task using it refers to. An object given
+    to ``dask.delayed`` calls or ``map_blocks`` directly is copied into each task: harmless on
+    threads, but on a Dask cluster a lookup table, model or zone index would be sent once per
+    tile (megabytes per task on a province)."""
+    return dask.delayed(value, pure=False, traverse=False)
 
 
 def compute(tasks: Sequence[Any], threads: int | None) -> list[Any]:
