@@ -86,8 +86,8 @@ def dask_cluster(
             )
             yield client
         return
-    try:
-        client = Client(s.scheduler, timeout="30s")
+    try:  # waits distributed.comm.timeouts.connect (dask config; 30 s by default)
+        client = Client(s.scheduler)
     except (OSError, TimeoutError) as exc:
         raise ConfigError(
             f"cannot reach the Dask scheduler at {s.scheduler} ({exc}); start it (dask scheduler; "

@@ -35,8 +35,11 @@ def test_a_scheduler_that_is_not_one_is_refused(
 
 def test_an_unreachable_scheduler_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_SCHEDULER, raising=False)
+    import dask
+
     # port 9 (discard) on this machine: nothing listens there
     with (
+        dask.config.set({"distributed.comm.timeouts.connect": "2s"}),
         pytest.raises(ConfigError, match="cannot reach the Dask scheduler.*threads"),
         dask_cluster({"scheduler": "tcp://127.0.0.1:9"}),
     ):
