@@ -44,3 +44,21 @@ def test_an_unreachable_scheduler_names_the_fix(monkeypatch: pytest.MonkeyPatch)
         dask_cluster({"scheduler": "tcp://127.0.0.1:9"}),
     ):
         pass
+
+
+def test_a_worker_without_the_workflow_folder_names_the_fix(tmp_path) -> None:
+    """A scheduler's workers are moved into the job's folder (paths are relative to it); a worker
+    on a node where that folder is not mounted stops the job with what to do."""
+    import os
+    from types import SimpleNamespace
+
+    from sinkmap.cluster import WorkingDirectory
+
+    here = os.getcwd()
+    try:
+        WorkingDirectory(str(tmp_path)).setup(SimpleNamespace(address="tcp://w:1"))
+        assert os.getcwd() == str(tmp_path)
+    finally:
+        os.chdir(here)
+    with pytest.raises(ConfigError, match="tcp://w:1 cannot enter the workflow folder.*same path"):
+        WorkingDirectory(str(tmp_path / "absent")).setup(SimpleNamespace(address="tcp://w:1"))
