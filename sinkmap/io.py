@@ -203,36 +203,45 @@ def _store_on_cluster(
 ) -> list[Any]:
     """:func:`dask.array.store` for worker processes: an open dataset cannot go to a worker, and
     rasters must not travel through the scheduler. Each worker saves its blocks as ``.npy`` files
-    in a scratch folder beside the layer (by path and window); this process then writes them into
-    the staged GeoTIFF block by block and deletes them, so its memory stays one block."""
+    in a scratch folder beside the layer (by path and window); this process writes each into the
+    staged GeoTIFF as soon as it is saved and deletes it, so its memory stays one block and the
+    scratch folder holds only the blocks not yet written. One graph for the blocks and ``extra``:
+    what they share is computed once."""
+    from distributed import as_completed, get_client
+
+    client = get_client()
     scratch = [t.with_name(t.name.removesuffix("stage.tif") + "blocks") for t in temps]
     try:
-        saved = []
-        for folder, src in zip(scratch, sources, strict=True):
+        blocks, where = [], []
+        for layer, (folder, src) in enumerate(zip(scratch, sources, strict=True)):
             folder.mkdir()
-            saved.append(
-                da.map_blocks(
-                    _save_block,
-                    src,
-                    folder=str(folder),
-                    dtype="int8",
-                    chunks=tuple((1,) * len(c) for c in src.chunks),
-                )
+            saved = da.map_blocks(
+                _save_block,
+                src,
+                folder=str(folder),
+                dtype="int8",
+                chunks=tuple((1,) * len(c) for c in src.chunks),
             )
-        _, *results = dask.compute(saved, *extra)  # on the client, the default scheduler
-        log.info(
-            "dask: %d blocks of %d layer(s) computed by the cluster's workers",
-            sum(s.npartitions for s in saved),
-            len(saved),
-        )
-        for folder, src, target in zip(scratch, sources, targets, strict=True):
             rows = np.cumsum((0, *src.chunks[0]))
             cols = np.cumsum((0, *src.chunks[1]))
-            for r0, r1 in zip(rows[:-1], rows[1:], strict=True):
-                for c0, c1 in zip(cols[:-1], cols[1:], strict=True):
-                    block = folder / f"{r0}_{c0}.npy"
-                    target[slice(r0, r1), slice(c0, c1)] = np.load(block)
-                    block.unlink()
+            for (i, j), block in np.ndenumerate(saved.to_delayed(optimize_graph=False)):
+                blocks.append(block)
+                where.append((layer, rows[i], rows[i + 1], cols[j], cols[j + 1]))
+        futures = client.compute([*blocks, *extra])
+        done, rest = futures[: len(blocks)], futures[len(blocks) :]
+        position = {f.key: w for f, w in zip(done, where, strict=True)}
+        for future in as_completed(done):
+            future.result()  # a failed task raises here
+            layer, r0, r1, c0, c1 = position[future.key]
+            block = scratch[layer] / f"{r0}_{c0}.npy"
+            targets[layer][slice(r0, r1), slice(c0, c1)] = np.load(block)
+            block.unlink()
+        results = client.gather(rest)
+        log.info(
+            "dask: %d blocks of %d layer(s) computed by the cluster's workers",
+            len(blocks),
+            len(sources),
+        )
         return list(results)
     finally:
         for folder in scratch:
