@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CORES ?= all
 
-.PHONY: help install run dryrun test test-fast check lint format bench schema clean clean-results browser qgis
+.PHONY: help install run dryrun test test-fast check lint format bench schema clean clean-results browser qgis slurm
 
 help:
 	@echo "make run      set up .venv and run the demo workflow (results/)"
@@ -36,7 +36,7 @@ run: $(STAMP)
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES)
 
-test: $(STAMP) browser qgis check
+test: $(STAMP) browser qgis slurm check
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
@@ -60,6 +60,14 @@ qgis:
 	  $$SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends \
 	    qgis python3-qgis >/dev/null; }
+
+# The SLURM test starts a one-node cluster (munged, slurmctld, slurmd; Debian's slurm-wlm and munge).
+slurm:
+	@command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "install slurm-wlm and munge (the SLURM test starts a one-node cluster)"; exit 1; }; \
+	  echo "installing slurm-wlm and munge for the SLURM test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; }
 
 check: $(STAMP)
 	$(BIN)/ruff check sinkmap tests bench workflow/scripts aoi

@@ -360,6 +360,26 @@ class ChangeFilterConfig(_Strict):
         return [first_year - i for i in range(self.warmup_years, 0, -1)]
 
 
+class DaskConfig(_Strict):
+    """Where a job computes its dask graphs. Overridden by the environment variables
+    ``SINKMAP_DASK_SCHEDULER`` and ``SINKMAP_DASK_WORKERS`` (:mod:`sinkmap.cluster`)."""
+
+    scheduler: str = Field(
+        "threads",
+        pattern=r"^(threads|local|(tcp|tls|inproc|ucx|ws|wss)://\S+)$",
+        description="'threads': the job's threads (Snakemake's threads: of the rule); 'local': a "
+        "local cluster of worker processes started by each job; or the address of a running Dask "
+        "scheduler (e.g. tcp://10.0.0.5:8786) that every job connects to. Outputs are the same "
+        "byte for byte on each.",
+    )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Worker processes of a 'local' cluster (one thread each); default: the job's "
+        "threads. Ignored for 'threads' and for a scheduler address.",
+    )
+
+
 class Config(_Strict):
     """A sinkmap run."""
 
@@ -381,6 +401,9 @@ class Config(_Strict):
     change_filter: ChangeFilterConfig = Field(
         ChangeFilterConfig(),
         description="Persistence and minimum-mapping-unit filters on the land-cover series.",
+    )
+    dask: DaskConfig = Field(
+        DaskConfig(), description="Where the jobs compute: threads, a local cluster, a scheduler."
     )
 
     @field_validator("years")

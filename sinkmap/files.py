@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,7 +120,7 @@ def inside(path: Path, folder: Path, what: str) -> Path:
 
 
 #: What the temporaries of an output are called besides it: ``.<name>.<8 hex>.<kind>``.
-TEMPORARY_KINDS = ("part", "stage.tif", "cog.tif")
+TEMPORARY_KINDS = ("part", "stage.tif", "cog.tif", "blocks")
 
 
 def remove_stale_temporaries(path: Path) -> list[Path]:
@@ -132,7 +133,10 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
         # a part file's own side files too: SQLite's -journal, -wal and -shm of a GeoPackage
         suffix = f"{kind}{glob.escape(path.suffix)}*" if kind == "part" else kind
         for tmp in path.parent.glob(f".{glob.escape(path.name)}.{'[0-9a-f]' * 8}.{suffix}"):
-            unlink(tmp)
+            if tmp.is_dir():  # the block files of a layer computed on a Dask cluster
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                unlink(tmp)
             gone.append(tmp)
     if gone:
         log.info("removed %d temporary file(s) of an interrupted run beside %s", len(gone), path)

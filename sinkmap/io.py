@@ -9,7 +9,9 @@ or killed run never leaves a half-written layer behind.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,6 +29,8 @@ from sinkmap.errors import InputDataError
 from sinkmap.files import gdal_build_time, remove_stale_temporaries, unlink
 from sinkmap.grid import Grid
 from sinkmap.progress import ChunkProgress, Progress
+
+log = logging.getLogger(__name__)
 
 # GDAL caches written blocks up to GDAL_CACHEMAX (default 5 % of RAM) before flushing them; a fixed
 # default keeps a step's memory bounded by its chunks, not by the machine. Users may set their own.
@@ -121,15 +125,21 @@ def write_layers(
                 datasets.append(ds)
                 targets.append(_WindowWriter(ds, lock))
                 sources.append(spec.data.astype(spec.dtype))
-            stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
             folders = sorted({str(path.parent) for path in layers})
             progress = Progress(
                 f"writing {len(layers)} layer(s) to {', '.join(folders)}",
                 sum(source.npartitions for source in sources),
                 "chunks",
             )
-            with dask_scheduler(threads), progress, ChunkProgress(progress):
-                _, *results = dask.compute(stores, *extra)
+            with progress:
+                if distributed_client() is None:
+                    stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
+                    with dask_scheduler(threads), ChunkProgress(progress):
+                        _, *results = dask.compute(stores, *extra)
+                else:
+                    results = _store_on_cluster(
+                        sources, targets, list(temps.values()), extra, progress
+                    )
             for ds in datasets:
                 ds.close()
             datasets.clear()
@@ -200,19 +210,98 @@ def _tag_value(value: Any) -> str:
     return str(value)
 
 
-@contextlib.contextmanager
-def dask_scheduler(threads: int | None) -> Iterator[None]:
-    """Threaded dask scheduler, unless a distributed client is active (then use it)."""
+def _store_on_cluster(
+    sources: Sequence[da.Array],
+    targets: Sequence[_WindowWriter],
+    temps: Sequence[Path],
+    extra: Sequence[Any],
+    progress: Progress,
+) -> list[Any]:
+    """:func:`dask.array.store` for worker processes: an open dataset cannot go to a worker, and
+    rasters must not travel through the scheduler. Each worker saves its blocks as ``.npy`` files
+    in a scratch folder beside the layer (by path and window); this process writes each into the
+    staged GeoTIFF as soon as it is saved and deletes it, so its memory stays one block and the
+    scratch folder holds only the blocks not yet written. One graph for the blocks and ``extra``:
+    what they share is computed once."""
+    from distributed import as_completed, get_client
+
+    client = get_client()
+    scratch = [t.with_name(t.name.removesuffix("stage.tif") + "blocks") for t in temps]
+    try:
+        blocks, where = [], []
+        for layer, (folder, src) in enumerate(zip(scratch, sources, strict=True)):
+            folder.mkdir()
+            saved = da.map_blocks(
+                _save_block,
+                src,
+                folder=str(folder),
+                dtype="int8",
+                chunks=tuple((1,) * len(c) for c in src.chunks),
+            )
+            rows = np.cumsum((0, *src.chunks[0]))
+            cols = np.cumsum((0, *src.chunks[1]))
+            for (i, j), block in np.ndenumerate(saved.to_delayed(optimize_graph=False)):
+                blocks.append(block)
+                where.append((layer, rows[i], rows[i + 1], cols[j], cols[j + 1]))
+        futures = client.compute([*blocks, *extra])
+        done, rest = futures[: len(blocks)], futures[len(blocks) :]
+        position = {f.key: w for f, w in zip(done, where, strict=True)}
+        for future in as_completed(done):
+            future.result()  # a failed task raises here
+            layer, r0, r1, c0, c1 = position[future.key]
+            block = scratch[layer] / f"{r0}_{c0}.npy"
+            targets[layer][slice(r0, r1), slice(c0, c1)] = np.load(block)
+            block.unlink()
+            progress.update(1)
+        results = client.gather(rest)
+        log.info(
+            "dask: %d blocks of %d layer(s) computed by the cluster's workers",
+            len(blocks),
+            len(sources),
+        )
+        return list(results)
+    finally:
+        for folder in scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _save_block(block: np.ndarray, folder: str, block_info: dict | None = None) -> np.ndarray:
+    """Save one block as ``<row>_<col>.npy`` (its offset in the layer) in ``folder``."""
+    assert block_info is not None
+    (r0, _), (c0, _) = block_info[0]["array-location"]
+    path = os.path.join(folder, f"{r0}_{c0}.npy")
+    with open(path + ".part", "wb") as f:
+        np.save(f, block)
+    os.replace(path + ".part", path)
+    return np.ones((1, 1), dtype="int8")
+
+
+def distributed_client() -> Any:
+    """The active distributed client (see :func:`sinkmap.cluster.dask_cluster`), or None."""
     try:
         from distributed import get_client
 
-        get_client()
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def dask_scheduler(threads: int | None) -> Iterator[None]:
+    """Threaded dask scheduler, unless a distributed client is active (then use it)."""
+    if distributed_client() is not None:
         yield
         return
-    except (ImportError, ValueError):
-        pass
     with dask.config.set(scheduler="threads", num_workers=threads or os.cpu_count() or 1):
         yield
+
+
+def shared(value: Any) -> Any:
+    """``value`` as one key of a dask graph that every task using it refers to. An object given
+    to ``dask.delayed`` calls or ``map_blocks`` directly is copied into each task: harmless on
+    threads, but on a Dask cluster a lookup table, model or zone index would be sent once per
+    tile (megabytes per task on a province)."""
+    return dask.delayed(value, pure=False, traverse=False)
 
 
 def compute(tasks: Sequence[Any], threads: int | None) -> list[Any]:

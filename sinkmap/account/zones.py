@@ -235,14 +235,18 @@ class RasterZones(Zones):
         self.block = block
         self.ids += [str(c) for c in self.codes]
         self.names += [(names or {}).get(c, str(c)) for c in self.codes]
-        #: zone index (0-based among the codes) of each code, -1 for codes not listed
-        self._index = np.full(max(self.codes, default=0) + 1, -1, np.int64)
-        self._index[self.codes] = np.arange(len(self.codes))
+        # the codes sorted, and each one's zone index (0-based among the codes): a lookup by
+        # search, small whatever the codes' range (the object goes to every tile's task)
+        listed = np.asarray(self.codes, dtype=np.int64)
+        self._order = np.argsort(listed, kind="stable")
+        self._sorted = listed[self._order]
 
     def coverage(self, tile: Tile) -> ZoneCoverage | None:
         codes = np.asarray(self.block(tile)).ravel()
-        index = self._index
-        inside = (codes >= 0) & (codes < index.size)
-        zone = np.where(inside, index[np.where(inside, codes, 0)], -1)
+        if self._sorted.size:
+            pos = np.minimum(np.searchsorted(self._sorted, codes), self._sorted.size - 1)
+            zone = np.where(self._sorted[pos] == codes, self._order[pos], -1)
+        else:
+            zone = np.full(codes.shape, -1, np.int64)
         cell = np.flatnonzero(zone >= 0)
         return ZoneCoverage(zone[cell], cell.astype(np.int64), np.ones(cell.size))

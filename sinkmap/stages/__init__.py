@@ -38,6 +38,17 @@ def _in_workflow_script() -> bool:
     return hasattr(sys.modules.get("__main__"), "snakemake")
 
 
+def _job_cluster() -> contextlib.AbstractContextManager[object]:
+    """In a workflow script, the job's dask scheduler from the config's ``dask`` key and the
+    environment (:func:`sinkmap.cluster.dask_cluster`); elsewhere the caller's choice stands."""
+    sm = getattr(sys.modules.get("__main__"), "snakemake", None)
+    if sm is None:
+        return contextlib.nullcontext()
+    from sinkmap.cluster import dask_cluster
+
+    return dask_cluster(dict(sm.config).get("dask"), threads=sm.threads)
+
+
 @contextlib.contextmanager
 def step(log_path: str | Path | None, what: str) -> Iterator[logging.Logger]:
     """Send sinkmap's logging (and warnings) to ``log_path`` for the duration of one step.
@@ -61,7 +72,8 @@ def step(log_path: str | Path | None, what: str) -> Iterator[logging.Logger]:
     log = logging.getLogger("sinkmap")
     log.info("start: %s", what)
     try:
-        yield log
+        with _job_cluster():
+            yield log
     except SinkmapError as exc:
         log.error("FAILED %s: %s", what, exc)
         if _in_workflow_script():

@@ -27,7 +27,7 @@ from sinkmap.contract import CHANGE_FILTER_ROWS
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, open_on_grid, write_layers
+from sinkmap.io import LayerSpec, open_on_grid, shared, write_layers
 from sinkmap.legends import LEGENDS, colormap, ipcc_category_lut
 from sinkmap.provenance import read_sources, style_rasters
 from sinkmap.stages.context import Run, now
@@ -60,6 +60,7 @@ def filter_land_cover(
     now_lc = arrays[-1]
     dtype = now_lc.dtype
     lut = ipcc_category_lut(run.legend)
+    lut_key = shared(lut)  # one copy in the graph, not one per tile
     height, width = grid.shape
     cell_ha = float(grid.cell_area_ha(Window(width // 2, height // 2, 1, 1))[0, 0])
     min_cells = mmu_cells(fc.min_mapping_unit_ha, cell_ha)
@@ -71,12 +72,15 @@ def filter_land_cover(
         prev = open_on_grid(previous, grid, dtype=str(dtype))
         use = arrays[-fc.persistence_years :] if fc.persistence_years > 1 else arrays[-1:]
 
-        def _persist(prev_b: np.ndarray, *blocks: np.ndarray) -> np.ndarray:
-            cand, held_b = persistence_filter(blocks, prev_b, lut)
-            return np.stack([cand, held_b.astype(cand.dtype)])
-
         stacked = da.map_blocks(
-            _persist, prev, *use, new_axis=0, chunks=((2,), *grid.chunks), dtype=dtype
+            _persist,
+            prev,
+            *use,
+            lut=lut_key,
+            new_axis=0,
+            chunks=((2,), *grid.chunks),
+            dtype=dtype,
+            meta=np.array((), dtype=dtype),
         )
         candidate, held = stacked[0], stacked[1].astype(bool)
         changed = (candidate != prev) & (candidate != 0) & (prev != 0)
@@ -95,7 +99,7 @@ def filter_land_cover(
         filtered = da.where(removed, prev, candidate).astype(dtype)
         before = arrays[-2] if len(arrays) > 1 else now_lc
     parts = [
-        dask.delayed(_tile_areas)(grid, tile, lut, *blocks)
+        dask.delayed(_tile_areas)(grid, tile, lut_key, *blocks)
         for tile, *blocks in zip(
             grid.tiles(),
             *(
@@ -150,6 +154,12 @@ def filter_land_cover(
     )
     write_csv(table, outputs["summary"])
     return table
+
+
+def _persist(prev: np.ndarray, *blocks: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """The persistence filter's candidate map and held cells of a chunk, stacked."""
+    cand, held = persistence_filter(blocks, prev, lut)
+    return np.stack([cand, held.astype(cand.dtype)])
 
 
 def _tile_areas(

@@ -42,7 +42,7 @@ from sinkmap.dynamics import State
 from sinkmap.errors import InputDataError
 from sinkmap.files import sha256_file, write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, open_on_grid, write_layers
+from sinkmap.io import LayerSpec, open_on_grid, shared, write_layers
 from sinkmap.legends import class_names, ipcc_categories
 from sinkmap.paths import GAIN_LOSS_PARTS, STOCK_LAYERS
 from sinkmap.provenance import read_sources, style_rasters
@@ -218,8 +218,9 @@ def compute_interval(
         tally_arrays["gl_emissions"] = stacked[2]
 
     transition = int(getattr(model.params, "transition_years", 20))
+    zones_k = shared(zones)  # one copy in the graph, not one per tile
     tasks = [
-        dask.delayed(_change_tile)(grid, zones, tile, blocks, years, transition)
+        dask.delayed(_change_tile)(grid, zones_k, tile, blocks, years, transition)
         for tile, blocks in zip(grid.tiles(), tile_blocks(tally_arrays), strict=True)
     ]
     (parts,) = write_layers(grid, layers, extra=[tasks], threads=threads)

@@ -28,7 +28,7 @@ from sinkmap.dynamics import STATE_LAYERS, State
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, open_on_grid, write_layers
+from sinkmap.io import LayerSpec, open_on_grid, shared, write_layers
 from sinkmap.legends import (
     IPCC_CATEGORIES,
     LEGENDS,
@@ -126,18 +126,21 @@ def compute_stocks(
             raise InputDataError(f"compute_stocks needs the output path(s) {missing}")
         stacked, state = _stateful(model, grid, roles, arrays, year, previous)
     else:
-
-        def _block(*blocks: np.ndarray) -> np.ndarray:
-            pools = model.pools(dict(zip(roles, blocks, strict=True)))
-            return np.stack([np.asarray(pools[p], "float32") for p in POOLS])
-
         stacked = da.map_blocks(
-            _block, *arrays, new_axis=0, chunks=((len(POOLS),), *grid.chunks), dtype="float32"
+            _pools_block,
+            *arrays,
+            model=shared(model),  # one copy in the graph, not one per chunk
+            roles=list(roles),
+            new_axis=0,
+            chunks=((len(POOLS),), *grid.chunks),
+            dtype="float32",
+            meta=np.array((), dtype="float32"),
         )
     total = stacked.sum(axis=0)
     land_cover = open_on_grid(aligned["land_cover"], grid)
+    zones_k = shared(zones)
     tasks = [
-        dask.delayed(_stock_tile)(grid, zones, tile, lc, pools)
+        dask.delayed(_stock_tile)(grid, zones_k, tile, lc, pools)
         for tile, lc, pools in zip(
             grid.tiles(),
             land_cover.to_delayed(optimize_graph=False).ravel(),
@@ -195,6 +198,12 @@ def compute_stocks(
     table = table.assign(**run.provenance_columns(sources, synthetic), computed_at=stamp)
     write_csv(table, outputs["stock_tally"])
     return table
+
+
+def _pools_block(*blocks: np.ndarray, model: Any, roles: list[str]) -> np.ndarray:
+    """The model's pools of one chunk (its inputs in the order of ``roles``), stacked."""
+    pools = model.pools(dict(zip(roles, blocks, strict=True)))
+    return np.stack([np.asarray(pools[p], "float32") for p in POOLS])
 
 
 def _stock_tile(

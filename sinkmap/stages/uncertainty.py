@@ -39,7 +39,7 @@ from sinkmap.contract import SENSITIVITY_DRAW_COLUMNS
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, compute, open_on_grid, read_window, write_layers
+from sinkmap.io import LayerSpec, compute, open_on_grid, read_window, shared, write_layers
 from sinkmap.provenance import read_sources, style_rasters
 from sinkmap.stages.context import Run, tile_blocks
 
@@ -56,19 +56,21 @@ def _mc_by_pixel(
 ) -> tuple[Any, da.Array | None]:
     """Delayed totals (draws, zones, pools + total) and the SD layer, model run on every pixel."""
     errors = {role: spec.sd for role, spec in mc.input_errors.items()}
+    # one copy of each in the graph (not one per tile's task)
+    model_k, zones_k, draws_k, streams_k = map(shared, (model, zones, param_draws, streams))
     results = [
         dask.delayed(pixel_draws, nout=2)(
-            model,
+            model_k,
             grid,
-            zones,
+            zones_k,
             tile,
             blocks,
-            param_draws,
+            draws_k,
             mc.seed,
             mc.draws,
             errors,
             want_sd,
-            streams,
+            streams_k,
         )
         for tile, blocks in zip(grid.tiles(), tile_blocks(arrays), strict=True)
     ]
@@ -100,7 +102,8 @@ def _mc_linear(
     parts of its pools: each tile's sums are taken once, the draws applied to their total."""
     sizes = {name: int(np.size(p.mean)) for name, p in parameters.items()}
     tiles = list(zip(grid.tiles(), tile_blocks(arrays), strict=True))
-    per_tile = [dask.delayed(linear_stats)(model, grid, zones, t, b, sizes) for t, b in tiles]
+    model_k, zones_k = shared(model), shared(zones)  # one copy in the graph, not one per tile
+    per_tile = [dask.delayed(linear_stats)(model_k, grid, zones_k, t, b, sizes) for t, b in tiles]
     stats = dask.delayed(add_stats)(per_tile)
     totals = dask.delayed(linear_totals)(stats, factors, draws)
     sens = (
@@ -112,7 +115,8 @@ def _mc_linear(
         return totals, sens, None
     # a second model run per tile: measured faster than one run giving both (bench_monte_carlo
     # --path linear at 26 Mpx: 19.0-20.3 s against 22.8-23.6 s with the SD layer)
-    sd = [dask.delayed(linear_sd)(model, grid, t, b, factors, draws) for t, b in tiles]
+    factors_k = shared(factors)
+    sd = [dask.delayed(linear_sd)(model_k, grid, t, b, factors_k, draws) for t, b in tiles]
     return totals, sens, _tiles_to_array(grid, sd)
 
 
@@ -143,8 +147,9 @@ def _mc_by_class(
 ) -> tuple[Any, Any, da.Array]:
     """Delayed totals, sensitivity draws and the SD layer of a model whose pools depend on each
     pixel's class only."""
+    zones_k = shared(zones)  # one copy in the graph, not one per tile
     parts = [
-        dask.delayed(class_areas)(grid, zones, tile, block)
+        dask.delayed(class_areas)(grid, zones_k, tile, block)
         for tile, block in zip(
             grid.tiles(), land_cover.to_delayed(optimize_graph=False).ravel(), strict=True
         )

@@ -234,9 +234,13 @@ def test_stale_temporaries_of_a_killed_job_are_removed_before_the_next_write(
     other = tmp_path / ".carbon_stock_soil.tif.0123abcd.stage.tif"
     for p in [*left, other]:
         p.write_bytes(b"")
+    # the block files of a job that computed on a Dask cluster
+    blocks = tmp_path / ".carbon_stock_total.tif.0123abcd.blocks"
+    blocks.mkdir()
+    (blocks / "0_0.npy").write_bytes(b"")
     removed = remove_stale_temporaries(out)
-    assert sorted(removed) == sorted(left[::2])
-    assert not any(p.exists() for p in left) and other.exists()
+    assert sorted(removed) == sorted([*left[::2], blocks])
+    assert not any(p.exists() for p in [*left, blocks]) and other.exists()
     csv = tmp_path / "summary.csv"
     partial = tmp_path / ".summary.csv.89abcdef.part.csv"
     partial.write_text("half", encoding="utf-8")

@@ -143,3 +143,39 @@ def snakemake(
             f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+#: The stages a cluster test runs (and what they need): a year's stocks and Monte Carlo, an
+#: interval's sinks and its gain-loss Monte Carlo, of the years 2020 and 2021.
+CLUSTER_STAGES = ("stocks", "uncertainty", "interval", "gain_loss_uncertainty")
+#: One output of each job of those stages (a job makes all its outputs).
+CLUSTER_TARGETS = (
+    "results/2020/carbon_stock_total.tif",
+    "results/2021/carbon_stock_total.tif",
+    "results/2020/monte_carlo.csv",
+    "results/2021/monte_carlo.csv",
+    "results/sink/2020-2021/net_flux_co2e.tif",
+    "results/sink/2020-2021/monte_carlo_gain_loss.csv",
+)
+
+
+def output_digests(results: Path) -> dict[str, str]:
+    """sha256 of every file under ``results`` (by relative path). A CSV with a ``computed_at``
+    column (when the row was computed, the one field the output contract lets differ between two
+    runs of the same inputs) is hashed without that column; everything else byte for byte."""
+    import csv
+    import hashlib
+    import io
+
+    digests = {}
+    for path in sorted(p for p in results.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.suffix == ".csv":
+            rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+            if rows and "computed_at" in rows[0]:
+                i = rows[0].index("computed_at")
+                out = io.StringIO(newline="")
+                csv.writer(out, lineterminator="\n").writerows(r[:i] + r[i + 1 :] for r in rows)
+                data = out.getvalue().encode("utf-8")
+        digests[str(path.relative_to(results))] = hashlib.sha256(data).hexdigest()
+    return digests

@@ -12,6 +12,8 @@ rule stocks:
         **year_outputs(),
     log:
         str(P.log("stocks", "{year}")),
+    conda:
+        "../envs/sinkmap.yaml"
     threads: 2
     params:
         model=CFG.model.model_dump(),
@@ -32,6 +34,8 @@ rule uncertainty:
         sd=[str(P.stock_sd("{year}"))] if MC.pixel_sd else [],
     log:
         str(P.log("uncertainty", "{year}")),
+    conda:
+        "../envs/sinkmap.yaml"
     threads: 2
     params:
         uncertainty=MC.model_dump(mode="json"),
@@ -50,6 +54,8 @@ rule interval:
         **interval_outputs(),
     log:
         str(P.log("interval", "{y0}-{y1}")),
+    conda:
+        "../envs/sinkmap.yaml"
     threads: 2
     params:
         gain_loss=GAIN_LOSS.model_dump(mode="json"),
@@ -67,6 +73,8 @@ rule gain_loss_uncertainty:
         sensitivity=str(P.gain_loss_sensitivity("{y0}", "{y1}")),
     log:
         str(P.log("gain_loss_uncertainty", "{y0}-{y1}")),
+    conda:
+        "../envs/sinkmap.yaml"
     threads: 2
     params:
         uncertainty=MC.model_dump(mode="json"),

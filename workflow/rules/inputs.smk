@@ -9,6 +9,8 @@ rule grid:
         str(P.grid()),
     log:
         str(P.log("grid")),
+    conda:
+        "../envs/sinkmap.yaml"
     params:
         grid=CFG.grid.model_dump(),
         aoi_layer=CFG.aoi.layer,
@@ -23,6 +25,8 @@ rule fetch:
         str(P.manifest("{dataset}", "{version}", "{year}")),
     log:
         str(P.log("fetch", "{dataset}_{version}_{year}")),
+    conda:
+        "../envs/sinkmap.yaml"
     resources:
         downloads=1,
     params:
@@ -40,6 +44,8 @@ rule align:
         str(P.aligned("{role}", "{year}")),
     log:
         str(P.log("align", "{role}_{year}")),
+    conda:
+        "../envs/sinkmap.yaml"
     threads: 2
     params:
         dataset=lambda w: CFG.inputs[w.role].model_dump(),
@@ -56,6 +62,8 @@ rule filter_land_cover:
         summary=str(P.change_filter_summary("{year}")),
     log:
         str(P.log("filter_land_cover", "{year}")),
+    conda:
+        "../envs/sinkmap.yaml"
     threads: 2
     params:
         change_filter=FILTER.model_dump(mode="json"),

@@ -11,6 +11,8 @@ rule geopackage:
         str(P.geopackage("{year}")),
     log:
         str(P.log("geopackage", "{year}")),
+    conda:
+        "../envs/sinkmap.yaml"
     script:
         "../scripts/geopackage.py"
 
@@ -45,6 +47,8 @@ rule account:
         sensitivity=str(P.sensitivity()),
     log:
         str(P.log("account")),
+    conda:
+        "../envs/sinkmap.yaml"
     params:
         years=YEARS,
         intervals=INTERVALS,
@@ -60,6 +64,8 @@ rule assess:
         **{k: str(v) for k, v in P.assessment_outputs("{y0}", "{y1}").items()},
     log:
         str(P.log("assess", "{y0}-{y1}")),
+    conda:
+        "../envs/sinkmap.yaml"
     threads: 2
     params:  # the emission factors' draws: a new seed, draw count or distribution reruns it
         uncertainty=MC.model_dump(mode="json"),
@@ -75,6 +81,8 @@ rule account_json:
         str(P.account("json")),
     log:
         str(P.log("account_json")),
+    conda:
+        "../envs/sinkmap.yaml"
     script:
         "../scripts/account_json.py"
 
@@ -87,6 +95,8 @@ rule report:
         report(str(P.report()), caption="../report/report.rst", category="Report"),
     log:
         str(P.log("report")),
+    conda:
+        "../envs/sinkmap.yaml"
     params:
         title=f"sinkmap carbon account: {CFG.aoi.name or CFG.aoi.path}",
         config_files=config_label(),
@@ -117,6 +127,8 @@ rule stac:
         str(P.stac_catalog()),
     log:
         str(P.log("stac")),
+    conda:
+        "../envs/sinkmap.yaml"
     params:
         title=f"sinkmap carbon layers: {CFG.aoi.name or CFG.aoi.path}",
         synthetic=RUN.synthetic,

@@ -1,0 +1,64 @@
+"""The dask settings: the config's ``dask`` key and its environment overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from sinkmap.cluster import ENV_SCHEDULER, ENV_WORKERS, dask_cluster, resolve
+from sinkmap.config import DaskConfig
+from sinkmap.errors import ConfigError
+
+
+def test_default_is_the_jobs_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_SCHEDULER, raising=False)
+    monkeypatch.delenv(ENV_WORKERS, raising=False)
+    assert resolve(None) == DaskConfig(scheduler="threads", workers=None)
+    with dask_cluster(None) as client:
+        assert client is None
+
+
+def test_environment_overrides_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_SCHEDULER, "tcp://10.0.0.5:8786")
+    monkeypatch.setenv(ENV_WORKERS, "3")
+    s = resolve({"scheduler": "local", "workers": 1})
+    assert (s.scheduler, s.workers) == ("tcp://10.0.0.5:8786", 3)
+
+
+@pytest.mark.parametrize("value", ["thread", "10.0.0.5:8786", "tcp://", "slurm"])
+def test_a_scheduler_that_is_not_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(ENV_SCHEDULER, value)
+    with pytest.raises(ConfigError, match=ENV_SCHEDULER):
+        resolve(None)
+
+
+def test_an_unreachable_scheduler_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_SCHEDULER, raising=False)
+    import dask
+
+    # port 9 (discard) on this machine: nothing listens there
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "2s"}),
+        pytest.raises(ConfigError, match="cannot reach the Dask scheduler.*threads"),
+        dask_cluster({"scheduler": "tcp://127.0.0.1:9"}),
+    ):
+        pass
+
+
+def test_a_worker_without_the_workflow_folder_names_the_fix(tmp_path) -> None:
+    """A scheduler's workers are moved into the job's folder (paths are relative to it); a worker
+    on a node where that folder is not mounted stops the job with what to do."""
+    import os
+    from types import SimpleNamespace
+
+    from sinkmap.cluster import WorkingDirectory
+
+    here = os.getcwd()
+    try:
+        WorkingDirectory(str(tmp_path)).setup(SimpleNamespace(address="tcp://w:1"))
+        assert os.getcwd() == str(tmp_path)
+    finally:
+        os.chdir(here)
+    with pytest.raises(ConfigError, match="tcp://w:1 cannot enter the workflow folder.*same path"):
+        WorkingDirectory(str(tmp_path / "absent")).setup(SimpleNamespace(address="tcp://w:1"))
