@@ -111,6 +111,8 @@ rule qgis_project:
         str(P.qgis_project()),
     log:
         str(P.log("qgis_project")),
+    conda:
+        "../envs/sinkmap.yaml"
     params:
         title=f"sinkmap carbon layers: {CFG.aoi.name or CFG.aoi.path}",
     script:
