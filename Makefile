@@ -17,7 +17,7 @@ help:
 	@echo "make check    ruff, formatting, snakefmt, mypy (part of make test)"
 	@echo "make lint     make check + snakemake --lint"
 	@echo "make bench    benchmarks (bench/README.md)"
-	@echo "make clean    remove results/, resources/, logs/ and .venv"
+	@echo "make clean    remove results/, resources/, logs/, notebook_runs/ and .venv"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sinkmap needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
@@ -70,8 +70,8 @@ slurm:
 	  $$SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; }
 
 check: $(STAMP)
-	$(BIN)/ruff check sinkmap tests bench workflow/scripts aoi
-	$(BIN)/ruff format --check sinkmap tests bench workflow/scripts aoi
+	$(BIN)/ruff check sinkmap tests bench workflow/scripts aoi docs/examples
+	$(BIN)/ruff format --check sinkmap tests bench workflow/scripts aoi docs/examples
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/mypy sinkmap
 
@@ -79,7 +79,7 @@ lint: check
 	$(BIN)/snakemake --lint --cores 1
 
 format: $(STAMP)
-	$(BIN)/ruff format sinkmap tests bench workflow/scripts aoi
+	$(BIN)/ruff format sinkmap tests bench workflow/scripts aoi docs/examples
 	$(BIN)/snakefmt Snakefile workflow/rules
 
 bench: $(STAMP)
@@ -89,7 +89,7 @@ schema: $(STAMP)
 	$(BIN)/sinkmap schema > workflow/schemas/config.schema.json
 
 clean-results:
-	rm -rf results resources logs .snakemake
+	rm -rf results resources logs .snakemake notebook_runs
 
 clean: clean-results
 	rm -rf $(VENV)

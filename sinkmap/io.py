@@ -367,7 +367,9 @@ def open_dataarray(path: str | Path, *, chunks: int | None = None) -> Any:
     """Open a sinkmap output as a lazily-loaded, georeferenced ``xarray.DataArray`` (rioxarray)."""
     import rioxarray
 
-    data: Any = rioxarray.open_rasterio(path, chunks=chunks or True, masked=True)
+    # chunks by dimension name: xarray 2026 deprecates the positional form that chunks=True gives
+    size: int | str = chunks or "auto"
+    data: Any = rioxarray.open_rasterio(path, chunks={"x": size, "y": size}, masked=True)
     return data.squeeze("band", drop=True)
 
 
