@@ -87,6 +87,29 @@ class ColorRamp:
 
 
 #: Colour ramps of the continuous rasters, by kind (see :func:`raster_qml`).
+#: ColorBrewer Purples (9) and YlOrBr (9): light to dark.
+_PURPLES = (
+    "#fcfbfd",
+    "#efedf5",
+    "#dadaeb",
+    "#bcbddc",
+    "#9e9ac8",
+    "#807dba",
+    "#6a51a3",
+    "#54278f",
+    "#3f007d",
+)
+_YLORBR = (
+    "#ffffe5",
+    "#fff7bc",
+    "#fee391",
+    "#fec44f",
+    "#fe9929",
+    "#ec7014",
+    "#cc4c02",
+    "#993404",
+    "#662506",
+)
 RAMPS: dict[str, ColorRamp] = {
     "stock": ColorRamp("stock", _YLGN, 0.0, 400.0, "Mg C/ha", "Carbon stock"),
     "biomass": ColorRamp("biomass", _YLGN, 0.0, 500.0, "Mg/ha", "Above-ground biomass"),
@@ -99,9 +122,13 @@ RAMPS: dict[str, ColorRamp] = {
         "Net CO2e flux (emissions +, removals -)",
         diverging=True,
     ),
+    # the carbon state's ages (years since establishment or conversion) and calendar years
+    # (planting, last loss: 0 = none takes the lightest colour, as values below a ramp do)
+    "age": ColorRamp("age", _PURPLES, 0.0, 60.0, "years", "Years"),
+    "year": ColorRamp("year", _YLORBR, 1980.0, 2030.0, "calendar year", "Year"),
 }
 #: Every raster kind :func:`raster_qml` styles.
-RASTER_KINDS: tuple[str, ...] = ("stock", "flux", "land_cover", "biomass")
+RASTER_KINDS: tuple[str, ...] = ("stock", "flux", "land_cover", "biomass", "age", "year")
 
 
 def kind_from_tags(tags: Mapping[str, str]) -> str:
@@ -117,6 +144,10 @@ def kind_from_tags(tags: Mapping[str, str]) -> str:
         return "land_cover"
     if tags.get("ROLE") == "biomass" or units.startswith("Mg ha-1"):
         return "biomass"
+    if units == "years":
+        return "age"
+    if units == "calendar year":
+        return "year"
     raise ValueError(
         f"cannot tell the style of a raster with UNITS={units!r}; pass kind= one of {RASTER_KINDS}"
     )

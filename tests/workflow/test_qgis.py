@@ -50,13 +50,21 @@ PALETTED = {
     "state_previous_category": "ipcc_category",
     "state_stratum": "stratum",
 }
-UNSTYLED = {"planting_year", "state_age", "state_last_loss_year", "state_years_since_conversion"}
+UNSTYLED: set[str] = set()  # every raster has a style (the four below had none before)
+AGES = {"state_age", "state_years_since_conversion"}  # years
+YEARS = {"planting_year", "state_last_loss_year"}  # calendar years
 # ColorBrewer YlGn (9) and RdBu reversed (11), the ramps the contract names, with their ranges.
 YLGN = ["#ffffe5", "#f7fcb9", "#d9f0a3", "#addd8e", "#78c679", "#41ab5d", "#238443", "#006837"]
 YLGN.append("#004529")
 RDBU_R = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582"]
 RDBU_R += ["#d6604d", "#b2182b", "#67001f"]
+PURPLES = ["#fcfbfd", "#efedf5", "#dadaeb", "#bcbddc", "#9e9ac8", "#807dba", "#6a51a3"]
+PURPLES += ["#54278f", "#3f007d"]
+YLORBR = ["#ffffe5", "#fff7bc", "#fee391", "#fec44f", "#fe9929", "#ec7014", "#cc4c02", "#993404"]
+YLORBR.append("#662506")
 RAMPS = {
+    "age": (PURPLES, 0.0, 60.0),
+    "year": (YLORBR, 1980.0, 2030.0),
     "stock": (YLGN, 0.0, 400.0),
     "biomass": (YLGN, 0.0, 500.0),
     "flux": (RDBU_R, -100.0, 100.0),
@@ -77,6 +85,10 @@ def raster_kind(stem: str) -> str:
         return "paletted"
     if stem in UNSTYLED:
         return "default"
+    if stem in AGES:
+        return "age"
+    if stem in YEARS:
+        return "year"
     if stem.startswith(("carbon_stock_", "state_soil_start")):
         return "stock"
     if stem.startswith(("net_flux_co2e", "gain_loss_")):
