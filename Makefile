@@ -36,8 +36,10 @@ run: $(STAMP)
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES)
 
+# The tests in worker processes, one per core, each test module whole on one worker (its
+# fixtures made once; the shared published run once for all, tests/workflow/conftest.py).
 test: $(STAMP) browser qgis slurm check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not workflow"
