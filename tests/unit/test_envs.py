@@ -10,7 +10,16 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 #: environment.yml's tools for tests and development, not needed by a rule
-DEV_ONLY = {"pytest", "pytest-xdist", "jsonschema", "ruff", "pip", "nbclient", "nbformat", "ipykernel"}
+DEV_ONLY = {
+    "pytest",
+    "pytest-xdist",
+    "jsonschema",
+    "ruff",
+    "pip",
+    "nbclient",
+    "nbformat",
+    "ipykernel",
+}
 
 
 def _conda_deps(path: Path) -> dict[str, str]:
