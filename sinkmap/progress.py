@@ -38,13 +38,11 @@ def _on() -> bool:
     return os.environ.get(ENV_PROGRESS, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _size(n: float, unit: str) -> str:
-    if unit == "bytes":
-        for step, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-            if n >= step:
-                return f"{n / step:,.1f} {name}"
-        return f"{int(n):,} bytes"
-    return f"{int(n):,} {unit}"
+def _bytes(n: float) -> str:
+    for step, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= step:
+            return f"{n / step:,.1f} {name}"
+    return f"{int(n):,} bytes"
 
 
 class Progress:
@@ -109,8 +107,8 @@ class Progress:
 
     def _log(self) -> None:
         if self.unit == "bytes":
-            done = _size(self.done, self.unit)
-            of = f" of {_size(self.total, self.unit)}" if self.total else ""
+            done = _bytes(self.done)
+            of = f" of {_bytes(self.total)}" if self.total else ""
         else:
             done = f"{self.done:,}"
             of = f" of {self.total:,} {self.unit}" if self.total else f" {self.unit}"

@@ -131,19 +131,6 @@ def test_land_cover_that_misses_the_aoi_is_refused_at_align(tmp_path: Path) -> N
     _nothing_left(tmp_path)
 
 
-def test_all_nodata_land_cover_is_refused_at_align(tmp_path: Path) -> None:
-    with pytest.raises(InputDataError, match=r"miss the AOI or hold only nodata"):
-        _align(
-            tmp_path,
-            "land_cover",
-            "esa_worldcover",
-            "map",
-            np.zeros((SIDE, SIDE), "uint8"),
-            nodata=0,
-        )
-    _nothing_left(tmp_path)
-
-
 def test_partial_land_cover_warns_with_the_share_of_the_aoi(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -220,10 +207,14 @@ def test_a_corrupt_file_under_resources_is_set_aside_and_fetched_anew(tmp_path: 
     _nothing_left(tmp_path / "bad")
 
 
-def test_a_refused_download_is_set_aside_for_the_next_run(tmp_path: Path) -> None:
-    """Land cover refused for what it holds (all nodata): the fetched file is renamed *.refused
-    and the manifest removed, so a rerun asks the source again (it may have been corrected)."""
-    with pytest.raises(InputDataError, match=r"no value inside .*fetches them anew"):
+def test_all_nodata_land_cover_is_refused_at_align_and_set_aside(tmp_path: Path) -> None:
+    """Land cover refused for what it holds (all nodata): nothing is written, the fetched file is
+    renamed *.refused and the manifest removed, so a rerun asks the source again (it may have
+    been corrected)."""
+    with pytest.raises(
+        InputDataError,
+        match=r"(?s)no value inside .*miss the AOI or hold only nodata.*fetches them anew",
+    ):
         _align(
             tmp_path,
             "land_cover",
@@ -233,6 +224,7 @@ def test_a_refused_download_is_set_aside_for_the_next_run(tmp_path: Path) -> Non
             nodata=0,
         )
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["map.tif.refused"]
+    _nothing_left(tmp_path)
 
 
 def test_the_demo_landscape_outside_hainan_is_flagged() -> None:

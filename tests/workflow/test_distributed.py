@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from tinyrun import (
     CLUSTER_TARGETS,
     output_digests,
     snakemake,
+    stop_processes,
     write_aoi,
     write_config,
 )
@@ -28,18 +28,6 @@ from tinyrun import (
 pytestmark = pytest.mark.workflow
 
 DASK = Path(sys.executable).with_name("dask")
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait()
 
 
 @pytest.fixture
@@ -71,7 +59,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         address = _wait_for_workers(info, 2)
         yield address, logs
     finally:
-        _stop(procs)
+        stop_processes(procs)
 
 
 def _wait_for_workers(info: Path, n: int) -> str:

@@ -177,9 +177,12 @@ def temporaries(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob(".*") if TEMPORARY.match(p.name))
 
 
-def published_subset_of(workdir: Path, clean: dict[str, str]) -> None:
-    """Every output at a final name is the clean run's, byte for byte (nothing half-written)."""
-    now = snapshot(workdir)
+def published_subset_of(
+    workdir: Path, clean: dict[str, str], tops: tuple[str, ...] = ("results", "resources")
+) -> None:
+    """Every file at a final name under ``tops`` is the clean run's, byte for byte (nothing
+    half-written)."""
+    now = snapshot(workdir, tops)
     wrong = sorted(k for k, v in now.items() if clean.get(k) != v)
     assert wrong == [], f"files at final names that a clean run does not write so: {wrong}"
 
@@ -312,30 +315,22 @@ def test_network_fault(
 
 
 def _land_cover(server: TileServer, edit: Callable[[np.ndarray], np.ndarray], **kw: object) -> None:
-    with _open(server.files[WC_PATH]) as (array, transform):
-        kw = {"crs": "EPSG:4326", "transform": transform, "nodata": 0} | kw
-        server.files[WC_PATH] = tif_bytes(edit(array), **kw)  # type: ignore[arg-type]
+    array, transform = _read(server.files[WC_PATH])
+    kw = {"crs": "EPSG:4326", "transform": transform, "nodata": 0} | kw
+    server.files[WC_PATH] = tif_bytes(edit(array), **kw)  # type: ignore[arg-type]
 
 
 def _biomass(server: TileServer, edit: Callable[[np.ndarray], np.ndarray]) -> None:
-    with _open(server.files[AGB_PATH]) as (array, transform):
-        server.files[AGB_PATH] = tif_bytes(edit(array), crs="EPSG:4326", transform=transform)
+    array, transform = _read(server.files[AGB_PATH])
+    server.files[AGB_PATH] = tif_bytes(edit(array), crs="EPSG:4326", transform=transform)
 
 
-class _open:
+def _read(data: bytes) -> tuple[np.ndarray, Affine]:
     """The array and transform of a GeoTIFF's bytes."""
+    from rasterio.io import MemoryFile
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __enter__(self) -> tuple[np.ndarray, Affine]:
-        from rasterio.io import MemoryFile
-
-        with MemoryFile(self.data) as mem, mem.open() as ds:
-            return ds.read(1), ds.transform
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    with MemoryFile(data) as mem, mem.open() as ds:
+        return ds.read(1), ds.transform
 
 
 def corrupt(server: TileServer) -> None:
@@ -343,8 +338,8 @@ def corrupt(server: TileServer) -> None:
 
 
 def no_crs(server: TileServer) -> None:
-    with _open(server.files[WC_PATH]) as (array, transform):
-        server.files[WC_PATH] = tif_bytes(array, crs=None, transform=transform, nodata=0)  # type: ignore[arg-type]
+    array, transform = _read(server.files[WC_PATH])
+    server.files[WC_PATH] = tif_bytes(array, crs=None, transform=transform, nodata=0)  # type: ignore[arg-type]
 
 
 def elsewhere(server: TileServer) -> None:
@@ -422,7 +417,7 @@ def test_a_cached_download_damaged_on_disk_is_fetched_anew(
     assert proc.returncode == 1
     message_has(proc, (WC, "5,000 bytes", r"set aside", "fetches them anew"))
     assert tile.with_name(WC + ".refused").stat().st_size == 5000
-    published_subset_of_results(workdir, http_clean)
+    published_subset_of(workdir, http_clean, ("results",))
     ok(run(workdir, LAND_COVER, env=run_env(fresh_server)))
     now = snapshot(workdir)
     assert now == {k: http_clean[k] for k in now} and LAND_COVER in now
@@ -448,12 +443,6 @@ def test_a_class_missing_from_the_pool_table(demo_clean: dict[str, str], tmp_pat
     now = snapshot(workdir)
     assert now == {k: demo_clean[k] for k in now} and STOCK in now
     assert temporaries(workdir) == []
-
-
-def published_subset_of_results(workdir: Path, clean: dict[str, str]) -> None:
-    now = snapshot(workdir, ("results",))
-    wrong = sorted(k for k, v in now.items() if clean.get(k) != v)
-    assert wrong == [], f"results at final names that a clean run does not write so: {wrong}"
 
 
 # -- refused before any job: AOI, config, security ---------------------------------------------

@@ -112,6 +112,12 @@ def ramp_color(colors: list[str], lo: float, hi: float, value: float) -> tuple[i
     return tuple(int(round(float(np.interp(v, stops, channels[:, k])))) for k in range(3))  # type: ignore[return-value]
 
 
+def assert_shows(px: list[int], want: tuple[int, int, int], *where: object) -> None:
+    """A rendered pixel (RGBA) is opaque and ``want`` within 2 per channel."""
+    close = all(abs(a - b) <= 2 for a, b in zip(px[:3], want, strict=True))
+    assert px[3] == 255 and close, (*where, px, want)
+
+
 def run_qgis(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """Run the probe in real QGIS; return its answer and what QGIS and GDAL printed."""
     req, ans = workdir / "request.json", workdir / "answer.json"
@@ -247,15 +253,7 @@ def check_raster(path: Path, layer: dict[str, Any], cells: list[tuple]) -> None:
         if value is None:
             assert px[3] == 0, (stem, row, col, px)
             continue
-        want = ramp_color(colors, lo, hi, value)
-        assert px[3] == 255 and all(abs(a - b) <= 2 for a, b in zip(px[:3], want, strict=True)), (
-            stem,
-            row,
-            col,
-            value,
-            px,
-            want,
-        )
+        assert_shows(px, ramp_color(colors, lo, hi, value), stem, row, col, value)
 
 
 def graduated_color(breaks_qml: str, value: float) -> str | None:
@@ -502,14 +500,7 @@ def test_the_run_opens_as_a_qgis_project_with_nothing_to_fix(
     assert rendered["layers"][:3] == ["AOI", f"zones {years[-1]}", f"carbon_stock_total {years[0]}"]
     colors, lo, hi = RAMPS["stock"]
     for (row, col, value), px in zip(cells, rendered["pixels"], strict=True):
-        want = ramp_color(colors, lo, hi, value)
-        assert px[3] == 255 and all(abs(a - b) <= 2 for a, b in zip(px[:3], want, strict=True)), (
-            row,
-            col,
-            value,
-            px,
-            want,
-        )
+        assert_shows(px, ramp_color(colors, lo, hi, value), row, col, value)
 
 
 def inner_cells(tif: Path, gpkg: Path, n: int = 5) -> list[tuple[int, int, float]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -23,7 +22,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tinyrun import CLUSTER_TARGETS, REPO, output_digests, snakemake, write_aoi, write_config
+from tinyrun import (
+    CLUSTER_TARGETS,
+    REPO,
+    output_digests,
+    snakemake,
+    stop_processes,
+    write_aoi,
+    write_config,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -86,17 +93,6 @@ PartitionName=main Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in reversed(procs):
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-
-
 @pytest.fixture
 def slurm(tmp_path: Path) -> Iterator[Path]:
     """munged, slurmctld and slurmd in the foreground (stopped by PID at the end); the config at
@@ -137,7 +133,7 @@ def slurm(tmp_path: Path) -> Iterator[Path]:
         _wait(lambda: _node_state() == "idle", f"the node is not idle: {_node_state()!r}")
         yield d / "log"
     finally:
-        _stop(procs)
+        stop_processes(procs)
         if saved is None:
             SLURM_CONF.unlink(missing_ok=True)
         else:

@@ -7,6 +7,7 @@ The AOI is an irregular polygon of ~4 km² around the county town, so its edges 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,16 @@ def output_digests(results: Path) -> dict[str, str]:
                 data = out.getvalue().encode("utf-8")
         digests[str(path.relative_to(results))] = hashlib.sha256(data).hexdigest()
     return digests
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the daemons a test started, by PID, the last started first: SIGTERM, then SIGKILL
+    after 30 s."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
