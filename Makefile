@@ -74,7 +74,7 @@ slurm:
 check: $(STAMP)
 	$(BIN)/ruff check sinkmap tests bench workflow/scripts aoi docs/examples
 	$(BIN)/ruff format --check sinkmap tests bench workflow/scripts aoi docs/examples
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakefmt --check Snakefile workflow/run.smk workflow/rules
 	$(BIN)/mypy sinkmap
 
 lint: check
@@ -82,7 +82,7 @@ lint: check
 
 format: $(STAMP)
 	$(BIN)/ruff format sinkmap tests bench workflow/scripts aoi docs/examples
-	$(BIN)/snakefmt Snakefile workflow/rules
+	$(BIN)/snakefmt Snakefile workflow/run.smk workflow/rules
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_stages.py

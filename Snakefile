@@ -6,7 +6,16 @@
 #
 # Rules live in workflow/rules/, their scripts in workflow/scripts/; all maths is in the sinkmap package.
 
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
+
+from sinkmap.aoi import check_disjoint, read_aoi
+from sinkmap.config import expand_aois, load_aoi_configs
+from sinkmap.errors import SinkmapError
+from sinkmap.paths import Paths
+from sinkmap.stages.runlock import record_owner
 
 min_version("8.10")
 
@@ -18,13 +27,71 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/inputs.smk"
-include: "workflow/rules/carbon.smk"
-include: "workflow/rules/publish.smk"
+# Several AOIs (aois: in the config, docs/scaling.md): each AOI's workflow is a module with its own
+# config and folders (results/<name>/, resources/<name>/, logs/<name>/) and its rules named
+# <name>_<rule>, so its jobs fan out beside the other AOIs' in one DAG.
+try:
+    AOI_CONFIGS = load_aoi_configs(dict(config))  # every AOI valid before any is loaded
+    AOIS = expand_aois(dict(config))
+    if AOIS and workflow.is_main_process:
+        check_disjoint(
+            {
+                n: read_aoi(c.aoi.path, layer=c.aoi.layer, name=c.aoi.name)
+                for n, c in AOI_CONFIGS.items()
+            }
+        )
+except SinkmapError as _exc:
+    raise WorkflowError(f"configuration error:\n{_exc}") from None
 
+if not AOIS:
 
-rule all:
-    default_target: True
-    input:
-        all_outputs(),
+    include: "workflow/run.smk"
+
+    # an include keeps the including file's default target: name run.smk's target here
+    workflow.default_target = "all"
+
+else:
+    for AOI_NAME, AOI_CFG in AOIS.items():
+        AOI_RULES = f"{AOI_NAME}_"
+
+        module:
+            name: AOI_NAME
+            snakefile:
+                "workflow/run.smk"
+            config:
+                AOI_CFG
+
+        use rule * from AOI_NAME as AOI_RULES*
+
+    TOP = Paths(Path(config.get("results_dir", "results")))
+
+    # a module's onstart is not run: the run records its lock owner here (runlock.py)
+    onstart:
+        record_owner()
+
+    rule aois_account:
+        input:
+            accounts=[str(c.paths.account()) for c in AOI_CONFIGS.values()],
+            monte_carlo=[
+                str(c.paths.monte_carlo(y))
+                for c in AOI_CONFIGS.values()
+                for y in c.years
+                if c.account.uncertainty.enabled
+            ],
+        output:
+            str(TOP.aois_account()),
+        log:
+            str(Path(config.get("logs_dir", "logs")) / "aois_account.log"),
+        conda:
+            "workflow/envs/sinkmap.yaml"
+        params:
+            aois={n: c.years for n, c in AOI_CONFIGS.items()},
+            monte_carlo=all(c.account.uncertainty.enabled for c in AOI_CONFIGS.values()),
+        script:
+            "workflow/scripts/aois_account.py"
+
+    rule all:
+        default_target: True
+        input:
+            [f for name in AOIS for f in getattr(rules, f"{name}_all").input],
+            str(TOP.aois_account()),

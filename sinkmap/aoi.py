@@ -40,6 +40,37 @@ class AOI:
         return float(self.to_crs(crs).geometry.area / 1e6)
 
 
+#: An equal-area CRS for comparing AOIs anywhere (WGS 84 / NSIDC EASE-Grid 2.0 Global).
+EQUAL_AREA_CRS = "EPSG:6933"
+
+
+def check_disjoint(aois: dict[str, AOI], tolerance: float = 0.005) -> dict[tuple[str, str], float]:
+    """The area (ha) each pair of AOIs shares; an :class:`AOIError` when a pair shares more than
+    ``tolerance`` of the smaller AOI (their sum would count that land twice). Slivers below it,
+    where two digitised boundaries disagree along a shared border, are logged."""
+    names = list(aois)
+    geoms = [shapely.make_valid(aois[n].to_crs(EQUAL_AREA_CRS).geometry) for n in names]
+    tree = shapely.STRtree(geoms)
+    shared: dict[tuple[str, str], float] = {}
+    for i, j in zip(*tree.query(geoms, predicate="intersects"), strict=True):
+        if i >= j:
+            continue
+        ha = float(shapely.intersection(geoms[i], geoms[j]).area / 1e4)
+        if ha <= 0:
+            continue
+        a, b = names[i], names[j]
+        shared[(a, b)] = ha
+        smaller = min(geoms[i].area, geoms[j].area) / 1e4
+        if ha > tolerance * smaller:
+            raise AOIError(
+                f"AOIs {a} and {b} overlap by {ha:,.1f} ha ({ha / smaller:.1%} of the smaller): "
+                "the sum of the AOIs would count that land twice; give AOIs that do not overlap "
+                "(e.g. the counties of one boundary file)"
+            )
+        log.info("AOIs %s and %s share %.2f ha along their border (digitising slivers)", a, b, ha)
+    return shared
+
+
 def read_aoi(path: str | Path, *, layer: str | None = None, name: str | None = None) -> AOI:
     """Read an AOI from any vector file GDAL reads (GeoPackage, shapefile, GeoJSON …).
 

@@ -395,6 +395,7 @@ class Config(_Strict):
         Path("resources"), description="Where raw inputs are downloaded or generated."
     )
     results_dir: Path = Field(Path("results"), description="Where outputs are written.")
+    logs_dir: Path = Field(Path("logs"), description="Where each job writes its log.")
     account: AccountConfig = Field(
         AccountConfig(), description="Carbon account: methods, uncertainty, zones."
     )
@@ -458,8 +459,8 @@ class Config(_Strict):
 
     @property
     def paths(self) -> Paths:
-        """Every path of the run under ``results_dir`` and ``resources_dir``."""
-        return Paths(self.results_dir, self.resources_dir)
+        """Every path of the run under ``results_dir``, ``resources_dir`` and ``logs_dir``."""
+        return Paths(self.results_dir, self.resources_dir, self.logs_dir)
 
     @property
     def intervals(self) -> list[tuple[int, int]]:
@@ -502,9 +503,99 @@ def load_config(source: str | Path | dict[str, Any]) -> Config:
         raise ConfigError(format_validation_error(exc, where)) from None
 
 
+#: What an AOI of a several-AOI run may not set: its folders follow from its name.
+_RUN_FOLDERS = {"results_dir": "results", "resources_dir": "resources", "logs_dir": "logs"}
+_AOI_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` merged in: mappings key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def expand_aois(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The configs of a several-AOI run (``aois:``), by AOI name; ``{}`` for a one-AOI config.
+
+    Each AOI's config is the rest of ``data`` with the AOI's own settings merged in (mappings key by
+    key, so ``account: {zones: ...}`` replaces only the zones; ``aoi`` is replaced whole), and its
+    folders below the run's: ``<results_dir>/<name>``, ``<resources_dir>/<name>``,
+    ``<logs_dir>/<name>``. Each AOI runs as its own workflow; nothing is shared but the settings.
+    Raises :class:`ConfigError` naming the AOI and the fix; the configs themselves are validated
+    by :func:`load_config` (:func:`load_aoi_configs` does both).
+    """
+    aois = data.get("aois")
+    if aois is None or aois == {}:
+        return {}
+    if not isinstance(aois, dict):
+        raise ConfigError(
+            f"aois must map each AOI's name to its settings, e.g. aois: {{baoting: {{aoi: {{path: "
+            f"aoi/baoting.gpkg}}}}}}; got {type(aois).__name__}"
+        )
+    base = {k: v for k, v in data.items() if k != "aois"}
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in aois.items():
+        if not isinstance(name, str) or not _AOI_KEY.fullmatch(name):
+            raise ConfigError(
+                f"aois: {name!r} is not a usable AOI name: it names the AOI's folders and rules, so "
+                "it must start with a letter and hold only letters, digits and '_' (at most 63)"
+            )
+        entry = {} if entry is None else entry
+        if not isinstance(entry, dict):
+            raise ConfigError(
+                f"aois.{name} must be a mapping of settings (at least aoi: {{path: ...}}); "
+                f"got {entry!r}"
+            )
+        fixed = sorted(set(entry) & {*_RUN_FOLDERS, "aois"})
+        if fixed:
+            raise ConfigError(
+                f"aois.{name} sets {fixed}: an AOI's folders follow from its name "
+                "(<results_dir>/<name>, ...); set results_dir, resources_dir and logs_dir once, "
+                "at the top of the config"
+            )
+        if "aoi" not in entry:
+            raise ConfigError(f"aois.{name} has no aoi; give aois.{name}.aoi.path (a polygon file)")
+        merged = _merge({k: v for k, v in base.items() if k != "aoi"}, entry)
+        for key, default in _RUN_FOLDERS.items():
+            merged[key] = str(Path(str(base.get(key, default))) / name)
+        out[name] = merged
+    return out
+
+
+def load_aoi_configs(data: dict[str, Any]) -> dict[str, Config]:
+    """Every AOI's validated config of a several-AOI run (see :func:`expand_aois`); an error names
+    the AOI (``aois.<name>: ...``)."""
+    out = {}
+    for name, raw in expand_aois(data).items():
+        try:
+            out[name] = load_config(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"aois.{name}: {exc}") from None
+    return out
+
+
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the configuration (written to workflow/schemas/config.schema.json)."""
     schema = Config.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "sinkmap configuration"
+    # several AOIs in one run (expand_aois): the top-level aoi then comes from each entry
+    schema["properties"]["aois"] = {
+        "type": "object",
+        "title": "Aois",
+        "description": (
+            "Several AOIs in one run: AOI name -> its settings (aoi, and any other key to change "
+            "for it, e.g. grid or account.zones), merged onto the rest of this config. Each AOI "
+            "runs as its own workflow under <results_dir>/<name>/ (resources and logs likewise)."
+        ),
+        "propertyNames": {"pattern": f"^{_AOI_KEY.pattern}$"},
+        "additionalProperties": {"type": "object", "required": ["aoi"]},
+    }
+    schema["required"] = [k for k in schema["required"] if k != "aoi"]
+    schema["anyOf"] = [{"required": ["aoi"]}, {"required": ["aois"]}]
     return schema

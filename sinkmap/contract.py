@@ -9,7 +9,7 @@ from __future__ import annotations
 from sinkmap.constants import SIGN_CONVENTION, UNITS_FLUX_TOTAL, UNITS_STOCK, UNITS_STOCK_TOTAL
 
 #: Version of the output contract (docs/outputs.md). Bump the major part on breaking changes.
-OUTPUT_VERSION = "0.4.3"
+OUTPUT_VERSION = "0.4.4"
 
 #: Written on every output made from synthetic demo data.
 SYNTHETIC_NOTE = "SYNTHETIC DEMO DATA - not a real measurement of Baoting"
@@ -68,6 +68,8 @@ ACCOUNT_UNITS: dict[str, str | None] = {
     "output_version": None,
 }
 ACCOUNT_COLUMNS: list[str] = list(ACCOUNT_UNITS)
+#: ``results/carbon_account_aois.csv`` (several AOIs): the AOI's name, then the account's columns.
+AOIS_ACCOUNT_COLUMNS: list[str] = ["aoi", *ACCOUNT_COLUMNS]
 #: Integer columns (empty where not applicable), JSON-text columns, and plain text columns.
 ACCOUNT_INTEGER = ("year", "interval_start", "interval_end", "class_code", "mc_draws")
 ACCOUNT_JSON_TEXT = ("model", "method_params", "inputs")

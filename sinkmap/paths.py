@@ -82,6 +82,10 @@ class Paths:
         """``carbon_account.csv`` (``suffix`` ``parquet`` or ``json`` for its twins)."""
         return self.results / f"carbon_account.{suffix}"
 
+    def aois_account(self) -> Path:
+        """``carbon_account_aois.csv``: every AOI's account and their sum (a several-AOI run)."""
+        return self.results / "carbon_account_aois.csv"
+
     def stac_catalog(self) -> Path:
         return self.results / "stac" / "catalog.json"
 

@@ -97,7 +97,7 @@ def aoi_areas(st: pd.DataFrame) -> pd.Series:
 _NET_INTERVAL = [f"net_flux_mgco2e_per_yr_{k}" for k in [*INTERVAL_QUANTILES, "mcse"]]
 
 
-def _interval_columns(values: pd.DataFrame, name: str) -> pd.DataFrame:
+def interval_columns(values: pd.DataFrame, name: str) -> pd.DataFrame:
     """Percentiles (:data:`~sinkmap.contract.INTERVAL_QUANTILES`) of each row's draws, and the
     Monte Carlo standard error of the 95 % bounds (the larger of the two)."""
     q = values.quantile(list(INTERVAL_QUANTILES.values()), axis=1).T
@@ -127,7 +127,7 @@ def with_intervals(
     """
     cur = draws[year].pivot_table(index=["zone_id", "pool"], columns="draw", values="stock_mgc")
     n = cur.shape[1]
-    q = _interval_columns(cur, "stock_mgc")
+    q = interval_columns(cur, "stock_mgc")
     if prev is not None and prev in draws:
         before = (
             draws[prev]
@@ -135,7 +135,7 @@ def with_intervals(
             .reindex(index=cur.index, columns=cur.columns)
         )
         flux = flux_between(before, cur, year - prev)
-        q = q.join(_interval_columns(flux, "net_flux_mgco2e_per_yr"))
+        q = q.join(interval_columns(flux, "net_flux_mgco2e_per_yr"))
         now, then = aoi_areas(st), valid_area.get(prev)
         if then is not None:
             differs = [
@@ -284,7 +284,7 @@ def _gain_loss_mc_intervals(gl: pd.DataFrame, draws: pd.DataFrame) -> pd.DataFra
     with the intervals of their net flux draws."""
     net = draws[draws["part"] == "net"].astype({"zone_id": str})
     values = net.pivot_table(index="zone_id", columns="draw", values="mgco2e_per_yr")
-    q = _interval_columns(values, "net_flux_mgco2e_per_yr")
+    q = interval_columns(values, "net_flux_mgco2e_per_yr")
     q["mc_draws"] = values.shape[1]
     return _with_net_interval(gl, q.reset_index())
 

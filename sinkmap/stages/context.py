@@ -55,7 +55,7 @@ class Run:
 
     @cached_property
     def paths(self) -> Paths:
-        return Paths(self.cfg.results_dir, self.cfg.resources_dir)
+        return self.cfg.paths
 
     @cached_property
     def legend(self) -> str | None:

@@ -6,11 +6,13 @@ import warnings
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import pytest
+import shapely
 from rasterio.windows import Window
 from shapely.geometry import Point, Polygon, box
 
-from sinkmap.aoi import AOI, aoi_mask, grid_for_aoi, read_aoi
+from sinkmap.aoi import AOI, aoi_mask, check_disjoint, grid_for_aoi, read_aoi
 from sinkmap.errors import AOIError
 from sinkmap.grid import Grid
 
@@ -134,3 +136,28 @@ def test_mask_window_fully_inside_and_outside():
     aoi = AOI(box(-10, -10, 2, 14), "EPSG:32649")  # covers columns 0-1 entirely
     np.testing.assert_array_equal(aoi_mask(aoi, GRID, Window(0, 0, 2, 4)), np.ones((4, 2), bool))
     np.testing.assert_array_equal(aoi_mask(aoi, GRID, Window(2, 0, 2, 4)), np.zeros((4, 2), bool))
+
+
+# -- several AOIs: no land counted twice ---------------------------------------------------------
+def _square(x0: float, width: float = 0.01) -> AOI:
+    return AOI(shapely.box(x0, 18.60, x0 + width, 18.61), "EPSG:4326", "square")
+
+
+def test_aois_that_share_only_a_border_are_disjoint():
+    assert check_disjoint({"a": _square(109.60), "b": _square(109.61), "c": _square(109.70)}) == {}
+
+
+def test_a_sliver_along_a_shared_border_is_tolerated_and_measured():
+    # b starts 0.00001 deg (about 1.05 m) inside a: a strip 1.05 m x 1.11 km, about 0.117 ha
+    shared = check_disjoint({"a": _square(109.60), "b": _square(109.60999)})
+    strip = pyproj.Geod(ellps="WGS84").geometry_area_perimeter(
+        shapely.box(109.60999, 18.60, 109.61, 18.61)
+    )[0]
+    assert shared.keys() == {("a", "b")}
+    assert shared[("a", "b")] == pytest.approx(abs(strip) / 1e4, rel=1e-3)
+
+
+def test_overlapping_aois_are_refused():
+    # b covers the east half of a: 50 % of the smaller
+    with pytest.raises(AOIError, match=r"AOIs a and b overlap by .* \(50\.0% of the smaller\)"):
+        check_disjoint({"a": _square(109.60), "b": _square(109.605)})

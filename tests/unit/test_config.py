@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
-from sinkmap.config import json_schema, load_config
+from sinkmap.config import expand_aois, json_schema, load_aoi_configs, load_config
 from sinkmap.errors import ConfigError
 
 from ._helpers import CONFIG_YAML, SCHEMA_JSON
@@ -264,3 +265,75 @@ def test_schema_rejects_unknown_key(base):
     base["modle"] = {}
     with pytest.raises(jsonschema.ValidationError, match="modle"):
         jsonschema.Draft202012Validator(schema).validate(base)
+
+
+# -- several AOIs in one run (aois:) ---------------------------------------------------------------
+def _several(base: dict) -> dict:
+    """The demo config turned into two AOIs: the county, and another with its own grid."""
+    aoi = base.pop("aoi")
+    base["aois"] = {
+        "baoting": {"aoi": aoi},
+        "other": {"aoi": {"path": "aoi/other.gpkg"}, "grid": {"crs": "EPSG:32650"}},
+    }
+    return base
+
+
+def test_each_aoi_gets_the_rest_of_the_config_and_its_own_folders(base):
+    configs = expand_aois(_several(base))
+    assert list(configs) == ["baoting", "other"]
+    baoting, other = configs["baoting"], configs["other"]
+    assert baoting["aoi"]["layer"] == "baoting"
+    # aoi is replaced whole: the county's layer name does not leak into the other AOI
+    assert other["aoi"] == {"path": "aoi/other.gpkg"}
+    # mappings merge key by key: the other AOI keeps the grid's resolution and chunk
+    assert other["grid"] == {"crs": "EPSG:32650", "resolution": 10, "chunk": 2048}
+    assert baoting["grid"]["crs"] == "EPSG:32649"
+    assert other["years"] == base["years"] and other["model"] == base["model"]
+    for name, cfg in configs.items():
+        assert "aois" not in cfg
+        assert cfg["results_dir"] == f"results/{name}"
+        assert cfg["resources_dir"] == f"resources/{name}"
+        assert cfg["logs_dir"] == f"logs/{name}"
+    loaded = load_aoi_configs(_several(yaml.safe_load(CONFIG_YAML.read_text(encoding="utf-8"))))
+    assert loaded["other"].paths.log("grid") == Path("logs/other/grid.log")
+    assert loaded["other"].paths.year_dir(2020) == Path("results/other/2020")
+
+
+def test_one_aoi_config_has_no_aois(base):
+    assert expand_aois(base) == {} and load_aoi_configs(base) == {}
+
+
+@pytest.mark.parametrize(
+    ("aois", "match"),
+    [
+        ([{"aoi": {"path": "a.gpkg"}}], r"aois must map each AOI's name"),
+        ({"../up": {"aoi": {"path": "a.gpkg"}}}, r"'\.\./up' is not a usable AOI name"),
+        ({"9lives": {"aoi": {"path": "a.gpkg"}}}, r"must start with a letter"),
+        ({"a": "a.gpkg"}, r"aois\.a must be a mapping"),
+        ({"a": {"grid": {"resolution": 30}}}, r"aois\.a has no aoi; give aois\.a\.aoi\.path"),
+        (
+            {"a": {"aoi": {"path": "a.gpkg"}, "results_dir": "elsewhere"}},
+            r"aois\.a sets \['results_dir'\].*set results_dir.*once",
+        ),
+    ],
+)
+def test_a_bad_aois_entry_names_the_aoi_and_the_fix(base, aois, match):
+    base["aois"] = aois
+    with pytest.raises(ConfigError, match=match):
+        expand_aois(base)
+
+
+def test_an_invalid_aoi_config_names_the_aoi(base):
+    base = _several(base)
+    base["aois"]["other"]["grid"]["resolution"] = -10
+    with pytest.raises(ConfigError, match=r"(?s)aois\.other: .*grid\.resolution"):
+        load_aoi_configs(base)
+
+
+def test_schema_takes_either_aoi_or_aois(base):
+    schema = json.loads(SCHEMA_JSON.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.validate(_several(copy.deepcopy(base)))
+    del base["aoi"]
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(base)

@@ -1,0 +1,191 @@
+"""Several AOIs in one run (``aois:``): each AOI's jobs fan out in one DAG, each AOI's outputs
+equal a run of that AOI alone, and their sum adds the AOIs' accounts and draws exactly.
+
+The AOIs: ``town``, the tiny AOI of the published run (tests/workflow/conftest.py), with its
+zones and the demo's carbon-state model, and ``west``, the same polygon 0.03° west, without zones.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import rasterio
+import shapely
+import yaml
+from conftest import PUBLISHED_YEARS
+from tinyrun import (
+    AOI_LONLAT,
+    dynamics_settings,
+    output_digests,
+    snakemake,
+    write_aoi,
+    write_config,
+)
+
+pytestmark = pytest.mark.workflow
+
+AOIS_ACCOUNT = "results/carbon_account_aois.csv"
+
+
+def _config(workdir: Path, **west: object) -> Path:
+    """The published run's config with two AOIs instead of one."""
+    write_aoi(workdir)
+    west_poly = shapely.affinity.translate(shapely.Polygon(AOI_LONLAT), -0.03, 0)
+    gpd.GeoDataFrame({"name": ["west AOI"]}, geometry=[west_poly], crs="EPSG:4326").to_file(
+        workdir / "west.geojson"
+    )
+    path = write_config(workdir, PUBLISHED_YEARS, **dynamics_settings(workdir))
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    cfg["aois"] = {
+        "town": {"aoi": cfg.pop("aoi")},
+        "west": {
+            "aoi": {"path": str(workdir / "west.geojson"), "name": "west AOI"},
+            "account": {"zones": None},
+        }
+        | west,
+    }
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def aois_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Both AOIs' accounts and their sum (what the sum needs: stocks, Monte Carlo, intervals)."""
+    workdir = tmp_path_factory.mktemp("aois")
+    _config(workdir)
+    proc = snakemake(workdir, AOIS_ACCOUNT)
+    return workdir, proc.stdout + proc.stderr
+
+
+def test_each_aoi_is_its_own_jobs_and_folders(aois_run):
+    workdir, output = aois_run
+    for name in ("town", "west"):
+        for rule in ("fetch", "align", "stocks", "uncertainty", "interval", "account"):
+            assert f"rule {name}_{rule}:" in output
+        assert (workdir / "results" / name / "2021" / "carbon_stock_total.tif").is_file()
+        assert (workdir / "logs" / name / "stocks" / "2021.log").is_file()
+        assert list((workdir / "resources" / name / "raw").iterdir())
+    assert sorted(p.name for p in (workdir / "results").iterdir()) == [
+        "carbon_account_aois.csv",
+        "town",
+        "west",
+    ]
+
+
+def test_an_aoi_gives_what_it_gives_alone(aois_run, published_run):
+    """Every layer and table the several-AOI run made for ``town`` equals the published run's of
+    the same AOI, config and model: tables byte for byte (without ``computed_at``), layers pixel
+    for pixel with the same tags, but for the AOI tag, the path of the AOI's file (the same file
+    in another folder)."""
+    workdir, _ = aois_run
+    mine_root, alone_root = workdir / "results" / "town", published_run / "results"
+    tables = {k: v for k, v in output_digests(mine_root).items() if k.endswith(".csv")}
+    alone = output_digests(alone_root)
+    assert {"2021/monte_carlo.csv", "carbon_account.csv"} <= set(tables)
+    assert {k: alone.get(k) for k in tables} == tables
+    layers = sorted(p.relative_to(mine_root) for p in mine_root.rglob("*.tif"))
+    assert Path("2021/carbon_stock_total.tif") in layers and len(layers) > 30
+    for rel in layers:
+        with rasterio.open(mine_root / rel) as a, rasterio.open(alone_root / rel) as b:
+            ta, tb = a.tags(), b.tags()
+            assert ta.pop("AOI") == str(workdir / "aoi.geojson")
+            assert tb.pop("AOI") == str(published_run / "aoi.geojson")
+            assert ta == tb, rel
+            assert a.profile["transform"] == b.profile["transform"] and a.count == b.count
+            assert np.array_equal(a.read(), b.read(), equal_nan=True), rel
+
+
+def _whole(t: pd.DataFrame) -> pd.DataFrame:
+    return t[(t["zone_id"] == "aoi") & (t["class_name"] == "all classes")]
+
+
+def test_the_sum_adds_the_aois_accounts_and_their_draws(aois_run):
+    workdir, _ = aois_run
+    res = workdir / "results"
+    table = pd.read_csv(res / "carbon_account_aois.csv", dtype={"zone_id": str})
+    alone = {
+        n: pd.read_csv(res / n / "carbon_account.csv", dtype={"zone_id": str})
+        for n in ("town", "west")
+    }
+    # every AOI's rows, as its own account has them, with the AOI's name in front
+    for name, t in alone.items():
+        mine = table[table["aoi"] == name].drop(columns="aoi").reset_index(drop=True)
+        assert len(mine) == len(t)
+        assert np.allclose(
+            mine["stock_mgc"].fillna(-1), t["stock_mgc"].fillna(-1), rtol=0, atol=1e-6
+        )
+    total = _whole(table[table["aoi"] == "all AOIs"])
+    town, west = (_whole(alone[n]) for n in ("town", "west"))
+
+    def one(t: pd.DataFrame, **key: object) -> pd.Series:
+        sel = t
+        for k, v in key.items():
+            sel = sel[sel[k] == v]
+        assert len(sel) == 1, key
+        return sel.iloc[0]
+
+    # draws of the whole AOI's total stock, summed draw by draw over the AOIs
+    def draws(year: int) -> np.ndarray:
+        out = 0
+        for n in ("town", "west"):
+            d = pd.read_csv(res / n / str(year) / "monte_carlo.csv", dtype={"zone_id": str})
+            d = d[(d["zone_id"] == "aoi") & (d["pool"] == "total")].sort_values("draw")
+            out = out + d["stock_mgc"].to_numpy()
+        return np.asarray(out)
+
+    for year in PUBLISHED_YEARS:
+        for pool in ("above", "below", "dead", "soil", "total"):
+            key = {"year": year, "pool": pool, "method": "stock-difference"}
+            s, a, b = one(total, **key), one(town, **key), one(west, **key)
+            assert s["area_ha"] == pytest.approx(a["area_ha"] + b["area_ha"], rel=1e-12, abs=1e-6)
+            assert s["stock_mgc"] == pytest.approx(a["stock_mgc"] + b["stock_mgc"], abs=1e-6)
+            assert s["stock_density_mgc_per_ha"] == pytest.approx(
+                s["stock_mgc"] / s["area_ha"], rel=1e-6
+            )
+        s = one(total, year=year, pool="total", method="stock-difference")
+        lo, hi = np.percentile(draws(year), [2.5, 97.5])
+        assert (s["stock_mgc_p025"], s["stock_mgc_p975"]) == pytest.approx((lo, hi), abs=1e-5)
+        assert s["mc_draws"] == 20
+    y0, y1 = PUBLISHED_YEARS
+    key = {"interval_start": y0, "interval_end": y1, "pool": "total"}
+    for method in ("stock-difference", "gain-loss"):
+        s, a, b = (one(t, method=method, **key) for t in (total, town, west))
+        for col in ("net_flux_mgco2e_per_yr", "emissions_mgco2e_per_yr", "removals_mgco2e_per_yr"):
+            assert s[col] == pytest.approx(a[col] + b[col], abs=1e-6)
+    # the flux's draws: -(T1 - T0) x 44/12 per year, T the summed stock of each draw
+    flux = -(draws(y1) - draws(y0)) * 44 / 12 / (y1 - y0)
+    s = one(total, method="stock-difference", **key)
+    lo, hi = np.percentile(flux, [2.5, 97.5])
+    assert (s["net_flux_mgco2e_per_yr_p025"], s["net_flux_mgco2e_per_yr_p975"]) == pytest.approx(
+        (lo, hi), abs=1e-5
+    )
+    assert np.isnan(one(total, method="gain-loss", **key)["net_flux_mgco2e_per_yr_p025"])
+    assert set(total["synthetic"]) == {"yes"}
+
+
+def test_overlapping_aois_are_refused_before_any_job(tmp_path):
+    """An AOI that covers another's land would count it twice in the sum."""
+    _config(tmp_path)
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text(encoding="utf-8"))
+    cfg["aois"]["copy"] = {"aoi": {"path": str(tmp_path / "aoi.geojson")}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0
+    err = proc.stdout + proc.stderr
+    # the config's keys come sorted (yaml.safe_dump): copy, town, west
+    found = re.search(r"AOIs copy and town overlap by ([\d.,]+) ha \(100\.0% of the smaller\)", err)
+    assert found, err
+    geodesic, _ = pyproj.Geod(ellps="WGS84").geometry_area_perimeter(shapely.Polygon(AOI_LONLAT))
+    assert float(found[1].replace(",", "")) == pytest.approx(abs(geodesic) / 1e4, rel=1e-3)
+    assert "would count that land twice" in err
+    assert "Traceback" not in err
+    shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
