@@ -25,7 +25,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from sinkmap.errors import InputDataError
+from sinkmap.errors import ConfigError, InputDataError
 from sinkmap.files import gdal_build_time, remove_stale_temporaries, unlink
 from sinkmap.grid import Grid
 from sinkmap.progress import ChunkProgress, Progress
@@ -44,6 +44,28 @@ COG_PROFILE: dict[str, Any] = {
     "blockysize": 512,
     "compress": "DEFLATE",
 }
+#: Codecs of the published COGs (``SINKMAP_COMPRESS``): DEFLATE by default, which every GeoTIFF
+#: reader decodes (web maps built on geotiff.js before 3.0 do not decode ZSTD); ZSTD level 1 takes
+#: 0.73x DEFLATE's publishing time at 1.03x its size on the demo's layers
+#: (bench/bench_codecs.py, bench/README.md).
+COMPRESSION: dict[str, dict[str, Any]] = {
+    "DEFLATE": {"compress": "DEFLATE"},
+    "ZSTD": {"compress": "ZSTD", "level": 1},
+}
+
+
+def cog_profile() -> dict[str, Any]:
+    """GDAL creation options of a published COG: :data:`COG_PROFILE` with the codec that
+    ``SINKMAP_COMPRESS`` names (``DEFLATE`` when unset)."""
+    name = os.environ.get("SINKMAP_COMPRESS", "DEFLATE").strip().upper() or "DEFLATE"
+    if name not in COMPRESSION:
+        raise ConfigError(
+            f"SINKMAP_COMPRESS={name!r} is not a codec sinkmap publishes; use one of "
+            f"{sorted(COMPRESSION)} or unset it"
+        )
+    return COG_PROFILE | COMPRESSION[name]
+
+
 #: GeoPackage version of every GeoPackage sinkmap writes: 1.2, what GDAL wrote by default before
 #: 3.7.1. GDAL 3.7.1 and later write 1.4, which the GDAL of QGIS 3.22 LTR (Debian 12: GDAL 3.6)
 #: opens with "This version of GeoPackage ... may only be partially supported"; sinkmap uses
@@ -107,6 +129,7 @@ def write_layers(
     temporary name; only when all are complete are they renamed onto their final names. On any error
     no layer of this call reaches its final name, and no temporary file is left behind.
     """
+    publish_profile = cog_profile()  # a bad SINKMAP_COMPRESS stops here, before any work
     temps: dict[Path, Path] = {}
     cogs: dict[Path, Path] = {}
     datasets = []
@@ -149,7 +172,9 @@ def write_layers(
                 cogs[path] = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.cog.tif")
             _parallel(
                 [
-                    lambda p=path, s=spec: _publish(temps[p], cogs[p], s, cog=cog)
+                    lambda p=path, s=spec: _publish(
+                        temps[p], cogs[p], s, cog=cog, profile=publish_profile
+                    )
                     for path, spec in layers.items()
                 ],
                 threads,
@@ -164,7 +189,7 @@ def write_layers(
             unlink(tmp)
 
 
-def _publish(src: Path, dst: Path, spec: LayerSpec, *, cog: bool) -> None:
+def _publish(src: Path, dst: Path, spec: LayerSpec, *, cog: bool, profile: dict[str, Any]) -> None:
     """Tag the staged file, then lay it out as a COG at ``dst`` (or move it there as it is)."""
     from rio_cogeo.cogeo import cog_translate
 
@@ -183,7 +208,7 @@ def _publish(src: Path, dst: Path, spec: LayerSpec, *, cog: bool) -> None:
     cog_translate(
         str(src),
         str(dst),
-        dict(COG_PROFILE),
+        profile,
         nodata=spec.nodata,
         overview_resampling=spec.overview_resampling,  # type: ignore[arg-type]
         config=dict(_GDAL_ENV),

@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 
-from sinkmap.errors import InputDataError, OutputError
+from sinkmap.errors import ConfigError, InputDataError, OutputError
 from sinkmap.files import atomic_path
 from sinkmap.grid import Grid
 from sinkmap.io import LayerSpec, check_on_grid, open_on_grid, write_layers
@@ -260,3 +260,35 @@ def test_a_killed_geopackage_write_leaves_no_sqlite_journal(tmp_path: Path) -> N
         p.write_bytes(b"")
     assert sorted(remove_stale_temporaries(out)) == sorted(left)
     assert other.exists()
+
+
+# -- the published codec (SINKMAP_COMPRESS) -------------------------------------------------------
+def test_layers_are_deflate_by_default_and_zstd_on_request(tmp_path, monkeypatch, written):
+    folder = written[0]
+    with rasterio.open(folder / "out" / "stock.tif") as ds:
+        assert ds.compression.name == "deflate"
+    stock = written[2]
+    monkeypatch.setenv("SINKMAP_COMPRESS", "zstd")
+    target = tmp_path / "stock.tif"
+    write_layers(
+        BIG, {target: LayerSpec(da.from_array(stock, chunks=BIG.chunks), "float32", float("nan"))}
+    )
+    with rasterio.open(target) as ds:
+        assert ds.compression.name == "zstd"
+        assert np.array_equal(ds.read(1), stock, equal_nan=True)
+    is_valid, errors, _ = cog_validate(str(target))
+    assert is_valid, errors
+
+
+def test_an_unknown_codec_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("SINKMAP_COMPRESS", "jpeg")
+
+    def never(block: np.ndarray) -> np.ndarray:
+        raise AssertionError("computed although the codec is unknown")
+
+    data = da.from_array(np.ones(SMALL.shape, np.uint8), chunks=SMALL.chunks).map_blocks(
+        never, dtype="uint8"
+    )
+    with pytest.raises(ConfigError, match=r"SINKMAP_COMPRESS='JPEG'.*\['DEFLATE', 'ZSTD'\]"):
+        write_layers(SMALL, {tmp_path / "x.tif": LayerSpec(data, "uint8", 0)})
+    assert _listing(tmp_path) == []
