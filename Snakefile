@@ -36,7 +36,9 @@ try:
     if AOIS and workflow.is_main_process:
         check_disjoint(
             {
-                n: read_aoi(c.aoi.path, layer=c.aoi.layer, name=c.aoi.name)
+                n: read_aoi(
+                    c.aoi.path, layer=c.aoi.layer, name=c.aoi.name, where=c.aoi.where
+                )
                 for n, c in AOI_CONFIGS.items()
             }
         )

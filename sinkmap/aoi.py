@@ -71,10 +71,17 @@ def check_disjoint(aois: dict[str, AOI], tolerance: float = 0.005) -> dict[tuple
     return shared
 
 
-def read_aoi(path: str | Path, *, layer: str | None = None, name: str | None = None) -> AOI:
+def read_aoi(
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    name: str | None = None,
+    where: str | None = None,
+) -> AOI:
     """Read an AOI from any vector file GDAL reads (GeoPackage, shapefile, GeoJSON …).
 
-    All features of the layer are dissolved into one geometry. Invalid rings are repaired with
+    All features of the layer (those ``where``, an OGR SQL attribute filter, selects) are
+    dissolved into one geometry. Invalid rings are repaired with
     :func:`shapely.make_valid`; non-polygon parts are dropped.
     """
     import geopandas as gpd
@@ -92,16 +99,26 @@ def read_aoi(path: str | Path, *, layer: str | None = None, name: str | None = N
                 raise AOIError(
                     f"AOI file {path} has no layer {layer!r}; its layers are {layers}: set aoi.layer"
                 )
-        gdf = gpd.read_file(path, layer=layer)
+        gdf = gpd.read_file(path, layer=layer, where=where)
     except AOIError:
         raise
     except Exception as exc:  # pyogrio raises several types for unreadable files
+        if where is not None:
+            raise AOIError(
+                f"cannot read AOI file {path} with aoi.where {where!r}: {exc}; check the filter "
+                '(OGR SQL, e.g. "adcode = 469029" or "name = \'Baoting\'") and the field names'
+            ) from exc
         raise AOIError(
             f"cannot read AOI file {path}: {exc}; give a GeoPackage, shapefile or GeoJSON"
         ) from exc
     if gdf.crs is None:
         raise AOIError(
             f"AOI file {path} has no CRS; assign one (e.g. in QGIS: Layer CRS > Set Layer CRS) and save"
+        )
+    if gdf.empty and where is not None:
+        raise AOIError(
+            f"no feature of AOI file {path} (layer {layer}) matches aoi.where {where!r}; check "
+            "the value (text in single quotes) against the layer's attribute table"
         )
     if gdf.empty:
         raise AOIError(

@@ -30,6 +30,13 @@ class AOIConfig(_Strict):
     name: str | None = Field(
         None, description="Name used in outputs; the file's 'name' field when omitted."
     )
+    where: str | None = Field(
+        None,
+        description=(
+            "Attribute filter (OGR SQL WHERE) selecting the AOI's features in the layer, e.g. "
+            '"adcode = 469029" for one county of a file of counties; all features when omitted.'
+        ),
+    )
 
 
 class GridConfig(_Strict):

@@ -69,7 +69,8 @@ class Run:
 
     @cached_property
     def aoi(self) -> AOI:
-        return read_aoi(self.cfg.aoi.path, layer=self.cfg.aoi.layer, name=self.cfg.aoi.name)
+        a = self.cfg.aoi
+        return read_aoi(a.path, layer=a.layer, name=a.name, where=a.where)
 
     def raw_dir(self, role: str, year: int) -> Path:
         """``resources/raw/<dataset>/<version>/<year>``: where the files of ``role`` for ``year``

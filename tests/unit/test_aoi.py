@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -161,3 +162,34 @@ def test_overlapping_aois_are_refused():
     # b covers the east half of a: 50 % of the smaller
     with pytest.raises(AOIError, match=r"AOIs a and b overlap by .* \(50\.0% of the smaller\)"):
         check_disjoint({"a": _square(109.60), "b": _square(109.605)})
+
+
+# -- one AOI out of a file of several (aoi.where) --------------------------------------------------
+@pytest.fixture
+def counties(tmp_path: Path) -> Path:
+    path = tmp_path / "counties.gpkg"
+    gpd.GeoDataFrame(
+        {"adcode": [469029, 469001], "name": ["Baoting", "Wuzhishan"]},
+        geometry=[box(109.60, 18.60, 109.61, 18.61), box(109.50, 18.70, 109.52, 18.71)],
+        crs="EPSG:4326",
+    ).to_file(path, layer="counties")
+    return path
+
+
+def test_where_selects_the_aoi_among_the_features(counties):
+    aoi = read_aoi(counties, layer="counties", where="adcode = 469001")
+    assert aoi.name == "Wuzhishan"
+    assert aoi.geometry.equals(box(109.50, 18.70, 109.52, 18.71))
+    assert read_aoi(counties, where="name = 'Baoting'").name == "Baoting"
+
+
+@pytest.mark.parametrize(
+    ("where", "match"),
+    [
+        ("adcode = 1", r"no feature of AOI file .* matches aoi.where 'adcode = 1'"),
+        ("code = 469001", r"cannot read AOI file .* with aoi.where 'code = 469001'.*field names"),
+    ],
+)
+def test_a_where_that_selects_nothing_names_the_filter(counties, where, match):
+    with pytest.raises(AOIError, match=match):
+        read_aoi(counties, where=where)
