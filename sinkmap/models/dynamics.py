@@ -313,25 +313,38 @@ def _sliced(fn: Callable[..., _T], first: Any, *args: Any, **kwargs: Any) -> _T:
             return State(*(a[s] for a in v))
         return v
 
-    parts = []
+    out: Any = None
     for a in range(0, n, SLICE):
         s = slice(a, a + SLICE)
-        parts.append(
-            fn(
-                cut(first, s),
-                *(cut(v, s) for v in args),
-                **{k: cut(v, s) for k, v in kwargs.items()},
-            )
+        part = fn(
+            cut(first, s),
+            *(cut(v, s) for v in args),
+            **{k: cut(v, s) for k, v in kwargs.items()},
         )
-    return cast(_T, _join(parts))
+        if out is None:  # the whole result allocated once, each slice's written in place
+            out = _alloc(part, n)
+        _fill(out, part, s)
+    return cast(_T, out)
 
 
-def _join(parts: list[Any]) -> Any:
-    first = parts[0]
-    if isinstance(first, np.ndarray):
-        return np.concatenate(parts)
-    if isinstance(first, dict):
-        return {k: _join([p[k] for p in parts]) for k in first}
-    if hasattr(first, "_fields"):  # State, Step
-        return type(first)(*(_join([p[i] for p in parts]) for i in range(len(first))))
-    return tuple(_join([p[i] for p in parts]) for i in range(len(first)))
+def _alloc(part: Any, n: int) -> Any:
+    """Empty arrays of ``n`` elements shaped like the 1-D arrays of a kernel's result."""
+    if isinstance(part, np.ndarray):
+        return np.empty(n, part.dtype)
+    if isinstance(part, dict):
+        return {k: _alloc(v, n) for k, v in part.items()}
+    if hasattr(part, "_fields"):  # State, Step
+        return type(part)(*(_alloc(v, n) for v in part))
+    return tuple(_alloc(v, n) for v in part)
+
+
+def _fill(out: Any, part: Any, s: slice) -> None:
+    """Write one slice's result into the arrays :func:`_alloc` made."""
+    if isinstance(out, np.ndarray):
+        out[s] = part
+    elif isinstance(out, dict):
+        for k, v in out.items():
+            _fill(v, part[k], s)
+    else:
+        for v, p in zip(out, part, strict=True):
+            _fill(v, p, s)
