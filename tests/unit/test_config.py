@@ -13,7 +13,7 @@ import yaml
 from sinkmap.config import expand_aois, json_schema, load_aoi_configs, load_config
 from sinkmap.errors import ConfigError
 
-from ._helpers import CONFIG_YAML, SCHEMA_JSON
+from ._helpers import CONFIG_YAML, ROOT, SCHEMA_JSON
 
 
 @pytest.fixture
@@ -337,3 +337,25 @@ def test_schema_takes_either_aoi_or_aois(base):
     del base["aoi"]
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(base)
+
+
+def test_the_hainan_counties_example_is_eighteen_disjoint_aois():
+    """config/examples/hainan_counties.yaml: the demo's settings for each city and county of the
+    island (aoi.where on one boundary file), Baoting with the demo's zones."""
+    from sinkmap.aoi import check_disjoint, read_aoi
+
+    raw = yaml.safe_load((ROOT / "config" / "examples" / "hainan_counties.yaml").read_text("utf-8"))
+    configs = load_aoi_configs(raw)
+    assert len(configs) == 18
+    demo = load_config(CONFIG_YAML)
+    for name, cfg in configs.items():
+        assert cfg.years == demo.years and cfg.model == demo.model and cfg.inputs == demo.inputs
+        assert cfg.results_dir == Path("results") / name
+        assert (cfg.account.zones is not None) == (name == "baoting")
+    aois = {
+        n: read_aoi(c.aoi.path, layer=c.aoi.layer, where=c.aoi.where) for n, c in configs.items()
+    }
+    assert check_disjoint(aois) == {}
+    # Baoting's feature is the committed county boundary of the demo
+    baoting = read_aoi(ROOT / "aoi" / "baoting.gpkg")
+    assert aois["baoting"].geometry.symmetric_difference(baoting.geometry).area == 0
