@@ -13,7 +13,7 @@ Arrays and geometries only: the zones' polygons come in as a GeoDataFrame
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,12 +114,14 @@ _DENSE_BINS = 1 << 20
 def group_sums(
     member: Membership,
     keys: Mapping[str, npt.ArrayLike],
-    values: Mapping[str, npt.ArrayLike],
+    values: Mapping[str, npt.ArrayLike | Callable[[], npt.ArrayLike]],
 ) -> pd.DataFrame:
     """Σ weight (``area_ha``) and Σ value × weight per zone and key combination, over one tile.
 
     ``keys`` are small non-negative integer layers of the tile (e.g. ``{"class_end": lc1}``),
-    ``values`` per-hectare layers (Mg C/ha → Mg C). Returns one row per (zone, keys…) present,
+    ``values`` per-hectare layers (Mg C/ha → Mg C), or functions that make one when its sum is
+    taken (so that a tally of many derived layers holds one of them at a time). Returns one row
+    per (zone, keys…) present,
     columns ``zone``, the key names, ``area_ha`` and the value names; tiles combine with
     :func:`add_group_sums`. Memory: one entry per counted cell and zone, never a dense matrix.
     """
@@ -160,7 +162,9 @@ def group_sums(
         out[name] = col
     out["area_ha"] = _sum(member.weight)
     for name, v in values.items():
-        out[name] = _sum(np.asarray(v, "float64").ravel()[member.cell] * member.weight)
+        layer = v() if callable(v) else v
+        out[name] = _sum(np.asarray(layer, "float64").ravel()[member.cell] * member.weight)
+        del layer
     return pd.DataFrame(out)
 
 

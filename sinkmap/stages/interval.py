@@ -9,7 +9,8 @@ engine (:func:`sinkmap.account.zones.group_sums`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +371,16 @@ def _state_gain_loss(
     )
 
 
+def _emissions(a: np.ndarray, b: np.ndarray, years: int) -> np.ndarray:
+    """The emissions part (≥ 0) of the flux between stocks ``a`` and ``b``."""
+    return np.maximum(flux_between(a, b, years), 0.0)
+
+
+def _removals(a: np.ndarray, b: np.ndarray, years: int) -> np.ndarray:
+    """The removals part (≤ 0) of the flux between stocks ``a`` and ``b``."""
+    return np.minimum(flux_between(a, b, years), 0.0)
+
+
 def _change_tile(
     grid: Grid,
     zones: Zones,
@@ -390,15 +401,15 @@ def _change_tile(
         stocks["total" + t] = pool_sum({p: stocks[p + t] for p in POOLS})
     for pool in ACCOUNT_POOLS:
         valid &= np.isfinite(stocks[pool + "0"]) & np.isfinite(stocks[pool + "1"])
-    # only the valid cells are summed, so NaN elsewhere does no harm
-    values: dict[str, np.ndarray] = {}
+    # only the valid cells are summed, so NaN elsewhere does no harm; the fluxes are made one at a
+    # time as group_sums takes their sums (Mg CO2e/ha/yr, inventory sign)
+    values: dict[str, np.ndarray | Callable[[], np.ndarray]] = {}
     for pool in ACCOUNT_POOLS:
         a, b = stocks[pool + "0"], stocks[pool + "1"]
-        flux = flux_between(a, b, years)  # Mg CO2e/ha/yr, inventory sign
         values[f"sd_s0:{pool}"] = a
         values[f"sd_s1:{pool}"] = b
-        values[f"sd_emissions:{pool}"] = np.maximum(flux, 0.0)
-        values[f"sd_removals:{pool}"] = np.minimum(flux, 0.0)
+        values[f"sd_emissions:{pool}"] = partial(_emissions, a, b, years)
+        values[f"sd_removals:{pool}"] = partial(_removals, a, b, years)
     if "gl_removals" in blocks:
         rem = np.asarray(blocks["gl_removals"], "float64")
         em = np.asarray(blocks["gl_emissions"], "float64")
