@@ -92,8 +92,24 @@ else:
         script:
             "workflow/scripts/aois_account.py"
 
+    rule aois_stac:
+        input:
+            catalogs=[str(c.paths.stac_catalog()) for c in AOI_CONFIGS.values()],
+            account=str(TOP.aois_account()),
+        output:
+            str(TOP.stac_catalog()),
+        log:
+            str(Path(config.get("logs_dir", "logs")) / "aois_stac.log"),
+        conda:
+            "workflow/envs/sinkmap.yaml"
+        params:
+            aois=list(AOI_CONFIGS),
+        script:
+            "workflow/scripts/aois_stac.py"
+
     rule all:
         default_target: True
         input:
             [f for name in AOIS for f in getattr(rules, f"{name}_all").input],
             str(TOP.aois_account()),
+            str(TOP.stac_catalog()),

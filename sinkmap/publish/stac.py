@@ -299,6 +299,52 @@ def build_catalog(results_dir: Path, *, title: str, synthetic: bool) -> Path:
     return final / CATALOG_FILE
 
 
+def build_aois_catalog(results_dir: Path, children: dict[str, Path], *, title: str) -> Path:
+    """The catalog of a run with several AOIs: ``results_dir/stac/catalog.json``, a child link to
+    each AOI's own catalog (AOI name → its ``catalog.json``, built by :func:`build_catalog`),
+    validated offline with them. Synthetic when any AOI's catalog is."""
+    results_dir = Path(results_dir).resolve()
+    synthetic = False
+    links: list[dict[str, Any]] = [
+        {"rel": "root", "href": f"./{CATALOG_FILE}", "type": "application/json", "title": title}
+    ]
+    for name, child in children.items():
+        child = Path(child).resolve()
+        data = json.loads(child.read_text(encoding="utf-8"))
+        synthetic |= bool(data.get("sinkmap:synthetic"))
+        href = os.path.relpath(child, results_dir / STAC_DIR)
+        links.append({"rel": "child", "href": href, "type": "application/json", "title": name})
+    description = (
+        f"{title}: {len(children)} AOIs, each its own catalog (carbon stocks in {UNITS_STOCK}, net "
+        f"CO2e flux in {UNITS_FLUX}, {SIGN_CONVENTION}); their accounts and sum in "
+        f"carbon_account_aois.csv beside this folder. sinkmap {__version__}, output contract "
+        f"{OUTPUT_VERSION} (docs/outputs.md)."
+    )
+    if synthetic:
+        description += " SYNTHETIC DEMO DATA: not a real measurement."
+    catalog = {
+        "type": "Catalog",
+        "stac_version": pystac.get_stac_version(),
+        "id": "sinkmap-aois",
+        "title": title,
+        "description": description,
+        "sinkmap:synthetic": synthetic,
+        "sinkmap:output_version": OUTPUT_VERSION,
+        "sinkmap:sinkmap_version": __version__,
+        "links": links,
+    }
+    final = results_dir / STAC_DIR
+    tmp = results_dir / f".{STAC_DIR}-{uuid.uuid4().hex[:8]}-part"  # beside final: same hrefs
+    try:
+        tmp.mkdir()
+        (tmp / CATALOG_FILE).write_text(json.dumps(catalog, indent=2), encoding="utf-8")
+        validate_catalog(tmp / CATALOG_FILE)
+        _replace_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final / CATALOG_FILE
+
+
 def _empty_extent() -> pystac.Extent:
     """A placeholder extent, replaced by the items' extent before the catalog is written."""
     unknown: list[list[datetime | None]] = [[None, None]]

@@ -189,3 +189,23 @@ def test_overlapping_aois_are_refused_before_any_job(tmp_path):
     assert "Traceback" not in err
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_the_aois_catalog_links_each_aois_catalog(tmp_path, published_run):
+    """results/stac/catalog.json of a several-AOI run: a child link per AOI's catalog, valid
+    STAC, walked by pystac down to the AOIs' items (here one AOI's, the published run's)."""
+    import pystac
+
+    from sinkmap.publish.stac import build_aois_catalog
+
+    child = published_run / "results" / "stac" / "catalog.json"
+    top = build_aois_catalog(tmp_path, {"town": child}, title="two counties")
+    assert top == tmp_path / "stac" / "catalog.json"
+    catalog = pystac.Catalog.from_file(str(top))
+    assert catalog.extra_fields["sinkmap:synthetic"] is True
+    assert "SYNTHETIC DEMO DATA" in catalog.description
+    (town,) = catalog.get_children()
+    assert town.get_self_href() == str(child)
+    items = list(town.get_items(recursive=True))
+    assert {i.id for i in items} >= {"stocks-2021", "sink-2020-2021"}, [i.id for i in items]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stac"]
