@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sinkmap.aoi import grid_for_aoi
-from sinkmap.config import json_schema, load_config, read_config_file
+from sinkmap.aoi import check_disjoint, grid_for_aoi
+from sinkmap.config import Config, json_schema, load_aoi_configs, load_config, read_config_file
 from sinkmap.errors import SinkmapError
 from sinkmap.stages.context import validate_run
 
@@ -28,32 +28,47 @@ def add_cli(sub: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    run = validate_run(cfg)
-    model, aoi = run.model, run.aoi
-    grid = grid_for_aoi(aoi, crs=cfg.grid.crs, resolution=cfg.grid.resolution, chunk=cfg.grid.chunk)
+    path = Path(args.config)
+    configs = load_aoi_configs(read_config_file(path)) if path.exists() else {}
+    if not configs:
+        print(json.dumps({"config": str(args.config), **_describe(load_config(path))}, indent=2))
+        return 0
+    described = {name: _describe(cfg) for name, cfg in configs.items()}
+    shared = check_disjoint({name: validate_run(cfg).aoi for name, cfg in configs.items()})
     print(
         json.dumps(
             {
                 "config": str(args.config),
-                "aoi": aoi.name,
-                "aoi_area_km2": round(aoi.area_km2(cfg.grid.crs), 2),
-                "grid": {
-                    "crs": grid.crs,
-                    "width": grid.width,
-                    "height": grid.height,
-                    "tiles": len(list(grid.tiles())),
-                },
-                "years": cfg.years,
-                "intervals": [f"{a}-{b}" for a, b in cfg.intervals],
-                "model": model.describe(),
-                "inputs": {role: inp.dataset for role, inp in cfg.inputs.items()},
-                "synthetic": run.synthetic,
+                "aois": described,
+                "shared_border_ha": {f"{a}/{b}": round(ha, 4) for (a, b), ha in shared.items()},
             },
             indent=2,
         )
     )
     return 0
+
+
+def _describe(cfg: Config) -> dict[str, Any]:
+    """What ``sinkmap validate`` prints of one AOI's run (after checking everything it needs)."""
+    run = validate_run(cfg)
+    model, aoi = run.model, run.aoi
+    grid = grid_for_aoi(aoi, crs=cfg.grid.crs, resolution=cfg.grid.resolution, chunk=cfg.grid.chunk)
+    return {
+        "aoi": aoi.name,
+        "aoi_area_km2": round(aoi.area_km2(cfg.grid.crs), 2),
+        "grid": {
+            "crs": grid.crs,
+            "width": grid.width,
+            "height": grid.height,
+            "tiles": len(list(grid.tiles())),
+        },
+        "years": cfg.years,
+        "intervals": [f"{a}-{b}" for a, b in cfg.intervals],
+        "model": model.describe(),
+        "inputs": {role: inp.dataset for role, inp in cfg.inputs.items()},
+        "synthetic": run.synthetic,
+        "results": str(cfg.results_dir),
+    }
 
 
 def _schema(_: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from sinkmap.cli import main
@@ -65,3 +66,18 @@ def test_validate_reports_config_errors(tmp_path, capsys):
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "inputs: needs a 'land_cover' role" in err
+
+
+def test_validate_describes_every_aoi_of_a_several_aoi_config(capsys, monkeypatch):
+    from ._helpers import ROOT
+
+    monkeypatch.chdir(ROOT)  # the example's paths are relative to the checkout
+    assert main(["validate", "config/examples/hainan_counties.yaml"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["aois"]) == 18 and out["shared_border_ha"] == {}
+    baoting = out["aois"]["baoting"]
+    assert baoting["aoi"] == "Baoting Li and Miao Autonomous County"
+    assert baoting["results"] == "results/baoting"
+    # the committed county boundary: 1,152 km² in UTM 49N (aoi/README.md), 4718 x 4930 cells
+    assert baoting["aoi_area_km2"] == pytest.approx(1152.1, abs=0.1)
+    assert (baoting["grid"]["width"], baoting["grid"]["height"]) == (4718, 4930)
