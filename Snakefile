@@ -9,10 +9,11 @@
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import min_version
 
 from sinkmap.aoi import check_disjoint, read_aoi
-from sinkmap.config import expand_aois, load_aoi_configs
+from sinkmap.config import expand_aois, load_aoi_configs, summable_uncertainty
 from sinkmap.errors import SinkmapError
 from sinkmap.paths import Paths
 from sinkmap.stages.runlock import record_owner
@@ -66,6 +67,12 @@ else:
         use rule * from AOI_NAME as AOI_RULES*
 
     TOP = Paths(Path(config.get("results_dir", "results")))
+    # the sum's Monte Carlo intervals: the AOIs' draws added draw by draw, when they can be
+    NO_SUM_MC = summable_uncertainty(AOI_CONFIGS)
+    if NO_SUM_MC and workflow.is_main_process:
+        logger.warning(
+            f"the sum of the AOIs gets no Monte Carlo interval: {NO_SUM_MC}"
+        )
 
     # a module's onstart is not run: the run records its lock owner here (runlock.py)
     onstart:
@@ -78,7 +85,7 @@ else:
                 str(c.paths.monte_carlo(y))
                 for c in AOI_CONFIGS.values()
                 for y in c.years
-                if c.account.uncertainty.enabled
+                if not NO_SUM_MC
             ],
         output:
             str(TOP.aois_account()),
@@ -88,7 +95,7 @@ else:
             "workflow/envs/sinkmap.yaml"
         params:
             aois={n: c.years for n, c in AOI_CONFIGS.items()},
-            monte_carlo=all(c.account.uncertainty.enabled for c in AOI_CONFIGS.values()),
+            monte_carlo=not NO_SUM_MC,
         script:
             "workflow/scripts/aois_account.py"
 

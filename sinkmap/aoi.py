@@ -92,6 +92,10 @@ def read_aoi(
         raise AOIError(
             f"AOI file {path} does not exist; set aoi.path in the config to a polygon file"
         )
+    if where is not None and ";" in where:
+        raise AOIError(
+            f"aoi.where {where!r} holds ';': give one attribute filter, e.g. \"adcode = 469029\""
+        )
     try:
         if layer is not None:
             layers = [str(row[0]) for row in pyogrio.list_layers(path)]

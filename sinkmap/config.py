@@ -33,7 +33,7 @@ class AOIConfig(_Strict):
     where: str | None = Field(
         None,
         description=(
-            "Attribute filter (OGR SQL WHERE) selecting the AOI's features in the layer, e.g. "
+            "Attribute filter (an SQL WHERE clause: OGR SQL, SQLite's for a GeoPackage) selecting the AOI's features in the layer, e.g. "
             '"adcode = 469029" for one county of a file of counties; all features when omitted.'
         ),
     )
@@ -512,7 +512,9 @@ def load_config(source: str | Path | dict[str, Any]) -> Config:
 
 #: What an AOI of a several-AOI run may not set: its folders follow from its name.
 _RUN_FOLDERS = {"results_dir": "results", "resources_dir": "resources", "logs_dir": "logs"}
-_AOI_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
+_AOI_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}")
+#: Names an AOI may not take: folders and rules of the run itself.
+_RESERVED_AOI_NAMES = frozenset({"stac", "aois", "all", "logs", "sink"})
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -544,13 +546,30 @@ def expand_aois(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
             f"aois must map each AOI's name to its settings, e.g. aois: {{baoting: {{aoi: {{path: "
             f"aoi/baoting.gpkg}}}}}}; got {type(aois).__name__}"
         )
+    if "aoi" in data:
+        raise ConfigError(
+            "the config has both aoi and aois: with aois, each AOI gives its own aoi "
+            "(aois.<name>.aoi); remove the top-level aoi"
+        )
     base = {k: v for k, v in data.items() if k != "aois"}
     out: dict[str, dict[str, Any]] = {}
     for name, entry in aois.items():
         if not isinstance(name, str) or not _AOI_KEY.fullmatch(name):
             raise ConfigError(
                 f"aois: {name!r} is not a usable AOI name: it names the AOI's folders and rules, so "
-                "it must start with a letter and hold only letters, digits and '_' (at most 63)"
+                "it must start with a lower-case letter and hold only lower-case letters, digits "
+                "and '_' (at most 63)"
+            )
+        if name in _RESERVED_AOI_NAMES:
+            raise ConfigError(
+                f"aois: {name!r} names a folder or rule of the run itself "
+                f"({sorted(_RESERVED_AOI_NAMES)}); give the AOI another name"
+            )
+        clash = [other for other in aois if other != name and str(other).startswith(f"{name}_")]
+        if clash:
+            raise ConfigError(
+                f"aois: {name!r} and {clash[0]!r}: the rules of one would take the names of the "
+                f"other's (<name>_<rule>); rename one so that neither starts with the other and '_'"
             )
         entry = {} if entry is None else entry
         if not isinstance(entry, dict):
@@ -576,14 +595,48 @@ def expand_aois(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def load_aoi_configs(data: dict[str, Any]) -> dict[str, Config]:
     """Every AOI's validated config of a several-AOI run (see :func:`expand_aois`); an error names
-    the AOI (``aois.<name>: ...``)."""
-    out = {}
+    the AOI (``aois.<name>: ...``). The AOIs must map the same years (their sum is per year and
+    interval)."""
+    out: dict[str, Config] = {}
     for name, raw in expand_aois(data).items():
         try:
             out[name] = load_config(raw)
         except ConfigError as exc:
             raise ConfigError(f"aois.{name}: {exc}") from None
+    if out:
+        first, *rest = out.items()
+        for name, cfg in rest:
+            if cfg.years != first[1].years:
+                raise ConfigError(
+                    f"aois.{name}.years {cfg.years} differ from aois.{first[0]}'s "
+                    f"{first[1].years}: the AOIs are added up year by year; give every AOI the "
+                    "same years (set years once, at the top of the config)"
+                )
     return out
+
+
+def summable_uncertainty(configs: dict[str, Config]) -> str | None:
+    """Why the AOIs' Monte Carlo draws cannot be added draw by draw into the sum's intervals, or
+    None when they can: every AOI with the same model and uncertainty settings (draw *d* is then
+    the same parameter draw in each), and no per-pixel input errors (their noise fields are keyed
+    to each AOI's own grid, so they would repeat from AOI to AOI instead of being drawn across
+    them)."""
+    settings = {
+        name: (cfg.model.model_dump(mode="json"), cfg.account.uncertainty.model_dump(mode="json"))
+        for name, cfg in configs.items()
+    }
+    if not all(cfg.account.uncertainty.enabled for cfg in configs.values()):
+        return "the Monte Carlo is off for some AOIs (account.uncertainty.enabled)"
+    names = list(settings)
+    differ = [n for n in names[1:] if settings[n] != settings[names[0]]]
+    if differ:
+        return (
+            f"aois {differ} have another model or account.uncertainty than {names[0]!r}: their "
+            "draws are not the same parameter draws"
+        )
+    if any(cfg.account.uncertainty.input_errors for cfg in configs.values()):
+        return "account.uncertainty.input_errors: per-pixel noise fields repeat from AOI to AOI"
+    return None
 
 
 def json_schema() -> dict[str, Any]:

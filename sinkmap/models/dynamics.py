@@ -339,8 +339,16 @@ def _alloc(part: Any, n: int) -> Any:
 
 
 def _fill(out: Any, part: Any, s: slice) -> None:
-    """Write one slice's result into the arrays :func:`_alloc` made."""
+    """Write one slice's result into the arrays :func:`_alloc` made (each a 1-D array of the
+    slice's length and of the first slice's dtype, as the kernels give: anything else is a bug,
+    not something to broadcast or cast)."""
     if isinstance(out, np.ndarray):
+        n = len(range(*s.indices(out.shape[0])))
+        if not isinstance(part, np.ndarray) or part.shape != (n,) or part.dtype != out.dtype:
+            raise TypeError(
+                f"a sliced kernel returned {getattr(part, 'shape', type(part))} "
+                f"{getattr(part, 'dtype', '')} for a slice of {n} {out.dtype} pixels"
+            )
         out[s] = part
     elif isinstance(out, dict):
         for k, v in out.items():

@@ -9,10 +9,12 @@ stocks and fluxes add.
 
 The sum's Monte Carlo intervals come from summing the AOIs' draws draw by draw
 (``monte_carlo.csv``: stocks, and the stock-difference fluxes between them). With one uncertainty
-setting for every AOI (seed, draws, parameters), draw *d* gives a parameter the same value in every
-AOI, so a parameter's error is shared by all AOIs, as it is when one table serves them all (the
-Tier 1 value of a stratum is wrong in the same direction everywhere). AOIs with their own
-uncertainty settings get sums without intervals, with a warning. Gain-loss sums carry no interval
+setting and model for every AOI (seed, draws, parameters), draw *d* gives a parameter the same value
+in every AOI, so a parameter's error is shared by all AOIs, as it is when one table serves them all
+(the Tier 1 value of a stratum is wrong in the same direction everywhere). Where that does not
+hold (:func:`sinkmap.config.summable_uncertainty`: other settings per AOI, or per-pixel input
+errors, whose noise fields are keyed to each AOI's grid) the workflow gives the sum no interval,
+with a warning. Gain-loss sums carry no interval
 (its draws are the stock difference's with a carbon state, per AOI otherwise; not combined here).
 """
 
@@ -20,22 +22,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sinkmap import __version__
 from sinkmap.account.rows import interval_columns
 from sinkmap.carbon import flux_between
 from sinkmap.contract import (
+    ACCOUNT_INTEGER,
+    ACCOUNT_UNITS,
     ALL_CLASSES,
     AOI_ZONE,
     AOIS_ACCOUNT_COLUMNS,
+    OUTPUT_VERSION,
     STOCK_DIFFERENCE,
 )
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
+from sinkmap.stages.context import now
 
 log = logging.getLogger("sinkmap")
 
@@ -60,7 +66,7 @@ def summed_draws(draws: Mapping[str, Path]) -> pd.DataFrame:
     total: pd.DataFrame | None = None
     seeds: dict[str, set[int]] = {}
     for name, path in draws.items():
-        d = pd.read_csv(path, dtype={"zone_id": str, "pool": str}, keep_default_na=False)
+        d = pd.read_csv(path, dtype={"zone_id": str, "pool": str})
         d = d[d["zone_id"] == AOI_ZONE]
         seeds[name] = set(d["seed"].unique().tolist())
         wide = d.pivot_table(index="pool", columns="draw", values="stock_mgc", aggfunc="sum")
@@ -89,55 +95,69 @@ def combine_accounts(
     """``carbon_account_aois.csv``: each AOI's account rows (AOI name → ``carbon_account.csv``)
     with ``aoi`` in front, and their sum (module docstring).
 
-    ``monte_carlo``: AOI name → year → ``monte_carlo.csv`` (all AOIs, or none: the sum's
-    intervals).
+    ``monte_carlo``: AOI name → year → ``monte_carlo.csv`` of every AOI (the sum's intervals), or
+    None. A sum row gets an interval only where every AOI's own row has one (an AOI whose two years
+    count different cells has none for that interval), and a value only where every AOI has one.
     """
     tables = []
     for name, path in accounts.items():
-        t = pd.read_csv(path, dtype={"zone_id": str, "class_code": "Int64"}, keep_default_na=False)
+        t = pd.read_csv(path, dtype={"zone_id": str}, keep_default_na=False)
         t.insert(0, "aoi", name)
         tables.append(t)
     rows = pd.concat(tables, ignore_index=True)
-    for col in ("year", "interval_start", "interval_end"):
+    for col in AOIS_ACCOUNT_COLUMNS:  # a column an account lacks is blank (older accounts)
+        if col not in rows.columns:
+            rows[col] = pd.NA
+    for col in ACCOUNT_INTEGER:
         rows[col] = pd.to_numeric(rows[col], errors="coerce").astype("Int64")
-    for col in ADDITIVE:
-        rows[col] = pd.to_numeric(rows[col], errors="coerce")
+    for col, unit in ACCOUNT_UNITS.items():
+        if unit is not None:
+            rows[col] = pd.to_numeric(rows[col], errors="coerce").astype("float64")
 
     whole = rows[(rows["zone_id"] == AOI_ZONE) & (rows["class_name"] == ALL_CLASSES)]
-    counts = whole.groupby(_KEYS, dropna=False)["aoi"].nunique()
+    groups = whole.groupby(_KEYS, dropna=False)
+    counts = groups["aoi"].nunique()
     if (counts != len(accounts)).any():
-        missing = counts[counts != len(accounts)].index.tolist()
-        log.warning("rows not every AOI has are left out of the sum: %s", missing)
+        log.warning(
+            "rows not every AOI has are left out of the sum: %s",
+            counts[counts != len(accounts)].index.tolist(),
+        )
     keep = counts[counts == len(accounts)].index
     grouped = whole.set_index(_KEYS).loc[lambda t: t.index.isin(keep)]
-    total = grouped.groupby(level=_KEYS, dropna=False)[list(ADDITIVE)].sum(min_count=1)
-    text = grouped.groupby(level=_KEYS, dropna=False)[["model", "inputs", "method_params"]].agg(
-        lambda s: s.iloc[0] if s.nunique() == 1 else ""
+    by = grouped.groupby(level=_KEYS, dropna=False)
+    # a value only where every AOI has one: a blank in one AOI leaves the sum blank
+    total = by[list(ADDITIVE)].sum(min_count=len(accounts))
+    partial = (by[list(ADDITIVE)].count() != len(accounts)) & (by[list(ADDITIVE)].count() > 0)
+    if partial.any().any():
+        log.warning(
+            "sum of the AOIs left blank where some AOIs have no value: %s",
+            [(k, c) for k, row in partial.iterrows() for c in row.index[row]],
+        )
+    ok = by[["stock_mgc_p025", "net_flux_mgco2e_per_yr_p025"]].agg(lambda v: bool(v.notna().all()))
+    ok.columns = ["stock_ok", "flux_ok"]
+    text = by[["model", "inputs", "method_params"]].agg(
+        lambda v: v.iloc[0] if v.nunique() == 1 else ""
     )
-    synthetic = grouped.groupby(level=_KEYS, dropna=False)["synthetic"].agg(
-        lambda s: "yes" if (s == "yes").any() else "no"
-    )
-    total = total.join(text).join(synthetic).reset_index()
+    synthetic = by["synthetic"].agg(lambda v: "yes" if (v == "yes").any() else "no")
+    total = total.join(text).join(synthetic).join(ok).reset_index()
     total["stock_density_mgc_per_ha"] = total["stock_mgc"] / total["area_ha"]
     total.insert(0, "aoi", ALL_AOIS)
     total["zone_id"] = AOI_ZONE
     total["zone_name"] = ALL_AOIS
     total["class_name"] = ALL_CLASSES
-    total["computed_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+    total["computed_at"] = now()
+    total["sinkmap_version"] = __version__
+    total["output_version"] = OUTPUT_VERSION
 
-    if monte_carlo and len(monte_carlo) == len(accounts):
+    if monte_carlo:
         total = _with_intervals(total, monte_carlo)
-    elif monte_carlo:
-        log.warning("Monte Carlo draws of only some AOIs: the sum has no interval")
-
-    for col in rows.columns:
-        if col not in total.columns:
-            total[col] = pd.NA
-    table = pd.concat([rows, total[rows.columns]], ignore_index=True)
+    total = total.drop(columns=["stock_ok", "flux_ok"])
     for col in AOIS_ACCOUNT_COLUMNS:
-        if col not in table.columns:
-            table[col] = pd.NA
-    table = table[AOIS_ACCOUNT_COLUMNS]
+        if col not in total.columns:
+            total[col] = np.nan if ACCOUNT_UNITS.get(col) is not None else pd.NA
+    table = pd.concat([rows[AOIS_ACCOUNT_COLUMNS], total[AOIS_ACCOUNT_COLUMNS]], ignore_index=True)
+    for col in ACCOUNT_INTEGER:
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
     write_csv(table, out)
     return table
 
@@ -145,18 +165,18 @@ def combine_accounts(
 def _with_intervals(
     total: pd.DataFrame, monte_carlo: Mapping[str, Mapping[int, Path]]
 ) -> pd.DataFrame:
-    """The sum's stock intervals (rows with a stock) and stock-difference flux intervals (rows
-    of that method with a flux), from the AOIs' draws summed draw by draw."""
+    """The sum's stock intervals and stock-difference flux intervals, from the AOIs' draws summed
+    draw by draw, on the rows where every AOI has its own (``stock_ok``, ``flux_ok``)."""
     years = sorted(set.intersection(*(set(m) for m in monte_carlo.values())))
     draws = {y: summed_draws({n: m[y] for n, m in monte_carlo.items()}) for y in years}
     total = total.copy()
-    n_draws = total["mc_draws"] if "mc_draws" in total else pd.Series(pd.NA, index=total.index)
+    total["mc_draws"] = np.nan
     for y in years:
         q = interval_columns(draws[y], "stock_mgc")
-        rows = (total["year"] == y) & total["stock_mgc"].notna()
+        rows = (total["year"] == y) & total["stock_mgc"].notna() & total["stock_ok"]
         for col in q.columns:
-            total.loc[rows, col] = total.loc[rows, "pool"].map(q[col])
-        n_draws[rows] = draws[y].shape[1]
+            total.loc[rows, col] = total.loc[rows, "pool"].map(q[col]).astype("float64")
+        total.loc[rows, "mc_draws"] = draws[y].shape[1]
     for y0, y1 in zip(years[:-1], years[1:], strict=True):
         flux = flux_between(draws[y0], draws[y1].reindex_like(draws[y0]), y1 - y0)
         q = interval_columns(flux, "net_flux_mgco2e_per_yr")
@@ -165,9 +185,9 @@ def _with_intervals(
             & (total["interval_end"] == y1)
             & (total["method"] == STOCK_DIFFERENCE)
             & total["net_flux_mgco2e_per_yr"].notna()
+            & total["flux_ok"]
         )
         for col in q.columns:
-            total.loc[rows, col] = total.loc[rows, "pool"].map(q[col])
-        n_draws[rows] = flux.shape[1]
-    total["mc_draws"] = n_draws
+            total.loc[rows, col] = total.loc[rows, "pool"].map(q[col]).astype("float64")
+        total.loc[rows, "mc_draws"] = flux.shape[1]
     return total

@@ -77,7 +77,19 @@ def test_validate_describes_every_aoi_of_a_several_aoi_config(capsys, monkeypatc
     assert len(out["aois"]) == 18 and out["shared_border_ha"] == {}
     baoting = out["aois"]["baoting"]
     assert baoting["aoi"] == "Baoting Li and Miao Autonomous County"
-    assert baoting["results"] == "results/baoting"
-    # the committed county boundary: 1,152 km² in UTM 49N (aoi/README.md), 4718 x 4930 cells
+    assert baoting["results"] == "results/hainan_counties/baoting"
+    # the committed county boundary: 1,152 km² in UTM 49N (aoi/README.md), and its bounds in UTM
+    # 49N out to whole 10 m cells
+    import math
+
+    import geopandas as gpd
+
+    left, bottom, right, top = (
+        gpd.read_file(ROOT / "aoi" / "baoting.gpkg").to_crs(32649).total_bounds
+    )
+    cells = (
+        math.ceil(right / 10) - math.floor(left / 10),
+        math.ceil(top / 10) - math.floor(bottom / 10),
+    )
     assert baoting["aoi_area_km2"] == pytest.approx(1152.1, abs=0.1)
-    assert (baoting["grid"]["width"], baoting["grid"]["height"]) == (4718, 4930)
+    assert (baoting["grid"]["width"], baoting["grid"]["height"]) == cells

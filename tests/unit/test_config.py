@@ -308,7 +308,13 @@ def test_one_aoi_config_has_no_aois(base):
     [
         ([{"aoi": {"path": "a.gpkg"}}], r"aois must map each AOI's name"),
         ({"../up": {"aoi": {"path": "a.gpkg"}}}, r"'\.\./up' is not a usable AOI name"),
-        ({"9lives": {"aoi": {"path": "a.gpkg"}}}, r"must start with a letter"),
+        ({"9lives": {"aoi": {"path": "a.gpkg"}}}, r"must start with a lower-case letter"),
+        ({"Baoting": {"aoi": {"path": "a.gpkg"}}}, r"must start with a lower-case letter"),
+        ({"stac": {"aoi": {"path": "a.gpkg"}}}, r"'stac' names a folder or rule of the run"),
+        (
+            {"a": {"aoi": {"path": "a.gpkg"}}, "a_gain_loss": {"aoi": {"path": "b.gpkg"}}},
+            r"'a' and 'a_gain_loss': the rules of one would take the names of the other",
+        ),
         ({"a": "a.gpkg"}, r"aois\.a must be a mapping"),
         ({"a": {"grid": {"resolution": 30}}}, r"aois\.a has no aoi; give aois\.a\.aoi\.path"),
         (
@@ -318,6 +324,7 @@ def test_one_aoi_config_has_no_aois(base):
     ],
 )
 def test_a_bad_aois_entry_names_the_aoi_and_the_fix(base, aois, match):
+    del base["aoi"]
     base["aois"] = aois
     with pytest.raises(ConfigError, match=match):
         expand_aois(base)
@@ -350,7 +357,7 @@ def test_the_hainan_counties_example_is_eighteen_disjoint_aois():
     demo = load_config(CONFIG_YAML)
     for name, cfg in configs.items():
         assert cfg.years == demo.years and cfg.model == demo.model and cfg.inputs == demo.inputs
-        assert cfg.results_dir == Path("results") / name
+        assert cfg.results_dir == Path("results/hainan_counties") / name
         assert (cfg.account.zones is not None) == (name == "baoting")
     aois = {
         n: read_aoi(c.aoi.path, layer=c.aoi.layer, where=c.aoi.where) for n, c in configs.items()
@@ -359,3 +366,18 @@ def test_the_hainan_counties_example_is_eighteen_disjoint_aois():
     # Baoting's feature is the committed county boundary of the demo
     baoting = read_aoi(ROOT / "aoi" / "baoting.gpkg")
     assert aois["baoting"].geometry.symmetric_difference(baoting.geometry).area == 0
+
+
+def test_aoi_and_aois_together_are_refused(base):
+    base["aois"] = {"a": {"aoi": {"path": "a.gpkg"}}}
+    with pytest.raises(ConfigError, match=r"both aoi and aois.*remove the top-level aoi"):
+        expand_aois(base)
+
+
+def test_aois_must_map_the_same_years(base):
+    base = _several(base)
+    base["aois"]["other"]["years"] = [2020, 2022]
+    with pytest.raises(
+        ConfigError, match=r"aois\.other\.years \[2020, 2022\] differ from aois\.baoting's"
+    ):
+        load_aoi_configs(base)

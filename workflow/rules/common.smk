@@ -36,7 +36,10 @@ POOL_FLUX = [p for p in STOCK_LAYERS[:-1]] if CFG.account.pool_flux_layers else 
 ZONES_PARAMS = {
     "zones": CFG.account.zones.model_dump(mode="json") if CFG.account.zones else None,
     "aoi_name": CFG.aoi.name,
-}
+} | ({"aoi_where": CFG.aoi.where} if CFG.aoi.where else {})
+#: A rule param that reruns what depends on the AOI's polygon when aoi.where changes (absent
+#: without one, so runs without it keep their params).
+AOI_WHERE = {"aoi_where": CFG.aoi.where} if CFG.aoi.where else {}
 
 
 wildcard_constraints:

@@ -12,6 +12,7 @@ rule grid:
     conda:
         "../envs/sinkmap.yaml"
     params:
+        **AOI_WHERE,
         grid=CFG.grid.model_dump(),
         aoi_layer=CFG.aoi.layer,
     script:
@@ -30,6 +31,7 @@ rule fetch:
     resources:
         downloads=1,
     params:
+        **AOI_WHERE,
         entry=lambda w: get_dataset(RUN.registry, w.dataset).describe(),
     script:
         "../scripts/fetch.py"
