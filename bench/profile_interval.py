@@ -1,0 +1,51 @@
+"""Run the demo's last interval stage once, in this process, into bench/out/profile/ (for a profiler).
+
+    make run                                               # the demo's results/ first
+    /usr/bin/time -v .venv/bin/python bench/profile_interval.py          # time and peak RSS
+    py-spy record -f raw -o interval.txt -- .venv/bin/python bench/profile_interval.py
+
+The stage and its inputs are the workflow's (``sinkmap.stages.interval.compute_interval`` on the
+demo's 2023 and 2024 layers, 2 threads); the outputs go to ``bench/out/profile/`` so that they can
+be compared with ``results/sink/2023-2024/``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from sinkmap.config import load_config
+from sinkmap.paths import STOCK_LAYERS
+from sinkmap.stages.interval import compute_interval
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    cfg = load_config(REPO / "config" / "config.yaml")
+    paths = cfg.paths
+    y0, y1 = cfg.intervals[-1]
+    out = REPO / "bench" / "out" / "profile"
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = paths.interval_outputs(y0, y1, pool_flux=list(STOCK_LAYERS[:-1]), gain_loss=True)
+    roles = [r for r in cfg.inputs if r != "land_cover"]
+    t0 = time.perf_counter()
+    compute_interval(
+        cfg,
+        y0,
+        y1,
+        land_cover=(paths.filtered_land_cover(y0), paths.filtered_land_cover(y1)),
+        stocks0=paths.stocks(y0),
+        stocks1=paths.stocks(y1),
+        grid_path=paths.grid(),
+        outputs={k: out / Path(v).name for k, v in outputs.items()},
+        states=(paths.states(y0), paths.states(y1)),
+        inputs1={r: paths.aligned(r, y1) for r in roles},
+        threads=int(sys.argv[1]) if len(sys.argv) > 1 else 2,
+    )
+    print(f"interval {y0}-{y1}: {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
