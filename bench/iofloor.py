@@ -1,0 +1,82 @@
+"""The I/O floor of a benchmark: read rasters once, write layers once through sinkmap's writer.
+
+Shared by ``bench_stages.py`` and ``bench_hainan.py``. Reads go chunk by chunk on the grid's
+windows (``sinkmap.io.open_on_grid``, as the stages read); writes go through
+``sinkmap.io.write_layers`` with the published layers' creation options (COG, DEFLATE, 512-px
+blocks, overviews), fed from the layers on disk, whose read-back time is measured and subtracted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def dtype_nodata(path: Path) -> tuple[str, float | int | None]:
+    """The data type and nodata value of a raster's first band."""
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return ds.dtypes[0], ds.nodata
+
+
+def read_seconds(paths: Sequence[Path], grid: Any, threads: int) -> float:
+    """Seconds to read every raster of ``paths`` once, chunk by chunk, on ``threads`` threads."""
+    import dask
+
+    from sinkmap.io import open_on_grid
+
+    t0 = time.perf_counter()
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        dask.compute(*[open_on_grid(p, grid).sum() for p in paths])
+    return time.perf_counter() - t0
+
+
+def write_seconds(
+    groups: Sequence[Sequence[Path]], grid: Any, out_dir: Path, threads: int
+) -> float:
+    """Seconds to write each group of layers with one ``write_layers`` call (as a stage writes its
+    layers), fed from the files themselves: the time to read them is included."""
+    from sinkmap.io import LayerSpec, open_on_grid, write_layers
+
+    t0 = time.perf_counter()
+    for group in groups:
+        layers = {}
+        for p in group:
+            dtype, nodata = dtype_nodata(p)
+            layers[out_dir / f"{p.parent.name}_{p.name}"] = LayerSpec(
+                data=open_on_grid(p, grid).astype(dtype), dtype=dtype, nodata=nodata
+            )
+        write_layers(grid, layers, threads=threads)
+    return time.perf_counter() - t0
+
+
+@dataclass
+class Floor:
+    """An I/O floor: inputs read once plus outputs written once (net of reading them back)."""
+
+    read_inputs_s: float
+    read_outputs_s: float
+    write_outputs_s: float
+
+    @property
+    def floor_s(self) -> float:
+        return self.read_inputs_s + self.write_outputs_s
+
+
+def io_floor(
+    inputs: Sequence[Path],
+    output_groups: Sequence[Sequence[Path]],
+    grid: Any,
+    out_dir: Path,
+    threads: int,
+) -> Floor:
+    """Read ``inputs`` once, then write every group of ``output_groups`` once into ``out_dir``;
+    the time to read the outputs (measured on its own) is subtracted from the write."""
+    t_in = read_seconds(inputs, grid, threads)
+    t_out = read_seconds([p for g in output_groups for p in g], grid, threads)
+    t_write = write_seconds(output_groups, grid, out_dir, threads) - t_out
+    return Floor(t_in, t_out, t_write)
