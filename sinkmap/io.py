@@ -111,11 +111,19 @@ def write_layers(
     layers: Mapping[Path, LayerSpec],
     *,
     extra: Sequence[Any] = (),
+    per_tile: Sequence[Any] | None = None,
     threads: int | None = None,
     cog: bool = True,
     check: Callable[[list[Any]], None] | None = None,
 ) -> list[Any]:
     """Compute ``layers`` (and ``extra`` dask/delayed objects) in one pass and publish them as COGs.
+
+    ``per_tile``: one delayed object per tile of ``grid`` (in :meth:`Grid.tiles` order) that reads
+    the same blocks as the layers (a tile's tally): the tiles are then computed a few at a time,
+    each tile's layer blocks with its object, so that a tile's blocks are released once both have
+    used them and memory is the tiles in flight, whatever the raster's size (one graph for all
+    tiles lets the blocks pile up between the layers' writes and the tallies). Their results come
+    last in the returned list, as one list in tile order.
 
     ``check`` is called with the computed ``extra`` before any layer is published: an error it
     raises leaves no layer at its final name (e.g. an input found empty or implausible in the
@@ -155,13 +163,17 @@ def write_layers(
                 "chunks",
             )
             with progress:
-                if distributed_client() is None:
+                if distributed_client() is None and per_tile is not None:
+                    with dask_scheduler(threads), ChunkProgress(progress):
+                        results = _store_by_tiles(grid, sources, targets, extra, per_tile, threads)
+                elif distributed_client() is None:
                     stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
                     with dask_scheduler(threads), ChunkProgress(progress):
                         _, *results = dask.compute(stores, *extra)
                 else:
+                    every = [*extra, list(per_tile)] if per_tile is not None else extra
                     results = _store_on_cluster(
-                        sources, targets, list(temps.values()), extra, progress
+                        sources, targets, list(temps.values()), every, progress
                     )
             for ds in datasets:
                 ds.close()
@@ -187,6 +199,40 @@ def write_layers(
             ds.close()
         for tmp in [*temps.values(), *cogs.values()]:
             unlink(tmp)
+
+
+def _store_by_tiles(
+    grid: Grid,
+    sources: Sequence[da.Array],
+    targets: Sequence[_WindowWriter],
+    extra: Sequence[Any],
+    per_tile: Sequence[Any],
+    threads: int | None,
+) -> list[Any]:
+    """:func:`dask.array.store` of ``sources`` with ``per_tile`` (one object per tile), a few
+    tiles per compute: the layers' blocks of those tiles and their objects in one graph (what
+    they share is computed once), then released. ``extra`` first, in a graph of its own."""
+    tiles = list(grid.tiles())
+    if len(per_tile) != len(tiles):
+        raise ValueError(f"per_tile holds {len(per_tile)} objects for {len(tiles)} tiles")
+    results: list[Any] = list(dask.compute(*extra)) if extra else []
+    batch = 2 * max(threads or 1, 1)
+    done: list[Any] = []
+    for start in range(0, len(tiles), batch):
+        group = tiles[start : start + batch]
+        stores = [
+            da.store(
+                [src[tile.slices] for src in sources],
+                list(targets),  # type: ignore[arg-type]
+                regions=[tile.slices] * len(sources),
+                lock=False,
+                compute=False,
+            )
+            for tile in group
+        ]
+        _, part = dask.compute(stores, list(per_tile[start : start + batch]))
+        done.extend(part)
+    return [*results, done]
 
 
 def _publish(src: Path, dst: Path, spec: LayerSpec, *, cog: bool, profile: dict[str, Any]) -> None:

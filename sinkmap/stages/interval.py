@@ -224,7 +224,7 @@ def compute_interval(
         dask.delayed(_change_tile)(grid, zones_k, tile, blocks, years, transition)
         for tile, blocks in zip(grid.tiles(), tile_blocks(tally_arrays), strict=True)
     ]
-    (parts,) = write_layers(grid, layers, extra=[tasks], threads=threads)
+    (parts,) = write_layers(grid, layers, per_tile=tasks, threads=threads)
     style_rasters(layers)
     stamp = now()
     sums = zones.label(add_group_sums(parts), f"change tally {y0}-{y1}")

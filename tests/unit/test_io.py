@@ -292,3 +292,32 @@ def test_an_unknown_codec_is_refused_before_any_work(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"SINKMAP_COMPRESS='JPEG'.*\['DEFLATE', 'ZSTD'\]"):
         write_layers(SMALL, {tmp_path / "x.tif": LayerSpec(data, "uint8", 0)})
     assert _listing(tmp_path) == []
+
+
+# -- tiles a few at a time (per_tile) --------------------------------------------------------------
+def test_per_tile_objects_come_back_in_tile_order_with_the_layers_written(tmp_path):
+    """Each tile's object computed with that tile's blocks: results in Grid.tiles() order, equal to
+    the tile's own sum taken with numpy, and every layer whole."""
+    import dask
+
+    values = np.arange(SMALL.height * SMALL.width, dtype=np.float32).reshape(SMALL.shape)
+    arr = da.from_array(values, chunks=SMALL.chunks) * 2
+    blocks = arr.to_delayed(optimize_graph=False).ravel()
+    per_tile = [dask.delayed(np.sum)(b) for b in blocks]
+    target = tmp_path / "doubled.tif"
+    (sums,) = write_layers(
+        SMALL, {target: LayerSpec(arr, "float32", float("nan"))}, per_tile=per_tile, threads=2
+    )
+    tiles = list(SMALL.tiles())
+    assert len(tiles) == 4 and len(sums) == 4
+    for tile, got in zip(tiles, sums, strict=True):
+        assert got == pytest.approx(float(values[tile.slices].sum() * 2))
+    with rasterio.open(target) as ds:
+        assert np.array_equal(ds.read(1), values * 2)
+
+
+def test_per_tile_must_match_the_tiles(tmp_path):
+    arr = da.zeros(SMALL.shape, chunks=SMALL.chunks, dtype="uint8")
+    with pytest.raises(ValueError, match="per_tile holds 1 objects for 4 tiles"):
+        write_layers(SMALL, {tmp_path / "x.tif": LayerSpec(arr, "uint8", 0)}, per_tile=[1])
+    assert _listing(tmp_path) == []
