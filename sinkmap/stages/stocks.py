@@ -181,12 +181,7 @@ def compute_stocks(
                 strict=True,
             )
         ]
-    # a tile's tally and state summary with its layers' blocks, a few tiles at a time
-    per_tile = list(zip(tasks, state_parts, strict=True)) if state_parts else tasks
-    (done,) = write_layers(grid, layers, per_tile=per_tile, threads=threads)
-    parts, state_sums = (
-        ([t for t, _ in done], [s for _, s in done]) if state_parts else (list(done), [])
-    )
+    (parts, state_sums) = write_layers(grid, layers, extra=[tasks, state_parts], threads=threads)
     style_rasters(layers)
     stamp = now()
 
