@@ -110,6 +110,11 @@ def test_the_sum_adds_the_aois_accounts_and_their_draws(aois_run):
     workdir, _ = aois_run
     res = workdir / "results"
     table = pd.read_csv(res / "carbon_account_aois.csv", dtype={"zone_id": str})
+    # the contract (docs/outputs.md): the AOI's name, then the account's columns
+    assert list(table.columns) == [
+        "aoi",
+        *pd.read_csv(res / "town" / "carbon_account.csv", nrows=0).columns,
+    ]
     alone = {
         n: pd.read_csv(res / n / "carbon_account.csv", dtype={"zone_id": str})
         for n in ("town", "west")
