@@ -12,10 +12,11 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import min_version
 
-from sinkmap.aoi import check_disjoint, read_aoi
+from sinkmap.aoi import check_disjoint
 from sinkmap.config import expand_aois, load_aoi_configs, summable_uncertainty
 from sinkmap.errors import SinkmapError
 from sinkmap.paths import Paths
+from sinkmap.stages.context import Run
 from sinkmap.stages.runlock import record_owner
 
 min_version("8.10")
@@ -35,14 +36,7 @@ try:
     AOI_CONFIGS = load_aoi_configs(dict(config))  # every AOI valid before any is loaded
     AOIS = expand_aois(dict(config))
     if AOIS and workflow.is_main_process:
-        check_disjoint(
-            {
-                n: read_aoi(
-                    c.aoi.path, layer=c.aoi.layer, name=c.aoi.name, where=c.aoi.where
-                )
-                for n, c in AOI_CONFIGS.items()
-            }
-        )
+        check_disjoint({n: Run(c).aoi for n, c in AOI_CONFIGS.items()})
 except SinkmapError as _exc:
     raise WorkflowError(f"configuration error:\n{_exc}") from None
 

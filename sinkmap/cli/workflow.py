@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from sinkmap.aoi import check_disjoint, grid_for_aoi
-from sinkmap.config import Config, json_schema, load_aoi_configs, load_config, read_config_file
+from sinkmap.config import json_schema, load_aoi_configs, load_config, read_config_file
 from sinkmap.errors import SinkmapError
-from sinkmap.stages.context import validate_run
+from sinkmap.stages.context import Run, validate_run
 
 
 def add_cli(sub: Any) -> None:
@@ -31,10 +31,12 @@ def _validate(args: argparse.Namespace) -> int:
     path = Path(args.config)
     configs = load_aoi_configs(read_config_file(path)) if path.exists() else {}
     if not configs:
-        print(json.dumps({"config": str(args.config), **_describe(load_config(path))}, indent=2))
+        run = validate_run(load_config(path))
+        print(json.dumps({"config": str(args.config), **_describe(run)}, indent=2))
         return 0
-    described = {name: _describe(cfg) for name, cfg in configs.items()}
-    shared = check_disjoint({name: validate_run(cfg).aoi for name, cfg in configs.items()})
+    runs = {name: validate_run(cfg) for name, cfg in configs.items()}
+    described = {name: _describe(run) for name, run in runs.items()}
+    shared = check_disjoint({name: run.aoi for name, run in runs.items()})
     print(
         json.dumps(
             {
@@ -48,10 +50,9 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(cfg: Config) -> dict[str, Any]:
-    """What ``sinkmap validate`` prints of one AOI's run (after checking everything it needs)."""
-    run = validate_run(cfg)
-    model, aoi = run.model, run.aoi
+def _describe(run: Run) -> dict[str, Any]:
+    """What ``sinkmap validate`` prints of one AOI's run (checked by :func:`validate_run`)."""
+    cfg, model, aoi = run.cfg, run.model, run.aoi
     grid = grid_for_aoi(aoi, crs=cfg.grid.crs, resolution=cfg.grid.resolution, chunk=cfg.grid.chunk)
     return {
         "aoi": aoi.name,
