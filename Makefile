@@ -36,10 +36,13 @@ run: $(STAMP)
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES)
 
-# The tests in worker processes, one per core, each test module whole on one worker (its
-# fixtures made once; the shared published run once for all, tests/workflow/conftest.py).
+# The tests in worker processes, each test module whole on one worker (its fixtures made once; the
+# shared published run once for all, tests/workflow/conftest.py), the slowest modules first
+# (tests/conftest.py). One worker more than cores: the workflow tests wait on subprocesses and on
+# SLURM's queue (2 cores: 8 min 19 s with 3 workers, bench/README.md "make test").
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: $(STAMP) browser qgis slurm check
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not workflow"

@@ -280,8 +280,11 @@ def per_rule(jobs: list[dict[str, Any]], peaks: dict[str, int]) -> list[dict[str
 
 
 # -- the run ---------------------------------------------------------------------------------------
-def run_workflow(config: Path, cores: int, until: str | None) -> dict[str, Any]:
-    """Run the workflow in ``bench/out/hainan`` and measure it."""
+def run_workflow(
+    config: Path, cores: int, until: str | None, out: Path = OUT, *extra: str
+) -> dict[str, Any]:
+    """Run the workflow in ``out`` (``bench/out/hainan``) and measure it; ``extra``: more
+    arguments for Snakemake."""
     cmd = [
         sys.executable,
         "-m",
@@ -289,7 +292,7 @@ def run_workflow(config: Path, cores: int, until: str | None) -> dict[str, Any]:
         "--snakefile",
         str(REPO / "Snakefile"),
         "--directory",
-        str(OUT),
+        str(out),
         "--configfile",
         str(config),
         "--cores",
@@ -297,15 +300,16 @@ def run_workflow(config: Path, cores: int, until: str | None) -> dict[str, Any]:
     ]
     if until:
         cmd += ["--until", until]
+    cmd += extra
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     print("$", " ".join(cmd), flush=True)
-    log_dir = OUT / ".snakemake" / "log"
+    log_dir = out / ".snakemake" / "log"
     before = set(log_dir.glob("*.snakemake.log")) if log_dir.is_dir() else set()
     started = dt.datetime.now(dt.UTC)
     load0 = os.getloadavg()
-    with (OUT / "snakemake.out").open("w", encoding="utf-8") as out:
+    with (out / "snakemake.out").open("w", encoding="utf-8") as stdout:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         sampler = Sampler(proc.pid)
         sampler.start()
         rc = proc.wait()
@@ -313,7 +317,7 @@ def run_workflow(config: Path, cores: int, until: str | None) -> dict[str, Any]:
         sampler.stop.set()
         sampler.join()
     new_logs = sorted(set(log_dir.glob("*.snakemake.log")) - before)
-    jobs = parse_jobs(new_logs[-1], OUT) if new_logs else []
+    jobs = parse_jobs(new_logs[-1], out) if new_logs else []
     peaks: dict[str, int] = {}
     for label, rss in sampler.peak_proc.values():
         peaks[label] = max(peaks.get(label, 0), rss)

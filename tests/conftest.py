@@ -9,11 +9,52 @@ from pathlib import Path
 import pytest
 from servers import StacServer
 
+# The tests' own processes run as the workflow's do, without NumPy's huge-page advice (see
+# sinkmap/__init__.py: set here too, since a test module may import NumPy before sinkmap).
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+
 # No test reaches the internet: real-data adapters fail fast instead (tests serve files on 127.0.0.1
 # and set their own base URLs where they need downloads).
 os.environ.setdefault("SINKMAP_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: Seconds each slow test module took on 2 cores (``pytest -n 2 --dist loadfile --durations=80``,
+#: 2 December 2026, summed per module). ``make test`` hands whole modules to the workers
+#: (``--dist loadfile --no-loadscope-reorder``) in this order, the longest first, so that no long
+#: module starts last and holds the run while the other workers are idle; the others follow in
+#: their usual order.
+MODULE_SECONDS = {
+    "workflow/test_fault_matrix.py": 245,
+    "workflow/test_slurm.py": 181,
+    "workflow/test_workflow.py": 113,
+    "workflow/test_aois.py": 72,
+    "workflow/test_distributed.py": 71,
+    "workflow/test_contract.py": 54,
+    "workflow/test_state_update.py": 50,
+    "workflow/test_real_sources.py": 48,
+    "workflow/test_notebook.py": 35,
+    "workflow/test_faults.py": 27,
+    "unit/test_cli.py": 18,
+    "unit/test_stages.py": 17,
+    "workflow/test_accuracy_assessment.py": 13,
+    "workflow/test_report.py": 10,
+    "unit/test_dynamics.py": 9,
+    "unit/test_gain_loss_mc.py": 8,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest modules first (:data:`MODULE_SECONDS`); the order within a module is kept."""
+    tests = Path(__file__).resolve().parent
+
+    def seconds(item: pytest.Item) -> int:
+        try:
+            return MODULE_SECONDS.get(item.path.relative_to(tests).as_posix(), 0)
+        except ValueError:
+            return 0
+
+    items.sort(key=lambda item: -seconds(item))  # stable: each module's own order stays
 
 
 @pytest.fixture(scope="session")

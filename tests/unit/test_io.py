@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dask.array as da
@@ -321,3 +322,32 @@ def test_per_tile_must_match_the_tiles(tmp_path):
     with pytest.raises(ValueError, match="per_tile holds 1 objects for 4 tiles"):
         write_layers(SMALL, {tmp_path / "x.tif": LayerSpec(arr, "uint8", 0)}, per_tile=[1])
     assert _listing(tmp_path) == []
+
+
+def test_processes_importing_sinkmap_run_numpy_without_huge_page_advice() -> None:
+    """Importing sinkmap before NumPy turns NumPy's madvise(MADV_HUGEPAGE) off (the measured
+    slowdown in bench/README.md, "Huge pages"), in that process and the ones it starts; a user's
+    own NUMPY_MADVISE_HUGEPAGE wins."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import os, subprocess, sys, sinkmap, numpy as np; "
+        "print(np._core.multiarray._get_madvise_hugepage(), os.environ['NUMPY_MADVISE_HUGEPAGE'], "
+        "subprocess.run([sys.executable, '-c', 'import numpy as np; "
+        "print(np._core.multiarray._get_madvise_hugepage())'], capture_output=True, text=True)"
+        ".stdout.strip())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+
+    def run(**extra: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env | extra,
+        ).stdout.strip()
+
+    assert run() == "False 0 False"
+    assert run(NUMPY_MADVISE_HUGEPAGE="1") == "True 1 True"

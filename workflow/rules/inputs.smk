@@ -48,7 +48,9 @@ rule align:
         str(P.log("align", "{role}_{year}")),
     conda:
         "../envs/sinkmap.yaml"
-    threads: 2
+    # one thread: two alignments side by side beat one on two threads (bench/README.md,
+    # "bench_demo.py"); a cluster profile may give it more (profiles/slurm)
+    threads: 1
     params:
         dataset=lambda w: CFG.inputs[w.role].model_dump(),
     script:
