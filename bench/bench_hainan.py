@@ -280,27 +280,17 @@ def per_rule(jobs: list[dict[str, Any]], peaks: dict[str, int]) -> list[dict[str
 
 
 # -- the run ---------------------------------------------------------------------------------------
-def run_workflow(
-    config: Path, cores: int, until: str | None, out: Path = OUT, *extra: str
-) -> dict[str, Any]:
-    """Run the workflow in ``out`` (``bench/out/hainan``) and measure it; ``extra``: more
-    arguments for Snakemake."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(out),
-        "--configfile",
-        str(config),
-        "--cores",
-        str(cores),
-    ]
-    if until:
-        cmd += ["--until", until]
-    cmd += extra
+def run_workflow(config: Path, cores: int, until: str | None, out: Path = OUT) -> dict[str, Any]:
+    """Run the workflow in ``out`` (``bench/out/hainan``) and measure it."""
+    from sinkmap.cli.workflow import snakemake_command
+
+    cmd = snakemake_command(
+        *(["--until", until] if until else []),
+        cores=cores,
+        configfile=config,
+        snakefile=REPO / "Snakefile",
+        directory=out,
+    )
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     print("$", " ".join(cmd), flush=True)
     log_dir = out / ".snakemake" / "log"

@@ -35,12 +35,13 @@ Command line
 import os
 
 # NumPy asks Linux for transparent huge pages for every large array (madvise, from kernel 4.6) when
-# it is imported. On the machines sinkmap is measured on (2-core VMs, THP "madvise") that made every
-# stage about twice as slow: each new array's first touch waited for huge pages (the demo's interval
-# job 42-48 s with the advice, 22-24 s without; the whole demo 544 s -> 327 s; bench/README.md,
-# "Huge pages"). So a process that imports sinkmap before NumPy runs without the advice, and so do
-# the processes it starts (the workflow's jobs, Dask workers); NUMPY_MADVISE_HUGEPAGE=1 in the
-# environment keeps NumPy's default (compare with bench/bench_demo.py on your own machine).
+# it is imported. On the machines sinkmap is measured on (2-core VMs, THP "madvise") that made each
+# numeric stage about twice as slow: each new array's first touch waited for huge pages (the
+# demo's interval job 42-48 s with the advice, 22-24 s without; the whole demo 544 s -> 327 s;
+# bench/README.md, "Huge pages"). So a process that imports sinkmap before NumPy runs without the
+# advice, and so do the processes it starts (the workflow's jobs, Dask workers);
+# NUMPY_MADVISE_HUGEPAGE=1 in the environment keeps NumPy's default (compare with
+# bench/bench_demo.py on your own machine).
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 from sinkmap.contract import OUTPUT_VERSION  # noqa: E402

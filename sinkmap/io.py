@@ -163,18 +163,18 @@ def write_layers(
                 "chunks",
             )
             with progress:
-                if distributed_client() is None and per_tile is not None:
-                    with dask_scheduler(threads), ChunkProgress(progress):
-                        results = _store_by_tiles(grid, sources, targets, extra, per_tile, threads)
-                elif distributed_client() is None:
-                    stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
-                    with dask_scheduler(threads), ChunkProgress(progress):
-                        _, *results = dask.compute(stores, *extra)
-                else:
+                if distributed_client() is not None:
                     every = [*extra, list(per_tile)] if per_tile is not None else extra
                     results = _store_on_cluster(
                         sources, targets, list(temps.values()), every, progress
                     )
+                elif per_tile is not None:
+                    with dask_scheduler(threads), ChunkProgress(progress):
+                        results = _store_by_tiles(grid, sources, targets, extra, per_tile, threads)
+                else:
+                    stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
+                    with dask_scheduler(threads), ChunkProgress(progress):
+                        _, *results = dask.compute(stores, *extra)
             for ds in datasets:
                 ds.close()
             datasets.clear()

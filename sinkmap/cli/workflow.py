@@ -77,11 +77,28 @@ def _schema(_: argparse.Namespace) -> int:
     return 0
 
 
+def snakemake_command(
+    *args: str,
+    cores: int | str = "all",
+    configfile: str | Path | None = None,
+    snakefile: Path | None = None,
+    directory: Path | None = None,
+) -> list[str]:
+    """The command that runs the workflow with this Python's Snakemake: ``snakefile`` (default:
+    the one in the folder it runs in) in ``directory``, with ``configfile``, then ``args``."""
+    cmd = [sys.executable, "-m", "snakemake"]
+    if snakefile is not None:
+        cmd += ["--snakefile", str(snakefile)]
+    if directory is not None:
+        cmd += ["--directory", str(directory)]
+    if configfile is not None:
+        cmd += ["--configfile", str(configfile)]
+    return [*cmd, "--cores", str(cores), *args]
+
+
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
     snakefile = Path.cwd() / "Snakefile"
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores)]
     if args.configfile:
-        cmd += ["--configfile", args.configfile]
         # read by sinkmap first: a YAML error gets its line and fix (Snakemake's own loader says
         # only that the file "is not valid JSON or YAML"); the workflow validates the rest
         read_config_file(Path(args.configfile))
@@ -89,4 +106,4 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
         raise SinkmapError(
             f"no Snakefile in {Path.cwd()}; run `sinkmap run` from the sinkmap checkout"
         )
-    return subprocess.call(cmd + rest)
+    return subprocess.call(snakemake_command(*rest, cores=args.cores, configfile=args.configfile))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
 import shapely
 import yaml
+
+from sinkmap.cli.workflow import snakemake_command as workflow_command
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = REPO / "config" / "pools" / "worldcover_ipcc_tier1.csv"
@@ -116,20 +117,13 @@ def write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: 
 
 def snakemake_command(workdir: Path, *args: str) -> list[str]:
     """The command that runs the repository's workflow in ``workdir`` with its ``config.yaml``."""
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "2",
+    return workflow_command(
         *args,
-    ]
+        cores=2,
+        configfile=workdir / "config.yaml",
+        snakefile=REPO / "Snakefile",
+        directory=workdir,
+    )
 
 
 def snakemake(

@@ -48,8 +48,8 @@ rule align:
         str(P.log("align", "{role}_{year}")),
     conda:
         "../envs/sinkmap.yaml"
-    # one thread: two alignments side by side beat one on two threads (bench/README.md,
-    # "bench_demo.py"); a cluster profile may give it more (profiles/slurm)
+    # one thread: two alignments side by side (the demo 327 -> 321 s, within the noise;
+    # bench/README.md, "bench_demo.py"); a cluster profile may give it more (profiles/slurm)
     threads: 1
     params:
         dataset=lambda w: CFG.inputs[w.role].model_dump(),
