@@ -12,6 +12,7 @@ rule stocks:
         **year_outputs(),
     log:
         str(P.log("stocks", "{year}")),
+    priority: earlier_first(10_000)
     conda:
         "../envs/sinkmap.yaml"
     threads: 2
@@ -34,6 +35,7 @@ rule uncertainty:
         sd=[str(P.stock_sd("{year}"))] if MC.pixel_sd else [],
     log:
         str(P.log("uncertainty", "{year}")),
+    priority: earlier_first(0)
     conda:
         "../envs/sinkmap.yaml"
     threads: 2
@@ -54,6 +56,7 @@ rule interval:
         **interval_outputs(),
     log:
         str(P.log("interval", "{y0}-{y1}")),
+    priority: earlier_first(0)
     conda:
         "../envs/sinkmap.yaml"
     threads: 2

@@ -54,6 +54,8 @@ STATEFUL = RUN.model.stateful
 FILTER = CFG.change_filter
 #: The land-cover series the filter runs over: the warm-up years, then the accounted years.
 SERIES = FILTER.warmup(YEARS[0]) + YEARS
+#: The accounted years as a wildcard pattern (rule align makes every role of these years).
+ACCOUNTED = "|".join(str(y) for y in YEARS)
 
 
 def config_label():
@@ -69,6 +71,20 @@ def config_label():
             else str(f)
         )
     return ", ".join(names) or "(no config file: built-in defaults and --config)"
+
+
+def earlier_first(base):
+    """A rule's priority: ``base``, plus one for each mapped year after the job's (a dataset
+    year before the series, e.g. a 2015 forest map, counts as the first). The carbon state steps
+    year after year, so the first years' inputs and stocks gate everything after them; the
+    stocks chain goes first, then the inputs it waits for, then the rest (bench/README.md,
+    "bench_demo.py")."""
+
+    def priority(wildcards):
+        year = int(wildcards.get("year") or wildcards.get("y1") or 0)
+        return base + sum(1 for y in SERIES if y > year)
+
+    return priority
 
 
 #: The layer of a role the account reads in a year (the filtered land cover when filtering is on).
@@ -177,6 +193,16 @@ def gain_loss_mc_inputs(wildcards):
 
 def zones_input(wildcards=None):
     return {"zones": str(CFG.account.zones.path)} if CFG.account.zones else {}
+
+
+def year_manifests(wildcards):
+    """The fetched files of every input role of the job's year (``manifest_<role>``), by
+    presence (:func:`manifest_for`)."""
+    year = int(wildcards.year)
+    return {
+        f"manifest_{role}": ancient(str(RUN.raw_dir(role, year) / "manifest.json"))
+        for role in CFG.inputs
+    }
 
 
 def manifest_for(wildcards):

@@ -26,6 +26,7 @@ rule fetch:
         str(P.manifest("{dataset}", "{version}", "{year}")),
     log:
         str(P.log("fetch", "{dataset}_{version}_{year}")),
+    priority: earlier_first(100)
     conda:
         "../envs/sinkmap.yaml"
     resources:
@@ -37,7 +38,32 @@ rule fetch:
         "../scripts/fetch.py"
 
 
+# Every input role of an accounted year in one job (one start-up for the year's layers, not one
+# per role: the demo's 21 align jobs became 6, bench/README.md "bench_demo.py"); the change
+# filter's warm-up years need their land cover only (rule align_role).
 rule align:
+    input:
+        unpack(year_manifests),
+        grid=str(P.grid()),
+        aoi=str(CFG.aoi.path),
+    output:
+        **{role: str(P.aligned(role, "{year}")) for role in CFG.inputs},
+    log:
+        str(P.log("align", "{year}")),
+    wildcard_constraints:
+        year=ACCOUNTED,
+    priority: earlier_first(100)
+    conda:
+        "../envs/sinkmap.yaml"
+    # one thread: two years side by side; a cluster profile may give it more (profiles/slurm)
+    threads: 1
+    params:
+        datasets={role: inp.model_dump() for role, inp in CFG.inputs.items()},
+    script:
+        "../scripts/align.py"
+
+
+rule align_role:
     input:
         manifest=manifest_for,
         grid=str(P.grid()),
@@ -46,10 +72,11 @@ rule align:
         str(P.aligned("{role}", "{year}")),
     log:
         str(P.log("align", "{role}_{year}")),
+    wildcard_constraints:
+        year=rf"(?!{ACCOUNTED})\d{{4}}",
+    priority: earlier_first(100)
     conda:
         "../envs/sinkmap.yaml"
-    # one thread: two alignments side by side (the demo 327 -> 321 s, within the noise;
-    # bench/README.md, "bench_demo.py"); a cluster profile may give it more (profiles/slurm)
     threads: 1
     params:
         dataset=lambda w: CFG.inputs[w.role].model_dump(),
@@ -66,6 +93,7 @@ rule filter_land_cover:
         summary=str(P.change_filter_summary("{year}")),
     log:
         str(P.log("filter_land_cover", "{year}")),
+    priority: earlier_first(100)
     conda:
         "../envs/sinkmap.yaml"
     threads: 2

@@ -1,6 +1,8 @@
-"""Warp one input onto the grid, decode it and mask it to the AOI.
+"""Warp inputs onto the grid, decode them and mask them to the AOI: every role of a year (rule
+align) or one role (rule align_role).
 
-Inputs: manifest, grid, aoi. Outputs: results/<year>/<role>.tif (COG). Settings: wildcards role, year; threads.
+Inputs: manifest_<role> (or manifest), grid, aoi. Outputs: results/<year>/<role>.tif (COG), named
+by role (or one). Settings: wildcards year (and role); threads.
 """
 
 from pathlib import Path
@@ -10,13 +12,14 @@ from sinkmap.stages import step
 from sinkmap.stages.inputs import align_input
 
 sm = snakemake  # noqa: F821
-with step(sm.log[0], f"align {sm.wildcards.role} {sm.wildcards.year} from {sm.input.manifest}"):
-    align_input(
-        load_config(dict(sm.config)),
-        sm.wildcards.role,
-        int(sm.wildcards.year),
-        Path(sm.input.manifest),
-        Path(sm.input.grid),
-        Path(sm.output[0]),
-        threads=sm.threads,
-    )
+year = int(sm.wildcards.year)
+if "role" in sm.wildcards.keys():
+    jobs = {sm.wildcards.role: (Path(sm.input.manifest), Path(sm.output[0]))}
+else:
+    jobs = {
+        role: (Path(sm.input[f"manifest_{role}"]), Path(out)) for role, out in sm.output.items()
+    }
+with step(sm.log[0], f"align {', '.join(jobs)} {year}"):
+    cfg = load_config(dict(sm.config))
+    for role, (manifest, out) in jobs.items():
+        align_input(cfg, role, year, manifest, Path(sm.input.grid), out, threads=sm.threads)
