@@ -57,6 +57,13 @@ def main() -> None:
     )
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--added-year", action="store_true", help="all years but the last, then it")
+    parser.add_argument(
+        "--set-threads",
+        nargs="+",
+        metavar="RULE=N",
+        default=[],
+        help="threads per rule instead of the Snakefile's (snakemake --set-threads)",
+    )
     args = parser.parse_args()
 
     shutil.rmtree(OUT, ignore_errors=True)
@@ -64,6 +71,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "commit": _git_commit(),
         "cores": args.cores,
+        "set_threads": args.set_threads,
         "machine": {
             "cpus": os.cpu_count(),
             "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
@@ -74,7 +82,8 @@ def main() -> None:
     steps = [years[:-1], years] if args.added_year else [years]
     for step in steps:
         config = write_config(step)
-        run = run_workflow(config, args.cores, None, OUT)
+        extra = ["--set-threads", *args.set_threads] if args.set_threads else []
+        run = run_workflow(config, args.cores, None, OUT, extra)
         run.pop("samples", None)
         result["runs"].append({"years": step, "run": run})
         print(f"\n== years {step[0]}-{step[-1]}", flush=True)

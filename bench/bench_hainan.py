@@ -49,6 +49,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,8 @@ _SCRIPT = re.compile(r"tmp[\w-]*\.(\w+)\.py$")
 def _label(proc: psutil.Process) -> str:
     """What a process of the run is: the workflow script it runs (= its rule), or its name."""
     try:
-        cmd = proc.cmdline()
-    except psutil.Error:
+        cmd = proc.cmdline() or [proc.name()]
+    except psutil.Error:  # it ended between the listing and this
         return "?"
     for part in cmd:
         m = _SCRIPT.search(part)
@@ -134,7 +135,7 @@ def _label(proc: psutil.Process) -> str:
             return m.group(1)
     if any("snakemake" in part for part in cmd[:3]):
         return "snakemake"
-    return Path(cmd[0]).name if cmd else proc.name()
+    return Path(cmd[0]).name
 
 
 class Sampler(threading.Thread):
@@ -280,12 +281,16 @@ def per_rule(jobs: list[dict[str, Any]], peaks: dict[str, int]) -> list[dict[str
 
 
 # -- the run ---------------------------------------------------------------------------------------
-def run_workflow(config: Path, cores: int, until: str | None, out: Path = OUT) -> dict[str, Any]:
-    """Run the workflow in ``out`` (``bench/out/hainan``) and measure it."""
+def run_workflow(
+    config: Path, cores: int, until: str | None, out: Path = OUT, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Run the workflow in ``out`` (``bench/out/hainan``) and measure it; ``extra``: more
+    Snakemake arguments (e.g. ``--set-threads stocks=1``)."""
     from sinkmap.cli.workflow import snakemake_command
 
     cmd = snakemake_command(
         *(["--until", until] if until else []),
+        *extra,
         cores=cores,
         configfile=config,
         snakefile=REPO / "Snakefile",

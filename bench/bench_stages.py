@@ -82,11 +82,13 @@ def _prepare(side: int, model: str) -> None:
 
 
 def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
+    from sinkmap import reuse_freed_memory
     from sinkmap.config import load_config
     from sinkmap.paths import Paths
     from sinkmap.stages.interval import compute_interval
     from sinkmap.stages.stocks import PreviousYear, compute_stocks
 
+    reuse_freed_memory()  # as a workflow job's step() does (SINKMAP_MALLOC=default: glibc's own)
     work = OUT / f"side{side}"
     grid = _grid(side, chunk)
     grid.to_json(work / "grid.json")

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from sinkmap import reuse_freed_memory
 from sinkmap.config import load_config
 from sinkmap.paths import STOCK_LAYERS
 from sinkmap.stages.interval import compute_interval
@@ -23,7 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    cfg = load_config(REPO / "config" / "config.yaml")
+    reuse_freed_memory()  # as the job's step() does
+    # [threads] [config]: another run's config, e.g. bench/out/demo/config.yaml from that folder
+    config = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "config" / "config.yaml"
+    cfg = load_config(config)
     paths = cfg.paths
     y0, y1 = cfg.intervals[-1]
     out = REPO / "bench" / "out" / "profile"

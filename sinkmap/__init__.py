@@ -49,4 +49,58 @@ from sinkmap.errors import SinkmapError  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["OUTPUT_VERSION", "SinkmapError", "__version__"]
+__all__ = [
+    "MALLOC_SETTINGS",
+    "OUTPUT_VERSION",
+    "SinkmapError",
+    "__version__",
+    "malloc_settings",
+    "reuse_freed_memory",
+]
+
+#: glibc malloc settings (mallopt(3); as environment variables for processes sinkmap starts)
+#: under which freed memory is kept for reuse: see :func:`reuse_freed_memory`.
+MALLOC_SETTINGS: dict[str, int] = {
+    "MALLOC_ARENA_MAX": 1,
+    "MALLOC_MMAP_MAX_": 0,
+    "MALLOC_TRIM_THRESHOLD_": 2**31 - 1,
+}
+
+
+def malloc_settings() -> dict[str, str]:
+    """:data:`MALLOC_SETTINGS` as environment variables, or none when the user set one of them
+    (theirs apply) or ``SINKMAP_MALLOC=default`` (glibc's own behaviour)."""
+    if os.environ.get("SINKMAP_MALLOC", "").strip().lower() == "default" or any(
+        name in os.environ for name in MALLOC_SETTINGS
+    ):
+        return {}
+    return {name: str(value) for name, value in MALLOC_SETTINGS.items()}
+
+
+def reuse_freed_memory() -> bool:
+    """Make this process's malloc (glibc) keep the memory a raster chunk frees for the next one.
+
+    A stage allocates and frees arrays of tens of MB per chunk. By default glibc maps each one
+    from the kernel (``mmap``) and hands it back when freed, so every array's pages are zeroed by
+    the kernel again: about a third of the demo interval's CPU time (10 of 33 s, all in the
+    kernel). One heap (``M_ARENA_MAX`` 1), no ``mmap`` for large blocks (``M_MMAP_MAX`` 0) and no
+    trimming below 2 GB of free space (``M_TRIM_THRESHOLD``) reuse the memory instead
+    (bench/README.md, "Freed memory"). Memory stays bounded by the chunks in flight: what is
+    freed is reused, not added to.
+
+    Call it before the stage starts its threads (:func:`sinkmap.stages.step` and the command
+    line do; the local Dask cluster's workers start with :func:`malloc_settings`). Returns
+    whether it applied: not on other C libraries (musl, macOS, Windows), nor when
+    :func:`malloc_settings` is empty.
+    """
+    settings = malloc_settings()
+    if not settings:
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process runs on
+    except (OSError, AttributeError):
+        return False
+    option = {"MALLOC_ARENA_MAX": -8, "MALLOC_MMAP_MAX_": -4, "MALLOC_TRIM_THRESHOLD_": -1}
+    return all(mallopt(option[name], int(value)) == 1 for name, value in settings.items())

@@ -23,9 +23,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import dask
 from distributed.diagnostics.plugin import WorkerPlugin
 from pydantic import ValidationError
 
+from sinkmap import malloc_settings
 from sinkmap.config import DaskConfig
 from sinkmap.errors import ConfigError, format_validation_error
 
@@ -70,8 +72,12 @@ def dask_cluster(
 
     if s.scheduler == "local":
         n = s.workers or threads or 2
+        # the workers' malloc keeps freed chunks for reuse (sinkmap.reuse_freed_memory): set
+        # before they are spawned, over distributed's own MALLOC_TRIM_THRESHOLD_
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
         with (
             _main_not_rerun(),
+            dask.config.set({"distributed.nanny.pre-spawn-environ": environ | malloc_settings()}),
             LocalCluster(
                 n_workers=n,
                 threads_per_worker=1,

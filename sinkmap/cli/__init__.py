@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 
-from sinkmap import __version__
+from sinkmap import __version__, reuse_freed_memory
 from sinkmap.cli import accuracy, data, invest, models, report, workflow
 from sinkmap.errors import SinkmapError
 
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     for family in (workflow, data, models, invest, report, accuracy):
         family.add_cli(sub)
     args, rest = parser.parse_known_args(argv)
+    reuse_freed_memory()  # before any thread starts (a command computing raster chunks)
     if args.dask:
         os.environ["SINKMAP_DASK_SCHEDULER"] = args.dask  # sinkmap.cluster.ENV_SCHEDULER
     try:

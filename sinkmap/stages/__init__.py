@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from sinkmap import reuse_freed_memory
 from sinkmap.errors import SinkmapError
 
 
@@ -71,6 +72,8 @@ def step(log_path: str | Path | None, what: str) -> Iterator[logging.Logger]:
     logging.captureWarnings(True)
     log = logging.getLogger("sinkmap")
     log.info("start: %s", what)
+    if reuse_freed_memory():
+        log.info("malloc keeps freed memory for reuse (SINKMAP_MALLOC=default leaves glibc's)")
     try:
         with _job_cluster():
             yield log

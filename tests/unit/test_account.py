@@ -439,6 +439,23 @@ def test_group_sums_by_class_by_hand():
     assert set(sums["zone"]) == {0} and sums["area_ha"].sum() == 15.0
 
 
+def test_group_sums_with_one_cell_area_by_hand():
+    """A projected grid: every cell 0.01 ha, float32 layers (Σ value, times the one weight)."""
+    classes = np.array([[10, 10, 40], [40, 80, 10]], dtype=np.uint8)
+    stock = np.array([[100.0, 50.0, 10.0], [20.0, 0.0, np.nan]], dtype=np.float32)
+    sums = group_sums(
+        membership(np.isfinite(stock), np.full((2, 3), 0.01)),
+        {"class_code": classes},
+        {"s": stock, "twice": lambda: 2 * stock},
+    )
+    by = sums.set_index("class_code")
+    assert by.loc[10, "area_ha"] == pytest.approx(0.02)
+    assert by.loc[10, "s"] == pytest.approx(0.01 * (100 + 50))
+    assert by.loc[40, "s"] == pytest.approx(0.01 * (10 + 20))
+    assert by.loc[40, "twice"] == pytest.approx(0.01 * 2 * (10 + 20))
+    assert by.loc[80, "s"] == 0.0 and sums["s"].dtype == np.float64
+
+
 def _zone_sums(grid: Grid, gdf, classes: np.ndarray, values: dict) -> pd.DataFrame:
     """Tile by tile, as the stages do: the AOI and each zone, per class."""
     zones = Zones(grid, "aoi", gdf)

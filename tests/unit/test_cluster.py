@@ -62,3 +62,29 @@ def test_a_worker_without_the_workflow_folder_names_the_fix(tmp_path) -> None:
         os.chdir(here)
     with pytest.raises(ConfigError, match="tcp://w:1 cannot enter the workflow folder.*same path"):
         WorkingDirectory(str(tmp_path / "absent")).setup(SimpleNamespace(address="tcp://w:1"))
+
+
+def test_local_cluster_workers_keep_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local cluster's worker processes start with the malloc settings of the stages
+    (sinkmap.MALLOC_SETTINGS, over distributed's own MALLOC_TRIM_THRESHOLD_); a user's own
+    MALLOC_ variable leaves distributed's."""
+    import os
+
+    from sinkmap import MALLOC_SETTINGS
+
+    def worker_env() -> dict[str, str | None]:
+        with dask_cluster({"scheduler": "local", "workers": 1}) as client:
+            (env,) = client.run(lambda: {k: os.environ.get(k) for k in MALLOC_SETTINGS}).values()
+        return env
+
+    def clear() -> None:  # distributed sets them in this process too, to spawn the workers
+        for name in (*MALLOC_SETTINGS, "SINKMAP_MALLOC"):
+            monkeypatch.delenv(name, raising=False)
+
+    clear()
+    assert worker_env() == {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0"} | {
+        "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)
+    }
+    clear()
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert worker_env()["MALLOC_TRIM_THRESHOLD_"] == "65536"  # distributed's default
