@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dask.array as da
@@ -324,13 +326,17 @@ def test_per_tile_must_match_the_tiles(tmp_path):
     assert _listing(tmp_path) == []
 
 
+def _python(probe: str, env: dict[str, str]) -> str:
+    """What ``python -c probe`` prints, run in a new process with exactly ``env``."""
+    return subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+
+
 def test_processes_importing_sinkmap_run_numpy_without_huge_page_advice() -> None:
     """Importing sinkmap before NumPy turns NumPy's madvise(MADV_HUGEPAGE) off (the measured
     slowdown in bench/README.md, "Huge pages"), in that process and the ones it starts; a user's
     own NUMPY_MADVISE_HUGEPAGE wins."""
-    import subprocess
-    import sys
-
     probe = (
         "import os, subprocess, sys, sinkmap, numpy as np; "
         "print(np._core.multiarray._get_madvise_hugepage(), os.environ['NUMPY_MADVISE_HUGEPAGE'], "
@@ -341,13 +347,7 @@ def test_processes_importing_sinkmap_run_numpy_without_huge_page_advice() -> Non
     env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
 
     def run(**extra: str) -> str:
-        return subprocess.run(
-            [sys.executable, "-c", probe],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env | extra,
-        ).stdout.strip()
+        return _python(probe, env | extra)
 
     assert run() == "False 0 False"
     assert run(NUMPY_MADVISE_HUGEPAGE="1") == "True 1 True"
@@ -358,9 +358,6 @@ def test_a_stage_process_reuses_the_memory_its_chunks_free() -> None:
     allocated, written and freed 20 times takes its pages from the kernel once, not 20 times
     (bench/README.md, "Freed memory"); SINKMAP_MALLOC=default or a user's own MALLOC_ variable
     leaves glibc's behaviour."""
-    import subprocess
-    import sys
-
     probe = (
         "import resource, sinkmap, numpy as np; "
         "applied = sinkmap.reuse_freed_memory(); "
@@ -372,14 +369,8 @@ def test_a_stage_process_reuses_the_memory_its_chunks_free() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "SINKMAP_MALLOC"))}
 
     def run(**extra: str) -> tuple[str, int]:
-        out = subprocess.run(
-            [sys.executable, "-c", probe],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env | extra,
-        ).stdout.split()
-        return out[0], int(out[1])
+        applied, faults = _python(probe, env | extra).split()
+        return applied, int(faults)
 
     pages = 64 * 2**20 // 4096  # one array's 4 KiB pages
     applied, faults = run()
