@@ -286,6 +286,7 @@ def build_catalog(results_dir: Path, *, title: str, synthetic: bool) -> Path:
             catalog.add_child(collection)
 
     final = results_dir / STAC_DIR
+    _remove_stale_folders(final)
     # no dot-suffix in the folder name: pystac would take "x.part" for a file and use its parent
     tmp = results_dir / f".{STAC_DIR}-{uuid.uuid4().hex[:8]}-part"
     try:
@@ -334,6 +335,7 @@ def build_aois_catalog(results_dir: Path, children: dict[str, Path], *, title: s
         "links": links,
     }
     final = results_dir / STAC_DIR
+    _remove_stale_folders(final)
     tmp = results_dir / f".{STAC_DIR}-{uuid.uuid4().hex[:8]}-part"  # beside final: same hrefs
     try:
         tmp.mkdir()
@@ -352,6 +354,14 @@ def _empty_extent() -> pystac.Extent:
         pystac.SpatialExtent([[-180.0, -90.0, 180.0, 90.0]]),
         pystac.TemporalExtent(unknown),
     )
+
+
+def _remove_stale_folders(dst: Path) -> None:
+    """Remove the ``.<name>-<8 hex>-part`` and ``-old`` folders a killed job left beside ``dst``
+    (a ``kill -9`` runs no cleanup; Snakemake runs one job per catalog at a time)."""
+    for kind in ("part", "old"):
+        for stale in dst.parent.glob(f".{dst.name}-{'[0-9a-f]' * 8}-{kind}"):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _replace_dir(src: Path, dst: Path) -> None:

@@ -364,6 +364,18 @@ def test_rebuild_replaces_the_catalog(results: Path, tmp_path: Path) -> None:
     assert not [p for p in copy.iterdir() if p.name.startswith(".")]
 
 
+def test_a_killed_build_leaves_nothing_after_the_next(results: Path, tmp_path: Path) -> None:
+    """The folders a build killed with kill -9 left (written, or swapped out) are removed by the
+    next build of that catalog; a user's own hidden folder is not."""
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    for name in (".stac-0123abcd-part", ".stac-89abcdef-old", ".mine"):
+        (copy / name / "stocks").mkdir(parents=True)
+        (copy / name / "catalog.json").write_text("{}")
+    build_catalog(copy, title="one", synthetic=True)
+    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == [".mine"]
+
+
 def test_invalid_catalog_is_not_published(
     results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -68,6 +68,14 @@ HTTP_INPUTS = {
     "biomass": {"dataset": "esa_cci_biomass"},
 }
 TEMPORARY = re.compile(r"^\..+\.([0-9a-f]{8})\.(part.*|stage\.tif|cog\.tif)$")
+#: The folders a catalog is written in and swapped through: ``.stac-<8 hex>-part``, ``-old``.
+TEMPORARY_FOLDER = re.compile(r"^\..+-[0-9a-f]{8}-(part|old)$")
+
+
+def _temporary(path: Path, root: Path) -> bool:
+    """A temporary file, or a file inside a temporary folder (not at a final name)."""
+    parts = path.relative_to(root).parts
+    return bool(TEMPORARY.match(path.name)) or any(TEMPORARY_FOLDER.match(p) for p in parts)
 
 
 # -- runs -------------------------------------------------------------------------------------
@@ -158,7 +166,7 @@ def snapshot(root: Path, tops: tuple[str, ...] = ("results", "resources")) -> di
                 p.is_file()
                 and p.name != VERIFIED_RECORDS
                 and not p.name.endswith(REFUSED_SUFFIX)
-                and not TEMPORARY.match(p.name)
+                and not _temporary(p, root)
             ):
                 out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
@@ -174,7 +182,11 @@ def everything(root: Path) -> dict[str, str]:
 
 
 def temporaries(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob(".*") if TEMPORARY.match(p.name))
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob(".*")
+        if TEMPORARY.match(p.name) or (p.is_dir() and TEMPORARY_FOLDER.match(p.name))
+    )
 
 
 def published_subset_of(
