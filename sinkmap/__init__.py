@@ -93,8 +93,7 @@ def reuse_freed_memory() -> bool:
     whether it applied: not on other C libraries (musl, macOS, Windows), nor when
     :func:`malloc_settings` is empty.
     """
-    settings = malloc_settings()
-    if not settings:
+    if not malloc_settings():
         return False
     import ctypes
 
@@ -103,4 +102,4 @@ def reuse_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     option = {"MALLOC_ARENA_MAX": -8, "MALLOC_MMAP_MAX_": -4, "MALLOC_TRIM_THRESHOLD_": -1}
-    return all(mallopt(option[name], int(value)) == 1 for name, value in settings.items())
+    return all(mallopt(option[name], value) == 1 for name, value in MALLOC_SETTINGS.items())

@@ -440,7 +440,7 @@ def test_group_sums_by_class_by_hand():
 
 
 def test_group_sums_with_one_cell_area_by_hand():
-    """A projected grid: every cell 0.01 ha, float32 layers (Σ value, times the one weight)."""
+    """A projected grid (every cell 0.01 ha), float32 layers and a layer made on demand."""
     classes = np.array([[10, 10, 40], [40, 80, 10]], dtype=np.uint8)
     stock = np.array([[100.0, 50.0, 10.0], [20.0, 0.0, np.nan]], dtype=np.float32)
     sums = group_sums(

@@ -195,22 +195,20 @@ def zones_input(wildcards=None):
     return {"zones": str(CFG.account.zones.path)} if CFG.account.zones else {}
 
 
+def fetched(role, year):
+    """The fetched files of a role and year: immutable once verified, so only their presence
+    counts (ancient), not their modification time."""
+    return ancient(str(RUN.raw_dir(role, int(year)) / "manifest.json"))
+
+
 def year_manifests(wildcards):
-    """The fetched files of every input role of the job's year (``manifest_<role>``), by
-    presence (:func:`manifest_for`)."""
-    year = int(wildcards.year)
-    return {
-        f"manifest_{role}": ancient(str(RUN.raw_dir(role, year) / "manifest.json"))
-        for role in CFG.inputs
-    }
+    """The fetched files of every input role of the job's year (``manifest_<role>``)."""
+    return {f"manifest_{role}": fetched(role, wildcards.year) for role in CFG.inputs}
 
 
 def manifest_for(wildcards):
-    """The fetched files of a role and year: immutable once verified, so only their presence
-    counts (ancient), not their modification time."""
-    return ancient(
-        str(RUN.raw_dir(wildcards.role, int(wildcards.year)) / "manifest.json")
-    )
+    """The fetched files of the job's role and year."""
+    return fetched(wildcards.role, wildcards.year)
 
 
 def aligned_inputs(roles):
