@@ -10,7 +10,7 @@ For each size a fresh child process (so peak memory is its own):
    neither timed nor counted in peak memory);
 2. times the real stages, ``sinkmap.stages.stocks.compute_stocks`` (the demo's model, the carbon
    state: it starts the state in the first year and steps it to the second, writing the 7 state
-   layers; or ``--model lookup``; 4 pools + total as COGs, the per-class, per-tile and per-zone
+   layers and the gain-loss of the step; or ``--model lookup``; 4 pools + total as COGs, the per-class, per-tile and per-zone
    tallies) for both years and ``sinkmap.stages.interval.compute_interval`` (stock-difference flux
    of the total and of each pool, gain-loss net, removals and emissions, change matrices and
    tallies) for the interval;
@@ -116,7 +116,7 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
 
     stateful = model == "dynamics"
     extra = {role: work / f"{role}.tif" for role in STATE_ROLES} if stateful else {}
-    paths = Paths(work / "results")
+    paths = Paths(work / "results", work / "resources")
     t0 = time.perf_counter()
     for year in (2020, 2021):
         compute_stocks(
@@ -124,7 +124,7 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
             year,
             {"land_cover": work / f"lc_{year}.tif", **extra},
             work / "grid.json",
-            outputs=paths.year_outputs(year, stateful=stateful),
+            outputs=paths.year_outputs(year, stateful=stateful, steps=stateful),
             previous=PreviousYear(2020, paths.states(2020), work / "lc_2020.tif")
             if stateful and year == 2021
             else None,
@@ -140,8 +140,8 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
         stocks1=paths.stocks(2021),
         grid_path=work / "grid.json",
         outputs=interval,
-        states=(paths.states(2020), paths.states(2021)) if stateful else None,
-        inputs1=extra or None,
+        states=({}, paths.states(2021)) if stateful else None,
+        step=paths.steps(2021) if stateful else None,  # as the workflow's consecutive years
         threads=threads,
     )
     t_pipeline = time.perf_counter() - t0
@@ -150,15 +150,17 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
     # years' stocks for the interval) ...
     inputs = [work / "lc_2020.tif", work / "lc_2021.tif"] * 2
     inputs += [*paths.stocks(2020).values(), *paths.stocks(2021).values()]
-    # the stocks read the roles (twice) and the state of 2020; the interval both states
+    # the stocks read the roles (twice) and the state of 2020; the interval the state of 2021 and
+    # the gain-loss of the stocks' step into 2021
     if stateful:
-        inputs += [*extra.values()] * 3 + [*paths.states(2020).values()] * 2
-        inputs += [*paths.states(2021).values()]
+        inputs += [*extra.values()] * 2 + [*paths.states(2020).values()]
+        inputs += [*paths.states(2021).values(), *paths.steps(2021).values()]
     # ... and write the same outputs with the same options, fed from the outputs on disk
     flux_layers = [v for v in interval.values() if v.suffix == ".tif"]
     groups = [list(paths.stocks(2020).values()), list(paths.stocks(2021).values()), flux_layers]
     if stateful:
         groups += [list(paths.states(2020).values()), list(paths.states(2021).values())]
+        groups += [list(paths.steps(2020).values()), list(paths.steps(2021).values())]
     floor_io = io_floor(inputs, groups, grid, work / "floor", threads)
     t_read_inputs, t_write = floor_io.read_inputs_s, floor_io.write_outputs_s
     floor = floor_io.floor_s

@@ -48,7 +48,10 @@ def write_seconds(
         for p in group:
             dtype, nodata = dtype_nodata(p)
             layers[out_dir / f"{p.parent.name}_{p.name}"] = LayerSpec(
-                data=open_on_grid(p, grid).astype(dtype), dtype=dtype, nodata=nodata
+                data=open_on_grid(p, grid).astype(dtype),
+                dtype=dtype,
+                nodata=nodata,
+                internal="steps" in p.parts,  # as the stage writes them (Paths.step)
             )
         write_layers(grid, layers, threads=threads)
     return time.perf_counter() - t0

@@ -101,6 +101,15 @@ def interval_years(t1: int, t2: int) -> int:
     return t2 - t1
 
 
+def step_fluxes(gains: np.ndarray, losses: np.ndarray, years: int) -> np.ndarray:
+    """Net, removals and emissions (Mg CO2e/ha/yr, inventory sign), stacked (3, …) float32, of a
+    carbon state's steps over ``years`` that gained ``gains`` and lost ``losses`` (Mg C/ha, both
+    ≥ 0; IPCC 2006 V4 Eq. 2.4: ΔC = ΔC_G − ΔC_L): removals −ΔC_G/years × 44/12 (≤ 0), emissions
+    ΔC_L/years × 44/12 (≥ 0), net their sum."""
+    g, loss = gains / years, losses / years
+    return np.stack([co2e(g - loss), co2e(g), co2e(-loss)]).astype("float32")
+
+
 def flux_between(stock_t1: Any, stock_t2: Any, years: int) -> Any:
     """Net CO2e flux per year of a stock that went from ``stock_t1`` to ``stock_t2`` in ``years``:
     (C_t1 − C_t2) × 44/12 / years, emissions positive (float64; numbers or arrays)."""

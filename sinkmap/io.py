@@ -88,6 +88,9 @@ class LayerSpec:
     colormap: Mapping[int, tuple[int, int, int, int]] | None = None
     overview_resampling: str = "average"
     scale_offset: tuple[float, float] | None = None
+    #: An intermediate layer another stage reads, not a published one: written as the staged file
+    #: is (tiled, ZSTD level 1, no overviews), with its tags, whatever ``write_layers``' ``cog``.
+    internal: bool = False
 
 
 class _WindowWriter:
@@ -150,7 +153,7 @@ def write_layers(
                 remove_stale_temporaries(path)
                 tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.stage.tif")
                 temps[path] = tmp
-                options = _TEMP_OPTIONS if cog else {"compress": "DEFLATE"}
+                options = _TEMP_OPTIONS if cog or spec.internal else {"compress": "DEFLATE"}
                 profile = grid.profile(dtype=spec.dtype, nodata=spec.nodata) | options
                 ds = rasterio.open(tmp, "w", **profile)
                 datasets.append(ds)
@@ -185,7 +188,7 @@ def write_layers(
             _parallel(
                 [
                     lambda p=path, s=spec: _publish(
-                        temps[p], cogs[p], s, cog=cog, profile=publish_profile
+                        temps[p], cogs[p], s, cog=cog and not s.internal, profile=publish_profile
                     )
                     for path, spec in layers.items()
                 ],

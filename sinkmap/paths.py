@@ -27,6 +27,11 @@ Per interval with an accuracy assessment (``sinkmap sample`` / ``sinkmap assess`
     results/accuracy/<y0>-<y1>/assessment.gpkg, accuracy.csv, error_matrix.csv,
                                adjusted_account.csv
 
+A stateful model's step into each year (intermediate: read by the interval that ends there, not
+published)::
+
+    resources/steps/<year>/gain_loss_{net,removals,emissions}_co2e.tif
+
 Per run: ``results/grid.json``, ``results/carbon_account.{csv,parquet,json}``,
 ``results/stac/catalog.json``, ``results/report.html``, ``results/sinkmap.qgz`` (the QGIS
 project); inputs under
@@ -179,9 +184,22 @@ class Paths:
     def state_summary(self, year: Year) -> Path:
         return self.year_dir(year) / "state_summary.csv"
 
-    def year_outputs(self, year: Year, *, stateful: bool = False) -> dict[str, Path]:
+    def step(self, year: Year, part: str) -> Path:
+        """Gain-loss layer ``part`` (net, removals, emissions) of a stateful model's step into
+        ``year`` from the mapped year before, as the stocks stage computed it: intermediate, read
+        by the interval that ends in ``year`` (``resources/steps/<year>/``)."""
+        return self.resources / "steps" / str(year) / f"gain_loss_{part}_co2e.tif"
+
+    def steps(self, year: Year) -> dict[str, Path]:
+        """Part → its step layer (:meth:`step`)."""
+        return {part: self.step(year, part) for part in GAIN_LOSS_PARTS}
+
+    def year_outputs(
+        self, year: Year, *, stateful: bool = False, steps: bool = False
+    ) -> dict[str, Path]:
         """What the stocks stage writes for ``year``: ``stock_<pool>`` layers and its tables, and
-        with a stateful model the ``state_<name>`` layers and the state summary."""
+        with a stateful model the ``state_<name>`` layers and the state summary (and with
+        ``steps``, the ``step_<part>`` layers of the step into the year, :meth:`step`)."""
         out = {f"stock_{p}": path for p, path in self.stocks(year).items()}
         out["class_summary"] = self.class_summary(year)
         out["tile_summary"] = self.tile_summary(year)
@@ -189,6 +207,8 @@ class Paths:
         if stateful:
             out |= {f"state_{name}": path for name, path in self.states(year).items()}
             out["state_summary"] = self.state_summary(year)
+            if steps:
+                out |= {f"step_{part}": path for part, path in self.steps(year).items()}
         return out
 
     # -- intervals ---------------------------------------------------------------------------

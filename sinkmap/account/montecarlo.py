@@ -444,7 +444,8 @@ def _linear_parts(
     model: Any, grid: Grid, tile: Tile, blocks: Mapping[str, np.ndarray], names: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     """A tile's valid cells, cell areas, the part of each pool no drawn parameter scales, and the
-    parts each drawn parameter scales (``model.mc_components``)."""
+    parts each drawn parameter scales (``model.mc_components``; 0 outside the valid cells and
+    where the model gives NaN)."""
     area = grid.cell_area_ha(tile.window)
     data = {k: np.asarray(v) for k, v in blocks.items()}
     components = model.mc_components(data)
@@ -452,12 +453,16 @@ def _linear_parts(
     valid = np.asarray(data["land_cover"]) != 0
     valid &= np.isfinite(sum(np.asarray(base[p], "float64") for p in POOLS))
     fixed = {p: np.where(valid, np.nan_to_num(np.asarray(base[p], "float64")), 0.0) for p in POOLS}
-    used = {name: components[name] for name in names if name in components}
-    for parts, index in used.values():
-        for pool, arr in parts.items():
-            fixed[pool] = fixed[pool] - np.where(valid, np.nan_to_num(arr), 0.0)
+    wanted = [name for name in names if name in components]
+    used = {}
+    for name in wanted:
+        parts, index = components[name]
+        clean = {pool: np.where(valid, np.nan_to_num(arr), 0.0) for pool, arr in parts.items()}
+        for pool, arr in clean.items():
+            fixed[pool] = fixed[pool] - arr
         if index is not None and (index[valid] < 0).any():
-            raise InputDataError(f"a class of the map has no row in the table of {sorted(used)}")
+            raise InputDataError(f"a class of the map has no row in the table of {sorted(wanted)}")
+        used[name] = (clean, index)
     return valid, area, fixed, used
 
 
@@ -495,9 +500,7 @@ def linear_stats(
         parts, index = used[name]
         idx = None if index is None else np.where(valid, index, 0)
         for pool, arr in parts.items():
-            out[name][pool_index[pool]] = zone_sums(
-                np.where(valid, np.nan_to_num(arr), 0.0), idx, n
-            )
+            out[name][pool_index[pool]] = zone_sums(arr, idx, n)
     return out
 
 
@@ -558,10 +561,7 @@ def linear_sd(
     f = f - f.mean(axis=0)
     cov = np.einsum("dak,dbk->kab", f, f) / (draws - 1)  # (table rows, parameters, parameters)
     row = np.zeros(valid.shape, np.intp) if index is None else np.where(valid, index, 0)
-    parts = [
-        sum(np.where(valid, np.nan_to_num(arr), 0.0) for arr in p.values())
-        for p, _ in used.values()
-    ]
+    parts = [sum(p.values()) for p, _ in used.values()]
     var = np.zeros(valid.shape)
     for a, pa in enumerate(parts):
         for b, pb in enumerate(parts):

@@ -126,13 +126,21 @@ def group_sums(
     :func:`add_group_sums`. Memory: one entry per counted cell and zone, never a dense matrix.
     """
     names = list(keys)
-    cols = [np.asarray(keys[k]).ravel().astype(np.int64)[member.cell] for k in names]
-    for name, col in zip(names, cols, strict=True):
+    cols, seen = [], []
+    for name in names:
+        col = np.asarray(keys[name]).ravel()[member.cell].astype(np.int64)
         if col.size and (col.min() < 0 or col.max() > 0xFFFF):
             raise InputDataError(f"{name} codes must be within 0..65535")
-    bins = [256 if col.size == 0 or col.max() < 256 else 0x10000 for col in cols]
+        # each key as the rank of its code among the codes of this tile (in code order): a key
+        # space of the codes present, not of every possible code
+        codes = np.flatnonzero(np.bincount(col, minlength=1)) if col.size else np.zeros(1, int)
+        rank = np.zeros(int(codes[-1]) + 1, np.int64)
+        rank[codes] = np.arange(codes.size)
+        cols.append(rank[col])
+        seen.append(codes)
+    bins = [codes.size for codes in seen]
     n_zone = int(member.zone.max(initial=0)) + 1
-    size = n_zone * int(np.prod(bins))
+    size = n_zone * int(np.prod(bins, dtype=np.float64))
     key = member.zone.copy()
     for col, b in zip(cols, bins, strict=True):
         key = key * b + col
@@ -140,11 +148,11 @@ def group_sums(
         present = np.flatnonzero(np.bincount(key, minlength=size))
         index, n = key, size
     else:  # hash the keys (7x faster than np.unique's sort on a 2048² tile), then sort the few
-        codes, uniques = pd.factorize(key)
+        found, uniques = pd.factorize(key)
         order = np.argsort(uniques)
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size)
-        present, index = np.asarray(uniques)[order], rank[codes]
+        position = np.empty_like(order)
+        position[order] = np.arange(order.size)
+        present, index = np.asarray(uniques)[order], position[found]
         n = present.size
 
     def _sum(weights: np.ndarray) -> np.ndarray:
@@ -158,8 +166,8 @@ def group_sums(
         decoded.append(rest % b)
         rest = rest // b
     out["zone"] = rest
-    for name, col in zip(names, reversed(decoded), strict=True):
-        out[name] = col
+    for name, codes, col in zip(names, seen, reversed(decoded), strict=True):
+        out[name] = codes[col].astype(np.int64)
     out["area_ha"] = _sum(member.weight)
     for name, v in values.items():
         layer = v() if callable(v) else v

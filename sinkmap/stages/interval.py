@@ -18,6 +18,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
+import rasterio
 
 from sinkmap.account.gain_loss import gain_loss
 from sinkmap.account.rows import long_rows
@@ -34,6 +35,7 @@ from sinkmap.carbon import (
     flux_between,
     interval_years,
     pool_sum,
+    step_fluxes,
     stock_difference,
 )
 from sinkmap.config import Config
@@ -108,6 +110,7 @@ def compute_interval(
     state: Path | None = None,
     states: tuple[Mapping[str, Path], Mapping[str, Path]] | None = None,
     inputs1: Mapping[str, Path] | None = None,
+    step: Mapping[str, Path] | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
     """Both methods for the interval ``y0``–``y1``, layers and tables, from one read of the years.
@@ -121,6 +124,9 @@ def compute_interval(
     ecozone, loss year): gain-loss is then the growth and the losses of the annual steps from the
     state at ``y0`` to ``y1`` (IPCC Eq. 2.4), and the IPCC tables take each pixel's land category
     from the state, "land converted to X" for the transition period (20 years) after a conversion.
+    ``step`` (part → path, :meth:`sinkmap.paths.Paths.steps` of ``y1``): the gain-loss layers the
+    stocks stage wrote for its step from ``y0`` to ``y1``, read instead of stepping the state again
+    (the same numbers; then ``states[0]`` and ``inputs1`` may be empty).
 
     ``outputs`` (:meth:`sinkmap.paths.Paths.interval_outputs`): ``flux`` and ``flux_<pool>``
     (stock difference, −(C_y1 − C_y0)/(y1 − y0) × 44/12, Mg CO2e/ha/yr, emissions +),
@@ -197,7 +203,9 @@ def compute_interval(
         tally_arrays["cat_prev"] = st1["previous_category"]
         tally_arrays["ysc"] = st1["years_since_conversion"]
     if with_gl:
-        if model.stateful and states is not None:
+        if model.stateful and step is not None:
+            stacked = _read_step(step, grid, y0, y1)
+        elif model.stateful and states is not None:
             roles1 = {r: open_on_grid(p, grid) for r, p in (inputs1 or {}).items()}
             stacked = _state_gain_loss(model, y0, y1, grid, lc0, lc1, st0, roles1)
         else:
@@ -355,9 +363,7 @@ def _state_gain_loss(
         chunk = dict(zip(role_names, blocks[2 + len(names) :], strict=True))
         chunk["land_cover"] = b1
         _, step = model.step(st, b0, chunk, y0, y1)
-        gains, losses = step.gains / years, step.losses / years
-        removals, emissions = co2e(gains), co2e(-losses)
-        return np.stack([co2e(gains - losses), removals, emissions]).astype("float32")
+        return step_fluxes(step.gains, step.losses, years)
 
     return da.map_blocks(
         _block,
@@ -369,6 +375,24 @@ def _state_gain_loss(
         chunks=((3,), *grid.chunks),
         dtype="float32",
     )
+
+
+def _read_step(step: Mapping[str, Path], grid: Grid, y0: int, y1: int) -> da.Array:
+    """The stocks stage's gain-loss layers of the step ``y0``-``y1``, stacked (3, …) as
+    :func:`_state_gain_loss` gives them; an error if they span other years."""
+    missing = [k for k in GAIN_LOSS_PARTS if k not in step]
+    if missing:
+        raise InputDataError(f"the interval stage needs the step layer(s) {missing}")
+    for k in GAIN_LOSS_PARTS:
+        with rasterio.open(step[k]) as ds:
+            tags = ds.tags()
+        span = (tags.get("YEAR_START"), tags.get("YEAR_END"))
+        if span != (str(y0), str(y1)):
+            raise InputDataError(
+                f"{step[k]} holds the step {span[0]}-{span[1]}, not {y0}-{y1}: it was written "
+                f"for another series of years; rerun the stocks of {y1} (delete that file)"
+            )
+    return da.stack([open_on_grid(step[k], grid) for k in GAIN_LOSS_PARTS])
 
 
 def _emissions(a: np.ndarray, b: np.ndarray, years: int) -> np.ndarray:

@@ -20,9 +20,9 @@ import pandas as pd
 
 from sinkmap.account.rows import long_rows
 from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership
-from sinkmap.carbon import pool_sum
+from sinkmap.carbon import pool_sum, step_fluxes
 from sinkmap.config import Config
-from sinkmap.constants import POOLS, UNITS_STOCK
+from sinkmap.constants import POOLS, SIGN_CONVENTION, UNITS_FLUX, UNITS_STOCK
 from sinkmap.contract import ACCOUNT_POOLS, AOI_ZONE, STOCK_TALLY_COLUMNS
 from sinkmap.dynamics import STATE_LAYERS, State
 from sinkmap.errors import InputDataError
@@ -37,7 +37,7 @@ from sinkmap.legends import (
     ipcc_categories,
     ipcc_label,
 )
-from sinkmap.paths import STATE_NAMES, STOCK_LAYERS
+from sinkmap.paths import GAIN_LOSS_PARTS, STATE_NAMES, STOCK_LAYERS
 from sinkmap.provenance import read_sources, style_rasters
 from sinkmap.stages.context import Run, now
 
@@ -101,7 +101,9 @@ def compute_stocks(
 
     A stateful model (:mod:`sinkmap.models.dynamics`) also writes ``state_<name>`` layers and
     ``state_summary``: it steps the state of ``previous`` (the mapped year before) to ``year``, or
-    starts one in the first year.
+    starts one in the first year. Given ``step_<part>`` outputs (net, removals, emissions), it also
+    writes the gain-loss of that step (:meth:`sinkmap.paths.Paths.step`; NaN in the first year),
+    which the interval ending in ``year`` reads instead of stepping the state again.
     """
     missing = [
         k for k in (*(f"stock_{p}" for p in STOCK_LAYERS), *STOCK_TABLES) if k not in outputs
@@ -124,7 +126,8 @@ def compute_stocks(
         missing = [f"state_{n}" for n in STATE_NAMES if f"state_{n}" not in outputs]
         if missing:
             raise InputDataError(f"compute_stocks needs the output path(s) {missing}")
-        stacked, state = _stateful(model, grid, roles, arrays, year, previous)
+        steps = all(f"step_{k}" in outputs for k in GAIN_LOSS_PARTS)
+        stacked, state, step = _stateful(model, grid, roles, arrays, year, previous, steps)
     else:
         stacked = da.map_blocks(
             _pools_block,
@@ -172,6 +175,8 @@ def compute_stocks(
     if model.stateful:
         state_layers = _state_layers(state, outputs, base, year)
         layers |= state_layers
+        if step is not None:
+            layers |= _step_layers(step, outputs, base, year, previous)
         state_parts = [
             dask.delayed(_state_tile)(grid, tile, st, pools)
             for tile, st, pools in zip(
@@ -182,7 +187,7 @@ def compute_stocks(
             )
         ]
     (parts, state_sums) = write_layers(grid, layers, extra=[tasks, state_parts], threads=threads)
-    style_rasters(layers)
+    style_rasters(path for path, spec in layers.items() if not spec.internal)
     stamp = now()
 
     write_csv(_tile_summary(grid, parts), outputs["tile_summary"])
@@ -278,8 +283,11 @@ def _stateful(
     arrays: list[da.Array],
     year: int,
     previous: PreviousYear | None,
-) -> tuple[da.Array, da.Array]:
-    """Pools (4, …) and the state (7, …) of ``year`` for a stateful model, float32."""
+    steps: bool = False,
+) -> tuple[da.Array, da.Array, da.Array | None]:
+    """Pools (4, …) and the state (7, …) of ``year`` for a stateful model, float32; with
+    ``steps`` also the net, removals and emissions of the step from ``previous`` (3, …; Mg CO2e/ha/yr,
+    :func:`~sinkmap.carbon.step_fluxes`; NaN in the first year, whose state starts there)."""
     extra: list[da.Array] = []
     if previous is not None:
         if previous.year >= year:
@@ -298,19 +306,53 @@ def _stateful(
             rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
             state = model.initial(chunk, year, position=pixel_uniform(rr, cc))
             pools = model.pools_of(state, chunk)
+            fluxes = np.full((len(GAIN_LOSS_PARTS), *np.shape(blocks[0])), np.nan, "float32")
         else:
             before = State.from_arrays(dict(zip(STATE_NAMES, blocks[n_roles:-1], strict=True)))
             state, step = model.step(before, blocks[-1], chunk, previous.year, year)
             pools = step.pools
-        return np.concatenate(
-            [np.stack([np.asarray(pools[p], "float32") for p in POOLS]), state.stack()]
-        )
+            fluxes = step_fluxes(step.gains, step.losses, year - previous.year)
+        parts = [np.stack([np.asarray(pools[p], "float32") for p in POOLS]), state.stack()]
+        return np.concatenate(parts + [fluxes] if steps else parts)
 
-    n = len(POOLS) + len(STATE_NAMES)
+    n_pools, n_state = len(POOLS), len(STATE_NAMES)
+    n = n_pools + n_state + (len(GAIN_LOSS_PARTS) if steps else 0)
     both = da.map_blocks(
         _block, *arrays, *extra, new_axis=0, chunks=((n,), *grid.chunks), dtype="float32"
     )
-    return both[: len(POOLS)], both[len(POOLS) :]
+    step = both[n_pools + n_state :] if steps else None
+    return both[:n_pools], both[n_pools : n_pools + n_state], step
+
+
+def _step_layers(
+    step: da.Array,
+    outputs: Mapping[str, Path],
+    base: Mapping[str, Any],
+    year: int,
+    previous: PreviousYear | None,
+) -> dict[Path, LayerSpec]:
+    """The step's gain-loss layers (intermediate, :meth:`sinkmap.paths.Paths.step`), tagged with
+    the years they span (the interval that reads them checks them)."""
+    start = previous.year if previous is not None else year
+    tags = dict(base) | {
+        "UNITS": UNITS_FLUX,
+        "SIGN_CONVENTION": SIGN_CONVENTION,
+        "YEAR_START": start,
+        "YEAR_END": year,
+        "POOL": "total",
+    }
+    return {
+        outputs[f"step_{k}"]: LayerSpec(
+            data=step[i],
+            dtype="float32",
+            nodata=float("nan"),
+            tags=tags | {"QUANTITY": f"gain-loss {k} of the carbon state's step {start}-{year}"},
+            description=f"gain-loss {k} ({UNITS_FLUX}) of the step {start}-{year}"
+            + ("" if previous is not None else ": none, the state starts this year"),
+            internal=True,
+        )
+        for i, k in enumerate(GAIN_LOSS_PARTS)
+    }
 
 
 def _state_layers(

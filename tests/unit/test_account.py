@@ -18,7 +18,14 @@ from sinkmap.account.montecarlo import (
     pixel_noise,
 )
 from sinkmap.account.transitions import change_matrix_table, ipcc_category_matrix
-from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership, zone_coverage
+from sinkmap.account.zones import (
+    ZoneCoverage,
+    Zones,
+    add_group_sums,
+    group_sums,
+    membership,
+    zone_coverage,
+)
 from sinkmap.aoi import read_zones
 from sinkmap.carbon import co2e_flux, stock_difference
 from sinkmap.constants import CO2_PER_C
@@ -454,6 +461,34 @@ def test_group_sums_with_one_cell_area_by_hand():
     assert by.loc[40, "s"] == pytest.approx(0.01 * (10 + 20))
     assert by.loc[40, "twice"] == pytest.approx(0.01 * 2 * (10 + 20))
     assert by.loc[80, "s"] == 0.0 and sums["s"].dtype == np.float64
+
+
+def test_group_sums_of_several_keys_far_apart_by_hand():
+    """Three keys whose codes lie far apart (0, 7 and 65535; 1 and 300) and a zone covering part
+    of the tile: one row per (zone, codes) present, in the order of the zone and then each key's
+    codes, and the sums by hand."""
+    a = np.array([[0, 65535, 7], [65535, 0, 7]])
+    b = np.array([[1, 1, 300], [1, 1, 300]])
+    c = np.array([[5, 5, 5], [6, 5, 6]], dtype=np.uint8)
+    area = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    value = np.array([[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]])
+    # zone 1 covers the second column whole and half of the first cell
+    coverage = ZoneCoverage(np.array([0, 0, 0]), np.array([0, 1, 4]), np.array([0.5, 1.0, 1.0]))
+    sums = group_sums(
+        membership(np.ones((2, 3), bool), area, coverage), {"a": a, "b": b, "c": c}, {"v": value}
+    )
+    rows = [tuple(int(x) for x in r) for r in sums[["zone", "a", "b", "c"]].to_numpy()]
+    assert rows == [
+        (0, 0, 1, 5),  # cells (0,0) and (1,1)
+        (0, 7, 300, 5),  # (0,2)
+        (0, 7, 300, 6),  # (1,2)
+        (0, 65535, 1, 5),  # (0,1)
+        (0, 65535, 1, 6),  # (1,0)
+        (1, 0, 1, 5),  # half of (0,0), all of (1,1)
+        (1, 65535, 1, 5),  # (0,1)
+    ]
+    assert sums["area_ha"].tolist() == [1 + 5, 3, 6, 2, 4, 0.5 + 5, 2]
+    assert sums["v"].tolist() == [10 + 250, 90, 360, 40, 160, 5 + 250, 40]
 
 
 def _zone_sums(grid: Grid, gdf, classes: np.ndarray, values: dict) -> pd.DataFrame:

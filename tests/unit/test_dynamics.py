@@ -29,6 +29,7 @@ import rasterio
 
 from sinkmap.config import load_config
 from sinkmap.contract import AOI_ZONE, GAIN_LOSS, STOCK_DIFFERENCE
+from sinkmap.errors import InputDataError
 from sinkmap.grid import Grid
 from sinkmap.paths import Paths
 from sinkmap.stages.interval import compute_interval
@@ -73,7 +74,7 @@ class History:
 
     def __init__(self, tmp: Path, n: int, *, roles: dict[str, str] | None = None, **params):
         self.dir = tmp
-        self.paths = Paths(tmp / "results")
+        self.paths = Paths(tmp / "results", tmp / "resources", tmp / "logs")
         self.grid = Grid("EPSG:32649", 10.0, UTM_LEFT, UTM_TOP, n, 1, chunk=16)
         self.grid_path = tmp / "grid.json"
         self.grid.to_json(self.grid_path)
@@ -127,7 +128,7 @@ class History:
             year,
             aligned,
             self.grid_path,
-            outputs=self.paths.year_outputs(year, stateful=True),
+            outputs=self.paths.year_outputs(year, stateful=True, steps=True),
             previous=previous,
             threads=1,
         )
@@ -144,9 +145,13 @@ class History:
                 out[f"state_{name}"] = ds.read(1)
         return out
 
-    def interval(self, y0: int, y1: int) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-        """The interval stage; its flux layers (Mg CO2e/ha/yr) and the change tally."""
-        outputs = self.paths.interval_outputs(y0, y1)
+    def interval(
+        self, y0: int, y1: int, *, from_step: bool = False, out: Path | None = None
+    ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+        """The interval stage; its flux layers (Mg CO2e/ha/yr) and the change tally. Gain-loss
+        steps the state from ``y0`` again, or with ``from_step`` reads the stocks stage's step
+        into ``y1``; ``out``: another results folder for the interval's outputs."""
+        outputs = (Paths(out) if out else self.paths).interval_outputs(y0, y1)
         roles1 = {r: self.paths.aligned(r, y1) for r in self.roles.values()}
         table = compute_interval(
             self.cfg,
@@ -157,8 +162,9 @@ class History:
             stocks1=self.paths.stocks(y1),
             grid_path=self.grid_path,
             outputs=outputs,
-            states=(self.paths.states(y0), self.paths.states(y1)),
-            inputs1=roles1,
+            states=({} if from_step else self.paths.states(y0), self.paths.states(y1)),
+            inputs1={} if from_step else roles1,
+            step=self.paths.steps(y1) if from_step else None,
             threads=1,
         )
         layers = {}
@@ -384,6 +390,43 @@ def test_a_loss_year_inside_an_interval_disturbs_the_stand(tmp_path: Path) -> No
     assert fl["gain_loss_net"][0, 0] == pytest.approx(fl["flux"][0, 0], rel=1e-5)
     # pixel 1 grows 1 t a year, old growth
     assert fl["flux"][0, 1] == pytest.approx(-1.25 * CF * C44_12, rel=1e-5)
+
+
+# -- the interval reads the step the stocks stage kept -----------------------------------------------
+def test_the_interval_reads_the_step_the_stocks_stage_kept(history, tmp_path: Path) -> None:
+    """For consecutive years the interval reads the gain-loss of the step that the stocks stage
+    took (resources/steps/<year>/) instead of stepping the state again: the same layers, byte for
+    byte, and the same tables, through a clearing, a conversion, a rubber harvest and regrowth.
+    The first year has no step (NaN); a step of other years is refused."""
+    h, _ = history
+    for y0, y1 in ((2000, 2001), (2002, 2003), (2005, 2006), (2010, 2011), (2019, 2020)):
+        again, t_again = h.interval(y0, y1, out=tmp_path / f"again{y0}")
+        kept, t_kept = h.interval(y0, y1, from_step=True, out=tmp_path / f"kept{y0}")
+        for key in ("gain_loss_net", "gain_loss_removals", "gain_loss_emissions"):
+            np.testing.assert_array_equal(kept[key], again[key], err_msg=f"{key} {y0}-{y1}")
+            a = Paths(tmp_path / f"again{y0}").interval_outputs(y0, y1)[key].read_bytes()
+            b = Paths(tmp_path / f"kept{y0}").interval_outputs(y0, y1)[key].read_bytes()
+            assert a == b, f"{key} {y0}-{y1}"
+        pd.testing.assert_frame_equal(
+            t_kept.drop(columns="computed_at"), t_again.drop(columns="computed_at")
+        )
+    # by hand, from the kept step: the 2003 clearing of pixel 0 loses the 102 t stand and its DOM
+    fl, _ = h.interval(2002, 2003, from_step=True, out=tmp_path / "hand")
+    lost = 102 * 1.25 * CF + 5
+    assert fl["gain_loss_emissions"][0, 0] == pytest.approx(lost * C44_12, rel=1e-5)
+    assert fl["gain_loss_removals"][0, 0] == 0
+    # the first year: the state starts there, no step
+    with rasterio.open(h.paths.step(2000, "net")) as ds:
+        assert np.isnan(ds.read(1)).all()
+        tags = ds.tags()
+    assert (tags["YEAR_START"], tags["YEAR_END"], tags["UNITS"]) == (
+        "2000",
+        "2000",
+        "Mg CO2e ha-1 yr-1",
+    )
+    assert "SIGN_CONVENTION" in tags
+    with pytest.raises(InputDataError, match=r"2002-2003, not 2001-2003.*rerun the stocks of 2003"):
+        h.interval(2001, 2003, from_step=True, out=tmp_path / "other")
 
 
 # -- landscapes: a rotation in steady state, growth only -------------------------------------------

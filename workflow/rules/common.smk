@@ -105,7 +105,8 @@ def filter_inputs(wildcards):
 
 
 def year_outputs(year="{year}"):
-    return {k: str(v) for k, v in P.year_outputs(year, stateful=STATEFUL).items()}
+    outs = P.year_outputs(year, stateful=STATEFUL, steps=STATEFUL and GAIN_LOSS.enabled)
+    return {k: str(v) for k, v in outs.items()}
 
 
 def interval_outputs(y0="{y0}", y1="{y1}"):
@@ -236,8 +237,12 @@ def interval_inputs(wildcards):
     out |= {f"stock0_{p}": str(path) for p, path in P.stocks(y0).items()}
     out |= {f"stock1_{p}": str(path) for p, path in P.stocks(y1).items()}
     if STATEFUL:
-        out |= {f"state0_{n}": str(p) for n, p in P.states(y0).items()}
         out |= {f"state1_{n}": str(p) for n, p in P.states(y1).items()}
+    if STATEFUL and GAIN_LOSS.enabled and previous_year(y1) == y0:
+        # consecutive years: the stocks of y1 stepped the state from y0 and kept its gain-loss
+        out |= {f"step_{k}": str(p) for k, p in P.steps(y1).items()}
+    elif STATEFUL:
+        out |= {f"state0_{n}": str(p) for n, p in P.states(y0).items()}
         roles = set(RUN.model.input_roles) - {"land_cover"}
         out |= {f"in1_{r}": str(P.aligned(r, y1)) for r in sorted(roles)}
     elif GAIN_LOSS.enabled:

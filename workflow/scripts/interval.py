@@ -2,7 +2,8 @@
 
 Inputs: land cover and stocks (every pool and the total) of both years; the growth-rate table and
 optional loss-year and forest-state layers (models without a state), or both years' state layers
-(state0_<name>, state1_<name>) and the model's other inputs at the end year (in1_<role>); zones
+(state0_<name>, state1_<name>) and the model's other inputs at the end year (in1_<role>), or, for
+consecutive years, the end year's state and the gain-loss of its step (step_<part>); zones
 (optional), grid. Outputs: net_flux_co2e.tif and net_flux_co2e_<pool>.tif,
 gain_loss_{net,removals,emissions}_co2e.tif (COGs, Mg CO2e/ha/yr, emissions positive),
 class_summary.csv, change_matrix.csv, ipcc_change_matrix.csv, account_changes.csv,
@@ -19,7 +20,7 @@ from sinkmap.stages.interval import compute_interval
 sm = snakemake  # noqa: F821
 y0, y1 = int(sm.wildcards.y0), int(sm.wildcards.y1)
 keys = sm.input.keys()
-stateful = "state0_category" in keys
+stateful = "state1_category" in keys
 with step(sm.log[0], f"interval {y0}-{y1}"):
     compute_interval(
         load_config(dict(sm.config)),
@@ -33,7 +34,7 @@ with step(sm.log[0], f"interval {y0}-{y1}"):
         loss_year=Path(sm.input.loss_year) if "loss_year" in keys else None,
         state=Path(sm.input.state) if "state" in keys else None,
         states=(
-            {n: Path(sm.input[f"state0_{n}"]) for n in STATE_NAMES},
+            {n: Path(sm.input[f"state0_{n}"]) for n in STATE_NAMES if f"state0_{n}" in keys},
             {n: Path(sm.input[f"state1_{n}"]) for n in STATE_NAMES},
         )
         if stateful
@@ -41,5 +42,9 @@ with step(sm.log[0], f"interval {y0}-{y1}"):
         inputs1={
             k.removeprefix("in1_"): Path(v) for k, v in sm.input.items() if k.startswith("in1_")
         },
+        step={
+            k.removeprefix("step_"): Path(v) for k, v in sm.input.items() if k.startswith("step_")
+        }
+        or None,
         threads=sm.threads,
     )
