@@ -2,6 +2,7 @@
 
     make run                                               # the demo's results/ first
     /usr/bin/time -v .venv/bin/python bench/profile_interval.py          # time and peak RSS
+    .venv/bin/python bench/profile_interval.py 2 config/config.yaml again  # the state stepped again
     py-spy record -f raw -o interval.txt -- .venv/bin/python bench/profile_interval.py
 
 The stage and its inputs are the workflow's (``sinkmap.stages.interval.compute_interval`` on the
@@ -34,6 +35,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     outputs = paths.interval_outputs(y0, y1, pool_flux=list(STOCK_LAYERS[:-1]), gain_loss=True)
     roles = [r for r in cfg.inputs if r != "land_cover"]
+    # as the workflow: the gain-loss of the stocks job's step into y1 when it kept one; with a
+    # third argument "again", the state of y0 stepped again (what the interval did before)
+    again = len(sys.argv) > 3 and sys.argv[3] == "again"
+    step = paths.steps(y1) if not again and paths.step(y1, "net").exists() else None
     t0 = time.perf_counter()
     compute_interval(
         cfg,
@@ -44,11 +49,13 @@ def main() -> None:
         stocks1=paths.stocks(y1),
         grid_path=paths.grid(),
         outputs={k: out / Path(v).name for k, v in outputs.items()},
-        states=(paths.states(y0), paths.states(y1)),
-        inputs1={r: paths.aligned(r, y1) for r in roles},
+        states=({} if step else paths.states(y0), paths.states(y1)),
+        inputs1={} if step else {r: paths.aligned(r, y1) for r in roles},
+        step=step,
         threads=int(sys.argv[1]) if len(sys.argv) > 1 else 2,
     )
-    print(f"interval {y0}-{y1}: {time.perf_counter() - t0:.1f} s")
+    how = "from the kept step" if step else "stepping the state again"
+    print(f"interval {y0}-{y1} ({how}): {time.perf_counter() - t0:.1f} s")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,20 @@ def earlier_first(base):
     return priority
 
 
+def half_the_cores(wildcards):
+    """Threads of a heavy job (stocks, interval, Monte Carlo, change filter): half the run's
+    cores (``--cores``), at least one, so that two run side by side, e.g. a year's stocks beside
+    the year before's interval or Monte Carlo. A job's serial parts (start-up, publishing,
+    tables) leave a core idle that the other job then uses: the demo on 2 cores took 195 s with
+    one thread per job against 234 s with both cores per job (bench/README.md, "bench_demo.py").
+    ``--set-threads`` (and the SLURM profile) override it; without ``--cores``, 2."""
+    try:
+        cores = int(workflow.cores)
+    except (WorkflowError, TypeError, ValueError):
+        return 2  # no --cores (a cluster executor): each job asks for 2
+    return max(1, cores // 2)
+
+
 #: The layer of a role the account reads in a year (the filtered land cover when filtering is on).
 layer = RUN.layer
 

@@ -96,7 +96,7 @@ rule filter_land_cover:
     priority: earlier_first(100)
     conda:
         "../envs/sinkmap.yaml"
-    threads: 2
+    threads: half_the_cores
     params:
         change_filter=FILTER.model_dump(mode="json"),
     script:
