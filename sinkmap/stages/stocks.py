@@ -306,12 +306,13 @@ def _stateful(
             rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
             state = model.initial(chunk, year, position=pixel_uniform(rr, cc))
             pools = model.pools_of(state, chunk)
-            fluxes = np.full((len(GAIN_LOSS_PARTS), *np.shape(blocks[0])), np.nan, "float32")
+            shape = (len(GAIN_LOSS_PARTS), *np.shape(blocks[0]))
+            fluxes = np.full(shape, np.nan, "float32") if steps else None
         else:
             before = State.from_arrays(dict(zip(STATE_NAMES, blocks[n_roles:-1], strict=True)))
             state, step = model.step(before, blocks[-1], chunk, previous.year, year)
             pools = step.pools
-            fluxes = step_fluxes(step.gains, step.losses, year - previous.year)
+            fluxes = step_fluxes(step.gains, step.losses, year - previous.year) if steps else None
         parts = [np.stack([np.asarray(pools[p], "float32") for p in POOLS]), state.stack()]
         return np.concatenate(parts + [fluxes] if steps else parts)
 

@@ -54,6 +54,8 @@ STATEFUL = RUN.model.stateful
 FILTER = CFG.change_filter
 #: The land-cover series the filter runs over: the warm-up years, then the accounted years.
 SERIES = FILTER.warmup(YEARS[0]) + YEARS
+#: The stocks jobs keep the gain-loss of the state's step, which the intervals read.
+KEEP_STEPS = STATEFUL and GAIN_LOSS.enabled
 #: The accounted years as a wildcard pattern (rule align makes every role of these years).
 ACCOUNTED = "|".join(str(y) for y in YEARS)
 
@@ -88,9 +90,9 @@ def earlier_first(base):
 
 
 def half_the_cores(wildcards):
-    """Threads of a heavy job (stocks, interval, Monte Carlo, change filter): half the run's
-    cores (``--cores``), at least one, so that two run side by side, e.g. a year's stocks beside
-    the year before's interval or Monte Carlo. A job's serial parts (start-up, publishing,
+    """Threads of a heavy job (stocks, interval, Monte Carlo, change filter, assessment): half the
+    run's cores (``--cores``), at least one, so that two run side by side, e.g. a year's stocks
+    beside the year before's interval or Monte Carlo. A job's serial parts (start-up, publishing,
     tables) leave a core idle that the other job then uses: the demo on 2 cores took 195 s with
     one thread per job against 234 s with both cores per job (bench/README.md, "bench_demo.py").
     ``--set-threads`` (and the SLURM profile) override it; without ``--cores``, 2."""
@@ -119,7 +121,7 @@ def filter_inputs(wildcards):
 
 
 def year_outputs(year="{year}"):
-    outs = P.year_outputs(year, stateful=STATEFUL, steps=STATEFUL and GAIN_LOSS.enabled)
+    outs = P.year_outputs(year, stateful=STATEFUL, steps=KEEP_STEPS)
     return {k: str(v) for k, v in outs.items()}
 
 
@@ -252,7 +254,7 @@ def interval_inputs(wildcards):
     out |= {f"stock1_{p}": str(path) for p, path in P.stocks(y1).items()}
     if STATEFUL:
         out |= {f"state1_{n}": str(p) for n, p in P.states(y1).items()}
-    if STATEFUL and GAIN_LOSS.enabled and previous_year(y1) == y0:
+    if KEEP_STEPS and previous_year(y1) == y0:
         # consecutive years: the stocks of y1 stepped the state from y0 and kept its gain-loss
         out |= {f"step_{k}": str(p) for k, p in P.steps(y1).items()}
     elif STATEFUL:
