@@ -10,7 +10,8 @@ environment variables ``SINKMAP_DASK_SCHEDULER`` (``threads``, ``local`` or an a
 On a cluster, tasks read their windows from files by path and write each block of a published
 layer to a scratch file beside the layer (:func:`sinkmap.io.write_layers`): rasters never travel
 through the scheduler, only small values (tallies, sums) do. Paths are relative to the workflow's
-folder, so a scheduler's workers are moved into the job's folder (:class:`WorkingDirectory`):
+folder, so a scheduler's workers are moved into the job's folder
+(:class:`sinkmap.workers.WorkingDirectory`):
 workers on other nodes need it mounted at the same path.
 """
 
@@ -24,7 +25,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import dask
-from distributed.diagnostics.plugin import WorkerPlugin
 from pydantic import ValidationError
 
 from sinkmap import malloc_settings
@@ -99,32 +99,13 @@ def dask_cluster(
             f"cannot reach the Dask scheduler at {s.scheduler} ({exc}); start it (dask scheduler; "
             "dask worker <address>) or set dask.scheduler (or SINKMAP_DASK_SCHEDULER) to threads"
         ) from None
+    from sinkmap.workers import WorkingDirectory
+
     with client:
         client.register_plugin(WorkingDirectory(os.getcwd()), name="sinkmap-working-directory")
         n = len(client.scheduler_info().get("workers", {}))
         log.info("dask: scheduler %s with %d workers", s.scheduler, n)
         yield client
-
-
-class WorkingDirectory(WorkerPlugin):
-    """A worker plugin: the workers work in the job's folder, so the relative paths of a run
-    (Snakemake's inputs and outputs are relative to the workflow's folder) name the same files on
-    the workers as in the job. Workers started later get it too. One scheduler therefore serves
-    one workflow folder at a time, and its workers must see that folder at the same path."""
-
-    name = "sinkmap-working-directory"
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def setup(self, worker: Any) -> None:
-        try:
-            os.chdir(self.path)
-        except OSError as exc:
-            raise ConfigError(
-                f"Dask worker {worker.address} cannot enter the workflow folder {self.path} ({exc});"
-                " run the workers where that folder is mounted at the same path"
-            ) from None
 
 
 @contextlib.contextmanager

@@ -12,15 +12,15 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
-import dask.array as da
 import numpy as np
 import rasterio
 from rasterio.windows import Window
@@ -29,6 +29,9 @@ from sinkmap.errors import ConfigError, InputDataError
 from sinkmap.files import gdal_build_time, remove_stale_temporaries, unlink
 from sinkmap.grid import Grid
 from sinkmap.progress import ChunkProgress, Progress
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +143,10 @@ def write_layers(
     temporary name; only when all are complete are they renamed onto their final names. On any error
     no layer of this call reaches its final name, and no temporary file is left behind.
     """
+    # imported here, not at the top: the jobs that only write vectors or tables start
+    # without it (0.7 s each; tests/unit/test_architecture.py LIGHT_SCRIPTS)
+    import dask.array as da
+
     publish_profile = cog_profile()  # a bad SINKMAP_COMPRESS stops here, before any work
     temps: dict[Path, Path] = {}
     cogs: dict[Path, Path] = {}
@@ -215,6 +222,8 @@ def _store_by_tiles(
     """:func:`dask.array.store` of ``sources`` with ``per_tile`` (one object per tile), a few
     tiles per compute: the layers' blocks of those tiles and their objects in one graph (what
     they share is computed once), then released. ``extra`` first, in a graph of its own."""
+    import dask.array as da
+
     tiles = list(grid.tiles())
     if len(per_tile) != len(tiles):
         raise ValueError(f"per_tile holds {len(per_tile)} objects for {len(tiles)} tiles")
@@ -297,6 +306,7 @@ def _store_on_cluster(
     staged GeoTIFF as soon as it is saved and deletes it, so its memory stays one block and the
     scratch folder holds only the blocks not yet written. One graph for the blocks and ``extra``:
     what they share is computed once."""
+    import dask.array as da
     from distributed import as_completed, get_client
 
     client = get_client()
@@ -352,6 +362,8 @@ def _save_block(block: np.ndarray, folder: str, block_info: dict | None = None) 
 
 def distributed_client() -> Any:
     """The active distributed client (see :func:`sinkmap.cluster.dask_cluster`), or None."""
+    if "distributed" not in sys.modules:  # never imported, so no client (and 0.2 s not spent)
+        return None
     try:
         from distributed import get_client
 
@@ -397,6 +409,8 @@ def open_on_grid(path: str | Path, grid: Grid, *, dtype: str | None = None) -> d
     Raises :class:`InputDataError` when the file is not on the grid (different shape, CRS or
     transform): align it first with :func:`sinkmap.align.align_to_grid`.
     """
+    import dask.array as da
+
     check_on_grid(path, grid)
     with rasterio.open(path) as ds:
         file_dtype = ds.dtypes[0]

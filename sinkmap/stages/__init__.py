@@ -2,8 +2,8 @@
 
 - :mod:`sinkmap.stages.context` — a run's configuration and what every stage derives from it once
   (registry, model, legend, synthetic flag, AOI, zones, provenance tags); :func:`validate_run`
-- :mod:`sinkmap.stages.inputs` — grid from the AOI, fetch, align (rules ``grid``, ``fetch``,
-  ``align``)
+- :mod:`sinkmap.stages.inputs` — grid from the AOI, fetch (rules ``grid``, ``fetch``)
+- :mod:`sinkmap.stages.align` — inputs aligned onto the grid (rule ``align``)
 - :mod:`sinkmap.stages.stocks` — a year's pools and stocks, their summaries and tallies
 - :mod:`sinkmap.stages.interval` — an interval's sinks by both methods, change matrices, tallies
 - :mod:`sinkmap.stages.uncertainty` — a year's Monte Carlo totals (and per-pixel SD)

@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import dask.array as da
+from typing import TYPE_CHECKING, Any
 
 from sinkmap.account.gain_loss import gain_loss_parameters
 from sinkmap.account.montecarlo import draw_parameters, mc_parameters
@@ -29,6 +27,9 @@ from sinkmap.paths import Paths
 from sinkmap.provenance import account_columns, base_tags, is_synthetic, land_cover_legend
 from sinkmap.sources import Dataset, get_dataset, load_registry
 from sinkmap.tables import GrowthRates
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 
 class Run:

@@ -4,7 +4,7 @@ The layers, from the bottom up (a module may import only from its own layer or a
 never in a cycle; the workflow and the CLI sit on top):
 
 0. base: constants, errors, files, contract, legends, grid, paths, config
-1. kernels and tables: carbon, tables, allometry, field_plots, landscape, io, cluster, aoi
+1. kernels and tables: carbon, tables, allometry, field_plots, landscape, io, cluster, workers, aoi
 2. domain: dynamics, models, account, sources, crosswalk, align, provenance, publish
 3. stages (files in, files out), invest, calibrate
 4. cli
@@ -15,6 +15,8 @@ Checked from the source with :mod:`ast` (imports inside functions count too).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,7 @@ LAYERS: dict[str, int] = {
     "landscape": 1,
     "io": 1,
     "cluster": 1,
+    "workers": 1,
     "aoi": 1,
     "dynamics": 2,
     "regression": 2,
@@ -165,3 +168,48 @@ def test_workflow_scripts_call_stages_not_internals(script: Path) -> None:
         assert _top(module) in {"stages", "publish", "config", "paths"}, (
             f"{script.name}:{line} imports {module}; call a sinkmap.stages function instead"
         )
+
+
+#: The workflow's jobs that read no raster chunk by chunk. Each job is a new Python process:
+#: ``dask.array`` costs 0.7 s of its start-up (it imports xarray and pandas), ``distributed``
+#: 0.2 s more. These jobs start without either.
+LIGHT_SCRIPTS = (
+    "account",
+    "account_json",
+    "aois_account",
+    "aois_stac",
+    "fetch",
+    "geopackage",
+    "grid",
+    "qgis_project",
+    "report",
+    "stac",
+)
+
+
+def test_light_jobs_start_without_the_array_stack() -> None:
+    """The sinkmap imports of the light jobs' scripts, and the scheduler module every job enters
+    (:func:`sinkmap.stages.step`), made in a fresh interpreter, leave ``dask.array``, ``xarray``
+    and ``distributed`` unimported; a heavy job's script imports ``dask.array`` (the check sees it)."""
+    heavy = ("dask.array", "xarray", "distributed")
+
+    def imported(*scripts: str) -> list[str]:
+        lines = ["import sinkmap.cluster"]
+        for name in scripts:
+            for module, names, _ in _imports(ROOT / "workflow" / "scripts" / f"{name}.py"):
+                lines.append(
+                    f"from {module} import {', '.join(names)}" if names else f"import {module}"
+                )
+        lines += ["import sys", f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"]
+        proc = subprocess.run(
+            [sys.executable, "-c", "\n".join(lines)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert imported(*LIGHT_SCRIPTS) == [], "imported by a light job's script"
+    assert "dask.array" in imported("stocks")

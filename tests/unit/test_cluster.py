@@ -52,7 +52,7 @@ def test_a_worker_without_the_workflow_folder_names_the_fix(tmp_path) -> None:
     import os
     from types import SimpleNamespace
 
-    from sinkmap.cluster import WorkingDirectory
+    from sinkmap.workers import WorkingDirectory
 
     here = os.getcwd()
     try:

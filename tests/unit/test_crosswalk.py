@@ -164,7 +164,7 @@ def _align_clcd(tmp_path: Path, code: int) -> Path:
     from sinkmap.config import Config
     from sinkmap.grid import Grid
     from sinkmap.sources import Manifest, file_record
-    from sinkmap.stages.inputs import align_input
+    from sinkmap.stages.align import align_input
 
     from ._helpers import AOI_GPKG, POOL_CSV, UTM_LEFT, UTM_TOP, write_tif
 

@@ -26,7 +26,7 @@ from sinkmap.config import Config, load_config
 from sinkmap.errors import ConfigError, InputDataError
 from sinkmap.grid import Grid
 from sinkmap.sources import Manifest, file_record, load_registry
-from sinkmap.stages.inputs import align_input
+from sinkmap.stages.align import align_input
 
 from ._helpers import AOI_GPKG, DATASETS_YAML, POOL_CSV, UTM_LEFT, UTM_TOP, write_tif
 

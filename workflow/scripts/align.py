@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sinkmap.config import load_config
 from sinkmap.stages import step
-from sinkmap.stages.inputs import align_input
+from sinkmap.stages.align import align_input
 
 sm = snakemake  # noqa: F821
 year = int(sm.wildcards.year)
