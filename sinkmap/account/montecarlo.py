@@ -14,7 +14,7 @@ import copy
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -440,12 +440,22 @@ def pixel_draws(
     return sd, totals
 
 
-def _linear_parts(
+class LinearParts(NamedTuple):
+    """One tile's model run on the linear path (:func:`linear_parts`)."""
+
+    valid: np.ndarray  # the cells with data
+    area: np.ndarray  # cell areas (ha)
+    fixed: dict[str, np.ndarray]  # per pool, the part no drawn parameter scales (Mg C/ha)
+    used: dict[str, Any]  # per drawn parameter, (its parts per pool, its table row per cell)
+
+
+def linear_parts(
     model: Any, grid: Grid, tile: Tile, blocks: Mapping[str, np.ndarray], names: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+) -> LinearParts:
     """A tile's valid cells, cell areas, the part of each pool no drawn parameter scales, and the
-    parts each drawn parameter scales (``model.mc_components``; 0 outside the valid cells and
-    where the model gives NaN)."""
+    parts each drawn parameter ``names`` scales (``model.mc_components``; 0 outside the valid
+    cells and where the model gives NaN): what :func:`parts_stats` and :func:`parts_sd` read, so
+    one run of the model serves both."""
     area = grid.cell_area_ha(tile.window)
     data = {k: np.asarray(v) for k, v in blocks.items()}
     components = model.mc_components(data)
@@ -463,7 +473,7 @@ def _linear_parts(
         if index is not None and (index[valid] < 0).any():
             raise InputDataError(f"a class of the map has no row in the table of {sorted(wanted)}")
         used[name] = (clean, index)
-    return valid, area, fixed, used
+    return LinearParts(valid, area, fixed, used)
 
 
 def linear_stats(
@@ -479,7 +489,14 @@ def linear_stats(
     of what no drawn parameter scales, and for each drawn parameter (pools, zones, n) the sum of
     the part it scales per zone and table row (n = ``sizes[name]``: 1 for a number). Tiles add;
     :func:`linear_totals` turns the sums into draws without running the model per draw."""
-    valid, area, fixed, used = _linear_parts(model, grid, tile, blocks, list(sizes))
+    return parts_stats(linear_parts(model, grid, tile, blocks, list(sizes)), zones, tile, sizes)
+
+
+def parts_stats(
+    linear: LinearParts, zones: Zones, tile: Tile, sizes: Mapping[str, int]
+) -> dict[str, np.ndarray]:
+    """:func:`linear_stats` of a tile's :func:`linear_parts`."""
+    valid, area, fixed, used = linear
     member = membership(valid, area, zones.coverage(tile))
     n_zones = len(zones.ids)
     pool_index = {p: i for i, p in enumerate(POOLS)}
@@ -543,7 +560,15 @@ def linear_sd(
     its factor for the pixel's class), so its sample variance over the draws is exactly
     Σ_a Σ_b Cov(f_a, f_b) × P_a × P_b, with the factors' sample covariances per table row taken
     once from the draws."""
-    valid, _, _, used = _linear_parts(model, grid, tile, blocks, list(factors))
+    return parts_sd(linear_parts(model, grid, tile, blocks, list(factors)), factors, draws)
+
+
+def parts_sd(linear: LinearParts, factors: Mapping[str, np.ndarray], draws: int) -> np.ndarray:
+    """:func:`linear_sd` of a tile's :func:`linear_parts` (of the parameters of ``factors``, in
+    their order)."""
+    valid, _, _, used = linear
+    if list(used) != [name for name in factors if name in used]:
+        raise ValueError(f"the parts of {list(used)} are not those of {list(factors)}")
     if draws < 2 or not used:
         return np.where(valid, 0.0, np.nan).astype("float32")
     indexes = [index for _, index in used.values() if index is not None]

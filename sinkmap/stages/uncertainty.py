@@ -25,10 +25,12 @@ from sinkmap.account.montecarlo import (
     draw_factors,
     draw_parameters,
     fix_parameter,
-    linear_sd,
+    linear_parts,
     linear_stats,
     linear_totals,
     mc_parameters,
+    parts_sd,
+    parts_stats,
     pixel_draws,
     sources,
 )
@@ -103,7 +105,16 @@ def _mc_linear(
     sizes = {name: int(np.size(p.mean)) for name, p in parameters.items()}
     tiles = list(zip(grid.tiles(), tile_blocks(arrays), strict=True))
     model_k, zones_k = shared(model), shared(zones)  # one copy in the graph, not one per tile
-    per_tile = [dask.delayed(linear_stats)(model_k, grid, zones_k, t, b, sizes) for t, b in tiles]
+    if want_sd:  # one model run per tile for its sums and its SD block
+        parts = [dask.delayed(linear_parts)(model_k, grid, t, b, list(sizes)) for t, b in tiles]
+        per_tile = [
+            dask.delayed(parts_stats)(p, zones_k, t, sizes)
+            for p, (t, _) in zip(parts, tiles, strict=True)
+        ]
+    else:
+        per_tile = [
+            dask.delayed(linear_stats)(model_k, grid, zones_k, t, b, sizes) for t, b in tiles
+        ]
     stats = dask.delayed(add_stats)(per_tile)
     totals = dask.delayed(linear_totals)(stats, factors, draws)
     sens = (
@@ -113,10 +124,8 @@ def _mc_linear(
     )
     if not want_sd:
         return totals, sens, None
-    # a second model run per tile: measured faster than one run giving both (bench_monte_carlo
-    # --path linear at 26 Mpx: 19.0-20.3 s against 22.8-23.6 s with the SD layer)
     factors_k = shared(factors)
-    sd = [dask.delayed(linear_sd)(model_k, grid, t, b, factors_k, draws) for t, b in tiles]
+    sd = [dask.delayed(parts_sd)(p, factors_k, draws) for p in parts]
     return totals, sens, _tiles_to_array(grid, sd)
 
 

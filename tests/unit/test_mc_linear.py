@@ -45,10 +45,13 @@ from sinkmap.account.montecarlo import (
     add_stats,
     draw_factors,
     draw_parameters,
+    linear_parts,
     linear_sd,
     linear_stats,
     linear_totals,
     mc_parameters,
+    parts_sd,
+    parts_stats,
     pixel_draws,
 )
 from sinkmap.account.zones import Zones
@@ -228,6 +231,19 @@ def _linear(land, model, parameters, factors, draws, sd: bool = True):
     return linear_totals(add_stats(parts), factors, draws), layer
 
 
+def _fused(land, model, parameters, factors, draws):
+    """As :func:`_linear`, from one run of the model per tile (what the workflow does when it
+    writes the SD layer): linear_parts, then parts_stats and parts_sd of it."""
+    sizes = {name: int(np.size(p.mean)) for name, p in parameters.items()}
+    parts, layer = [], np.full((H, W), -1.0, np.float32)
+    for tile in land.grid.tiles():
+        blocks = {k: v[tile.slices] for k, v in land.data.items()}
+        run = linear_parts(model, land.grid, tile, blocks, list(sizes))
+        parts.append(parts_stats(run, land.zones, tile, sizes))
+        layer[tile.slices] = parts_sd(run, factors, draws)
+    return linear_totals(add_stats(parts), factors, draws), layer
+
+
 def _pixel(land, model, param_draws, draws):
     """pixel_draws per tile, tiles added in order: totals and the SD layer."""
     total, layer = 0.0, np.full((H, W), -1.0, np.float32)
@@ -249,9 +265,12 @@ def case(request, land):
     factors = draw_factors(parameters, param_draws)
     lin_totals, lin_sd = _linear(land, land.model, parameters, factors, DRAWS)
     px_totals, px_sd = _pixel(land, land.model, param_draws, DRAWS)
+    fused_totals, fused_sd = _fused(land, land.model, parameters, factors, DRAWS)
     return SimpleNamespace(
         lin_totals=lin_totals,
         lin_sd=lin_sd,
+        fused_totals=fused_totals,
+        fused_sd=fused_sd,
         px_totals=px_totals,
         px_sd=px_sd,
     )
@@ -275,6 +294,13 @@ def test_linear_sd_equals_the_sd_layer_of_the_pixel_path(case):
     assert (case.lin_sd[np.isfinite(case.lin_sd)] >= 0).all()
     assert np.nanmax(case.lin_sd) > 1.0
     assert case.lin_sd[BUILT] == 0.0 and case.px_sd[BUILT] == 0.0  # nothing there to draw
+
+
+def test_one_model_run_per_tile_gives_the_same_numbers_as_two(case):
+    """The workflow's path with the SD layer (one model run per tile for its sums and its SD
+    block) gives, bit for bit, the totals and SD of the two runs the tests above check."""
+    np.testing.assert_array_equal(case.fused_totals, case.lin_totals)
+    np.testing.assert_array_equal(case.fused_sd, case.lin_sd)
 
 
 class _Float64Pools(DynamicsModel):
