@@ -79,8 +79,8 @@ def earlier_first(base):
     """A rule's priority: ``base``, plus one for each mapped year after the job's (a dataset
     year before the series, e.g. a 2015 forest map, counts as the first). The carbon state steps
     year after year, so the first years' inputs and stocks gate everything after them; the
-    stocks chain goes first, then the inputs it waits for, then the rest (bench/README.md,
-    "bench_demo.py")."""
+    stocks chain goes first, then the inputs it waits for (after the grid, which every
+    alignment needs), then the rest (bench/README.md, "bench_demo.py")."""
 
     def priority(wildcards):
         year = int(wildcards.get("year") or wildcards.get("y1") or 0)

@@ -9,6 +9,7 @@ rule grid:
         str(P.grid()),
     log:
         str(P.log("grid")),
+    priority: 1_000_000  # every alignment waits for it, and it takes a second
     conda:
         "../envs/sinkmap.yaml"
     params:
