@@ -26,7 +26,6 @@ from sinkmap.account.montecarlo import (
     draw_parameters,
     fix_parameter,
     linear_parts,
-    linear_stats,
     linear_totals,
     mc_parameters,
     parts_sd,
@@ -105,16 +104,12 @@ def _mc_linear(
     sizes = {name: int(np.size(p.mean)) for name, p in parameters.items()}
     tiles = list(zip(grid.tiles(), tile_blocks(arrays), strict=True))
     model_k, zones_k = shared(model), shared(zones)  # one copy in the graph, not one per tile
-    if want_sd:  # one model run per tile for its sums and its SD block
-        parts = [dask.delayed(linear_parts)(model_k, grid, t, b, list(sizes)) for t, b in tiles]
-        per_tile = [
-            dask.delayed(parts_stats)(p, zones_k, t, sizes)
-            for p, (t, _) in zip(parts, tiles, strict=True)
-        ]
-    else:
-        per_tile = [
-            dask.delayed(linear_stats)(model_k, grid, zones_k, t, b, sizes) for t, b in tiles
-        ]
+    # one model run per tile, read by its sums and (with the SD layer) its SD block
+    parts = [dask.delayed(linear_parts)(model_k, grid, t, b, list(sizes)) for t, b in tiles]
+    per_tile = [
+        dask.delayed(parts_stats)(p, zones_k, t, sizes)
+        for p, (t, _) in zip(parts, tiles, strict=True)
+    ]
     stats = dask.delayed(add_stats)(per_tile)
     totals = dask.delayed(linear_totals)(stats, factors, draws)
     sens = (
