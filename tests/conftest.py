@@ -57,6 +57,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: -seconds(item))  # stable: each module's own order stays
 
 
+@pytest.fixture(autouse=True)
+def _dask_config_keeps_distributed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that leaves Dask's config without distributed's section (dask.config.set on a
+    distributed.* key before distributed is imported deletes the section on exit) fails itself,
+    instead of every later test in its process that computes with Dask."""
+    yield
+    import sys
+
+    if "distributed" in sys.modules:
+        import dask
+
+        assert "distributed" in dask.config.config, (
+            f"{request.node.nodeid} removed distributed's section from dask.config: import "
+            "distributed before dask.config.set on a distributed.* key"
+        )
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

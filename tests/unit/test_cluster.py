@@ -36,7 +36,11 @@ def test_a_scheduler_that_is_not_one_is_refused(
 def test_an_unreachable_scheduler_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_SCHEDULER, raising=False)
     import dask
+    import distributed  # noqa: F401
 
+    # distributed is imported first, for its config defaults: dask.config.set on a section that
+    # is not there yet deletes the whole section on exit, and every later compute in this test
+    # process then fails on a missing distributed.* key (sinkmap imports distributed lazily)
     # port 9 (discard) on this machine: nothing listens there
     with (
         dask.config.set({"distributed.comm.timeouts.connect": "2s"}),
