@@ -247,3 +247,32 @@ def test_timeseries_refuses_the_old_account_layout(tmp_path: Path) -> None:
     )
     with pytest.raises(OutputError, match="re-run the account step"):
         quicklook.timeseries_png(old, tmp_path / "old.png")
+
+
+def test_the_aoi_outline_is_geopandas_own_and_the_map_is_rendered_once(
+    cogs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AOI outline is what ``GeoSeries.boundary.plot`` draws (the PNGs are equal, byte for
+    byte), and the map is rendered once, when it is saved: GeoSeries.plot ends with
+    ``canvas.draw_idle()``, which on an Agg canvas renders the whole figure a second time."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renders: list[int] = []
+    real_draw = FigureCanvasAgg.draw
+
+    def draw(self: FigureCanvasAgg, *args: Any, **kwargs: Any) -> Any:
+        renders.append(1)
+        return real_draw(self, *args, **kwargs)
+
+    monkeypatch.setattr(FigureCanvasAgg, "draw", draw)
+    ours = quicklook.quicklook_png(cogs["stock"], tmp_path / "ours.png", aoi_gpkg=cogs["aoi"])
+    assert len(renders) == 1
+
+    def geopandas_outline(ax: Any, aoi_gpkg: Path, crs: Any) -> None:
+        aoi = gpd.read_file(aoi_gpkg, layer="aoi").to_crs(crs)
+        aoi.boundary.plot(ax=ax, color="#111111", linewidth=1.2)
+
+    monkeypatch.setattr(quicklook, "_plot_aoi", geopandas_outline)
+    theirs = quicklook.quicklook_png(cogs["stock"], tmp_path / "theirs.png", aoi_gpkg=cogs["aoi"])
+    assert len(renders) == 3  # GeoSeries.plot's own render, then the save's
+    assert ours.read_bytes() == theirs.read_bytes()
