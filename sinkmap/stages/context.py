@@ -13,8 +13,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sinkmap.account.gain_loss import gain_loss_parameters
-from sinkmap.account.montecarlo import draw_parameters, mc_parameters
 from sinkmap.account.zones import Zones
 from sinkmap.aoi import AOI, grid_for_aoi, read_aoi, read_zones
 from sinkmap.config import Config
@@ -203,6 +201,10 @@ def validate_run(cfg: Config, *, aoi: bool = True) -> Run:
         )
     mc = cfg.account.uncertainty
     if mc.enabled:
+        # imported here: the jobs that only fetch, grid or publish vectors start without SciPy
+        from sinkmap.account.gain_loss import gain_loss_parameters
+        from sinkmap.account.montecarlo import draw_parameters, mc_parameters
+
         try:  # names, distributions and groups: refused before any work
             draw_parameters(mc_parameters(model, mc.parameters, mc.correlated), 1, mc.seed)
             if cfg.account.gain_loss.enabled and not run.gain_loss_is_stock_difference:

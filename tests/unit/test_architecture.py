@@ -190,17 +190,19 @@ LIGHT_SCRIPTS = (
 def test_light_jobs_start_without_the_array_stack() -> None:
     """The sinkmap imports of the light jobs' scripts, and the scheduler module every job enters
     (:func:`sinkmap.stages.step`), made in a fresh interpreter, leave ``dask.array``, ``xarray``
-    and ``distributed`` unimported; a heavy job's script imports ``dask.array`` (the check sees it)."""
+    and ``distributed`` unimported; a heavy job's script imports ``dask.array`` (the check sees it).
+    The jobs that fetch, make the grid or publish vectors and catalogs start without SciPy too
+    (the Monte Carlo's distributions); the account's job imports it."""
     heavy = ("dask.array", "xarray", "distributed")
 
-    def imported(*scripts: str) -> list[str]:
+    def imported(*scripts: str, watch: tuple[str, ...] = heavy) -> list[str]:
         lines = ["import sinkmap.cluster"]
         for name in scripts:
             for module, names, _ in _imports(ROOT / "workflow" / "scripts" / f"{name}.py"):
                 lines.append(
                     f"from {module} import {', '.join(names)}" if names else f"import {module}"
                 )
-        lines += ["import sys", f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"]
+        lines += ["import sys", f"print(' '.join(m for m in {watch!r} if m in sys.modules))"]
         proc = subprocess.run(
             [sys.executable, "-c", "\n".join(lines)],
             cwd=ROOT,
@@ -213,3 +215,6 @@ def test_light_jobs_start_without_the_array_stack() -> None:
 
     assert imported(*LIGHT_SCRIPTS) == [], "imported by a light job's script"
     assert "dask.array" in imported("stocks")
+    no_scipy = ("aois_stac", "fetch", "geopackage", "grid", "qgis_project", "stac")
+    assert imported(*no_scipy, watch=("scipy",)) == [], "SciPy imported by a job that needs none"
+    assert imported("account", watch=("scipy",)) == ["scipy"]
