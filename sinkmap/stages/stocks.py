@@ -216,13 +216,14 @@ def _stock_tile(
 ) -> pd.DataFrame:
     """One tile's area and stock of each pool (and the total) per zone and land-cover class."""
     area = grid.cell_area_ha(tile.window)
-    values = {p: np.asarray(pools[i], "float64") for i, p in enumerate(POOLS)}
-    values["total"] = pool_sum(values)
     valid = np.asarray(lc) != 0
-    for v in values.values():
-        valid &= np.isfinite(v)
+    for i in range(len(POOLS)):
+        valid &= np.isfinite(pools[i])
     member = membership(valid, area, zones.coverage(tile))
-    return group_sums(member, {"class_code": lc}, values)
+    # the sums' values from the counted entries only (Membership.take), not the whole tile
+    values = {p: member.take(pools[i]).astype("float64") for i, p in enumerate(POOLS)}
+    values["total"] = pool_sum(values)
+    return group_sums(member, {"class_code": member.take(lc)}, values, gathered=True)
 
 
 def _class_summary(sums: pd.DataFrame, legend: str | None, year: int) -> pd.DataFrame:
@@ -382,25 +383,28 @@ def _state_layers(
 def _state_tile(grid: Grid, tile: Tile, state: np.ndarray, pools: np.ndarray) -> pd.DataFrame:
     """One tile's area and stock per (land category, stratum, converted or remaining)."""
     area = grid.cell_area_ha(tile.window)
-    category = state[STATE_NAMES.index("category")].astype(np.int64)
     stratum = state[STATE_NAMES.index("stratum")].astype(np.int64)
-    ysc = state[STATE_NAMES.index("years_since_conversion")].astype(np.int64)
-    previous = state[STATE_NAMES.index("previous_category")].astype(np.int64)
-    values = {p: np.asarray(pools[i], "float64") for i, p in enumerate(POOLS)}
     valid = (stratum > 0) & (stratum < 255)
-    for v in values.values():
-        valid &= np.isfinite(v)
-    converted = valid & (previous > 0) & (previous < 255) & (ysc < 255)
+    for i in range(len(POOLS)):
+        valid &= np.isfinite(pools[i])
     member = membership(valid, area)
+    # keys and values from the counted entries only (Membership.take), not the whole tile
+
+    def take(name: str) -> np.ndarray:
+        return member.take(state[STATE_NAMES.index(name)]).astype(np.int64)
+
+    previous, ysc = take("previous_category"), take("years_since_conversion")
+    converted = (previous > 0) & (previous < 255) & (ysc < 255)
     return group_sums(
         member,
         {
-            "category": np.where(valid, category, 0),
-            "stratum": np.where(valid, stratum, 0),
+            "category": take("category"),
+            "stratum": take("stratum"),
             "from_category": np.where(converted, previous, 0),
-            "years_since_conversion": np.where(valid, ysc, 0),
+            "years_since_conversion": ysc,
         },
-        values,
+        {p: member.take(pools[i]).astype("float64") for i, p in enumerate(POOLS)},
+        gathered=True,
     )
 
 
