@@ -39,6 +39,17 @@ def _job_counts(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
+def _job_threads(dry_run_output: str) -> dict[str, set[int]]:
+    """The threads of each rule's jobs in a dry run (Snakemake prints ``threads: N`` when N > 1)."""
+    threads: dict[str, set[int]] = {}
+    for block in dry_run_output.split("\n\n"):
+        m = re.search(r"^(?:localrule|rule) (\w+):", block, re.M)
+        if m:
+            n = re.search(r"^\s+threads: (\d+)$", block, re.M)
+            threads.setdefault(m.group(1), set()).add(int(n.group(1)) if n else 1)
+    return threads
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("run")
@@ -296,6 +307,13 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     write_config(run, [2020, 2021, 2022])
     proc = snakemake(run, "-n")
     counts = _job_counts(proc.stdout + proc.stderr)
+    # one new year: its jobs are one chain, so its alignment and heavy jobs take both cores
+    heavy = ("align", "filter_land_cover", "stocks", "uncertainty", "interval")
+    threads = _job_threads(proc.stdout)
+    assert {rule: threads[rule] for rule in (*heavy, "gain_loss_uncertainty", "fetch")} == {
+        **{rule: {2} for rule in (*heavy, "gain_loss_uncertainty")},
+        "fetch": {1},
+    }
     # 2022: fetch for both roles and one align job for both, the change filtering of its land
     # cover (reading the 2021 filtered map, not redoing it), one stocks job (layers and tallies)
     # and its Monte Carlo, the 2021-2022 interval (both methods and its tallies) and its
@@ -330,6 +348,11 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     counts = _job_counts(snakemake(run, "-n", "results/sink/2020-2022/net_flux_co2e.tif").stdout)
     assert counts == {"interval": 1}
     assert (run / "results/sink/2021-2022/net_flux_co2e.tif").exists()
+    # two new years: one thread per heavy job (of the 2 cores), so that two run side by side
+    write_config(run, [2020, 2021, 2022, 2023, 2024])
+    threads = _job_threads(snakemake(run, "-n").stdout)
+    assert {rule: threads[rule] for rule in heavy} == {rule: {1} for rule in heavy}
+    write_config(run, [2020, 2021, 2022])
     # only the run-wide aggregates (account table and its JSON twin, the variance shares, the
     # report, the QGIS project; the STAC catalog, left out above) are rewritten
     aggregates = {

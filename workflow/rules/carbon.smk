@@ -15,7 +15,7 @@ rule stocks:
     priority: earlier_first(10_000)
     conda:
         "../envs/sinkmap.yaml"
-    threads: half_the_cores
+    threads: heavy_threads
     params:
         model=CFG.model.model_dump(),
         zones=ZONES_PARAMS,
@@ -38,7 +38,7 @@ rule uncertainty:
     priority: earlier_first(0)
     conda:
         "../envs/sinkmap.yaml"
-    threads: half_the_cores
+    threads: heavy_threads
     params:
         uncertainty=MC.model_dump(mode="json"),
         model=CFG.model.model_dump(mode="json"),
@@ -59,7 +59,7 @@ rule interval:
     priority: earlier_first(0)
     conda:
         "../envs/sinkmap.yaml"
-    threads: half_the_cores
+    threads: heavy_threads
     params:
         gain_loss=GAIN_LOSS.model_dump(mode="json"),
         zones=ZONES_PARAMS,
@@ -78,7 +78,7 @@ rule gain_loss_uncertainty:
         str(P.log("gain_loss_uncertainty", "{y0}-{y1}")),
     conda:
         "../envs/sinkmap.yaml"
-    threads: half_the_cores
+    threads: heavy_threads
     params:
         uncertainty=MC.model_dump(mode="json"),
         gain_loss=GAIN_LOSS.model_dump(mode="json"),

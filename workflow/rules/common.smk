@@ -89,18 +89,42 @@ def earlier_first(base):
     return priority
 
 
-def half_the_cores(wildcards):
+#: The accounted years whose stock tally is not on disk when the run starts: the years it
+#: computes (more if a changed input or setting reruns finished ones).
+NEW_YEARS = [y for y in YEARS if not P.stock_tally(y).exists()]
+
+
+def _cores():
+    """The run's ``--cores``; None without it (a cluster executor)."""
+    try:
+        return int(workflow.cores)
+    except (WorkflowError, TypeError, ValueError):
+        return None
+
+
+def heavy_threads(wildcards):
     """Threads of a heavy job (stocks, interval, Monte Carlo, change filter, assessment): half the
     run's cores (``--cores``), at least one, so that two run side by side, e.g. a year's stocks
     beside the year before's interval or Monte Carlo. A job's serial parts (start-up, publishing,
     tables) leave a core idle that the other job then uses: the demo on 2 cores took 195 s with
     one thread per job against 234 s with both cores per job (bench/README.md, "bench_demo.py").
-    ``--set-threads`` (and the SLURM profile) override it; without ``--cores``, 2."""
-    try:
-        cores = int(workflow.cores)
-    except (WorkflowError, TypeError, ValueError):
+
+    All the cores when the run computes one accounted year (:data:`NEW_YEARS`; a year added to a
+    finished series): its jobs form one chain (align, filter, stocks, then the interval and the
+    Monte Carlo), and a second job has nothing to run beside them. ``--set-threads`` (and the
+    SLURM profile) override it; without ``--cores``, 2."""
+    cores = _cores()
+    if cores is None:
         return 2  # no --cores (a cluster executor): each job asks for 2
-    return max(1, cores // 2)
+    return cores if len(NEW_YEARS) == 1 else max(1, cores // 2)
+
+
+def align_threads(wildcards):
+    """Threads of an accounted year's alignment: one, so that two years align side by side (or
+    beside a one-thread fetch), or all the cores when the run computes one accounted year
+    (:func:`heavy_threads`)."""
+    cores = _cores()
+    return cores if cores is not None and len(NEW_YEARS) == 1 else 1
 
 
 #: The layer of a role the account reads in a year (the filtered land cover when filtering is on).

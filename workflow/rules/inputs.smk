@@ -56,8 +56,9 @@ rule align:
     priority: earlier_first(100)
     conda:
         "../envs/sinkmap.yaml"
-    # one thread: two years side by side; a cluster profile may give it more (profiles/slurm)
-    threads: 1
+    # one thread, two years side by side (all cores for a single new year); a cluster profile may
+    # give it more (profiles/slurm)
+    threads: align_threads
     params:
         datasets={role: inp.model_dump() for role, inp in CFG.inputs.items()},
     script:
@@ -97,7 +98,7 @@ rule filter_land_cover:
     priority: earlier_first(100)
     conda:
         "../envs/sinkmap.yaml"
-    threads: half_the_cores
+    threads: heavy_threads
     params:
         change_filter=FILTER.model_dump(mode="json"),
     script:

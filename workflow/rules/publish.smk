@@ -66,7 +66,7 @@ rule assess:
         str(P.log("assess", "{y0}-{y1}")),
     conda:
         "../envs/sinkmap.yaml"
-    threads: half_the_cores
+    threads: heavy_threads
     params:  # the emission factors' draws: a new seed, draw count or distribution reruns it
         uncertainty=MC.model_dump(mode="json"),
         model=CFG.model.model_dump(mode="json"),
