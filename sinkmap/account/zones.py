@@ -133,9 +133,13 @@ def group_sums(
     :func:`add_group_sums`. Memory: one entry per counted cell and zone, never a dense matrix.
 
     ``gathered``: ``keys`` and ``values`` hold the entries already (:meth:`Membership.take` of
-    the tile's layers, or computed from such), not layers of the tile: a tally of many layers
-    derived from a few then derives them on the counted entries only. Either way each value is
-    taken at the entries before it is made float64 (the same numbers as converting first).
+    the tile's layers, or computed from such), not layers of the tile: a tally of several keys
+    derived from the layers then derives them on the counted entries only (the state tally). It
+    pays without zones, where an entry is a valid cell; with zones that cover the AOI every
+    cell has two entries, and deriving on the tile is as fast and holds less (the demo's change
+    tally: 11.9 s either way over 9 tiles, 2.1 against 2.5 GB for the interval job). Either way
+    each value is taken at the entries before it is made float64 (the same numbers as converting
+    first).
     """
     pick = (lambda x: np.asarray(x).ravel()) if gathered else member.take
     names = list(keys)

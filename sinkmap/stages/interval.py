@@ -418,22 +418,15 @@ def _change_tile(
     area = grid.cell_area_ha(tile.window)
     c0, c1 = blocks["c0"], blocks["c1"]
     valid = (c0 != 0) & (c1 != 0)
-    for pool in POOLS:
-        valid &= np.isfinite(blocks[pool + "0"]) & np.isfinite(blocks[pool + "1"])
-    if "gl_removals" in blocks:
-        valid &= np.isfinite(blocks["gl_removals"]) & np.isfinite(blocks["gl_emissions"])
-    if "cat_to" in blocks:
-        valid &= (blocks["cat_to"] > 0) & (blocks["cat_to"] < 255)
-    member = membership(valid, area, zones.coverage(tile))
-    # everything below is made from the counted entries only (Membership.take), not the tile
-    take = member.take
     stocks: dict[str, np.ndarray] = {}
     for t in ("0", "1"):
         for pool in POOLS:
-            stocks[pool + t] = take(blocks[pool + t]).astype("float64")
+            stocks[pool + t] = np.asarray(blocks[pool + t], "float64")
         stocks["total" + t] = pool_sum({p: stocks[p + t] for p in POOLS})
-    # the fluxes are made one at a time as group_sums takes their sums (Mg CO2e/ha/yr, inventory
-    # sign)
+    for pool in ACCOUNT_POOLS:
+        valid &= np.isfinite(stocks[pool + "0"]) & np.isfinite(stocks[pool + "1"])
+    # only the valid cells are summed, so NaN elsewhere does no harm; the fluxes are made one at a
+    # time as group_sums takes their sums (Mg CO2e/ha/yr, inventory sign)
     values: dict[str, np.ndarray | Callable[[], np.ndarray]] = {}
     for pool in ACCOUNT_POOLS:
         a, b = stocks[pool + "0"], stocks[pool + "1"]
@@ -442,17 +435,22 @@ def _change_tile(
         values[f"sd_emissions:{pool}"] = partial(_emissions, a, b, years)
         values[f"sd_removals:{pool}"] = partial(_removals, a, b, years)
     if "gl_removals" in blocks:
-        values["gl_removals:total"] = take(blocks["gl_removals"]).astype("float64")
-        values["gl_emissions:total"] = take(blocks["gl_emissions"]).astype("float64")
-    keys = {"class_start": take(c0), "class_code": take(c1)}
+        rem = np.asarray(blocks["gl_removals"], "float64")
+        em = np.asarray(blocks["gl_emissions"], "float64")
+        valid &= np.isfinite(rem) & np.isfinite(em)
+        values["gl_removals:total"] = rem
+        values["gl_emissions:total"] = em
+    keys = {"class_start": c0, "class_code": c1}
     if "cat_to" in blocks:
-        cat_to = take(blocks["cat_to"]).astype(np.int64)
-        prev = take(blocks["cat_prev"]).astype(np.int64)
-        ysc = take(blocks["ysc"]).astype(np.int64)
+        cat_to = np.asarray(blocks["cat_to"]).astype(np.int64)
+        prev = np.asarray(blocks["cat_prev"]).astype(np.int64)
+        ysc = np.asarray(blocks["ysc"]).astype(np.int64)
+        valid &= (cat_to > 0) & (cat_to < 255)
         converted = (ysc < transition) & (prev > 0) & (prev < 255)
-        keys["cat_from"] = np.where(converted, prev, cat_to)
-        keys["cat_to"] = cat_to
-    return group_sums(member, keys, values, gathered=True)
+        keys["cat_from"] = np.where(valid, np.where(converted, prev, cat_to), 0)
+        keys["cat_to"] = np.where(valid, cat_to, 0)
+    member = membership(valid, area, zones.coverage(tile))
+    return group_sums(member, keys, values)
 
 
 def _sink_summary(aoi: pd.DataFrame, legend: str | None, y0: int, y1: int) -> pd.DataFrame:

@@ -216,14 +216,13 @@ def _stock_tile(
 ) -> pd.DataFrame:
     """One tile's area and stock of each pool (and the total) per zone and land-cover class."""
     area = grid.cell_area_ha(tile.window)
-    valid = np.asarray(lc) != 0
-    for i in range(len(POOLS)):
-        valid &= np.isfinite(pools[i])
-    member = membership(valid, area, zones.coverage(tile))
-    # the sums' values from the counted entries only (Membership.take), not the whole tile
-    values = {p: member.take(pools[i]).astype("float64") for i, p in enumerate(POOLS)}
+    values = {p: np.asarray(pools[i], "float64") for i, p in enumerate(POOLS)}
     values["total"] = pool_sum(values)
-    return group_sums(member, {"class_code": member.take(lc)}, values, gathered=True)
+    valid = np.asarray(lc) != 0
+    for v in values.values():
+        valid &= np.isfinite(v)
+    member = membership(valid, area, zones.coverage(tile))
+    return group_sums(member, {"class_code": lc}, values)
 
 
 def _class_summary(sums: pd.DataFrame, legend: str | None, year: int) -> pd.DataFrame:
@@ -388,7 +387,8 @@ def _state_tile(grid: Grid, tile: Tile, state: np.ndarray, pools: np.ndarray) ->
     for i in range(len(POOLS)):
         valid &= np.isfinite(pools[i])
     member = membership(valid, area)
-    # keys and values from the counted entries only (Membership.take), not the whole tile
+    # keys and values from the counted cells only (Membership.take: no zones here, so one entry
+    # per valid cell), not the whole tile
 
     def take(name: str) -> np.ndarray:
         return member.take(state[STATE_NAMES.index(name)]).astype(np.int64)
