@@ -90,8 +90,16 @@ def earlier_first(base):
 
 
 #: The accounted years whose stock tally is not on disk when the run starts: the years it
-#: computes (more if a changed input or setting reruns finished ones).
-NEW_YEARS = [y for y in YEARS if not P.stock_tally(y).exists()]
+#: computes (more if a changed input or setting reruns finished ones). Counted for a local run
+#: only, by its main process: on a cluster each job parses the workflow again, when earlier
+#: years are done, and its threads must stay those it was submitted with (SLURM refuses a step
+#: that asks for more CPUs than the job holds); a cluster's jobs get their threads from the
+#: profile and --set-threads.
+NEW_YEARS = (
+    [y for y in YEARS if not P.stock_tally(y).exists()]
+    if workflow.is_main_process and workflow.local_exec
+    else []
+)
 
 
 def _cores():
