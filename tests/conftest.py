@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,8 +64,6 @@ def _dask_config_keeps_distributed(request: pytest.FixtureRequest) -> Iterator[N
     distributed.* key before distributed is imported deletes the section on exit) fails itself,
     instead of every later test in its process that computes with Dask."""
     yield
-    import sys
-
     if "distributed" in sys.modules:
         import dask
 

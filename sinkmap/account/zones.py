@@ -89,11 +89,6 @@ class Membership:
     cell: np.ndarray  # int64 row-major cell index in the tile
     weight: np.ndarray  # float64 ha counted in that zone
 
-    def take(self, layer: npt.ArrayLike) -> np.ndarray:
-        """The entries' values of a layer of the tile (its dtype kept), one per entry: what
-        :func:`group_sums` reads with ``gathered=True``."""
-        return np.asarray(layer).ravel()[self.cell]
-
 
 def membership(
     valid: np.ndarray, area_ha: npt.ArrayLike, coverage: ZoneCoverage | None = None
@@ -120,8 +115,6 @@ def group_sums(
     member: Membership,
     keys: Mapping[str, npt.ArrayLike],
     values: Mapping[str, npt.ArrayLike | Callable[[], npt.ArrayLike]],
-    *,
-    gathered: bool = False,
 ) -> pd.DataFrame:
     """Σ weight (``area_ha``) and Σ value × weight per zone and key combination, over one tile.
 
@@ -132,20 +125,14 @@ def group_sums(
     columns ``zone``, the key names, ``area_ha`` and the value names; tiles combine with
     :func:`add_group_sums`. Memory: one entry per counted cell and zone, never a dense matrix.
 
-    ``gathered``: ``keys`` and ``values`` hold the entries already (:meth:`Membership.take` of
-    the tile's layers, or computed from such), not layers of the tile: a tally of several keys
-    derived from the layers then derives them on the counted entries only (the state tally). It
-    pays without zones, where an entry is a valid cell; with zones that cover the AOI every
-    cell has two entries, and deriving on the tile is as fast and holds less (the demo's change
-    tally: 11.9 s either way over 9 tiles, 2.1 against 2.5 GB for the interval job). Either way
-    each value is taken at the entries before it is made float64 (the same numbers as converting
-    first).
+    Keys are taken at the entries, then made int64, and values taken at the entries, then made
+    float64: a layer may come in its own dtype (float32 codes or stocks) without a whole-tile
+    conversion first.
     """
-    pick = (lambda x: np.asarray(x).ravel()) if gathered else member.take
     names = list(keys)
     cols, seen = [], []
     for name in names:
-        col = pick(keys[name]).astype(np.int64)
+        col = np.asarray(keys[name]).ravel()[member.cell].astype(np.int64)
         if col.size and (col.min() < 0 or col.max() > 0xFFFF):
             raise InputDataError(f"{name} codes must be within 0..65535")
         # each key as the rank of its code among the codes of this tile (in code order): a key
@@ -188,7 +175,9 @@ def group_sums(
     out["area_ha"] = _sum(member.weight)
     for name, v in values.items():
         layer = v() if callable(v) else v
-        out[name] = _sum(np.asarray(pick(layer), "float64") * member.weight)
+        out[name] = _sum(
+            np.asarray(np.asarray(layer).ravel()[member.cell], "float64") * member.weight
+        )
         del layer
     return pd.DataFrame(out)
 

@@ -383,28 +383,22 @@ def _state_tile(grid: Grid, tile: Tile, state: np.ndarray, pools: np.ndarray) ->
     """One tile's area and stock per (land category, stratum, converted or remaining)."""
     area = grid.cell_area_ha(tile.window)
     stratum = state[STATE_NAMES.index("stratum")].astype(np.int64)
+    ysc = state[STATE_NAMES.index("years_since_conversion")].astype(np.int64)
+    previous = state[STATE_NAMES.index("previous_category")].astype(np.int64)
     valid = (stratum > 0) & (stratum < 255)
     for i in range(len(POOLS)):
         valid &= np.isfinite(pools[i])
-    member = membership(valid, area)
-    # keys and values from the counted cells only (Membership.take: no zones here, so one entry
-    # per valid cell), not the whole tile
-
-    def take(name: str) -> np.ndarray:
-        return member.take(state[STATE_NAMES.index(name)]).astype(np.int64)
-
-    previous, ysc = take("previous_category"), take("years_since_conversion")
     converted = (previous > 0) & (previous < 255) & (ysc < 255)
+    # group_sums reads the valid cells only, and converts keys and values after taking them
     return group_sums(
-        member,
+        membership(valid, area),
         {
-            "category": take("category"),
-            "stratum": take("stratum"),
+            "category": state[STATE_NAMES.index("category")],
+            "stratum": stratum,
             "from_category": np.where(converted, previous, 0),
             "years_since_conversion": ysc,
         },
-        {p: member.take(pools[i]).astype("float64") for i, p in enumerate(POOLS)},
-        gathered=True,
+        {p: pools[i] for i, p in enumerate(POOLS)},
     )
 
 

@@ -61,24 +61,19 @@ S1, S2 = _stocks(C1), _stocks(C2)
 
 
 # == change matrix ================================================================================
-def _pairs(c1, c2, area, s1, s2, gathered: bool = False) -> pd.DataFrame:
-    """Area and stocks per (from, to) class pair, by the account's tally engine (one tile);
-    ``gathered``: given the counted cells' values (Membership.take), not the tile's layers."""
+def _pairs(c1, c2, area, s1, s2) -> pd.DataFrame:
+    """Area and stocks per (from, to) class pair, by the account's tally engine (one tile)."""
     valid = (c1 != 0) & (c2 != 0) & np.isfinite(s1) & np.isfinite(s2)
-    member = membership(valid, area)
-    keys = {"from_code": c1, "to_code": c2}
-    values = {"stock_t1_mgc": s1, "stock_t2_mgc": s2}
-    if gathered:
-        keys = {k: member.take(v) for k, v in keys.items()}
-        values = {k: member.take(v) for k, v in values.items()}
-        assert all(v.size == 8 for v in values.values())  # the 8 counted cells, not the 9
-    sums = group_sums(member, keys, values, gathered=gathered)
+    sums = group_sums(
+        membership(valid, area),
+        {"from_code": c1, "to_code": c2},
+        {"stock_t1_mgc": s1, "stock_t2_mgc": s2},
+    )
     return sums.drop(columns="zone")
 
 
-@pytest.mark.parametrize("gathered", [False, True], ids=["layers", "gathered entries"])
-def test_transition_matrix_by_hand(gathered: bool):
-    pairs = _pairs(C1, C2, AREA, S1, S2, gathered).set_index(["from_code", "to_code"])
+def test_transition_matrix_by_hand():
+    pairs = _pairs(C1, C2, AREA, S1, S2).set_index(["from_code", "to_code"])
     # 10->10: cells (0,0) 1 ha, (0,1) 2 ha, (1,0) 4 ha; 10->40: (0,2) 3 ha; 40->10: (1,1) 5 ha;
     # 40->40: (1,2) 6 ha + (2,0) 7 ha; 80->80: (2,1) 8 ha; (2,2) 9 ha is nodata at t1.
     expected_area = {(10, 10): 7.0, (10, 40): 3.0, (40, 10): 5.0, (40, 40): 13.0, (80, 80): 8.0}
