@@ -362,7 +362,11 @@ def pools(
 ) -> dict[str, np.ndarray]:
     """Carbon of each pool (Mg C/ha, float64; NaN outside the data) of a state with the year's
     land cover ``lc`` (the sums of :func:`pool_parts`)."""
-    p = pool_parts(state, lc, dyn, ecozone=ecozone)
+    return pools_from_parts(pool_parts(state, lc, dyn, ecozone=ecozone))
+
+
+def pools_from_parts(p: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The pools (Mg C/ha) that the parts of :func:`pool_parts` add up to."""
     return {
         "above": p["woody_above"] + p["open_above"],
         "below": p["woody_below"] + p["open_below"],

@@ -455,19 +455,26 @@ def linear_parts(
     """A tile's valid cells, cell areas, the part of each pool no drawn parameter scales, and the
     parts each drawn parameter ``names`` scales (``model.mc_components``; 0 outside the valid
     cells and where the model gives NaN): what :func:`parts_stats` and :func:`parts_sd` read, so
-    one run of the model serves both."""
+    one run of the model serves both.
+
+    A model whose pools are the sums of its parts gives both from one run (``model.mc_split``);
+    otherwise ``model.mc_components`` and ``model.pools`` run each. The parts add up to the pools,
+    so they are finite wherever the pools' sum is: the cells counted."""
     area = grid.cell_area_ha(tile.window)
     data = {k: np.asarray(v) for k, v in blocks.items()}
-    components = model.mc_components(data)
-    base = model.pools(data)
+    split = getattr(model, "mc_split", None)
+    if split is not None:
+        components, base = split(data)
+    else:
+        components, base = model.mc_components(data), model.pools(data)
     valid = np.asarray(data["land_cover"]) != 0
     valid &= np.isfinite(sum(np.asarray(base[p], "float64") for p in POOLS))
-    fixed = {p: np.where(valid, np.nan_to_num(np.asarray(base[p], "float64")), 0.0) for p in POOLS}
+    fixed = {p: np.where(valid, np.asarray(base[p], "float64"), 0.0) for p in POOLS}
     wanted = [name for name in names if name in components]
     used = {}
     for name in wanted:
         parts, index = components[name]
-        clean = {pool: np.where(valid, np.nan_to_num(arr), 0.0) for pool, arr in parts.items()}
+        clean = {pool: np.where(valid, arr, 0.0) for pool, arr in parts.items()}
         for pool, arr in clean.items():
             fixed[pool] = fixed[pool] - arr
         if index is not None and (index[valid] < 0).any():

@@ -35,6 +35,7 @@ from sinkmap.dynamics import (
     initial_state,
     pool_parts,
     pools,
+    pools_from_parts,
 )
 from sinkmap.legends import ipcc_categories
 from sinkmap.models.base import CarbonModel, ModelParams
@@ -224,8 +225,8 @@ class DynamicsModel(CarbonModel):
 
     def pools(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Pools of a chunk that carries the year's state layers (keys :data:`STATE_KEYS`)."""
-        state = State.from_arrays({name: chunk[key] for name, key in STATE_KEYS.items()})
-        return self.pools_of(state, chunk)
+        packed, out = self._layers_valued(pools, chunk)
+        return {k: packed.put(out[k], np.nan).astype("float32") for k in POOLS}
 
     def mc_components(
         self, chunk: Mapping[str, np.ndarray]
@@ -235,14 +236,28 @@ class DynamicsModel(CarbonModel):
         (soil), and ``table.<pool>`` (a class's pool-table value; with the index of each pixel's
         class in the table). A draw's pools are the sum of each part times its parameter's draw
         over its mean, which the uncertainty stage sums without running the model per draw."""
-        state = State.from_arrays({name: chunk[key] for name, key in STATE_KEYS.items()})
-        packed, packed_parts = self._valued(pool_parts, state, chunk)
+        return self._split(chunk)[0]
+
+    def mc_split(
+        self, chunk: Mapping[str, np.ndarray]
+    ) -> tuple[dict[str, tuple[dict[str, np.ndarray], np.ndarray | None]], dict[str, np.ndarray]]:
+        """:meth:`mc_components` and :meth:`pools` of a chunk from one run of the kernel: the
+        pools are the sums of the parts (:func:`sinkmap.dynamics.pools_from_parts`), as
+        :meth:`pools` gives them (float32), bit for bit."""
+        return self._split(chunk)
+
+    def _split(
+        self, chunk: Mapping[str, np.ndarray]
+    ) -> tuple[dict[str, tuple[dict[str, np.ndarray], np.ndarray | None]], dict[str, np.ndarray]]:
+        packed, packed_parts = self._layers_valued(pool_parts, chunk)
+        sums = pools_from_parts(packed_parts)
+        base = {k: packed.put(sums[k], np.nan).astype("float32") for k in POOLS}
         parts = {k: packed.put(v, np.nan) for k, v in packed_parts.items()}
         lc = np.asarray(chunk["land_cover"]).astype(np.int64)
         row = np.full(256, -1, np.int64)
         row[self.table.codes] = np.arange(self.table.codes.size)
         index = row[lc]
-        return {
+        components = {
             "agb_scale": (
                 {
                     "above": parts["woody_above"],
@@ -256,6 +271,25 @@ class DynamicsModel(CarbonModel):
             "table.below": ({"below": parts["open_below"]}, index),
             "table.dead": ({"dead": parts["open_dead"]}, index),
         }
+        return components, base
+
+    def _layers_valued(
+        self, fn: Callable[..., dict[str, np.ndarray]], chunk: Mapping[str, np.ndarray]
+    ) -> tuple[_Packed, dict[str, np.ndarray]]:
+        """:meth:`_valued` of the state layers a chunk carries (keys :data:`STATE_KEYS`), taken
+        at the pixels with data before they are made int64 and float64 (the same state as
+        :meth:`State.from_arrays` of the whole chunk, on those pixels)."""
+        packed = _Packed(np.asarray(chunk[STATE_KEYS["stratum"]]) > 0)
+        c = packed.chunk(chunk)
+        state = State.from_arrays({name: c[key] for name, key in STATE_KEYS.items()})
+        out = _sliced(
+            fn,
+            state,
+            c["land_cover"],
+            self.dynamics,
+            ecozone=self._role(c, self.params.ecozone_role),
+        )
+        return packed, out
 
 
 class _Packed:

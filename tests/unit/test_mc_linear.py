@@ -311,6 +311,9 @@ class _Float64Pools(DynamicsModel):
         state = State.from_arrays({name: chunk[key] for name, key in STATE_KEYS.items()})
         return state_pools(state, chunk["land_cover"], self.dynamics, ecozone=chunk["ecozone"])
 
+    def mc_split(self, chunk):
+        return self.mc_components(chunk), self.pools(chunk)
+
 
 def test_linear_totals_exact_without_float32_rounding(land, tmp_path):
     """Pools kept in float64, table values that float32 holds exactly (multiples of 1/64) and
@@ -410,3 +413,28 @@ def test_linear_sd_of_two_independent_parameters_has_their_sample_covariance(lan
     assert sd[FOREST] == pytest.approx(np.sqrt(var), rel=1e-6)
     # the cropland pixel: only its soil (43.2, the class's equilibrium) is drawn
     assert sd[CROP] == pytest.approx(43.2 * np.sqrt(cov[1, 1]), rel=1e-6)
+
+
+# == one run of the kernel for the parts and the pools ===========================================
+def test_the_split_gives_the_parts_and_pools_of_the_separate_runs_bit_for_bit(land):
+    """``mc_split`` runs the kernel once for what ``linear_parts`` reads; its pools equal the
+    model's own :meth:`pools` and the pools of the state read whole (``State.from_arrays`` of the
+    full chunk, then ``pools_of``), and each pool is the sum of its parts, bit for bit."""
+    model = land.model
+    components, base = model.mc_split(land.data)
+    state = State.from_arrays({name: land.data[key] for name, key in STATE_KEYS.items()})
+    whole = model.pools_of(state, land.data)
+    for pool in ("above", "below", "dead", "soil"):
+        assert base[pool].dtype == np.float32
+        np.testing.assert_array_equal(base[pool], model.pools(land.data)[pool])
+        np.testing.assert_array_equal(base[pool], whole[pool])
+    parts = {
+        pool: [p[pool] for p, _ in components.values() if pool in p]
+        for pool in ("above", "below", "dead", "soil")
+    }
+    for pool, arrays in parts.items():
+        np.testing.assert_array_equal(base[pool], sum(arrays).astype("float32"))
+    valid = land.data["land_cover"] != 0
+    assert np.isfinite(base["above"][valid]).all() and np.isnan(base["above"][~valid]).all()
+    # the land of the module docstring: forest land's DOM, 5.742 Mg C/ha, is agb_scale's
+    assert components["agb_scale"][0]["dead"][FOREST] == pytest.approx(5.742, rel=1e-12)
