@@ -104,6 +104,11 @@ class Paths:
         """``logs/<rule>.log`` or ``logs/<rule>/<name>.log``."""
         return self.logs / f"{rule}.log" if name is None else self.logs / rule / f"{name}.log"
 
+    def zone_cover(self) -> Path:
+        """``resources/zones/cover.npz``: each tile's cover by the account's zones, computed once
+        (:class:`sinkmap.account.zones.ZoneCover`; intermediate)."""
+        return self.resources / "zones" / "cover.npz"
+
     # -- inputs ------------------------------------------------------------------------------
     def raw_dir(self, dataset: str, version: str, year: Year) -> Path:
         """``resources/raw/<dataset>/<version>/<year>``: where a fetch puts a dataset's files."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import pandas as pd
 
 from sinkmap.contract import AOI_ZONE
 from sinkmap.errors import InputDataError
+from sinkmap.files import atomic_path
 from sinkmap.grid import Grid, Tile
 
 log = logging.getLogger("sinkmap")
@@ -74,7 +76,126 @@ def zone_coverage(zones: Any, grid: Grid, tile: Tile) -> ZoneCoverage:
         fracs.append(frac[keep])
     if not cells:
         return empty
-    return ZoneCoverage(np.concatenate(zone_idx), np.concatenate(cells), np.concatenate(fracs))
+    zone, cell = np.concatenate(zone_idx), np.concatenate(cells)
+    fraction = np.concatenate(fracs)
+    step = np.diff(zone * (tile.height * tile.width) + cell)
+    if (step <= 0).any():  # by zone, then by cell (as exactextract gives them): ZoneCover's order
+        order = np.lexsort((cell, zone))
+        zone, cell, fraction = zone[order], cell[order], fraction[order]
+    return ZoneCoverage(zone, cell, fraction)
+
+
+def zones_key(zones: Any, grid: Grid) -> str:
+    """What a :class:`ZoneCover` is computed from: the grid, and the zones' ids and polygons (a
+    digest of their WKB), as a JSON string."""
+    import hashlib
+    import json
+
+    import shapely
+
+    digest = hashlib.sha256()
+    for zone_id, wkb in zip(zones["zone_id"], shapely.to_wkb(zones.geometry.values), strict=True):
+        digest.update(str(zone_id).encode() + b"\0" + wkb)
+    return json.dumps(
+        {"version": ZoneCover.VERSION, "grid": grid.to_dict(), "zones": digest.hexdigest()},
+        sort_keys=True,
+    )
+
+
+class ZoneCover:
+    """Every tile's :func:`zone_coverage`, computed once for a run and kept in a ``.npz`` file, so
+    that each job reading the zones (the stocks, interval and Monte Carlo of every year) takes it
+    from there instead of running exactextract over the tile again (about 0.17 s a tile with the
+    demo's zones).
+
+    Compact: the cells covered whole by a zone (fraction 1.0; by the first such zone) are stored
+    as runs of consecutive cells, row-major (``start_``, ``length_``, ``value_<tile id>``: the
+    zone's number + 1), a few per row and polygon; the other entries (cells cut by a polygon's
+    edge, or covered whole by a second, overlapping zone) as they are (``zone_``, ``cell_``,
+    ``fraction_<tile id>``). :meth:`coverage` gives back the same arrays in
+    the same order (zone, then cell) as :func:`zone_coverage`, hence the same sums, bit for bit.
+    ``key`` says what the cover was computed from (the grid, the zones' settings and file digest):
+    :meth:`open` refuses a file made for anything else."""
+
+    VERSION = 1
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._npz = np.load(self.path)
+        self.key = str(self._npz["key"])
+
+    @classmethod
+    def open(cls, path: str | Path, key: str) -> ZoneCover | None:
+        """The cover in ``path`` if it exists and was made for ``key``, else None."""
+        if not Path(path).is_file():
+            return None
+        cover = cls(path)
+        if cover.key != key:
+            log.warning("%s was made for other zones or another grid; not used", path)
+            return None
+        return cover
+
+    @staticmethod
+    def write(zones: Any, grid: Grid, path: str | Path, key: str) -> Path:
+        """Compute every tile's :func:`zone_coverage` of the zone polygons ``zones`` (a
+        GeoDataFrame in the grid's CRS) and write them to ``path`` (atomically)."""
+        arrays: dict[str, Any] = {"key": np.asarray(key)}
+        for tile in grid.tiles():
+            cov = zone_coverage(zones, grid, tile)
+            if cov.cell.size == 0:
+                continue
+            if len(zones) >= 0xFFFF:
+                raise InputDataError(f"{len(zones)} zones: the zone cover holds up to 65,534")
+            full = np.zeros(tile.height * tile.width, np.uint16)
+            whole = cov.fraction == 1.0
+            # the first zone covering a cell whole takes it (np.unique: first occurrence)
+            first = np.zeros(cov.cell.size, bool)
+            whole_at = np.flatnonzero(whole)
+            _, at = np.unique(cov.cell[whole_at], return_index=True)
+            first[whole_at[at]] = True
+            full[cov.cell[first]] = cov.zone[first] + 1
+            # as runs of cells (row-major) of one zone number: a few per row and polygon
+            starts = np.flatnonzero(np.diff(full, prepend=np.uint16(0), append=np.uint16(0)))
+            values = full[starts[:-1]]
+            keep = values > 0
+            rest = ~first
+            arrays[f"start_{tile.id}"] = starts[:-1][keep].astype(np.int64)
+            arrays[f"length_{tile.id}"] = np.diff(starts)[keep].astype(np.int64)
+            arrays[f"value_{tile.id}"] = values[keep]
+            arrays[f"zone_{tile.id}"] = cov.zone[rest].astype(np.uint16)
+            arrays[f"cell_{tile.id}"] = cov.cell[rest].astype(np.int64)
+            arrays[f"fraction_{tile.id}"] = cov.fraction[rest]
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        return path
+
+    def coverage(self, tile: Tile) -> ZoneCoverage:
+        """The tile's :func:`zone_coverage`, the same arrays."""
+        if f"start_{tile.id}" not in self._npz:
+            return ZoneCoverage(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        start = self._npz[f"start_{tile.id}"]
+        length = self._npz[f"length_{tile.id}"]
+        value = self._npz[f"value_{tile.id}"].astype(np.int64) - 1  # the zone of each run
+        p_zone = self._npz[f"zone_{tile.id}"].astype(np.int64)
+        p_cell = self._npz[f"cell_{tile.id}"]
+        p_frac = self._npz[f"fraction_{tile.id}"]
+        zones = np.union1d(value, p_zone)
+        p_start = np.searchsorted(p_zone, zones)  # stored by zone, then cell
+        p_end = np.searchsorted(p_zone, zones, side="right")
+        zone, cell, fraction = [], [], []
+        for z, c, d in zip(zones, p_start, p_end, strict=True):
+            runs = value == z
+            s, n = start[runs], length[runs]
+            # the cells of the runs, ascending: each run's start, then one more per cell
+            fc = np.arange(int(n.sum()), dtype=np.int64) + np.repeat(s - (np.cumsum(n) - n), n)
+            pc = p_cell[c:d]
+            at = np.searchsorted(fc, pc)  # the other cells among the whole ones, by cell
+            cell.append(np.insert(fc, at, pc))
+            fraction.append(np.insert(np.ones(fc.size), at, p_frac[c:d]))
+            zone.append(np.full(fc.size + pc.size, z, np.int64))
+        return ZoneCoverage(np.concatenate(zone), np.concatenate(cell), np.concatenate(fraction))
 
 
 @dataclass(frozen=True)
@@ -220,8 +341,15 @@ class Zones:
         self.ids += list(gdf["zone_id"])
         self.names += list(names) if names is not None else list(gdf["zone_id"])
 
+    #: The zones' cover of the grid computed once for the run (:class:`ZoneCover`), if any.
+    cover: ZoneCover | None = None
+
     def coverage(self, tile: Tile) -> ZoneCoverage | None:
-        return None if self.gdf is None else zone_coverage(self.gdf, self.grid, tile)
+        if self.gdf is None:
+            return None
+        if self.cover is not None:
+            return self.cover.coverage(tile)
+        return zone_coverage(self.gdf, self.grid, tile)
 
     def label(self, table: pd.DataFrame, what: str) -> pd.DataFrame:
         """Replace the zone index column by ``zone_id`` and ``zone_name``; warn about zones that

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sinkmap.account.zones import Zones
+from sinkmap.account.zones import ZoneCover, Zones, zones_key
 from sinkmap.aoi import AOI, grid_for_aoi, read_aoi, read_zones
 from sinkmap.config import Config
 from sinkmap.errors import ConfigError, InputDataError, SourceError
@@ -175,9 +175,12 @@ class Run:
                 )
             names = [str(v) for v in raw[zc.name_field]]
         try:
-            return Zones(grid, aoi_name, gdf, names)
+            zones = Zones(grid, aoi_name, gdf, names)
         except InputDataError as exc:
             raise InputDataError(f"{exc} in {zc.path}") from None
+        # the run's zone cover (rule zone_cover) when it was made for these zones and this grid
+        zones.cover = ZoneCover.open(self.paths.zone_cover(), zones_key(gdf, grid))
+        return zones
 
 
 def validate_run(cfg: Config, *, aoi: bool = True) -> Run:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sinkmap.aoi import grid_for_aoi
+from sinkmap.account.zones import ZoneCover, zones_key
+from sinkmap.aoi import grid_for_aoi, read_zones
 from sinkmap.config import Config
+from sinkmap.errors import ConfigError
 from sinkmap.grid import Grid
 from sinkmap.sources import Manifest, fetch, get_dataset
 from sinkmap.stages.context import Run
@@ -32,6 +34,20 @@ def make_grid(cfg: Config, out: Path) -> Grid:
         len(list(grid.tiles())),
     )
     return grid
+
+
+def make_zone_cover(cfg: Config, grid_path: Path) -> Path:
+    """Compute the account zones' cover of the grid once (:class:`~sinkmap.account.zones.ZoneCover`,
+    ``resources/zones/cover.npz``): the stocks, interval and Monte Carlo jobs of every year read
+    it instead of running exactextract over each tile again."""
+    zc = cfg.account.zones
+    if zc is None:
+        raise ConfigError("account.zones is not set: there is no zone cover to compute")
+    grid = Grid.from_json(grid_path)
+    gdf = read_zones(zc.path, grid.crs, layer=zc.layer, id_field=zc.id_field)
+    out = ZoneCover.write(gdf, grid, cfg.paths.zone_cover(), zones_key(gdf, grid))
+    log.info("zone cover of %d zone(s) over %d tiles: %s", len(gdf), len(list(grid.tiles())), out)
+    return out
 
 
 def fetch_input(

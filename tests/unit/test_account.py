@@ -19,12 +19,14 @@ from sinkmap.account.montecarlo import (
 )
 from sinkmap.account.transitions import change_matrix_table, ipcc_category_matrix
 from sinkmap.account.zones import (
+    ZoneCover,
     ZoneCoverage,
     Zones,
     add_group_sums,
     group_sums,
     membership,
     zone_coverage,
+    zones_key,
 )
 from sinkmap.aoi import read_zones
 from sinkmap.carbon import co2e_flux, stock_difference
@@ -621,3 +623,46 @@ def test_read_zones_errors(tmp_path):
     )
     with pytest.raises(InputDataError, match="reserved"):
         Zones(_grid(4, 16), "x", read_zones(aoi_named, "EPSG:32649", id_field="n"))
+
+
+def test_zone_cover_gives_exactextracts_coverage_back(tmp_path):
+    """The run's zone cover (one file for every tile) holds each tile's coverage: the same zones,
+    cells and fractions in the same order as exactextract's, with cells covered whole, cells cut
+    by an edge, cells covered whole by two overlapping zones and a tile no zone reaches; a file
+    made for other zones or another grid is not used."""
+    grid = _grid(40, 16)  # 40 x 40 cells of 10 m, tiles of 16
+    L, T = UTM_LEFT, UTM_TOP
+    gdf = read_zones(
+        gpd.GeoDataFrame(
+            {"id": ["a", "b", "c"]},
+            geometry=[
+                shapely.box(L, T - 200, L + 155, T),  # 20 x 15.5 cells: column 15 cut in half
+                shapely.box(L + 100, T - 100, L + 200, T),  # overlaps a: rows 0-9, columns 10-14
+                shapely.Point(L + 170, T - 190).buffer(60),  # cut cells all round
+            ],
+            crs="EPSG:32649",
+        ),
+        "EPSG:32649",
+        id_field="id",
+    )
+    path = ZoneCover.write(gdf, grid, tmp_path / "cover.npz", zones_key(gdf, grid))
+    cover = ZoneCover.open(path, zones_key(gdf, grid))
+    assert cover is not None
+    tiles = list(grid.tiles())
+    assert len(tiles) == 9
+    for tile in tiles:
+        want, got = zone_coverage(gdf, grid, tile), cover.coverage(tile)
+        for name in ("zone", "cell", "fraction"):
+            a, b = getattr(got, name), getattr(want, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), (tile.id, name)
+    first = cover.coverage(tiles[0])  # rows 0-15, columns 0-15 of the grid
+    # cell (0, 12) of the tile: whole in a and in b; (0, 15): half in a, whole in b
+    for cell, zones, fractions in ((12, [0, 1], [1.0, 1.0]), (15, [0, 1], [0.5, 1.0])):
+        at = first.cell == cell
+        assert first.zone[at].tolist() == zones and first.fraction[at].tolist() == fractions
+    assert (first.zone == 0).sum() == 16 * 16  # a covers the tile's 16 x 15.5 cells: 256 entries
+    assert cover.coverage(tiles[-1]).cell.size == 0  # rows and columns 32-39: no zone
+    # another grid or other zones: not this file
+    assert ZoneCover.open(path, zones_key(gdf, _grid(40, 32))) is None
+    assert ZoneCover.open(path, zones_key(gdf.iloc[:2], grid)) is None
+    assert ZoneCover.open(tmp_path / "none.npz", zones_key(gdf, grid)) is None

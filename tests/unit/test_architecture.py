@@ -184,6 +184,7 @@ LIGHT_SCRIPTS = (
     "qgis_project",
     "report",
     "stac",
+    "zone_cover",
 )
 
 

@@ -1,4 +1,22 @@
-# A year's stocks and Monte Carlo; an interval's sinks by both methods (one pass each).
+# A year's stocks and Monte Carlo; an interval's sinks by both methods (one pass each); the
+# account zones' cover of the grid, which they read.
+
+
+rule zone_cover:
+    input:
+        zones=str(CFG.account.zones.path) if CFG.account.zones else [],
+        grid=str(P.grid()),
+    output:
+        str(P.zone_cover()),
+    log:
+        str(P.log("zone_cover")),
+    priority: 1_000_000  # every year's stocks waits for it
+    conda:
+        "../envs/sinkmap.yaml"
+    params:
+        zones=ZONES_PARAMS,
+    script:
+        "../scripts/zone_cover.py"
 
 
 rule stocks:

@@ -241,7 +241,10 @@ def gain_loss_mc_inputs(wildcards):
 
 
 def zones_input(wildcards=None):
-    return {"zones": str(CFG.account.zones.path)} if CFG.account.zones else {}
+    """The zones' polygons and their cover of the grid (computed once, rule zone_cover)."""
+    if not CFG.account.zones:
+        return {}
+    return {"zones": str(CFG.account.zones.path), "zone_cover": str(P.zone_cover())}
 
 
 def fetched(role, year):
