@@ -121,9 +121,9 @@ class ZoneCover:
     VERSION = 1
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._npz = np.load(self.path)
-        self.key = str(self._npz["key"])
+        self.path = Path(path)  # opened by each call of coverage(): safe across threads, and the
+        with np.load(self.path) as npz:  # object pickles as its path (distributed workers)
+            self.key = str(npz["key"])
 
     @classmethod
     def open(cls, path: str | Path, key: str) -> ZoneCover | None:
@@ -178,14 +178,15 @@ class ZoneCover:
 
     def coverage(self, tile: Tile) -> ZoneCoverage:
         """The tile's :func:`zone_coverage`, the same arrays."""
-        if f"start_{tile.id}" not in self._npz:
-            return ZoneCoverage(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-        start = self._npz[f"start_{tile.id}"]
-        length = self._npz[f"length_{tile.id}"]
-        value = self._npz[f"value_{tile.id}"].astype(np.int64) - 1  # the zone of each run
-        p_zone = self._npz[f"zone_{tile.id}"].astype(np.int64)
-        p_cell = self._npz[f"cell_{tile.id}"]
-        p_frac = self._npz[f"fraction_{tile.id}"]
+        with np.load(self.path) as npz:
+            if f"start_{tile.id}" not in npz:
+                return ZoneCoverage(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+            start = npz[f"start_{tile.id}"]
+            length = npz[f"length_{tile.id}"]
+            value = npz[f"value_{tile.id}"].astype(np.int64) - 1  # the zone of each run
+            p_zone = npz[f"zone_{tile.id}"].astype(np.int64)
+            p_cell = npz[f"cell_{tile.id}"]
+            p_frac = npz[f"fraction_{tile.id}"]
         zones = np.union1d(value, p_zone)
         p_start = np.searchsorted(p_zone, zones)  # stored by zone, then cell
         p_end = np.searchsorted(p_zone, zones, side="right")
