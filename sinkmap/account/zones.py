@@ -12,6 +12,8 @@ Arrays and geometries only: the zones' polygons come in as a GeoDataFrame
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
@@ -89,9 +91,6 @@ def zone_coverage(zones: Any, grid: Grid, tile: Tile) -> ZoneCoverage:
 def zones_key(zones: Any, grid: Grid) -> str:
     """What a :class:`ZoneCover` is computed from: the grid, and the zones' ids and polygons (a
     digest of their WKB), as a JSON string."""
-    import hashlib
-    import json
-
     import shapely
 
     digest = hashlib.sha256()
@@ -115,8 +114,8 @@ class ZoneCover:
     edge, or covered whole by a second, overlapping zone) as they are (``zone_``, ``cell_``,
     ``fraction_<tile id>``). :meth:`coverage` gives back the same arrays in
     the same order (zone, then cell) as :func:`zone_coverage`, hence the same sums, bit for bit.
-    ``key`` says what the cover was computed from (the grid, the zones' settings and file digest):
-    :meth:`open` refuses a file made for anything else."""
+    ``key`` says what the cover was computed from (:func:`zones_key`: the grid, and a digest of
+    the zones' ids and polygons): :meth:`open` refuses a file made for anything else."""
 
     VERSION = 1
 
@@ -140,13 +139,16 @@ class ZoneCover:
     def write(zones: Any, grid: Grid, path: str | Path, key: str) -> Path:
         """Compute every tile's :func:`zone_coverage` of the zone polygons ``zones`` (a
         GeoDataFrame in the grid's CRS) and write them to ``path`` (atomically)."""
+        if len(zones) >= 0xFFFF:  # each zone's number + 1 in a uint16
+            raise InputDataError(
+                f"{len(zones):,} zones: the zone cover holds up to 65,534; split the zones into "
+                "several runs (aois:) or merge small ones"
+            )
         arrays: dict[str, Any] = {"key": np.asarray(key)}
         for tile in grid.tiles():
             cov = zone_coverage(zones, grid, tile)
             if cov.cell.size == 0:
                 continue
-            if len(zones) >= 0xFFFF:
-                raise InputDataError(f"{len(zones)} zones: the zone cover holds up to 65,534")
             full = np.zeros(tile.height * tile.width, np.uint16)
             whole = cov.fraction == 1.0
             # the first zone covering a cell whole takes it (np.unique: first occurrence)

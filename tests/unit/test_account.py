@@ -675,3 +675,13 @@ def test_zone_cover_gives_exactextracts_coverage_back(tmp_path):
     assert ZoneCover.open(path, zones_key(gdf, _grid(40, 32))) is None
     assert ZoneCover.open(path, zones_key(gdf.iloc[:2], grid)) is None
     assert ZoneCover.open(tmp_path / "none.npz", zones_key(gdf, grid)) is None
+
+
+def test_zone_cover_refuses_more_zones_than_it_numbers(tmp_path):
+    """Each zone's number + 1 is a uint16 in the cover: 65,535 zones are refused before any
+    work, with the fix."""
+    boxes = shapely.box(np.arange(65535.0), 0.0, np.arange(65535.0) + 1, 1.0)
+    gdf = gpd.GeoDataFrame({"zone_id": np.arange(65535).astype(str)}, geometry=boxes)
+    with pytest.raises(InputDataError, match=r"65,535 zones.*65,534.*aois:"):
+        ZoneCover.write(gdf, _grid(4, 16), tmp_path / "cover.npz", "key")
+    assert not (tmp_path / "cover.npz").exists()
