@@ -20,12 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
 from pydantic import Field
 
-from sinkmap.carbon import step_fluxes
 from sinkmap.constants import CARBON_FRACTION, POOLS
 from sinkmap.dynamics import (
     STATE_LAYERS,
@@ -46,15 +45,6 @@ _T = TypeVar("_T")
 
 #: Key of each state layer in a chunk given to :meth:`DynamicsModel.pools`.
 STATE_KEYS = {name: f"state_{name}" for name in STATE_LAYERS}
-
-
-class StepLayers(NamedTuple):
-    """A step of the state as the stocks stage writes it (:meth:`DynamicsModel.step_layers`),
-    float32 on the chunk's grid."""
-
-    pools: np.ndarray  # (4, …) Mg C/ha of the state reached, NaN outside the data
-    state: np.ndarray  # (7, …) the state reached, each layer's nodata outside the data
-    fluxes: np.ndarray  # (3, …) net, removals, emissions (Mg CO2e/ha/yr), NaN where not stepped
 
 
 class DynamicsParams(ModelParams):
@@ -189,49 +179,6 @@ class DynamicsModel(CarbonModel):
         """The state in ``end`` from the state in ``start`` and ``end``'s inputs, with the gains
         and losses of the span and the pools (float32) of the state reached
         (:func:`sinkmap.dynamics.advance_span`)."""
-        packed, new, step = self._step(state, land_cover_before, chunk, start, end)
-        reached = {k: packed.put(step.pools[k], np.nan).astype("float32") for k in POOLS}
-        return packed.state(new), Step(
-            packed.put(step.gains, np.nan), packed.put(step.losses, np.nan), reached
-        )
-
-    def step_layers(
-        self,
-        state: State,
-        land_cover_before: np.ndarray,
-        chunk: Mapping[str, np.ndarray],
-        start: int,
-        end: int,
-    ) -> StepLayers:
-        """:meth:`step` as the stocks stage writes it, float32 on the chunk's grid: the pools
-        reached, :meth:`State.stack` of the state reached and
-        :func:`~sinkmap.carbon.step_fluxes` of the gains and losses, the same values as those of
-        :meth:`step`'s results, made at the pixels with data (no whole-chunk int64 or float64
-        copy of the state, the gains or the losses)."""
-        packed, new, step = self._step(state, land_cover_before, chunk, start, end)
-        pools = packed.stack([step.pools[k] for k in POOLS], [np.nan] * len(POOLS))
-        valid = new.stratum > 0
-        nodata = [nodata for _dtype, nodata in STATE_LAYERS.values()]
-        layers = [np.where(valid, a, v) for a, v in zip(new, nodata, strict=True)]
-        fluxes = step_fluxes(step.gains, step.losses, end - start)
-        # outside the pixels stepped, what step_fluxes makes of step()'s NaN (the same bits)
-        outside = step_fluxes(np.array([np.nan]), np.array([np.nan]), end - start)[:, 0]
-        return StepLayers(
-            pools=pools,
-            state=packed.stack(layers, nodata),
-            fluxes=packed.stack(list(fluxes), list(outside)),
-        )
-
-    def _step(
-        self,
-        state: State,
-        land_cover_before: np.ndarray,
-        chunk: Mapping[str, np.ndarray],
-        start: int,
-        end: int,
-    ) -> tuple[_Packed, State, Step]:
-        """:func:`~sinkmap.dynamics.advance_span` on the pixels with data in either year: the
-        packing, the state reached and the step, 1-D."""
         p = self.params
         packed = _Packed((np.asarray(chunk["land_cover"]) != 0) | (state.stratum > 0))
         c = packed.chunk(chunk)
@@ -247,7 +194,10 @@ class DynamicsModel(CarbonModel):
             ecozone=self._role(c, p.ecozone_role),
             loss_year=self._loss_years(c),
         )
-        return packed, new, step
+        reached = {k: packed.put(step.pools[k], np.nan).astype("float32") for k in POOLS}
+        return packed.state(new), Step(
+            packed.put(step.gains, np.nan), packed.put(step.losses, np.nan), reached
+        )
 
     def _valued(
         self,
@@ -366,18 +316,6 @@ class _Packed:
         dtype = np.result_type(a.dtype, np.float64) if np.isnan(fill) else a.dtype
         out = np.full(self.valid.shape, fill, dtype)
         out[self.valid] = a
-        return out
-
-    def stack(self, arrays: list[np.ndarray], fills: list[float]) -> np.ndarray:
-        """float32 (len(arrays), …) on the chunk's grid: each 1-D array at the pixels with data
-        (cast as ``astype`` does), its fill elsewhere."""
-        out = np.empty((len(arrays), *self.valid.shape), np.float32)
-        for layer, a, fill in zip(out, arrays, fills, strict=True):
-            if self.all:
-                layer[...] = a.reshape(self.valid.shape)
-            else:
-                layer.fill(fill)
-                layer[self.valid] = a
         return out
 
     def state(self, state: State) -> State:

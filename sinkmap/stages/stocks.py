@@ -20,7 +20,7 @@ import pandas as pd
 
 from sinkmap.account.rows import long_rows
 from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership
-from sinkmap.carbon import pool_sum
+from sinkmap.carbon import pool_sum, step_fluxes
 from sinkmap.config import Config
 from sinkmap.constants import POOLS, SIGN_CONVENTION, UNITS_FLUX, UNITS_STOCK
 from sinkmap.contract import ACCOUNT_POOLS, AOI_ZONE, STOCK_TALLY_COLUMNS
@@ -287,7 +287,7 @@ def _stateful(
 ) -> tuple[da.Array, da.Array, da.Array | None]:
     """Pools (4, …) and the state (7, …) of ``year`` for a stateful model, float32; with
     ``steps`` also the net, removals and emissions of the step from ``previous`` (3, …; Mg CO2e/ha/yr,
-    :func:`~sinkmap.carbon.step_fluxes`, :meth:`DynamicsModel.step_layers`; NaN in the first year, whose state starts there)."""
+    :func:`~sinkmap.carbon.step_fluxes`; NaN in the first year, whose state starts there)."""
     extra: list[da.Array] = []
     if previous is not None:
         if previous.year >= year:
@@ -310,9 +310,9 @@ def _stateful(
             fluxes = np.full(shape, np.nan, "float32") if steps else None
         else:
             before = State.from_arrays(dict(zip(STATE_NAMES, blocks[n_roles:-1], strict=True)))
-            layers = model.step_layers(before, blocks[-1], chunk, previous.year, year)
-            parts = [layers.pools, layers.state]
-            return np.concatenate([*parts, layers.fluxes] if steps else parts)
+            state, step = model.step(before, blocks[-1], chunk, previous.year, year)
+            pools = step.pools
+            fluxes = step_fluxes(step.gains, step.losses, year - previous.year) if steps else None
         parts = [np.stack([np.asarray(pools[p], "float32") for p in POOLS]), state.stack()]
         return np.concatenate(parts + [fluxes] if steps else parts)
 

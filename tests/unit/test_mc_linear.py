@@ -56,7 +56,6 @@ from sinkmap.account.montecarlo import (
 )
 from sinkmap.account.zones import Zones
 from sinkmap.aoi import read_zones
-from sinkmap.carbon import step_fluxes
 from sinkmap.config import ParameterSpec
 from sinkmap.dynamics import STATE_LAYERS, State
 from sinkmap.dynamics import pools as state_pools
@@ -439,42 +438,3 @@ def test_the_split_gives_the_parts_and_pools_of_the_separate_runs_bit_for_bit(la
     assert np.isfinite(base["above"][valid]).all() and np.isnan(base["above"][~valid]).all()
     # the land of the module docstring: forest land's DOM, 5.742 Mg C/ha, is agb_scale's
     assert components["agb_scale"][0]["dead"][FOREST] == pytest.approx(5.742, rel=1e-12)
-
-
-# == the stocks stage's layers of a step ==========================================================
-def _bits(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, np.float32).view(np.uint32)
-
-
-@pytest.mark.parametrize("gaps", [True, False], ids=["pixels without data", "every pixel"])
-def test_step_layers_are_the_step_stacked_bit_for_bit(land, gaps):
-    """``step_layers`` (what the stocks stage writes) equals ``step``'s pools, ``State.stack`` of
-    its state and ``step_fluxes`` of its gains and losses, bit for bit (NaN bits included), with
-    pixels that have data in one year only and with a chunk whose every pixel has data."""
-    model = land.model
-    rng = np.random.default_rng(3)
-    roles = {k: land.data[k] for k in ("plantation", "planting_year", "ecozone")}
-    lc0 = land.data["land_cover"]
-    if gaps:
-        before = State.from_arrays({name: land.data[key] for name, key in STATE_KEYS.items()})
-        codes = np.array([0, 10, 20, 30, 40], np.uint8)
-    else:
-        lc0 = np.where(lc0 == 0, 30, lc0).astype(np.uint8)
-        before = model.initial({"land_cover": lc0, **roles}, 2022, position=rng.random((H, W)))
-        codes = np.array([10, 20, 30, 40], np.uint8)
-    lc1 = np.where(rng.random((H, W)) < 0.3, rng.choice(codes, (H, W)), lc0).astype(np.uint8)
-    chunk = {"land_cover": lc1, **roles}
-    assert gaps == bool(((lc1 == 0) & (before.stratum > 0)).any())
-    assert gaps == bool(((lc1 != 0) & (before.stratum == 0)).any())
-    state, step = model.step(before, lc0, chunk, 2022, 2024)
-    layers = model.step_layers(before, lc0, chunk, 2022, 2024)
-    pools = np.stack([step.pools[p] for p in ("above", "below", "dead", "soil")])
-    fluxes = step_fluxes(step.gains, step.losses, 2)
-    for got, want in (
-        (layers.pools, pools),
-        (layers.state, state.stack()),
-        (layers.fluxes, fluxes),
-    ):
-        assert got.dtype == np.float32 and got.shape == want.shape
-        np.testing.assert_array_equal(_bits(got), _bits(want))
-    assert np.isnan(layers.fluxes).any() == gaps and np.isfinite(layers.fluxes).any()
