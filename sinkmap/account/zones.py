@@ -326,7 +326,9 @@ class Zones:
 
     ``ids[0]`` is :data:`~sinkmap.contract.AOI_ZONE`, the whole AOI (named ``aoi_name``); then one
     entry per polygon of ``gdf`` (a GeoDataFrame in the grid's CRS with a ``zone_id`` column, as
-    :func:`sinkmap.aoi.read_zones` returns), named by ``names`` (default: their ids).
+    :func:`sinkmap.aoi.read_zones` returns), named by ``names`` (default: their ids). ``cover``:
+    the zones' cover of the grid computed once for the run (:class:`ZoneCover`), read instead of
+    running exactextract over each tile.
     """
 
     def __init__(
@@ -335,9 +337,12 @@ class Zones:
         aoi_name: str | None = None,
         gdf: Any = None,
         names: list[str] | None = None,
+        *,
+        cover: ZoneCover | None = None,
     ) -> None:
         self.grid = grid
         self.gdf = gdf
+        self.cover = cover
         self.ids: list[str] = [AOI_ZONE]
         self.names: list[str] = [aoi_name or AOI_ZONE]
         if gdf is None:
@@ -348,9 +353,6 @@ class Zones:
             )
         self.ids += list(gdf["zone_id"])
         self.names += list(names) if names is not None else list(gdf["zone_id"])
-
-    #: The zones' cover of the grid computed once for the run (:class:`ZoneCover`), if any.
-    cover: ZoneCover | None = None
 
     def coverage(self, tile: Tile) -> ZoneCoverage | None:
         if self.gdf is None:

@@ -194,7 +194,7 @@ class DynamicsModel(CarbonModel):
             ecozone=self._role(c, p.ecozone_role),
             loss_year=self._loss_years(c),
         )
-        reached = {k: packed.put(step.pools[k], np.nan).astype("float32") for k in POOLS}
+        reached = _float32_pools(packed, step.pools)
         return packed.state(new), Step(
             packed.put(step.gains, np.nan), packed.put(step.losses, np.nan), reached
         )
@@ -208,25 +208,41 @@ class DynamicsModel(CarbonModel):
         """``fn`` (:func:`pools` or :func:`pool_parts`) of a state with the year's inputs, on the
         pixels with data only (slice by slice); the packing to put the results back with."""
         packed = _Packed(state.stratum > 0)
+        return packed, self._on_packed(fn, packed.state_in(state), packed.chunk(chunk))
+
+    def _layers_valued(
+        self, fn: Callable[..., dict[str, np.ndarray]], chunk: Mapping[str, np.ndarray]
+    ) -> tuple[_Packed, dict[str, np.ndarray]]:
+        """:meth:`_valued` of the state layers a chunk carries (keys :data:`STATE_KEYS`), taken
+        at the pixels with data before they are made int64 and float64 (the same state as
+        :meth:`State.from_arrays` of the whole chunk, on those pixels)."""
+        packed = _Packed(np.asarray(chunk[STATE_KEYS["stratum"]]) > 0)
         c = packed.chunk(chunk)
-        out = _sliced(
+        state = State.from_arrays({name: c[key] for name, key in STATE_KEYS.items()})
+        return packed, self._on_packed(fn, state, c)
+
+    def _on_packed(
+        self,
+        fn: Callable[..., dict[str, np.ndarray]],
+        state: State,
+        c: Mapping[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """``fn`` of a packed state with the year's packed inputs, slice by slice."""
+        return _sliced(
             fn,
-            packed.state_in(state),
+            state,
             c["land_cover"],
             self.dynamics,
             ecozone=self._role(c, self.params.ecozone_role),
         )
-        return packed, out
 
     def pools_of(self, state: State, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Pools (Mg C/ha, float32) of a state with the year's inputs."""
-        packed, out = self._valued(pools, state, chunk)
-        return {k: packed.put(out[k], np.nan).astype("float32") for k in POOLS}
+        return _float32_pools(*self._valued(pools, state, chunk))
 
     def pools(self, chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Pools of a chunk that carries the year's state layers (keys :data:`STATE_KEYS`)."""
-        packed, out = self._layers_valued(pools, chunk)
-        return {k: packed.put(out[k], np.nan).astype("float32") for k in POOLS}
+        return _float32_pools(*self._layers_valued(pools, chunk))
 
     def mc_components(
         self, chunk: Mapping[str, np.ndarray]
@@ -250,8 +266,7 @@ class DynamicsModel(CarbonModel):
         self, chunk: Mapping[str, np.ndarray]
     ) -> tuple[dict[str, tuple[dict[str, np.ndarray], np.ndarray | None]], dict[str, np.ndarray]]:
         packed, packed_parts = self._layers_valued(pool_parts, chunk)
-        sums = pools_from_parts(packed_parts)
-        base = {k: packed.put(sums[k], np.nan).astype("float32") for k in POOLS}
+        base = _float32_pools(packed, pools_from_parts(packed_parts))
         parts = {k: packed.put(v, np.nan) for k, v in packed_parts.items()}
         lc = np.asarray(chunk["land_cover"]).astype(np.int64)
         row = np.full(256, -1, np.int64)
@@ -273,23 +288,10 @@ class DynamicsModel(CarbonModel):
         }
         return components, base
 
-    def _layers_valued(
-        self, fn: Callable[..., dict[str, np.ndarray]], chunk: Mapping[str, np.ndarray]
-    ) -> tuple[_Packed, dict[str, np.ndarray]]:
-        """:meth:`_valued` of the state layers a chunk carries (keys :data:`STATE_KEYS`), taken
-        at the pixels with data before they are made int64 and float64 (the same state as
-        :meth:`State.from_arrays` of the whole chunk, on those pixels)."""
-        packed = _Packed(np.asarray(chunk[STATE_KEYS["stratum"]]) > 0)
-        c = packed.chunk(chunk)
-        state = State.from_arrays({name: c[key] for name, key in STATE_KEYS.items()})
-        out = _sliced(
-            fn,
-            state,
-            c["land_cover"],
-            self.dynamics,
-            ecozone=self._role(c, self.params.ecozone_role),
-        )
-        return packed, out
+
+def _float32_pools(packed: _Packed, out: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The pools of packed pixels on the chunk's grid, float32, NaN outside the data."""
+    return {k: packed.put(out[k], np.nan).astype("float32") for k in POOLS}
 
 
 class _Packed:

@@ -151,8 +151,10 @@ class Run:
         ``sources`` with this run's model."""
         return account_columns(self.model_description, sources, synthetic)
 
-    def zones(self, grid: Grid) -> Zones:
-        """The account's zones on ``grid``: the AOI, then each polygon of ``account.zones``."""
+    def zones(self, grid: Grid, *, cover: bool = True) -> Zones:
+        """The account's zones on ``grid``: the AOI, then each polygon of ``account.zones``; with
+        the run's zone cover (rule ``zone_cover``) when ``cover`` and it was made for these zones
+        and this grid."""
         zc = self.cfg.account.zones
         aoi_name = self.cfg.aoi.name
         if zc is None:
@@ -174,13 +176,11 @@ class Run:
                     f"(account.zones.name_field); columns: {[c for c in raw.columns if c != 'geometry']}"
                 )
             names = [str(v) for v in raw[zc.name_field]]
+        found = ZoneCover.open(self.paths.zone_cover(), zones_key(gdf, grid)) if cover else None
         try:
-            zones = Zones(grid, aoi_name, gdf, names)
+            return Zones(grid, aoi_name, gdf, names, cover=found)
         except InputDataError as exc:
             raise InputDataError(f"{exc} in {zc.path}") from None
-        # the run's zone cover (rule zone_cover) when it was made for these zones and this grid
-        zones.cover = ZoneCover.open(self.paths.zone_cover(), zones_key(gdf, grid))
-        return zones
 
 
 def validate_run(cfg: Config, *, aoi: bool = True) -> Run:

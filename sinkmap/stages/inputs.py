@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from sinkmap.account.zones import ZoneCover, zones_key
-from sinkmap.aoi import grid_for_aoi, read_zones
+from sinkmap.aoi import grid_for_aoi
 from sinkmap.config import Config
 from sinkmap.errors import ConfigError
 from sinkmap.grid import Grid
@@ -40,11 +40,10 @@ def make_zone_cover(cfg: Config, grid_path: Path) -> Path:
     """Compute the account zones' cover of the grid once (:class:`~sinkmap.account.zones.ZoneCover`,
     ``resources/zones/cover.npz``): the stocks, interval and Monte Carlo jobs of every year read
     it instead of running exactextract over each tile again."""
-    zc = cfg.account.zones
-    if zc is None:
+    if cfg.account.zones is None:
         raise ConfigError("account.zones is not set: there is no zone cover to compute")
     grid = Grid.from_json(grid_path)
-    gdf = read_zones(zc.path, grid.crs, layer=zc.layer, id_field=zc.id_field)
+    gdf = Run(cfg).zones(grid, cover=False).gdf  # read and checked as every job reads them
     out = ZoneCover.write(gdf, grid, cfg.paths.zone_cover(), zones_key(gdf, grid))
     log.info("zone cover of %d zone(s) over %d tiles: %s", len(gdf), len(list(grid.tiles())), out)
     return out

@@ -13,8 +13,8 @@ rule zone_cover:
     priority: 1_000_000  # every year's stocks waits for it
     conda:
         "../envs/sinkmap.yaml"
-    params:
-        zones=ZONES_PARAMS,
+    params:  # the zones' settings only: the AOI's name does not change the cover
+        zones=CFG.account.zones.model_dump(mode="json") if CFG.account.zones else None,
     script:
         "../scripts/zone_cover.py"
 
