@@ -1,8 +1,9 @@
 """GeoTIFF codecs for the published COGs: write time, size, and which readers open them.
 
 For each layer of a finished run (default: the demo's ``results/``, from ``make run``) and each
-codec setting, the step sinkmap takes to publish a layer — ``rio_cogeo.cog_translate`` of the
-staged file into a COG with overviews, as ``sinkmap.io`` does — is timed (median of ``--repeat``
+codec setting, the step sinkmap takes to publish a layer — ``sinkmap.io``'s: the overviews
+built on the staged file, then GDAL's COG driver (before 3 December 2026,
+``rio_cogeo.cog_translate``) — is timed (median of ``--repeat``
 runs, each in this process, the staged file in the page cache), the file size recorded, and the
 result read back by rasterio (its bundled GDAL) and by the system's GDAL (``/usr/bin/python3``
 with ``osgeo``, the GDAL QGIS uses on Debian), each compared pixel for pixel with the source.
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out" / "codecs"
@@ -72,25 +74,21 @@ def _profile(setting: dict[str, Any], dtype: str) -> dict[str, Any]:
     return profile
 
 
-def _publish(src: Path, dst: Path, profile: dict[str, Any], nodata: Any, resampling: str) -> float:
-    """Time the publishing step as sinkmap.io._publish runs it (same options and environment)."""
-    from rio_cogeo.cogeo import cog_translate
+def _publish(
+    staged: Path, dst: Path, profile: dict[str, Any], nodata: Any, resampling: str
+) -> float:
+    """Time the publishing step as ``sinkmap.io`` runs it (its ``_publish``: the overviews built
+    on the staged file, then GDAL's COG driver), on a fresh copy of the staged file (the copy is
+    not timed), with ``profile``'s codec."""
+    from sinkmap.io import LayerSpec
+    from sinkmap.io import _publish as publish
 
-    from sinkmap.io import _GDAL_ENV
-
+    work = staged.with_name("work.tif")
+    shutil.copy(staged, work)
+    # the step reads the staged file, not the layer's data
+    spec = LayerSpec(None, "", nodata, overview_resampling=resampling)  # type: ignore[arg-type]
     t0 = time.perf_counter()
-    cog_translate(
-        str(src),
-        str(dst),
-        profile,
-        nodata=nodata,
-        overview_resampling=resampling,
-        config=dict(_GDAL_ENV),
-        in_memory=False,
-        quiet=True,
-        forward_band_tags=True,
-        use_cog_driver=True,
-    )
+    publish(work, dst, spec, cog=True, profile=profile)
     return time.perf_counter() - t0
 
 
@@ -134,9 +132,18 @@ def main() -> None:
                 data = ds.read(1)
                 dtype, nodata, mpx = ds.dtypes[0], ds.nodata, ds.width * ds.height / 1e6
                 is_palette = ds.colorinterp[0].name == "palette"
-            # the staged file sinkmap publishes from (sinkmap.io._TEMP_OPTIONS)
+            # the staged file sinkmap publishes from (sinkmap.io._TEMP_OPTIONS, no overviews)
             staged = tmp / "staged.tif"
-            shutil.copy(src, staged)
+            rasterio.shutil.copy(
+                src,
+                staged,
+                driver="GTiff",
+                tiled=True,
+                blockxsize=512,
+                blockysize=512,
+                compress="ZSTD",
+                zstd_level=1,
+            )
             want = hashlib.sha256(data.tobytes()).hexdigest()
             resampling = "mode" if is_palette or np.dtype(dtype).kind != "f" else "average"
             for label, setting in SETTINGS.items():
