@@ -75,7 +75,7 @@ def _profile(setting: dict[str, Any], dtype: str) -> dict[str, Any]:
 
 
 def _publish(
-    staged: Path, dst: Path, profile: dict[str, Any], nodata: Any, resampling: str
+    staged: Path, dst: Path, profile: dict[str, Any], dtype: str, nodata: Any, resampling: str
 ) -> float:
     """Time the publishing step as ``sinkmap.io`` runs it (its ``_publish``: the overviews built
     on the staged file, then GDAL's COG driver), on a fresh copy of the staged file (the copy is
@@ -86,7 +86,7 @@ def _publish(
     work = staged.with_name("work.tif")
     shutil.copy(staged, work)
     # the step reads the staged file, not the layer's data
-    spec = LayerSpec(None, "", nodata, overview_resampling=resampling)  # type: ignore[arg-type]
+    spec = LayerSpec(None, dtype, nodata, overview_resampling=resampling)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     publish(work, dst, spec, cog=True, profile=profile)
     return time.perf_counter() - t0
@@ -152,7 +152,7 @@ def main() -> None:
                 times = []
                 for _ in range(args.repeat):
                     dst.unlink(missing_ok=True)
-                    times.append(_publish(staged, dst, profile, nodata, resampling))
+                    times.append(_publish(staged, dst, profile, dtype, nodata, resampling))
                 with rasterio.open(dst) as ds:
                     same = np.array_equal(ds.read(1), data, equal_nan=True)
                 system = _system_gdal(dst)

@@ -297,10 +297,10 @@ def _publish(src: Path, dst: Path, spec: LayerSpec, *, cog: bool, profile: dict[
                 ds.scales, ds.offsets = (spec.scale_offset[0],), (spec.scale_offset[1],)
             if spec.colormap:
                 ds.write_colormap(1, dict(spec.colormap))
-            levels = get_maximum_overview_level(ds.width, ds.height, minsize=block) if cog else 0
-            if levels:
-                ds.build_overviews([2**k for k in range(1, levels + 1)], resampling)
             if cog:
+                levels = get_maximum_overview_level(ds.width, ds.height, minsize=block)
+                if levels:
+                    ds.build_overviews([2**k for k in range(1, levels + 1)], resampling)
                 ds.update_tags(OVERVIEW_RESAMPLING=resampling.name.upper())
         if not cog:
             os.replace(src, dst)

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -609,11 +609,17 @@ def test_yaml_tag_in_the_config_is_refused_by_every_entry_point(tmp_path: Path) 
 # -- run: kill -9 at every stage, deleted outputs ----------------------------------------------
 
 
-def _kill_at(workdir: Path, rule: str, wait: float = 1.5) -> str:
-    """Start a plain run and kill -9 its process group while ``rule`` runs: when one of its
-    temporaries appears, else ``wait`` s after the job started. Returns how the kill landed
-    ("already made" when the run ends without that rule's job: an earlier run made it beside
-    another)."""
+#: The jobs that write for long: their kill waits for a temporary (their imports and reads alone
+#: can take more than 1.5 s on a loaded machine, so a fixed delay would miss the write).
+WRITERS = {"align": 120.0, "stocks": 120.0}
+
+
+def _kill_at(workdir: Path, rule: str, later: Sequence[str] = ()) -> str:
+    """Start a plain run and kill -9 its process group while ``rule`` runs: when a temporary
+    appears, else 1.5 s after the job started (:data:`WRITERS`: longer). Returns how the kill
+    landed. "already made" when an earlier run made ``rule`` beside another job: the kill then
+    lands in the first job of ``later`` that starts (or the run ends without any), so that the
+    run does not go on to make every later stage before the next kill."""
     proc = subprocess.Popen(
         command(workdir),
         cwd=workdir,
@@ -623,14 +629,18 @@ def _kill_at(workdir: Path, rule: str, wait: float = 1.5) -> str:
         env=run_env(),
         start_new_session=True,
     )
+    headers = {f"{local}rule {name}:": name for name in (rule, *later) for local in ("", "local")}
     started = threading.Event()
+    hit: list[str] = []  # the first of rule and later whose job started
     lines: list[str] = []
 
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line)
-            if line.strip() in (f"rule {rule}:", f"localrule {rule}:"):
+            name = headers.get(line.strip())
+            if name is not None and not hit:
+                hit.append(name)
                 started.set()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -642,6 +652,7 @@ def _kill_at(workdir: Path, rule: str, wait: float = 1.5) -> str:
             if proc.poll() is not None:  # made earlier (jobs of one stage may run side by side)
                 return "already made"
             assert time.monotonic() < deadline, f"rule {rule} never started:\n{''.join(lines)}"
+        wait = WRITERS.get(hit[0], 1.5)
         t0 = time.monotonic()
         while proc.poll() is None:
             if temporaries(workdir):
@@ -657,12 +668,8 @@ def _kill_at(workdir: Path, rule: str, wait: float = 1.5) -> str:
         proc.wait()
         reader.join(5)
     assert how != "ended before the kill", "".join(lines)[-3000:]
-    return how
+    return how if hit[0] == rule else "already made"
 
-
-#: The jobs that write for long: their kill waits for a temporary (their imports and reads alone
-#: can take more than 1.5 s on a loaded machine, so a fixed delay would miss the write).
-WRITERS = {"align": 120.0, "stocks": 120.0}
 
 #: The demo's rules in the order a one-year run meets them.
 STAGES = (
@@ -688,8 +695,8 @@ def test_kill_9_at_every_stage_then_plain_reruns(
     temporary left."""
     workdir = new_workdir(tmp_path)
     landed = {}
-    for rule in STAGES:
-        landed[rule] = _kill_at(workdir, rule, WRITERS.get(rule, 1.5))
+    for i, rule in enumerate(STAGES):
+        landed[rule] = _kill_at(workdir, rule, STAGES[i + 1 :])
         published_subset_of(workdir, demo_clean)
     proc = run(workdir)
     ok(proc)
