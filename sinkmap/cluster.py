@@ -24,7 +24,6 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import dask
 from pydantic import ValidationError
 
 from sinkmap import malloc_settings
@@ -68,6 +67,7 @@ def dask_cluster(
     if s.scheduler == "threads":
         yield None
         return
+    import dask  # here: a job on its own threads (the default) starts without it
     from distributed import Client, LocalCluster
 
     if s.scheduler == "local":

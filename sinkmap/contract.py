@@ -9,7 +9,7 @@ from __future__ import annotations
 from sinkmap.constants import SIGN_CONVENTION, UNITS_FLUX_TOTAL, UNITS_STOCK, UNITS_STOCK_TOTAL
 
 #: Version of the output contract (docs/outputs.md). Bump the major part on breaking changes.
-OUTPUT_VERSION = "0.4.4"
+OUTPUT_VERSION = "0.4.5"
 
 #: Written on every output made from synthetic demo data.
 SYNTHETIC_NOTE = "SYNTHETIC DEMO DATA - not a real measurement of Baoting"
@@ -230,3 +230,15 @@ GPKG_LAYER_TEXT: dict[str, tuple[str, str]] = {
         "The processing tiles (chunks) of the grid with their area (ha) and total stock (Mg C).",
     ),
 }
+
+
+#: A year's quick looks (``results/<year>/quicklook_<name>.png``): name
+#: (:data:`sinkmap.paths.QUICKLOOK_NAMES`) → the layer of ``results/<year>/`` it maps, its kind
+#: (:data:`sinkmap.publish.qgis.RAMPS`) and its title.
+YEAR_QUICKLOOKS: dict[str, tuple[str, str, str]] = {
+    "stock": ("carbon_stock_total.tif", "stock", "Total carbon stock {year}"),
+    "land_cover": ("land_cover.tif", "land_cover", "Land cover {year}"),
+    "stratum": ("state_stratum.tif", "land_cover", "Carbon state: strata {year}"),
+}
+#: The title of an interval's quick look (its net flux, ``quicklook_net_flux.png``).
+FLUX_TITLE = "Net CO2e flux {y0}\u2013{y1}"

@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask
+import dask.threaded
 import numpy as np
 import rasterio
+from dask.callbacks import Callback
 from rasterio.windows import Window
 
 from sinkmap.errors import ConfigError, InputDataError
 from sinkmap.files import gdal_build_time, remove_stale_temporaries, unlink
 from sinkmap.grid import Grid
-from sinkmap.progress import ChunkProgress, Progress
+from sinkmap.progress import Progress
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -416,12 +418,32 @@ def distributed_client() -> Any:
 
 @contextlib.contextmanager
 def dask_scheduler(threads: int | None) -> Iterator[None]:
-    """Threaded dask scheduler, unless a distributed client is active (then use it)."""
+    """Threaded dask scheduler, unless a distributed client is active (then use it).
+
+    The scheduler is given as its function, not by its name: dask looks a name up by importing
+    ``distributed`` (0.1 s of every job that computes, for a client that is never there)."""
     if distributed_client() is not None:
         yield
         return
-    with dask.config.set(scheduler="threads", num_workers=threads or os.cpu_count() or 1):
+    with dask.config.set(scheduler=dask.threaded.get, num_workers=threads or os.cpu_count() or 1):
         yield
+
+
+class ChunkProgress(Callback):
+    """A dask callback that counts the chunks :func:`dask.array.store` has written (its tasks
+    named ``store-map-*``) into a :class:`~sinkmap.progress.Progress`; local schedulers only
+    (the threaded one)."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def _posttask(
+        self, key: Any, result: Any, dsk: Mapping[Any, Any], state: Any, worker_id: Any
+    ) -> None:
+        name = key[0] if isinstance(key, tuple) else key
+        if isinstance(name, str) and name.startswith("store-map"):
+            self.progress.update(1)
 
 
 def shared(value: Any) -> Any:

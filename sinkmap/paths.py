@@ -55,6 +55,9 @@ STOCK_LAYERS: tuple[str, ...] = (*POOLS, "total")
 GAIN_LOSS_PARTS: tuple[str, ...] = ("net", "removals", "emissions")
 #: Name of the manifest every fetch writes beside the files it obtained.
 MANIFEST = "manifest.json"
+#: A year's quick looks (PNG maps of its layers; :mod:`sinkmap.publish.quicklook`): of the total
+#: stock, the land cover and, with a carbon state, its strata.
+QUICKLOOK_NAMES: tuple[str, ...] = ("stock", "land_cover", "stratum")
 #: Layers of a year's carbon state (stateful models; sinkmap.dynamics.STATE_LAYERS).
 STATE_NAMES: tuple[str, ...] = (
     "category",
@@ -178,6 +181,17 @@ class Paths:
     def geopackage(self, year: Year) -> Path:
         return self.year_dir(year) / f"sinkmap_{year}.gpkg"
 
+    def quicklook(self, year: Year, name: str) -> Path:
+        """A quick look of the year's layers, e.g. ``results/2021/quicklook_stock.png``
+        (:data:`QUICKLOOK_NAMES`)."""
+        return self.year_dir(year) / f"quicklook_{name}.png"
+
+    def quicklooks(self, year: Year, *, stateful: bool = False) -> dict[str, Path]:
+        """Name → the year's quick look: the total stock and the land cover, and the strata of
+        the carbon state with a stateful model."""
+        names = QUICKLOOK_NAMES if stateful else QUICKLOOK_NAMES[:2]
+        return {name: self.quicklook(year, name) for name in names}
+
     def state(self, year: Year, name: str) -> Path:
         """A layer of the year's carbon state, e.g. ``results/2021/state_age.tif``."""
         return self.year_dir(year) / f"state_{name}.tif"
@@ -224,6 +238,10 @@ class Paths:
         """Stock-difference flux layer of the total stock, or of one pool."""
         name = "net_flux_co2e" if pool == "total" else f"net_flux_co2e_{pool}"
         return self.interval_dir(y0, y1) / f"{name}.tif"
+
+    def flux_quicklook(self, y0: Year, y1: Year) -> Path:
+        """The quick look of the interval's net flux, ``quicklook_net_flux.png``."""
+        return self.interval_dir(y0, y1) / "quicklook_net_flux.png"
 
     def gain_loss(self, y0: Year, y1: Year, part: str) -> Path:
         """Gain-loss layer ``part`` (net, removals, emissions) of an interval."""

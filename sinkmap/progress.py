@@ -1,11 +1,14 @@
 """How far long work is: a progress bar in a terminal, periodic lines in a job's log.
 
-Downloads count bytes, layer writes count chunks (:func:`sinkmap.io.write_layers`), calibration
-counts plots. When standard error is a terminal (``sinkmap fetch``, ``sinkmap stock``,
+Downloads count bytes, layer writes count chunks (:func:`sinkmap.io.write_layers`, through
+:class:`sinkmap.io.ChunkProgress`), calibration counts plots. When standard error is a terminal (``sinkmap fetch``, ``sinkmap stock``,
 ``sinkmap calibrate`` run by hand) a tqdm bar shows the count; otherwise (a workflow job, whose
 standard error is its log file) a line ``<what>: <done> of <total> <unit> (<p> %)`` is logged at
 most every :data:`ENV_INTERVAL` seconds (default 10) and when the work ends, so a user watching
 ``logs/`` sees how far a long job is. ``SINKMAP_PROGRESS=0`` turns both off.
+
+Without Dask: a job that only downloads starts without it (the dask callback is in
+:mod:`sinkmap.io`).
 """
 
 from __future__ import annotations
@@ -15,10 +18,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
-
-from dask.callbacks import Callback
 
 log = logging.getLogger("sinkmap")
 
@@ -120,19 +120,3 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class ChunkProgress(Callback):
-    """A dask callback that counts the chunks :func:`dask.array.store` has written (its tasks
-    named ``store-map-*``) into a :class:`Progress`; local schedulers only (the threaded one)."""
-
-    def __init__(self, progress: Progress) -> None:
-        super().__init__()
-        self.progress = progress
-
-    def _posttask(
-        self, key: Any, result: Any, dsk: Mapping[Any, Any], state: Any, worker_id: Any
-    ) -> None:
-        name = key[0] if isinstance(key, tuple) else key
-        if isinstance(name, str) and name.startswith("store-map"):
-            self.progress.update(1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,12 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 from rasterio.enums import Resampling
 
-from sinkmap.contract import ALL_CLASSES, AOI_ZONE, GAIN_LOSS
+from sinkmap.aoi import AOI
+from sinkmap.contract import ALL_CLASSES, AOI_ZONE, FLUX_TITLE, GAIN_LOSS, YEAR_QUICKLOOKS
 from sinkmap.errors import OutputError
 from sinkmap.files import atomic_path
 from sinkmap.legends import LEGENDS
+from sinkmap.paths import Paths
 from sinkmap.publish.account_json import account_rows, read_account
 from sinkmap.publish.qgis import RAMPS, kind_from_tags
 
@@ -99,6 +102,7 @@ def quicklook_png(
     *,
     kind: str | None = None,
     aoi_gpkg: str | Path | None = None,
+    aoi: AOI | None = None,
     title: str | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
@@ -107,8 +111,8 @@ def quicklook_png(
     """A PNG map of a sinkmap raster, read from its overviews.
 
     With a colour bar and its units (a class legend for land cover), a scale bar, the AOI outline
-    (the ``aoi`` layer of ``aoi_gpkg``, or its first layer) and a "SYNTHETIC DEMO DATA" banner when
-    the raster's ``SYNTHETIC`` tag is ``yes``. ``kind`` (``stock``, ``flux``, ``biomass``,
+    (``aoi``, or the ``aoi`` layer of ``aoi_gpkg``, or its first layer) and a "SYNTHETIC DEMO
+    DATA" banner when the raster's ``SYNTHETIC`` tag is ``yes``. ``kind`` (``stock``, ``flux``, ``biomass``,
     ``land_cover``) defaults to the one the tags imply; ``title`` to one made from the tags.
     """
     out_png = Path(out_png)
@@ -178,8 +182,9 @@ def quicklook_png(
             cax.text(1.0, 1.06, "emission", transform=cax.transAxes, ha="center", fontsize=8)
             cax.text(1.0, -0.09, "removal", transform=cax.transAxes, ha="center", fontsize=8)
 
-    if aoi_gpkg is not None:
-        _plot_aoi(ax, aoi_gpkg, read.crs)
+    outline = aoi if aoi is not None else aoi_gpkg
+    if outline is not None:
+        _plot_aoi(ax, outline, read.crs)
     ax.set_xlim(left, right)
     ax.set_ylim(bottom, tp)
     ax.set_aspect("equal")
@@ -194,6 +199,53 @@ def quicklook_png(
     if synthetic:
         _banner(fig)
     return _save(fig, Path(out_png))
+
+
+def year_quicklooks(
+    results: str | Path,
+    year: int,
+    out: Mapping[str, str | Path] | None = None,
+    *,
+    aoi: AOI | None = None,
+) -> dict[str, Path]:
+    """Draw the quick looks of the year's layers (:data:`YEAR_QUICKLOOKS`): ``out`` (name → PNG)
+    or, by default, each one whose layer is in ``results/<year>/``, to
+    ``results/<year>/quicklook_<name>.png`` (:meth:`sinkmap.paths.Paths.quicklooks`), with the
+    outline of ``aoi``. Rule ``quicklooks`` (:mod:`sinkmap.stages.quicklooks`); the report embeds
+    them, and draws one that is missing or older than its layer itself."""
+    paths = Paths(Path(results))
+    folder = paths.year_dir(year)
+    if out is None:
+        wanted = paths.quicklooks(year, stateful=True)
+        out = {k: v for k, v in wanted.items() if (folder / YEAR_QUICKLOOKS[k][0]).exists()}
+    drawn = {}
+    for name, png in out.items():
+        layer, kind, title = YEAR_QUICKLOOKS[name]
+        drawn[name] = quicklook_png(
+            folder / layer, png, kind=kind, aoi=aoi, title=title.format(year=year)
+        )
+    return drawn
+
+
+def flux_quicklook(
+    results: str | Path,
+    y0: int,
+    y1: int,
+    out: str | Path | None = None,
+    *,
+    aoi: AOI | None = None,
+) -> Path:
+    """Draw the quick look of the interval's net flux (default
+    ``results/sink/<y0>-<y1>/quicklook_net_flux.png``), with the outline of ``aoi``. Rule
+    ``flux_quicklook``."""
+    paths = Paths(Path(results))
+    return quicklook_png(
+        paths.flux(y0, y1),
+        out if out is not None else paths.flux_quicklook(y0, y1),
+        kind="flux",
+        aoi=aoi,
+        title=FLUX_TITLE.format(y0=y0, y1=y1),
+    )
 
 
 def timeseries_png(account_csv: str | Path, out_png: str | Path, *, size=CHART_SIZE) -> Path:
@@ -328,13 +380,16 @@ def _by_interval(rows: pd.DataFrame) -> dict[tuple[int, int], dict[str, Any]]:
     return out
 
 
-def _plot_aoi(ax: Any, aoi_gpkg: str | Path, crs: Any) -> None:
+def _plot_aoi(ax: Any, source: AOI | str | Path, crs: Any) -> None:
+    """The outline of an AOI, or of the ``aoi`` layer (else the first) of a vector file."""
     import geopandas as gpd
     import pyogrio
 
-    layers = [str(name) for name, _ in pyogrio.list_layers(aoi_gpkg)]
-    layer = "aoi" if "aoi" in layers else layers[0]
-    aoi = gpd.read_file(aoi_gpkg, layer=layer)
+    if isinstance(source, AOI):
+        aoi = gpd.GeoDataFrame(geometry=[source.geometry], crs=source.crs)
+    else:
+        layers = [str(name) for name, _ in pyogrio.list_layers(source)]
+        aoi = gpd.read_file(source, layer="aoi" if "aoi" in layers else layers[0])
     if aoi.crs is not None and crs is not None:
         aoi = aoi.to_crs(crs)
     # the outline as GeoSeries.plot draws it (one LineCollection of the normalised boundaries'

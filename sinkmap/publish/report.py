@@ -29,9 +29,11 @@ from sinkmap.constants import CO2_PER_C, SIGN_CONVENTION
 from sinkmap.contract import (
     AOI_ZONE,
     CHANGE_FILTER_ROWS,
+    FLUX_TITLE,
     GAIN_LOSS,
     OUTPUT_VERSION,
     STOCK_DIFFERENCE,
+    YEAR_QUICKLOOKS,
 )
 from sinkmap.errors import OutputError
 from sinkmap.files import atomic_path, build_time
@@ -180,47 +182,39 @@ def _figures(
     account_path: Path,
     tmp: Path,
 ) -> tuple[list[tuple[str, list[tuple[str, str]]]], str | None]:
-    """Render the quick looks into ``tmp``; return (section title, [(caption, data URI)]) and the
-    time-series data URI."""
+    """The quick looks (the workflow's, :func:`_quicklook`, else drawn into ``tmp``); return
+    (section title, [(caption, data URI)]) and the time-series data URI."""
+    paths = Paths(results)
+    captions = {
+        "stock": "Total carbon stock {year} (Mg C/ha, all four pools)",
+        "land_cover": "Land cover {year}",
+        "stratum": "Strata of the carbon state {year}",
+    }
     maps: list[tuple[str, list[tuple[str, str]]]] = []
     for year in years:
-        ydir = results / str(year)
-        aoi = _aoi(results, year)
         figs = []
-        png = quicklook_png(
-            ydir / "carbon_stock_total.tif",
-            tmp / f"stock_{year}.png",
-            kind="stock",
-            aoi_gpkg=aoi,
-            title=f"Total carbon stock {year}",
-        )
-        figs.append((f"Total carbon stock {year} (Mg C/ha, all four pools)", _data_uri(png)))
-        if (ydir / "land_cover.tif").exists():
-            png = quicklook_png(
-                ydir / "land_cover.tif",
-                tmp / f"land_cover_{year}.png",
-                kind="land_cover",
-                aoi_gpkg=aoi,
-                title=f"Land cover {year}",
+        for name, (layer, kind, title) in YEAR_QUICKLOOKS.items():
+            tif = paths.year_dir(year) / layer
+            if name != "stock" and not tif.exists():
+                continue
+            png = _quicklook(
+                paths.quicklook(year, name),
+                tif,
+                tmp / f"{name}_{year}.png",
+                kind=kind,
+                aoi_gpkg=_aoi(results, year),
+                title=title.format(year=year),
             )
-            figs.append((f"Land cover {year}", _data_uri(png)))
-        if (ydir / "state_stratum.tif").exists():
-            png = quicklook_png(
-                ydir / "state_stratum.tif",
-                tmp / f"stratum_{year}.png",
-                kind="land_cover",
-                aoi_gpkg=aoi,
-                title=f"Carbon state: strata {year}",
-            )
-            figs.append((f"Strata of the carbon state {year}", _data_uri(png)))
+            figs.append((captions[name].format(year=year), _data_uri(png)))
         maps.append((f"Year {year}", figs))
     for y0, y1 in intervals:
-        png = quicklook_png(
-            results / "sink" / f"{y0}-{y1}" / "net_flux_co2e.tif",
+        png = _quicklook(
+            paths.flux_quicklook(y0, y1),
+            paths.flux(y0, y1),
             tmp / f"flux_{y0}_{y1}.png",
             kind="flux",
             aoi_gpkg=_aoi(results, y1),
-            title=f"Net CO2e flux {y0}\u2013{y1}",
+            title=FLUX_TITLE.format(y0=y0, y1=y1),
         )
         caption = f"Net CO2e flux {y0}&ndash;{y1} (Mg CO2e/ha/yr; red = emissions, blue = removals)"
         maps.append((f"Interval {y0}&ndash;{y1}", [(caption, _data_uri(png))]))
@@ -228,6 +222,14 @@ def _figures(
     if account_path.exists():
         series = _data_uri(timeseries_png(account_path, tmp / "timeseries.png"))
     return maps, series
+
+
+def _quicklook(png: Path, tif: Path, tmp_png: Path, **kwargs: Any) -> Path:
+    """The workflow's quick look of ``tif`` (rules ``quicklooks`` and ``flux_quicklook``) when it
+    is there and not older than the layer; else one drawn into ``tmp_png``, the same way."""
+    if png.is_file() and png.stat().st_mtime >= tif.stat().st_mtime:
+        return png
+    return quicklook_png(tif, tmp_png, **kwargs)
 
 
 def _aoi(results: Path, year: int) -> Path | None:

@@ -50,7 +50,7 @@ from sinkmap.constants import (
     UNITS_STOCK,
     UNITS_STOCK_TOTAL,
 )
-from sinkmap.contract import ACCOUNT_UNITS, OUTPUT_VERSION
+from sinkmap.contract import ACCOUNT_UNITS, FLUX_TITLE, OUTPUT_VERSION, YEAR_QUICKLOOKS
 from sinkmap.errors import OutputError
 from sinkmap.files import sha256_file
 from sinkmap.grid import Grid
@@ -82,6 +82,7 @@ MEDIA_HTML = "text/html"
 MEDIA_PARQUET = "application/vnd.apache.parquet"
 #: A QGIS project (.qgz): a zip holding the project's .qgs XML. No registered media type exists.
 MEDIA_QGZ = "application/zip"
+MEDIA_PNG = pystac.MediaType.PNG
 
 #: Units of the account's building blocks (tallies, IPCC summary, Monte Carlo draws), by column.
 _TALLY_UNITS: dict[str, str | None] = dict(ACCOUNT_UNITS) | {
@@ -448,7 +449,19 @@ def _year_item(results: Path, year: int, geometry: dict[str, Any]) -> pystac.Ite
             item.properties["sinkmap:sign_convention"] = _gpkg_meta(gpkg).get(
                 "SIGN_CONVENTION", SIGN_CONVENTION
             )
+    for name, (_layer, _kind, title) in YEAR_QUICKLOOKS.items():
+        _add_quicklook(
+            item, folder / f"quicklook_{name}.png", title.format(year=year), name == "stock"
+        )
     return item
+
+
+def _add_quicklook(item: pystac.Item, png: Path, title: str, thumbnail: bool) -> None:
+    """A quick look of the item (``quicklook_<name>`` when ``png`` exists): role ``overview``,
+    and ``thumbnail`` too for the map of the item's principal layer."""
+    if png.is_file():
+        roles = ["thumbnail", "overview"] if thumbnail else ["overview"]
+        _add_file(item, png.stem, png, MEDIA_PNG, f"Quick look: {title}", roles)
 
 
 def _interval_item(results: Path, y0: int, y1: int, geometry: dict[str, Any]) -> pystac.Item:
@@ -497,6 +510,9 @@ def _interval_item(results: Path, y0: int, y1: int, geometry: dict[str, Any]) ->
         folder / "monte_carlo_gain_loss_sensitivity.csv",
         "The AOI's gain-loss net flux by draw with one source of uncertainty held at its value",
         {"mgco2e_per_yr": UNITS_FLUX_TOTAL},
+    )
+    _add_quicklook(
+        item, folder / "quicklook_net_flux.png", FLUX_TITLE.format(y0=y0, y1=y1), thumbnail=True
     )
     return item
 

@@ -171,17 +171,19 @@ def test_workflow_scripts_call_stages_not_internals(script: Path) -> None:
 
 
 #: The workflow's jobs that read no raster chunk by chunk. Each job is a new Python process:
-#: ``dask.array`` costs 0.7 s of its start-up (it imports xarray and pandas), ``distributed``
-#: 0.2 s more. These jobs start without either.
+#: ``dask.array`` costs 0.3-0.7 s of its start-up (it imports xarray and pandas), ``distributed``
+#: 0.1-0.2 s more, ``dask`` itself 0.06 s. These jobs start without any of them.
 LIGHT_SCRIPTS = (
     "account",
     "account_json",
     "aois_account",
     "aois_stac",
     "fetch",
+    "flux_quicklook",
     "geopackage",
     "grid",
     "qgis_project",
+    "quicklooks",
     "report",
     "stac",
     "zone_cover",
@@ -191,7 +193,8 @@ LIGHT_SCRIPTS = (
 def test_light_jobs_start_without_the_array_stack() -> None:
     """The sinkmap imports of the light jobs' scripts, and the scheduler module every job enters
     (:func:`sinkmap.stages.step`), made in a fresh interpreter, leave ``dask.array``, ``xarray``
-    and ``distributed`` unimported; a heavy job's script imports ``dask.array`` (the check sees it).
+    and ``distributed`` unimported, and ``dask`` itself but for the GeoPackage job's (it writes
+    through :mod:`sinkmap.io`); a heavy job's script imports ``dask.array`` (the check sees it).
     The jobs that fetch, make the grid or publish vectors and catalogs start without SciPy too
     (the Monte Carlo's distributions); the account's job imports it."""
     heavy = ("dask.array", "xarray", "distributed")
@@ -215,7 +218,28 @@ def test_light_jobs_start_without_the_array_stack() -> None:
         return proc.stdout.split()
 
     assert imported(*LIGHT_SCRIPTS) == [], "imported by a light job's script"
+    # the jobs that neither compute nor write through sinkmap.io start without dask itself
+    no_dask = [s for s in LIGHT_SCRIPTS if s != "geopackage"]
+    assert imported(*no_dask, watch=("dask",)) == [], "dask imported by a job that needs none"
     assert "dask.array" in imported("stocks")
     no_scipy = ("aois_stac", "fetch", "geopackage", "grid", "qgis_project", "stac")
     assert imported(*no_scipy, watch=("scipy",)) == [], "SciPy imported by a job that needs none"
     assert imported("account", watch=("scipy",)) == ["scipy"]
+
+
+def test_computing_on_the_jobs_threads_leaves_distributed_unimported() -> None:
+    """A heavy job computes on its own threads (:func:`sinkmap.io.compute`, the scheduler every
+    stage uses) without importing ``distributed``: dask imports it to look up a scheduler given by
+    name, 0.1 s of every such job for a client that is not there."""
+    code = (
+        "import sys\n"
+        "import dask.array as da\n"
+        "from sinkmap.io import compute\n"
+        "(total,) = compute([da.ones((64, 64), chunks=16).sum()], 2)\n"
+        "print(int(total), 'distributed' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["4096", "False"]

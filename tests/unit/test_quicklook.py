@@ -276,3 +276,19 @@ def test_the_aoi_outline_is_geopandas_own_and_the_map_is_rendered_once(
     theirs = quicklook.quicklook_png(cogs["stock"], tmp_path / "theirs.png", aoi_gpkg=cogs["aoi"])
     assert len(renders) == 3  # GeoSeries.plot's own render, then the save's
     assert ours.read_bytes() == theirs.read_bytes()
+
+
+def test_the_aoi_outline_from_the_aoi_equals_the_one_from_the_geopackage(
+    cogs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The workflow draws a quick look with the run's AOI (rule ``quicklooks``), the report with
+    the ``aoi`` layer of the year's GeoPackage when it has none: the same AOI in another CRS gives
+    the same PNG, byte for byte (the outline is reprojected to the raster's CRS either way)."""
+    from sinkmap.aoi import AOI
+
+    frame = gpd.read_file(cogs["aoi"], layer="aoi")
+    aoi = AOI(frame.geometry.iloc[0], str(frame.crs)).to_crs("EPSG:4326")
+    with_aoi = quicklook.quicklook_png(cogs["stock"], tmp_path / "aoi.png", aoi=aoi)
+    with_gpkg = quicklook.quicklook_png(cogs["stock"], tmp_path / "gpkg.png", aoi_gpkg=cogs["aoi"])
+    without = quicklook.quicklook_png(cogs["stock"], tmp_path / "none.png")
+    assert with_aoi.read_bytes() == with_gpkg.read_bytes() != without.read_bytes()

@@ -377,3 +377,34 @@ def test_change_filtering_and_accuracy_sections(tmp_path: Path, no_maps: None) -
     _, loss, overall = page.tables["accuracy-2020-2021"]
     assert loss == ["Forest loss", "50", "334.9", "412.3", "88.1", "0.88", "0.71", ""]
     assert overall[0] == "Overall" and overall[-1] == "0.95"
+
+
+def test_the_workflows_quick_looks_are_embedded_and_a_stale_one_is_drawn_again(
+    tmp_path: Path, no_maps: None
+) -> None:
+    """A quick look the workflow drew (rules ``quicklooks``, ``flux_quicklook``) is embedded as it
+    is, not drawn again; one older than its layer (the layer was made again since) is not used."""
+    import base64
+    import os
+
+    from PIL import Image
+
+    from sinkmap.paths import Paths
+
+    results = _results(tmp_path)
+    paths = Paths(results)
+    mine = {paths.quicklook(2021, "stock"): "red", paths.flux_quicklook(2020, 2021): "blue"}
+    for png, colour in mine.items():
+        Image.new("RGB", (5, 3), colour).save(png)
+    uris = {
+        png: "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode() for png in mine
+    }
+    _, text = _page(results)
+    assert all(uri in text for uri in uris.values())
+    # made before the layer: drawn again (here by the blank stand-in, 8 x 8 px)
+    stock = paths.stock(2021, "total")
+    old = stock.stat().st_mtime - 60
+    os.utime(paths.quicklook(2021, "stock"), (old, old))
+    _, text = _page(results)
+    assert uris[paths.quicklook(2021, "stock")] not in text
+    assert uris[paths.flux_quicklook(2020, 2021)] in text

@@ -317,8 +317,9 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
     # 2022: fetch for both roles and one align job for both, the change filtering of its land
     # cover (reading the 2021 filtered map, not redoing it), one stocks job (layers and tallies)
     # and its Monte Carlo, the 2021-2022 interval (both methods and its tallies) and its
-    # gain-loss Monte Carlo, the 2022 GeoPackage, the account table, which gains the new rows,
-    # its JSON twin, the report, the QGIS project and the STAC catalog.
+    # gain-loss Monte Carlo, the 2022 GeoPackage, the quick looks of 2022 and of the interval,
+    # the account table, which gains the new rows, its JSON twin, the report (embedding the
+    # earlier years' quick looks as they are), the QGIS project and the STAC catalog.
     # Nothing for 2020 or 2021.
     assert counts == {
         "fetch": 2,
@@ -329,6 +330,8 @@ def test_rerun_does_nothing_and_new_year_runs_only_its_jobs(run: Path) -> None:
         "interval": 1,
         "gain_loss_uncertainty": 1,
         "geopackage": 1,
+        "quicklooks": 1,
+        "flux_quicklook": 1,
         "account": 1,
         "account_json": 1,
         "stac": 1,
@@ -386,6 +389,7 @@ def test_a_method_parameter_change_reruns_only_what_it_affects(run: Path, tmp_pa
             "interval": 1,
             "gain_loss_uncertainty": 1,  # draws R
             "geopackage": 1,  # carries the interval's IPCC summary
+            "flux_quicklook": 1,  # the interval's job writes its net flux layer again
             "account": 1,
             "account_json": 1,
             "stac": 1,

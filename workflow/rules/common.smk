@@ -341,9 +341,27 @@ def core_outputs():
     return out
 
 
+def quicklook_inputs(wildcards):
+    """The layers a year's quick looks map (:data:`sinkmap.contract.YEAR_QUICKLOOKS`)."""
+    out = {
+        "stock": str(P.stock(wildcards.year, "total")),
+        "land_cover": str(P.aligned("land_cover", wildcards.year)),
+    }
+    if STATEFUL:
+        out["stratum"] = str(P.state(wildcards.year, "stratum"))
+    return out
+
+
+def quicklook_outputs():
+    """The quick looks of every year and interval (rules quicklooks and flux_quicklook)."""
+    out = [str(p) for y in YEARS for p in P.quicklooks(y, stateful=STATEFUL).values()]
+    return out + [str(P.flux_quicklook(y0, y1)) for y0, y1 in INTERVALS]
+
+
 def all_outputs():
     return [
         *core_outputs(),
+        *quicklook_outputs(),
         str(P.account("json")),
         str(P.stac_catalog()),
         str(P.report()),

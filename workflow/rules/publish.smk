@@ -17,6 +17,38 @@ rule geopackage:
         "../scripts/geopackage.py"
 
 
+rule quicklooks:
+    input:
+        unpack(quicklook_inputs),
+        aoi=str(CFG.aoi.path),
+    output:
+        **{k: str(v) for k, v in P.quicklooks("{year}", stateful=STATEFUL).items()},
+    log:
+        str(P.log("quicklooks", "{year}")),
+    conda:
+        "../envs/sinkmap.yaml"
+    params:
+        **AOI_WHERE,
+    script:
+        "../scripts/quicklooks.py"
+
+
+rule flux_quicklook:
+    input:
+        flux=str(P.flux("{y0}", "{y1}")),
+        aoi=str(CFG.aoi.path),
+    output:
+        str(P.flux_quicklook("{y0}", "{y1}")),
+    log:
+        str(P.log("flux_quicklook", "{y0}-{y1}")),
+    conda:
+        "../envs/sinkmap.yaml"
+    params:
+        **AOI_WHERE,
+    script:
+        "../scripts/flux_quicklook.py"
+
+
 rule account:
     input:
         stocks=[str(P.stock_tally(y)) for y in YEARS],
@@ -90,6 +122,7 @@ rule account_json:
 rule report:
     input:
         core_outputs(),
+        quicklook_outputs(),
         account_json=str(P.account("json")),
     output:
         report(str(P.report()), caption="../report/report.rst", category="Report"),
@@ -122,6 +155,7 @@ rule qgis_project:
 rule stac:
     input:
         core_outputs(),
+        quicklook_outputs(),
         account_json=str(P.account("json")),
         report=str(P.report()),
         qgis_project=str(P.qgis_project()),
