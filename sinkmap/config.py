@@ -401,6 +401,12 @@ class Config(_Strict):
     resources_dir: Path = Field(
         Path("resources"), description="Where raw inputs are downloaded or generated."
     )
+    download_cache: Path | None = Field(
+        None,
+        description="A folder each downloaded file is kept in once and hard-linked from, for every "
+        "run and AOI that uses it (default: none; <resources_dir>/downloads with several AOIs; "
+        "the environment variable SINKMAP_DOWNLOAD_CACHE overrides it).",
+    )
     results_dir: Path = Field(Path("results"), description="Where outputs are written.")
     logs_dir: Path = Field(Path("logs"), description="Where each job writes its log.")
     account: AccountConfig = Field(
@@ -514,7 +520,7 @@ def load_config(source: str | Path | dict[str, Any]) -> Config:
 _RUN_FOLDERS = {"results_dir": "results", "resources_dir": "resources", "logs_dir": "logs"}
 _AOI_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}")
 #: Names an AOI may not take: folders and rules of the run itself.
-_RESERVED_AOI_NAMES = frozenset({"stac", "aois", "all", "logs", "sink"})
+_RESERVED_AOI_NAMES = frozenset({"stac", "aois", "all", "logs", "sink", "downloads"})
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -534,7 +540,8 @@ def expand_aois(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     Each AOI's config is the rest of ``data`` with the AOI's own settings merged in (mappings key by
     key, so ``account: {zones: ...}`` replaces only the zones; ``aoi`` is replaced whole), and its
     folders below the run's: ``<results_dir>/<name>``, ``<resources_dir>/<name>``,
-    ``<logs_dir>/<name>``. Each AOI runs as its own workflow; nothing is shared but the settings.
+    ``<logs_dir>/<name>``. Each AOI runs as its own workflow; nothing is shared but the settings
+    and the downloads (``download_cache``, by default ``<resources_dir>/downloads``).
     Raises :class:`ConfigError` naming the AOI and the fix; the configs themselves are validated
     by :func:`load_config` (:func:`load_aoi_configs` does both).
     """
@@ -589,6 +596,9 @@ def expand_aois(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         merged = _merge({k: v for k, v in base.items() if k != "aoi"}, entry)
         for key, default in _RUN_FOLDERS.items():
             merged[key] = str(Path(str(base.get(key, default))) / name)
+        if not merged.get("download_cache"):  # the AOIs share the tiles they download
+            resources = Path(str(base.get("resources_dir", _RUN_FOLDERS["resources_dir"])))
+            merged["download_cache"] = str(resources / "downloads")
         out[name] = merged
     return out
 

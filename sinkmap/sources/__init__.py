@@ -329,10 +329,11 @@ def fetched_files(manifest: Manifest) -> list[tuple[Path, RawFile]]:
     return out
 
 
-def verify_fetched(manifest: Manifest) -> None:
+def verify_fetched(manifest: Manifest, download_cache: Path | None = None) -> None:
     """Check each fetched file against the size and SHA-256 recorded when it was fetched, before
-    it is used: a file changed or damaged on disk since is set aside (:func:`set_aside`) and the
-    run stops with an :class:`InputDataError` saying so."""
+    it is used: a file changed or damaged on disk since is set aside (:func:`set_aside`, which
+    drops it from ``download_cache`` too) and the run stops with an :class:`InputDataError`
+    saying so."""
     for path, record in fetched_files(manifest):
         if not path.is_file():
             problem = "is missing"
@@ -345,16 +346,23 @@ def verify_fetched(manifest: Manifest) -> None:
         else:
             continue
         raise InputDataError(
-            f"{path} {problem}: it changed or was damaged on disk since. " + set_aside(manifest)
+            f"{path} {problem}: it changed or was damaged on disk since. "
+            + set_aside(manifest, download_cache)
         )
 
 
-def set_aside(manifest: Manifest) -> str:
+def set_aside(manifest: Manifest, download_cache: Path | None = None) -> str:
     """Make the next run fetch ``manifest``'s files anew: each fetched file is renamed with
     :data:`REFUSED_SUFFIX` (replacing an older one; nothing is deleted), and the folder's
-    ``manifest.json`` and :data:`VERIFIED_RECORDS` are removed. Returns a sentence saying so."""
+    ``manifest.json`` and :data:`VERIFIED_RECORDS` are removed; a downloaded file leaves the
+    download cache too (:func:`sinkmap.sources.cache.forget`). Returns a sentence saying so."""
+    from sinkmap.sources.cache import cache_folder, forget
+
+    cache = cache_folder(download_cache)
     moved = []
-    for path, _ in fetched_files(manifest):
+    for path, record in fetched_files(manifest):
+        if cache is not None and record.url:
+            forget(cache, record.url)
         if path.is_file():
             path.replace(path.with_name(path.name + REFUSED_SUFFIX))
             moved.append(path.name)
@@ -422,11 +430,23 @@ def get_adapter(dataset: Dataset) -> Adapter:
 
 
 def fetch(
-    dataset: Dataset, year: int, bounds: Bounds, folder: Path, version: str | None = None
+    dataset: Dataset,
+    year: int,
+    bounds: Bounds,
+    folder: Path,
+    version: str | None = None,
+    *,
+    download_cache: Path | None = None,
 ) -> Manifest:
-    """Obtain ``dataset`` for ``year`` over ``bounds`` (lon/lat) into ``folder``; write its manifest."""
+    """Obtain ``dataset`` for ``year`` over ``bounds`` (lon/lat) into ``folder``; write its manifest.
+
+    ``download_cache``: the folder an adapter that downloads keeps each file in once, for every
+    run and AOI (:mod:`sinkmap.sources.cache`)."""
     dataset.check_year(year)
-    manifest = get_adapter(dataset).fetch(dataset, year, bounds, folder, version)
+    adapter = get_adapter(dataset)
+    if download_cache is not None and hasattr(adapter, "download_cache"):
+        adapter.download_cache = download_cache
+    manifest = adapter.fetch(dataset, year, bounds, folder, version)
     manifest.write(folder / "manifest.json")
     manifest.write(Path(folder) / VERIFIED_RECORDS)  # kept if manifest.json is deleted
     return manifest

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import logging
 import os
@@ -61,6 +62,7 @@ from sinkmap.sources import (
     previous_records,
     remember_file,
 )
+from sinkmap.sources.cache import cache_folder, cached_download
 from sinkmap.sources.tiles import tiles_for_bounds
 
 log = logging.getLogger("sinkmap")
@@ -385,6 +387,8 @@ class HttpClient:
         chunk_size: Bytes read and written at a time.
         offline: Fail instead of downloading (default: env ``SINKMAP_OFFLINE``).
         session: A ``requests.Session`` to use (e.g. with a proxy or auth); one is made otherwise.
+        download_cache: A folder each URL is downloaded into once and linked from
+            (:mod:`sinkmap.sources.cache`; env ``SINKMAP_DOWNLOAD_CACHE`` overrides it).
     """
 
     def __init__(
@@ -397,6 +401,7 @@ class HttpClient:
         chunk_size: int = _CHUNK,
         offline: bool | None = None,
         session: requests.Session | None = None,
+        download_cache: Path | None = None,
     ) -> None:
         self.base_url = base_url
         self.retries = max(1, int(retries if retries is not None else _env_number(ENV_RETRIES, 5)))
@@ -405,6 +410,7 @@ class HttpClient:
         self.chunk_size = chunk_size
         self.offline = offline
         self.session = session
+        self.download_cache = download_cache
 
     def resolve_base_url(self, dataset: Dataset) -> str:
         """The base URL used for ``dataset``: argument, then environment variable, then registry."""
@@ -433,17 +439,26 @@ class HttpClient:
     def download(
         self, session: requests.Session, url: str, dest: Path, **kwargs: Any
     ) -> Downloaded:
-        """:func:`download` with this client's retries, backoff, timeout and chunk size."""
-        return download(
-            url,
-            dest,
-            session=session,
-            retries=self.retries,
-            backoff=self.backoff,
-            timeout=self.timeout,
-            chunk_size=self.chunk_size,
-            **kwargs,
-        )
+        """:func:`download` with this client's retries, backoff, timeout and chunk size, through
+        the download cache when there is one (:func:`sinkmap.sources.cache.cached_download`)."""
+
+        def to(path: Path) -> Downloaded:
+            return download(
+                url,
+                path,
+                session=session,
+                retries=self.retries,
+                backoff=self.backoff,
+                timeout=self.timeout,
+                chunk_size=self.chunk_size,
+                **kwargs,
+            )
+
+        cache = cache_folder(self.download_cache)
+        if cache is None:
+            return to(dest)
+        found = cached_download(cache, url, dest, lambda path: dataclasses.asdict(to(path)))
+        return Downloaded(**found)
 
     def get_json(self, session: requests.Session, url: str, *, what: str, fix: str) -> Any:
         """:func:`get_json` with this client's retries, backoff and timeout."""

@@ -37,7 +37,7 @@ def align_input(
     run = Run(cfg)
     manifest = Manifest.read(manifest_path)
     check_landscape_version(manifest)
-    verify_fetched(manifest)
+    verify_fetched(manifest, cfg.download_cache)
     try:
         _align(run, cfg, role, year, manifest, grid_path, out, threads)
     except UnknownClassError:
@@ -45,7 +45,9 @@ def align_input(
     except InputDataError as exc:
         # refused for what the files hold: fetched anew by the next run, as the source may have
         # been corrected (a user's own files, adapter local, are never moved)
-        raise InputDataError(f"{str(exc).rstrip('.')}. {set_aside(manifest)}") from None
+        raise InputDataError(
+            f"{str(exc).rstrip('.')}. {set_aside(manifest, cfg.download_cache)}"
+        ) from None
 
 
 def _align(

@@ -56,6 +56,8 @@ def fetch_input(
     run = Run(cfg)
     dataset = get_dataset(run.registry, dataset_name)
     bounds = run.aoi.to_crs("EPSG:4326").geometry.bounds
-    manifest = fetch(dataset, year, bounds, manifest_out.parent, version)
+    manifest = fetch(
+        dataset, year, bounds, manifest_out.parent, version, download_cache=cfg.download_cache
+    )
     log.info("fetched %s %s: %s", dataset.name, year, [f.path for f in manifest.files])
     return manifest

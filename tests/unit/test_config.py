@@ -294,6 +294,7 @@ def test_each_aoi_gets_the_rest_of_the_config_and_its_own_folders(base):
         assert cfg["results_dir"] == f"results/{name}"
         assert cfg["resources_dir"] == f"resources/{name}"
         assert cfg["logs_dir"] == f"logs/{name}"
+        assert cfg["download_cache"] == "resources/downloads"  # one download of a shared tile
     loaded = load_aoi_configs(_several(yaml.safe_load(CONFIG_YAML.read_text(encoding="utf-8"))))
     assert loaded["other"].paths.log("grid") == Path("logs/other/grid.log")
     assert loaded["other"].paths.year_dir(2020) == Path("results/other/2020")
@@ -301,6 +302,16 @@ def test_each_aoi_gets_the_rest_of_the_config_and_its_own_folders(base):
 
 def test_one_aoi_config_has_no_aois(base):
     assert expand_aois(base) == {} and load_aoi_configs(base) == {}
+
+
+def test_a_download_cache_given_once_serves_every_aoi(base):
+    """The AOIs share the config's own download cache; one AOI may keep its own."""
+    several = _several(base) | {"download_cache": "/data/cache"}
+    several["aois"]["other"]["download_cache"] = "/scratch/other"
+    configs = expand_aois(several)
+    assert configs["baoting"]["download_cache"] == "/data/cache"
+    assert configs["other"]["download_cache"] == "/scratch/other"
+    assert load_config(CONFIG_YAML).download_cache is None  # one AOI: no cache unless asked for
 
 
 @pytest.mark.parametrize(
@@ -311,6 +322,10 @@ def test_one_aoi_config_has_no_aois(base):
         ({"9lives": {"aoi": {"path": "a.gpkg"}}}, r"must start with a lower-case letter"),
         ({"Baoting": {"aoi": {"path": "a.gpkg"}}}, r"must start with a lower-case letter"),
         ({"stac": {"aoi": {"path": "a.gpkg"}}}, r"'stac' names a folder or rule of the run"),
+        (  # resources/downloads is the AOIs' download cache
+            {"downloads": {"aoi": {"path": "a.gpkg"}}},
+            r"'downloads' names a folder or rule of the run",
+        ),
         (
             {"a": {"aoi": {"path": "a.gpkg"}}, "a_gain_loss": {"aoi": {"path": "b.gpkg"}}},
             r"'a' and 'a_gain_loss': the rules of one would take the names of the other",

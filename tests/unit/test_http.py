@@ -426,3 +426,85 @@ def test_download_progress_is_logged_in_bytes(registry, server, tmp_path, caplog
         if r.getMessage().startswith(f"downloading {WC_2021}:")
     ]
     assert lines[-1] == f"downloading {WC_2021}: {kib} of {kib} (100 %)", lines
+
+
+# -- the download cache (sinkmap.sources.cache) ----------------------------------------------------
+def test_two_folders_share_one_download_through_the_cache(registry, server, tmp_path):
+    """Two AOIs' folders that need the same tile: one request, the same file in both (a hard
+    link to the cache's copy), and each folder's manifest as without a cache."""
+    import os
+
+    cache = tmp_path / "cache"
+    a = fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / "a", download_cache=cache)
+    b = fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / "b", download_cache=cache)
+    assert server.count(WC_2021_PATH) == 1
+    served = server.files[WC_2021_PATH]
+    for folder in ("a", "b"):
+        assert (tmp_path / folder / WC_2021).read_bytes() == served
+    assert a.files == b.files and a.files[0].sha256 == sha(served)
+    assert a.files[0].url == server.url + WC_2021_PATH
+    inodes = {os.stat(tmp_path / f / WC_2021).st_ino for f in ("a", "b")}
+    (entry,) = [p for p in cache.iterdir() if p.is_dir()]
+    assert inodes == {os.stat(entry / WC_2021).st_ino}
+    assert entry.name == sha((server.url + WC_2021_PATH).encode())  # keyed by the URL
+    record = json.loads((entry / "record.json").read_text())
+    found = record["download"]
+    assert (record["url"], found["size"], found["sha256"]) == (
+        server.url + WC_2021_PATH,
+        len(served),
+        sha(served),
+    )
+
+
+def test_a_cached_file_damaged_on_disk_is_downloaded_again(registry, server, tmp_path):
+    cache = tmp_path / "cache"
+    fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / "a", download_cache=cache)
+    (entry,) = [p for p in cache.iterdir() if p.is_dir()]
+    damaged = bytearray((entry / WC_2021).read_bytes())
+    damaged[-1] ^= 0xFF  # in place, same size: only the SHA-256 tells
+    (entry / WC_2021).write_bytes(bytes(damaged))
+    fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / "b", download_cache=cache)
+    assert server.count(WC_2021_PATH) == 2
+    assert (tmp_path / "b" / WC_2021).read_bytes() == server.files[WC_2021_PATH]
+    assert (entry / WC_2021).read_bytes() == server.files[WC_2021_PATH]
+
+
+def test_a_refused_file_leaves_the_cache(registry, server, tmp_path):
+    """A file a run refuses (set aside) is downloaded anew by the next fetch, cache or not."""
+    from sinkmap.sources import set_aside
+
+    cache = tmp_path / "cache"
+    manifest = fetch(
+        registry["esa_worldcover"], 2021, BAOTING, tmp_path / "a", download_cache=cache
+    )
+    set_aside(manifest, cache)
+    fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / "b", download_cache=cache)
+    assert server.count(WC_2021_PATH) == 2
+
+
+def test_the_environment_names_the_cache(registry, server, tmp_path, monkeypatch):
+    monkeypatch.setenv("SINKMAP_DOWNLOAD_CACHE", str(tmp_path / "env-cache"))
+    for folder in ("a", "b"):
+        fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / folder)
+    assert server.count(WC_2021_PATH) == 1
+    assert any((tmp_path / "env-cache").iterdir())
+
+
+def test_fetches_side_by_side_download_a_tile_once(registry, server, tmp_path):
+    """Jobs of several AOIs asking for the same tile at once (here four threads, each with its
+    own lock file handle, as separate processes have): one download, the others wait and link."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = tmp_path / "cache"
+
+    def one(i: int) -> Manifest:
+        return fetch(
+            registry["esa_cci_biomass"], 2020, BAOTING, tmp_path / f"aoi{i}", download_cache=cache
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        manifests = list(pool.map(one, range(4)))
+    assert server.count(AGB_PATH) == 1 and server.count(SD_PATH) == 1
+    assert all(m.files == manifests[0].files for m in manifests)
+    for i in range(4):
+        assert (tmp_path / f"aoi{i}" / AGB).read_bytes() == server.files[AGB_PATH]

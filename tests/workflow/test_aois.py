@@ -214,3 +214,46 @@ def test_the_aois_catalog_links_each_aois_catalog(tmp_path, published_run):
     items = list(town.get_items(recursive=True))
     assert {i.id for i in items} >= {"stocks-2021", "sink-2020-2021"}, [i.id for i in items]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stac"]
+
+
+def test_the_aois_download_a_tile_they_share_once(tmp_path: Path) -> None:
+    """Both AOIs lie in ESA WorldCover's tile N18E108: their fetch jobs download it once into the
+    run's download cache (``resources/downloads``), and each AOI's folder holds it, hard-linked,
+    with its own manifest."""
+    import os
+
+    from affine import Affine
+    from servers import TileServer, tif_bytes
+
+    name = "ESA_WorldCover_10m_2021_v200_N18E108_Map.tif"
+    path = f"/v200/2021/map/{name}"
+    server = TileServer()
+    lc = np.full((120, 120), 10, dtype="uint8")
+    server.files[path] = tif_bytes(
+        lc, crs="EPSG:4326", transform=Affine(1 / 1200, 0, 109.6, 0, -1 / 1200, 18.7), nodata=0
+    )
+    server.start()
+    try:
+        config = _config(tmp_path)
+        cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+        cfg["inputs"]["land_cover"] = {"dataset": "esa_worldcover"}
+        cfg["years"] = [2021]
+        cfg["change_filter"] = {"enabled": False}  # no warm-up year (v100 in 2020)
+        config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        targets = [
+            f"resources/{aoi}/raw/esa_worldcover/v200/2021/manifest.json"
+            for aoi in ("town", "west")
+        ]
+        env = {
+            "SINKMAP_OFFLINE": "0",
+            "SINKMAP_BASE_URL_ESA_WORLDCOVER": server.url,
+            "NO_PROXY": "127.0.0.1",
+        }
+        proc = snakemake(tmp_path, *targets, env=env)
+    finally:
+        server.stop()
+    assert server.count(path) == 1, proc.stderr[-3000:]
+    files = [tmp_path / Path(t).parent / name for t in targets]
+    assert all(f.read_bytes() == server.files[path] for f in files)
+    (cached,) = (tmp_path / "resources" / "downloads").glob(f"*/{name}")
+    assert {os.stat(f).st_ino for f in files} == {os.stat(cached).st_ino}
