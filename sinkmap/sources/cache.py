@@ -15,7 +15,8 @@ A cached file is used only while its size and SHA-256 equal its record: one dama
 downloaded again. One file lock per URL (``fcntl``, released when its process ends, kill -9 too)
 lets jobs of several AOIs ask for the same tile at once: the first downloads it, the others wait
 and link it. A file that a run refuses later (:func:`sinkmap.sources.set_aside`) leaves the cache
-too, so the next run downloads it anew.
+too, so the next run downloads it anew. In offline mode (``SINKMAP_OFFLINE=1``) a file the cache
+holds is linked from it, and only the others are missing.
 """
 
 from __future__ import annotations
@@ -73,17 +74,34 @@ def cached_download(
     Returns that, as the download reported it then."""
     folder = entry(cache, url)
     with _locked(folder):
-        cached = folder / dest.name
-        record = _valid_record(folder, cached, url)
-        if record is None:
-            found = download(cached)
+        found = _use(folder, url, dest)
+        if found is None:
+            found = download(folder / dest.name)
             with atomic_path(folder / RECORD) as tmp:
                 text = json.dumps({"url": url, "file": dest.name, "download": found}, indent=1)
                 tmp.write_text(text, encoding="utf-8")
-        else:
-            found = record["download"]
-            log.info("%s from the download cache (%s)", dest.name, folder)
-        _link(cached, dest)
+            _link(folder / dest.name, dest)
+    return found
+
+
+def from_cache(cache: Path, url: str, dest: Path) -> dict[str, Any] | None:
+    """``url``'s file linked at ``dest`` from the cache, if the cache has it intact (what its
+    download found), else None: nothing is downloaded (offline mode)."""
+    folder = entry(cache, url)
+    if not (folder / RECORD).is_file():
+        return None
+    with _locked(folder):
+        return _use(folder, url, dest)
+
+
+def _use(folder: Path, url: str, dest: Path) -> dict[str, Any] | None:
+    """Link the cached file of ``folder`` at ``dest`` if it matches its record."""
+    record = _valid_record(folder, folder / dest.name, url)
+    if record is None:
+        return None
+    log.info("%s from the download cache (%s)", dest.name, folder)
+    _link(folder / dest.name, dest)
+    found: dict[str, Any] = record["download"]
     return found
 
 

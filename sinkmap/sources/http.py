@@ -62,7 +62,7 @@ from sinkmap.sources import (
     previous_records,
     remember_file,
 )
-from sinkmap.sources.cache import cache_folder, cached_download
+from sinkmap.sources.cache import cache_folder, cached_download, from_cache
 from sinkmap.sources.tiles import tiles_for_bounds
 
 log = logging.getLogger("sinkmap")
@@ -537,6 +537,8 @@ class HttpTilesAdapter(HttpClient):
                 missing.append(item)
 
         if missing and self.offline_mode():
+            missing = self._from_cache(missing, records)
+        if missing and self.offline_mode():
             listed = "\n".join(f"  - {m.path.name}  <-  {m.url}" for m in missing)
             raise SourceError(
                 f"offline mode ({ENV_OFFLINE}=1): {len(missing)} file(s) of {dataset.name} {year} are "
@@ -555,6 +557,30 @@ class HttpTilesAdapter(HttpClient):
 
         files = tuple(records[item.path] for item in planned)
         return Manifest(dataset.name, ver, year, self.name, dataset.synthetic, files, folder)
+
+    def _from_cache(
+        self, missing: list[PlannedFile], records: dict[Path, RawFile]
+    ) -> list[PlannedFile]:
+        """Offline: link each missing file the download cache holds (into ``records``); return
+        the files still missing."""
+        cache = cache_folder(self.download_cache)
+        if cache is None:
+            return missing
+        still = []
+        for item in missing:
+            found = from_cache(cache, item.url, item.path)
+            if found is None:
+                still.append(item)
+                continue
+            records[item.path] = RawFile(
+                item.layer,
+                item.path.name,
+                found["size"],
+                found["sha256"],
+                item.url,
+                published_checksum=found.get("published_checksum"),
+            )
+        return still
 
     def _download(self, session: requests.Session, dataset: Dataset, item: PlannedFile) -> RawFile:
         """Download one file with retries; return its record. Raise SourceError when it fails."""

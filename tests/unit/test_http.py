@@ -508,3 +508,19 @@ def test_fetches_side_by_side_download_a_tile_once(registry, server, tmp_path):
     assert all(m.files == manifests[0].files for m in manifests)
     for i in range(4):
         assert (tmp_path / f"aoi{i}" / AGB).read_bytes() == server.files[AGB_PATH]
+
+
+def test_offline_a_fetch_links_what_the_cache_holds(registry, server, tmp_path, monkeypatch):
+    """With SINKMAP_OFFLINE=1 nothing is downloaded: a file the cache holds is linked from it,
+    and a file it lacks is named as missing, as without a cache."""
+    cache = tmp_path / "cache"
+    online = fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / "a", download_cache=cache)
+    asked = server.count()
+    monkeypatch.setenv("SINKMAP_OFFLINE", "1")
+    offline = fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / "b", download_cache=cache)
+    assert server.count() == asked
+    assert offline.files == online.files
+    assert (tmp_path / "b" / WC_2021).read_bytes() == server.files[WC_2021_PATH]
+    with pytest.raises(SourceError, match=r"offline mode .*1 file\(s\) of esa_worldcover 2020"):
+        fetch(registry["esa_worldcover"], 2020, BAOTING, tmp_path / "c", download_cache=cache)
+    assert server.count() == asked
