@@ -596,7 +596,7 @@ def expand_aois(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         merged = _merge({k: v for k, v in base.items() if k != "aoi"}, entry)
         for key, default in _RUN_FOLDERS.items():
             merged[key] = str(Path(str(base.get(key, default))) / name)
-        if not merged.get("download_cache"):  # the AOIs share the tiles they download
+        if "download_cache" not in merged:  # the AOIs share the tiles they download (null: not)
             resources = Path(str(base.get("resources_dir", _RUN_FOLDERS["resources_dir"])))
             merged["download_cache"] = str(resources / "downloads")
         out[name] = merged

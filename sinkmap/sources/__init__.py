@@ -329,11 +329,11 @@ def fetched_files(manifest: Manifest) -> list[tuple[Path, RawFile]]:
     return out
 
 
-def verify_fetched(manifest: Manifest, download_cache: Path | None = None) -> None:
+def verify_fetched(manifest: Manifest) -> None:
     """Check each fetched file against the size and SHA-256 recorded when it was fetched, before
-    it is used: a file changed or damaged on disk since is set aside (:func:`set_aside`, which
-    drops it from ``download_cache`` too) and the run stops with an :class:`InputDataError`
-    saying so."""
+    it is used: a file changed or damaged on disk since is set aside (:func:`set_aside`) and the
+    run stops with an :class:`InputDataError` saying so. (A download cache checks its own copy
+    against its record when it is next asked for it.)"""
     for path, record in fetched_files(manifest):
         if not path.is_file():
             problem = "is missing"
@@ -346,19 +346,22 @@ def verify_fetched(manifest: Manifest, download_cache: Path | None = None) -> No
         else:
             continue
         raise InputDataError(
-            f"{path} {problem}: it changed or was damaged on disk since. "
-            + set_aside(manifest, download_cache)
+            f"{path} {problem}: it changed or was damaged on disk since. " + set_aside(manifest)
         )
 
 
-def set_aside(manifest: Manifest, download_cache: Path | None = None) -> str:
+def set_aside(
+    manifest: Manifest, *, refused: bool = False, download_cache: Path | None = None
+) -> str:
     """Make the next run fetch ``manifest``'s files anew: each fetched file is renamed with
     :data:`REFUSED_SUFFIX` (replacing an older one; nothing is deleted), and the folder's
-    ``manifest.json`` and :data:`VERIFIED_RECORDS` are removed; a downloaded file leaves the
-    download cache too (:func:`sinkmap.sources.cache.forget`). Returns a sentence saying so."""
+    ``manifest.json`` and :data:`VERIFIED_RECORDS` are removed. When their content was
+    ``refused``, each downloaded file leaves the download cache too (``download_cache``, or
+    ``SINKMAP_DOWNLOAD_CACHE``; :func:`sinkmap.sources.cache.forget`): the next fetch downloads
+    it anew. Returns a sentence saying so."""
     from sinkmap.sources.cache import cache_folder, forget
 
-    cache = cache_folder(download_cache)
+    cache = cache_folder(download_cache) if refused else None
     moved = []
     for path, record in fetched_files(manifest):
         if cache is not None and record.url:

@@ -143,6 +143,18 @@ class ArchiveAdapter(HttpClient):
         target = folder / plan.name
         stub = Manifest(dataset.name, ver, year, self.name, dataset.synthetic, (), folder)
         source = _verified(target, previous_records(folder).get(plan.name))
+        if source is None and self.offline_mode():
+            cached = self.from_cache(plan.url, target)
+            if cached is not None:
+                source = RawFile(
+                    "source",
+                    plan.name,
+                    cached.size,
+                    cached.sha256,
+                    plan.url,
+                    published_checksum=cached.published_checksum,
+                )
+                remember_file(folder, source, stub)
         if source is None:
             if self.offline_mode():
                 raise SourceError(

@@ -457,8 +457,19 @@ class HttpClient:
         cache = cache_folder(self.download_cache)
         if cache is None:
             return to(dest)
-        found = cached_download(cache, url, dest, lambda path: dataclasses.asdict(to(path)))
+        md5 = kwargs.get("expected_md5")
+        expected = {"md5": md5.lower() if md5 else None, "size": kwargs.get("expected_size")}
+        found = cached_download(
+            cache, url, dest, lambda path: dataclasses.asdict(to(path)), expected=expected
+        )
         return Downloaded(**found)
+
+    def from_cache(self, url: str, dest: Path) -> Downloaded | None:
+        """Offline: ``url``'s file linked at ``dest`` from the download cache, if it holds it
+        intact, else None."""
+        cache = cache_folder(self.download_cache)
+        found = None if cache is None else from_cache(cache, url, dest)
+        return None if found is None else Downloaded(**found)
 
     def get_json(self, session: requests.Session, url: str, *, what: str, fix: str) -> Any:
         """:func:`get_json` with this client's retries, backoff and timeout."""
@@ -563,22 +574,19 @@ class HttpTilesAdapter(HttpClient):
     ) -> list[PlannedFile]:
         """Offline: link each missing file the download cache holds (into ``records``); return
         the files still missing."""
-        cache = cache_folder(self.download_cache)
-        if cache is None:
-            return missing
         still = []
         for item in missing:
-            found = from_cache(cache, item.url, item.path)
+            found = self.from_cache(item.url, item.path)
             if found is None:
                 still.append(item)
                 continue
             records[item.path] = RawFile(
                 item.layer,
                 item.path.name,
-                found["size"],
-                found["sha256"],
+                found.size,
+                found.sha256,
                 item.url,
-                published_checksum=found.get("published_checksum"),
+                published_checksum=found.published_checksum,
             )
         return still
 

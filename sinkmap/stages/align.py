@@ -37,7 +37,7 @@ def align_input(
     run = Run(cfg)
     manifest = Manifest.read(manifest_path)
     check_landscape_version(manifest)
-    verify_fetched(manifest, cfg.download_cache)
+    verify_fetched(manifest)
     try:
         _align(run, cfg, role, year, manifest, grid_path, out, threads)
     except UnknownClassError:
@@ -46,7 +46,7 @@ def align_input(
         # refused for what the files hold: fetched anew by the next run, as the source may have
         # been corrected (a user's own files, adapter local, are never moved)
         raise InputDataError(
-            f"{str(exc).rstrip('.')}. {set_aside(manifest, cfg.download_cache)}"
+            f"{str(exc).rstrip('.')}. {set_aside(manifest, refused=True, download_cache=cfg.download_cache)}"
         ) from None
 
 

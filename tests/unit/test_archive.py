@@ -265,3 +265,20 @@ def test_dry_run_plan_lists_the_download(clcd, server, tmp_path):
 def test_registry_selects_archive_adapter(clcd):
     assert isinstance(get_adapter(clcd), ArchiveAdapter)
     assert clcd.crosswalk == "config/crosswalks/clcd.csv" and clcd.legend == "clcd"
+
+
+def test_two_folders_share_the_archive_through_the_cache_online_and_offline(
+    clcd, server, tmp_path, monkeypatch
+):
+    """The archive is downloaded once into the cache (its MD5 checked against the record API's
+    on every use) and linked into each folder; offline, a folder gets it from the cache."""
+    cache = tmp_path / "cache"
+    first = fetch(clcd, 2020, BAOTING, tmp_path / "a", download_cache=cache)
+    second = fetch(clcd, 2020, BAOTING, tmp_path / "b", download_cache=cache)
+    assert server.requests.count(ZIP_PATH) == 1  # the record API is asked each time
+    assert second.files == first.files
+    monkeypatch.setenv("SINKMAP_OFFLINE", "1")
+    asked = server.count()
+    third = fetch(clcd, 2020, BAOTING, tmp_path / "c", download_cache=cache)
+    assert server.count() == asked and third.files == first.files
+    assert (tmp_path / "c" / ZIP).read_bytes() == ZIP_BYTES

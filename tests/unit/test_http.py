@@ -460,8 +460,10 @@ def test_a_cached_file_damaged_on_disk_is_downloaded_again(registry, server, tmp
     cache = tmp_path / "cache"
     fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / "a", download_cache=cache)
     (entry,) = [p for p in cache.iterdir() if p.is_dir()]
+    assert (entry / WC_2021).stat().st_mode & 0o222 == 0  # read-only: links share it
     damaged = bytearray((entry / WC_2021).read_bytes())
     damaged[-1] ^= 0xFF  # in place, same size: only the SHA-256 tells
+    (entry / WC_2021).chmod(0o644)  # damage that gets past the read-only mode
     (entry / WC_2021).write_bytes(bytes(damaged))
     fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / "b", download_cache=cache)
     assert server.count(WC_2021_PATH) == 2
@@ -470,14 +472,20 @@ def test_a_cached_file_damaged_on_disk_is_downloaded_again(registry, server, tmp
 
 
 def test_a_refused_file_leaves_the_cache(registry, server, tmp_path):
-    """A file a run refuses (set aside) is downloaded anew by the next fetch, cache or not."""
+    """A file whose content a run refuses (set aside at alignment) leaves the cache, so the next
+    fetch downloads it anew; a folder's copy set aside as damaged leaves the cache's copy, which
+    is checked against its record when next asked for."""
     from sinkmap.sources import set_aside
 
     cache = tmp_path / "cache"
     manifest = fetch(
         registry["esa_worldcover"], 2021, BAOTING, tmp_path / "a", download_cache=cache
     )
-    set_aside(manifest, cache)
+    (entry,) = [p for p in cache.iterdir() if p.is_dir()]
+    set_aside(manifest)
+    assert (entry / WC_2021).is_file()
+    set_aside(manifest, refused=True, download_cache=cache)
+    assert sorted(p.name for p in entry.iterdir()) == [".lock"]
     fetch(registry["esa_worldcover"], 2021, BAOTING, tmp_path / "b", download_cache=cache)
     assert server.count(WC_2021_PATH) == 2
 
@@ -524,3 +532,28 @@ def test_offline_a_fetch_links_what_the_cache_holds(registry, server, tmp_path, 
     with pytest.raises(SourceError, match=r"offline mode .*1 file\(s\) of esa_worldcover 2020"):
         fetch(registry["esa_worldcover"], 2020, BAOTING, tmp_path / "c", download_cache=cache)
     assert server.count() == asked
+
+
+def test_a_cached_file_the_publisher_now_lists_otherwise_is_downloaded_again(server, tmp_path):
+    """An adapter that asks the publisher (the archive adapter's record API) passes what it
+    lists now: a cached file with another MD5 is not used."""
+    import requests
+
+    from sinkmap.sources.http import HttpClient
+
+    cache = tmp_path / "cache"
+    client = HttpClient(download_cache=cache, retries=1)
+    url = server.url + WC_2021_PATH
+    served = server.files[WC_2021_PATH]
+    md5 = hashlib.md5(served).hexdigest()
+    with requests.Session() as session:
+        client.download(session, url, tmp_path / "a" / WC_2021, what="a", fix="-", expected_md5=md5)
+        client.download(session, url, tmp_path / "b" / WC_2021, what="b", fix="-", expected_md5=md5)
+        assert server.count(WC_2021_PATH) == 1
+        server.files[WC_2021_PATH] = served[:-1] + bytes([served[-1] ^ 0xFF])  # a new version
+        new_md5 = hashlib.md5(server.files[WC_2021_PATH]).hexdigest()
+        got = client.download(
+            session, url, tmp_path / "c" / WC_2021, what="c", fix="-", expected_md5=new_md5
+        )
+    assert server.count(WC_2021_PATH) == 2 and got.md5 == new_md5
+    assert (tmp_path / "c" / WC_2021).read_bytes() == server.files[WC_2021_PATH]

@@ -627,3 +627,40 @@ def test_area_adjusted_rows_validate_and_keep_their_shape(tmp_path: Path) -> Non
         r.update(bad)
         with pytest.raises(jsonschema.ValidationError):
             validator.validate(broken)
+
+
+def test_quick_looks_are_overviews_and_the_principal_one_the_thumbnail(
+    results: Path, tmp_path: Path
+) -> None:
+    """The workflow's quick looks, where they exist, are PNG assets of their item: role
+    ``overview``, and ``thumbnail`` too for the map of the item's principal layer."""
+    import shutil
+
+    from PIL import Image
+
+    from sinkmap.paths import Paths
+
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    paths = Paths(copy)
+    year = paths.accounted_years()[-1]
+    (y0, y1) = sorted(p.name for p in (copy / "sink").iterdir())[0].split("-")
+    pngs = [paths.quicklook(year, "stock"), paths.quicklook(year, "land_cover")]
+    pngs.append(paths.flux_quicklook(y0, y1))
+    for png in pngs:
+        Image.new("RGB", (4, 4), "white").save(png)
+    built = build_catalog(copy, title="Test county", synthetic=True)
+    year_assets = _item(built, "stocks", f"stocks-{year}")["assets"]
+    sink_assets = _item(built, "sinks", f"sink-{y0}-{y1}")["assets"]
+    got = {
+        key: (asset["type"], asset["roles"])
+        for assets in (year_assets, sink_assets)
+        for key, asset in assets.items()
+        if key.startswith("quicklook_")
+    }
+    assert got == {
+        "quicklook_stock": ("image/png", ["thumbnail", "overview"]),
+        "quicklook_land_cover": ("image/png", ["overview"]),
+        "quicklook_net_flux": ("image/png", ["thumbnail", "overview"]),
+    }
+    assert year_assets["quicklook_stock"]["file:size"] == pngs[0].stat().st_size
