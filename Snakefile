@@ -16,7 +16,7 @@ from sinkmap.aoi import check_disjoint
 from sinkmap.config import expand_aois, load_aoi_configs, summable_uncertainty
 from sinkmap.errors import SinkmapError
 from sinkmap.paths import Paths
-from sinkmap.stages.context import Run
+from sinkmap.stages.context import Run, split_into_groups
 from sinkmap.stages.runlock import record_owner
 
 min_version("8.10")
@@ -33,8 +33,10 @@ if not workflow.overwrite_configfiles:
 # config and folders (results/<name>/, resources/<name>/, logs/<name>/) and its rules named
 # <name>_<rule>, so its jobs fan out beside the other AOIs' in one DAG.
 try:
-    AOI_CONFIGS = load_aoi_configs(dict(config))  # every AOI valid before any is loaded
-    AOIS = expand_aois(dict(config))
+    # one AOI larger than grid.group_tiles tiles a side: its groups of tiles as several AOIs
+    RAW_CONFIG = split_into_groups(dict(config))
+    AOI_CONFIGS = load_aoi_configs(RAW_CONFIG)  # every AOI valid before any is loaded
+    AOIS = expand_aois(RAW_CONFIG)
     if AOIS and workflow.is_main_process:
         check_disjoint({n: Run(c).aoi for n, c in AOI_CONFIGS.items()})
 except SinkmapError as _exc:

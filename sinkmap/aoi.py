@@ -16,7 +16,7 @@ from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from sinkmap.errors import AOIError, GridError, InputDataError
-from sinkmap.grid import Grid
+from sinkmap.grid import AREA_BLOCK, Grid
 
 log = logging.getLogger("sinkmap")
 
@@ -165,15 +165,85 @@ WARN_DISTORTION = 0.02
 MAX_DISTORTION = 0.10
 
 
-def grid_for_aoi(aoi: AOI, *, crs: str, resolution: float, chunk: int) -> Grid:
+def grid_for_aoi(
+    aoi: AOI,
+    *,
+    crs: str,
+    resolution: float,
+    chunk: int,
+    anchor: tuple[float, float] | None = None,
+) -> Grid:
     """The canonical grid of a run: ``aoi`` bounds in ``crs`` snapped outward to ``resolution``.
+
+    ``anchor`` (left, top): the upper-left corner of a larger grid on the same lattice (a split
+    AOI's, :func:`group_boxes`); the grid's corner is then snapped outward to a whole number of
+    :data:`~sinkmap.grid.AREA_BLOCK` cells from it, so that its cells' areas are evaluated on the
+    same blocks as the larger grid's, to the bit.
 
     A projected ``crs`` whose cells over the AOI cover much more or less ground than their nominal
     size (a UTM zone far from the AOI) is refused with the UTM zone of the AOI to use instead.
     """
     check_scale(aoi, crs, resolution)
     projected = aoi.to_crs(crs)
-    return Grid.from_bounds(projected.geometry.bounds, crs=crs, resolution=resolution, chunk=chunk)
+    grid = Grid.from_bounds(projected.geometry.bounds, crs=crs, resolution=resolution, chunk=chunk)
+    if anchor is None:
+        return grid
+    step = AREA_BLOCK * resolution
+    left = anchor[0] + math.floor(round((grid.left - anchor[0]) / step, 9)) * step
+    top = anchor[1] - math.floor(round((anchor[1] - grid.top) / step, 9)) * step
+    right, bottom = grid.left + grid.width * resolution, grid.top - grid.height * resolution
+    return Grid(
+        crs=grid.crs,
+        resolution=grid.resolution,
+        left=left,
+        top=top,
+        width=int(round((right - left) / resolution)),
+        height=int(round((top - bottom) / resolution)),
+        chunk=chunk,
+    )
+
+
+def clip_to_box(aoi: AOI, box: tuple[float, float, float, float], crs: str) -> AOI:
+    """``aoi`` in ``crs`` clipped to ``box`` (minx, miny, maxx, maxy in ``crs``): a group of tiles
+    of a split AOI (:func:`group_boxes`). An :class:`AOIError` when nothing of it is in the box."""
+    projected = aoi.to_crs(crs)
+    clipped = shapely.make_valid(projected.geometry.intersection(shapely.box(*box)))
+    polygons = [g for g in shapely.get_parts(clipped) if g.geom_type in ("Polygon", "MultiPolygon")]
+    if not polygons or shapely.union_all(polygons).area <= 0:
+        raise AOIError(
+            f"the AOI {aoi.name!r} has no area inside aoi.box {list(box)} ({crs}); give a box "
+            "that overlaps it, or remove aoi.box"
+        )
+    return AOI(shapely.union_all(polygons), projected.crs, aoi.name)
+
+
+def group_boxes(aoi: AOI, grid: Grid, group_tiles: int) -> dict[str, tuple[float, ...]]:
+    """The groups of at most ``group_tiles`` x ``group_tiles`` tiles of ``grid`` that hold some of
+    ``aoi``: name ``g<row>x<col>`` (the group's place) → its box in the grid's CRS, on the grid's
+    lattice, so every pixel is in one group; {} when the grid is not larger than one group."""
+    rows, cols = (list(c) for c in grid.chunks)
+    if len(rows) <= group_tiles and len(cols) <= group_tiles:
+        return {}
+    projected = aoi.to_crs(grid.crs).geometry
+    res = grid.resolution
+
+    def edges(sizes: list[int]) -> list[int]:
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        return [int(offsets[i]) for i in range(0, len(sizes), group_tiles)] + [int(offsets[-1])]
+
+    out: dict[str, tuple[float, ...]] = {}
+    r_edges, c_edges = edges(rows), edges(cols)
+    for gr, (r0, r1) in enumerate(zip(r_edges[:-1], r_edges[1:], strict=True)):
+        for gc, (c0, c1) in enumerate(zip(c_edges[:-1], c_edges[1:], strict=True)):
+            box = (
+                grid.left + c0 * res,
+                grid.top - r1 * res,
+                grid.left + c1 * res,
+                grid.top - r0 * res,
+            )
+            if projected.intersection(shapely.box(*box)).area > 0:
+                out[f"g{gr}x{gc}"] = box
+    return out
 
 
 def check_scale(aoi: AOI, crs: str, resolution: float) -> float:

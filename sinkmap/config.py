@@ -37,6 +37,11 @@ class AOIConfig(_Strict):
             '"adcode = 469029" for one county of a file of counties; all features when omitted.'
         ),
     )
+    box: tuple[float, float, float, float] | None = Field(
+        None,
+        description="Clip the AOI to this box (minx, miny, maxx, maxy in the grid's CRS): a group "
+        "of tiles of an AOI split by grid.group_tiles (set by the split itself).",
+    )
 
 
 class GridConfig(_Strict):
@@ -50,6 +55,13 @@ class GridConfig(_Strict):
         2048,
         ge=256,
         description="Chunk (tile) side in pixels; memory per worker grows with its square.",
+    )
+    group_tiles: int | None = Field(
+        None,
+        ge=1,
+        description="Split an AOI whose grid is more than this many tiles wide or high into groups "
+        "of at most group_tiles x group_tiles tiles, each run as an AOI of its own (aois), their "
+        "accounts added (docs/scaling.md); none: never split.",
     )
 
     @field_validator("chunk")

@@ -25,7 +25,7 @@ from sinkmap.files import atomic_path
 
 #: Pixels per side of the block on which true cell areas are evaluated in projected grids.
 #: The areal scale factor of a conformal projection varies by < 1e-6 across 16 pixels of 10 m.
-_AREA_BLOCK = 16
+AREA_BLOCK = 16
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ class Grid:
             )
             return np.broadcast_to((areas / M2_PER_HA)[:, None], (height, width)).copy()
         planar_m2 = self.resolution**2 * _metres_per_unit(crs) ** 2
-        b = _AREA_BLOCK
+        b = AREA_BLOCK
         # Block centres on the lattice of whole blocks containing the window (stable across chunks).
         r0, c0 = row_off // b, col_off // b
         r1, c1 = (row_off + height - 1) // b + 1, (col_off + width - 1) // b + 1

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sinkmap.aoi import check_disjoint, grid_for_aoi
+from sinkmap.aoi import check_disjoint
 from sinkmap.config import json_schema, load_aoi_configs, load_config, read_config_file
 from sinkmap.errors import SinkmapError
 from sinkmap.stages.context import Run, validate_run
@@ -53,7 +53,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _describe(run: Run) -> dict[str, Any]:
     """What ``sinkmap validate`` prints of one AOI's run (checked by :func:`validate_run`)."""
     cfg, model, aoi = run.cfg, run.model, run.aoi
-    grid = grid_for_aoi(aoi, crs=cfg.grid.crs, resolution=cfg.grid.resolution, chunk=cfg.grid.chunk)
+    grid = run.aoi_grid()
     return {
         "aoi": aoi.name,
         "aoi_area_km2": round(aoi.area_km2(cfg.grid.crs), 2),

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sinkmap.account.zones import ZoneCover, Zones, zones_key
-from sinkmap.aoi import AOI, grid_for_aoi, read_aoi, read_zones
-from sinkmap.config import Config
+from sinkmap.aoi import AOI, clip_to_box, grid_for_aoi, group_boxes, read_aoi, read_zones
+from sinkmap.config import Config, load_config
 from sinkmap.errors import ConfigError, InputDataError, SourceError
 from sinkmap.files import build_time
 from sinkmap.grid import Grid
@@ -69,7 +69,17 @@ class Run:
     @cached_property
     def aoi(self) -> AOI:
         a = self.cfg.aoi
-        return read_aoi(a.path, layer=a.layer, name=a.name, where=a.where)
+        aoi = read_aoi(a.path, layer=a.layer, name=a.name, where=a.where)
+        return aoi if a.box is None else clip_to_box(aoi, a.box, self.cfg.grid.crs)
+
+    def aoi_grid(self) -> Grid:
+        """The grid of the run's AOI (:func:`sinkmap.aoi.grid_for_aoi`); for a group of a split
+        AOI (``aoi.box``) on the split grid's lattice and area blocks."""
+        g, box = self.cfg.grid, self.cfg.aoi.box
+        anchor = (box[0], box[3]) if box is not None else None
+        return grid_for_aoi(
+            self.aoi, crs=g.crs, resolution=g.resolution, chunk=g.chunk, anchor=anchor
+        )
 
     def raw_dir(self, role: str, year: int) -> Path:
         """``resources/raw/<dataset>/<version>/<year>``: where the files of ``role`` for ``year``
@@ -183,6 +193,34 @@ class Run:
             raise InputDataError(f"{exc} in {zc.path}") from None
 
 
+def split_into_groups(data: dict[str, Any]) -> dict[str, Any]:
+    """A one-AOI config with ``grid.group_tiles`` whose grid is larger than one group, as a
+    several-AOI config (``aois``): one AOI per group of tiles (:func:`sinkmap.aoi.group_boxes`),
+    the AOI clipped to the group's box (``aoi.box``). Every pixel is in one group, so the
+    groups' accounts add up to the AOI's (``results/carbon_account_aois.csv``). Any other config
+    is returned as it is."""
+    group_tiles = (data.get("grid") or {}).get("group_tiles")
+    if not group_tiles:
+        return data
+    if data.get("aois"):
+        raise ConfigError(
+            "grid.group_tiles splits one AOI into groups of tiles, and this config has several "
+            "(aois): split them by hand, or remove grid.group_tiles"
+        )
+    cfg = load_config(data)
+    aoi = Run(cfg).aoi
+    g = cfg.grid
+    grid = grid_for_aoi(aoi, crs=g.crs, resolution=g.resolution, chunk=g.chunk)
+    boxes = group_boxes(aoi, grid, group_tiles)
+    if not boxes:
+        return data
+    aoi_settings = dict(data["aoi"])
+    groups = {name: {"aoi": aoi_settings | {"box": list(box)}} for name, box in boxes.items()}
+    rest = {k: v for k, v in data.items() if k != "aoi"}
+    rest["grid"] = {k: v for k, v in data["grid"].items() if k != "group_tiles"}
+    return rest | {"aois": groups}
+
+
 def validate_run(cfg: Config, *, aoi: bool = True) -> Run:
     """Check what a run needs before it starts: the AOI file (readable, with a CRS and a polygon)
     and the grid it gives (units in metres, true to scale over the AOI) when ``aoi``, every input's
@@ -191,9 +229,7 @@ def validate_run(cfg: Config, *, aoi: bool = True) -> Run:
     :class:`~sinkmap.errors.ConfigError` (or the AOI's, grid's or model's error) naming the fix."""
     run = Run(cfg)
     if aoi:
-        grid_for_aoi(
-            run.aoi, crs=cfg.grid.crs, resolution=cfg.grid.resolution, chunk=cfg.grid.chunk
-        )
+        run.aoi_grid()
     for role in cfg.inputs:
         run.dataset(role)
     model = run.model

@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 
 from sinkmap.account.zones import ZoneCover, zones_key
-from sinkmap.aoi import grid_for_aoi
 from sinkmap.config import Config
 from sinkmap.errors import ConfigError
 from sinkmap.grid import Grid
@@ -22,8 +21,7 @@ log = logging.getLogger("sinkmap")
 
 def make_grid(cfg: Config, out: Path) -> Grid:
     """Derive the canonical grid from the AOI and write it as JSON."""
-    aoi = Run(cfg).aoi
-    grid = grid_for_aoi(aoi, crs=cfg.grid.crs, resolution=cfg.grid.resolution, chunk=cfg.grid.chunk)
+    grid = Run(cfg).aoi_grid()
     grid.to_json(out)
     log.info(
         "grid %s: %d x %d px of %s, %d chunks",

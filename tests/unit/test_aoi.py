@@ -193,3 +193,83 @@ def test_where_selects_the_aoi_among_the_features(counties):
 def test_a_where_that_selects_nothing_names_the_filter(counties, where, match):
     with pytest.raises(AOIError, match=match):
         read_aoi(counties, where=where)
+
+
+# -- one AOI split into groups of tiles (grid.group_tiles) -----------------------------------------
+def _rect_aoi(width_px: int, height_px: int, res: float = 10.0) -> AOI:
+    """A rectangle in UTM 49N near Baoting: a grid of width_px x height_px cells once snapped."""
+    left, top = 640_000.0, 2_060_000.0
+    return AOI(
+        box(left + 1, top - height_px * res + 1, left + width_px * res - 1, top - 1),
+        "EPSG:32649",
+        "r",
+    )
+
+
+def test_groups_of_tiles_cover_every_pixel_once():
+    from sinkmap.aoi import group_boxes
+
+    aoi = _rect_aoi(5 * 256 - 40, 3 * 256 - 10)  # 5 x 3 tiles of 256 px, the last ones partial
+    grid = grid_for_aoi(aoi, crs="EPSG:32649", resolution=10.0, chunk=256)
+    assert [len(c) for c in grid.chunks] == [3, 5]
+    boxes = group_boxes(aoi, grid, 2)  # groups of 2 x 2 tiles: 2 rows x 3 columns of groups
+    assert sorted(boxes) == ["g0x0", "g0x1", "g0x2", "g1x0", "g1x1", "g1x2"]
+    assert boxes["g0x0"] == (grid.left, grid.top - 512 * 10.0, grid.left + 512 * 10.0, grid.top)
+    polygons = [box(*b) for b in boxes.values()]
+    whole = box(*grid.bounds)
+    assert shapely.union_all(polygons).equals(whole)
+    assert sum(p.area for p in polygons) == pytest.approx(whole.area, rel=1e-12)  # no overlap
+    for left, bottom, right, top in boxes.values():  # on the grid's lattice, at tile corners
+        for x in (left, right):
+            assert ((x - grid.left) / 10.0) % 256 == 0 or x == grid.left + grid.width * 10.0
+        for y in (bottom, top):
+            assert ((grid.top - y) / 10.0) % 256 == 0 or y == grid.top - grid.height * 10.0
+    assert group_boxes(aoi, grid, 5) == {}  # one group holds the whole grid: no split
+
+
+def test_a_group_without_any_of_the_aoi_is_left_out():
+    from sinkmap.aoi import group_boxes
+
+    left, top = 640_000.0, 2_060_000.0
+    # an L: the upper-right tile of a 2 x 2 tile grid is empty
+    shape = Polygon(
+        [
+            (left, top),
+            (left + 2560, top),
+            (left + 2560, top - 2560),
+            (left + 5120, top - 2560),
+            (left + 5120, top - 5120),
+            (left, top - 5120),
+        ]
+    )
+    aoi = AOI(shape, "EPSG:32649", "L")
+    grid = grid_for_aoi(aoi, crs="EPSG:32649", resolution=10.0, chunk=256)
+    assert sorted(group_boxes(aoi, grid, 1)) == ["g0x0", "g1x0", "g1x1"]
+
+
+def test_a_group_grid_keeps_the_whole_grids_area_blocks():
+    """A group's AOI that starts 5 cells into its box: its grid's corner is moved out to a whole
+    number of 16-cell area blocks from the box's, so its cells' areas are the whole grid's."""
+    from sinkmap.aoi import clip_to_box
+
+    aoi = _rect_aoi(600, 600)
+    whole = grid_for_aoi(aoi, crs="EPSG:32649", resolution=10.0, chunk=256)
+    inner = AOI(
+        box(whole.left + 2610, whole.top - 5000, whole.left + 5000, whole.top - 2605), aoi.crs
+    )
+    box_ = (whole.left + 2560, whole.top - 5120, whole.left + 5120, whole.top - 2560)
+    part = clip_to_box(inner, box_, "EPSG:32649")
+    free = grid_for_aoi(part, crs="EPSG:32649", resolution=10.0, chunk=256)
+    anchored = grid_for_aoi(
+        part, crs="EPSG:32649", resolution=10.0, chunk=256, anchor=(box_[0], box_[3])
+    )
+    assert (free.left - box_[0], box_[3] - free.top) == (50.0, 40.0)
+    assert (anchored.left - box_[0], box_[3] - anchored.top) == (0.0, 0.0)  # 5 and 4 cells < 16
+    assert anchored.left + anchored.width * 10 == free.left + free.width * 10
+    # the same cells, the same areas as the whole grid's, to the bit
+    col, row = int((anchored.left - whole.left) / 10), int((whole.top - anchored.top) / 10)
+    mine = anchored.cell_area_ha(Window(0, 0, 64, 64))
+    theirs = whole.cell_area_ha(Window(col, row, 64, 64))
+    assert np.array_equal(mine, theirs)
+    with pytest.raises(AOIError, match=r"no area inside aoi.box"):
+        clip_to_box(inner, (whole.left, whole.top - 100, whole.left + 100, whole.top), "EPSG:32649")

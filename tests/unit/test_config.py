@@ -396,3 +396,27 @@ def test_aois_must_map_the_same_years(base):
         ConfigError, match=r"aois\.other\.years \[2020, 2022\] differ from aois\.baoting's"
     ):
         load_aoi_configs(base)
+
+
+def test_group_tiles_splits_the_county_into_aois_of_tile_groups(base):
+    """The demo county at 10 m is 3 x 3 tiles of 2048 px: groups of 2 x 2 tiles make up to four
+    AOIs, each the county clipped to its group's box, run and added up as several AOIs are."""
+    from sinkmap.stages.context import Run, split_into_groups
+
+    assert split_into_groups(base) is base  # no group_tiles: as it is
+    base["grid"]["group_tiles"] = 2
+    split = split_into_groups(base)
+    assert "aoi" not in split and "group_tiles" not in split["grid"]
+    groups = split["aois"]
+    assert set(groups) <= {"g0x0", "g0x1", "g1x0", "g1x1"} and len(groups) >= 2
+    configs = load_aoi_configs(split)
+    whole = Run(load_config(CONFIG_YAML)).aoi.to_crs("EPSG:32649").geometry.area
+    parts = [Run(c).aoi.geometry.area for c in configs.values()]
+    assert sum(parts) == pytest.approx(whole, rel=1e-9)  # every part of the county, once
+    assert all(
+        c.aoi.box is not None and c.results_dir.parent == Path("results") for c in configs.values()
+    )
+    base["grid"]["group_tiles"] = 3  # one group holds the whole grid: no split
+    assert "aois" not in split_into_groups(base)
+    with pytest.raises(ConfigError, match=r"group_tiles splits one AOI"):
+        split_into_groups({**split, "grid": {**split["grid"], "group_tiles": 1}})

@@ -257,3 +257,38 @@ def test_the_aois_download_a_tile_they_share_once(tmp_path: Path) -> None:
     assert all(f.read_bytes() == server.files[path] for f in files)
     (cached,) = (tmp_path / "resources" / "downloads").glob(f"*/{name}")
     assert {os.stat(f).st_ino for f in files} == {os.stat(cached).st_ino}
+
+
+def test_an_aoi_split_into_groups_of_tiles_adds_up_to_the_whole(tmp_path: Path) -> None:
+    """``grid.group_tiles``: the tiny AOI, 2 x 2 tiles of 256 px, split into groups of one tile,
+    each run as an AOI of its own (``results/g<row>x<col>/``); every pixel is in one group and
+    each group's cell areas are evaluated on the whole grid's blocks, so the groups' summed area
+    and stock are a run of the whole AOI's (the pool table's model, without change filtering,
+    whose minimum mapping unit would judge a patch a group border cuts)."""
+    settings: dict[str, object] = {
+        "account": {"gain_loss": {"enabled": False}, "uncertainty": {"enabled": False}},
+        "change_filter": {"enabled": False},
+    }
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    for workdir in (whole, split):
+        workdir.mkdir()
+        write_aoi(workdir)
+    write_config(whole, [2021], **settings)
+    grid = {"crs": "EPSG:32649", "resolution": 10, "chunk": 256, "group_tiles": 1}
+    write_config(split, [2021], grid=grid, **settings)
+    snakemake(whole, "results/carbon_account.csv")
+    snakemake(split, AOIS_ACCOUNT)
+
+    one = pd.read_csv(whole / "results/carbon_account.csv", dtype={"zone_id": str})
+    total = one[(one["zone_id"] == "aoi") & (one["class_name"] == "all classes")]
+    total = total[(total["pool"] == "total") & (total["year"] == 2021)]
+    summed = pd.read_csv(split / AOIS_ACCOUNT, dtype={"zone_id": str})
+    groups = sorted(set(summed["aoi"]) - {"all AOIs"})
+    assert len(groups) >= 2 and all(re.fullmatch(r"g\dx\d", g) for g in groups), groups
+    rows = summed[(summed["aoi"] == "all AOIs") & (summed["pool"] == "total")]
+    rows = rows[rows["year"] == 2021]
+    # equal but for the tables' 6 decimals: each group's value and the whole's rounded once
+    rounding = 0.5e-6 * (len(groups) + 1)
+    for column in ("area_ha", "stock_mgc"):
+        assert rows[column].iloc[0] == pytest.approx(total[column].iloc[0], abs=rounding), column
+    assert all((split / "results" / g / "2021" / "carbon_stock_total.tif").exists() for g in groups)
