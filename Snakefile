@@ -110,9 +110,28 @@ else:
         script:
             "workflow/scripts/aois_stac.py"
 
+    # an AOI split into groups of tiles (grid.group_tiles): its whole layers as VRTs of the groups'
+    SPLIT = not config.get("aois")
+    if SPLIT:
+
+        rule aois_mosaic:
+            input:
+                catalogs=[str(c.paths.stac_catalog()) for c in AOI_CONFIGS.values()],
+            output:
+                directory(str(TOP.mosaics())),
+            log:
+                str(Path(config.get("logs_dir", "logs")) / "aois_mosaic.log"),
+            conda:
+                "workflow/envs/sinkmap.yaml"
+            params:
+                groups={n: str(c.results_dir) for n, c in AOI_CONFIGS.items()},
+            script:
+                "workflow/scripts/aois_mosaic.py"
+
     rule all:
         default_target: True
         input:
             [f for name in AOIS for f in getattr(rules, f"{name}_all").input],
             str(TOP.aois_account()),
             str(TOP.stac_catalog()),
+            [str(TOP.mosaics())] if SPLIT else [],

@@ -97,6 +97,10 @@ class Paths:
     def stac_catalog(self) -> Path:
         return self.results / "stac" / "catalog.json"
 
+    def mosaics(self) -> Path:
+        """``mosaic/``: the whole AOI's layers of a split AOI, as VRTs of its groups' COGs."""
+        return self.results / "mosaic"
+
     def report(self) -> Path:
         return self.results / "report.html"
 

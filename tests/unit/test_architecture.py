@@ -177,6 +177,7 @@ LIGHT_SCRIPTS = (
     "account",
     "account_json",
     "aois_account",
+    "aois_mosaic",
     "aois_stac",
     "fetch",
     "flux_quicklook",

@@ -292,3 +292,26 @@ def test_an_aoi_split_into_groups_of_tiles_adds_up_to_the_whole(tmp_path: Path) 
     for column in ("area_ha", "stock_mgc"):
         assert rows[column].iloc[0] == pytest.approx(total[column].iloc[0], abs=rounding), column
     assert all((split / "results" / g / "2021" / "carbon_stock_total.tif").exists() for g in groups)
+
+    # the whole AOI's layers: a VRT of the groups' COGs each (rule aois_mosaic, once every group
+    # is published; here the library call on the layers made above), the whole run's pixels
+    from sinkmap.stages.aois import write_mosaics
+
+    plan = snakemake(split, "-n", "results/mosaic").stdout
+    assert "aois_mosaic" in plan
+    mosaics = write_mosaics({g: split / "results" / g for g in groups}, tmp_path / "mosaic")
+    assert tmp_path / "mosaic" / "2021" / "carbon_stock_total.vrt" in mosaics
+    for name in ("carbon_stock_total", "land_cover"):
+        with (
+            rasterio.open(tmp_path / "mosaic" / "2021" / f"{name}.vrt") as vrt,
+            rasterio.open(whole / "results" / "2021" / f"{name}.tif") as tif,
+        ):
+            assert vrt.crs == tif.crs and vrt.res == tif.res
+            tags = vrt.tags()
+            assert tags.pop("AOI").endswith("split/aoi.geojson")  # the two runs' own AOI files
+            assert tags == {k: v for k, v in tif.tags().items() if k != "AOI"}
+            window = rasterio.windows.from_bounds(*vrt.bounds, transform=tif.transform)
+            ours, theirs = vrt.read(1), tif.read(1, window=window.round_offsets().round_lengths())
+            assert np.array_equal(ours, theirs, equal_nan=name != "land_cover"), name
+            assert (vrt.colormap(1) == tif.colormap(1)) if name == "land_cover" else True
+    assert (tmp_path / "mosaic" / "2021" / "carbon_stock_total.qml").is_file()
