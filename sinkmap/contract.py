@@ -232,9 +232,8 @@ GPKG_LAYER_TEXT: dict[str, tuple[str, str]] = {
 }
 
 
-#: A year's quick looks (``results/<year>/quicklook_<name>.png``): name
-#: (:data:`sinkmap.paths.QUICKLOOK_NAMES`) → the layer of ``results/<year>/`` it maps, its kind
-#: (:data:`sinkmap.publish.qgis.RAMPS`) and its title.
+#: A year's quick looks (``results/<year>/quicklook_<name>.png``): name → the layer of
+#: ``results/<year>/`` it maps, its kind (:data:`sinkmap.publish.qgis.RAMPS`) and its title.
 YEAR_QUICKLOOKS: dict[str, tuple[str, str, str]] = {
     "stock": ("carbon_stock_total.tif", "stock", "Total carbon stock {year}"),
     "land_cover": ("land_cover.tif", "land_cover", "Land cover {year}"),

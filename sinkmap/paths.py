@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sinkmap.constants import POOLS
+from sinkmap.contract import YEAR_QUICKLOOKS
 from sinkmap.files import plain_name
 
 Year = int | str
@@ -55,9 +56,9 @@ STOCK_LAYERS: tuple[str, ...] = (*POOLS, "total")
 GAIN_LOSS_PARTS: tuple[str, ...] = ("net", "removals", "emissions")
 #: Name of the manifest every fetch writes beside the files it obtained.
 MANIFEST = "manifest.json"
-#: A year's quick looks (PNG maps of its layers; :mod:`sinkmap.publish.quicklook`): of the total
-#: stock, the land cover and, with a carbon state, its strata.
-QUICKLOOK_NAMES: tuple[str, ...] = ("stock", "land_cover", "stratum")
+#: A year's quick looks (PNG maps of its layers; :data:`sinkmap.contract.YEAR_QUICKLOOKS`): of the
+#: total stock, the land cover and, with a carbon state, its strata.
+QUICKLOOK_NAMES: tuple[str, ...] = tuple(YEAR_QUICKLOOKS)
 #: Layers of a year's carbon state (stateful models; sinkmap.dynamics.STATE_LAYERS).
 STATE_NAMES: tuple[str, ...] = (
     "category",
@@ -193,7 +194,7 @@ class Paths:
     def quicklooks(self, year: Year, *, stateful: bool = False) -> dict[str, Path]:
         """Name → the year's quick look: the total stock and the land cover, and the strata of
         the carbon state with a stateful model."""
-        names = QUICKLOOK_NAMES if stateful else QUICKLOOK_NAMES[:2]
+        names = [n for n in QUICKLOOK_NAMES if stateful or n != "stratum"]
         return {name: self.quicklook(year, name) for name in names}
 
     def state(self, year: Year, name: str) -> Path:

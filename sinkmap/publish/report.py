@@ -11,7 +11,6 @@ report says so in a banner at the top of the page.
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
@@ -38,41 +37,15 @@ from sinkmap.contract import (
 from sinkmap.errors import OutputError
 from sinkmap.files import atomic_path, build_time
 from sinkmap.paths import Paths
+from sinkmap.publish import markup
 from sinkmap.publish.account_json import account_rows, read_account
+from sinkmap.publish.markup import Column
 from sinkmap.publish.quicklook import (
     SYNTHETIC_BANNER,
     quicklook_png,
     sensitivity_png,
     timeseries_png,
 )
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-       margin: 0; color: #1b1b1b; background: #fafafa; line-height: 1.45; }
-main { max-width: 1120px; margin: 0 auto; padding: 0 24px 48px; }
-h1 { font-size: 1.7em; margin: 0.6em 0 0.1em; }
-h2 { border-bottom: 2px solid #238443; padding-bottom: 4px; margin-top: 2em; }
-h3 { margin-bottom: 0.3em; }
-.banner { background: #b00020; color: #fff; font-weight: 700; font-size: 1.35em;
-          text-align: center; padding: 14px 10px; letter-spacing: 0.04em; }
-.banner small { display: block; font-weight: 400; font-size: 0.65em; letter-spacing: 0; }
-.meta { color: #555; font-size: 0.92em; }
-.figures { display: flex; flex-wrap: wrap; gap: 12px; }
-figure { margin: 0; flex: 1 1 480px; background: #fff; border: 1px solid #ddd; padding: 6px; }
-figure img { width: 100%; height: auto; display: block; }
-figcaption { font-size: 0.88em; color: #444; padding-top: 4px; }
-table { border-collapse: collapse; margin: 8px 0 16px; background: #fff; font-size: 0.9em; }
-th, td { border: 1px solid #d0d0d0; padding: 3px 8px; vertical-align: top; }
-th { background: #eef5ee; text-align: left; }
-td { overflow-wrap: anywhere; }
-td.num { overflow-wrap: normal; text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-pre { background: #fff; border: 1px solid #ddd; padding: 10px; overflow-x: auto; font-size: 0.85em; }
-code { font-size: 0.9em; word-break: break-all; }
-.scroll { overflow-x: auto; max-width: 100%; }
-.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 6px 10px; }
-"""
-
-Column = tuple[str, str, Callable[[Any], str] | None]  # header, key, number formatter
 
 
 def build_report(
@@ -165,7 +138,7 @@ def build_report(
     doc = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(heading)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{html.escape(heading)}</title><style>{markup.CSS}</style></head><body>"
         + "\n".join(parts)
         + "</body></html>\n"
     )
@@ -205,7 +178,7 @@ def _figures(
                 aoi_gpkg=_aoi(results, year),
                 title=title.format(year=year),
             )
-            figs.append((captions[name].format(year=year), _data_uri(png)))
+            figs.append((captions[name].format(year=year), markup.data_uri(png)))
         maps.append((f"Year {year}", figs))
     for y0, y1 in intervals:
         png = _quicklook(
@@ -217,10 +190,10 @@ def _figures(
             title=FLUX_TITLE.format(y0=y0, y1=y1),
         )
         caption = f"Net CO2e flux {y0}&ndash;{y1} (Mg CO2e/ha/yr; red = emissions, blue = removals)"
-        maps.append((f"Interval {y0}&ndash;{y1}", [(caption, _data_uri(png))]))
+        maps.append((f"Interval {y0}&ndash;{y1}", [(caption, markup.data_uri(png))]))
     series = None
     if account_path.exists():
-        series = _data_uri(timeseries_png(account_path, tmp / "timeseries.png"))
+        series = markup.data_uri(timeseries_png(account_path, tmp / "timeseries.png"))
     return maps, series
 
 
@@ -235,15 +208,6 @@ def _quicklook(png: Path, tif: Path, tmp_png: Path, **kwargs: Any) -> Path:
 def _aoi(results: Path, year: int) -> Path | None:
     gpkg = results / str(year) / f"sinkmap_{year}.gpkg"
     return gpkg if gpkg.exists() else None
-
-
-def _data_uri(png: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
-
-
-def _img(caption: str, uri: str) -> str:
-    alt = html.escape(re.sub(r"&\w+;", "-", caption), quote=True)
-    return f'<figure><img alt="{alt}" src="{uri}"><figcaption>{caption}</figcaption></figure>'
 
 
 # -- sections ----------------------------------------------------------------------------------------
@@ -262,9 +226,9 @@ def _summary_section(account: pd.DataFrame | None, series: str | None) -> list[s
         if s is not None:
             rec |= {
                 "area_ha": s["area_ha"],
-                "stock": _with_mc(s, "stock_mgc", _f0),
+                "stock": _with_mc(s, "stock_mgc", markup.f0),
                 "density": s["stock_density_mgc_per_ha"],
-                "sd_net": _with_mc(s, "net_flux_mgco2e_per_yr", _f1),
+                "sd_net": _with_mc(s, "net_flux_mgco2e_per_yr", markup.f1),
                 "sd_emissions": s["emissions_mgco2e_per_yr"],
                 "sd_removals": s["removals_mgco2e_per_yr"],
             }
@@ -276,20 +240,20 @@ def _summary_section(account: pd.DataFrame | None, series: str | None) -> list[s
             }
         records.append(rec)
     columns: list[Column] = [
-        ("Year", "year", _text),  # (as numbers: never wrapped)
-        ("Interval", "interval", _text),
-        ("Area (ha)", "area_ha", _f1),
-        ("Total stock (Mg C)", "stock", _text),
-        ("Mean density (Mg C/ha)", "density", _f1),
-        ("Net flux, stock-difference (Mg CO2e/yr)", "sd_net", _text),
-        ("Emissions, stock-difference (Mg CO2e/yr)", "sd_emissions", _f1),
-        ("Removals, stock-difference (Mg CO2e/yr)", "sd_removals", _f1),
+        ("Year", "year", markup.text),  # (as numbers: never wrapped)
+        ("Interval", "interval", markup.text),
+        ("Area (ha)", "area_ha", markup.f1),
+        ("Total stock (Mg C)", "stock", markup.text),
+        ("Mean density (Mg C/ha)", "density", markup.f1),
+        ("Net flux, stock-difference (Mg CO2e/yr)", "sd_net", markup.text),
+        ("Emissions, stock-difference (Mg CO2e/yr)", "sd_emissions", markup.f1),
+        ("Removals, stock-difference (Mg CO2e/yr)", "sd_removals", markup.f1),
     ]
     if gl:
         columns += [
-            ("Net flux, gain-loss (Mg CO2e/yr)", "gl_net", _f1),
-            ("Emissions, gain-loss (Mg CO2e/yr)", "gl_emissions", _f1),
-            ("Removals, gain-loss (Mg CO2e/yr)", "gl_removals", _f1),
+            ("Net flux, gain-loss (Mg CO2e/yr)", "gl_net", markup.f1),
+            ("Emissions, gain-loss (Mg CO2e/yr)", "gl_emissions", markup.f1),
+            ("Removals, gain-loss (Mg CO2e/yr)", "gl_removals", markup.f1),
         ]
     out.append(
         "<p>The whole area of interest (zone <code>aoi</code>), all land-cover classes and all four "
@@ -299,12 +263,12 @@ def _summary_section(account: pd.DataFrame | None, series: str | None) -> list[s
         + ("" if gl else " (the account has no gain-loss rows)")
         + ".</p>"
     )
-    out.append(_table(columns, records, table_id="totals"))
+    out.append(markup.table(columns, records, table_id="totals"))
     out += _mc_note(account)
     if series:
         out.append(
             '<div class="figures">'
-            + _img(
+            + markup.img(
                 "County total stock per year and net CO2e flux per interval by both methods "
                 "(emissions +, removals &minus;)",
                 series,
@@ -322,7 +286,7 @@ def _maps_section(maps: list[tuple[str, list[tuple[str, str]]]]) -> list[str]:
     ]
     for heading, figs in maps:
         out.append(f"<h3>{heading}</h3>")
-        out.append('<div class="figures">' + "".join(_img(c, u) for c, u in figs) + "</div>")
+        out.append('<div class="figures">' + "".join(markup.img(c, u) for c, u in figs) + "</div>")
     return out
 
 
@@ -340,15 +304,15 @@ def _class_section(account: pd.DataFrame | None) -> list[str]:
         ("Code", "class_code", None),
         ("Class", "class_name", None),
         ("IPCC category", "ipcc_category", None),
-        ("Area (ha)", "area_ha", _f1),
-        ("Stock (Mg C)", "stock_mgc", _f0),
-        ("Density (Mg C/ha)", "stock_density_mgc_per_ha", _f1),
-        ("Net flux, stock-difference (Mg CO2e/yr)", "net_flux_mgco2e_per_yr", _f1),
-        ("Emissions, stock-difference (Mg CO2e/yr)", "emissions_mgco2e_per_yr", _f1),
-        ("Removals, stock-difference (Mg CO2e/yr)", "removals_mgco2e_per_yr", _f1),
+        ("Area (ha)", "area_ha", markup.f1),
+        ("Stock (Mg C)", "stock_mgc", markup.f0),
+        ("Density (Mg C/ha)", "stock_density_mgc_per_ha", markup.f1),
+        ("Net flux, stock-difference (Mg CO2e/yr)", "net_flux_mgco2e_per_yr", markup.f1),
+        ("Emissions, stock-difference (Mg CO2e/yr)", "emissions_mgco2e_per_yr", markup.f1),
+        ("Removals, stock-difference (Mg CO2e/yr)", "removals_mgco2e_per_yr", markup.f1),
     ]
     if not gain_loss.empty:
-        columns.append(("Net flux, gain-loss (Mg CO2e/yr)", "gl_net", _f1))
+        columns.append(("Net flux, gain-loss (Mg CO2e/yr)", "gl_net", markup.f1))
     for year, rows in classes.groupby("year", sort=True):
         gl = _by(gain_loss[gain_loss["year"] == year], "class_code")
         interval = _interval(rows.iloc[0])
@@ -359,7 +323,7 @@ def _class_section(account: pd.DataFrame | None) -> list[str]:
             g = gl.get(rec["class_code"])
             rec["gl_net"] = None if g is None else g["net_flux_mgco2e_per_yr"]
             records.append(rec)
-        out.append(_table(columns, records, table_id=f"classes-{int(year)}"))
+        out.append(markup.table(columns, records, table_id=f"classes-{int(year)}"))
     return out
 
 
@@ -381,14 +345,14 @@ def _state_section(results: Path, years: Sequence[int]) -> list[str]:
         ("Land category", "land_category", None),
         ("Transition", "transition", None),
         ("Stratum", "stratum", None),
-        ("Area (ha)", "area_ha", _f1),
-        ("Stock (Mg C)", "stock_total_mgc", _f0),
-        ("Density (Mg C/ha)", "stock_density_mgc_per_ha", _f1),
+        ("Area (ha)", "area_ha", markup.f1),
+        ("Stock (Mg C)", "stock_total_mgc", markup.f0),
+        ("Density (Mg C/ha)", "stock_density_mgc_per_ha", markup.f1),
     ]
     for year, path in tables:
         rows = pd.read_csv(path).to_dict("records")
         out.append(f"<h3>{year}</h3>")
-        out.append(_table(columns, rows, table_id=f"state-{year}"))
+        out.append(markup.table(columns, rows, table_id=f"state-{year}"))
     return out
 
 
@@ -403,7 +367,7 @@ def _filter_section(results: Path, years: Sequence[int]) -> list[str]:
     if not rows:
         return []
     columns: list[Column] = [("Year", "year", None)] + [
-        (f"{q[0].upper()}{q[1:]} (ha)", q, _f1) for q, _ in CHANGE_FILTER_ROWS
+        (f"{q[0].upper()}{q[1:]} (ha)", q, markup.f1) for q, _ in CHANGE_FILTER_ROWS
     ]
     return [
         "<h2>Change filtering</h2>",
@@ -411,7 +375,7 @@ def _filter_section(results: Path, years: Sequence[int]) -> list[str]:
         "years (persistence) and patches of change below the minimum mapping unit keep their "
         "classes (docs/accounting.md). Areas changed against the mapped year before, as mapped and "
         "after filtering.</p>",
-        _table(columns, rows, table_id="change-filter"),
+        markup.table(columns, rows, table_id="change-filter"),
     ]
 
 
@@ -428,30 +392,30 @@ def _accuracy_section(results: Path) -> list[str]:
     ]
     columns: list[Column] = [
         ("Stratum", "stratum_name", None),
-        ("Units", "sample_units", _f0),
-        ("Mapped (ha)", "mapped_area_ha", _f1),
-        ("Adjusted (ha)", "adjusted_area_ha", _f1),
-        ("± 95 % (ha)", "adjusted_area_ha_ci95", _f1),
-        ("User's", "users_accuracy", _f2),
-        ("Producer's", "producers_accuracy", _f2),
-        ("Overall", "overall_accuracy", _f2),
+        ("Units", "sample_units", markup.f0),
+        ("Mapped (ha)", "mapped_area_ha", markup.f1),
+        ("Adjusted (ha)", "adjusted_area_ha", markup.f1),
+        ("± 95 % (ha)", "adjusted_area_ha_ci95", markup.f1),
+        ("User's", "users_accuracy", markup.f2),
+        ("Producer's", "producers_accuracy", markup.f2),
+        ("Overall", "overall_accuracy", markup.f2),
     ]
     flux_columns: list[Column] = [
         ("Method", "method", None),
         ("Stratum", "stratum_name", None),
-        ("Mapped net flux (Mg CO2e/yr)", "net_flux_mapped_mgco2e_per_yr", _f0),
-        ("Per ha (Mg CO2e/ha/yr)", "net_flux_mgco2e_per_ha_yr", _f2),
-        ("Adjusted area (ha)", "adjusted_area_ha", _f1),
-        ("Adjusted net flux (Mg CO2e/yr)", "net_flux_adjusted_mgco2e_per_yr", _f0),
-        ("2.5th pct.", "net_flux_adjusted_mgco2e_per_yr_p025", _f0),
-        ("97.5th pct.", "net_flux_adjusted_mgco2e_per_yr_p975", _f0),
+        ("Mapped net flux (Mg CO2e/yr)", "net_flux_mapped_mgco2e_per_yr", markup.f0),
+        ("Per ha (Mg CO2e/ha/yr)", "net_flux_mgco2e_per_ha_yr", markup.f2),
+        ("Adjusted area (ha)", "adjusted_area_ha", markup.f1),
+        ("Adjusted net flux (Mg CO2e/yr)", "net_flux_adjusted_mgco2e_per_yr", markup.f0),
+        ("2.5th pct.", "net_flux_adjusted_mgco2e_per_yr_p025", markup.f0),
+        ("97.5th pct.", "net_flux_adjusted_mgco2e_per_yr_p975", markup.f0),
         ("Interval includes", "uncertainty_sources", None),
     ]
     for path in found:
         interval = path.parent.name
         rows = pd.read_csv(path).to_dict("records")
         out.append(f"<h3>{html.escape(interval)}</h3>")
-        out.append(_table(columns, rows, table_id=f"accuracy-{interval}"))
+        out.append(markup.table(columns, rows, table_id=f"accuracy-{interval}"))
         adjusted = path.parent / "adjusted_account.csv"
         if adjusted.exists():
             out.append(
@@ -461,7 +425,7 @@ def _accuracy_section(results: Path) -> list[str]:
                 "draws.</p>"
             )
             rows = pd.read_csv(adjusted).to_dict("records")
-            out.append(_table(flux_columns, rows, table_id=f"adjusted-{interval}"))
+            out.append(markup.table(flux_columns, rows, table_id=f"adjusted-{interval}"))
     return out
 
 
@@ -481,9 +445,9 @@ def _uncertainty_section(results: Path, tmp: Path) -> list[str]:
     ]
     columns: list[Column] = [
         ("Parameter", "parameter", None),
-        ("Share of the variance", "variance_share", _f2),
-        ("SD, all drawn", "sd", _f0),
-        ("SD, parameter at its value", "sd_parameter_fixed", _f0),
+        ("Share of the variance", "variance_share", markup.f2),
+        ("SD, all drawn", "sd", markup.f0),
+        ("SD, parameter at its value", "sd_parameter_fixed", markup.f0),
         ("Units", "units", None),
     ]
     last = int(table["year"].max())
@@ -501,8 +465,10 @@ def _uncertainty_section(results: Path, tmp: Path) -> list[str]:
             rows, tmp / f"sensitivity_{k}.png", title=re.sub("&ndash;", "-", caption)
         )
         out.append(f"<h3>{caption}</h3>")
-        out.append(_img(f"{caption}: share of the variance per parameter", _data_uri(png)))
-        out.append(_table(columns, rows.to_dict("records"), table_id=f"sensitivity-{k}"))
+        out.append(
+            markup.img(f"{caption}: share of the variance per parameter", markup.data_uri(png))
+        )
+        out.append(markup.table(columns, rows.to_dict("records"), table_id=f"sensitivity-{k}"))
     return out
 
 
@@ -522,13 +488,13 @@ def _zones_section(account: pd.DataFrame | None) -> list[str]:
     columns: list[Column] = [
         ("Zone", "zone_id", None),
         ("Name", "zone_name", None),
-        ("Area (ha)", "area_ha", _f1),
-        ("Stock (Mg C)", "stock", _text),
-        ("Density (Mg C/ha)", "stock_density_mgc_per_ha", _f1),
-        ("Net flux, stock-difference (Mg CO2e/yr)", "sd_net", _text),
+        ("Area (ha)", "area_ha", markup.f1),
+        ("Stock (Mg C)", "stock", markup.text),
+        ("Density (Mg C/ha)", "stock_density_mgc_per_ha", markup.f1),
+        ("Net flux, stock-difference (Mg CO2e/yr)", "sd_net", markup.text),
     ]
     if not gl.empty:
-        columns.append(("Net flux, gain-loss (Mg CO2e/yr)", "gl_net", _f1))
+        columns.append(("Net flux, gain-loss (Mg CO2e/yr)", "gl_net", markup.f1))
     for year in sorted(set(sd["year"]) | set(gl["year"])):
         s = _by(sd[sd["year"] == year], "zone_id")
         g = _by(gl[gl["year"] == year], "zone_id")
@@ -538,15 +504,15 @@ def _zones_section(account: pd.DataFrame | None) -> list[str]:
             if row is None:
                 continue
             rec = dict(row) | {
-                "stock": _with_mc(row, "stock_mgc", _f0),
-                "sd_net": _with_mc(row, "net_flux_mgco2e_per_yr", _f1),
+                "stock": _with_mc(row, "stock_mgc", markup.f0),
+                "sd_net": _with_mc(row, "net_flux_mgco2e_per_yr", markup.f1),
                 "gl_net": None if zone not in g else g[zone]["net_flux_mgco2e_per_yr"],
             }
             records.append(rec)
         interval = next((_interval(r) for r in s.values() if _interval(r)), "")
         when = f" (flux of {interval})" if interval else " (first year: no flux)"
         out.append(f"<h3>{int(year)}{html.escape(when)}</h3>")
-        out.append(_table(columns, records, table_id=f"zones-{int(year)}"))
+        out.append(markup.table(columns, records, table_id=f"zones-{int(year)}"))
     out += _mc_note(account)
     return out
 
@@ -634,7 +600,7 @@ def _methods_section(
             ("Citation", "citation", None),
             ("Files", "files", None),
         ]
-        out.append(_table(columns, rows, table_id="datasets"))
+        out.append(markup.table(columns, rows, table_id="datasets"))
 
     table_path = params.get("table") if isinstance(params, dict) else None
     pools = _resolve(table_path, config_path) if table_path else None
@@ -649,7 +615,7 @@ def _methods_section(
             out.append("<h3>Carbon pool table</h3>")
             out.append(f"<p>From <code>{html.escape(str(table_path))}</code> (Mg C/ha).</p>")
             cols: list[Column] = [(c, c, None) for c in df.columns]
-            out.append(_table(cols, df.to_dict("records"), table_id="pools"))
+            out.append(markup.table(cols, df.to_dict("records"), table_id="pools"))
     strata_path = params.get("strata") if isinstance(params, dict) else None
     strata = _resolve(strata_path, config_path) if strata_path else None
     if strata is not None:
@@ -661,7 +627,7 @@ def _methods_section(
             "fractions, rotation; each row with its sources and whether they were confirmed.</p>"
         )
         cols = [(c, c, None) for c in df.columns]
-        out.append(_table(cols, df.to_dict("records"), table_id="strata"))
+        out.append(markup.table(cols, df.to_dict("records"), table_id="strata"))
     return out
 
 
@@ -707,17 +673,6 @@ def _registry(config: dict[str, Any], config_path: Path) -> dict[str, dict[str, 
     return {str(k): v for k, v in data.items() if isinstance(v, dict)}
 
 
-def _present(v: Any) -> bool:
-    if v is None:
-        return False
-    try:
-        if pd.isna(v):
-            return False
-    except (TypeError, ValueError):  # a list or another non-scalar
-        pass
-    return str(v) != ""
-
-
 def _by(rows: pd.DataFrame, key: str) -> dict[Any, dict[str, Any]]:
     """The records of ``rows`` by ``key``; :class:`OutputError` when a key repeats."""
     out: dict[Any, dict[str, Any]] = {}
@@ -735,16 +690,16 @@ def _by(rows: pd.DataFrame, key: str) -> dict[Any, dict[str, Any]]:
 
 def _interval(row: Any) -> str:
     start, end = row["interval_start"], row["interval_end"]
-    return f"{int(start)}\u2013{int(end)}" if _present(start) and _present(end) else ""
+    return f"{int(start)}\u2013{int(end)}" if markup.present(start) and markup.present(end) else ""
 
 
 def _with_mc(row: Any, column: str, fmt: Callable[[Any], str]) -> str | None:
     """``row[column]`` formatted, with its Monte Carlo 95 % interval in brackets when given."""
     value, lo, hi = row[column], row[f"{column}_p025"], row[f"{column}_p975"]
-    if not _present(value):
+    if not markup.present(value):
         return None
     text = fmt(value)
-    if _present(lo) and _present(hi):
+    if markup.present(lo) and markup.present(hi):
         text += f" ({fmt(lo)} \u2013 {fmt(hi)})"
     return text
 
@@ -759,44 +714,3 @@ def _mc_note(account: pd.DataFrame) -> list[str]:
         f"of {n} draws; IPCC Approach 2). The 90 % interval (VCS, CDM) and the Monte Carlo "
         "standard error of each bound are in carbon_account.csv.</p>"
     ]
-
-
-def _text(v: Any) -> str:
-    return html.escape(str(v))
-
-
-def _f0(v: Any) -> str:
-    return f"{float(v):,.0f}"
-
-
-def _f2(v: Any) -> str:
-    return f"{float(v):,.2f}"
-
-
-def _f1(v: Any) -> str:
-    return f"{float(v):,.1f}"
-
-
-def _table(columns: Sequence[Column], rows: Sequence[dict[str, Any]], *, table_id: str) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h, _, _ in columns)
-    body = []
-    for row in rows:
-        cells = []
-        for _, key, fmt in columns:
-            v = row.get(key)
-            if not _present(v):
-                cells.append("<td></td>")
-            elif fmt is not None:
-                cells.append(f'<td class="num">{fmt(v)}</td>')
-            else:
-                text = html.escape(str(v)).replace("\n", "<br>")
-                cells.append(f"<td>{text}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (
-        f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>'
-        + "".join(body)
-        + "</tbody></table></div>"
-    )
-
-
-# -- command line ------------------------------------------------------------------------------------

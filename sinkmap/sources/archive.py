@@ -146,14 +146,7 @@ class ArchiveAdapter(HttpClient):
         if source is None and self.offline_mode():
             cached = self.from_cache(plan.url, target)
             if cached is not None:
-                source = RawFile(
-                    "source",
-                    plan.name,
-                    cached.size,
-                    cached.sha256,
-                    plan.url,
-                    published_checksum=cached.published_checksum,
-                )
+                source = cached.record("source", plan.name, plan.url)
                 remember_file(folder, source, stub)
         if source is None:
             if self.offline_mode():
@@ -204,14 +197,7 @@ class ArchiveAdapter(HttpClient):
                 md5_source=source,
                 expected_size=size,
             )
-        return RawFile(
-            "source",
-            plan.name,
-            got.size,
-            got.sha256,
-            plan.url,
-            published_checksum=got.published_checksum,
-        )
+        return got.record("source", plan.name, plan.url)
 
     def _published(
         self, session: requests.Session, dataset: Dataset, plan: ArchivePlan

@@ -106,6 +106,12 @@ class Downloaded:
     #: ``"md5:<hex>"`` announced by the publisher and verified, or None if none was announced.
     published_checksum: str | None = None
 
+    def record(self, layer: str, name: str, url: str) -> RawFile:
+        """The manifest's record of the file, saved as ``name`` for ``layer`` from ``url``."""
+        return RawFile(
+            layer, name, self.size, self.sha256, url, published_checksum=self.published_checksum
+        )
+
 
 def base_url_env_var(dataset_name: str) -> str:
     """The environment variable that overrides ``dataset_name``'s base URL."""
@@ -580,14 +586,7 @@ class HttpTilesAdapter(HttpClient):
             if found is None:
                 still.append(item)
                 continue
-            records[item.path] = RawFile(
-                item.layer,
-                item.path.name,
-                found.size,
-                found.sha256,
-                item.url,
-                published_checksum=found.published_checksum,
-            )
+            records[item.path] = found.record(item.layer, item.path.name, item.url)
         return still
 
     def _download(self, session: requests.Session, dataset: Dataset, item: PlannedFile) -> RawFile:
@@ -601,14 +600,7 @@ class HttpTilesAdapter(HttpClient):
             check=lambda tmp: _check_raster(tmp, dataset, item),
             etag_md5=str(dataset.options.get("checksums", "")).lower() == "etag",
         )
-        return RawFile(
-            item.layer,
-            item.path.name,
-            got.size,
-            got.sha256,
-            item.url,
-            published_checksum=got.published_checksum,
-        )
+        return got.record(item.layer, item.path.name, item.url)
 
 
 def _check_status(response: requests.Response, url: str, what: str, fix: str) -> None:

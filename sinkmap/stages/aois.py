@@ -202,9 +202,6 @@ def write_mosaics(groups: Mapping[str, Path], out: Path) -> list[Path]:
     beside it. The groups' grids are windows of one lattice that do not overlap, so each pixel
     comes from the one group that has it. Returns the VRTs written."""
     import shutil
-    from xml.sax.saxutils import escape, quoteattr
-
-    import rasterio
 
     rasters: dict[Path, list[Path]] = {}
     for folder in groups.values():
@@ -213,65 +210,9 @@ def write_mosaics(groups: Mapping[str, Path], out: Path) -> list[Path]:
                 rasters.setdefault(path.relative_to(folder), []).append(path)
     written = []
     for rel, sources in rasters.items():
-        opened = []
-        for src in sources:
-            with rasterio.open(src) as ds:
-                opened.append((src, ds.transform, ds.width, ds.height))
-                if len(opened) == 1:
-                    first = {
-                        "crs": ds.crs.to_wkt(),
-                        "dtype": ds.dtypes[0],
-                        "nodata": ds.nodata,
-                        "tags": ds.tags(),
-                        "description": ds.descriptions[0] or "",
-                        "colormap": ds.colormap(1) if ds.colorinterp[0].name == "palette" else None,
-                    }
-        res = opened[0][1].a
-        left = min(t.c for _, t, _, _ in opened)
-        top = max(t.f for _, t, _, _ in opened)
-        right = max(t.c + w * res for _, t, w, _ in opened)
-        bottom = min(t.f - h * res for _, t, _, h in opened)
-        width, height = round((right - left) / res), round((top - bottom) / res)
         target = out / rel.with_suffix(".vrt")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        nodata = first["nodata"]
-        lines = [
-            f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
-            f"  <SRS>{escape(first['crs'])}</SRS>",
-            f"  <GeoTransform>{left!r}, {res!r}, 0.0, {top!r}, 0.0, {-res!r}</GeoTransform>",
-            "  <Metadata>",
-            *(
-                f"    <MDI key={quoteattr(k)}>{escape(v)}</MDI>"
-                for k, v in sorted(first["tags"].items())
-            ),
-            "  </Metadata>",
-            f'  <VRTRasterBand dataType="{_VRT_TYPES[first["dtype"]]}" band="1">',
-            f"    <Description>{escape(first['description'])}</Description>",
-        ]
-        if nodata is not None:
-            lines.append(f"    <NoDataValue>{_vrt_number(nodata)}</NoDataValue>")
-        if first["colormap"]:
-            lines.append("    <ColorInterp>Palette</ColorInterp>")
-            lines.append("    <ColorTable>")
-            top_code = max(first["colormap"])
-            for code in range(top_code + 1):
-                r, g, b, a = first["colormap"].get(code, (0, 0, 0, 0))
-                lines.append(f'      <Entry c1="{r}" c2="{g}" c3="{b}" c4="{a}"/>')
-            lines.append("    </ColorTable>")
-        for src, t, w, h in opened:
-            x, y = round((t.c - left) / res), round((top - t.f) / res)
-            href = os.path.relpath(src, target.parent)
-            lines += [
-                "    <SimpleSource>",
-                f'      <SourceFilename relativeToVRT="1">{escape(href)}</SourceFilename>',
-                "      <SourceBand>1</SourceBand>",
-                f'      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>',
-                f'      <DstRect xOff="{x}" yOff="{y}" xSize="{w}" ySize="{h}"/>',
-                "    </SimpleSource>",
-            ]
-        lines += ["  </VRTRasterBand>", "</VRTDataset>", ""]
         with atomic_path(target) as tmp:
-            tmp.write_text("\n".join(lines), encoding="utf-8")
+            tmp.write_text(_vrt(sources, target.parent), encoding="utf-8")
         style = sources[0].with_suffix(".qml")
         if style.is_file():
             shutil.copyfile(style, target.with_suffix(".qml"))
@@ -280,24 +221,55 @@ def write_mosaics(groups: Mapping[str, Path], out: Path) -> list[Path]:
     return written
 
 
-#: GDAL's names of the data types the layers use.
-_VRT_TYPES = {
-    "uint8": "Byte",
-    "int8": "Int8",
-    "uint16": "UInt16",
-    "int16": "Int16",
-    "uint32": "UInt32",
-    "int32": "Int32",
-    "float32": "Float32",
-    "float64": "Float64",
-}
+def _vrt(sources: list[Path], folder: Path) -> str:
+    """The VRT (in ``folder``) of single-band rasters on one lattice that do not overlap: the
+    union of their extents, each placed by its transform, described by the first."""
+    from xml.sax.saxutils import escape, quoteattr
 
+    import rasterio
+    from rasterio.dtypes import dtype_rev, typename_fwd
 
-def _vrt_number(value: float) -> str:
-    return (
-        "nan"
-        if value != value
-        else repr(float(value))
-        if not float(value).is_integer()
-        else str(int(value))
-    )
+    places = []
+    for src in sources:
+        with rasterio.open(src) as ds:
+            places.append((src, ds.transform, ds.width, ds.height))
+    with rasterio.open(sources[0]) as ds:
+        crs, dtype, nodata, tags = ds.crs.to_wkt(), ds.dtypes[0], ds.nodata, ds.tags()
+        description = ds.descriptions[0] or ""
+        colormap = ds.colormap(1) if ds.colorinterp[0].name == "palette" else None
+    res = places[0][1].a
+    left = min(t.c for _, t, _, _ in places)
+    top = max(t.f for _, t, _, _ in places)
+    right = max(t.c + w * res for _, t, w, _ in places)
+    bottom = min(t.f - h * res for _, t, _, h in places)
+    lines = [
+        f'<VRTDataset rasterXSize="{round((right - left) / res)}" '
+        f'rasterYSize="{round((top - bottom) / res)}">',
+        f"  <SRS>{escape(crs)}</SRS>",
+        f"  <GeoTransform>{left!r}, {res!r}, 0.0, {top!r}, 0.0, {-res!r}</GeoTransform>",
+        "  <Metadata>",
+        *(f"    <MDI key={quoteattr(k)}>{escape(v)}</MDI>" for k, v in sorted(tags.items())),
+        "  </Metadata>",
+        f'  <VRTRasterBand dataType="{typename_fwd[dtype_rev[dtype]]}" band="1">',
+        f"    <Description>{escape(description)}</Description>",
+    ]
+    if nodata is not None:
+        lines.append(f"    <NoDataValue>{nodata!r}</NoDataValue>")
+    if colormap:
+        lines += ["    <ColorInterp>Palette</ColorInterp>", "    <ColorTable>"]
+        for code in range(max(colormap) + 1):
+            r, g, b, a = colormap.get(code, (0, 0, 0, 0))
+            lines.append(f'      <Entry c1="{r}" c2="{g}" c3="{b}" c4="{a}"/>')
+        lines.append("    </ColorTable>")
+    for src, t, w, h in places:
+        x, y = round((t.c - left) / res), round((top - t.f) / res)
+        lines += [
+            "    <SimpleSource>",
+            f'      <SourceFilename relativeToVRT="1">{escape(os.path.relpath(src, folder))}'
+            "</SourceFilename>",
+            "      <SourceBand>1</SourceBand>",
+            f'      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>',
+            f'      <DstRect xOff="{x}" yOff="{y}" xSize="{w}" ySize="{h}"/>',
+            "    </SimpleSource>",
+        ]
+    return "\n".join([*lines, "  </VRTRasterBand>", "</VRTDataset>", ""])

@@ -504,6 +504,7 @@ def test_fetches_side_by_side_download_a_tile_once(registry, server, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     cache = tmp_path / "cache"
+    server.fail(AGB_PATH, "stall")  # the first download takes 1 s: the others ask meanwhile
 
     def one(i: int) -> Manifest:
         return fetch(

@@ -313,5 +313,6 @@ def test_an_aoi_split_into_groups_of_tiles_adds_up_to_the_whole(tmp_path: Path) 
             window = rasterio.windows.from_bounds(*vrt.bounds, transform=tif.transform)
             ours, theirs = vrt.read(1), tif.read(1, window=window.round_offsets().round_lengths())
             assert np.array_equal(ours, theirs, equal_nan=name != "land_cover"), name
-            assert (vrt.colormap(1) == tif.colormap(1)) if name == "land_cover" else True
+            if name == "land_cover":
+                assert vrt.colormap(1) == tif.colormap(1)
     assert (tmp_path / "mosaic" / "2021" / "carbon_stock_total.qml").is_file()

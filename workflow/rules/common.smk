@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from sinkmap.config import load_config
+from sinkmap.contract import YEAR_QUICKLOOKS
 from sinkmap.errors import SinkmapError
 from sinkmap.paths import GAIN_LOSS_PARTS, STOCK_LAYERS
 from sinkmap.sources import get_dataset
@@ -343,13 +344,9 @@ def core_outputs():
 
 def quicklook_inputs(wildcards):
     """The layers a year's quick looks map (:data:`sinkmap.contract.YEAR_QUICKLOOKS`)."""
-    out = {
-        "stock": str(P.stock(wildcards.year, "total")),
-        "land_cover": str(P.aligned("land_cover", wildcards.year)),
-    }
-    if STATEFUL:
-        out["stratum"] = str(P.state(wildcards.year, "stratum"))
-    return out
+    folder = P.year_dir(wildcards.year)
+    names = P.quicklooks(wildcards.year, stateful=STATEFUL)
+    return {name: str(folder / YEAR_QUICKLOOKS[name][0]) for name in names}
 
 
 def quicklook_outputs():
