@@ -17,6 +17,7 @@ from sinkmap.config import expand_aois, load_aoi_configs, summable_uncertainty
 from sinkmap.errors import SinkmapError
 from sinkmap.paths import Paths
 from sinkmap.stages.context import Run, split_into_groups
+from sinkmap.stages.jobserver import start as start_job_server
 from sinkmap.stages.runlock import record_owner
 
 min_version("8.10")
@@ -73,6 +74,7 @@ else:
     # a module's onstart is not run: the run records its lock owner here (runlock.py)
     onstart:
         record_owner()
+        start_job_server(workflow)
 
     rule aois_account:
         input:

@@ -126,9 +126,14 @@ _SCRIPT = re.compile(r"tmp[\w-]*\.(\w+)\.py$")
 def _label(proc: psutil.Process) -> str:
     """What a process of the run is: the workflow script it runs (= its rule), or its name."""
     try:
-        cmd = proc.cmdline() or [proc.name()]
+        name = proc.name()
+        cmd = proc.cmdline() or [name]
     except psutil.Error:  # it ended between the listing and this
         return "?"
+    if name.startswith("sinkmap:"):  # a job forked from the run's job server, named by its rule
+        return name.removeprefix("sinkmap:")
+    if any(part.endswith("sinkmap.stages.jobserver") for part in cmd[:3]):
+        return "jobserver"
     for part in cmd:
         m = _SCRIPT.search(part)
         if m:
@@ -138,8 +143,18 @@ def _label(proc: psutil.Process) -> str:
     return Path(cmd[0]).name
 
 
+def _pss(proc: psutil.Process, rss: int) -> int:
+    """A process's proportional set size (its private pages and its share of shared ones), or
+    its RSS where the system does not tell."""
+    try:
+        return int(getattr(proc.memory_full_info(), "pss", rss))
+    except psutil.AccessDenied:
+        return rss
+
+
 class Sampler(threading.Thread):
-    """Samples the RSS of a process tree every ``SAMPLE_S`` seconds, and others' CPU time."""
+    """Samples the memory of a process tree every ``SAMPLE_S`` seconds (each process's RSS, the
+    tree's total in PSS), and others' CPU time."""
 
     def __init__(self, root_pid: int) -> None:
         super().__init__(daemon=True)
@@ -180,9 +195,10 @@ class Sampler(threading.Thread):
             for p in procs:
                 try:
                     rss = p.memory_info().rss
+                    # the tree's total in PSS: the jobs forked from the job server share its pages
+                    total += _pss(p, rss)
                 except psutil.Error:
                     continue
-                total += rss
                 label = self.peak_proc.get(p.pid, ("", 0))[0]
                 if label in ("", "python", "python3", "sh", "bash", "?"):
                     label = _label(p)  # until the process runs its script
@@ -467,7 +483,7 @@ def report(result: dict[str, Any]) -> None:
             f"run: {'ok' if run['returncode'] == 0 else 'FAILED rc=' + str(run['returncode'])}"
             f", wall {run['wall_s']:.0f} s ({run['wall_s'] / 60:.1f} min, "
             f"{run['wall_s'] / years / 60:.1f} min per year), "
-            f"peak RSS tree {run['peak_rss_tree_mb']:,.0f} MB, largest process "
+            f"peak memory of the tree (PSS) {run['peak_rss_tree_mb']:,.0f} MB, largest process "
             f"{run['peak_rss_process_mb']:,.0f} MB ({run['peak_rss_process']}); other processes "
             f"used {run['other_processes_cpu_s']:.0f} CPU s"
         )

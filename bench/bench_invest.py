@@ -45,7 +45,7 @@ INVEST_SPEC = "natcap.invest==3.20.*"
 #: pygeoprocessing (an sdist on Linux) does not compile with Cython >= 3.1.
 BUILD_DEPS = [
     "cython>=3.0,<3.1",
-    "setuptools>=64",
+    "setuptools>=77",  # PEP 639 license strings in pygeoprocessing's pyproject.toml
     "wheel",
     "setuptools_scm>=8",
     "babel",
@@ -60,7 +60,8 @@ RASTERS = [
 ]
 
 # Runs in bench/.venv-invest: InVEST's execute(), timed, then InVEST's own summary function on the
-# per-pool intermediate rasters. Prints one JSON line.
+# per-pool intermediate rasters. Prints one JSON line. Without "alt": the baseline's storage only
+# (bench_invest_stock.py).
 INVEST_CHILD = r"""
 import csv, json, os, shutil, sys, time
 a = json.loads(sys.argv[1])
@@ -69,9 +70,11 @@ from natcap.invest.carbon import carbon
 shutil.rmtree(a["workspace"], ignore_errors=True)
 args = {
     "workspace_dir": a["workspace"], "results_suffix": "", "n_workers": a["n_workers"],
-    "lulc_bas_path": a["bas"], "calc_sequestration": True, "lulc_alt_path": a["alt"],
+    "lulc_bas_path": a["bas"], "calc_sequestration": bool(a.get("alt")),
     "carbon_pools_path": a["pools"], "do_valuation": False,
 }
+if a.get("alt"):
+    args["lulc_alt_path"] = a["alt"]
 t0 = time.perf_counter()
 carbon.execute(args)
 seconds = time.perf_counter() - t0
@@ -81,7 +84,8 @@ with open(os.path.join(a["workspace"], "raster_values_summary.csv"), newline="")
         totals[row["Filename"]] = float(row["Total"])
 inter = os.path.join(a["workspace"], "intermediate_outputs")
 rasters = [(os.path.join(inter, f"c_{p}_{s}.tif"), f"c_{p}_{s}", "Mg C")
-           for s in ("bas", "alt") for p in ("above", "below", "soil", "dead")]
+           for s in (("bas", "alt") if a.get("alt") else ("bas",))
+           for p in ("above", "below", "soil", "dead")]
 pool_csv = os.path.join(a["workspace"], "pool_totals.csv")
 carbon._generate_summary_results_table(rasters, pool_csv)
 with open(pool_csv, newline="") as f:
@@ -117,7 +121,9 @@ def setup() -> None:
     _run([*pip, *BUILD_DEPS], env)
     # No build isolation: a constraint on Cython would not reach the nested build environments.
     _run([*pip, "--no-build-isolation", f"GDAL=={gdal_version}"], env)
-    _run([*pip, "--no-build-isolation", "pygeoprocessing", INVEST_SPEC], env)
+    # natcap.invest's build imports pygeoprocessing: installed first, on its own
+    _run([*pip, "--no-build-isolation", "pygeoprocessing"], env)
+    _run([*pip, "--no-build-isolation", INVEST_SPEC], env)
     _run(
         [
             str(VENV / "bin" / "python"),

@@ -36,10 +36,11 @@ def read_seconds(paths: Sequence[Path], grid: Any, threads: int) -> float:
 
 
 def write_seconds(
-    groups: Sequence[Sequence[Path]], grid: Any, out_dir: Path, threads: int
+    groups: Sequence[Sequence[Path]], grid: Any, out_dir: Path, threads: int, *, cog: bool = True
 ) -> float:
     """Seconds to write each group of layers with one ``write_layers`` call (as a stage writes its
-    layers), fed from the files themselves: the time to read them is included."""
+    layers; ``cog=False``: plain tiled GeoTIFFs, as ``sinkmap stock`` writes), fed from the files
+    themselves: the time to read them is included."""
     from sinkmap.io import LayerSpec, open_on_grid, write_layers
 
     t0 = time.perf_counter()
@@ -53,7 +54,7 @@ def write_seconds(
                 nodata=nodata,
                 internal="steps" in p.parts,  # as the stage writes them (Paths.step)
             )
-        write_layers(grid, layers, threads=threads)
+        write_layers(grid, layers, threads=threads, cog=cog)
     return time.perf_counter() - t0
 
 

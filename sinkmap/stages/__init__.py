@@ -31,6 +31,7 @@ from pathlib import Path
 
 from sinkmap import reuse_freed_memory
 from sinkmap.errors import SinkmapError
+from sinkmap.stages import jobserver
 
 
 def _in_workflow_script() -> bool:
@@ -72,6 +73,10 @@ def step(log_path: str | Path | None, what: str) -> Iterator[logging.Logger]:
     logging.captureWarnings(True)
     log = logging.getLogger("sinkmap")
     log.info("start: %s", what)
+    if jobserver.forked():
+        log.info(
+            "forked from the run's job server (%s=0 starts each job on its own)", jobserver.ENV
+        )
     if reuse_freed_memory():
         log.info("malloc keeps freed memory for reuse (SINKMAP_MALLOC=default leaves glibc's)")
     try:

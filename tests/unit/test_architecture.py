@@ -170,6 +170,17 @@ def test_workflow_scripts_call_stages_not_internals(script: Path) -> None:
         )
 
 
+@pytest.mark.parametrize("script", sorted((ROOT / "workflow" / "scripts").glob("*.py")))
+def test_workflow_scripts_hand_their_job_to_the_job_server_first(script: Path) -> None:
+    """A script's first statements (after its docstring) hand the job to the run's job server,
+    before any import that the server has already done (sinkmap.stages.jobserver)."""
+    body = ast.parse(script.read_text(encoding="utf-8")).body[1:3]
+    assert [ast.unparse(s) for s in body] == [
+        "from sinkmap.stages.jobserver import run_warm",
+        "run_warm(snakemake)",
+    ], f"{script.name} must begin with run_warm(snakemake) after its docstring"
+
+
 #: The workflow's jobs that read no raster chunk by chunk. Each job is a new Python process:
 #: ``dask.array`` costs 0.3-0.7 s of its start-up (it imports xarray and pandas), ``distributed``
 #: 0.1-0.2 s more, ``dask`` itself 0.06 s. These jobs start without any of them.

@@ -11,6 +11,7 @@ from sinkmap.errors import SinkmapError
 from sinkmap.paths import GAIN_LOSS_PARTS, STOCK_LAYERS
 from sinkmap.sources import get_dataset
 from sinkmap.stages.context import validate_run
+from sinkmap.stages.jobserver import start as start_job_server
 from sinkmap.stages.runlock import clear_stale_locks, record_owner
 
 try:
@@ -24,8 +25,10 @@ P = RUN.paths
 clear_stale_locks()
 
 
+# the run's jobs forked from one process that has their imports (local runs; jobserver.py)
 onstart:
     record_owner()
+    start_job_server(workflow)
 
 
 YEARS = CFG.years

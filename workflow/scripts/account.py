@@ -7,6 +7,10 @@ carbon_account.csv, carbon_account.parquet, uncertainty_sensitivity.csv. Setting
 intervals, assessed.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

@@ -3,6 +3,10 @@
 Inputs: carbon_account.csv. Outputs: carbon_account.json.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.publish.account_json import write_account_json

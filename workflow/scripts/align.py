@@ -5,6 +5,10 @@ Inputs: manifest_<role> (or manifest), grid, aoi. Outputs: results/<year>/<role>
 by role (or one). Settings: wildcards year (and role); threads.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

@@ -5,6 +5,10 @@ order of params.aois. Outputs: carbon_account_aois.csv. Settings: params aois (A
 monte_carlo (whether every AOI has draws).
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.stages import step

@@ -5,6 +5,10 @@ Inputs: each group's stac/catalog.json (written once all its layers are). Output
 Settings: params groups (the groups' names and results folders).
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.stages import step

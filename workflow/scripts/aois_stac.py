@@ -4,6 +4,10 @@ Inputs: each AOI's stac/catalog.json (in the order of params.aois), carbon_accou
 Outputs: stac/catalog.json. Settings: params aois (the AOIs' names).
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.publish.stac import build_aois_catalog

@@ -5,6 +5,10 @@ flux layers and what its strata and the stocks' Monte Carlo read in both years. 
 assessment.gpkg, accuracy.csv, error_matrix.csv, adjusted_account.csv. Settings: wildcards y0, y1.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

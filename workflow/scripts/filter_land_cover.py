@@ -6,6 +6,10 @@ first year), grid. Outputs: results/<year>/land_cover_filtered.tif (COG), change
 Settings: config change_filter; wildcard year; threads.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

@@ -4,6 +4,10 @@ Inputs: the net flux layer, the AOI. Outputs: results/sink/<y0>-<y1>/quicklook_n
 Settings: wildcards y0, y1.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

@@ -6,6 +6,10 @@ in each year (mc<year>_<role>; the stage finds them by Run.mc_inputs), grid. Out
 monte_carlo_gain_loss.csv, monte_carlo_gain_loss_sensitivity.csv. Settings: wildcards y0, y1; threads.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

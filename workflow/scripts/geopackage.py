@@ -4,6 +4,10 @@ Inputs: grid, aoi, class_summary, tile_summary, account_stocks, and the sink sum
 the interval ending in the year (if any). Outputs: sinkmap_<year>.gpkg.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

@@ -3,6 +3,10 @@
 Inputs: aoi (polygon file). Outputs: grid.json. Settings: config grid.crs, grid.resolution, grid.chunk.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

@@ -10,6 +10,10 @@ class_summary.csv, change_matrix.csv, ipcc_change_matrix.csv, account_changes.cs
 ipcc_summary.csv. Settings: config account and model; wildcards y0, y1; threads.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

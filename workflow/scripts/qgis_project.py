@@ -4,6 +4,10 @@ Inputs: every published output. Outputs: results/sinkmap.qgz. Settings: params t
 registry of the run's config (the licences in the layers' metadata).
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

@@ -3,6 +3,10 @@
 Inputs: the layers, the AOI. Outputs: results/<year>/quicklook_<name>.png. Settings: wildcard year.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

@@ -3,6 +3,10 @@
 Inputs: every published output. Outputs: results/report.html. Settings: params title; the run's config.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 import tempfile
 from pathlib import Path
 

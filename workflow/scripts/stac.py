@@ -4,6 +4,10 @@ Inputs: every published output. Outputs: results/stac/catalog.json (and its coll
 Settings: params title, synthetic.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.publish.stac import build_catalog

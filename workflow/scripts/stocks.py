@@ -8,6 +8,10 @@ tile_summary.csv, account_stocks.csv; state_<name>.tif and state_summary.csv (st
 Settings: config model and account.zones; wildcard year; threads.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

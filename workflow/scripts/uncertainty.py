@@ -6,6 +6,10 @@ SD roles, a stateful model's state layers; the stage finds them by Run.mc_inputs
 year; threads.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

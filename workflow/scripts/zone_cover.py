@@ -4,6 +4,10 @@ Inputs: zones (polygon file), grid. Outputs: resources/zones/cover.npz. Settings
 account.zones.
 """
 
+from sinkmap.stages.jobserver import run_warm
+
+run_warm(snakemake)  # noqa: F821  # forked from the run's warm job server, if it has one
+
 from pathlib import Path
 
 from sinkmap.config import load_config

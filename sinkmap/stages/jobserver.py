@@ -1,0 +1,489 @@
+"""Warm job starts: a run's ``script:`` jobs forked from one process that has imported their modules.
+
+Every job of a local run is a fresh Python process, and importing the geospatial stack (NumPy,
+rasterio, dask.array, xarray, pandas, pydantic) takes it about 1 CPU s before its first line of
+work: most of a small run's time (a one-year run of the tiny test AOI, 12 jobs: 12 CPU s, of which
+about 9 s imports; bench/README.md, "Warm job starts"). So, for a local run, ``onstart`` starts one
+**job server** (:func:`start`, ``python -m sinkmap.stages.jobserver``) in the run's process group.
+A workflow script's first statement, :func:`run_warm`, sends the job to it: the server imports
+the script's ``sinkmap`` modules once (the first job of each kind pays them, as before), then
+forks a child that runs the script (Snakemake's own copy, with its preamble) in the job's folder,
+environment and standard streams; the job's process waits for the child's exit status and exits
+with it. The child is the job in every way that matters: its output reaches the job's stdout and
+stderr, a signal sent to the job (SIGTERM, SIGINT, SIGHUP) is passed to it, and if the job's
+process dies (``kill -9``) the server kills the child at once, so nothing of a killed job runs on.
+``kill -9`` of the run's process group (the fault matrix does it) reaches the server and the
+children as it reaches the jobs. Forking is how Python's own ``multiprocessing`` starts workers;
+the child exits as theirs do (threads joined, streams flushed, ``os._exit``).
+
+Whenever it cannot be used, a job runs as before, in its own process: no server (a dry run, a
+cluster run, ``SINKMAP_JOB_SERVER=0``), another Python than the server's (``--use-conda``), a
+server not started yet or gone. Only jobs of the same user reach it (its folder is private, and it
+checks the peer's uid). Jobs sent to a cluster (SLURM) never use it: the server is started only
+when the run executes its jobs locally.
+"""
+
+from __future__ import annotations
+
+import ast
+import atexit
+import errno
+import importlib
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+#: The environment variable naming the run's job server (its socket); ``0`` turns it off.
+ENV = "SINKMAP_JOB_SERVER"
+#: The server's Python, which a job must share to be forked from it.
+ENV_PYTHON = "SINKMAP_JOB_SERVER_PYTHON"
+_HEADER = struct.Struct("!q")
+#: Passed on to the child. Not SIGINT: a terminal's Ctrl-C reaches the child itself (the run's
+#: process group), and the job's process ignores it while it waits.
+_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+#: Set in a child forked by the server: :func:`run_warm` then lets the script run on.
+_in_child = False
+_server: subprocess.Popen[bytes] | None = None
+
+
+# -- the run's side: start and stop ------------------------------------------------------------
+
+
+def start(workflow: Any = None) -> Path | None:
+    """Start the run's job server (from ``onstart``, in Snakemake's process) and name it in the
+    environment its jobs inherit; returns its socket, or None when it is not used: jobs sent to a
+    cluster (``workflow.local_exec`` false), ``SINKMAP_JOB_SERVER=0``, or not on POSIX. Stopped
+    when this process exits (and by itself when this process is gone)."""
+    global _server
+    if os.environ.get(ENV, "").strip() == "0" or os.name != "posix" or _server is not None:
+        return None
+    if workflow is not None and not getattr(workflow, "local_exec", True):
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="sinkmap-jobs-"))  # mode 0700: this user's only
+    path = folder / "socket"
+    _server = subprocess.Popen(
+        [sys.executable, "-m", "sinkmap.stages.jobserver", str(path), str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        close_fds=True,
+    )
+    os.environ[ENV] = str(path)
+    os.environ[ENV_PYTHON] = sys.executable
+    atexit.register(stop)
+    return path
+
+
+def stop() -> None:
+    """Stop the run's job server (SIGTERM: it ends the jobs it still runs) and remove its folder."""
+    global _server
+    server, _server = _server, None
+    path = os.environ.pop(ENV, None)
+    os.environ.pop(ENV_PYTHON, None)
+    if server is not None:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    if path:
+        shutil.rmtree(Path(path).parent, ignore_errors=True)
+
+
+# -- the job's side ----------------------------------------------------------------------------
+
+
+def forked() -> bool:
+    """Whether this process is a job forked from the run's job server."""
+    return _in_child
+
+
+def run_warm(sm: object) -> None:
+    """Run this workflow script's job in the run's job server and exit with its status; return
+    at once (the script then runs here, as any script does) in a child of the server, or when no
+    server can take it. ``sm`` is the script's ``snakemake`` object (not used: the server runs
+    Snakemake's copy of the script, whose preamble makes it again)."""
+    if _in_child:
+        return
+    path = os.environ.get(ENV, "")
+    if not path or path == "0" or os.environ.get(ENV_PYTHON) != sys.executable:
+        return
+    # Snakemake's copy of the script (its preamble, then the script) is the file Python runs; the
+    # preamble names it __real_file__ and points __file__ at the workflow's script
+    script = getattr(sys.modules.get("__main__"), "__real_file__", None)
+    if not isinstance(script, str) or not os.path.isfile(script):
+        return
+    try:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(path)
+    except OSError:
+        return  # not started yet, or gone: run here
+    with conn:
+        request = json.dumps(
+            {
+                "script": os.path.abspath(script),
+                "cwd": os.getcwd(),
+                "env": dict(os.environ),
+                "argv": sys.argv,
+            }
+        ).encode()
+        streams = [fd for fd in (0, 1, 2) if _is_open(fd)]
+        try:
+            socket.send_fds(conn, [_HEADER.pack(len(request))], streams)
+            conn.sendall(struct.pack("!3b", *[int(fd in streams) for fd in (0, 1, 2)]))
+            conn.sendall(request)
+            child = _read_int(conn)
+        except OSError:
+            return  # refused before the job started: run here
+        if child <= 0:
+            return  # the server cannot fork safely now: run here
+        _forward_signals(child)
+        try:
+            status = _read_int(conn)
+        except OSError:
+            status = None
+    if status is None:
+        print(
+            f"sinkmap: the run's job server ended before this job (pid {child}) did; run the"
+            f" workflow again (or set {ENV}=0 to start each job in its own process)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if status < 0:  # killed by a signal: end the same way, so Snakemake sees what the job saw
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
+    os._exit(status)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _read_exact(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        try:
+            part = conn.recv(size - len(data))
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            continue
+        if not part:
+            raise ConnectionResetError(errno.ECONNRESET, "job server closed the connection")
+        data += part
+    return data
+
+
+def _read_int(conn: socket.socket) -> int:
+    return int(_HEADER.unpack(_read_exact(conn, _HEADER.size))[0])
+
+
+def _forward_signals(child: int) -> None:
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in _SIGNALS:
+        signal.signal(signum, forward)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# -- the server --------------------------------------------------------------------------------
+
+
+def _sinkmap_imports(script: str) -> list[str]:
+    """The ``sinkmap`` modules a script imports at its top level."""
+    try:
+        tree = ast.parse(Path(script).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+    return [n for n in names if n == "sinkmap" or n.startswith("sinkmap.")]
+
+
+class Server:
+    """The job server's loop: accept a job, import its modules, fork, report the exit status."""
+
+    def __init__(self, path: str, parent: int) -> None:
+        self.path = path
+        self.parent = parent
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.children: dict[int, socket.socket] = {}  # pid -> its job's connection
+        self.imported: set[str] = set()
+        self.stopping = False
+        #: The environment before any job's imports: what those imports add to it (sinkmap.io's
+        #: GDAL_CACHEMAX default) is kept in a child where the job does not set it, as it would
+        #: be had the job imported them itself.
+        self.environ = dict(os.environ)
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the jobs' to act on
+        signal.signal(signal.SIGTERM, self._stop)
+        self.listener.bind(self.path)
+        self.listener.listen(64)
+        while not self.stopping or self.children:
+            watched = [self.listener, *self.children.values()]
+            try:
+                readable, _, _ = select.select(watched, [], [], 0.2)
+            except (OSError, ValueError):
+                readable = []
+            for conn in readable:
+                if conn is self.listener:
+                    if not self.stopping:
+                        self._accept()
+                else:
+                    self._job_side(conn)
+            self._reap()
+            if not self.stopping and os.getppid() != self.parent:
+                self._stop(signal.SIGTERM, None)  # the run is gone: end what it left
+        self.listener.close()
+        for remove in (os.unlink, os.rmdir):  # the socket, then its private folder
+            try:
+                remove(self.path if remove is os.unlink else os.path.dirname(self.path))
+            except OSError:
+                pass
+
+    def _stop(self, _signum: int, _frame: object) -> None:
+        self.stopping = True
+        for pid in self.children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def _job_side(self, conn: socket.socket) -> None:
+        """A job's connection readable: it sends nothing after its request, so its process is
+        gone (``kill -9``): kill the child that runs its job."""
+        try:
+            gone = conn.recv(1) == b""
+        except OSError:
+            gone = True
+        if gone:
+            for pid, c in self.children.items():
+                if c is conn:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.children.pop(pid, None)
+            if conn is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            try:
+                conn.sendall(_HEADER.pack(code))
+            except OSError:
+                pass
+            conn.close()
+
+    def _accept(self) -> None:
+        conn, _ = self.listener.accept()
+        fds: list[int] = []
+        try:
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            if struct.unpack("3i", creds)[1] != os.getuid():
+                conn.close()
+                return
+            conn.settimeout(10)
+            head, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
+            head += _read_exact(conn, _HEADER.size - len(head))
+            has = struct.unpack("!3b", _read_exact(conn, 3))
+            request = json.loads(_read_exact(conn, int(_HEADER.unpack(head)[0])))
+            conn.settimeout(None)
+        except (OSError, ValueError):
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            return
+        streams = dict(zip([fd for fd in (0, 1, 2) if has[fd]], fds, strict=False))
+        self._warm_up(request["script"])
+        if threading.active_count() > 1:  # an import started a thread: forking is not safe now
+            conn.sendall(_HEADER.pack(0))
+            conn.close()
+            for fd in fds:
+                os.close(fd)
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: becomes the job
+            self._child(conn, streams, request)
+        for fd in fds:
+            os.close(fd)
+        self.children[pid] = conn
+        try:
+            conn.sendall(_HEADER.pack(pid))
+        except OSError:
+            pass  # the job is gone: _job_side kills the child
+
+    def _warm_up(self, script: str) -> None:
+        for name in _sinkmap_imports(script):
+            if name in self.imported:
+                continue
+            self.imported.add(name)
+            try:
+                importlib.import_module(name)
+            except Exception:  # the job meets it and reports it itself
+                pass
+
+    def _child(self, conn: socket.socket, streams: dict[int, int], request: dict[str, Any]) -> None:
+        global _in_child
+        code = 1
+        try:
+            _in_child = True
+            self.listener.close()
+            for other in self.children.values():
+                other.close()
+            conn.close()
+            for target in (0, 1, 2):
+                if target in streams:
+                    os.dup2(streams[target], target)
+                else:
+                    devnull = os.open(os.devnull, os.O_RDWR)
+                    os.dup2(devnull, target)
+                    os.close(devnull)
+            for fd in streams.values():
+                if fd > 2:
+                    os.close(fd)
+            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+                signal.signal(signum, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            os.chdir(request["cwd"])
+            added = {k: v for k, v in os.environ.items() if k not in self.environ}
+            os.environ.clear()
+            os.environ.update(added | request["env"])
+            sys.argv = list(request["argv"])
+            _name_process(request["script"])
+            tempfile.tempdir = None  # from the job's TMPDIR, which Snakemake sets per job
+            _blas_threads(os.environ.get("OPENBLAS_NUM_THREADS", ""))
+            code = _run_script(request["script"])
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            _exit(code)
+
+
+def _name_process(script: str) -> None:
+    """Name the child after its rule (``sinkmap:stocks`` in ps and top, from Snakemake's copy of
+    the script, ``tmp<random>.<script>.py``): it runs the server's command line otherwise."""
+    stem = Path(script).name.removesuffix(".py").rsplit(".", 1)[-1]
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, f"sinkmap:{stem}"[:15].encode(), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
+#: OpenBLAS's thread setter under the names NumPy's and SciPy's wheels and distributions give it.
+_BLAS_SETTERS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+
+
+def _blas_threads(value: str) -> None:
+    """Give the OpenBLAS libraries the server has loaded the job's thread count. Snakemake sets
+    ``OPENBLAS_NUM_THREADS`` (and ``OMP_NUM_THREADS``) to a job's threads, but OpenBLAS reads it
+    once, when NumPy loads it: in the server, before the job's environment existed."""
+    if not value.isdigit() or int(value) < 1:
+        return
+    import ctypes
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            libraries = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:
+        return
+    for path in sorted(libraries):
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in _BLAS_SETTERS:
+            setter = getattr(library, name, None)
+            if setter is not None:
+                setter(int(value))
+                break
+
+
+def _run_script(script: str) -> int:
+    """Run a script as ``__main__``; its exit status, as the interpreter would give it."""
+    import runpy
+    import traceback
+
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code
+        print(exc.code, file=sys.stderr)
+        return 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def _exit(code: int) -> None:
+    """End a forked child as multiprocessing ends its workers: non-daemon threads joined, then
+    the standard streams flushed and ``os._exit``."""
+    shutdown: Callable[[], None] | None = getattr(threading, "_shutdown", None)
+    try:
+        if shutdown is not None:
+            shutdown()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    path, parent = (argv if argv is not None else sys.argv[1:])[:2]
+    Server(path, int(parent)).serve()
+
+
+if __name__ == "__main__":
+    # run as sinkmap.stages.jobserver, not as __main__: the children's scripts import that module
+    # and must see the flag the child sets in it
+    from sinkmap.stages import jobserver
+
+    jobserver.main()

@@ -1,0 +1,230 @@
+"""The warm job server (sinkmap.stages.jobserver): a real server process, real job processes.
+
+Each job here is a script laid out as Snakemake writes one (its preamble names the file Python
+runs ``__real_file__`` and defines ``snakemake``), run as Snakemake runs it: ``python <file>``
+with the run's environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sinkmap.stages import jobserver
+
+#: Snakemake's preamble, shortened: the script's object and the two file names.
+PREAMBLE = (
+    "snakemake = object(); __real_file__ = __file__; __file__ = '/workflow/scripts/job.py'\n"
+    "from sinkmap.stages.jobserver import run_warm\n"
+    "run_warm(snakemake)\n"
+    "import os, sys, time\n"
+)
+
+
+def _wait_for(predicate, seconds: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split(") ")[1].startswith("Z"))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    """A job server, as onstart starts one, for this test process."""
+    folder = tmp_path / "srv"
+    folder.mkdir(mode=0o700)
+    path = folder / "socket"
+    env = {k: v for k, v in os.environ.items() if k != "GDAL_CACHEMAX"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sinkmap.stages.jobserver", str(path), str(os.getpid())], env=env
+    )
+    _wait_for(path.exists)
+    yield path, proc
+    proc.terminate()
+    proc.wait(30)
+
+
+def _job(
+    tmp_path: Path, body: str, path: Path | str, *, wait: bool = True, **env: str
+) -> subprocess.Popen[str]:
+    script = tmp_path / "tmpjob.py"
+    script.write_text(PREAMBLE + body, encoding="utf-8")
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SINKMAP_JOB") and k != "GDAL_CACHEMAX"
+    }
+    environ |= {jobserver.ENV: str(path), jobserver.ENV_PYTHON: sys.executable} | env
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "an-argument"],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if wait:
+        proc.wait(60)
+    return proc
+
+
+def test_a_job_runs_forked_from_the_server_in_its_own_folder_environment_and_streams(
+    server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    path, srv = server
+    job = _job(
+        tmp_path,
+        "print(os.getpid(), os.getppid(), os.getcwd(), os.environ['MARK'], sys.argv[1:], __file__)\n"
+        "print('to stderr', file=sys.stderr)\n"
+        "raise SystemExit(3)\n",
+        path,
+        MARK="marked",
+    )
+    out, err = job.communicate()
+    pid, ppid, cwd, mark, rest = out.split(maxsplit=4)
+    assert job.returncode == 3, err
+    assert int(pid) != job.pid and int(ppid) == srv.pid  # forked from the server, not this process
+    assert (cwd, mark) == (str(tmp_path), "marked")  # the job's folder and environment
+    assert rest.strip() == "['an-argument'] /workflow/scripts/job.py"  # argv; Snakemake's __file__
+    assert err.strip() == "to stderr"
+
+
+def test_what_the_servers_imports_set_in_the_environment_the_job_gets_unless_it_sets_it(
+    server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """sinkmap.io sets GDAL_CACHEMAX (256 MB) when imported, unless set: imported by the server
+    for the job, the job sees it as if it had imported sinkmap.io itself."""
+    body = "import sinkmap.io\nprint(os.getpid(), os.environ.get('GDAL_CACHEMAX'))\n"
+    for env, expected in (({}, "256"), ({"GDAL_CACHEMAX": "64"}, "64")):
+        job = _job(tmp_path, body, server[0], **env)
+        out, err = job.communicate()
+        pid, value = out.split()
+        assert job.returncode == 0, err
+        assert int(pid) != job.pid and value == expected
+
+
+def test_the_job_gets_its_own_blas_threads(
+    server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """Snakemake gives a job its thread count in OPENBLAS_NUM_THREADS; NumPy's OpenBLAS, loaded by
+    the server (with sinkmap.io, for the job) before that job existed, is set to it in the child
+    (OpenBLAS's own default: one thread per core, at most)."""
+    body = (
+        "import ctypes\n"
+        "import sinkmap.io\n"
+        "lib = [l.split()[-1] for l in open('/proc/self/maps') if 'openblas' in l.lower()][0]\n"
+        "print(os.getpid(), ctypes.CDLL(lib).scipy_openblas_get_num_threads64_())\n"
+    )
+    for threads in ("1", str(min(2, os.cpu_count() or 1))):
+        job = _job(tmp_path, body, server[0], OPENBLAS_NUM_THREADS=threads)
+        out, err = job.communicate()
+        pid, value = out.split()
+        assert job.returncode == 0, err
+        assert int(pid) != job.pid and value == threads
+
+
+def test_an_error_in_the_job_is_its_traceback_and_status_1(
+    server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    job = _job(tmp_path, "raise ValueError('bad value in the job')\n", server[0])
+    _, err = job.communicate()
+    assert job.returncode == 1
+    assert "Traceback (most recent call last)" in err and "ValueError: bad value in the job" in err
+
+
+def test_sigterm_to_the_job_reaches_the_child_and_kill_9_of_the_job_kills_it(
+    server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """Snakemake stopping a job (SIGTERM) stops the work; a job killed outright (SIGKILL, which
+    cannot be passed on) leaves no child running on."""
+    pidfile = tmp_path / "child.pid"
+    body = f"open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(120)\n"
+    for sig, status in ((signal.SIGTERM, -signal.SIGTERM), (signal.SIGKILL, -signal.SIGKILL)):
+        pidfile.unlink(missing_ok=True)
+        job = _job(tmp_path, body, server[0], wait=False)
+        _wait_for(lambda: pidfile.exists() and pidfile.read_text() != "")
+        child = int(pidfile.read_text())
+        assert child != job.pid and _alive(child)
+        job.send_signal(sig)
+        assert job.wait(30) == status
+        _wait_for(lambda: not _alive(child), 10)  # noqa: B023
+
+
+def test_without_a_server_the_job_runs_in_its_own_process(tmp_path: Path) -> None:
+    """No server at that name (not started yet, or gone), another Python than the server's, or
+    none named: the script runs on in the job's own process."""
+    body = "print(os.getpid())\n"
+    for path, python in (
+        (tmp_path / "no-socket", sys.executable),
+        (tmp_path / "no-socket", "/another/python"),
+        ("0", sys.executable),
+    ):
+        job = _job(tmp_path, body, path, **{jobserver.ENV_PYTHON: python})
+        out, err = job.communicate()
+        assert job.returncode == 0, err
+        assert int(out) == job.pid
+
+
+def test_the_server_ends_with_its_run_and_removes_its_socket(tmp_path: Path) -> None:
+    """Its run (the process that started it) gone, the server ends and removes its socket and
+    folder."""
+    run = subprocess.Popen(["sleep", "60"])
+    folder = tmp_path / "srv"
+    folder.mkdir(mode=0o700)
+    path = folder / "socket"
+    srv = subprocess.Popen(
+        [sys.executable, "-m", "sinkmap.stages.jobserver", str(path), str(run.pid)]
+    )
+    try:
+        _wait_for(path.exists)
+        run.kill()
+        run.wait()
+        assert srv.wait(10) == 0
+        assert not folder.exists()
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def test_start_names_the_server_for_the_jobs_and_stop_ends_it(tmp_path: Path) -> None:
+    """What onstart does: no server for a run whose jobs go to a cluster, nor with
+    SINKMAP_JOB_SERVER=0; otherwise one, named in the environment the jobs inherit, ended by
+    stop()."""
+
+    class ClusterRun:
+        local_exec = False
+
+    saved = {k: os.environ.pop(k) for k in (jobserver.ENV, jobserver.ENV_PYTHON) if k in os.environ}
+    try:
+        assert jobserver.start(ClusterRun()) is None
+        os.environ[jobserver.ENV] = "0"
+        assert jobserver.start() is None
+        del os.environ[jobserver.ENV]
+        path = jobserver.start()
+        assert path is not None and os.environ[jobserver.ENV] == str(path)
+        assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+        _wait_for(path.exists)
+        job = _job(tmp_path, "print(os.getpid())\n", path)
+        out, _ = job.communicate()
+        assert int(out) != job.pid and job.returncode == 0
+        jobserver.stop()
+        assert jobserver.ENV not in os.environ and not path.parent.exists()
+    finally:
+        jobserver.stop()
+        os.environ.update(saved)
