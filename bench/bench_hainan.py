@@ -61,6 +61,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from iofloor import Floor, io_floor  # noqa: E402
 
+from sinkmap.stages.jobserver import JOB_NAME_PREFIX  # noqa: E402
+
 OUT = REPO / "bench" / "out" / "hainan"
 AOI = REPO / "aoi" / "hainan.gpkg"
 RESULT = OUT / "bench_hainan.json"
@@ -120,6 +122,8 @@ def _grid_and_inside() -> tuple[Any, int]:
 
 
 # -- sampling memory and CPU -----------------------------------------------------------------------
+#: The workflow's scripts, which name its jobs' processes.
+_SCRIPTS = sorted(p.stem for p in (REPO / "workflow" / "scripts").glob("*.py"))
 _SCRIPT = re.compile(r"tmp[\w-]*\.(\w+)\.py$")
 
 
@@ -130,8 +134,9 @@ def _label(proc: psutil.Process) -> str:
         cmd = proc.cmdline() or [name]
     except psutil.Error:  # it ended between the listing and this
         return "?"
-    if name.startswith("sinkmap:"):  # a job forked from the run's job server, named by its rule
-        return name.removeprefix("sinkmap:")
+    if name.startswith(JOB_NAME_PREFIX):  # a job forked from the run's job server: sm:<script>
+        stem = name.removeprefix(JOB_NAME_PREFIX)  # the first 12 characters of its script's name
+        return next((s for s in _SCRIPTS if s.startswith(stem)), stem)
     if any(part.endswith("sinkmap.stages.jobserver") for part in cmd[:3]):
         return "jobserver"
     for part in cmd:

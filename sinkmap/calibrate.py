@@ -31,6 +31,7 @@ import pandas as pd
 import yaml
 
 from sinkmap import __version__
+from sinkmap.constants import FORMS_BY_MODEL
 from sinkmap.errors import InputDataError
 from sinkmap.field_plots import (
     BadRow,
@@ -57,11 +58,6 @@ log = logging.getLogger("sinkmap.calibrate")
 
 #: Fewest usable plots a fit accepts (two coefficients and a residual variance).
 MIN_PLOTS = 3
-#: The forms each model can be calibrated in; the first is the default.
-FORMS_BY_MODEL: dict[str, tuple[str, ...]] = {
-    "height_allometry": ("power",),
-    "spectral": ("exponential", "power", "linear"),
-}
 #: The regression actually solved for each form.
 REGRESSIONS: dict[str, str] = {
     "power": "ordinary least squares of ln AGB on ln V",

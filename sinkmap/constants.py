@@ -22,3 +22,15 @@ UNITS_STOCK_TOTAL = "Mg C"
 UNITS_FLUX = "Mg CO2e ha-1 yr-1"
 UNITS_FLUX_TOTAL = "Mg CO2e yr-1"
 SIGN_CONVENTION = "inventory: emissions positive, removals (sinks) negative"
+
+#: The forms each model can be calibrated in; the first is the default.
+FORMS_BY_MODEL: dict[str, tuple[str, ...]] = {
+    "height_allometry": ("power",),
+    "spectral": ("exponential", "power", "linear"),
+}
+
+#: Default target standard error of overall accuracy, and minimum units per stratum, of the
+#: reference sample of a change map (Olofsson et al. 2014 allocate 50-100 units to each rare
+#: stratum; ``sinkmap sample``).
+TARGET_SE = 0.01
+MIN_PER_STRATUM = 50

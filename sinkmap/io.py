@@ -162,8 +162,8 @@ def write_layers(
     raises leaves no layer at its final name (e.g. an input found empty or implausible in the
     same pass that aligned it).
 
-    With ``cog=False`` the layers are plain tiled, DEFLATE-compressed GeoTIFFs without overviews
-    (what InVEST writes; about three times faster to publish), with the same tags.
+    With ``cog=False`` the layers are plain tiled GeoTIFFs without overviews (as InVEST writes;
+    about three times faster to publish), with the same tags and codec (``SINKMAP_COMPRESS``).
 
     Shared parts of the graph (e.g. a model computed once for all its pools) are computed once per
     chunk. Returns the computed values of ``extra``. Every layer is first completed as a COG under a
@@ -187,7 +187,7 @@ def write_layers(
                 remove_stale_temporaries(path)
                 tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.stage.tif")
                 temps[path] = tmp
-                options = _TEMP_OPTIONS if cog or spec.internal else {"compress": "DEFLATE"}
+                options = _TEMP_OPTIONS if cog or spec.internal else _plain(publish_profile)
                 profile = grid.profile(dtype=spec.dtype, nodata=spec.nodata) | options
                 ds = rasterio.open(tmp, "w", **profile)
                 datasets.append(ds)
@@ -236,6 +236,16 @@ def write_layers(
             ds.close()
         for tmp in [*temps.values(), *cogs.values()]:
             unlink(tmp)
+
+
+def _plain(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """GeoTIFF creation options of a plain layer (``cog=False``) with a COG profile's codec: the
+    COG driver's ``level`` is the GTiff driver's ``zstd_level`` (ZSTD) or ``zlevel`` (DEFLATE)."""
+    codec = str(profile["compress"]).upper()
+    options: dict[str, Any] = {"compress": codec}
+    if "level" in profile:
+        options[{"ZSTD": "zstd_level", "DEFLATE": "zlevel"}[codec]] = profile["level"]
+    return options
 
 
 def _store_by_tiles(

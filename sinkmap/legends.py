@@ -122,6 +122,8 @@ CHANGE_STRATUM: tuple[LegendClass, ...] = (
     LegendClass(4, "Forest gain", "#42a5f5", "Forest land"),
     LegendClass(5, "Stable non-forest", "#f0e68c", ""),
 )
+#: Change-stratum names by code.
+CHANGE_STRATUM_NAMES: dict[int, str] = {c.code: c.name for c in CHANGE_STRATUM}
 
 #: The six IPCC land categories by code (``results/<year>/state_category.tif``), CRF order.
 IPCC_CATEGORY_CODES: dict[str, int] = {c: i for i, c in enumerate(IPCC_CATEGORIES, start=1)}

@@ -33,11 +33,10 @@ import pandas as pd
 
 from sinkmap.contract import ADJUSTED_QUANTILES
 from sinkmap.errors import InputDataError
-from sinkmap.legends import CHANGE_STRATUM, IPCC_CATEGORY_CODES
+from sinkmap.legends import IPCC_CATEGORY_CODES
 
 #: Change-stratum codes (legend ``change_stratum``).
 STABLE_FOREST, STABLE_PLANTATION, FOREST_LOSS, FOREST_GAIN, STABLE_NONFOREST = 1, 2, 3, 4, 5
-CHANGE_STRATUM_NAMES = {c.code: c.name for c in CHANGE_STRATUM}
 _FOREST = IPCC_CATEGORY_CODES["Forest land"]
 
 #: Two-sided 95 % normal quantile (Olofsson et al. 2014 use 1.96).

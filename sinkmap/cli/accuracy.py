@@ -8,10 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sinkmap.account.accuracy import CHANGE_STRATUM_NAMES
-from sinkmap.config import load_config
+from sinkmap.constants import MIN_PER_STRATUM, TARGET_SE
 from sinkmap.errors import ConfigError
-from sinkmap.stages.accuracy import MIN_PER_STRATUM, TARGET_SE, assess_sample, draw_sample
+from sinkmap.legends import CHANGE_STRATUM_NAMES
 
 
 def add_cli(sub: Any) -> None:
@@ -91,6 +90,10 @@ def _users(text: str) -> dict[int, float]:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    # imported here: `sinkmap --help` and the other commands start without it (cli/__init__.py)
+    from sinkmap.config import load_config
+    from sinkmap.stages.accuracy import draw_sample
+
     y0, y1 = _interval(args.interval)
     out = draw_sample(
         load_config(args.config),
@@ -108,6 +111,9 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _assess(args: argparse.Namespace) -> int:
+    from sinkmap.config import load_config
+    from sinkmap.stages.accuracy import assess_sample
+
     y0, y1 = _interval(args.interval)
     out = assess_sample(
         load_config(args.config),

@@ -6,11 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from sinkmap.config import load_config
-from sinkmap.sources import Manifest, get_adapter, get_dataset, load_registry
-from sinkmap.stages.context import Run
-from sinkmap.stages.inputs import fetch_input
-
 
 def add_cli(sub: Any) -> None:
     for name in ("datasets", "sources"):
@@ -28,6 +23,9 @@ def add_cli(sub: Any) -> None:
 
 
 def _datasets(args: argparse.Namespace) -> int:
+    # imported here: `sinkmap --help` and the other commands start without it (cli/__init__.py)
+    from sinkmap.sources import load_registry
+
     for name, ds in load_registry(args.registry).items():
         flag = " [synthetic]" if ds.synthetic else ""
         years = (
@@ -41,6 +39,11 @@ def _datasets(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     """List (``--dry-run``) or obtain every input file a config needs, role by role and year by year."""
+    from sinkmap.config import load_config
+    from sinkmap.sources import Manifest, get_adapter, get_dataset
+    from sinkmap.stages.context import Run
+    from sinkmap.stages.inputs import fetch_input
+
     cfg = load_config(args.config)
     run = Run(cfg)
     registry = run.registry

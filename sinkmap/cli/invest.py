@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sinkmap.invest import change, stock
-
 
 def add_cli(subparsers: Any) -> None:
     """Add the ``stock`` and ``change`` subcommands to ``sinkmap``'s subparsers (``func`` set)."""
@@ -46,6 +44,9 @@ def _common_args(p: argparse.ArgumentParser) -> None:
 
 
 def _stock_cli(args: argparse.Namespace) -> int:
+    # imported here: `sinkmap --help` and the other commands start without it (cli/__init__.py)
+    from sinkmap.invest import stock
+
     summary = stock(
         args.lulc, args.pools, args.out, threads=args.threads, chunk=args.chunk, cog=args.cog
     )
@@ -54,6 +55,8 @@ def _stock_cli(args: argparse.Namespace) -> int:
 
 
 def _change_cli(args: argparse.Namespace) -> int:
+    from sinkmap.invest import change
+
     summary = change(
         args.lulc_bas,
         args.lulc_alt,

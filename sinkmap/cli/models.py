@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sinkmap.calibrate import FORMS_BY_MODEL, calibrate
-from sinkmap.models import available_models
+from sinkmap.constants import FORMS_BY_MODEL
 from sinkmap.stages import step
 
 
@@ -19,6 +18,9 @@ def add_cli(sub: Any) -> None:
 
 
 def _models(_: argparse.Namespace) -> int:
+    # imported here: `sinkmap --help` and the other commands start without it (cli/__init__.py)
+    from sinkmap.models import available_models
+
     for name, cls in available_models().items():
         print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
         print(f"    inputs: {', '.join(cls.inputs)}")
@@ -63,6 +65,8 @@ def _add_calibrate(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run ``sinkmap calibrate`` and print its JSON summary."""
+    from sinkmap.calibrate import calibrate
+
     with step(args.log, f"calibrate {args.plots}"):
         result = calibrate(
             args.plots,

@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sinkmap.publish.report import build_report
-
 
 def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand to ``sinkmap``'s subparsers (handler set as ``func``)."""
@@ -29,6 +27,9 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _report(args: argparse.Namespace) -> int:
+    # imported here: `sinkmap --help` and the other commands start without it (cli/__init__.py)
+    from sinkmap.publish.report import build_report
+
     out = args.out or args.results / "report.html"
     build_report(args.results, args.config, out)
     print(f"wrote {out}")

@@ -7,12 +7,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sinkmap.aoi import check_disjoint
-from sinkmap.config import json_schema, load_aoi_configs, load_config, read_config_file
 from sinkmap.errors import SinkmapError
-from sinkmap.stages.context import Run, validate_run
+
+if TYPE_CHECKING:
+    from sinkmap.stages.context import Run
 
 
 def add_cli(sub: Any) -> None:
@@ -28,6 +28,11 @@ def add_cli(sub: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    # imported here: `sinkmap --help` and the other commands start without it (cli/__init__.py)
+    from sinkmap.aoi import check_disjoint
+    from sinkmap.config import load_aoi_configs, load_config, read_config_file
+    from sinkmap.stages.context import validate_run
+
     path = Path(args.config)
     configs = load_aoi_configs(read_config_file(path)) if path.exists() else {}
     if not configs:
@@ -73,6 +78,8 @@ def _describe(run: Run) -> dict[str, Any]:
 
 
 def _schema(_: argparse.Namespace) -> int:
+    from sinkmap.config import json_schema
+
     print(json.dumps(json_schema(), indent=2))
     return 0
 
@@ -97,6 +104,8 @@ def snakemake_command(
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
+    from sinkmap.config import read_config_file
+
     snakefile = Path.cwd() / "Snakefile"
     if args.configfile:
         # read by sinkmap first: a YAML error gets its line and fix (Snakemake's own loader says

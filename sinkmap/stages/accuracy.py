@@ -26,7 +26,6 @@ from rasterio.windows import Window
 
 from sinkmap import __version__
 from sinkmap.account.accuracy import (
-    CHANGE_STRATUM_NAMES,
     FOREST_GAIN,
     FOREST_LOSS,
     STABLE_FOREST,
@@ -42,6 +41,7 @@ from sinkmap.account.accuracy import (
 )
 from sinkmap.carbon import flux_between
 from sinkmap.config import Config
+from sinkmap.constants import MIN_PER_STRATUM, TARGET_SE
 from sinkmap.contract import (
     ADJUSTED_QUANTILES,
     GAIN_LOSS,
@@ -54,7 +54,7 @@ from sinkmap.errors import InputDataError
 from sinkmap.files import atomic_path, write_csv, write_json
 from sinkmap.grid import Grid, Tile
 from sinkmap.io import read_window, write_gpkg_layer
-from sinkmap.legends import class_names, ipcc_category_lut
+from sinkmap.legends import CHANGE_STRATUM_NAMES, class_names, ipcc_category_lut
 from sinkmap.stages.context import Run, now
 from sinkmap.stages.uncertainty import strata_stock_draws
 
@@ -67,10 +67,6 @@ EXPECTED_USERS: dict[int, float] = {
     FOREST_GAIN: 0.60,
     STABLE_NONFOREST: 0.95,
 }
-#: Default target standard error of overall accuracy, and minimum units per stratum (Olofsson
-#: et al. 2014 allocate 50-100 units to each rare stratum).
-TARGET_SE = 0.01
-MIN_PER_STRATUM = 50
 #: The area columns of an assessment (``account.accuracy.assess``), written with their unit (ha).
 ADJUSTED_AREA_COLUMNS = tuple(
     f"adjusted_area{suffix}" for suffix in ("", "_se", "_ci95", "_low", "_high")

@@ -394,14 +394,20 @@ class Server:
             _exit(code)
 
 
+#: The prefix of a forked job's process name (``sm:stocks`` in ps and top).
+JOB_NAME_PREFIX = "sm:"
+
+
 def _name_process(script: str) -> None:
-    """Name the child after its rule (``sinkmap:stocks`` in ps and top, from Snakemake's copy of
-    the script, ``tmp<random>.<script>.py``): it runs the server's command line otherwise."""
+    """Name the child after its script (``sm:interval``; Linux keeps 15 bytes of a name, so 12
+    of the script's, which tell the workflow's scripts apart), from Snakemake's copy of the script,
+    ``tmp<random>.<script>.py``: it shows the server's command line otherwise."""
     stem = Path(script).name.removesuffix(".py").rsplit(".", 1)[-1]
     try:
         import ctypes
 
-        ctypes.CDLL(None).prctl(15, f"sinkmap:{stem}"[:15].encode(), 0, 0, 0)  # PR_SET_NAME
+        name = f"{JOB_NAME_PREFIX}{stem}"[:15].encode()
+        ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME
     except (OSError, AttributeError):
         pass
 

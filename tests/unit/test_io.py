@@ -354,6 +354,22 @@ def test_layers_are_deflate_by_default_and_zstd_on_request(tmp_path, monkeypatch
     assert is_valid, errors
 
 
+def test_plain_layers_take_the_codec_too(tmp_path, monkeypatch, written):
+    """``cog=False`` (``sinkmap stock``/``change``): plain tiled GeoTIFFs in the same codec, ZSTD at
+    the COG profile's level 1."""
+    stock = written[2]
+    for codec, name in (("DEFLATE", "deflate"), ("ZSTD", "zstd")):
+        monkeypatch.setenv("SINKMAP_COMPRESS", codec)
+        target = tmp_path / f"plain_{codec}.tif"
+        spec = LayerSpec(da.from_array(stock, chunks=BIG.chunks), "float32", float("nan"))
+        write_layers(BIG, {target: spec}, cog=False)
+        with rasterio.open(target) as ds:
+            assert ds.compression.name == name and ds.overviews(1) == []
+            assert np.array_equal(ds.read(1), stock, equal_nan=True)
+            structure = ds.tags(ns="IMAGE_STRUCTURE")
+        assert structure.get("COMPRESSION") == codec
+
+
 def test_an_unknown_codec_is_refused_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setenv("SINKMAP_COMPRESS", "jpeg")
 
