@@ -101,9 +101,11 @@ class LayerSpec:
 class _WindowWriter:
     """A ``__setitem__`` target for :func:`dask.array.store` that writes windows to one band."""
 
-    def __init__(self, dataset: rasterio.io.DatasetWriter, lock: threading.Lock) -> None:
+    def __init__(self, dataset: rasterio.io.DatasetWriter) -> None:
         self.dataset = dataset
-        self.lock = lock
+        # one lock per file: a GDAL dataset takes one thread at a time, different files do not
+        # wait for each other (the threads compress different layers side by side)
+        self.lock = threading.Lock()
 
     def __setitem__(self, key: tuple[slice, slice], value: np.ndarray) -> None:
         rows, cols = key
@@ -112,7 +114,8 @@ class _WindowWriter:
         )
         value = _positive_nan(value)
         with self.lock:
-            self.dataset.write(value, 1, window=window)
+            # as a (bands, rows, cols) view: rasterio copies a 2-D block into a stack first
+            self.dataset.write(value[np.newaxis], [1], window=window)
 
 
 #: Per float width: the unsigned type of the same width and the largest of its bit patterns that
@@ -181,7 +184,6 @@ def write_layers(
     try:
         with rasterio.Env(**_GDAL_ENV):
             targets, sources = [], []
-            lock = threading.Lock()
             for path, spec in layers.items():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 remove_stale_temporaries(path)
@@ -191,7 +193,7 @@ def write_layers(
                 profile = grid.profile(dtype=spec.dtype, nodata=spec.nodata) | options
                 ds = rasterio.open(tmp, "w", **profile)
                 datasets.append(ds)
-                targets.append(_WindowWriter(ds, lock))
+                targets.append(_WindowWriter(ds))
                 sources.append(spec.data.astype(spec.dtype))
             folders = sorted({str(path.parent) for path in layers})
             progress = Progress(
