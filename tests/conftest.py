@@ -20,28 +20,29 @@ os.environ.setdefault("SINKMAP_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Seconds each slow test module took on 2 cores (``pytest -n 2 --dist loadfile --durations=80``,
-#: 2 December 2026, summed per module). ``make test`` hands whole modules to the workers
-#: (``--dist loadfile --no-loadscope-reorder``) in this order, the longest first, so that no long
-#: module starts last and holds the run while the other workers are idle; the others follow in
-#: their usual order.
+#: Seconds each slow test module took on 2 cores (``pytest -n 3 --dist loadfile
+#: --no-loadscope-reorder --durations=0``, 4 December 2026 at 7e3ab2d, with the job server, summed
+#: per module). ``make test`` hands whole modules to the workers (``--dist loadfile
+#: --no-loadscope-reorder``) in this order, the longest first, so that no long module starts last
+#: and holds the run while the other workers are idle; the others follow in their usual order.
 MODULE_SECONDS = {
-    "workflow/test_fault_matrix.py": 245,
-    "workflow/test_slurm.py": 181,
-    "workflow/test_workflow.py": 113,
-    "workflow/test_aois.py": 72,
-    "workflow/test_distributed.py": 71,
-    "workflow/test_contract.py": 54,
-    "workflow/test_state_update.py": 50,
-    "workflow/test_real_sources.py": 48,
-    "workflow/test_notebook.py": 35,
-    "workflow/test_faults.py": 27,
-    "unit/test_cli.py": 18,
-    "unit/test_stages.py": 17,
-    "workflow/test_accuracy_assessment.py": 13,
+    "workflow/test_fault_matrix.py": 267,
+    "workflow/test_slurm.py": 179,
+    "workflow/test_workflow.py": 81,
+    "workflow/test_aois.py": 65,
+    "workflow/test_distributed.py": 51,
+    "workflow/test_real_sources.py": 39,
+    "unit/test_stages.py": 38,
+    "workflow/test_notebook.py": 28,
+    "workflow/test_faults.py": 22,
+    "unit/test_dynamics.py": 22,
+    "workflow/test_state_update.py": 21,
+    "workflow/test_contract.py": 20,
+    "workflow/test_accuracy_assessment.py": 17,
+    "unit/test_gain_loss_mc.py": 12,
+    "unit/test_architecture.py": 11,
     "workflow/test_report.py": 10,
-    "unit/test_dynamics.py": 9,
-    "unit/test_gain_loss_mc.py": 8,
+    "unit/test_cli.py": 9,
 }
 
 
