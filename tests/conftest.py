@@ -74,6 +74,21 @@ def _dask_config_keeps_distributed(request: pytest.FixtureRequest) -> Iterator[N
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_job_server() -> Iterator[None]:
+    """One warm job server for every workflow run of this test process (sinkmap.stages.jobserver):
+    a run started from here finds it in the environment and forks its jobs from it, instead of
+    starting a server of its own that imports every kind of job again (a run's jobs, its
+    folders, environment and kill semantics are the same; tests/unit/test_jobserver.py checks
+    the server on its own). ``SINKMAP_JOB_SERVER=0`` in the environment turns it off."""
+    from sinkmap.stages import jobserver
+
+    started = jobserver.start()
+    yield
+    if started is not None:
+        jobserver.stop()
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

@@ -63,17 +63,28 @@ _server: subprocess.Popen[bytes] | None = None
 def start(workflow: Any = None) -> Path | None:
     """Start the run's job server (from ``onstart``, in Snakemake's process) and name it in the
     environment its jobs inherit; returns its socket, or None when it is not used: jobs sent to a
-    cluster (``workflow.local_exec`` false), ``SINKMAP_JOB_SERVER=0``, or not on POSIX. Stopped
-    when this process exits (and by itself when this process is gone)."""
+    cluster (``workflow.local_exec`` false), ``SINKMAP_JOB_SERVER=0``, or not on POSIX. A live
+    server already named in the environment (for the same Python) serves the run instead: the
+    forks of a server share only its imports, so one server can serve many runs. Stopped when
+    the process that started it exits (and by itself when that process is gone)."""
     global _server
-    if os.environ.get(ENV, "").strip() == "0" or os.name != "posix" or _server is not None:
+    if os.environ.get(ENV, "").strip() == "0" or os.name != "posix":
         return None
     if workflow is not None and not getattr(workflow, "local_exec", True):
+        # jobs sent to a cluster must not reach a server of this machine, not even an inherited one
+        os.environ.pop(ENV, None)
+        os.environ.pop(ENV_PYTHON, None)
         return None
+    inherited = os.environ.get(ENV, "")
+    if inherited and os.environ.get(ENV_PYTHON) == sys.executable and _reachable(inherited):
+        # a server this process already runs, or one of the session that started this run (the
+        # tests start one per test process): its forks import nothing of a run, so it serves any
+        return Path(inherited)
     folder = Path(tempfile.mkdtemp(prefix="sinkmap-jobs-"))  # mode 0700: this user's only
     path = folder / "socket"
+    # -P: the server's module path is the interpreter's, not its working folder (as a job's)
     _server = subprocess.Popen(
-        [sys.executable, "-m", "sinkmap.stages.jobserver", str(path), str(os.getpid())],
+        [sys.executable, "-P", "-m", "sinkmap.stages.jobserver", str(path), str(os.getpid())],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         close_fds=True,
@@ -82,6 +93,16 @@ def start(workflow: Any = None) -> Path | None:
     os.environ[ENV_PYTHON] = sys.executable
     atexit.register(stop)
     return path
+
+
+def _reachable(path: str) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(5)
+            probe.connect(path)
+    except OSError:
+        return False
+    return True
 
 
 def stop() -> None:

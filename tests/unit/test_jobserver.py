@@ -202,29 +202,38 @@ def test_the_server_ends_with_its_run_and_removes_its_socket(tmp_path: Path) -> 
         srv.wait()
 
 
-def test_start_names_the_server_for_the_jobs_and_stop_ends_it(tmp_path: Path) -> None:
-    """What onstart does: no server for a run whose jobs go to a cluster, nor with
-    SINKMAP_JOB_SERVER=0; otherwise one, named in the environment the jobs inherit, ended by
-    stop()."""
+def test_start_names_the_server_for_the_jobs_and_stop_ends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What onstart does: no server for a run whose jobs go to a cluster (and an inherited one
+    removed from the environment its jobs get), nor with SINKMAP_JOB_SERVER=0; a live server
+    already named in the environment serves the run; otherwise a new one, named in the
+    environment the jobs inherit, ended by stop()."""
 
     class ClusterRun:
         local_exec = False
 
-    saved = {k: os.environ.pop(k) for k in (jobserver.ENV, jobserver.ENV_PYTHON) if k in os.environ}
+    # this test's own server, not the test process's (tests/conftest.py), which stays as it was
+    monkeypatch.setattr(jobserver, "_server", None)
+    monkeypatch.delenv(jobserver.ENV, raising=False)
+    monkeypatch.delenv(jobserver.ENV_PYTHON, raising=False)
     try:
-        assert jobserver.start(ClusterRun()) is None
-        os.environ[jobserver.ENV] = "0"
+        monkeypatch.setenv(jobserver.ENV, "0")
         assert jobserver.start() is None
-        del os.environ[jobserver.ENV]
+        monkeypatch.delenv(jobserver.ENV)
         path = jobserver.start()
         assert path is not None and os.environ[jobserver.ENV] == str(path)
         assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
         _wait_for(path.exists)
+        assert jobserver.start() == path  # named in the environment and alive: it serves
         job = _job(tmp_path, "print(os.getpid())\n", path)
         out, _ = job.communicate()
         assert int(out) != job.pid and job.returncode == 0
+        assert jobserver.start(ClusterRun()) is None
+        assert jobserver.ENV not in os.environ and jobserver.ENV_PYTHON not in os.environ
+        monkeypatch.setenv(jobserver.ENV, str(path))
+        monkeypatch.setenv(jobserver.ENV_PYTHON, sys.executable)
         jobserver.stop()
         assert jobserver.ENV not in os.environ and not path.parent.exists()
     finally:
         jobserver.stop()
-        os.environ.update(saved)

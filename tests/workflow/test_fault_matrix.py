@@ -113,7 +113,11 @@ def new_workdir(root: Path, **edits: object) -> Path:
 
 
 def run_env(server: TileServer | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SINKMAP_")}
+    env = {  # no setting of the user's, but the tests' job server (tests/conftest.py)
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SINKMAP_") or k.startswith("SINKMAP_JOB_SERVER")
+    }
     env |= {"PYTHONWARNINGS": "ignore", "SOURCE_DATE_EPOCH": EPOCH, "SINKMAP_OFFLINE": "1"}
     if server is not None:
         env |= {

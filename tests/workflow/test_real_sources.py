@@ -99,7 +99,11 @@ def served(stac_server: StacServer) -> StacServer:
 
 
 def _env(server: StacServer) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SINKMAP_", "PC_SDK_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SINKMAP_", "PC_SDK_")) or k.startswith("SINKMAP_JOB_SERVER")
+    }
     return env | {
         "SINKMAP_OFFLINE": "0",
         "SINKMAP_BASE_URL_ESA_WORLDCOVER": server.url,
