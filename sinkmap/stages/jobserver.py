@@ -54,7 +54,9 @@ _HEADER = struct.Struct("!q")
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 #: Set in a child forked by the server: :func:`run_warm` then lets the script run on.
 _in_child = False
+#: The server this process started, and its socket.
 _server: subprocess.Popen[bytes] | None = None
+_socket: Path | None = None
 
 
 # -- the run's side: start and stop ------------------------------------------------------------
@@ -67,7 +69,7 @@ def start(workflow: Any = None) -> Path | None:
     server already named in the environment (for the same Python) serves the run instead: the
     forks of a server share only its imports, so one server can serve many runs. Stopped when
     the process that started it exits (and by itself when that process is gone)."""
-    global _server
+    global _server, _socket
     if os.environ.get(ENV, "").strip() == "0" or os.name != "posix":
         return None
     if workflow is not None and not getattr(workflow, "local_exec", True):
@@ -89,6 +91,7 @@ def start(workflow: Any = None) -> Path | None:
         stdout=subprocess.DEVNULL,
         close_fds=True,
     )
+    _socket = path
     os.environ[ENV] = str(path)
     os.environ[ENV_PYTHON] = sys.executable
     atexit.register(stop)
@@ -106,19 +109,23 @@ def _reachable(path: str) -> bool:
 
 
 def stop() -> None:
-    """Stop the run's job server (SIGTERM: it ends the jobs it still runs) and remove its folder."""
-    global _server
-    server, _server = _server, None
-    path = os.environ.pop(ENV, None)
-    os.environ.pop(ENV_PYTHON, None)
-    if server is not None:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    if path:
-        shutil.rmtree(Path(path).parent, ignore_errors=True)
+    """Stop the job server this process started (SIGTERM: it ends the jobs it still runs), remove
+    its folder and its name from the environment. A server it did not start (one it found in the
+    environment) is left as it is."""
+    global _server, _socket
+    server, path = _server, _socket
+    _server = _socket = None
+    if server is None or path is None:
+        return
+    if os.environ.get(ENV) == str(path):
+        os.environ.pop(ENV, None)
+        os.environ.pop(ENV_PYTHON, None)
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    shutil.rmtree(path.parent, ignore_errors=True)
 
 
 # -- the job's side ----------------------------------------------------------------------------

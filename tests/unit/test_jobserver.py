@@ -207,14 +207,15 @@ def test_start_names_the_server_for_the_jobs_and_stop_ends_it(
 ) -> None:
     """What onstart does: no server for a run whose jobs go to a cluster (and an inherited one
     removed from the environment its jobs get), nor with SINKMAP_JOB_SERVER=0; a live server
-    already named in the environment serves the run; otherwise a new one, named in the
-    environment the jobs inherit, ended by stop()."""
+    already named in the environment serves the run (and only the process that started it stops
+    it); otherwise a new one, named in the environment the jobs inherit, ended by stop()."""
 
     class ClusterRun:
         local_exec = False
 
     # this test's own server, not the test process's (tests/conftest.py), which stays as it was
     monkeypatch.setattr(jobserver, "_server", None)
+    monkeypatch.setattr(jobserver, "_socket", None)
     monkeypatch.delenv(jobserver.ENV, raising=False)
     monkeypatch.delenv(jobserver.ENV_PYTHON, raising=False)
     try:
@@ -226,6 +227,13 @@ def test_start_names_the_server_for_the_jobs_and_stop_ends_it(
         assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
         _wait_for(path.exists)
         assert jobserver.start() == path  # named in the environment and alive: it serves
+        # found in the environment by a process that did not start it: that one's stop() leaves it
+        with monkeypatch.context() as other:
+            other.setattr(jobserver, "_server", None)
+            other.setattr(jobserver, "_socket", None)
+            assert jobserver.start() == path
+            jobserver.stop()
+            assert path.exists() and os.environ[jobserver.ENV] == str(path)
         job = _job(tmp_path, "print(os.getpid())\n", path)
         out, _ = job.communicate()
         assert int(out) != job.pid and job.returncode == 0
