@@ -137,7 +137,7 @@ def _label(proc: psutil.Process) -> str:
     if name.startswith(JOB_NAME_PREFIX):  # a job forked from the run's job server: sm:<script>
         stem = name.removeprefix(JOB_NAME_PREFIX)  # the first 12 characters of its script's name
         return next((s for s in _SCRIPTS if s.startswith(stem)), stem)
-    if any(part.endswith("sinkmap.stages.jobserver") for part in cmd[:3]):
+    if any("sinkmap.stages.jobserver" in part for part in cmd):
         return "jobserver"
     for part in cmd:
         m = _SCRIPT.search(part)

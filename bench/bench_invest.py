@@ -237,6 +237,14 @@ def _compare_pixels(ours: Path, theirs: Path) -> dict[str, float | int]:
     }
 
 
+def invest_python() -> Path:
+    """The Python of ``bench/.venv-invest``; exits with what to run when it is not built."""
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        sys.exit(f"{VENV} does not exist: run `python bench/bench_invest.py --setup` first")
+    return python
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -263,9 +271,7 @@ def main() -> None:
     if args.sinkmap_child:
         _sinkmap_child(*args.sinkmap_child, threads=args.threads, chunk=args.chunk)
         return
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        sys.exit(f"{VENV} does not exist: run `python bench/bench_invest.py --setup` first")
+    python = invest_python()
 
     bas, alt, what = _inputs(args)
     ours, theirs = OUT / "sinkmap", OUT / "invest"

@@ -49,10 +49,10 @@ from bench_invest import (  # noqa: E402
     POOLS,
     POOLS_CSV,
     REPO,
-    VENV,
     _compare_pixels,
     _synthetic,
     _warm,
+    invest_python,
 )
 
 OUT = REPO / "bench" / "out" / "invest_stock"
@@ -97,9 +97,7 @@ def main() -> None:
     if args.floor_child:
         _floor_child(*args.floor_child, threads=args.threads, chunk=args.chunk)
         return
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        sys.exit(f"{VENV} does not exist: run `python bench/bench_invest.py --setup` first")
+    python = invest_python()
 
     OUT.mkdir(parents=True, exist_ok=True)
     lulc = OUT / f"lulc_{args.side}.tif"

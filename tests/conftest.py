@@ -83,10 +83,9 @@ def _one_job_server() -> Iterator[None]:
     the server on its own). ``SINKMAP_JOB_SERVER=0`` in the environment turns it off."""
     from sinkmap.stages import jobserver
 
-    started = jobserver.start()
+    jobserver.start()
     yield
-    if started is not None:
-        jobserver.stop()
+    jobserver.stop()  # only the server this process started
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ Every job of a local run is a fresh Python process, and importing the geospatial
 rasterio, dask.array, xarray, pandas, pydantic) takes it about 1 CPU s before its first line of
 work: most of a small run's time (a one-year run of the tiny test AOI, 12 jobs: 12 CPU s, of which
 about 9 s imports; bench/README.md, "Warm job starts"). So, for a local run, ``onstart`` starts one
-**job server** (:func:`start`, ``python -m sinkmap.stages.jobserver``) in the run's process group.
+**job server** (:func:`start`, :func:`server_command`) in the run's process group.
 A workflow script's first statement, :func:`run_warm`, sends the job to it: the server imports
 the script's ``sinkmap`` modules once (the first job of each kind pays them, as before), then
 forks a child that runs the script (Snakemake's own copy, with its preamble) in the job's folder,
@@ -84,9 +84,8 @@ def start(workflow: Any = None) -> Path | None:
         return Path(inherited)
     folder = Path(tempfile.mkdtemp(prefix="sinkmap-jobs-"))  # mode 0700: this user's only
     path = folder / "socket"
-    # -P: the server's module path is the interpreter's, not its working folder (as a job's)
     _server = subprocess.Popen(
-        [sys.executable, "-P", "-m", "sinkmap.stages.jobserver", str(path), str(os.getpid())],
+        server_command(path, os.getpid()),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         close_fds=True,
@@ -96,6 +95,15 @@ def start(workflow: Any = None) -> Path | None:
     os.environ[ENV_PYTHON] = sys.executable
     atexit.register(stop)
     return path
+
+
+def server_command(path: Path, parent: int) -> list[str]:
+    """The command of a job server at ``path`` that ends with process ``parent``. ``-P``: its
+    module path is the interpreter's, not its working folder's (as a job's). ``-c``, not ``-m``:
+    ``sinkmap.stages`` imports this module, which ``-m`` would then run a second time as
+    ``__main__`` (with a warning), apart from the module the jobs' scripts import."""
+    code = "from sinkmap.stages.jobserver import main; main()"
+    return [sys.executable, "-P", "-c", code, str(path), str(parent)]
 
 
 def _reachable(path: str) -> bool:
@@ -511,13 +519,6 @@ def _exit(code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The server's process (:func:`server_command`): ``argv`` is its socket and its parent."""
     path, parent = (argv if argv is not None else sys.argv[1:])[:2]
     Server(path, int(parent)).serve()
-
-
-if __name__ == "__main__":
-    # run as sinkmap.stages.jobserver, not as __main__: the children's scripts import that module
-    # and must see the flag the child sets in it
-    from sinkmap.stages import jobserver
-
-    jobserver.main()

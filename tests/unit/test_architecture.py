@@ -242,7 +242,7 @@ def test_light_jobs_start_without_the_array_stack() -> None:
 def test_the_command_line_starts_without_the_geospatial_stack() -> None:
     """``sinkmap`` parses its command line (every command's options and help) without pandas,
     rasterio, dask, matplotlib or pydantic (NumPy it does: the legends): each command imports
-    what it computes with when it runs (``sinkmap --help`` 1.6 -> 0.15 CPU s)."""
+    what it computes with when it runs (``sinkmap --help`` 1.6 -> 0.14 CPU s)."""
     code = (
         "import sys\n"
         "from sinkmap.cli import main\n"

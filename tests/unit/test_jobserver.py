@@ -46,18 +46,20 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
-    """A job server, as onstart starts one, for this test process."""
+    """A job server, as onstart starts one, for this test process; it writes nothing of its own
+    to its stderr (the run's), not even a warning."""
     folder = tmp_path / "srv"
     folder.mkdir(mode=0o700)
     path = folder / "socket"
     env = {k: v for k, v in os.environ.items() if k != "GDAL_CACHEMAX"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sinkmap.stages.jobserver", str(path), str(os.getpid())], env=env
+        jobserver.server_command(path, os.getpid()), env=env, stderr=subprocess.PIPE
     )
     _wait_for(path.exists)
     yield path, proc
     proc.terminate()
-    proc.wait(30)
+    _, err = proc.communicate(timeout=30)
+    assert err == b"", err.decode()
 
 
 def _job(
@@ -82,6 +84,16 @@ def _job(
     if wait:
         proc.wait(60)
     return proc
+
+
+def _forked_prints(tmp_path: Path, body: str, path: Path, **env: str) -> str:
+    """What a job prints after its pid (``body`` prints both), checking it ran well and forked."""
+    job = _job(tmp_path, body, path, **env)
+    out, err = job.communicate()
+    pid, value = out.split()
+    assert job.returncode == 0, err
+    assert int(pid) != job.pid  # not in the job's own process
+    return value
 
 
 def test_a_job_runs_forked_from_the_server_in_its_own_folder_environment_and_streams(
@@ -112,11 +124,7 @@ def test_what_the_servers_imports_set_in_the_environment_the_job_gets_unless_it_
     for the job, the job sees it as if it had imported sinkmap.io itself."""
     body = "import sinkmap.io\nprint(os.getpid(), os.environ.get('GDAL_CACHEMAX'))\n"
     for env, expected in (({}, "256"), ({"GDAL_CACHEMAX": "64"}, "64")):
-        job = _job(tmp_path, body, server[0], **env)
-        out, err = job.communicate()
-        pid, value = out.split()
-        assert job.returncode == 0, err
-        assert int(pid) != job.pid and value == expected
+        assert _forked_prints(tmp_path, body, server[0], **env) == expected
 
 
 def test_the_job_gets_its_own_blas_threads(
@@ -132,11 +140,7 @@ def test_the_job_gets_its_own_blas_threads(
         "print(os.getpid(), ctypes.CDLL(lib).scipy_openblas_get_num_threads64_())\n"
     )
     for threads in ("1", str(min(2, os.cpu_count() or 1))):
-        job = _job(tmp_path, body, server[0], OPENBLAS_NUM_THREADS=threads)
-        out, err = job.communicate()
-        pid, value = out.split()
-        assert job.returncode == 0, err
-        assert int(pid) != job.pid and value == threads
+        assert _forked_prints(tmp_path, body, server[0], OPENBLAS_NUM_THREADS=threads) == threads
 
 
 def test_an_error_in_the_job_is_its_traceback_and_status_1(
@@ -188,9 +192,7 @@ def test_the_server_ends_with_its_run_and_removes_its_socket(tmp_path: Path) -> 
     folder = tmp_path / "srv"
     folder.mkdir(mode=0o700)
     path = folder / "socket"
-    srv = subprocess.Popen(
-        [sys.executable, "-m", "sinkmap.stages.jobserver", str(path), str(run.pid)]
-    )
+    srv = subprocess.Popen(jobserver.server_command(path, run.pid))
     try:
         _wait_for(path.exists)
         run.kill()
