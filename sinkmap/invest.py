@@ -236,48 +236,120 @@ class _Lookup:
             lut[nodata] = self.n  # nodata wins over a table row with the same code, as in InVEST
         return lut, full
 
+    def index(self, lulc: LulcRaster) -> _Index:
+        """How ``lulc``'s pixels index the value tables (:class:`_Index`)."""
+        lut, full = self.row_lut(lulc.dtype, lulc.nodata)
+        if not full:
+            return _Index(lut=lut, row_of=None, values=self.values, lookup=self, nodata=lulc.nodata)
+        # by code: the row values spread over every possible code (NaN for nodata and unknown)
+        rows = np.where(lut < 0, self.n, lut)
+        values = {key: np.take(v, rows) for key, v in self.values.items()}
+        return _Index(lut=lut, row_of=lut, values=values, lookup=self, nodata=lulc.nodata)
+
+
+@dataclass(frozen=True)
+class _Index:
+    """What a pixel's value-table index is, for one LULC raster.
+
+    8- and 16-bit unsigned codes are the index themselves (``row_of`` maps them to table rows):
+    a chunk is converted to ``intp`` once, and each layer is one ``np.take`` from a table of every
+    possible code, with no per-pixel row lookup; codes missing from the table are found in the
+    chunk's histogram (:func:`_count`). Other rasters' codes are first mapped to table rows
+    (:func:`_rows`, which checks them), and the row is the index (``row_of`` None).
+    """
+
+    lut: np.ndarray  # code -> row (-1: not in the table; n: nodata)
+    row_of: np.ndarray | None  # index -> row, or None: the index is the row
+    values: Mapping[str, np.ndarray]  # pool or "total" -> float32 by index
+    lookup: _Lookup
+    nodata: int | None
+
+    def pixels(self, codes: np.ndarray) -> np.ndarray:
+        """The index of every pixel of a chunk of codes, as ``intp`` (what ``np.take`` uses)."""
+        if self.row_of is not None:
+            return codes.astype(np.intp)
+        n = self.lookup.n
+        return _rows(codes, lut=self.lut, nodata=self.nodata, n=n, table=self.lookup.name).astype(
+            np.intp
+        )
+
+    def count(self, codes: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Pixels per table row (``n``: nodata) of a chunk; a code missing from the table raises."""
+        n = self.lookup.n
+        if self.row_of is None:
+            return np.bincount(index.ravel(), minlength=n + 1)
+        hist = _histogram(codes, self.row_of.size)
+        unknown = (hist > 0) & (self.row_of < 0)
+        if unknown.any():
+            raise UnknownClassError(np.flatnonzero(unknown).tolist(), self.lookup.name)
+        hit = np.flatnonzero(hist)
+        counts = np.zeros(n + 1, np.int64)
+        np.add.at(counts, self.row_of[hit], hist[hit])
+        return counts
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """The table row of every pixel of a chunk (unknown codes as nodata: :meth:`count` raises
+        for them in the same pass)."""
+        if self.row_of is None:
+            return index
+        return np.take(np.where(self.row_of < 0, self.lookup.n, self.row_of), index)
+
 
 def _rows(
-    codes: np.ndarray,
-    *,
-    lut: np.ndarray,
-    full: bool,
-    nodata: int | None,
-    n: int,
-    table: str,
+    codes: np.ndarray, *, lut: np.ndarray, nodata: int | None, n: int, table: str
 ) -> np.ndarray:
-    """Table row of every pixel (``n`` for nodata); a code absent from the table raises."""
-    if full:
-        rows = lut[codes]
-    else:
-        inside = (codes >= 0) & (codes < lut.size)
-        rows = np.where(inside, lut[np.where(inside, codes, 0)], lut.dtype.type(-1))
-        if nodata is not None:
-            rows[codes == nodata] = n
+    """Table row of every pixel (``n`` for nodata) of a raster whose codes are not all in ``lut``
+    (signed or wider than 16 bits); a code absent from the table raises."""
+    inside = (codes >= 0) & (codes < lut.size)
+    rows = np.where(inside, lut[np.where(inside, codes, 0)], lut.dtype.type(-1))
+    if nodata is not None:
+        rows[codes == nodata] = n
     bad = rows < 0
     if bad.any():
         raise UnknownClassError(np.unique(codes[bad]).tolist(), table)
     return rows
 
 
-def _gather(rows: np.ndarray, *, values: np.ndarray) -> np.ndarray:
-    # rows are checked by _rows (0..n): no bounds check ("clip" never clips); a 4-Mpx chunk
-    # 7.6 -> 5.6 ms
-    return np.take(values, rows, mode="clip")
+def _histogram(codes: np.ndarray, size: int) -> np.ndarray:
+    """Pixels per code of a chunk (``size`` bins). 8-bit codes are counted two at a time, each
+    pair as one 16-bit number, then folded: half the elements for ``bincount`` to widen to
+    ``intp``, 2.4x faster on a 4-Mpx chunk (4.6 vs 10.8 ms)."""
+    flat = codes.ravel()
+    if flat.dtype != np.uint8:
+        return np.bincount(flat, minlength=size)
+    odd = flat.size % 2
+    pairs = np.bincount(
+        np.ascontiguousarray(flat[: flat.size - odd]).view(np.uint16), minlength=1 << 16
+    ).reshape(256, 256)
+    hist = pairs.sum(axis=0) + pairs.sum(axis=1)  # one code of a pair per axis, either byte order
+    if odd:
+        hist[flat[-1]] += 1
+    return hist
 
 
-def _change(rows_alt: np.ndarray, rows_bas: np.ndarray, *, total: np.ndarray) -> np.ndarray:
+def _gather(index: np.ndarray, *, values: np.ndarray) -> np.ndarray:
+    # an intp index of valid positions (codes of a full table, or checked rows): no conversion
+    # and no bounds check ("clip" never clips); 2.1 ms for a 4-Mpx chunk, 5.7 ms from int16 rows
+    return np.take(values, index, mode="clip")
+
+
+def _change(
+    index_alt: np.ndarray, index_bas: np.ndarray, *, alt: np.ndarray, bas: np.ndarray
+) -> np.ndarray:
     # float32 - float32 like InVEST's numpy.subtract of the two storage rasters; NaN if either is
-    return total[rows_alt] - total[rows_bas]
+    return np.take(alt, index_alt, mode="clip") - np.take(bas, index_bas, mode="clip")
 
 
-def _count(rows: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(rows.ravel(), minlength=n + 1)
+def _count(codes: np.ndarray, index: np.ndarray, *, by: _Index) -> np.ndarray:
+    return by.count(codes, index)
 
 
-def _joint_count(rows_alt: np.ndarray, rows_bas: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+def _joint_count(
+    index_alt: np.ndarray, index_bas: np.ndarray, *, alt: _Index, bas: _Index
+) -> tuple[np.ndarray, ...]:
     """Pixel counts of each (alternate row, baseline row) pair in a chunk, as (keys, counts)."""
-    keys = rows_alt.astype(np.int64).ravel() * (n + 1) + rows_bas.ravel()
+    n = alt.lookup.n
+    keys = alt.rows(index_alt).astype(np.int64).ravel() * (n + 1) + bas.rows(index_bas).ravel()
     if (n + 1) ** 2 <= _MAX_JOINT_BINS:
         counts = np.bincount(keys, minlength=(n + 1) ** 2)
         nz = np.flatnonzero(counts)
@@ -317,12 +389,12 @@ def stock(
     lulc = open_lulc(lulc_path, chunk=chunk)
     lookup = _Lookup.from_table(table)
     out_dir = Path(out_dir)
-    rows = _rows_array(lulc, lookup)
-    layers = _stock_layers(rows, lookup, lulc, "bas", out_dir, pools_csv)
-    counts = dask.delayed(_sum_counts)(
-        [dask.delayed(_count)(b, lookup.n) for b in rows.to_delayed().ravel()]
+    by = lookup.index(lulc)
+    codes, index = _index_array(lulc, by)
+    layers = _stock_layers(index, by, lulc, "bas", out_dir, pools_csv)
+    (count,) = write_layers(
+        lulc.grid, layers, extra=[_counts(codes, index, by)], threads=threads, cog=cog
     )
-    (count,) = write_layers(lulc.grid, layers, extra=[counts], threads=threads, cog=cog)
     summary = {
         "command": "stock",
         "sinkmap_version": __version__,
@@ -364,13 +436,18 @@ def change(
     _check_same_grid(bas, alt)
     lookup = _Lookup.from_table(table)
     out_dir = Path(out_dir)
-    rows_bas, rows_alt = _rows_array(bas, lookup), _rows_array(alt, lookup)
-    layers = _stock_layers(rows_bas, lookup, bas, "bas", out_dir, pools_csv)
-    layers |= _stock_layers(rows_alt, lookup, alt, "alt", out_dir, pools_csv)
+    by_bas, by_alt = lookup.index(bas), lookup.index(alt)
+    codes_bas, index_bas = _index_array(bas, by_bas)
+    codes_alt, index_alt = _index_array(alt, by_alt)
+    layers = _stock_layers(index_bas, by_bas, bas, "bas", out_dir, pools_csv)
+    layers |= _stock_layers(index_alt, by_alt, alt, "alt", out_dir, pools_csv)
     change_path = out_dir / "c_change_bas_alt.tif"
     layers[change_path] = LayerSpec(
         data=da.map_blocks(
-            partial(_change, total=lookup.values["total"]), rows_alt, rows_bas, dtype=np.float32
+            partial(_change, alt=by_alt.values["total"], bas=by_bas.values["total"]),
+            index_alt,
+            index_bas,
+            dtype=np.float32,
         ),
         dtype="float32",
         nodata=float("nan"),
@@ -385,16 +462,12 @@ def change(
         },
         description=f"change in carbon storage ({UNITS_DENSITY}), alt - bas",
     )
-    blocks_bas, blocks_alt = rows_bas.to_delayed().ravel(), rows_alt.to_delayed().ravel()
+    joint = partial(_joint_count, alt=by_alt, bas=by_bas)
+    pairs = zip(index_alt.to_delayed().ravel(), index_bas.to_delayed().ravel(), strict=True)
     extra = [
-        dask.delayed(_sum_counts)([dask.delayed(_count)(b, lookup.n) for b in blocks_bas]),
-        dask.delayed(_sum_counts)([dask.delayed(_count)(b, lookup.n) for b in blocks_alt]),
-        dask.delayed(_merge_joint)(
-            [
-                dask.delayed(_joint_count)(a, b, lookup.n)
-                for a, b in zip(blocks_alt, blocks_bas, strict=True)
-            ]
-        ),
+        _counts(codes_bas, index_bas, by_bas),
+        _counts(codes_alt, index_alt, by_alt),
+        dask.delayed(_merge_joint)([dask.delayed(joint)(a, b) for a, b in pairs]),
     ]
     count_bas, count_alt, joint = write_layers(
         bas.grid, layers, extra=extra, threads=threads, cog=cog
@@ -417,15 +490,22 @@ def change(
     return summary
 
 
-def _rows_array(lulc: LulcRaster, lookup: _Lookup) -> da.Array:
-    lut, full = lookup.row_lut(lulc.dtype, lulc.nodata)
-    fn = partial(_rows, lut=lut, full=full, nodata=lulc.nodata, n=lookup.n, table=lookup.name)
-    return da.map_blocks(fn, open_on_grid(lulc.path, lulc.grid), dtype=lookup.row_dtype)
+def _index_array(lulc: LulcRaster, by: _Index) -> tuple[da.Array, da.Array]:
+    """The raster's codes, read chunk by chunk, and every pixel's table index (:class:`_Index`)."""
+    codes = open_on_grid(lulc.path, lulc.grid)
+    return codes, da.map_blocks(by.pixels, codes, dtype=np.intp)
+
+
+def _counts(codes: da.Array, index: da.Array, by: _Index) -> Any:
+    """Pixels per table row of the whole raster (delayed), from each chunk's counts."""
+    count = partial(_count, by=by)
+    blocks = zip(codes.to_delayed().ravel(), index.to_delayed().ravel(), strict=True)
+    return dask.delayed(_sum_counts)([dask.delayed(count)(c, i) for c, i in blocks])
 
 
 def _stock_layers(
-    rows: da.Array,
-    lookup: _Lookup,
+    index: da.Array,
+    by: _Index,
     lulc: LulcRaster,
     scenario: str,
     out_dir: Path,
@@ -439,23 +519,29 @@ def _stock_layers(
     layers: dict[Path, LayerSpec] = {}
     for pool in INVEST_POOLS:
         layers[out_dir / "intermediate_outputs" / f"c_{pool}_{scenario}.tif"] = LayerSpec(
-            data=da.map_blocks(
-                partial(_gather, values=lookup.values[pool]), rows, dtype=np.float32
-            ),
+            data=da.map_blocks(partial(_gather, values=by.values[pool]), index, dtype=np.float32),
             dtype="float32",
             nodata=float("nan"),
+            nan_positive=_nan_positive(by.values[pool]),
             tags=base | {"POOL": pool, "QUANTITY": f"carbon stock, {_POOL_NAMES[pool]}"},
             description=f"carbon stock {pool} ({UNITS_DENSITY}), {_SCENARIOS[scenario]}",
         )
     layers[out_dir / f"c_storage_{scenario}.tif"] = LayerSpec(
-        data=da.map_blocks(partial(_gather, values=lookup.values["total"]), rows, dtype=np.float32),
+        data=da.map_blocks(partial(_gather, values=by.values["total"]), index, dtype=np.float32),
         dtype="float32",
         nodata=float("nan"),
+        nan_positive=_nan_positive(by.values["total"]),
         tags=base
         | {"POOL": "total", "QUANTITY": "carbon storage, sum of above, below, soil, dead"},
         description=f"carbon storage total ({UNITS_DENSITY}), {_SCENARIOS[scenario]}",
     )
     return layers
+
+
+def _nan_positive(values: np.ndarray) -> bool:
+    """Whether a table holds no NaN with the sign bit set: a layer taken from it has none either,
+    and the writer need not check its blocks."""
+    return not np.signbit(values[np.isnan(values)]).any()
 
 
 def _common_tags(pools_csv: str | Path, lulc: LulcRaster) -> dict[str, Any]:

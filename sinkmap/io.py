@@ -96,13 +96,17 @@ class LayerSpec:
     #: An intermediate layer another stage reads, not a published one: written as the staged file
     #: is (tiled, ZSTD level 1, no overviews), with its tags, whatever ``write_layers``' ``cog``.
     internal: bool = False
+    #: Every NaN of ``data`` is the positive quiet NaN by construction (values taken from a table
+    #: that holds only that NaN): the writer skips its per-block check (:func:`_positive_nan`).
+    nan_positive: bool = False
 
 
 class _WindowWriter:
     """A ``__setitem__`` target for :func:`dask.array.store` that writes windows to one band."""
 
-    def __init__(self, dataset: rasterio.io.DatasetWriter) -> None:
+    def __init__(self, dataset: rasterio.io.DatasetWriter, *, nan_positive: bool = False) -> None:
         self.dataset = dataset
+        self.nan_positive = nan_positive
         # one lock per file: a GDAL dataset takes one thread at a time, different files do not
         # wait for each other (the threads compress different layers side by side)
         self.lock = threading.Lock()
@@ -112,7 +116,8 @@ class _WindowWriter:
         window = Window.from_slices(
             rows, cols, height=self.dataset.height, width=self.dataset.width
         )
-        value = _positive_nan(value)
+        if not self.nan_positive:
+            value = _positive_nan(value)
         with self.lock:
             # as a (bands, rows, cols) view: rasterio copies a 2-D block into a stack first
             self.dataset.write(value[np.newaxis], [1], window=window)
@@ -193,7 +198,7 @@ def write_layers(
                 profile = grid.profile(dtype=spec.dtype, nodata=spec.nodata) | options
                 ds = rasterio.open(tmp, "w", **profile)
                 datasets.append(ds)
-                targets.append(_WindowWriter(ds))
+                targets.append(_WindowWriter(ds, nan_positive=spec.nan_positive))
                 sources.append(spec.data.astype(spec.dtype))
             folders = sorted({str(path.parent) for path in layers})
             progress = Progress(

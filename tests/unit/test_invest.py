@@ -143,6 +143,7 @@ def test_stock_pixels_units_and_nodata(maps, stocked):
     assert tags["UNITS"] == "Mg C ha-1" and tags["POOL"] == "total"
     assert "per hectare" in tags["INVEST_COMPAT"]
     assert np.isnan(total[bas == 0]).all()
+    assert not np.signbit(total[bas == 0]).any()  # the positive NaN, as every sinkmap layer
     for code in TABLE:
         assert (total[bas == code] == np.float32(_total(code))).all()
     with rasterio.open(out / "intermediate_outputs" / "c_soil_bas.tif") as ds:
@@ -231,6 +232,65 @@ def test_unknown_code_is_named_and_nothing_is_written(pools_csv, tmp_path):
     p16 = write_tif(tmp_path / "lc16.tif", arr16, res=RES, left=UTM_LEFT, top=UTM_TOP)
     with pytest.raises(UnknownClassError, match="300"):
         stock(p16, pools_csv, tmp_path / "out16", threads=1)
+
+
+def test_sixteen_bit_codes_and_a_nodata_code_that_is_also_a_lucode(pools_csv, tmp_path):
+    """uint16 codes index a table of all 65,536 codes; nodata wins over a table row of the same
+    code (as in InVEST); a uint16 code above 255 that is not in the table is named."""
+    arr = np.array([[10, 20, 40, 40], [20, 20, 10, 40]], np.uint16)
+    path = write_tif(tmp_path / "u16.tif", arr, res=RES, left=UTM_LEFT, top=UTM_TOP, nodata=20)
+    summary = stock(path, pools_csv, tmp_path / "out", threads=2, chunk=16)
+    expected = (2 * _total(10) + 3 * _total(40)) * HA  # the three 20s are nodata
+    assert summary["baseline"]["totals_mg_c"]["total"] == pytest.approx(expected, rel=1e-12)
+    assert summary["baseline"]["pixels_by_code"] == {"10": 2, "40": 3}
+    assert summary["baseline"]["nodata_pixels"] == 3
+    with rasterio.open(tmp_path / "out" / "intermediate_outputs" / "c_soil_bas.tif") as ds:
+        soil = ds.read(1)
+    assert np.isnan(soil[arr == 20]).all()
+    assert soil[0, 0] == TABLE[10][2] and soil[1, 3] == TABLE[40][2]
+    bad = np.array([[10, 40000], [513, 0]], np.uint16)
+    p16 = write_tif(tmp_path / "bad16.tif", bad, res=RES, left=UTM_LEFT, top=UTM_TOP, nodata=0)
+    with pytest.raises(UnknownClassError, match=r"code\(s\) 513, 40000 occur"):
+        stock(p16, pools_csv, tmp_path / "out_bad", threads=1)
+    assert not list((tmp_path / "out_bad").rglob("*.tif*"))
+
+
+def test_change_of_an_8_bit_and_a_16_bit_signed_raster(pools_csv, tmp_path):
+    """A uint8 baseline (codes index the table) against an int16 alternate (codes mapped to
+    rows): the change counts pairs of table rows, whichever way each map was indexed."""
+    bas = np.array([[10, 10, 20, 0], [40, 20, 10, 40]], np.uint8)
+    alt = np.array([[40, 10, -1, 40], [40, 20, 20, -1]], np.int16)
+    kw = {"res": RES, "left": UTM_LEFT, "top": UTM_TOP}
+    pb = write_tif(tmp_path / "bas.tif", bas, nodata=0, **kw)
+    pa = write_tif(tmp_path / "alt.tif", alt, nodata=-1, **kw)
+    summary = change(pb, pa, pools_csv, tmp_path / "out", threads=2)
+    # pairs valid in both maps: (10->40), (10->10), (40->40), (20->20), (10->20)
+    by_hand = (_total(40) - _total(10)) + 0 + 0 + 0 + (_total(20) - _total(10))
+    ch = summary["change"]
+    assert ch["valid_pixels"] == 5 and ch["changed_pixels"] == 2
+    assert ch["totals_mg_c"]["total"] == pytest.approx(by_hand * HA, rel=1e-12)
+    soil = (TABLE[40][2] - TABLE[10][2]) + (TABLE[20][2] - TABLE[10][2])
+    assert ch["totals_mg_c"]["soil"] == pytest.approx(soil * HA, rel=1e-12)
+    assert summary["alternate"]["pixels_by_code"] == {"10": 1, "20": 2, "40": 3}
+    with rasterio.open(tmp_path / "out" / "c_change_bas_alt.tif") as ds:
+        delta = ds.read(1)
+    assert delta[0, 0] == np.float32(_total(40)) - np.float32(_total(10))
+    assert np.isnan(delta[0, 2]) and np.isnan(delta[0, 3]) and np.isnan(delta[1, 3])
+
+
+@pytest.mark.parametrize("shape", [(6, 8), (5, 7), (1, 1)])
+def test_eight_bit_histogram_counts_every_pixel_once(shape):
+    """The 8-bit histogram counts two pixels at a time: checked against a count of each code by
+    comparison, on even and odd pixel counts and on a strided (non-contiguous) chunk."""
+    from sinkmap.invest import _histogram
+
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    for chunk in (codes, codes[:, ::2], codes.T):
+        hist = _histogram(chunk, 256)
+        assert hist.shape == (256,) and hist.sum() == chunk.size
+        for code in np.unique(chunk):
+            assert hist[code] == int((chunk == code).sum())
 
 
 def test_geographic_crs_is_refused(pools_csv, tmp_path):
