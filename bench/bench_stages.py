@@ -3,6 +3,7 @@
     python bench/bench_stages.py                 # sizes 2048 (4 Mpx), 5120 (26 Mpx) and 10240 (105 Mpx)
     python bench/bench_stages.py --sides 10240   # one size
     python bench/bench_stages.py --model lookup  # the one-year lookup model instead of the state
+    SINKMAP_BENCH_KEEP=1 python bench/bench_stages.py --sides 2048  # keep bench/out/side2048/
 
 For each size a fresh child process (so peak memory is its own):
 1. writes two years of synthetic land cover (sinkmap.landscape, uint8 GeoTIFF) on a 10 m UTM grid,
@@ -179,7 +180,8 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
         "peak_rss_mb": peak,
         "rss_before_mb": rss_before,
     }
-    shutil.rmtree(work, ignore_errors=True)
+    if not os.environ.get("SINKMAP_BENCH_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
     return result
 
 

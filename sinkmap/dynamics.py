@@ -86,13 +86,15 @@ class State(NamedTuple):
     last_loss_year: np.ndarray
     soil_start: np.ndarray
 
-    def stack(self) -> np.ndarray:
+    def stack(self, out: np.ndarray | None = None) -> np.ndarray:
         """float32 (7, …) of the layers with each layer's nodata outside the data (exact: every
-        integer layer holds values below 2**24)."""
-        valid = self.stratum > 0
-        out = np.empty((len(STATE_LAYERS), *np.shape(self.stratum)), np.float32)
+        integer layer holds values below 2**24), into ``out`` if given."""
+        outside = ~(self.stratum > 0)
+        if out is None:
+            out = np.empty((len(STATE_LAYERS), *np.shape(self.stratum)), np.float32)
         for i, ((_dtype, nodata), arr) in enumerate(zip(STATE_LAYERS.values(), self, strict=True)):
-            out[i] = np.where(valid, arr, nodata)
+            np.copyto(out[i], arr, casting="unsafe")
+            np.copyto(out[i], nodata, casting="unsafe", where=outside)
         return out
 
     @classmethod

@@ -254,9 +254,9 @@ def group_sums(
     columns ``zone``, the key names, ``area_ha`` and the value names; tiles combine with
     :func:`add_group_sums`. Memory: one entry per counted cell and zone, never a dense matrix.
 
-    Keys are taken at the entries, then made int64, and values taken at the entries, then made
-    float64: a layer may come in its own dtype (float32 codes or stocks) without a whole-tile
-    conversion first.
+    Keys are taken at the entries, then made int64: a key layer may come in its own dtype
+    (float32 codes) without a whole-tile conversion first. Value layers are summed as float64
+    (a float32 layer is converted once, a float64 one used as it is).
     """
     names = list(keys)
     cols, seen = [], []
@@ -292,6 +292,17 @@ def group_sums(
         total = np.bincount(index, weights=weights, minlength=n)
         return total[present] if size <= _DENSE_BINS else total
 
+    # Σ value × weight of every layer through one sparse matrix of the entries (a row per key,
+    # a column per cell, the weight as its value), built once: each layer's sums are then one
+    # pass of scipy's CSR product, with no per-entry copy of the layer (10 ms instead of 22 ms a
+    # layer on a 2048² tile, bench/README.md). The same sums as bincount(index, weights=layer[cell]
+    # × weight), bit for bit: each row holds its entries in their order (by cell, within one
+    # zone), and the product adds them one by one from 0, as bincount does.
+    from scipy.sparse import csr_matrix
+
+    width = int(member.cell.max(initial=-1)) + 1
+    by_key = csr_matrix((member.weight, (index, member.cell)), shape=(n, width))
+
     out: dict[str, np.ndarray] = {}
     rest = present
     decoded = []
@@ -304,9 +315,8 @@ def group_sums(
     out["area_ha"] = _sum(member.weight)
     for name, v in values.items():
         layer = v() if callable(v) else v
-        out[name] = _sum(
-            np.asarray(np.asarray(layer).ravel()[member.cell], "float64") * member.weight
-        )
+        total = by_key @ np.asarray(layer, "float64").ravel()[:width]
+        out[name] = total[present] if size <= _DENSE_BINS else total
         del layer
     return pd.DataFrame(out)
 

@@ -298,26 +298,34 @@ def _stateful(
         extra.append(open_on_grid(previous.land_cover, grid))
     n_roles = len(roles)
 
+    n_pools, n_state = len(POOLS), len(STATE_NAMES)
+    n = n_pools + n_state + (len(GAIN_LOSS_PARTS) if steps else 0)
+
     def _block(*blocks: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         chunk = dict(zip(roles, blocks[:n_roles], strict=True))
+        # every layer written once into the chunk's stack (no stacks of stacks to concatenate)
+        out = np.empty((n, *np.shape(blocks[0])), np.float32)
         if previous is None:
             assert block_info is not None
             (r0, r1), (c0, c1) = block_info[0]["array-location"]
             rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
             state = model.initial(chunk, year, position=pixel_uniform(rr, cc))
             pools = model.pools_of(state, chunk)
-            shape = (len(GAIN_LOSS_PARTS), *np.shape(blocks[0]))
-            fluxes = np.full(shape, np.nan, "float32") if steps else None
+            if steps:
+                out[n_pools + n_state :] = np.nan
         else:
             before = State.from_arrays(dict(zip(STATE_NAMES, blocks[n_roles:-1], strict=True)))
             state, step = model.step(before, blocks[-1], chunk, previous.year, year)
             pools = step.pools
-            fluxes = step_fluxes(step.gains, step.losses, year - previous.year) if steps else None
-        parts = [np.stack([np.asarray(pools[p], "float32") for p in POOLS]), state.stack()]
-        return np.concatenate(parts + [fluxes] if steps else parts)
+            if steps:
+                out[n_pools + n_state :] = step_fluxes(
+                    step.gains, step.losses, year - previous.year
+                )
+        for i, p in enumerate(POOLS):
+            out[i] = pools[p]
+        state.stack(out=out[n_pools : n_pools + n_state])
+        return out
 
-    n_pools, n_state = len(POOLS), len(STATE_NAMES)
-    n = n_pools + n_state + (len(GAIN_LOSS_PARTS) if steps else 0)
     both = da.map_blocks(
         _block, *arrays, *extra, new_axis=0, chunks=((n,), *grid.chunks), dtype="float32"
     )
@@ -389,7 +397,7 @@ def _state_tile(grid: Grid, tile: Tile, state: np.ndarray, pools: np.ndarray) ->
     for i in range(len(POOLS)):
         valid &= np.isfinite(pools[i])
     converted = (previous > 0) & (previous < 255) & (ysc < 255)
-    # group_sums reads the valid cells only, and converts keys and values after taking them
+    # group_sums reads the valid cells only, and converts the keys after taking them
     return group_sums(
         membership(valid, area),
         {

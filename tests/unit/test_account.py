@@ -496,6 +496,48 @@ def test_group_sums_of_several_keys_far_apart_by_hand():
     assert sums["v"].tolist() == [10 + 250, 90, 360, 40, 160, 5 + 250, 40]
 
 
+def test_group_sums_add_each_keys_cells_in_order_bit_for_bit():
+    """Each sum is Σ value × weight added one cell at a time, in cell order, from 0.0: the same
+    float64 number, bit for bit, as a plain loop over the cells (so the tallies do not depend on
+    how the sums are computed). Two zones, one cutting cells; a float32 and a float64 layer, NaN
+    outside the valid cells."""
+    rng = np.random.default_rng(11)
+    shape = (23, 31)
+    classes = rng.choice(np.array([10, 20, 40], np.uint8), size=shape)
+    area = 0.0099 + rng.random(shape) * 1e-4
+    valid = rng.random(shape) > 0.1
+    layers = {
+        "f32": np.where(valid, rng.random(shape) * 300, np.nan).astype(np.float32),
+        "f64": np.where(valid, rng.random(shape) * 7 - 3, np.nan),
+    }
+    n = classes.size
+    cells = [np.arange(0, n, 2), np.arange(n // 3, n)]
+    fractions = [np.ones(cells[0].size), np.where(cells[1] % 5 == 0, 0.37, 1.0)]
+    coverage = ZoneCoverage(
+        np.concatenate([np.zeros(cells[0].size, np.int64), np.ones(cells[1].size, np.int64)]),
+        np.concatenate(cells),
+        np.concatenate(fractions),
+    )
+    sums = group_sums(membership(valid, area, coverage), {"class_code": classes}, layers)
+    expected: dict[tuple[int, int], dict[str, float]] = {}
+    zone_cells = [(0, np.flatnonzero(valid.ravel()), np.ones(int(valid.sum())))]
+    zone_cells += [(z + 1, c, f) for z, (c, f) in enumerate(zip(cells, fractions, strict=True))]
+    for zone, zcells, zfrac in zone_cells:
+        for cell, frac in zip(zcells.tolist(), zfrac.tolist(), strict=True):
+            if not valid.ravel()[cell]:
+                continue
+            acc = expected.setdefault(
+                (zone, int(classes.ravel()[cell])), dict.fromkeys(layers, 0.0)
+            )
+            weight = float(area.ravel()[cell]) * frac if zone else float(area.ravel()[cell])
+            for name, layer in layers.items():
+                acc[name] += float(layer.ravel()[cell]) * weight
+    assert len(sums) == len(expected)
+    for row in sums.itertuples():
+        for name in layers:
+            assert getattr(row, name) == expected[(row.zone, row.class_code)][name]
+
+
 def _zone_sums(grid: Grid, gdf, classes: np.ndarray, values: dict) -> pd.DataFrame:
     """Tile by tile, as the stages do: the AOI and each zone, per class."""
     zones = Zones(grid, "aoi", gdf)
