@@ -222,8 +222,9 @@ class _Lookup:
     def row_lut(self, lulc_dtype: str, nodata: int | None) -> tuple[np.ndarray, bool]:
         """A code -> row array (-1: not in the table; ``n``: nodata) and whether it spans the dtype.
 
-        For 8- and 16-bit unsigned rasters the array covers every possible value, so a chunk maps
-        with one gather; otherwise codes outside ``0 … max(lucode)`` are checked separately.
+        For 8- and 16-bit unsigned rasters the array covers every possible value, so the codes
+        can index the value tables directly (:class:`_Index`); otherwise codes outside
+        ``0 … max(lucode)`` are checked separately (:func:`_rows`).
         """
         dt = np.dtype(lulc_dtype)
         full = dt.kind == "u" and dt.itemsize <= 2
@@ -238,35 +239,37 @@ class _Lookup:
 
     def index(self, lulc: LulcRaster) -> _Index:
         """How ``lulc``'s pixels index the value tables (:class:`_Index`)."""
-        lut, full = self.row_lut(lulc.dtype, lulc.nodata)
-        if not full:
-            return _Index(lut=lut, row_of=None, values=self.values, lookup=self, nodata=lulc.nodata)
-        # by code: the row values spread over every possible code (NaN for nodata and unknown)
+        lut, by_code = self.row_lut(lulc.dtype, lulc.nodata)
+        if not by_code:
+            return _Index(lut, lut, False, self.values, self, lulc.nodata)
+        # by code: the row of every possible code, unknown ones as nodata (NaN values; _Index.count
+        # raises for them), and the row values spread over the codes
         rows = np.where(lut < 0, self.n, lut)
         values = {key: np.take(v, rows) for key, v in self.values.items()}
-        return _Index(lut=lut, row_of=lut, values=values, lookup=self, nodata=lulc.nodata)
+        return _Index(lut, rows, True, values, self, lulc.nodata)
 
 
 @dataclass(frozen=True)
 class _Index:
     """What a pixel's value-table index is, for one LULC raster.
 
-    8- and 16-bit unsigned codes are the index themselves (``row_of`` maps them to table rows):
-    a chunk is converted to ``intp`` once, and each layer is one ``np.take`` from a table of every
-    possible code, with no per-pixel row lookup; codes missing from the table are found in the
-    chunk's histogram (:func:`_count`). Other rasters' codes are first mapped to table rows
-    (:func:`_rows`, which checks them), and the row is the index (``row_of`` None).
+    8- and 16-bit unsigned codes (``by_code``) are the index themselves: a chunk is converted to
+    ``intp`` once, and each layer is one ``np.take`` from a table of every possible code, with no
+    per-pixel row lookup; codes missing from the table are found in the chunk's histogram
+    (:meth:`count`). Other rasters' codes are first mapped to table rows (:func:`_rows`, which
+    checks them), and the row is the index.
     """
 
     lut: np.ndarray  # code -> row (-1: not in the table; n: nodata)
-    row_of: np.ndarray | None  # index -> row, or None: the index is the row
+    rows_by_code: np.ndarray  # by code: code -> row, unknown codes as nodata (n)
+    by_code: bool
     values: Mapping[str, np.ndarray]  # pool or "total" -> float32 by index
     lookup: _Lookup
     nodata: int | None
 
     def pixels(self, codes: np.ndarray) -> np.ndarray:
         """The index of every pixel of a chunk of codes, as ``intp`` (what ``np.take`` uses)."""
-        if self.row_of is not None:
+        if self.by_code:
             return codes.astype(np.intp)
         n = self.lookup.n
         return _rows(codes, lut=self.lut, nodata=self.nodata, n=n, table=self.lookup.name).astype(
@@ -276,23 +279,18 @@ class _Index:
     def count(self, codes: np.ndarray, index: np.ndarray) -> np.ndarray:
         """Pixels per table row (``n``: nodata) of a chunk; a code missing from the table raises."""
         n = self.lookup.n
-        if self.row_of is None:
+        if not self.by_code:
             return np.bincount(index.ravel(), minlength=n + 1)
-        hist = _histogram(codes, self.row_of.size)
-        unknown = (hist > 0) & (self.row_of < 0)
+        hist = _histogram(codes, self.lut.size)
+        unknown = (hist > 0) & (self.lut < 0)
         if unknown.any():
             raise UnknownClassError(np.flatnonzero(unknown).tolist(), self.lookup.name)
-        hit = np.flatnonzero(hist)
-        counts = np.zeros(n + 1, np.int64)
-        np.add.at(counts, self.row_of[hit], hist[hit])
-        return counts
+        return np.bincount(self.rows_by_code, weights=hist, minlength=n + 1).astype(np.int64)
 
     def rows(self, index: np.ndarray) -> np.ndarray:
         """The table row of every pixel of a chunk (unknown codes as nodata: :meth:`count` raises
         for them in the same pass)."""
-        if self.row_of is None:
-            return index
-        return np.take(np.where(self.row_of < 0, self.lookup.n, self.row_of), index)
+        return np.take(self.rows_by_code, index) if self.by_code else index
 
 
 def _rows(
@@ -338,10 +336,6 @@ def _change(
 ) -> np.ndarray:
     # float32 - float32 like InVEST's numpy.subtract of the two storage rasters; NaN if either is
     return np.take(alt, index_alt, mode="clip") - np.take(bas, index_bas, mode="clip")
-
-
-def _count(codes: np.ndarray, index: np.ndarray, *, by: _Index) -> np.ndarray:
-    return by.count(codes, index)
 
 
 def _joint_count(
@@ -498,9 +492,8 @@ def _index_array(lulc: LulcRaster, by: _Index) -> tuple[da.Array, da.Array]:
 
 def _counts(codes: da.Array, index: da.Array, by: _Index) -> Any:
     """Pixels per table row of the whole raster (delayed), from each chunk's counts."""
-    count = partial(_count, by=by)
     blocks = zip(codes.to_delayed().ravel(), index.to_delayed().ravel(), strict=True)
-    return dask.delayed(_sum_counts)([dask.delayed(count)(c, i) for c, i in blocks])
+    return dask.delayed(_sum_counts)([dask.delayed(by.count)(c, i) for c, i in blocks])
 
 
 def _stock_layers(
