@@ -181,8 +181,11 @@ def pixel_noise(
             # a halo may reach blocks before the origin: SeedSequence takes entries >= 0
             entropy = [seed, 1, key, draw, br % 2**32, bc % 2**32]
             rng = np.random.default_rng(np.random.SeedSequence(entropy))
-            block = rng.standard_normal((b, b))
             r0, r1 = max(row_off, br * b), min(row_off + height, (br + 1) * b)
+            # the block's rows down to the last one read: the generator fills row by row, so
+            # these are the first rows of the whole block, not drawn past them (a small window,
+            # or the first rows of the lattice under a halo, draws a fraction of b × b)
+            block = rng.standard_normal((r1 - br * b, b))
             k0, k1 = max(col_off, bc * b), min(col_off + width, (bc + 1) * b)
             out[r0 - row_off : r1 - row_off, k0 - col_off : k1 - col_off] = block[
                 r0 - br * b : r1 - br * b, k0 - bc * b : k1 - bc * b

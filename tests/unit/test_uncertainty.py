@@ -10,6 +10,7 @@ tolerance of 4 standard errors of the estimate, the standard error also written 
 from __future__ import annotations
 
 import math
+import zlib
 from pathlib import Path
 from statistics import NormalDist
 
@@ -355,6 +356,28 @@ def test_pixel_noise_of_a_source_cell_is_one_value_per_block_in_any_window():
         np.testing.assert_array_equal(window, big[r0 : r0 + h, c0 : c0 + w])
     assert NOISE_BLOCK * cell < n  # the windows above cross a lattice edge
     assert not np.array_equal(big, pixel_noise(7, 3, "biomass", 0, 0, n, n, cell=cell))
+
+
+def test_pixel_noise_is_each_lattice_blocks_own_stream_of_normals():
+    """The errors of a window are those of the lattice blocks it overlaps: block (br, bc) is the
+    standard normal stream of numpy's generator seeded with SeedSequence([seed, 1, crc32(stream),
+    draw, br, bc]), filling its NOISE_BLOCK x NOISE_BLOCK cells row by row; also where a window
+    reads only the first rows of a block (only those are drawn) or its last rows (a halo's block
+    before the origin, br = -1 keyed as 2^32 - 1)."""
+    b = NOISE_BLOCK
+
+    def block(br: int, bc: int) -> np.ndarray:
+        key = [3, 1, zlib.crc32(b"agb"), 4, br % 2**32, bc % 2**32]
+        return np.random.default_rng(np.random.SeedSequence(key)).standard_normal((b, b))
+
+    np.testing.assert_array_equal(pixel_noise(3, 4, "agb", 0, 0, 5, 7), block(0, 0)[:5, :7])
+    window = pixel_noise(3, 4, "agb", b - 2, 10, 6, b)  # rows across two blocks, columns too
+    np.testing.assert_array_equal(window[:2, : b - 10], block(0, 0)[b - 2 :, 10:])
+    np.testing.assert_array_equal(window[2:, : b - 10], block(1, 0)[:4, 10:])
+    np.testing.assert_array_equal(window[2:, b - 10 :], block(1, 1)[:4, :10])
+    halo = pixel_noise(3, 4, "agb", -3, 0, 5, 4)
+    np.testing.assert_array_equal(halo[:3], block(-1, 0)[b - 3 :, :4])
+    np.testing.assert_array_equal(halo[3:], block(0, 0)[:2, :4])
 
 
 # == 6. Monte Carlo standard error of a bound =====================================================
