@@ -506,16 +506,36 @@ def parts_stats(
     linear: LinearParts, zones: Zones, tile: Tile, sizes: Mapping[str, int]
 ) -> dict[str, np.ndarray]:
     """:func:`linear_stats` of a tile's :func:`linear_parts`."""
+    from scipy.sparse import csr_matrix
+
     valid, area, fixed, used = linear
     member = membership(valid, area, zones.coverage(tile))
     n_zones = len(zones.ids)
     pool_index = {p: i for i, p in enumerate(POOLS)}
+    width = int(member.cell.max(initial=-1)) + 1
+    # One sparse matrix per key space (zone, or zone × table row of a table's index): a row per
+    # key, a column per cell, the cell's weight (ha) as value, built once and shared by every
+    # part summed over it (the three table.<pool> parameters share one index). Each part's sums
+    # are then one CSR product, as in group_sums: bit for bit the bincount of value × weight
+    # per key, since each row holds its entries in cell order and the product adds them from 0.
+    matrices: dict[tuple[int, int], tuple[Any, np.ndarray | None]] = {}
+
+    def by_key(index: np.ndarray | None, n: int) -> Any:
+        cached = matrices.get((id(index), n))
+        if cached is None:
+            key = member.zone * n
+            if index is not None:
+                key = key + np.where(valid, index, 0).ravel()[member.cell]
+            shape = (n_zones * n, width)
+            # the index is kept with its matrix: its id names it only while it lives
+            cached = (csr_matrix((member.weight, (key, member.cell)), shape=shape), index)
+            matrices[(id(index), n)] = cached
+        return cached[0]
 
     def zone_sums(values: np.ndarray, index: np.ndarray | None, n: int) -> np.ndarray:
         """Σ value × weight per zone (and per index entry): (zones, n)."""
-        v = values.ravel()[member.cell] * member.weight
-        key = member.zone * n + (0 if index is None else index.ravel()[member.cell])
-        return np.bincount(key, weights=v, minlength=n_zones * n).reshape(n_zones, n)
+        flat = np.asarray(values, "float64").ravel()[:width]
+        return np.asarray(by_key(index, n) @ flat).reshape(n_zones, n)
 
     out = {"fixed": np.zeros((n_zones, len(POOLS)))}
     for pool, arr in fixed.items():
@@ -525,9 +545,8 @@ def parts_stats(
         if name not in used:
             continue
         parts, index = used[name]
-        idx = None if index is None else np.where(valid, index, 0)
         for pool, arr in parts.items():
-            out[name][pool_index[pool]] = zone_sums(arr, idx, n)
+            out[name][pool_index[pool]] = zone_sums(arr, index, n)
     return out
 
 

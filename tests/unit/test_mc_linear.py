@@ -57,6 +57,7 @@ from sinkmap.account.montecarlo import (
 from sinkmap.account.zones import Zones
 from sinkmap.aoi import read_zones
 from sinkmap.config import ParameterSpec
+from sinkmap.constants import POOLS
 from sinkmap.dynamics import STATE_LAYERS, State
 from sinkmap.dynamics import pools as state_pools
 from sinkmap.grid import Grid
@@ -313,6 +314,42 @@ class _Float64Pools(DynamicsModel):
 
     def mc_split(self, chunk):
         return self.mc_components(chunk), self.pools(chunk)
+
+
+def _entry_loop(member, valid, n_zones: int, values, rows, size: int) -> np.ndarray:
+    """Σ value × weight per (zone, table row), one entry of ``member`` after the other from 0."""
+    v, out = values.ravel().tolist(), np.zeros((n_zones, size))
+    r = None if rows is None else np.where(valid, rows, 0).ravel().tolist()
+    entries = zip(member.zone.tolist(), member.cell.tolist(), member.weight.tolist(), strict=True)
+    for z, c, w in entries:
+        out[z, 0 if r is None else r[c]] += v[c] * w
+    return out
+
+
+def test_parts_stats_add_each_zones_cells_in_order_bit_for_bit(land):
+    """parts_stats of the demo's parameters on every tile equal, with ==, a plain loop over the
+    tile's zone entries (the AOI's valid cells, then each polygon's covered cells, by cell) that
+    adds part x weight from 0 into (zone, table row): the sums summed as bincount summed them."""
+    from sinkmap.account.zones import membership
+
+    n = land.model.table.codes.size  # the pool table's rows
+    sizes = {"agb_scale": 1, "soil_scale": 1, "table.above": n, "table.dead": n}
+    n_zones, checked = len(land.zones.ids), 0
+    for tile in land.grid.tiles():
+        blocks = {k: v[tile.slices] for k, v in land.data.items()}
+        run = linear_parts(land.model, land.grid, tile, blocks, list(sizes))
+        got = parts_stats(run, land.zones, tile, sizes)
+        member = membership(run.valid, run.area, land.zones.coverage(tile))
+        for i, pool in enumerate(POOLS):
+            want = _entry_loop(member, run.valid, n_zones, run.fixed[pool], None, 1)
+            assert (got["fixed"][:, i] == want[:, 0]).all(), pool
+        for name, size in sizes.items():
+            parts, rows = run.used[name]
+            for pool, arr in parts.items():
+                want = _entry_loop(member, run.valid, n_zones, arr, rows, size)
+                assert (got[name][POOLS.index(pool)] == want).all(), (name, pool)
+                checked += int(np.count_nonzero(want))
+    assert checked > 20  # sums of real parts were compared, not zeros
 
 
 def test_linear_totals_exact_without_float32_rounding(land, tmp_path):
