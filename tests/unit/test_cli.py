@@ -12,9 +12,9 @@ from sinkmap.cli import main
 from ._helpers import AOI_GPKG, DATASETS_YAML, POOL_CSV
 
 
-def _config(tmp_path, dataset: str, years: list[int]) -> str:
+def _config(tmp_path, dataset: str, years: list[int], aoi: dict | None = None) -> str:
     cfg = {
-        "aoi": {"path": str(AOI_GPKG), "layer": "baoting"},
+        "aoi": aoi or {"path": str(AOI_GPKG), "layer": "baoting"},
         "years": years,
         "inputs": {"land_cover": {"dataset": dataset}},
         "model": {"name": "lookup", "params": {"table": str(POOL_CSV)}},
@@ -41,7 +41,13 @@ def test_fetch_dry_run_lists_real_urls_without_network(tmp_path, capsys, monkeyp
 
 
 def test_fetch_then_dry_run_reports_present_files(tmp_path, capsys):
-    config = _config(tmp_path, "demo_worldcover", [2021])
+    # a 2 km square in the county: the demo's synthetic tile is made for the AOI's window only
+    import geopandas as gpd
+    import shapely
+
+    square = shapely.box(109.60, 18.60, 109.62, 18.62)
+    gpd.GeoDataFrame(geometry=[square], crs="EPSG:4326").to_file(tmp_path / "aoi.geojson")
+    config = _config(tmp_path, "demo_worldcover", [2021], {"path": str(tmp_path / "aoi.geojson")})
     assert main(["fetch", config]) == 0
     capsys.readouterr()
     assert main(["fetch", "--dry-run", config]) == 0
