@@ -7,9 +7,12 @@ built on the staged file, then GDAL's COG driver (before 3 December 2026,
 runs, each in this process, the staged file in the page cache), the file size recorded, and the
 result read back by rasterio (its bundled GDAL) and by the system's GDAL (``/usr/bin/python3``
 with ``osgeo``, the GDAL QGIS uses on Debian), each compared pixel for pixel with the source.
+Besides codecs, the settings vary the COG's internal tile size (256, 512: sinkmap's, 1024), and
+each file is also timed as a reader uses it: 200 windows of 256 × 256 pixels at full resolution.
 
     .venv/bin/python bench/bench_codecs.py                    # the demo's results/
     .venv/bin/python bench/bench_codecs.py --results path/to/results --repeat 5
+    .venv/bin/python bench/bench_codecs.py --settings "DEFLATE 6 (sinkmap 0.4)" "DEFLATE 6, 256 blocks"
 
 Figures go to ``bench/out/codecs/bench_codecs.json``.
 """
@@ -53,7 +56,14 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "ZSTD 9": {"compress": "ZSTD", "level": 9},
     "ZSTD 1 + predictor": {"compress": "ZSTD", "level": 1, "predictor": "auto"},
     "LERC_ZSTD (lossless)": {"compress": "LERC_ZSTD", "max_z_error": 0},
+    # the COG's internal tile size (sinkmap's is 512, the COG driver's default): what it costs to
+    # write, its size, and what a reader pays for a map view's worth of small windows
+    "DEFLATE 6, 256 blocks": {"compress": "DEFLATE", "blockxsize": 256, "blockysize": 256},
+    "DEFLATE 6, 1024 blocks": {"compress": "DEFLATE", "blockxsize": 1024, "blockysize": 1024},
 }
+#: Windows a reader takes per layer (:func:`_read_windows`): 256 × 256 pixels at fixed random
+#: places, as a map canvas or a tile server reads a COG at full resolution.
+READ_WINDOWS = 200
 #: GDAL's COG driver (rio-cogeo's ``use_cog_driver``) takes the codec level as ``LEVEL``.
 
 SYSTEM_GDAL_READ = """
@@ -92,6 +102,23 @@ def _publish(
     return time.perf_counter() - t0
 
 
+def _read_windows(path: Path, seed: int = 7) -> float:
+    """Seconds to read :data:`READ_WINDOWS` windows of 256 × 256 pixels at full resolution, each
+    through a fresh dataset (no block cache shared between them), at the same places each time."""
+    from rasterio.windows import Window
+
+    with rasterio.open(path) as ds:
+        height, width = ds.height, ds.width
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, max(height - 256, 1), READ_WINDOWS)
+    cols = rng.integers(0, max(width - 256, 1), READ_WINDOWS)
+    t0 = time.perf_counter()
+    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+        with rasterio.open(path) as ds:
+            ds.read(1, window=Window(c, r, 256, 256))
+    return time.perf_counter() - t0
+
+
 def _system_gdal(path: Path) -> tuple[str, str] | None:
     """(GDAL version, sha256 of band 1) as the system's GDAL reads ``path``; None without it."""
     if not Path("/usr/bin/python3").exists():
@@ -112,7 +139,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=REPO / "results")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--settings",
+        nargs="+",
+        choices=sorted(SETTINGS),
+        metavar="NAME",
+        help=f"only these settings (the first is the base of the ratios); of {sorted(SETTINGS)}",
+    )
     args = ap.parse_args()
+    settings = {k: SETTINGS[k] for k in args.settings} if args.settings else SETTINGS
     years = sorted(int(p.name) for p in args.results.iterdir() if p.name.isdigit())
     intervals = sorted(p.name for p in (args.results / "sink").iterdir())
     names = [
@@ -146,7 +181,7 @@ def main() -> None:
             )
             want = hashlib.sha256(data.tobytes()).hexdigest()
             resampling = "mode" if is_palette or np.dtype(dtype).kind != "f" else "average"
-            for label, setting in SETTINGS.items():
+            for label, setting in settings.items():
                 profile = _profile(setting, dtype)
                 dst = tmp / "out.tif"
                 times = []
@@ -155,6 +190,7 @@ def main() -> None:
                     times.append(_publish(staged, dst, profile, dtype, nodata, resampling))
                 with rasterio.open(dst) as ds:
                     same = np.array_equal(ds.read(1), data, equal_nan=True)
+                read_s = statistics.median(_read_windows(dst) for _ in range(args.repeat))
                 system = _system_gdal(dst)
                 rows.append(
                     {
@@ -165,6 +201,7 @@ def main() -> None:
                         "options": profile,
                         "seconds": round(statistics.median(times), 3),
                         "mb": round(dst.stat().st_size / 1e6, 2),
+                        "read_windows_s": round(read_s, 3),
                         "rasterio_equal": bool(same),
                         "system_gdal": system[0] if system else None,
                         "system_gdal_equal": bool(system and system[1] == want),
@@ -173,6 +210,7 @@ def main() -> None:
                 r = rows[-1]
                 print(
                     f"{name:36s} {label:26s} {r['seconds']:7.2f} s {r['mb']:8.2f} MB "
+                    f"read {READ_WINDOWS} windows {r['read_windows_s']:6.3f} s  "
                     f"rasterio {'ok' if r['rasterio_equal'] else 'DIFFERS'}  "
                     f"GDAL {r['system_gdal']} {'ok' if r['system_gdal_equal'] else 'FAILS'}",
                     flush=True,
@@ -180,12 +218,14 @@ def main() -> None:
     (OUT / "bench_codecs.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     print("\nper setting, all layers:")
     base = None
-    for label in SETTINGS:
+    for label in settings:
         sel = [r for r in rows if r["setting"] == label]
         secs, mb = sum(r["seconds"] for r in sel), sum(r["mb"] for r in sel)
-        base = base or (secs, mb)
+        read = sum(r["read_windows_s"] for r in sel)
+        base = base or (secs, mb, read)
         print(
             f"  {label:26s} {secs:7.2f} s ({secs / base[0]:.2f}x)  {mb:8.2f} MB ({mb / base[1]:.2f}x)"
+            f"  reads {read:6.3f} s ({read / base[2]:.2f}x)"
         )
 
 
