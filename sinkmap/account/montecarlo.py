@@ -182,9 +182,10 @@ def pixel_noise(
             entropy = [seed, 1, key, draw, br % 2**32, bc % 2**32]
             rng = np.random.default_rng(np.random.SeedSequence(entropy))
             r0, r1 = max(row_off, br * b), min(row_off + height, (br + 1) * b)
-            # the block's rows down to the last one read: the generator fills row by row, so
-            # these are the first rows of the whole block, not drawn past them (a small window,
-            # or the first rows of the lattice under a halo, draws a fraction of b × b)
+            # the block's rows down to the last one read: numpy's generator (2.x) fills an array
+            # one value after the other, so these are the first rows of the whole b × b block
+            # (how numpy behaves, not a promise of its compatibility policy: a test pins each
+            # block's numbers). A window that ends inside a block draws only its rows down to there.
             block = rng.standard_normal((r1 - br * b, b))
             k0, k1 = max(col_off, bc * b), min(col_off + width, (bc + 1) * b)
             out[r0 - row_off : r1 - row_off, k0 - col_off : k1 - col_off] = block[
@@ -512,21 +513,23 @@ def parts_stats(
     member = membership(valid, area, zones.coverage(tile))
     n_zones = len(zones.ids)
     pool_index = {p: i for i, p in enumerate(POOLS)}
-    width = int(member.cell.max(initial=-1)) + 1
+    columns = int(member.cell.max(initial=-1)) + 1  # the cells up to the last one counted
     # One sparse matrix per key space (zone, or zone × table row of a table's index): a row per
     # key, a column per cell, the cell's weight (ha) as value, built once and shared by every
     # part summed over it (the three table.<pool> parameters share one index). Each part's sums
     # are then one CSR product, as in group_sums: bit for bit the bincount of value × weight
-    # per key, since each row holds its entries in cell order and the product adds them from 0.
+    # per key, because membership lists each zone's cells once and in ascending order, so each
+    # row keeps its entries in that order (scipy would otherwise sort a row and merge repeated
+    # cells: the same sums, not the same bits) and the product adds them one by one from 0.
     matrices: dict[tuple[int, int], tuple[Any, np.ndarray | None]] = {}
 
-    def by_key(index: np.ndarray | None, n: int) -> Any:
+    def matrix(index: np.ndarray | None, n: int) -> Any:
         cached = matrices.get((id(index), n))
         if cached is None:
             key = member.zone * n
             if index is not None:
                 key = key + np.where(valid, index, 0).ravel()[member.cell]
-            shape = (n_zones * n, width)
+            shape = (n_zones * n, columns)
             # the index is kept with its matrix: its id names it only while it lives
             cached = (csr_matrix((member.weight, (key, member.cell)), shape=shape), index)
             matrices[(id(index), n)] = cached
@@ -534,8 +537,8 @@ def parts_stats(
 
     def zone_sums(values: np.ndarray, index: np.ndarray | None, n: int) -> np.ndarray:
         """Σ value × weight per zone (and per index entry): (zones, n)."""
-        flat = np.asarray(values, "float64").ravel()[:width]
-        return np.asarray(by_key(index, n) @ flat).reshape(n_zones, n)
+        flat = np.asarray(values, "float64").ravel()[:columns]
+        return np.asarray(matrix(index, n) @ flat).reshape(n_zones, n)
 
     out = {"fixed": np.zeros((n_zones, len(POOLS)))}
     for pool, arr in fixed.items():

@@ -327,9 +327,10 @@ def _entry_loop(member, valid, n_zones: int, values, rows, size: int) -> np.ndar
 
 
 def test_parts_stats_add_each_zones_cells_in_order_bit_for_bit(land):
-    """parts_stats of the demo's parameters on every tile equal, with ==, a plain loop over the
-    tile's zone entries (the AOI's valid cells, then each polygon's covered cells, by cell) that
-    adds part x weight from 0 into (zone, table row): the sums summed as bincount summed them."""
+    """parts_stats of agb_scale, soil_scale and two table columns on every tile equal, with ==, a
+    plain loop over the tile's zone entries (the AOI's valid cells, then each polygon's covered
+    cells, by cell) that adds part x weight from 0 into (zone, table row): the sums summed as
+    bincount summed them."""
     from sinkmap.account.zones import membership
 
     n = land.model.table.codes.size  # the pool table's rows
