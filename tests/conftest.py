@@ -21,28 +21,28 @@ os.environ.setdefault("SINKMAP_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 #: Seconds each slow test module took on 2 cores (``pytest -n 3 --dist loadfile
-#: --no-loadscope-reorder --durations=0``, 4 December 2026 at 7e3ab2d, with the job server, summed
-#: per module). ``make test`` hands whole modules to the workers (``--dist loadfile
-#: --no-loadscope-reorder``) in this order, the longest first, so that no long module starts last
-#: and holds the run while the other workers are idle; the others follow in their usual order.
+#: --no-loadscope-reorder --durations=0``, 4 December 2026 at 571b318 on a fresh checkout, summed
+#: per module; test_stages.py's 57 s less about 9 s that e5d9dc3 saved, test_cli.py's 11 s left
+#: out since b36a3e8 made it 3 s). ``make test`` hands whole modules to the workers (``--dist
+#: loadfile --no-loadscope-reorder``) in this order, the longest first, so that no long module
+#: starts last and holds the run while the other workers are idle; the others follow in their
+#: usual order.
 MODULE_SECONDS = {
-    "workflow/test_fault_matrix.py": 267,
-    "workflow/test_slurm.py": 179,
-    "workflow/test_workflow.py": 81,
-    "workflow/test_aois.py": 65,
-    "workflow/test_distributed.py": 51,
-    "workflow/test_real_sources.py": 39,
-    "unit/test_stages.py": 38,
-    "workflow/test_notebook.py": 28,
-    "workflow/test_faults.py": 22,
-    "unit/test_dynamics.py": 22,
-    "workflow/test_state_update.py": 21,
-    "workflow/test_contract.py": 20,
-    "workflow/test_accuracy_assessment.py": 17,
-    "unit/test_gain_loss_mc.py": 12,
-    "unit/test_architecture.py": 11,
+    "workflow/test_fault_matrix.py": 224,
+    "workflow/test_slurm.py": 170,
+    "workflow/test_aois.py": 86,
+    "workflow/test_workflow.py": 80,
+    "workflow/test_distributed.py": 53,
+    "unit/test_stages.py": 48,
+    "workflow/test_real_sources.py": 29,
+    "unit/test_dynamics.py": 27,
+    "workflow/test_state_update.py": 27,
+    "workflow/test_notebook.py": 22,
+    "workflow/test_faults.py": 21,
+    "workflow/test_accuracy_assessment.py": 20,
+    "unit/test_gain_loss_mc.py": 13,
+    "unit/test_architecture.py": 12,
     "workflow/test_report.py": 10,
-    "unit/test_cli.py": 9,
 }
 
 
