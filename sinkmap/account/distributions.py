@@ -21,11 +21,11 @@ standard normal ``z`` to a value with :meth:`Distribution.values`; two parameter
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from sinkmap.errors import InputDataError
 
@@ -34,8 +34,15 @@ KINDS: tuple[str, ...] = ("normal", "lognormal", "truncnormal", "triangular")
 
 #: Largest share of a normal's draws allowed below its lower bound before it is refused.
 MAX_TAIL = 1e-3
-#: Standard normal quantile of 97.5 %: a 95 % range spans ± this many σ.
-Z975 = float(ndtri(0.975))
+#: Standard normal quantile of 97.5 %: a 95 % range spans ± this many σ. SciPy's
+#: ``scipy.special.ndtri(0.975)``, written out (a test compares them): the Snakefile's checks and
+#: the jobs that draw only normal and lognormal parameters then start without SciPy.
+Z975 = 1.959963984540054
+
+
+def _phi(x: float) -> float:
+    """The standard normal CDF of one number (the refusal of too wide a normal needs no array)."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,7 @@ class Distribution:
                     f"0 < lo <= 1 <= hi (multiples of the central value), got {r}"
                 )
         if self.kind == "normal" and self.rel_sd > 0:
-            tail = float(ndtr((lo - 1.0) / self.rel_sd)) + float(ndtr((1.0 - hi) / self.rel_sd))
+            tail = _phi((lo - 1.0) / self.rel_sd) + _phi((1.0 - hi) / self.rel_sd)
             if tail > MAX_TAIL:
                 raise InputDataError(
                     f"parameter {name!r}: a normal with relative SD {self.rel_sd:g} puts "
@@ -94,6 +101,8 @@ class Distribution:
                 return mean * np.sqrt(lo * hi) * np.exp(sigma * z)
             s2 = np.log1p(self.rel_sd**2)
             return mean * np.exp(np.sqrt(s2) * z - s2 / 2)
+        from scipy.special import ndtr, ndtri  # the two kinds drawn through the normal's CDF
+
         u = ndtr(z)
         if self.kind == "truncnormal":
             lo, hi = ((b - 1.0) / self.rel_sd for b in self.rel_bounds)
@@ -122,6 +131,8 @@ class Distribution:
                 return float(m), float(m * np.sqrt(np.expm1(s * s)))
             return 1.0, self.rel_sd
         if self.kind == "truncnormal":
+            from scipy.special import ndtr
+
             a, b = ((x - 1.0) / self.rel_sd for x in self.rel_bounds)
             za = ndtr(a)
             zb = ndtr(b)

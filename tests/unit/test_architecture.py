@@ -207,8 +207,8 @@ def test_light_jobs_start_without_the_array_stack() -> None:
     (:func:`sinkmap.stages.step`), made in a fresh interpreter, leave ``dask.array``, ``xarray``
     and ``distributed`` unimported, and ``dask`` itself but for the GeoPackage job's (it writes
     through :mod:`sinkmap.io`); a heavy job's script imports ``dask.array`` (the check sees it).
-    The jobs that fetch, make the grid or publish vectors and catalogs start without SciPy too
-    (the Monte Carlo's distributions); the account's job imports it."""
+    The light jobs start without SciPy too: the Monte Carlo's distributions import it only to
+    draw a truncated normal or a triangular; the stocks job's imports include it (dask.array's)."""
     heavy = ("dask.array", "xarray", "distributed")
 
     def imported(*scripts: str, watch: tuple[str, ...] = heavy) -> list[str]:
@@ -234,9 +234,8 @@ def test_light_jobs_start_without_the_array_stack() -> None:
     no_dask = [s for s in LIGHT_SCRIPTS if s != "geopackage"]
     assert imported(*no_dask, watch=("dask",)) == [], "dask imported by a job that needs none"
     assert "dask.array" in imported("stocks")
-    no_scipy = ("aois_stac", "fetch", "geopackage", "grid", "qgis_project", "stac")
-    assert imported(*no_scipy, watch=("scipy",)) == [], "SciPy imported by a job that needs none"
-    assert imported("account", watch=("scipy",)) == ["scipy"]
+    assert imported(*LIGHT_SCRIPTS, watch=("scipy",)) == [], "SciPy imported by a light job"
+    assert imported("stocks", watch=("scipy",)) == ["scipy"]
 
 
 def test_the_command_line_starts_without_the_geospatial_stack() -> None:

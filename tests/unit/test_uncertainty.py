@@ -216,6 +216,17 @@ def test_truncnormal_stays_in_its_bounds_and_matches_the_truncated_mean(z):
     )
 
 
+def test_z975_is_the_standard_normal_quantile_of_97_5_percent():
+    """Z975, written out so that the jobs drawing normals and lognormals start without SciPy, is
+    SciPy's quantile to the bit, and the standard normal's 97.5 % point (Python's NormalDist)."""
+    from scipy.special import ndtri
+
+    from sinkmap.account.distributions import Z975
+
+    assert Z975 == float(ndtri(0.975))
+    assert Z975 == pytest.approx(NormalDist().inv_cdf(0.975), rel=1e-15)
+
+
 # == 2. a normal that would go negative is refused; an accepted one is never clipped ===============
 def test_normal_with_a_negative_tail_is_refused_and_an_accepted_one_is_not_clipped():
     """A normal puts Φ(−1/rel_sd) of its draws below 0: refused above 0.1 %, i.e. above
