@@ -438,7 +438,9 @@ def test_bad_config_is_refused_before_any_job(tmp_path: Path) -> None:
 
 
 def test_model_from_an_entry_point_runs_the_workflow(run: Path, tmp_path: Path) -> None:
-    """Install the docs' example model as a distribution with a sinkmap.models entry point, swap to it."""
+    """Install the docs' example model as a distribution with a sinkmap.models entry point, swap to
+    it: the config is checked with it (its Monte Carlo parameter too), and the jobs it feeds run,
+    the year's stocks and its Monte Carlo (the rest of a run does not see the model)."""
     docs = (REPO / "docs" / "models.md").read_text(encoding="utf-8")
     code = docs.split("This is a complete model:\n\n```python\n", 1)[1].split("```", 1)[0]
     site = tmp_path / "site"
@@ -460,7 +462,8 @@ def test_model_from_an_entry_point_runs_the_workflow(run: Path, tmp_path: Path) 
         model={"name": "biomass_share", "params": {"share": 0.5}},
         account=account_settings(workdir, parameters={"share": 0.1}),
     )
-    snakemake(workdir, env={"PYTHONPATH": str(site)})
+    targets = ("carbon_stock_above.tif", "carbon_stock_soil.tif", "monte_carlo.csv")
+    snakemake(workdir, *(f"results/2020/{t}" for t in targets), env={"PYTHONPATH": str(site)})
 
     agb, _, _ = _read(workdir / "results/2020/biomass.tif")
     above, tags, _ = _read(workdir / "results/2020/carbon_stock_above.tif")
@@ -473,3 +476,10 @@ def test_model_from_an_entry_point_runs_the_workflow(run: Path, tmp_path: Path) 
         "share": 0.5,
         "soil": 50.0,
     }
+    # the Monte Carlo drew the plugin's own parameter: the AOI's above-ground stock moves from
+    # draw to draw (above = share x AGB), its soil (50, no parameter) does not
+    mc = pd.read_csv(workdir / "results/2020/monte_carlo.csv")
+    aoi = mc[mc["zone_id"] == "aoi"]
+    assert aoi["draw"].nunique() == 20
+    assert aoi[aoi["pool"] == "above"]["stock_mgc"].std() > 0
+    assert aoi[aoi["pool"] == "soil"]["stock_mgc"].nunique() == 1
