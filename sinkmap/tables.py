@@ -217,6 +217,14 @@ class GrowthRates:
         rows give their rate as is. Classes without a row gain 0. A state code that no row uses
         (other than 0) is an error naming the codes and the table.
         """
+        dm, c = self.rates_by_unit(self.rows(classes, state), self.rates)
+        r = np.asarray(root_shoot, "float64")
+        return dm * (1.0 + r) * float(carbon_fraction) + c
+
+    def rows(self, classes: npt.ArrayLike, state: npt.ArrayLike | None) -> np.ndarray:
+        """The table row that gives each cell's rate: its class's row for its state, else for
+        state 0 (any state); -1 where its class has none. A state code that no row uses (other
+        than 0) is an error naming the codes and the table."""
         codes = np.asarray(classes).astype(np.int64)
         st = np.zeros(codes.shape, np.int64) if state is None else np.asarray(state, np.int64)
         if codes.shape != st.shape:
@@ -235,17 +243,26 @@ class GrowthRates:
         if codes.size and codes.min() < 0:
             raise InputDataError("land-cover codes must be >= 0")
         size = int(max(self.codes.max(), codes.max(initial=0))) + 1
-        nstate = int(known.max()) + 1
-        dm = np.zeros((size, nstate))
-        c = np.zeros((size, nstate))
+        lut = np.full((size, int(known.max()) + 1), -1, np.int64)
         order = np.argsort(self.states, kind="stable")  # state-0 rows first: they set the defaults
         for i in order:
-            code, s, rate, unit = self.codes[i], self.states[i], self.rates[i], self.units[i]
-            cols = slice(None) if s == 0 else slice(s, s + 1)
-            dm[code, cols] = rate if unit == "t_dm_ha_yr" else 0.0
-            c[code, cols] = rate if unit == "t_c_ha_yr" else 0.0
-        r = np.asarray(root_shoot, "float64")
-        return dm[codes, st] * (1.0 + r) * float(carbon_fraction) + c[codes, st]
+            code, s = self.codes[i], self.states[i]
+            lut[code, slice(None) if s == 0 else slice(s, s + 1)] = i
+        return lut[codes, st]
+
+    def rates_by_unit(
+        self, rows: np.ndarray, rates: npt.ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``rates`` (one per table row, on the last axis: e.g. (draws, rows) of drawn rates)
+        taken at ``rows`` (:meth:`rows`), split by unit: (t d.m./ha/yr, t C/ha/yr), each 0 where
+        the row has the other unit or there is no row."""
+        r = np.asarray(rates, "float64")
+        has = rows >= 0
+        at = np.where(has, rows, 0)
+        taken = r[..., at]
+        dm_row = np.array([u == "t_dm_ha_yr" for u in self.units], bool)[at] & has
+        c_row = np.array([u == "t_c_ha_yr" for u in self.units], bool)[at] & has
+        return np.where(dm_row, taken, 0.0), np.where(c_row, taken, 0.0)
 
 
 #: Oldest age (years) a growth curve is tabulated to; older stands take this age's biomass.

@@ -269,3 +269,53 @@ def test_gain_loss_interval_covers_the_truth_95_percent() -> None:
     assert band == pytest.approx(0.033, abs=5e-4)
     coverage = float(np.mean(inside))
     assert abs(coverage - 0.95) <= band, f"coverage {coverage:.4f} over {GL_REPS} repetitions"
+
+
+def test_gain_loss_draws_give_each_draws_gains_as_carbon_gain_does_bit_for_bit() -> None:
+    """All draws at once give, with ==, what a loop over the draws gives: the table with the
+    draw's rates (rate x factor), GrowthRates.carbon_gain of each stratum's class and state with
+    the draw's R and CF, summed over the growing strata (a state-2 row over a state-0 default, a
+    state-2 stratum of a class with only a state-0 row, a t C/ha/yr row, a class without a row, a
+    disturbed and a converted stratum)."""
+    import dataclasses
+
+    from sinkmap.account.gain_loss import growth
+    from sinkmap.carbon import co2e
+
+    rates = GrowthRates.from_frame(
+        pd.DataFrame(
+            {
+                "lucode": [10, 10, 30, 40],
+                "state_code": [0, 2, 0, 0],
+                "rate": [0.7, 3.4, 1.3, 0.25],
+                "unit": ["t_dm_ha_yr", "t_dm_ha_yr", "t_dm_ha_yr", "t_c_ha_yr"],
+            }
+        ),
+        name="test rates",
+    )
+    strata = pd.DataFrame(
+        {
+            "class_t1": [10, 10, 30, 30, 40, 50, 10, 40],
+            "class_t2": [10, 10, 30, 30, 40, 50, 40, 10],
+            "state": [0, 2, 2, 0, 0, 0, 0, 0],
+            "disturbed": [False, False, False, False, False, False, False, True],
+        }
+    )
+    rng = np.random.default_rng(5)
+    draws, n = 50, len(strata)
+    area = rng.uniform(1, 100, n)
+    s1, s2, b1 = (rng.uniform(0, 1e4, (draws, n)) for _ in range(3))
+    factor = rng.lognormal(0, 0.3, (draws, 4))
+    r, cf = rng.uniform(0.2, 0.5, draws), rng.uniform(0.4, 0.5, draws)
+    got = gain_loss_draws(strata, area, s1, s2, b1, rates, factor, r, cf, (2020, 2022))
+
+    c1, c2 = strata["class_t1"].to_numpy(), strata["class_t2"].to_numpy()
+    growing, grow_class = growth(c1, c2, strata["disturbed"].to_numpy(), False)
+    for d in range(draws):
+        drawn = dataclasses.replace(rates, rates=rates.rates * factor[d])
+        per_ha = drawn.carbon_gain(
+            grow_class, strata["state"].to_numpy(), root_shoot=r[d], carbon_fraction=cf[d]
+        )
+        gains = float(np.sum(np.where(growing, per_ha, 0.0) * area))
+        assert got.removals[d] == co2e(gains), d  # -gains x 44/12, as gain_loss_draws reports
+    assert (got.removals < 0).all()
