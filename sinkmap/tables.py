@@ -217,14 +217,24 @@ class GrowthRates:
         rows give their rate as is. Classes without a row gain 0. A state code that no row uses
         (other than 0) is an error naming the codes and the table.
         """
-        dm, c = self.rates_by_unit(self.rows(classes, state), self.rates)
+        codes, st, lut = self._row_lut(classes, state)
+        # the rates by (class, state) first, then two gathers per cell
+        dm, c = self.rates_by_unit(lut, self.rates)
         r = np.asarray(root_shoot, "float64")
-        return dm * (1.0 + r) * float(carbon_fraction) + c
+        return dm[codes, st] * (1.0 + r) * float(carbon_fraction) + c[codes, st]
 
-    def rows(self, classes: npt.ArrayLike, state: npt.ArrayLike | None) -> np.ndarray:
+    def table_rows(self, classes: npt.ArrayLike, state: npt.ArrayLike | None) -> np.ndarray:
         """The table row that gives each cell's rate: its class's row for its state, else for
-        state 0 (any state); -1 where its class has none. A state code that no row uses (other
-        than 0) is an error naming the codes and the table."""
+        state 0 (any state); -1 where its class has neither. A state code that no row uses
+        (other than 0) is an error naming the codes and the table."""
+        codes, st, lut = self._row_lut(classes, state)
+        return lut[codes, st]
+
+    def _row_lut(
+        self, classes: npt.ArrayLike, state: npt.ArrayLike | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cells' codes and states (int64, checked) and the table row of every (class,
+        state) up to the largest of each (-1: none)."""
         codes = np.asarray(classes).astype(np.int64)
         st = np.zeros(codes.shape, np.int64) if state is None else np.asarray(state, np.int64)
         if codes.shape != st.shape:
@@ -248,17 +258,17 @@ class GrowthRates:
         for i in order:
             code, s = self.codes[i], self.states[i]
             lut[code, slice(None) if s == 0 else slice(s, s + 1)] = i
-        return lut[codes, st]
+        return codes, st, lut
 
     def rates_by_unit(
-        self, rows: np.ndarray, rates: npt.ArrayLike
+        self, table_rows: np.ndarray, rates: npt.ArrayLike
     ) -> tuple[np.ndarray, np.ndarray]:
         """``rates`` (one per table row, on the last axis: e.g. (draws, rows) of drawn rates)
-        taken at ``rows`` (:meth:`rows`), split by unit: (t d.m./ha/yr, t C/ha/yr), each 0 where
-        the row has the other unit or there is no row."""
+        taken at ``table_rows`` (:meth:`table_rows`, any shape), split by unit: (t d.m./ha/yr,
+        t C/ha/yr), each 0 where the row has the other unit or there is no row (-1)."""
         r = np.asarray(rates, "float64")
-        has = rows >= 0
-        at = np.where(has, rows, 0)
+        has = table_rows >= 0
+        at = np.where(has, table_rows, 0)
         taken = r[..., at]
         dm_row = np.array([u == "t_dm_ha_yr" for u in self.units], bool)[at] & has
         c_row = np.array([u == "t_c_ha_yr" for u in self.units], bool)[at] & has

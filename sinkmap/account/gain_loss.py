@@ -329,10 +329,16 @@ def gain_loss_draws(
     disturbed = strata["disturbed"].to_numpy(bool)
     growing, grow_class = growth(c1, c2, disturbed, grow_converted)
     state = strata["state"].to_numpy(np.int64)
+    want = (s1.shape[0], rates.rates.size)
+    if factor.shape != want:
+        raise InputDataError(
+            f"rate_factor must hold one factor per draw and growth-rate table row, {want}; got "
+            f"{factor.shape}"
+        )
     # every draw's rates at once: each stratum's table row, the draws' rates of those rows (the
     # table's rate x the draw's factor), then ΔC_G as GrowthRates.carbon_gain computes it per
     # draw, in the same order of operations (the same numbers as a loop over draws)
-    dm, c = rates.rates_by_unit(rates.rows(grow_class, state), rates.rates * factor)
+    dm, c = rates.rates_by_unit(rates.table_rows(grow_class, state), rates.rates * factor)
     per_ha = dm * (1.0 + r)[:, None] * cf[:, None] + c
     weighted = np.where(growing, per_ha, 0.0) * area
     gains = np.array([float(np.sum(row)) for row in weighted])  # each draw's sum as a 1-D sum

@@ -276,7 +276,8 @@ def test_gain_loss_draws_give_each_draws_gains_as_carbon_gain_does_bit_for_bit()
     draw's rates (rate x factor), GrowthRates.carbon_gain of each stratum's class and state with
     the draw's R and CF, summed over the growing strata (a state-2 row over a state-0 default, a
     state-2 stratum of a class with only a state-0 row, a t C/ha/yr row, a class without a row, a
-    disturbed and a converted stratum)."""
+    disturbed and a converted stratum). This guards the vectorisation; what carbon_gain gives is
+    checked by hand in test_carbon_gain_takes_the_states_row_else_the_class_default."""
     import dataclasses
 
     from sinkmap.account.gain_loss import growth
@@ -319,3 +320,31 @@ def test_gain_loss_draws_give_each_draws_gains_as_carbon_gain_does_bit_for_bit()
         gains = float(np.sum(np.where(growing, per_ha, 0.0) * area))
         assert got.removals[d] == co2e(gains), d  # -gains x 44/12, as gain_loss_draws reports
     assert (got.removals < 0).all()
+
+    with pytest.raises(InputDataError, match="one factor per draw and growth-rate table row"):
+        gain_loss_draws(strata, area, s1, s2, b1, rates, factor[:, :3], r, cf, (2020, 2022))
+
+
+def test_carbon_gain_takes_the_states_row_else_the_class_default() -> None:
+    """ΔC_G by hand (IPCC 2006 V4 Eq. 2.9, 2.10: G_W (1 + R) CF for t d.m. rows, the rate for
+    t C rows), R 0.37, CF 0.47: class 10 has a state-0 row (0.7) and a state-2 row (3.4), class 30
+    only a state-3 row (1.3), class 40 a t C/ha/yr row (0.25), class 50 none. A state without a
+    row of its class takes the class's state-0 row, or gains 0 if there is none."""
+    rates = GrowthRates.from_frame(
+        pd.DataFrame(
+            {
+                "lucode": [10, 10, 30, 40],
+                "state_code": [0, 2, 3, 0],
+                "rate": [0.7, 3.4, 1.3, 0.25],
+                "unit": ["t_dm_ha_yr", "t_dm_ha_yr", "t_dm_ha_yr", "t_c_ha_yr"],
+            }
+        ),
+        name="test rates",
+    )
+    classes = np.array([10, 10, 10, 30, 30, 40, 40, 50])
+    states = np.array([0, 2, 3, 0, 3, 0, 2, 3])
+    k = 1.37 * 0.47
+    want = [0.7 * k, 3.4 * k, 0.7 * k, 0.0, 1.3 * k, 0.25, 0.25, 0.0]
+    got = rates.carbon_gain(classes, states, root_shoot=0.37, carbon_fraction=0.47)
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+    assert rates.table_rows(classes, states).tolist() == [0, 1, 0, -1, 2, 3, 3, -1]

@@ -439,8 +439,8 @@ def test_bad_config_is_refused_before_any_job(tmp_path: Path) -> None:
 
 def test_model_from_an_entry_point_runs_the_workflow(run: Path, tmp_path: Path) -> None:
     """Install the docs' example model as a distribution with a sinkmap.models entry point, swap to
-    it: the config is checked with it (its Monte Carlo parameter too), and the jobs it feeds run,
-    the year's stocks and its Monte Carlo (the rest of a run does not see the model)."""
+    it: the config is checked with it (its Monte Carlo parameter too), and the jobs that load it
+    run: the year's stocks, its Monte Carlo and its GeoPackage (which describes the model)."""
     docs = (REPO / "docs" / "models.md").read_text(encoding="utf-8")
     code = docs.split("This is a complete model:\n\n```python\n", 1)[1].split("```", 1)[0]
     site = tmp_path / "site"
@@ -463,6 +463,7 @@ def test_model_from_an_entry_point_runs_the_workflow(run: Path, tmp_path: Path) 
         account=account_settings(workdir, parameters={"share": 0.1}),
     )
     targets = ("carbon_stock_above.tif", "carbon_stock_soil.tif", "monte_carlo.csv")
+    targets += ("sinkmap_2020.gpkg",)
     snakemake(workdir, *(f"results/2020/{t}" for t in targets), env={"PYTHONPATH": str(site)})
 
     agb, _, _ = _read(workdir / "results/2020/biomass.tif")
