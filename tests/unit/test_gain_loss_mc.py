@@ -271,6 +271,22 @@ def test_gain_loss_interval_covers_the_truth_95_percent() -> None:
     assert abs(coverage - 0.95) <= band, f"coverage {coverage:.4f} over {GL_REPS} repetitions"
 
 
+def _four_rows(class_30_state: int) -> GrowthRates:
+    """Class 10: a state-0 row (0.7 t d.m./ha/yr) and a state-2 row (3.4); class 30: one row
+    (1.3) for ``class_30_state``; class 40: 0.25 t C/ha/yr."""
+    return GrowthRates.from_frame(
+        pd.DataFrame(
+            {
+                "lucode": [10, 10, 30, 40],
+                "state_code": [0, 2, class_30_state, 0],
+                "rate": [0.7, 3.4, 1.3, 0.25],
+                "unit": ["t_dm_ha_yr", "t_dm_ha_yr", "t_dm_ha_yr", "t_c_ha_yr"],
+            }
+        ),
+        name="test rates",
+    )
+
+
 def test_gain_loss_draws_give_each_draws_gains_as_carbon_gain_does_bit_for_bit() -> None:
     """All draws at once give, with ==, what a loop over the draws gives: the table with the
     draw's rates (rate x factor), GrowthRates.carbon_gain of each stratum's class and state with
@@ -283,17 +299,7 @@ def test_gain_loss_draws_give_each_draws_gains_as_carbon_gain_does_bit_for_bit()
     from sinkmap.account.gain_loss import growth
     from sinkmap.carbon import co2e
 
-    rates = GrowthRates.from_frame(
-        pd.DataFrame(
-            {
-                "lucode": [10, 10, 30, 40],
-                "state_code": [0, 2, 0, 0],
-                "rate": [0.7, 3.4, 1.3, 0.25],
-                "unit": ["t_dm_ha_yr", "t_dm_ha_yr", "t_dm_ha_yr", "t_c_ha_yr"],
-            }
-        ),
-        name="test rates",
-    )
+    rates = _four_rows(class_30_state=0)
     strata = pd.DataFrame(
         {
             "class_t1": [10, 10, 30, 30, 40, 50, 10, 40],
@@ -330,17 +336,7 @@ def test_carbon_gain_takes_the_states_row_else_the_class_default() -> None:
     t C rows), R 0.37, CF 0.47: class 10 has a state-0 row (0.7) and a state-2 row (3.4), class 30
     only a state-3 row (1.3), class 40 a t C/ha/yr row (0.25), class 50 none. A state without a
     row of its class takes the class's state-0 row, or gains 0 if there is none."""
-    rates = GrowthRates.from_frame(
-        pd.DataFrame(
-            {
-                "lucode": [10, 10, 30, 40],
-                "state_code": [0, 2, 3, 0],
-                "rate": [0.7, 3.4, 1.3, 0.25],
-                "unit": ["t_dm_ha_yr", "t_dm_ha_yr", "t_dm_ha_yr", "t_c_ha_yr"],
-            }
-        ),
-        name="test rates",
-    )
+    rates = _four_rows(class_30_state=3)
     classes = np.array([10, 10, 10, 30, 30, 40, 40, 50])
     states = np.array([0, 2, 3, 0, 3, 0, 2, 3])
     k = 1.37 * 0.47
