@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from sinkmap.account.distributions import Distribution
-from sinkmap.account.zones import Zones, membership
+from sinkmap.account.zones import Zones, membership, weighted_sums
 from sinkmap.constants import POOLS
 from sinkmap.errors import InputDataError
 from sinkmap.grid import Grid, Tile
@@ -507,38 +508,24 @@ def parts_stats(
     linear: LinearParts, zones: Zones, tile: Tile, sizes: Mapping[str, int]
 ) -> dict[str, np.ndarray]:
     """:func:`linear_stats` of a tile's :func:`linear_parts`."""
-    from scipy.sparse import csr_matrix
-
     valid, area, fixed, used = linear
     member = membership(valid, area, zones.coverage(tile))
     n_zones = len(zones.ids)
     pool_index = {p: i for i, p in enumerate(POOLS)}
-    columns = int(member.cell.max(initial=-1)) + 1  # the cells up to the last one counted
-    # One sparse matrix per key space (zone, or zone × table row of a table's index): a row per
-    # key, a column per cell, the cell's weight (ha) as value, built once and shared by every
-    # part summed over it (the three table.<pool> parameters share one index). Each part's sums
-    # are then one CSR product, as in group_sums: bit for bit the bincount of value × weight
-    # per key, because membership lists each zone's cells once and in ascending order, so each
-    # row keeps its entries in that order (scipy would otherwise sort a row and merge repeated
-    # cells: the same sums, not the same bits) and the product adds them one by one from 0.
-    matrices: dict[tuple[int, int], tuple[Any, np.ndarray | None]] = {}
-
-    def matrix(index: np.ndarray | None, n: int) -> Any:
-        cached = matrices.get((id(index), n))
-        if cached is None:
-            key = member.zone * n
-            if index is not None:
-                key = key + np.where(valid, index, 0).ravel()[member.cell]
-            shape = (n_zones * n, columns)
-            # the index is kept with its matrix: its id names it only while it lives
-            cached = (csr_matrix((member.weight, (key, member.cell)), shape=shape), index)
-            matrices[(id(index), n)] = cached
-        return cached[0]
+    # one sparse product per key space (zone, or zone × table row of a table's index), shared by
+    # every part summed over it: the three table.<pool> parameters share one index object, which
+    # ``used`` keeps alive while this runs (so its id names it)
+    by_space: dict[tuple[int, int], Callable[[npt.ArrayLike], np.ndarray]] = {}
 
     def zone_sums(values: np.ndarray, index: np.ndarray | None, n: int) -> np.ndarray:
         """Σ value × weight per zone (and per index entry): (zones, n)."""
-        flat = np.asarray(values, "float64").ravel()[:columns]
-        return np.asarray(matrix(index, n) @ flat).reshape(n_zones, n)
+        space = (id(index), n)
+        if space not in by_space:
+            key = member.zone * n
+            if index is not None:
+                key = key + np.where(valid, index, 0).ravel()[member.cell]
+            by_space[space] = weighted_sums(member, key, n_zones * n)
+        return by_space[space](values).reshape(n_zones, n)
 
     out = {"fixed": np.zeros((n_zones, len(POOLS)))}
     for pool, arr in fixed.items():
