@@ -21,7 +21,7 @@ import importlib.metadata
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sinkmap.errors import ConfigError
 from sinkmap.models.base import CarbonModel, ModelParams
@@ -48,19 +48,43 @@ def builtin_models() -> dict[str, type[CarbonModel]]:
 
 
 def available_models() -> dict[str, type[CarbonModel]]:
-    """Built-in and entry-point models by name."""
+    """Built-in and entry-point models by name (every installed plugin loaded: for listing)."""
     models = builtin_models()
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in models:
-            models[ep.name] = ep.load()
+            models[ep.name] = _load(ep)
     return models
 
 
+def _load(ep: importlib.metadata.EntryPoint) -> type[CarbonModel]:
+    """The class an entry point names; an error names the package that declares it."""
+    package = ep.dist.name if ep.dist is not None else "its package"
+    try:
+        cls = ep.load()
+    except Exception as exc:  # a third-party module: any error of its import
+        raise ConfigError(
+            f"model {ep.name!r} ({ep.value}, declared by {package}) does not load: {exc}; "
+            f"fix or reinstall {package}, or uninstall it if you do not use this model"
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, CarbonModel)):
+        raise ConfigError(
+            f"model {ep.name!r} ({ep.value}, declared by {package}) is not a "
+            "sinkmap.models.CarbonModel subclass"
+        )
+    return cast(type[CarbonModel], cls)
+
+
 def model_class(name: str) -> type[CarbonModel]:
-    """The model class for ``name`` (built-in, entry point, ``module:Class`` or ``file.py:Class``)."""
-    models = available_models()
-    if name in models:
-        return models[name]
+    """The model class for ``name`` (built-in, entry point, ``module:Class`` or ``file.py:Class``).
+
+    Only what ``name`` needs is loaded: a built-in model without looking at the installed
+    plugins, an entry-point model without importing the others (each job of a run looks its
+    model up; a plugin that fails to import breaks only the runs that use it)."""
+    builtins = builtin_models()
+    if name in builtins:
+        return builtins[name]
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
+        return _load(ep)  # the first, as available_models() keeps it
     if ":" in name:
         target, _, attr = name.rpartition(":")
         try:
@@ -83,8 +107,12 @@ def model_class(name: str) -> type[CarbonModel]:
         if not (isinstance(cls, type) and issubclass(cls, CarbonModel)):
             raise ConfigError(f"model {name!r} is not a sinkmap.models.CarbonModel subclass")
         return cls
+    names = {
+        *builtins,
+        *(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)),
+    }
     raise ConfigError(
-        f"unknown model {name!r} (model.name); available: {sorted(models)}, "
+        f"unknown model {name!r} (model.name); available: {sorted(names)}, "
         "or give 'module:Class' / 'path/to/file.py:Class' for your own model (see docs/models.md)"
     )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 from sinkmap.errors import ConfigError, InputDataError
-from sinkmap.models import get_model
+from sinkmap.models import get_model, model_class
 
 from ._helpers import DATASETS_YAML, POOL_CSV
 
@@ -174,6 +176,47 @@ def test_bad_model_paths(tmp_path):
     (tmp_path / "notmodel.py").write_text("class X:\n    pass\n")
     with pytest.raises(ConfigError, match=r"is not a sinkmap.models.CarbonModel subclass"):
         get_model(f"{tmp_path}/notmodel.py:X", {})
+
+
+def _plugin(site, dist: str, entry_points: str, module: str, code: str) -> None:
+    """An installed package as pip leaves one: its module and a dist-info folder declaring
+    ``entry_points`` (lines of the ``sinkmap.models`` group)."""
+    info = site / f"{dist}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[sinkmap.models]\n{entry_points}\n")
+    (site / f"{module}.py").write_text(code)
+
+
+def test_a_model_is_looked_up_without_loading_the_other_plugins(tmp_path, monkeypatch):
+    """A plugin that fails to import breaks only the runs that use its model: the built-in models
+    and the other plugins' load without it, and its own error names its package and the fix."""
+    site = tmp_path / "site"
+    _plugin(
+        site,
+        "broken_models",
+        "broken = broken_models:Model",
+        "broken_models",
+        "raise ImportError('needs libfoo 2')\n",
+    )
+    _plugin(site, "good_models", "good = good_models:BiomassShare", "good_models", _docs_example())
+    monkeypatch.syspath_prepend(str(site))
+    for module in ("broken_models", "good_models"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+
+    assert model_class("lookup").name == "lookup"
+    assert "broken_models" not in sys.modules  # built-in: the plugins not even imported
+    assert model_class("good").__name__ == "BiomassShare"
+    assert "broken_models" not in sys.modules
+    with pytest.raises(
+        ConfigError,
+        match=r"model 'broken' \(broken_models:Model, declared by broken_models\) does not load: "
+        r"needs libfoo 2; fix or reinstall broken_models, or uninstall it",
+    ):
+        model_class("broken")
+    # an unknown name lists every model by name, without loading the plugins
+    with pytest.raises(ConfigError, match=r"available: \['biomass', 'broken', .*'good', "):
+        model_class("forest")
 
 
 # -- the numpy path (one whole array) and the dask path (the pipeline, chunk by chunk) agree -------
