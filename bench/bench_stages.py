@@ -18,7 +18,10 @@ For each size a fresh child process (so peak memory is its own):
 3. times the I/O floor: reading every input once, chunk by chunk, plus writing the same outputs
    with the same GDAL creation options (``sinkmap.io.write_layers``), fed from the outputs on disk;
    the time to read those outputs back is measured separately and subtracted;
-4. reports wall time / floor and peak RSS (``ru_maxrss``) of the child.
+4. reports wall time / floor and peak RSS (``ru_maxrss``) of the child, and each phase's wall and
+   CPU time (``time.process_time``: all the process's threads, GDAL's compression threads
+   included): where the cores are busy throughout, the ratio of wall times is a ratio of CPU
+   times, and only less CPU work moves it.
 
 Peak memory should stay flat as the raster grows: it is bounded by chunks in flight, not size.
 """
@@ -82,7 +85,7 @@ def _prepare(side: int, model: str) -> None:
             write_layer(work / f"{role}.tif", grid, 2020, layer)
 
 
-def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
+def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, Any]:
     from sinkmap import reuse_freed_memory
     from sinkmap.config import load_config
     from sinkmap.paths import Paths
@@ -119,7 +122,9 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
     extra = {role: work / f"{role}.tif" for role in STATE_ROLES} if stateful else {}
     paths = Paths(work / "results", work / "resources")
     t0 = time.perf_counter()
+    phases: dict[str, tuple[float, float]] = {}  # phase: (wall s, CPU s of all threads)
     for year in (2020, 2021):
+        w0, c0 = time.perf_counter(), time.process_time()
         compute_stocks(
             cfg,
             year,
@@ -131,6 +136,8 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
             else None,
             threads=threads,
         )
+        phases[f"stocks {year}"] = (time.perf_counter() - w0, time.process_time() - c0)
+    w0, c0 = time.perf_counter(), time.process_time()
     interval = paths.interval_outputs(2020, 2021)
     compute_interval(
         cfg,
@@ -146,6 +153,7 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
         threads=threads,
     )
     t_pipeline = time.perf_counter() - t0
+    phases["interval"] = (time.perf_counter() - w0, time.process_time() - c0)
 
     # I/O floor: read the inputs once (both land covers for the stocks; both land covers and both
     # years' stocks for the interval) ...
@@ -163,6 +171,7 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
         groups += [list(paths.states(2020).values()), list(paths.states(2021).values())]
         groups += [list(paths.steps(2020).values()), list(paths.steps(2021).values())]
     floor_io = io_floor(inputs, groups, grid, work / "floor", threads)
+    phases["I/O floor"] = (floor_io.floor_s, floor_io.cpu_s)
     t_read_inputs, t_write = floor_io.read_inputs_s, floor_io.write_outputs_s
     floor = floor_io.floor_s
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -179,6 +188,7 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, float]:
         "ratio": t_pipeline / floor,
         "peak_rss_mb": peak,
         "rss_before_mb": rss_before,
+        "phases": phases,
     }
     if not os.environ.get("SINKMAP_BENCH_KEEP"):
         shutil.rmtree(work, ignore_errors=True)
@@ -232,6 +242,14 @@ def main() -> None:
             f"peak RSS {r['peak_rss_mb']:.0f} MB",
             flush=True,
         )
+        for name, (wall, cpu) in r["phases"].items():
+            print(
+                f"    {name:28s} {wall:6.1f} s wall  {cpu:6.1f} CPU s  "
+                f"({cpu / wall / args.threads:4.0%} of {args.threads} cores)",
+                flush=True,
+            )
+        cpu = sum(c for name, (_, c) in r["phases"].items() if name != "I/O floor")
+        print(f"    CPU, stages / floor: {cpu / r['phases']['I/O floor'][1]:.2f}", flush=True)
     if len(rows) > 1:
         print(
             f"peak RSS, largest / smallest raster: {rows[-1]['peak_rss_mb'] / rows[0]['peak_rss_mb']:.2f} "

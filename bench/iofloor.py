@@ -65,6 +65,8 @@ class Floor:
     read_inputs_s: float
     read_outputs_s: float
     write_outputs_s: float
+    #: CPU seconds of all the process's threads, the same parts (the read-back subtracted)
+    cpu_s: float = float("nan")
 
     @property
     def floor_s(self) -> float:
@@ -79,8 +81,13 @@ def io_floor(
     threads: int,
 ) -> Floor:
     """Read ``inputs`` once, then write every group of ``output_groups`` once into ``out_dir``;
-    the time to read the outputs (measured on its own) is subtracted from the write."""
+    the time to read the outputs (measured on its own) is subtracted from the write; the same for
+    the CPU time of all threads."""
+    c0 = time.process_time()
     t_in = read_seconds(inputs, grid, threads)
+    c1 = time.process_time()
     t_out = read_seconds([p for g in output_groups for p in g], grid, threads)
+    c2 = time.process_time()
     t_write = write_seconds(output_groups, grid, out_dir, threads) - t_out
-    return Floor(t_in, t_out, t_write)
+    c3 = time.process_time()
+    return Floor(t_in, t_out, t_write, cpu_s=(c1 - c0) + (c3 - c2) - (c2 - c1))
