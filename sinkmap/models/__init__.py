@@ -52,19 +52,20 @@ def available_models() -> dict[str, type[CarbonModel]]:
     models = builtin_models()
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in models:
-            models[ep.name] = _load(ep)
+            models[ep.name] = _load(ep, ", or uninstall it if you do not use this model")
     return models
 
 
-def _load(ep: importlib.metadata.EntryPoint) -> type[CarbonModel]:
-    """The class an entry point names; an error names the package that declares it."""
-    package = ep.dist.name if ep.dist is not None else "its package"
+def _load(ep: importlib.metadata.EntryPoint, fix: str = "") -> type[CarbonModel]:
+    """The class an entry point names; an error names the package that declares it and the fix
+    (``fix``: what else the user can do)."""
+    package = getattr(ep.dist, "name", None) or "its package"
     try:
         cls = ep.load()
     except Exception as exc:  # a third-party module: any error of its import
         raise ConfigError(
             f"model {ep.name!r} ({ep.value}, declared by {package}) does not load: {exc}; "
-            f"fix or reinstall {package}, or uninstall it if you do not use this model"
+            f"fix or reinstall {package}{fix}"
         ) from exc
     if not (isinstance(cls, type) and issubclass(cls, CarbonModel)):
         raise ConfigError(

@@ -188,35 +188,38 @@ def _plugin(site, dist: str, entry_points: str, module: str, code: str) -> None:
     (site / f"{module}.py").write_text(code)
 
 
-def test_a_model_is_looked_up_without_loading_the_other_plugins(tmp_path, monkeypatch):
+def test_a_model_is_looked_up_without_loading_the_other_plugins(tmp_path, monkeypatch, request):
     """A plugin that fails to import breaks only the runs that use its model: the built-in models
     and the other plugins' load without it, and its own error names its package and the fix."""
     site = tmp_path / "site"
+    tried = tmp_path / "broken_models was imported"  # a failed import leaves no module behind
     _plugin(
         site,
         "broken_models",
         "broken = broken_models:Model",
         "broken_models",
-        "raise ImportError('needs libfoo 2')\n",
+        f"open({str(tried)!r}, 'a').close()\nraise ImportError('needs libfoo 2')\n",
     )
     _plugin(site, "good_models", "good = good_models:BiomassShare", "good_models", _docs_example())
     monkeypatch.syspath_prepend(str(site))
-    for module in ("broken_models", "good_models"):
-        monkeypatch.delitem(sys.modules, module, raising=False)
+    request.addfinalizer(lambda: sys.modules.pop("good_models", None))
 
     assert model_class("lookup").name == "lookup"
-    assert "broken_models" not in sys.modules  # built-in: the plugins not even imported
+    assert not tried.exists()  # built-in: the plugins not even imported
     assert model_class("good").__name__ == "BiomassShare"
-    assert "broken_models" not in sys.modules
+    assert not tried.exists()
     with pytest.raises(
         ConfigError,
         match=r"model 'broken' \(broken_models:Model, declared by broken_models\) does not load: "
-        r"needs libfoo 2; fix or reinstall broken_models, or uninstall it",
+        r"needs libfoo 2; fix or reinstall broken_models\Z",
     ):
         model_class("broken")
+    assert tried.exists()
+    tried.unlink()
     # an unknown name lists every model by name, without loading the plugins
     with pytest.raises(ConfigError, match=r"available: \['biomass', 'broken', .*'good', "):
         model_class("forest")
+    assert not tried.exists()
 
 
 # -- the numpy path (one whole array) and the dask path (the pipeline, chunk by chunk) agree -------
