@@ -6,10 +6,12 @@ back), and GDAL's COG driver copies it, with its overviews, into the published c
 This script times the three steps, wall and CPU (``time.process_time``: all the process's
 threads, GDAL's included), over every published layer of a finished run (not the internal
 ``steps/`` layers, which are only staged), once with the staged file as sinkmap writes it and once
-uncompressed: what decoding the staged file costs the overviews.
+uncompressed. The layers go one after the other, each whole, where ``write_layers`` publishes two
+at a time from chunks: read the shares of the steps, not the sums as the writer's.
 
     SINKMAP_BENCH_KEEP=1 .venv/bin/python bench/bench_stages.py --sides 5120   # 26 Mpx layers
     .venv/bin/python bench/bench_publish.py bench/out/side5120/results
+    .venv/bin/python bench/bench_publish.py bench/out/side5120/results --gdal-threads 1
 
 Each layer is read whole into memory first (not timed): run it on layers that fit.
 """
@@ -31,7 +33,9 @@ from sinkmap.io import _GDAL_ENV, _NOT_COG_OPTIONS, _TEMP_OPTIONS, cog_profile
 STAGES = {"ZSTD 1 (sinkmap)": _TEMP_OPTIONS, "uncompressed": {"compress": "NONE"}}
 
 
-def publish_seconds(layers: list[Path], stage: dict[str, object], scratch: Path) -> dict:
+def publish_seconds(
+    layers: list[Path], stage: dict[str, object], scratch: Path, gdal: dict[str, str]
+) -> dict:
     """(wall s, CPU s) of each step, summed over ``layers``, as ``sinkmap.io._publish`` does them;
     the overviews by resampling method (the layer's ``OVERVIEW_RESAMPLING`` tag)."""
     totals: dict[str, list[float]] = {}
@@ -45,7 +49,7 @@ def publish_seconds(layers: list[Path], stage: dict[str, object], scratch: Path)
         total[0] += time.perf_counter() - w0
         total[1] += time.process_time() - c0
 
-    with rasterio.Env(**_GDAL_ENV):
+    with rasterio.Env(**(_GDAL_ENV | gdal)):
         for layer in layers:
             with rasterio.open(layer) as src:
                 data, meta = src.read(1), src.profile
@@ -58,14 +62,24 @@ def publish_seconds(layers: list[Path], stage: dict[str, object], scratch: Path)
                 with rasterio.open(staged, "w", **meta, **stage) as ds:
                     ds.write(data, 1)
 
-            def overviews(staged=staged, resampling=resampling) -> None:
-                with rasterio.open(staged, "r+") as ds:
-                    levels = get_maximum_overview_level(ds.width, ds.height, minsize=block)
-                    ds.build_overviews([2**k for k in range(1, levels + 1)], Resampling[resampling])
+            levels = get_maximum_overview_level(meta["width"], meta["height"], minsize=block)
 
-            def copy(staged=staged, cog=cog, resampling=resampling) -> None:
+            def overviews(staged=staged, resampling=resampling, levels=levels) -> None:
+                if levels:
+                    with rasterio.open(staged, "r+") as ds:
+                        ds.build_overviews(
+                            [2**k for k in range(1, levels + 1)], Resampling[resampling]
+                        )
+
+            def copy(staged=staged, cog=cog, resampling=resampling, levels=levels) -> None:
                 options = {k: v for k, v in profile.items() if k not in _NOT_COG_OPTIONS}
-                options |= {"blocksize": block, "overview_resampling": resampling}
+                options |= {
+                    "blocksize": block,
+                    "overview_resampling": resampling,
+                    "warp_resampling": "nearest",
+                }
+                if not levels:
+                    options["overviews"] = "NONE"
                 rasterio.shutil.copy(str(staged), str(cog), driver="COG", **options)
 
             timed("stage", write)
@@ -80,12 +94,17 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("results", type=Path, help="a run's results folder")
+    parser.add_argument(
+        "--gdal-threads",
+        help="GDAL_NUM_THREADS instead of sinkmap's (sinkmap.io._GDAL_ENV: ALL_CPUS), e.g. 1",
+    )
     args = parser.parse_args()
+    gdal = {"GDAL_NUM_THREADS": args.gdal_threads} if args.gdal_threads else {}
     layers = sorted(p for p in args.results.rglob("*.tif") if "steps" not in p.parts)
     print(f"{len(layers)} published layers under {args.results}")
     with tempfile.TemporaryDirectory(dir=args.results.parent) as tmp:
         for name, stage in STAGES.items():
-            totals = publish_seconds(layers, stage, Path(tmp))
+            totals = publish_seconds(layers, stage, Path(tmp), gdal)
             size = totals.pop("staged MB")[0]
             cpu = sum(c for _, c in totals.values())
             parts = ", ".join(f"{s} {w:.1f} s / {c:.1f} CPU s" for s, (w, c) in totals.items())
