@@ -60,18 +60,18 @@ def _load(ep: importlib.metadata.EntryPoint, fix: str = "") -> type[CarbonModel]
     """The class an entry point names; an error names the package that declares it and the fix
     (``fix``: what else the user can do)."""
     package = getattr(ep.dist, "name", None) or "its package"
+    what = f"model {ep.name!r} ({ep.value}, declared by {package})"
     try:
         cls = ep.load()
     except Exception as exc:  # a third-party module: any error of its import
-        raise ConfigError(
-            f"model {ep.name!r} ({ep.value}, declared by {package}) does not load: {exc}; "
-            f"fix or reinstall {package}{fix}"
-        ) from exc
+        raise ConfigError(f"{what} does not load: {exc}; fix or reinstall {package}{fix}") from exc
+    return _model_type(cls, what)
+
+
+def _model_type(cls: Any, what: str) -> type[CarbonModel]:
+    """``cls``, if it is a model class (``what`` names it in the error otherwise)."""
     if not (isinstance(cls, type) and issubclass(cls, CarbonModel)):
-        raise ConfigError(
-            f"model {ep.name!r} ({ep.value}, declared by {package}) is not a "
-            "sinkmap.models.CarbonModel subclass"
-        )
+        raise ConfigError(f"{what} is not a sinkmap.models.CarbonModel subclass")
     return cast(type[CarbonModel], cls)
 
 
@@ -105,9 +105,7 @@ def model_class(name: str) -> type[CarbonModel]:
             raise ConfigError(
                 f"cannot load model {name!r}: {exc}; check model.name ('module:Class' or 'file.py:Class')"
             ) from exc
-        if not (isinstance(cls, type) and issubclass(cls, CarbonModel)):
-            raise ConfigError(f"model {name!r} is not a sinkmap.models.CarbonModel subclass")
-        return cls
+        return _model_type(cls, f"model {name!r}")
     names = {
         *builtins,
         *(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)),
