@@ -103,14 +103,7 @@ def state_inputs(out: Path) -> float:
         parts = _sliced(pool_parts, state, lc1, dyn, ecozone=zone)
         times.append(time.perf_counter() - t0)
     st = dyn.strata
-    rows = np.full((256, 256), -1, np.int64)  # StrataTable.row_index's table
-    for i, (code, z) in enumerate(zip(st.strata, st.ecozones, strict=True)):
-        if z == 0:
-            rows[code, :] = np.where(rows[code, :] < 0, i, rows[code, :])
-    for i, (code, z) in enumerate(zip(st.strata, st.ecozones, strict=True)):
-        if z != 0:
-            rows[code, z] = i
-    rows[rows < 0] = 0  # no row: a placeholder, as _rows gives pixels that are not woody
+    rows = np.where(st.row_table < 0, 0, st.row_table)  # no row: the placeholder _rows gives
     woody = np.zeros(256, bool)
     woody[list(WOODY)] = True
     np.savez(

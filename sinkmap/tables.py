@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -421,11 +422,11 @@ class StrataTable:
             name=name,
         )
 
-    def row_index(self, strata: npt.ArrayLike, ecozones: npt.ArrayLike) -> np.ndarray:
-        """The table row of each (stratum, ecozone) pair: the zone's own row, else the stratum's
-        row for any zone (ecozone 0). A pair without a row is an error naming it and the table."""
-        s = np.asarray(strata).astype(np.int64)
-        z = np.asarray(ecozones).astype(np.int64)
+    @cached_property
+    def row_table(self) -> np.ndarray:
+        """The table row of every (stratum, ecozone) code pair, 256 × 256 (read-only): the zone's
+        own row, else the stratum's first row for any zone (ecozone 0); -1 where there is none.
+        Built once per table, not per call of :meth:`row_index`."""
         lut = np.full((256, 256), -1, np.int64)
         for i, (st, zone) in enumerate(zip(self.strata, self.ecozones, strict=True)):
             if zone == 0:
@@ -433,7 +434,15 @@ class StrataTable:
         for i, (st, zone) in enumerate(zip(self.strata, self.ecozones, strict=True)):
             if zone != 0:
                 lut[st, zone] = i
-        rows = lut[s, z]
+        lut.setflags(write=False)
+        return lut
+
+    def row_index(self, strata: npt.ArrayLike, ecozones: npt.ArrayLike) -> np.ndarray:
+        """The table row of each (stratum, ecozone) pair (:attr:`row_table`). A pair without a
+        row is an error naming it and the table."""
+        s = np.asarray(strata).astype(np.int64)
+        z = np.asarray(ecozones).astype(np.int64)
+        rows = self.row_table[s, z]
         if (rows < 0).any():
             bad = sorted({(int(a), int(b)) for a, b in zip(s[rows < 0], z[rows < 0], strict=True)})
             raise InputDataError(
