@@ -221,10 +221,7 @@ def test_a_model_is_looked_up_without_loading_the_other_plugins(tmp_path, monkey
         model_class("forest")
     assert not tried.exists()
     # an entry point that names something else than a model class is refused by name
-    info = site / "odd_models-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: odd_models\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[sinkmap.models]\nodd = good_models:np\n")
+    _plugin(site, "odd_models", "odd = good_models:np", "odd_models", "")
     with pytest.raises(
         ConfigError,
         match=r"model 'odd' \(good_models:np, declared by odd_models\) is not a "
