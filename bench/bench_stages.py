@@ -36,6 +36,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,39 +123,43 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, Any]:
     stateful = model == "dynamics"
     extra = {role: work / f"{role}.tif" for role in STATE_ROLES} if stateful else {}
     paths = Paths(work / "results", work / "resources")
-    t0 = time.perf_counter()
     phases: dict[str, tuple[float, float]] = {}  # phase: (wall s, CPU s of all threads)
-    for year in (2020, 2021):
+
+    @contextmanager
+    def phase(name: str) -> Iterator[None]:
         w0, c0 = time.perf_counter(), time.process_time()
-        compute_stocks(
+        yield
+        phases[name] = (time.perf_counter() - w0, time.process_time() - c0)
+
+    for year in (2020, 2021):
+        with phase(f"stocks {year}"):
+            compute_stocks(
+                cfg,
+                year,
+                {"land_cover": work / f"lc_{year}.tif", **extra},
+                work / "grid.json",
+                outputs=paths.year_outputs(year, stateful=stateful, steps=stateful),
+                previous=PreviousYear(2020, paths.states(2020), work / "lc_2020.tif")
+                if stateful and year == 2021
+                else None,
+                threads=threads,
+            )
+    interval = paths.interval_outputs(2020, 2021)
+    with phase("interval"):
+        compute_interval(
             cfg,
-            year,
-            {"land_cover": work / f"lc_{year}.tif", **extra},
-            work / "grid.json",
-            outputs=paths.year_outputs(year, stateful=stateful, steps=stateful),
-            previous=PreviousYear(2020, paths.states(2020), work / "lc_2020.tif")
-            if stateful and year == 2021
-            else None,
+            2020,
+            2021,
+            land_cover=(work / "lc_2020.tif", work / "lc_2021.tif"),
+            stocks0=paths.stocks(2020),
+            stocks1=paths.stocks(2021),
+            grid_path=work / "grid.json",
+            outputs=interval,
+            states=({}, paths.states(2021)) if stateful else None,
+            step=paths.steps(2021) if stateful else None,  # as the workflow's consecutive years
             threads=threads,
         )
-        phases[f"stocks {year}"] = (time.perf_counter() - w0, time.process_time() - c0)
-    w0, c0 = time.perf_counter(), time.process_time()
-    interval = paths.interval_outputs(2020, 2021)
-    compute_interval(
-        cfg,
-        2020,
-        2021,
-        land_cover=(work / "lc_2020.tif", work / "lc_2021.tif"),
-        stocks0=paths.stocks(2020),
-        stocks1=paths.stocks(2021),
-        grid_path=work / "grid.json",
-        outputs=interval,
-        states=({}, paths.states(2021)) if stateful else None,
-        step=paths.steps(2021) if stateful else None,  # as the workflow's consecutive years
-        threads=threads,
-    )
-    t_pipeline = time.perf_counter() - t0
-    phases["interval"] = (time.perf_counter() - w0, time.process_time() - c0)
+    t_pipeline = sum(wall for wall, _ in phases.values())
 
     # I/O floor: read the inputs once (both land covers for the stocks; both land covers and both
     # years' stocks for the interval) ...
