@@ -48,10 +48,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
+from sinkmap import kernels
 from sinkmap.constants import CARBON_FRACTION, CARBON_FRACTION_LITTER
 from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.legends import IPCC_CATEGORY_CODES
@@ -152,6 +154,37 @@ class Dynamics:
                 "them in the dataset's crosswalk (config/crosswalks/)"
             )
         return out
+
+    @cached_property
+    def kernel_tables(self) -> tuple[np.ndarray, ...]:
+        """The lookup tables and numbers of :func:`sinkmap.kernels.pool_parts` (built once)."""
+        st = self.strata
+        woody = np.zeros(256, bool)
+        woody[list(WOODY)] = True
+        return (
+            st.row_table,
+            woody,
+            st.agb_by_age,
+            st.root_shoot,
+            st.mature_agb(np.arange(len(st.strata))),
+            st.dead_wood_fraction * self.carbon_fraction,
+            st.litter_fraction,
+            *(self.table.lut(pool, 256).astype("float64") for pool in ("above", "below", "dead")),
+            self.table.lut("soil", 256).astype("float64"),
+            np.array(
+                [self.carbon_fraction, self.litter_carbon_fraction, self.agb_scale, self.soil_scale]
+            ),
+            np.array(
+                [
+                    self.transition_years,
+                    self.shrub_classes[0],
+                    self.tree_classes[0],
+                    SHRUB,
+                    FOREST_LAND,
+                ],
+                np.int64,
+            ),
+        )
 
     def table_values(self, pool: str, codes: np.ndarray) -> np.ndarray:
         """The pool table's value of ``pool`` for each land-cover code (NaN where it has none)."""
@@ -299,13 +332,58 @@ def initial_state(
     )
 
 
+#: The parts of :func:`pool_parts`, in the order of the compiled kernel's rows.
+PARTS = (
+    "woody_above",
+    "woody_below",
+    "forest_dead",
+    "open_above",
+    "open_below",
+    "open_dead",
+    "soil",
+)
+
+
 def pool_parts(
     state: State, lc: np.ndarray, dyn: Dynamics, *, ecozone: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
     """The parts the pools add up from (Mg C/ha, float64): ``woody_above``, ``woody_below`` and
     ``forest_dead`` (proportional to ``agb_scale``), ``open_above``, ``open_below``, ``open_dead``
     (the pool table's values of land without woody vegetation) and ``soil`` (proportional to
-    ``soil_scale``); 0 where a part does not apply, NaN outside the data."""
+    ``soil_scale``); 0 where a part does not apply, NaN outside the data.
+
+    Computed by the compiled kernel (:mod:`sinkmap.kernels`), one pass per pixel, equal bit for
+    bit to :func:`pool_parts_reference`, which gives the equations and runs instead where the
+    kernel finds a pixel it does not handle (and then raises the error that names it)."""
+    if kernels.enabled():
+        lc64 = np.ascontiguousarray(lc, np.int64)
+        arrays = (
+            *(
+                np.ascontiguousarray(a, np.int64)
+                for a in (
+                    state.stratum,
+                    state.category,
+                    state.age,
+                    state.years_since_conversion,
+                    state.previous_category,
+                )
+            ),
+            np.ascontiguousarray(state.soil_start, np.float64),
+            lc64,
+            np.ascontiguousarray(_ecozones(ecozone, lc64.shape, dyn).ravel()),
+        )
+        flat = tuple(a.ravel() for a in arrays)
+        same_size = all(a.size == lc64.size for a in flat)
+        out = kernels.pool_parts(flat, dyn.kernel_tables, lc64.size) if same_size else None
+        if out is not None:
+            return {k: out[i].reshape(lc64.shape) for i, k in enumerate(PARTS)}
+    return pool_parts_reference(state, lc, dyn, ecozone=ecozone)
+
+
+def pool_parts_reference(
+    state: State, lc: np.ndarray, dyn: Dynamics, *, ecozone: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """:func:`pool_parts` as NumPy expressions: the equations, and the errors they raise."""
     lc = np.asarray(lc).astype(np.int64)
     stratum = state.stratum
     valid = stratum > 0

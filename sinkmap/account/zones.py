@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from sinkmap import kernels
 from sinkmap.contract import AOI_ZONE
 from sinkmap.errors import InputDataError
 from sinkmap.files import atomic_path
@@ -242,21 +243,29 @@ def weighted_sums(
     """Σ layer × weight per key of a tile's entries (``key``: one of 0 … ``n`` − 1 per entry of
     ``member``), as a function of a tile layer (per hectare → per key; float64).
 
-    One sparse matrix of the entries (a row per key, a column per cell, the weight as value) is
-    built once; each layer's sums are then one pass of scipy's CSR product, with no per-entry copy
-    of the layer (10 ms instead of 22 ms a layer on a 2048² tile, bench/README.md). The same sums
-    as ``bincount(key, weights=layer[cell] × weight)``, bit for bit, because :func:`membership`
-    lists each zone's cells once and in ascending order: each row keeps its entries in that order
-    (scipy would otherwise sort a row and merge repeated cells: the same sums, not the same bits)
-    and the product adds them one by one from 0, as ``bincount`` does.
+    Each layer's sums are one pass of a compiled kernel over the entries
+    (:func:`sinkmap.kernels.weighted_sum`: the layer's value at the entry's cell × its weight,
+    added to its key's sum in the entries' order), with no per-entry copy of the layer and nothing
+    built per key space. The same sums as ``np.bincount(key, weights=layer[cell] × weight)``, the
+    reference (and what runs without the kernels), bit for bit: the same products, added one by
+    one from 0 in the same order.
     """
-    from scipy.sparse import csr_matrix
-
-    columns = int(member.cell.max(initial=-1)) + 1  # the cells up to the last one counted
-    matrix = csr_matrix((member.weight, (key, member.cell)), shape=(n, columns))
+    key = np.ascontiguousarray(key, np.int64)
+    cell = np.ascontiguousarray(member.cell, np.int64)
+    weight = np.ascontiguousarray(member.weight, np.float64)
 
     def sums(layer: npt.ArrayLike) -> np.ndarray:
-        return np.asarray(matrix @ np.asarray(layer, "float64").ravel()[:columns])
+        values = np.asarray(layer)
+        if values.dtype not in (np.float32, np.float64):
+            values = values.astype("float64")
+        values = np.ascontiguousarray(values).reshape(-1)
+        if kernels.enabled():
+            total = kernels.weighted_sum(key, cell, weight, values, n)
+            if total is not None:
+                return total
+        if key.size and (key.min() < 0 or key.max() >= n):
+            raise ValueError(f"weighted_sums: keys must be within 0..{n - 1}")
+        return np.bincount(key, weights=values[cell].astype("float64") * weight, minlength=n)
 
     return sums
 
@@ -279,29 +288,15 @@ def group_sums(
     columns ``zone``, the key names, ``area_ha`` and the value names; tiles combine with
     :func:`add_group_sums`. Memory: one entry per counted cell and zone, never a dense matrix.
 
-    Keys are taken at the entries, then made int64: a key layer may come in its own dtype
-    (float32 codes) without a whole-tile conversion first. Value layers are summed as float64
-    (a float32 layer is converted once, a float64 one used as it is).
+    Keys are taken at the entries (:func:`_combined_keys`): a key layer may come in its own
+    dtype (float32 codes) without a whole-tile conversion first. Value layers are summed as
+    float64 (:func:`weighted_sums`).
     """
     names = list(keys)
-    cols, seen = [], []
-    for name in names:
-        col = np.asarray(keys[name]).ravel()[member.cell].astype(np.int64)
-        if col.size and (col.min() < 0 or col.max() > 0xFFFF):
-            raise InputDataError(f"{name} codes must be within 0..65535")
-        # each key as the rank of its code among the codes of this tile (in code order): a key
-        # space of the codes present, not of every possible code
-        codes = np.flatnonzero(np.bincount(col, minlength=1)) if col.size else np.zeros(1, int)
-        rank = np.zeros(int(codes[-1]) + 1, np.int64)
-        rank[codes] = np.arange(codes.size)
-        cols.append(rank[col])
-        seen.append(codes)
+    key, seen = _combined_keys(member, names, [np.asarray(keys[name]) for name in names])
     bins = [codes.size for codes in seen]
     n_zone = int(member.zone.max(initial=0)) + 1
     size = n_zone * int(np.prod(bins, dtype=np.float64))
-    key = member.zone.copy()
-    for col, b in zip(cols, bins, strict=True):
-        key = key * b + col
     if size <= _DENSE_BINS:  # small key space: bincount straight on the keys, no sort
         present = np.flatnonzero(np.bincount(key, minlength=size))
         index, n = key, size
@@ -334,6 +329,59 @@ def group_sums(
         out[name] = _present(by_key(layer))
         del layer
     return pd.DataFrame(out)
+
+
+def _combined_keys(
+    member: Membership, names: list[str], layers: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each entry's key, zone × key 1 × key 2 …, each key the rank of its code among the codes
+    present at the entries (in code order: a key space of the codes present, not of every
+    possible code); and those codes per key. Two passes of a compiled kernel per key (the codes
+    present, then the key), else, and for every error, :func:`_combined_keys_reference`."""
+    if not kernels.enabled():
+        return _combined_keys_reference(member, names, layers)
+    cell = np.ascontiguousarray(member.cell, np.int64)
+    flat = []
+    for layer in layers:
+        a = np.ascontiguousarray(layer).reshape(-1)
+        if a.dtype.kind not in "uif" or a.dtype.itemsize > 8:
+            return _combined_keys_reference(member, names, layers)
+        flat.append(a)
+    seen = []
+    for a in flat:
+        codes = kernels.codes_present(a, cell)
+        if codes is None:  # a code out of range: the reference names the layer
+            return _combined_keys_reference(member, names, layers)
+        seen.append(codes if codes.size else np.zeros(1, np.int64))
+    key = np.array(member.zone, np.int64)
+    for a, codes in zip(flat, seen, strict=True):
+        rank = np.zeros(int(codes[-1]) + 1, np.int64)
+        rank[codes] = np.arange(codes.size)
+        kernels.add_key(key, a, cell, rank, codes.size)
+    return key, seen
+
+
+def _combined_keys_reference(
+    member: Membership, names: list[str], layers: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`_combined_keys` as NumPy expressions: keys are taken at the entries, then made
+    int64 (a key layer may come in its own dtype, float32 codes, without a whole-tile
+    conversion first)."""
+    cols, seen = [], []
+    for name, layer in zip(names, layers, strict=True):
+        with np.errstate(invalid="ignore"):  # NaN: out of range, said just below
+            col = layer.ravel()[member.cell].astype(np.int64)
+        if col.size and (col.min() < 0 or col.max() > 0xFFFF):
+            raise InputDataError(f"{name} codes must be within 0..65535")
+        codes = np.flatnonzero(np.bincount(col, minlength=1)) if col.size else np.zeros(1, int)
+        rank = np.zeros(int(codes[-1]) + 1, np.int64)
+        rank[codes] = np.arange(codes.size)
+        cols.append(rank[col])
+        seen.append(codes)
+    key = member.zone.copy()
+    for col, codes in zip(cols, seen, strict=True):
+        key = key * codes.size + col
+    return key, seen
 
 
 def add_group_sums(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:

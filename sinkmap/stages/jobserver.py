@@ -390,6 +390,14 @@ class Server:
                 importlib.import_module(name)
             except Exception:  # the job meets it and reports it itself
                 pass
+        kernels = sys.modules.get("sinkmap.kernels")
+        if kernels is not None and "sinkmap.kernels" not in self.imported:
+            # the compiled kernels loaded once here, not by every job that runs one
+            self.imported.add("sinkmap.kernels")
+            try:
+                kernels.warm()
+            except Exception:  # a job compiles them itself (and reports what fails)
+                pass
 
     def _child(self, conn: socket.socket, streams: dict[int, int], request: dict[str, Any]) -> None:
         global _in_child

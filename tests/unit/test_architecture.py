@@ -4,7 +4,8 @@ The layers, from the bottom up (a module may import only from its own layer or a
 never in a cycle; the workflow and the CLI sit on top):
 
 0. base: constants, errors, files, contract, legends, grid, paths, config
-1. kernels and tables: carbon, tables, allometry, field_plots, landscape, io, cluster, workers, aoi
+1. kernels and tables: kernels, carbon, tables, allometry, field_plots, landscape, io, cluster,
+   workers, aoi
 2. domain: dynamics, models, account, sources, crosswalk, align, provenance, publish
 3. stages (files in, files out), invest, calibrate
 4. cli
@@ -44,6 +45,7 @@ LAYERS: dict[str, int] = {
     "cluster": 1,
     "workers": 1,
     "aoi": 1,
+    "kernels": 1,
     "dynamics": 2,
     "regression": 2,
     "models": 2,

@@ -1,0 +1,143 @@
+"""sinkmap's compiled kernels against their NumPy references, on one 2048² tile, in one process.
+
+- the tallies: ``sinkmap.account.zones.group_sums`` (Σ area and Σ value × area per zone × start
+  class × end class) of a tile, 90 % of its cells valid, counted in the AOI and in one of three
+  zones each (7.5 M entries), ten float32 value layers;
+- the carbon parts of a state: ``sinkmap.dynamics.pool_parts`` of a 2048² window of the demo's
+  synthetic landscape started in 2020 and stepped to 2021, slice by slice as the model calls it;
+- one year's step: ``sinkmap.dynamics.advance`` of that window (which values the pools before
+  and after the step).
+
+Each is timed with the kernels and with ``SINKMAP_KERNELS=numpy`` (the references), alternating,
+the minimum of five calls each after a warm-up; the results must be equal bit for bit.
+
+    python bench/bench_kernels.py
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sinkmap import kernels, landscape, reuse_freed_memory
+
+REPO = Path(__file__).resolve().parents[1]
+SIDE, LAYERS, REPEAT = 2048, 10, 5
+
+
+def tally_inputs() -> tuple[Any, ...]:
+    """A tile's membership, its two uint8 class layers and the value layers."""
+    from sinkmap.account.zones import Membership
+
+    rng = np.random.default_rng(3)
+    n = SIDE * SIDE
+    cells = np.flatnonzero(rng.random(n) < 0.9)
+    third = 1 + (cells // SIDE) * 3 // SIDE  # zones 1-3: horizontal thirds
+    fraction = np.where(rng.random(cells.size) < 0.1, rng.random(cells.size), 1.0)
+    member = Membership(
+        np.concatenate([np.zeros(cells.size, np.int64), third.astype(np.int64)]),
+        np.concatenate([cells, cells]),
+        np.concatenate([np.full(cells.size, 0.01), 0.01 * fraction]),
+    )
+    classes = np.array([10, 20, 30, 40, 50, 60, 80, 90], np.uint8)
+    start = rng.choice(classes, n)
+    end = np.where(rng.random(n) < 0.05, rng.choice(classes[[0, 2, 3, 4]], n), start)
+    values = {f"v{i}": rng.gamma(2.0, 30.0, n).astype(np.float32) for i in range(LAYERS)}
+    return member, {"class_start": start, "class_end": end}, values
+
+
+def state_inputs() -> tuple[Any, ...]:
+    """The demo landscape's state of a 2048² window in 2020 and its inputs of 2021."""
+    from sinkmap.dynamics import advance, initial_state
+    from sinkmap.models import get_model
+
+    model = get_model(
+        "dynamics",
+        {
+            "strata": str(REPO / "config" / "dynamics" / "strata.csv"),
+            "table": str(REPO / "config" / "pools" / "worldcover_ipcc_tier1.csv"),
+        },
+    )
+    dyn = model.dynamics  # type: ignore[attr-defined]
+    lon = np.linspace(109.45, 109.75, SIDE)  # the axes: the landscape's layers are (lat, lon)
+    lat = np.linspace(18.75, 18.45, SIDE)
+    lc0, lc1 = (
+        landscape.landscape(lon, lat, year)[0].ravel().astype(np.int64) for year in (2020, 2021)
+    )
+    ftype = landscape.forest_type(lon, lat, 2021).ravel().astype(np.int64)
+    zone = landscape.ecozone(lon, lat).ravel().astype(np.int64)
+    state = initial_state(
+        lc0,
+        2020,
+        dyn,
+        forest_type=ftype,
+        planting_year=landscape.planting_year(lon, lat, 2020).ravel(),
+        ecozone=zone,
+    )
+    stepped, _ = advance(state, lc0, lc1, 2021, dyn, forest_type=ftype, ecozone=zone)
+    return dyn, state, stepped, lc0, lc1, ftype, zone
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float, Any, Any]:
+    """(kernels' time, references' time, kernels' result, references' result), alternating."""
+    best = {"": np.inf, "numpy": np.inf}
+    out: dict[str, Any] = {}
+    for mode in best:  # warm-up: the kernels' first call loads them
+        os.environ[kernels.ENV] = mode
+        out[mode] = fn()
+    for _ in range(REPEAT):
+        for mode in best:
+            os.environ[kernels.ENV] = mode
+            t0 = time.perf_counter()
+            fn()
+            best[mode] = min(best[mode], time.perf_counter() - t0)
+    os.environ.pop(kernels.ENV)
+    return best[""], best["numpy"], out[""], out["numpy"]
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if hasattr(a, "equals"):  # a DataFrame
+        return bool(a.equals(b))
+    return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+
+
+def main() -> None:
+    from sinkmap.account.zones import group_sums
+    from sinkmap.dynamics import advance
+    from sinkmap.models.dynamics import _sliced
+
+    reuse_freed_memory()  # as the stages' processes
+    member, keys, values = tally_inputs()
+    dyn, state, stepped, lc0, lc1, ftype, zone = state_inputs()
+    from sinkmap.dynamics import pool_parts
+
+    cases: dict[str, Callable[[], Any]] = {
+        f"tallies (group_sums), {LAYERS} layers": lambda: group_sums(member, keys, values),
+        "pool_parts of a stepped state": lambda: _sliced(
+            pool_parts, stepped, lc1, dyn, ecozone=zone
+        ),
+        "one year's step (advance)": lambda: _sliced(
+            advance, state, lc0, lc1, 2021, dyn, forest_type=ftype, ecozone=zone
+        ),
+    }
+    print(f"{SIDE}² tile, min of {REPEAT} calls each, kernels and references alternating")
+    for name, fn in cases.items():
+        t_k, t_ref, a, b = timed(fn)
+        print(
+            f"  {name:40s} NumPy {t_ref * 1000:6.0f} ms   kernels {t_k * 1000:6.0f} ms  "
+            f"({t_ref / t_k:4.1f}x)   bit for bit: {same(a, b)}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
