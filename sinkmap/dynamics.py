@@ -186,6 +186,33 @@ class Dynamics:
             ),
         )
 
+    @cached_property
+    def advance_tables(self) -> tuple[np.ndarray, ...]:
+        """The further lookup tables of :func:`sinkmap.kernels.advance` (built once): canopy age
+        and IPCC category per strata-table row, category per land-cover code (0: none), whether
+        a code is tree cover, shrubland, open land, a plantation forest type, and the strata's
+        codes (natural, regrowing, shrubland, without woody vegetation)."""
+
+        def member(codes: tuple[int, ...]) -> np.ndarray:
+            out = np.zeros(256, bool)
+            out[[c for c in codes if 0 <= c < 256]] = True
+            return out
+
+        category = np.zeros(256, np.int64)
+        for code, cat in self.categories.items():
+            if cat in IPCC_CATEGORY_CODES and 0 <= code < 256:
+                category[code] = IPCC_CATEGORY_CODES[cat]
+        return (
+            np.asarray(self.strata.canopy_age, np.int64),
+            np.array([IPCC_CATEGORY_CODES[c] for c in self.strata.categories], np.int64),
+            category,
+            member(self.tree_classes),
+            member(self.shrub_classes),
+            member(self.open_classes),
+            member(PLANTATIONS),
+            np.array([NATURAL, REGROWING, SHRUB, NONWOODY], np.int64),
+        )
+
     def table_values(self, pool: str, codes: np.ndarray) -> np.ndarray:
         """The pool table's value of ``pool`` for each land-cover code (NaN where it has none)."""
         return self.table.lut(pool, 256)[np.asarray(codes, np.intp)].astype("float64")
@@ -445,6 +472,10 @@ def pools(
     return pools_from_parts(pool_parts(state, lc, dyn, ecozone=ecozone))
 
 
+#: The pools of :func:`pools`, in the order of the compiled step's rows.
+POOL_NAMES = ("above", "below", "dead", "soil")
+
+
 def pools_from_parts(p: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The pools (Mg C/ha) that the parts of :func:`pool_parts` add up to."""
     return {
@@ -472,7 +503,57 @@ def advance(
 
     ``loss_year``: the calendar year of a forest loss (e.g. Hansen GFC ``lossyear`` decoded to
     years; 0 none): a loss dated ``year`` disturbs the stand.
+
+    Computed by the compiled kernel (:mod:`sinkmap.kernels`), one pass per pixel, equal bit for
+    bit to :func:`advance_reference`, which gives the equations and runs instead where the kernel
+    finds a pixel it does not handle (one that starts afresh, or an error it then raises).
     """
+    if kernels.enabled():
+        lc64 = np.asarray(lc).astype(np.int64)
+        n, shape = lc64.size, lc64.shape
+        zeros = np.zeros(shape, np.int64)
+        arrays = (
+            *(np.asarray(a, np.int64) for a in state[:6]),
+            np.asarray(state.soil_start, np.float64),
+            np.asarray(lc_before).astype(np.int64),
+            lc64,
+            zeros if forest_type is None else np.asarray(forest_type).astype(np.int64),
+            _ecozones(ecozone, shape, dyn),
+            np.zeros(shape) if loss_year is None else np.asarray(loss_year, np.float64),
+        )
+        flat = tuple(np.ascontiguousarray(a).reshape(-1) for a in arrays)
+        out = None
+        if all(a.size == n for a in flat):
+            out = kernels.advance(flat, year, dyn.kernel_tables, dyn.advance_tables, n)
+        if out is not None:
+            new_int, new_soil, gains, losses, reached = out
+            new = State._make([*(a.reshape(shape) for a in new_int), new_soil.reshape(shape)])
+            pools_after = {p: reached[i].reshape(shape) for i, p in enumerate(POOL_NAMES)}
+            return new, Step(gains.reshape(shape), losses.reshape(shape), pools_after)
+    return advance_reference(
+        state,
+        lc_before,
+        lc,
+        year,
+        dyn,
+        forest_type=forest_type,
+        ecozone=ecozone,
+        loss_year=loss_year,
+    )
+
+
+def advance_reference(
+    state: State,
+    lc_before: np.ndarray,
+    lc: np.ndarray,
+    year: int,
+    dyn: Dynamics,
+    *,
+    forest_type: np.ndarray | None = None,
+    ecozone: np.ndarray | None = None,
+    loss_year: np.ndarray | None = None,
+) -> tuple[State, Step]:
+    """:func:`advance` as NumPy expressions: the equations, and the errors they raise."""
     lc = np.asarray(lc).astype(np.int64)
     valid_now = lc != 0
     before = state.stratum > 0

@@ -21,7 +21,9 @@ from sinkmap.account.zones import Membership, group_sums, weighted_sums
 from sinkmap.dynamics import (
     PARTS,
     State,
+    Step,
     advance,
+    advance_reference,
     initial_state,
     pool_parts,
     pool_parts_reference,
@@ -62,15 +64,30 @@ def test_kernels_run_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(kernels.ENV, "numpy")
     assert not kernels.enabled()
     # they release the GIL: Dask's threads run them side by side
-    for fn in (kernels._pool_parts, kernels._weighted_sum):
-        assert kernels._compiled(fn).targetoptions["nogil"]
+    from sinkmap.kernels import compiled
+
+    for fn in (compiled.pool_parts, compiled.advance, compiled.weighted_sum, compiled.add_key):
+        assert fn.targetoptions["nogil"]
 
 
-def test_pool_parts_equal_the_reference_along_the_demo_landscape(
+def _same_step(a: tuple[State, Step], b: tuple[State, Step]) -> None:
+    for name, x, y in zip(State._fields, a[0], b[0], strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        assert np.array_equal(x, y, equal_nan=True), name
+    for x, y in ((a[1].gains, b[1].gains), (a[1].losses, b[1].losses)):
+        assert x.dtype == y.dtype == np.float64
+        assert np.array_equal(x, y, equal_nan=True)
+    assert list(a[1].pools) == list(b[1].pools)
+    for pool in b[1].pools:
+        assert np.array_equal(a[1].pools[pool], b[1].pools[pool], equal_nan=True), pool
+
+
+def test_the_demo_landscape_steps_as_the_reference_does(
     dyn: dynamics.Dynamics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Five years of the synthetic Baoting landscape (plantations harvested and replanted, forest
-    cleared, land converted both ways): every year's parts, from the kernel and the reference."""
+    cleared, land converted both ways, losses dated inside the years): every year's step and
+    parts, from the kernels and from the references."""
     side = 160
     lon = np.linspace(109.45, 109.75, side)
     lat = np.linspace(18.75, 18.45, side)
@@ -85,17 +102,71 @@ def test_pool_parts_equal_the_reference_along_the_demo_landscape(
         planting_year=landscape.planting_year(lon, lat, 2018),
         ecozone=zone,
     )
-    converted = 0
+    rng = np.random.default_rng(2)
+    converted = disturbed = 0
     for year in range(2019, 2024):
-        state, _ = advance(
-            state, lc[year - 1], lc[year], year, dyn, forest_type=ftype, ecozone=zone
-        )
-        converted += int((state.years_since_conversion == 0).sum())
+        loss = np.where(rng.random(lc[year].shape) < 0.02, year, 0).astype(np.uint16)
+        args = (state, lc[year - 1], lc[year], year, dyn)
+        kw = {"forest_type": ftype, "ecozone": zone, "loss_year": loss}
         with monkeypatch.context() as m:
             m.setattr(dynamics, "pool_parts_reference", _no_reference)
-            compiled = pool_parts(state, lc[year], dyn, ecozone=zone)
-        _same(compiled, pool_parts_reference(state, lc[year], dyn, ecozone=zone))
-    assert converted > 0  # the landscape changed land use: the conversion branches ran
+            m.setattr(dynamics, "advance_reference", _no_reference)
+            stepped = advance(*args, **kw)
+            compiled = pool_parts(stepped[0], lc[year], dyn, ecozone=zone)
+        _same_step(stepped, advance_reference(*args, **kw))
+        _same(compiled, pool_parts_reference(stepped[0], lc[year], dyn, ecozone=zone))
+        converted += int((stepped[0].years_since_conversion == 0).sum())
+        disturbed += int((stepped[0].last_loss_year == year).sum())
+        state = stepped[0]
+    assert converted > 0 and disturbed > 0  # the conversion and disturbance branches ran
+
+
+def test_a_step_equals_the_reference_on_every_branch(
+    dyn: dynamics.Dynamics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random states and inputs: every stratum before and every land cover after, plantation
+    forest types on tree, open and other cover, ages around the canopy age and past the curves'
+    end, losses dated this year and other years, pixels without data before and after."""
+    rng = np.random.default_rng(13)
+    n = 60_000
+    classes = dyn.table.codes[(dyn.table.codes > 0) & (dyn.table.codes < 256)]
+    classes = np.array([c for c in classes if c in dyn.categories])
+    stratum = rng.integers(0, 8, n)
+    state = State(
+        category=np.where(stratum > 0, rng.integers(1, 7, n), 0),
+        stratum=stratum,
+        age=rng.integers(0, 400, n),
+        years_since_conversion=rng.integers(0, 21, n),
+        previous_category=rng.integers(0, 7, n),
+        last_loss_year=rng.choice([0, 2005, 2019], n),
+        soil_start=np.where(stratum > 0, rng.uniform(0, 120, n), np.nan),
+    )
+    lc_before = np.where(stratum > 0, rng.choice(classes, n), 0)
+    # no data now only where there was none before either, or anywhere (data lost)
+    lc = np.where(rng.random(n) < 0.03, 0, rng.choice(classes, n))
+    lc = np.where(stratum > 0, lc, 0)
+    kw = {
+        "forest_type": rng.choice([0, 1, 2, 3, 4, 9], n),
+        "ecozone": rng.choice([0, 12, 16], n),
+        "loss_year": rng.choice([0, 2019, 2020], n, p=[0.8, 0.1, 0.1]),
+    }
+    for d in (dyn, replace(dyn, agb_scale=0.87, soil_scale=1.21, transition_years=7)):
+        args = (state, lc_before, lc, 2020, d)
+        with monkeypatch.context() as m:
+            m.setattr(dynamics, "advance_reference", _no_reference)
+            m.setattr(dynamics, "pool_parts_reference", _no_reference)
+            stepped = advance(*args, **kw)
+        _same_step(stepped, advance_reference(*args, **kw))
+        assert set(np.unique(stepped[0].stratum)) == set(range(8))
+    # without the optional inputs
+    _same_step(
+        advance(state, lc_before, lc, 2020, dyn),
+        advance_reference(state, lc_before, lc, 2020, dyn),
+    )
+    # a pixel with data now but none last year starts afresh: the reference steps that chunk
+    fresh = np.where(np.arange(n) == 5, 40, lc)
+    args = (state._replace(stratum=np.where(np.arange(n) == 5, 0, stratum)), lc_before, fresh)
+    _same_step(advance(*args, 2020, dyn, **kw), advance_reference(*args, 2020, dyn, **kw))
 
 
 def test_pool_parts_equal_the_reference_on_every_branch(
@@ -164,6 +235,16 @@ def test_pool_parts_leave_what_they_cannot_value_to_the_reference(
 
     with pytest.raises(IndexError):  # as the reference: a code past its 256-entry tables
         pool_parts(base, np.array([40, 300, 40, 40]), dyn)
+
+    # a step to a class the legend gives no IPCC land category
+    lc = np.array([40, 40, 40, 40])
+    no_category = replace(dyn, categories={k: v for k, v in dyn.categories.items() if k != 30})
+    with pytest.raises(InputDataError, match=r"land-cover code\(s\) \[30\] have no IPCC"):
+        advance(base, lc, np.array([40, 30, 40, 40]), 2020, no_category)
+    with pytest.raises(InputDataError, match="no row for"):
+        advance(
+            woody, lc, np.array([40, 10, 40, 40]), 2020, no_row, ecozone=np.array([12, 99, 12, 12])
+        )
 
 
 def test_weighted_sums_equal_bincount_bit_for_bit() -> None:

@@ -1,0 +1,166 @@
+"""Compiled per-pixel kernels: one pass over the pixels where NumPy makes one pass per operation.
+
+The chain's time over its I/O floor is NumPy's many elementwise passes over each chunk, not any
+one of them (bench/README.md, "Where the cores go"). The hottest parts run here as Numba kernels
+(:mod:`sinkmap.kernels.compiled`): a year's step of the carbon state
+(:func:`sinkmap.dynamics.advance`), the carbon parts of a state
+(:func:`sinkmap.dynamics.pool_parts`), and the tallies' keys and weighted sums
+(:func:`sinkmap.account.zones.group_sums`, :func:`~sinkmap.account.zones.weighted_sums`). Each
+makes the same operations in the same order as the NumPy code, one pixel at a time: the results
+equal the NumPy code's bit for bit (no fast-math, so no reassociation or fused multiply-add;
+tests/unit/test_kernels.py checks it on the demo's landscape and on random states that reach
+every branch).
+
+The NumPy code stays as the readable reference, next to the function it implements
+(:func:`~sinkmap.dynamics.advance_reference`, :func:`~sinkmap.dynamics.pool_parts_reference`,
+``np.bincount``, ``_combined_keys_reference``). It also serves every case a kernel reports as not
+its own (a code outside its lookup tables, a stratum without a table row, a class without pool
+values or land category, a pixel whose state starts afresh): the reference then runs and raises
+its error, which names the fix. ``SINKMAP_KERNELS=numpy`` runs the references everywhere (to
+compare; without Numba, or where its kernels fail to load, that is what happens, with a warning).
+
+The kernels release the GIL (Dask's threads run them side by side) and are cached on disk by
+Numba (``__pycache__`` beside :mod:`~sinkmap.kernels.compiled`, else ``NUMBA_CACHE_DIR`` or the
+user's cache): the first run on a machine compiles them (seconds), later processes load them
+(0.4 s for all, :func:`warm`), and the job server loads them once for all its jobs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("sinkmap")
+
+#: The environment variable that selects the NumPy references (``numpy``) over the kernels.
+ENV = "SINKMAP_KERNELS"
+
+
+def enabled() -> bool:
+    """Whether the compiled kernels run: ``SINKMAP_KERNELS`` is not ``numpy``, and they load."""
+    return os.environ.get(ENV, "").strip().lower() != "numpy" and _impl() is not None
+
+
+@functools.cache
+def _impl() -> Any:
+    """The compiled module, or None where it cannot load (no Numba: a dependency of sinkmap, but
+    a platform may lack its wheels). Imported on a kernel's first use: Numba, and the SciPy it
+    imports, only in the processes that run a kernel."""
+    try:
+        from sinkmap.kernels import compiled
+    except Exception as exc:  # the references run instead, slower, the same numbers
+        log.warning("compiled kernels unavailable (%s); using the NumPy references", exc)
+        return None
+    return compiled
+
+
+def weighted_sum(
+    key: np.ndarray, cell: np.ndarray, weight: np.ndarray, layer: np.ndarray, n: int
+) -> np.ndarray | None:
+    """Σ layer[cell] × weight per key (0 … n − 1) of a float32 or float64 ``layer`` (1-D,
+    contiguous), entry by entry in order; None where a key or cell is out of range (the caller's
+    reference then says so)."""
+    k = _impl()
+    total = np.zeros(n)
+    if k.weighted_sum(key, cell, weight, layer, total) != k.OK:
+        return None
+    return total
+
+
+def codes_present(layer: np.ndarray, cell: np.ndarray) -> np.ndarray | None:
+    """The codes (int64, ascending) of an integer or float code ``layer`` (1-D) at ``cell``; None
+    where one is out of 0 … 65535 (the caller's reference then says so)."""
+    k = _impl()
+    seen = np.zeros(0x10000, np.bool_)
+    if k.codes_present(layer, cell, seen) != k.OK:
+        return None
+    return np.flatnonzero(seen)
+
+
+def add_key(
+    key: np.ndarray, layer: np.ndarray, cell: np.ndarray, rank: np.ndarray, bins: int
+) -> None:
+    """key ← key × bins + rank[layer[cell]], in place, entry by entry (the codes checked first by
+    :func:`codes_present`: ``rank`` covers each)."""
+    _impl().add_key(key, layer, cell, rank, bins)
+
+
+def pool_parts(
+    arrays: tuple[np.ndarray, ...], tables: tuple[np.ndarray, ...], n: int
+) -> np.ndarray | None:
+    """The (7, n) parts of a state's pixels (``arrays``: stratum, category, age, years since
+    conversion, previous category, soil start, land cover, ecozone; 1-D) with the pool
+    ``tables`` (:attr:`sinkmap.dynamics.Dynamics.kernel_tables`); None where a pixel is not the
+    kernel's case."""
+    k = _impl()
+    out = np.empty((7, n))
+    if k.pool_parts(*arrays, tables, out) != k.OK:
+        return None
+    return out
+
+
+def advance(
+    arrays: tuple[np.ndarray, ...],
+    year: int,
+    tables: tuple[np.ndarray, ...],
+    advance_tables: tuple[np.ndarray, ...],
+    n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """One year's step of n pixels (``arrays``: the state's seven layers in the order of
+    :class:`sinkmap.dynamics.State`, the land cover before and now, forest type, ecozone, loss
+    year; 1-D): the new state's integer layers (6, n) and soil start, the gains, the losses and
+    the pools (4, n); None where a pixel is not the kernel's case."""
+    k = _impl()
+    new_int = np.empty((6, n), np.int64)
+    new_soil, gains, losses = np.empty(n), np.empty(n), np.empty(n)
+    pools = np.empty((4, n))
+    args = (*arrays, np.int64(year), tables, advance_tables)
+    if k.advance(*args, new_int, new_soil, gains, losses, pools, np.empty((7, 2))) != k.OK:
+        return None
+    return new_int, new_soil, gains, losses, pools
+
+
+#: The dtypes of the layers the stages give the kernels (codes; values).
+_CODE_DTYPES = ("uint8", "uint16", "int64", "float32")
+_VALUE_DTYPES = ("float32", "float64")
+
+
+def warm() -> None:
+    """Load every kernel for the argument types the stages call it with (compiling it where the
+    disk cache has none): about a second, once per process. The job server calls it before it
+    forks jobs, which then start with the kernels loaded, not each paying for it again."""
+    if _impl() is None:  # pragma: no cover
+        return
+    cell = np.zeros(1, np.int64)
+    for dtype in _CODE_DTYPES:
+        layer = np.zeros(1, dtype)
+        codes_present(layer, cell)
+        add_key(np.zeros(1, np.int64), layer, cell, np.zeros(1, np.int64), 1)
+    for dtype in _VALUE_DTYPES:
+        weighted_sum(cell, cell, np.zeros(1), np.zeros(1, dtype), 1)
+    ints = np.zeros(1, np.int64)
+    row_table = np.zeros((1, 1), np.int64)
+    row_table.setflags(write=False)  # as StrataTable.row_table
+    floats = np.zeros(1)
+    tables = (
+        row_table,
+        np.zeros(1, np.bool_),
+        np.zeros((1, 1)),
+        *(floats,) * 8,
+        np.ones(4),
+        np.ones(5, np.int64),
+    )
+    pool_parts((ints, ints, ints, ints, ints, floats, ints, ints), tables, 1)
+    advance_tables = (
+        ints,
+        ints,
+        ints,
+        *(np.zeros(1, np.bool_),) * 4,
+        np.ones(4, np.int64),
+    )
+    state = (ints,) * 6 + (floats,)
+    advance((*state, ints, ints, ints, ints, floats), 0, tables, advance_tables, 1)

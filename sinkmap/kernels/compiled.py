@@ -1,0 +1,316 @@
+"""The Numba kernels of :mod:`sinkmap.kernels` (imported on a kernel's first call: Numba, and
+the SciPy it imports, only in the processes that run one).
+
+Each loops over pixels (or entries) and makes the NumPy reference's operations in its order, with
+IEEE arithmetic (no fast-math): the same bits. A kernel returns :data:`OK`, or :data:`OUTSIDE` at
+the first pixel it does not handle, whose reference then runs and raises the error naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+OK, OUTSIDE = 0, 1
+
+#: Without Numba's reference counting (``_nrt=False``): the kernels allocate nothing (their
+#: callers pass every array), and a helper called per pixel with the lookup tables would otherwise
+#: count a reference to each table at each call (the step 7x slower; bench/README.md).
+_OPTIONS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy", "_nrt": False}
+_jit = numba.njit(**_OPTIONS)
+
+
+@_jit
+def weighted_sum(key, cell, weight, layer, total):
+    """total[key[i]] += float64(layer[cell[i]]) × weight[i], entry by entry in order (the order
+    and rounding of ``np.bincount(key, weights=layer[cell] * weight)``)."""
+    n = total.size
+    m = layer.size
+    for i in range(key.size):
+        k = key[i]
+        c = cell[i]
+        if k < 0 or k >= n or c < 0 or c >= m:
+            return OUTSIDE
+        total[k] += np.float64(layer[c]) * weight[i]
+    return OK
+
+
+@_jit
+def codes_present(layer, cell, seen):
+    """seen[code] = True for the code of ``layer`` at each entry's cell; OUTSIDE at a code that is
+    not 0 … 65535 once made int64 (NaN included) or a cell out of range."""
+    m = layer.size
+    for i in range(cell.size):
+        c = cell[i]
+        if c < 0 or c >= m:
+            return OUTSIDE
+        v = layer[c]
+        if not (v >= 0 and v <= 65535):
+            return OUTSIDE
+        seen[np.int64(v)] = True
+    return OK
+
+
+@_jit
+def add_key(key, layer, cell, rank, bins):
+    """key ← key × bins + rank[layer[cell]], entry by entry (codes checked by codes_present)."""
+    for i in range(key.size):
+        key[i] = key[i] * bins + rank[np.int64(layer[cell[i]])]
+
+
+@_jit
+def _positive(x):
+    """``np.maximum(x, 0.0)``: x above 0 or NaN, else +0.0."""
+    return x if (x > 0.0 or x != x) else 0.0
+
+
+@_jit
+def _row(s, z, row_table, woody):
+    """The strata-table row of a woody stratum in ecozone z; 0 for a stratum without woody
+    vegetation (a placeholder); -1 where there is none (or a code past the table)."""
+    n_st, n_zone = row_table.shape
+    if s < 0 or s >= n_st:
+        return -1
+    if not woody[s]:
+        return 0
+    if z < 0 or z >= n_zone:
+        return -1
+    return row_table[s, z]
+
+
+@_jit
+def _parts(s, cat, age, y, p, soil_start, c, z, t, out, at):
+    """The 7 parts of one pixel with data (stratum s > 0) into out[:, at]; False where the
+    reference raises. ``t``: the tables of :attr:`sinkmap.dynamics.Dynamics.kernel_tables`."""
+    row_table, woody, agb_by_age, root_shoot, mature_agb, dead_cf, litter = t[:7]
+    above, below, dead, soil, numbers, codes = t[7:]
+    cf, lcf, agb_scale, soil_scale = numbers[0], numbers[1], numbers[2], numbers[3]
+    years, shrub_class, tree_class, shrub, forest = codes[0], codes[1], codes[2], codes[3], codes[4]
+    n_lut = above.size
+    if c < 0 or c >= n_lut:
+        return False
+    row = _row(s, z, row_table, woody)
+    if row < 0:
+        return False
+    w = woody[s]
+    a = min(max(age, 0), agb_by_age.shape[1] - 1)
+    agb = agb_by_age[row, a] * agb_scale if w else 0.0
+    converted_now = y == 0 and p > 0
+    open_above = 0.0 if converted_now else above[c]
+    open_below = 0.0 if converted_now else below[c]
+    open_dead = dead[c]
+    mature = mature_agb[row] * agb_scale
+    dom_ref = mature * (dead_cf[row] + litter[row] * lcf)
+    built_up = min(y, years) / years if (p != forest and p > 0 and y < years) else 1.0
+    soil_class = shrub_class if s == shrub else c
+    if w and s != shrub:
+        soil_class = tree_class
+    if soil_class < 0 or soil_class >= n_lut:
+        return False
+    eq = soil[soil_class] * soil_scale
+    if np.isnan(eq) or (not w and np.isnan(open_above + open_below + open_dead + eq)):
+        return False
+    start = soil_start * soil_scale
+    out[0, at] = agb * cf
+    out[1, at] = agb * root_shoot[row] * cf
+    out[2, at] = dom_ref * built_up if (w and cat == forest) else 0.0
+    out[3, at] = 0.0 if w else open_above
+    out[4, at] = 0.0 if w else open_below
+    out[5, at] = 0.0 if w else open_dead
+    out[6, at] = start + (eq - start) * min(y, years) / years
+    return True
+
+
+@_jit
+def pool_parts(stratum, category, age, ysc, previous, soil_start, lc, zone, t, out):
+    """:func:`sinkmap.dynamics.pool_parts_reference`, pixel by pixel, into ``out`` (7, n)."""
+    for i in range(stratum.size):
+        s = stratum[i]
+        if s <= 0:
+            for k in range(7):
+                out[k, i] = np.nan
+            continue
+        ok = _parts(
+            s,
+            category[i],
+            age[i],
+            ysc[i],
+            previous[i],
+            soil_start[i],
+            lc[i],
+            zone[i],
+            t,
+            out,
+            i,
+        )
+        if not ok:
+            return OUTSIDE
+    return OK
+
+
+@_jit
+def advance(
+    category,
+    stratum,
+    age,
+    ysc,
+    previous,
+    last_loss,
+    soil_start,
+    lc_before,
+    lc,
+    ftype,
+    zone,
+    loss_year,
+    year,
+    t,
+    a,
+    new_int,
+    new_soil,
+    gains,
+    losses,
+    pools,
+    buf,
+):
+    """:func:`sinkmap.dynamics.advance_reference`, pixel by pixel: the new state into ``new_int``
+    (6, n: category, stratum, age, years since conversion, previous category, last loss year)
+    and ``new_soil``; the gains, losses and pools (4, n) of the step. ``t``: the pool tables,
+    ``a``: :attr:`sinkmap.dynamics.Dynamics.advance_tables`. OUTSIDE also where a pixel without
+    data last year has data now (the reference starts it afresh)."""
+    canopy_age, by_row, category_lut, is_tree, is_shrub, is_open, is_plantation, k = a
+    natural, regrowing, shrub, nonwoody = k[0], k[1], k[2], k[3]
+    row_table, woody, numbers, codes = t[0], t[1], t[11], t[12]
+    years, soil_scale = codes[0], numbers[3]
+    n_lut = is_tree.size
+    for i in range(stratum.size):
+        c = lc[i]
+        prev = stratum[i]
+        before = prev > 0
+        valid_now = c != 0
+        if c < 0 or c >= n_lut or prev < 0 or prev >= n_lut:
+            return OUTSIDE
+        if valid_now and not before:
+            return OUTSIDE
+        z = zone[i]
+        ft = ftype[i]
+        lost = loss_year[i] == year
+        tree = is_tree[c]
+        shrub_cover = is_shrub[c]
+        prev_row = _row(prev, z, row_table, woody)
+        if prev_row < 0:
+            return OUTSIDE
+        prev_woody = woody[prev]
+        if before:
+            if not _parts(
+                prev,
+                category[i],
+                age[i],
+                ysc[i],
+                previous[i],
+                soil_start[i],
+                lc_before[i],
+                z,
+                t,
+                buf,
+                0,
+            ):
+                return OUTSIDE
+        # the new stratum and age
+        plantation = 0 <= ft < n_lut and is_plantation[ft] and (tree or is_open[c])
+        st = nonwoody
+        if tree:
+            st = natural if prev == natural else regrowing
+        elif shrub_cover:
+            st = shrub
+        if plantation:
+            st = ft
+        if st == natural and lost:
+            st = regrowing
+        row = _row(st, z, row_table, woody)
+        if row < 0:
+            return OUTSIDE
+        w = woody[st]
+        same = st == prev
+        continues = w and (
+            same or ((prev == regrowing or prev == shrub) and (st == regrowing or st == shrub))
+        )
+        harvested = (
+            0 <= prev < n_lut
+            and is_plantation[prev]
+            and same
+            and not tree
+            and age[i] >= max(canopy_age[prev_row], 1)
+        )
+        degraded = (prev == natural or prev == regrowing) and st == shrub
+        disturbed = (
+            before
+            and prev_woody
+            and (lost or harvested or degraded or not w or (w and not continues))
+        )
+        new_age = age[i] + 1 if (continues and not disturbed) else 0
+        if not w:
+            new_age = 0
+        # category, conversions, soil
+        if w:
+            cat = by_row[row]
+        else:
+            cat = category_lut[c]
+            if cat == 0 and c != 0:
+                return OUTSIDE
+        converted = before and cat != category[i]
+        if not valid_now:
+            for j in range(6):
+                new_int[j, i] = 0
+            new_soil[i] = np.nan
+            gains[i] = np.nan
+            losses[i] = np.nan
+            for j in range(4):
+                pools[j, i] = np.nan
+            continue
+        new_ysc = 0 if converted else min(ysc[i] + 1, years)
+        new_prev = category[i] if converted else previous[i]
+        soil = buf[6, 0] / soil_scale if converted else soil_start[i]
+        new_int[0, i] = cat
+        new_int[1, i] = st
+        new_int[2, i] = new_age
+        new_int[3, i] = new_ysc
+        new_int[4, i] = new_prev
+        new_int[5, i] = year if disturbed else last_loss[i]
+        new_soil[i] = soil
+        if not _parts(
+            st,
+            cat,
+            new_age,
+            new_ysc,
+            new_prev,
+            soil,
+            c,
+            z,
+            t,
+            buf,
+            1,
+        ):
+            return OUTSIDE
+        above1 = buf[0, 1] + buf[3, 1]
+        below1 = buf[1, 1] + buf[4, 1]
+        dead1 = buf[2, 1] + buf[5, 1]
+        soil1 = buf[6, 1]
+        pools[0, i] = above1
+        pools[1, i] = below1
+        pools[2, i] = dead1
+        pools[3, i] = soil1
+        bio0 = (buf[0, 0] + buf[3, 0]) + (buf[1, 0] + buf[4, 0])
+        bio1 = above1 + below1
+        g = bio1 if disturbed else _positive(bio1 - bio0)
+        loss = bio0 if disturbed else _positive(bio0 - bio1)
+        change = dead1 - (buf[2, 0] + buf[5, 0])
+        g = g + _positive(change)
+        loss = loss + _positive(-change)
+        change = soil1 - buf[6, 0]
+        g = g + _positive(change)
+        loss = loss + _positive(-change)
+        gains[i] = g
+        losses[i] = loss
+    return OK
