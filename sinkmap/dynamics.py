@@ -383,28 +383,38 @@ def pool_parts(
     bit to :func:`pool_parts_reference`, which gives the equations and runs instead where the
     kernel finds a pixel it does not handle (and then raises the error that names it)."""
     if kernels.enabled():
-        lc64 = np.ascontiguousarray(lc, np.int64)
+        lc64 = np.asarray(lc).astype(np.int64)
         arrays = (
-            *(
-                np.ascontiguousarray(a, np.int64)
-                for a in (
-                    state.stratum,
-                    state.category,
-                    state.age,
-                    state.years_since_conversion,
-                    state.previous_category,
-                )
-            ),
-            np.ascontiguousarray(state.soil_start, np.float64),
+            state.stratum,
+            state.category,
+            state.age,
+            state.years_since_conversion,
+            state.previous_category,
+            state.soil_start,
             lc64,
-            np.ascontiguousarray(_ecozones(ecozone, lc64.shape, dyn).ravel()),
+            _ecozones(ecozone, lc64.shape, dyn),
         )
-        flat = tuple(a.ravel() for a in arrays)
-        same_size = all(a.size == lc64.size for a in flat)
-        out = kernels.pool_parts(flat, dyn.kernel_tables, lc64.size) if same_size else None
+        kept = _flat_for_kernel(lc64.shape, arrays, "iiiiifii")
+        out = None if kept is None else kernels.pool_parts(kept, dyn.kernel_tables, lc64.size)
         if out is not None:
             return {k: out[i].reshape(lc64.shape) for i, k in enumerate(PARTS)}
     return pool_parts_reference(state, lc, dyn, ecozone=ecozone)
+
+
+def _flat_for_kernel(
+    shape: tuple[int, ...], arrays: tuple[np.ndarray, ...], dtypes: str
+) -> tuple[np.ndarray, ...] | None:
+    """``arrays`` 1-D and contiguous for a kernel, each of ``shape`` and of its dtype in
+    ``dtypes`` (``i`` int64, ``f`` float64: a state's layers as the stages make them, the inputs
+    as the wrappers convert them); None where one is not (the reference then runs: its NumPy
+    rules for other dtypes and for broadcasting are its own)."""
+    flat = []
+    for a, kind in zip(arrays, dtypes, strict=True):
+        a = np.asarray(a)
+        if a.shape != shape or a.dtype != (np.int64 if kind == "i" else np.float64):
+            return None
+        flat.append(np.ascontiguousarray(a).reshape(-1))
+    return tuple(flat)
 
 
 def pool_parts_reference(
@@ -510,21 +520,22 @@ def advance(
     """
     if kernels.enabled():
         lc64 = np.asarray(lc).astype(np.int64)
-        n, shape = lc64.size, lc64.shape
-        zeros = np.zeros(shape, np.int64)
+        shape = lc64.shape
+        missing = np.zeros(shape, np.int64)
         arrays = (
-            *(np.asarray(a, np.int64) for a in state[:6]),
-            np.asarray(state.soil_start, np.float64),
+            *state,
             np.asarray(lc_before).astype(np.int64),
             lc64,
-            zeros if forest_type is None else np.asarray(forest_type).astype(np.int64),
+            missing if forest_type is None else np.asarray(forest_type).astype(np.int64),
             _ecozones(ecozone, shape, dyn),
-            np.zeros(shape) if loss_year is None else np.asarray(loss_year, np.float64),
+            # a loss year compared with the year as float64 (exact for any integer layer); none
+            # given: NaN, equal to no year
+            np.full(shape, np.nan) if loss_year is None else np.asarray(loss_year, "float64"),
         )
-        flat = tuple(np.ascontiguousarray(a).reshape(-1) for a in arrays)
+        kept = _flat_for_kernel(shape, arrays, "iiiiiifiiiif")
         out = None
-        if all(a.size == n for a in flat):
-            out = kernels.advance(flat, year, dyn.kernel_tables, dyn.advance_tables, n)
+        if kept is not None:
+            out = kernels.advance(kept, year, dyn.kernel_tables, dyn.advance_tables, lc64.size)
         if out is not None:
             new_int, new_soil, gains, losses, reached = out
             new = State._make([*(a.reshape(shape) for a in new_int), new_soil.reshape(shape)])

@@ -331,6 +331,10 @@ def group_sums(
     return pd.DataFrame(out)
 
 
+#: The key layers' dtypes the kernels take (integers, float32 and float64, native byte order).
+_KERNEL_CODE_TYPES = "bBhHiIlLqQfd"
+
+
 def _combined_keys(
     member: Membership, names: list[str], layers: list[np.ndarray]
 ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -344,7 +348,7 @@ def _combined_keys(
     flat = []
     for layer in layers:
         a = np.ascontiguousarray(layer).reshape(-1)
-        if a.dtype.kind not in "uif" or a.dtype.itemsize > 8:
+        if not a.dtype.isnative or a.dtype.char not in _KERNEL_CODE_TYPES:
             return _combined_keys_reference(member, names, layers)
         flat.append(a)
     seen = []

@@ -16,8 +16,9 @@ The NumPy code stays as the readable reference, next to the function it implemen
 ``np.bincount``, ``_combined_keys_reference``). It also serves every case a kernel reports as not
 its own (a code outside its lookup tables, a stratum without a table row, a class without pool
 values or land category, a pixel whose state starts afresh): the reference then runs and raises
-its error, which names the fix. ``SINKMAP_KERNELS=numpy`` runs the references everywhere (to
-compare; without Numba, or where its kernels fail to load, that is what happens, with a warning).
+its error, which names the fix; so does an input of a dtype or shape the wrappers do not pass
+to a kernel. ``SINKMAP_KERNELS=numpy`` runs the references everywhere (to compare; without Numba,
+or where the kernels' module cannot be imported, that is what happens, with a warning).
 
 The kernels release the GIL (Dask's threads run them side by side) and are cached on disk by
 Numba (``__pycache__`` beside :mod:`~sinkmap.kernels.compiled`, else ``NUMBA_CACHE_DIR`` or the

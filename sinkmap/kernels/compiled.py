@@ -129,6 +129,8 @@ def pool_parts(stratum, category, age, ysc, previous, soil_start, lc, zone, t, o
     for i in range(stratum.size):
         s = stratum[i]
         if s <= 0:
+            if lc[i] < 0 or lc[i] >= t[7].size:  # the reference looks every code up
+                return OUTSIDE
             for k in range(7):
                 out[k, i] = np.nan
             continue

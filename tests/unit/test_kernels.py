@@ -1,11 +1,12 @@
 """The compiled kernels (:mod:`sinkmap.kernels`) against the NumPy references they replace.
 
-The references are the equations as NumPy expressions (:func:`sinkmap.dynamics.pool_parts_reference`,
-``np.bincount`` for the weighted sums); the hand-worked values of the carbon state are checked in
-test_dynamics.py and test_account.py through the stages, which run the kernels. Here: the kernels
-give the references' results bit for bit, on states the demo's landscape steps through and on
-random states that reach every branch, and leave every case they do not handle to the reference,
-which raises the error that names it.
+The references are the equations as NumPy expressions (``SINKMAP_KERNELS=numpy`` runs them all:
+:func:`sinkmap.dynamics.advance_reference`, ``pool_parts_reference``, ``np.bincount`` for the
+weighted sums); the hand-worked values of the carbon state are checked in test_dynamics.py and
+test_account.py through the stages, which run the kernels. Here: the kernels give the
+references' results bit for bit, on states the demo's landscape steps through and on random
+states that reach every branch, with any reference running in their place failing the test; and
+they leave every case they do not handle to the reference, which raises the error naming it.
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ import numpy as np
 import pytest
 
 from sinkmap import dynamics, kernels, landscape
+from sinkmap.account import zones
 from sinkmap.account.zones import Membership, group_sums, weighted_sums
 from sinkmap.dynamics import (
     PARTS,
     State,
     Step,
     advance,
-    advance_reference,
     initial_state,
     pool_parts,
-    pool_parts_reference,
 )
 from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.models import get_model
@@ -50,12 +50,35 @@ def _no_reference(*args: object, **kwargs: object) -> None:
     raise AssertionError("the reference ran where the kernel should have")
 
 
+def _compiled(monkeypatch: pytest.MonkeyPatch, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """``fn(*args, **kwargs)`` with the kernels, any reference running at all failing the test:
+    the results are the kernels', not a fallback's."""
+    with monkeypatch.context() as m:
+        m.delenv(kernels.ENV, raising=False)
+        m.setattr(dynamics, "advance_reference", _no_reference)
+        m.setattr(dynamics, "pool_parts_reference", _no_reference)
+        m.setattr(zones, "_combined_keys_reference", _no_reference)
+        return fn(*args, **kwargs)
+
+
+def _numpy_only(monkeypatch: pytest.MonkeyPatch, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """``fn(*args, **kwargs)`` with the NumPy references everywhere (SINKMAP_KERNELS=numpy)."""
+    with monkeypatch.context() as m:
+        m.setenv(kernels.ENV, "numpy")
+        return fn(*args, **kwargs)
+
+
+def _bits(a: np.ndarray, b: np.ndarray, what: str) -> None:
+    """The same dtype, shape and bytes (signed zeros and NaNs included)."""
+    assert a.dtype == b.dtype and a.shape == b.shape, what
+    assert a.tobytes() == b.tobytes(), what
+
+
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
     assert list(a) == list(b) == list(PARTS)
     for k in PARTS:
-        assert a[k].dtype == b[k].dtype == np.float64, k
-        assert a[k].shape == b[k].shape, k
-        assert np.array_equal(a[k], b[k], equal_nan=True), k
+        assert a[k].dtype == np.float64, k
+        _bits(a[k], b[k], k)
 
 
 def test_kernels_run_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,14 +95,13 @@ def test_kernels_run_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _same_step(a: tuple[State, Step], b: tuple[State, Step]) -> None:
     for name, x, y in zip(State._fields, a[0], b[0], strict=True):
-        assert x.dtype == y.dtype and x.shape == y.shape, name
-        assert np.array_equal(x, y, equal_nan=True), name
-    for x, y in ((a[1].gains, b[1].gains), (a[1].losses, b[1].losses)):
-        assert x.dtype == y.dtype == np.float64
-        assert np.array_equal(x, y, equal_nan=True)
+        _bits(x, y, name)
+    _bits(a[1].gains, b[1].gains, "gains")
+    _bits(a[1].losses, b[1].losses, "losses")
+    assert a[1].gains.dtype == np.float64
     assert list(a[1].pools) == list(b[1].pools)
     for pool in b[1].pools:
-        assert np.array_equal(a[1].pools[pool], b[1].pools[pool], equal_nan=True), pool
+        _bits(a[1].pools[pool], b[1].pools[pool], pool)
 
 
 def test_the_demo_landscape_steps_as_the_reference_does(
@@ -108,13 +130,13 @@ def test_the_demo_landscape_steps_as_the_reference_does(
         loss = np.where(rng.random(lc[year].shape) < 0.02, year, 0).astype(np.uint16)
         args = (state, lc[year - 1], lc[year], year, dyn)
         kw = {"forest_type": ftype, "ecozone": zone, "loss_year": loss}
-        with monkeypatch.context() as m:
-            m.setattr(dynamics, "pool_parts_reference", _no_reference)
-            m.setattr(dynamics, "advance_reference", _no_reference)
-            stepped = advance(*args, **kw)
-            compiled = pool_parts(stepped[0], lc[year], dyn, ecozone=zone)
-        _same_step(stepped, advance_reference(*args, **kw))
-        _same(compiled, pool_parts_reference(stepped[0], lc[year], dyn, ecozone=zone))
+        stepped = _compiled(monkeypatch, advance, *args, **kw)
+        _same_step(stepped, _numpy_only(monkeypatch, advance, *args, **kw))
+        parts = (stepped[0], lc[year], dyn)
+        _same(
+            _compiled(monkeypatch, pool_parts, *parts, ecozone=zone),
+            _numpy_only(monkeypatch, pool_parts, *parts, ecozone=zone),
+        )
         converted += int((stepped[0].years_since_conversion == 0).sum())
         disturbed += int((stepped[0].last_loss_year == year).sum())
         state = stepped[0]
@@ -152,21 +174,52 @@ def test_a_step_equals_the_reference_on_every_branch(
     }
     for d in (dyn, replace(dyn, agb_scale=0.87, soil_scale=1.21, transition_years=7)):
         args = (state, lc_before, lc, 2020, d)
-        with monkeypatch.context() as m:
-            m.setattr(dynamics, "advance_reference", _no_reference)
-            m.setattr(dynamics, "pool_parts_reference", _no_reference)
-            stepped = advance(*args, **kw)
-        _same_step(stepped, advance_reference(*args, **kw))
+        stepped = _compiled(monkeypatch, advance, *args, **kw)
+        _same_step(stepped, _numpy_only(monkeypatch, advance, *args, **kw))
         assert set(np.unique(stepped[0].stratum)) == set(range(8))
     # without the optional inputs
-    _same_step(
-        advance(state, lc_before, lc, 2020, dyn),
-        advance_reference(state, lc_before, lc, 2020, dyn),
-    )
+    args = (state, lc_before, lc, 2020, dyn)
+    _same_step(_compiled(monkeypatch, advance, *args), _numpy_only(monkeypatch, advance, *args))
     # a pixel with data now but none last year starts afresh: the reference steps that chunk
     fresh = np.where(np.arange(n) == 5, 40, lc)
-    args = (state._replace(stratum=np.where(np.arange(n) == 5, 0, stratum)), lc_before, fresh)
-    _same_step(advance(*args, 2020, dyn, **kw), advance_reference(*args, 2020, dyn, **kw))
+    args = (state._replace(stratum=np.where(np.arange(n) == 5, 0, stratum)), lc_before, fresh, 2020)
+    with pytest.raises(AssertionError, match="the reference ran"):
+        _compiled(monkeypatch, advance, *args, dyn, **kw)
+    _same_step(advance(*args, dyn, **kw), _numpy_only(monkeypatch, advance, *args, dyn, **kw))
+
+
+def test_inputs_the_kernels_do_not_take_go_to_the_reference(
+    dyn: dynamics.Dynamics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state of other dtypes (the layers' uint8/uint16 on disk, a float32 soil start),
+    arguments of other shapes, year 0 without a loss layer: the reference's results (its NumPy
+    dtype rules, its broadcasting and errors), not the kernels'."""
+    rng = np.random.default_rng(17)
+    n = 3000
+    stratum = rng.integers(1, 8, n)
+    state = State(
+        category=np.where(stratum <= 5, 1, 3),
+        stratum=stratum,
+        age=rng.integers(0, 60, n),
+        years_since_conversion=rng.integers(0, 21, n),
+        previous_category=rng.integers(0, 7, n),
+        last_loss_year=np.zeros(n, np.int64),
+        soil_start=rng.uniform(0, 120, n),
+    )
+    lc = rng.choice([10, 20, 30, 40], n)
+    scaled = replace(dyn, soil_scale=1.21)
+    narrow = state._replace(stratum=stratum.astype(np.uint8), age=state.age.astype(np.uint16))
+    for s in (narrow, state._replace(soil_start=state.soil_start.astype(np.float32))):
+        _same_step(
+            advance(s, lc, lc, 2020, scaled),
+            _numpy_only(monkeypatch, advance, s, lc, lc, 2020, scaled),
+        )
+        _same(pool_parts(s, lc, scaled), _numpy_only(monkeypatch, pool_parts, s, lc, scaled))
+    _same_step(
+        advance(state, lc, lc, 0, dyn), _numpy_only(monkeypatch, advance, state, lc, lc, 0, dyn)
+    )
+    with pytest.raises(IndexError):  # as the reference: an ecozone of another shape
+        pool_parts(state, lc, dyn, ecozone=np.full((2, n // 2), 12))
 
 
 def test_pool_parts_equal_the_reference_on_every_branch(
@@ -192,15 +245,15 @@ def test_pool_parts_equal_the_reference_on_every_branch(
     zone = rng.choice([0, 12, 16], n)  # 0: the default zone; natural forest has rows for 12, 16
     scaled = replace(dyn, agb_scale=1.13, soil_scale=0.91)
     for d in (dyn, scaled):
-        with monkeypatch.context() as m:
-            m.setattr(dynamics, "pool_parts_reference", _no_reference)
-            compiled = pool_parts(state, lc, d, ecozone=zone)
-        _same(compiled, pool_parts_reference(state, lc, d, ecozone=zone))
+        _same(
+            _compiled(monkeypatch, pool_parts, state, lc, d, ecozone=zone),
+            _numpy_only(monkeypatch, pool_parts, state, lc, d, ecozone=zone),
+        )
     # 2-D chunks keep their shape
-    two_d = State(*(a.reshape(250, 200) for a in state))
+    two_d = (State(*(a.reshape(250, 200) for a in state)), lc.reshape(250, 200), dyn)
     _same(
-        pool_parts(two_d, lc.reshape(250, 200), dyn, ecozone=zone.reshape(250, 200)),
-        pool_parts_reference(two_d, lc.reshape(250, 200), dyn, ecozone=zone.reshape(250, 200)),
+        _compiled(monkeypatch, pool_parts, *two_d, ecozone=zone.reshape(250, 200)),
+        _numpy_only(monkeypatch, pool_parts, *two_d, ecozone=zone.reshape(250, 200)),
     )
 
 
@@ -266,9 +319,11 @@ def test_weighted_sums_equal_bincount_bit_for_bit() -> None:
         want = np.bincount(
             key, weights=layer.ravel()[cell].astype("float64") * weight, minlength=40
         )
-        got = sums(layer)
-        assert got.dtype == np.float64 and got.shape == (40,)
-        assert np.array_equal(got, want)
+        _bits(sums(layer), want, str(layer.dtype))
+        if layer.dtype != np.int16:  # the kernel itself, not a fallback
+            got = kernels.weighted_sum(key, cell, weight, np.ascontiguousarray(layer).ravel(), 40)
+            assert got is not None
+            _bits(got, want, str(layer.dtype))
     with pytest.raises(ValueError, match="within 0..39"):
         weighted_sums(member, np.full(entries, 40), 40)(np.ones(cells))
 
@@ -291,20 +346,32 @@ def test_group_sums_with_and_without_the_kernels(monkeypatch: pytest.MonkeyPatch
         "years": rng.choice([0, 20, 3000], side * side),
     }
     values = {"a": rng.gamma(2.0, 30.0, side * side).astype(np.float32), "b": lambda: np.ones(4096)}
-    compiled = group_sums(member, keys, values)
-    monkeypatch.setenv(kernels.ENV, "numpy")
-    reference = group_sums(member, keys, values)
+    compiled = _compiled(monkeypatch, group_sums, member, keys, values)
+    reference = _numpy_only(monkeypatch, group_sums, member, keys, values)
     assert compiled.equals(reference)
     assert len(compiled) == 4 * 3 * 3 * 3
     assert list(compiled["stratum"].unique()) == [1, 5, 7]
+    # key layers of dtypes the kernels do not take: the reference's keys, the same table
+    other = {
+        "class_start": keys["class_start"].astype(">i2"),
+        "stratum": keys["stratum"].astype(np.float16),
+        "years": keys["years"],
+    }
+    assert group_sums(member, other, values).equals(reference)
 
 
 @pytest.mark.parametrize("bad", [-1, 70_000, np.nan])
-def test_group_sums_name_a_key_out_of_range(bad: float) -> None:
+def test_group_sums_name_a_key_out_of_range(bad: float, monkeypatch: pytest.MonkeyPatch) -> None:
     """A code outside 0 … 65535 at a counted cell (NaN included): the error names the key."""
     member = Membership(np.zeros(3, np.int64), np.arange(3), np.full(3, 0.01))
     layer = np.array([10.0, bad, 20.0, bad])  # the last cell is not counted
     with pytest.raises(InputDataError, match="class_start codes must be within 0..65535"):
         group_sums(member, {"class_start": layer}, {"v": np.ones(4)})
-    fine = group_sums(member, {"class_start": np.array([10.0, 20.0, 20.0, bad])}, {"v": np.ones(4)})
+    fine = _compiled(
+        monkeypatch,
+        group_sums,
+        member,
+        {"class_start": np.array([10.0, 20.0, 20.0, bad])},
+        {"v": np.ones(4)},
+    )
     assert fine["class_start"].tolist() == [10, 20]
