@@ -4,7 +4,8 @@
   class × end class) of a tile, 90 % of its cells valid, counted in the AOI and in one of three
   zones each (7.5 M entries), ten float32 value layers;
 - the carbon parts of a state: ``sinkmap.dynamics.pool_parts`` of a 2048² window of the demo's
-  synthetic landscape started in 2020 and stepped to 2021, slice by slice as the model calls it;
+  synthetic landscape started in 2020 and stepped to 2021, as the model calls it (the kernel on
+  the whole, the reference slice by slice);
 - one year's step: ``sinkmap.dynamics.advance`` of that window (which values the pools before
   and after the step).
 
@@ -113,7 +114,6 @@ def same(a: Any, b: Any) -> bool:
 def main() -> None:
     from sinkmap.account.zones import group_sums
     from sinkmap.dynamics import advance
-    from sinkmap.models.dynamics import _sliced
 
     reuse_freed_memory()  # as the stages' processes
     member, keys, values = tally_inputs()
@@ -122,11 +122,9 @@ def main() -> None:
 
     cases: dict[str, Callable[[], Any]] = {
         f"tallies (group_sums), {LAYERS} layers": lambda: group_sums(member, keys, values),
-        "pool_parts of a stepped state": lambda: _sliced(
-            pool_parts, stepped, lc1, dyn, ecozone=zone
-        ),
-        "one year's step (advance)": lambda: _sliced(
-            advance, state, lc0, lc1, 2021, dyn, forest_type=ftype, ecozone=zone
+        "pool_parts of a stepped state": lambda: pool_parts(stepped, lc1, dyn, ecozone=zone),
+        "one year's step (advance)": lambda: advance(
+            state, lc0, lc1, 2021, dyn, forest_type=ftype, ecozone=zone
         ),
     }
     print(f"{SIDE}² tile, min of {REPEAT} calls each, kernels and references alternating")

@@ -46,10 +46,10 @@ at disturbances and conversions, so gains − losses is the stock change of the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 
@@ -58,6 +58,8 @@ from sinkmap.constants import CARBON_FRACTION, CARBON_FRACTION_LITTER
 from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.legends import IPCC_CATEGORY_CODES
 from sinkmap.tables import PoolTable, StrataTable
+
+_T = TypeVar("_T")
 
 # Strata (legends.STRATUM): the forest types of the plantation role are codes 1-4.
 NATURAL, RUBBER, PALM, OTHER_PLANTATION, REGROWING, SHRUB, NONWOODY = 1, 2, 3, 4, 5, 6, 7
@@ -398,7 +400,9 @@ def pool_parts(
         out = None if kept is None else kernels.pool_parts(kept, dyn.kernel_tables, lc64.size)
         if out is not None:
             return {k: out[i].reshape(lc64.shape) for i, k in enumerate(PARTS)}
-    return pool_parts_reference(state, lc, dyn, ecozone=ecozone)
+        if kept is not None and lc64.ndim == 1 and lc64.size > SLICE:  # again, by slices
+            return in_slices(pool_parts, state, lc64, dyn, ecozone=ecozone)
+    return in_slices(pool_parts_reference, state, lc, dyn, ecozone=ecozone)
 
 
 def _flat_for_kernel(
@@ -541,7 +545,22 @@ def advance(
             new = State._make([*(a.reshape(shape) for a in new_int), new_soil.reshape(shape)])
             pools_after = {p: reached[i].reshape(shape) for i, p in enumerate(POOL_NAMES)}
             return new, Step(gains.reshape(shape), losses.reshape(shape), pools_after)
-    return advance_reference(
+        if kept is not None and lc64.ndim == 1 and lc64.size > SLICE:
+            # the kernel again, slice by slice: the reference steps only the slices it cannot (a
+            # pixel starting afresh, an error)
+            return in_slices(
+                advance,
+                state,
+                kept[7],
+                lc64,
+                year,
+                dyn,
+                forest_type=kept[9],
+                ecozone=kept[10],
+                loss_year=None if loss_year is None else kept[11],
+            )
+    return in_slices(
+        advance_reference,
         state,
         lc_before,
         lc,
@@ -677,3 +696,69 @@ def advance_span(
         losses = losses + step.losses
         reached = step.pools
     return state, Step(gains, losses, reached)
+
+
+#: Pixels per call of a NumPy reference (:func:`in_slices`).
+SLICE = 1 << 17
+
+
+def in_slices(fn: Callable[..., _T], first: Any, *args: Any, **kwargs: Any) -> _T:
+    """``fn(first, *args, **kwargs)`` for an elementwise function of 1-D arrays, called on slices
+    of :data:`SLICE` pixels of every array argument (states included) and the results joined: the
+    NumPy references' temporaries (a few dozen arrays) stay at a few MB each, whatever the chunk
+    size. The compiled kernels make none, and take a chunk whole."""
+    lead = first[0] if isinstance(first, State) else first
+    n = len(lead)
+    if n <= SLICE or np.ndim(lead) != 1:  # a chunk of another shape: whole
+        return fn(first, *args, **kwargs)
+
+    def cut(v: Any, s: slice) -> Any:
+        if isinstance(v, np.ndarray):
+            return v[s]
+        if isinstance(v, State):
+            return State(*(a[s] for a in v))
+        return v
+
+    out: Any = None
+    for a in range(0, n, SLICE):
+        s = slice(a, a + SLICE)
+        part = fn(
+            cut(first, s),
+            *(cut(v, s) for v in args),
+            **{k: cut(v, s) for k, v in kwargs.items()},
+        )
+        if out is None:  # the whole result allocated once, each slice's written in place
+            out = _alloc(part, n)
+        _fill(out, part, s)
+    return cast(_T, out)
+
+
+def _alloc(part: Any, n: int) -> Any:
+    """Empty arrays of ``n`` elements shaped like the 1-D arrays of a kernel's result."""
+    if isinstance(part, np.ndarray):
+        return np.empty(n, part.dtype)
+    if isinstance(part, dict):
+        return {k: _alloc(v, n) for k, v in part.items()}
+    if hasattr(part, "_fields"):  # State, Step
+        return type(part)(*(_alloc(v, n) for v in part))
+    return tuple(_alloc(v, n) for v in part)
+
+
+def _fill(out: Any, part: Any, s: slice) -> None:
+    """Write one slice's result into the arrays :func:`_alloc` made (each a 1-D array of the
+    slice's length and of the first slice's dtype, as the kernels give: anything else is a bug,
+    not something to broadcast or cast)."""
+    if isinstance(out, np.ndarray):
+        n = len(range(*s.indices(out.shape[0])))
+        if not isinstance(part, np.ndarray) or part.shape != (n,) or part.dtype != out.dtype:
+            raise TypeError(
+                f"a sliced kernel returned {getattr(part, 'shape', type(part))} "
+                f"{getattr(part, 'dtype', '')} for a slice of {n} {out.dtype} pixels"
+            )
+        out[s] = part
+    elif isinstance(out, dict):
+        for k, v in out.items():
+            _fill(v, part[k], s)
+    else:
+        for v, p in zip(out, part, strict=True):
+            _fill(v, p, s)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, cast
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -32,6 +32,7 @@ from sinkmap.dynamics import (
     State,
     Step,
     advance_span,
+    in_slices,
     initial_state,
     pool_parts,
     pools,
@@ -40,8 +41,6 @@ from sinkmap.dynamics import (
 from sinkmap.legends import ipcc_categories
 from sinkmap.models.base import CarbonModel, ModelParams
 from sinkmap.tables import PoolTable, StrataTable
-
-_T = TypeVar("_T")
 
 #: Key of each state layer in a chunk given to :meth:`DynamicsModel.pools`.
 STATE_KEYS = {name: f"state_{name}" for name in STATE_LAYERS}
@@ -156,7 +155,7 @@ class DynamicsModel(CarbonModel):
         p = self.params
         packed = _Packed(np.asarray(chunk["land_cover"]) != 0)
         c = packed.chunk(chunk)
-        state = _sliced(
+        state = in_slices(
             initial_state,
             c["land_cover"],
             year,
@@ -182,8 +181,7 @@ class DynamicsModel(CarbonModel):
         p = self.params
         packed = _Packed((np.asarray(chunk["land_cover"]) != 0) | (state.stratum > 0))
         c = packed.chunk(chunk)
-        new, step = _sliced(
-            advance_span,
+        new, step = advance_span(
             packed.state_in(state),
             packed.take(land_cover_before),
             c["land_cover"],
@@ -228,8 +226,7 @@ class DynamicsModel(CarbonModel):
         c: Mapping[str, np.ndarray],
     ) -> dict[str, np.ndarray]:
         """``fn`` of a packed state with the year's packed inputs, slice by slice."""
-        return _sliced(
-            fn,
+        return fn(
             state,
             c["land_cover"],
             self.dynamics,
@@ -328,67 +325,3 @@ class _Packed:
                 for name, a in zip(STATE_LAYERS, state, strict=True)
             )
         )
-
-
-#: Pixels per kernel call: the kernels' temporaries (a few dozen arrays) stay at a few MB each,
-#: whatever the chunk size, and in the CPU's cache.
-SLICE = 1 << 17
-
-
-def _sliced(fn: Callable[..., _T], first: Any, *args: Any, **kwargs: Any) -> _T:
-    """``fn(first, *args, **kwargs)`` for an elementwise kernel of 1-D arrays, called on slices of
-    :data:`SLICE` pixels of every array argument (states included) and the results joined."""
-    n = len(first[0]) if isinstance(first, State) else len(first)
-    if n <= SLICE:
-        return fn(first, *args, **kwargs)
-
-    def cut(v: Any, s: slice) -> Any:
-        if isinstance(v, np.ndarray):
-            return v[s]
-        if isinstance(v, State):
-            return State(*(a[s] for a in v))
-        return v
-
-    out: Any = None
-    for a in range(0, n, SLICE):
-        s = slice(a, a + SLICE)
-        part = fn(
-            cut(first, s),
-            *(cut(v, s) for v in args),
-            **{k: cut(v, s) for k, v in kwargs.items()},
-        )
-        if out is None:  # the whole result allocated once, each slice's written in place
-            out = _alloc(part, n)
-        _fill(out, part, s)
-    return cast(_T, out)
-
-
-def _alloc(part: Any, n: int) -> Any:
-    """Empty arrays of ``n`` elements shaped like the 1-D arrays of a kernel's result."""
-    if isinstance(part, np.ndarray):
-        return np.empty(n, part.dtype)
-    if isinstance(part, dict):
-        return {k: _alloc(v, n) for k, v in part.items()}
-    if hasattr(part, "_fields"):  # State, Step
-        return type(part)(*(_alloc(v, n) for v in part))
-    return tuple(_alloc(v, n) for v in part)
-
-
-def _fill(out: Any, part: Any, s: slice) -> None:
-    """Write one slice's result into the arrays :func:`_alloc` made (each a 1-D array of the
-    slice's length and of the first slice's dtype, as the kernels give: anything else is a bug,
-    not something to broadcast or cast)."""
-    if isinstance(out, np.ndarray):
-        n = len(range(*s.indices(out.shape[0])))
-        if not isinstance(part, np.ndarray) or part.shape != (n,) or part.dtype != out.dtype:
-            raise TypeError(
-                f"a sliced kernel returned {getattr(part, 'shape', type(part))} "
-                f"{getattr(part, 'dtype', '')} for a slice of {n} {out.dtype} pixels"
-            )
-        out[s] = part
-    elif isinstance(out, dict):
-        for k, v in out.items():
-            _fill(v, part[k], s)
-    else:
-        for v, p in zip(out, part, strict=True):
-            _fill(v, p, s)

@@ -375,3 +375,40 @@ def test_group_sums_name_a_key_out_of_range(bad: float, monkeypatch: pytest.Monk
         {"v": np.ones(4)},
     )
     assert fine["class_start"].tolist() == [10, 20]
+
+
+def test_a_chunk_the_kernel_cannot_step_whole_is_stepped_slice_by_slice(
+    dyn: dynamics.Dynamics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pixel starting afresh in a chunk of five slices: the kernel steps the four slices
+    without it, the reference only the fifth; the whole equals the references' step."""
+    rng = np.random.default_rng(23)
+    n = 5000
+    stratum = rng.integers(1, 8, n)
+    stratum[2500] = 0  # no data last year, land cover now: starts afresh
+    state = State(
+        category=np.where(stratum <= 5, 1, 3) * (stratum > 0),
+        stratum=stratum,
+        age=rng.integers(0, 60, n),
+        years_since_conversion=np.full(n, 20),
+        previous_category=np.zeros(n, np.int64),
+        last_loss_year=np.zeros(n, np.int64),
+        soil_start=np.where(stratum > 0, 50.0, np.nan),
+    )
+    lc = rng.choice([10, 20, 30, 40], n)
+    monkeypatch.setattr(dynamics, "SLICE", 1000)
+    calls = []
+    reference = dynamics.advance_reference
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(args[0].stratum))
+        return reference(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(dynamics, "advance_reference", counted)
+        stepped = advance(state, lc, lc, 2020, dyn, ecozone=np.full(n, 12))
+    assert calls == [1000]
+    _same_step(
+        stepped, _numpy_only(monkeypatch, advance, state, lc, lc, 2020, dyn, ecozone=np.full(n, 12))
+    )
+    assert stepped[0].stratum[2500] > 0 and stepped[0].age[2500] >= 0
