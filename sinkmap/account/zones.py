@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -237,37 +237,71 @@ def membership(
     return Membership(np.concatenate(zone), np.concatenate(cell), np.concatenate(weight))
 
 
-def weighted_sums(
-    member: Membership, key: np.ndarray, n: int
-) -> Callable[[npt.ArrayLike], np.ndarray]:
+def weighted_sums(member: Membership, key: np.ndarray, n: int) -> WeightedSums:
     """Σ layer × weight per key of a tile's entries (``key``: one of 0 … ``n`` − 1 per entry of
-    ``member``), as a function of a tile layer (per hectare → per key; float64).
+    ``member``), as a function of a tile layer (per hectare → per key; float64):
+    :class:`WeightedSums`."""
+    return WeightedSums(member, key, n)
 
-    Each layer's sums are one pass of a compiled kernel over the entries
+
+class WeightedSums:
+    """Σ layer × weight per key of a tile's entries, for one layer (called) or several
+    (:meth:`many`).
+
+    Each layer's sums are a pass of a compiled kernel over the entries
     (:func:`sinkmap.kernels.weighted_sum`: the layer's value at the entry's cell × its weight,
     added to its key's sum in the entries' order), with no per-entry copy of the layer and nothing
-    built per key space. The same sums as ``np.bincount(key, weights=layer[cell] × weight)``, the
-    reference (and what runs without the kernels), bit for bit: the same products, added one by
-    one from 0 in the same order.
+    built per key space; :meth:`many` takes layers of one dtype four at a time in one pass. The
+    same sums as ``np.bincount(key, weights=layer[cell] × weight)``, the reference (and what runs
+    without the kernels), bit for bit: the same products, added one by one from 0 in the same
+    order.
     """
-    key = np.ascontiguousarray(key, np.int64)
-    cell = np.ascontiguousarray(member.cell, np.int64)
-    weight = np.ascontiguousarray(member.weight, np.float64)
 
-    def sums(layer: npt.ArrayLike) -> np.ndarray:
+    def __init__(self, member: Membership, key: np.ndarray, n: int) -> None:
+        self.key = np.ascontiguousarray(key, np.int64)
+        self.cell = np.ascontiguousarray(member.cell, np.int64)
+        self.weight = np.ascontiguousarray(member.weight, np.float64)
+        self.n = n
+
+    @staticmethod
+    def _flat(layer: npt.ArrayLike) -> np.ndarray:
         values = np.asarray(layer)
         if values.dtype not in (np.float32, np.float64):
             values = values.astype("float64")
-        values = np.ascontiguousarray(values).reshape(-1)
+        return np.ascontiguousarray(values).reshape(-1)
+
+    def __call__(self, layer: npt.ArrayLike) -> np.ndarray:
+        values = self._flat(layer)
         if kernels.enabled():
-            total = kernels.weighted_sum(key, cell, weight, values, n)
+            total = kernels.weighted_sum(self.key, self.cell, self.weight, values, self.n)
             if total is not None:
                 return total
-        if key.size and (key.min() < 0 or key.max() >= n):
-            raise ValueError(f"weighted_sums: keys must be within 0..{n - 1}")
-        return np.bincount(key, weights=values[cell].astype("float64") * weight, minlength=n)
+        key = self.key
+        if key.size and (key.min() < 0 or key.max() >= self.n):
+            raise ValueError(f"weighted_sums: keys must be within 0..{self.n - 1}")
+        return np.bincount(
+            key, weights=values[self.cell].astype("float64") * self.weight, minlength=self.n
+        )
 
-    return sums
+    def many(self, layers: list[npt.ArrayLike]) -> list[np.ndarray]:
+        """The sums of each of ``layers``, in their order (the layers held at once: arrays
+        already in memory)."""
+        flat = [self._flat(layer) for layer in layers]
+        out: list[np.ndarray | None] = [None] * len(flat)
+        if kernels.enabled():
+            groups: dict[tuple[str, int], list[int]] = {}
+            for i, a in enumerate(flat):
+                groups.setdefault((a.dtype.str, a.size), []).append(i)
+            for members in groups.values():
+                for at in range(0, len(members) - len(members) % 4, 4):
+                    four = members[at : at + 4]
+                    sums = kernels.weighted_sum4(
+                        self.key, self.cell, self.weight, [flat[i] for i in four], self.n
+                    )
+                    if sums is not None:
+                        for row, i in enumerate(four):
+                            out[i] = sums[row]
+        return [self(a) if s is None else s for a, s in zip(flat, out, strict=True)]
 
 
 #: Largest key space :func:`group_sums` counts densely (8 MB per sum); beyond, it sorts the keys.
@@ -324,7 +358,15 @@ def group_sums(
     for name, codes, col in zip(names, seen, reversed(decoded), strict=True):
         out[name] = codes[col].astype(np.int64)
     out["area_ha"] = _present(np.bincount(index, weights=member.weight, minlength=n))
+    # the layers in memory in passes of four, the ones made on demand one at a time
+    held = {name: v for name, v in values.items() if not callable(v)}
+    sums = dict(
+        zip(held, by_key.many(list(cast(dict[str, npt.ArrayLike], held).values())), strict=True)
+    )
     for name, v in values.items():
+        if name in sums:
+            out[name] = _present(sums.pop(name))
+            continue
         layer = v() if callable(v) else v
         out[name] = _present(by_key(layer))
         del layer

@@ -328,6 +328,36 @@ def test_weighted_sums_equal_bincount_bit_for_bit() -> None:
         weighted_sums(member, np.full(entries, 40), 40)(np.ones(cells))
 
 
+def test_weighted_sums_of_several_layers_four_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layers held at once are summed four of one dtype in a pass: each layer's sums the same
+    bits as alone (and as ``np.bincount``), in the layers' order, whatever their dtypes."""
+    rng = np.random.default_rng(19)
+    cells, entries = 200 * 100, 30_000
+    cell = np.sort(rng.integers(0, cells, entries))
+    key = rng.integers(0, 11, entries)
+    weight = rng.uniform(0.0, 0.01, entries)
+    sums = weighted_sums(Membership(np.zeros(entries, np.int64), cell, weight), key, 11)
+    layers = [
+        rng.gamma(2.0, 30.0, cells).astype(np.float32 if i % 3 else np.float64) for i in range(11)
+    ]
+    layers.append(rng.integers(0, 9, cells).astype(np.uint8))
+    passes = []
+    four = kernels.weighted_sum4
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        passes.append(args[3][0].dtype)
+        return four(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "weighted_sum4", counted)
+    got = sums.many(layers)
+    # 7 float32 layers, 5 float64 (the uint8 one made float64): one pass of four each, the rest
+    # alone
+    assert sorted(map(str, passes)) == ["float32", "float64"]
+    for layer, total in zip(layers, got, strict=True):
+        want = np.bincount(key, weights=layer[cell].astype("float64") * weight, minlength=11)
+        _bits(total, want, str(layer.dtype))
+
+
 def test_group_sums_with_and_without_the_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tally engine's table is the same, bit for bit, either way: keys of uint8, int64 and
     float32 codes (the state's layers are read as float32), values as arrays and as functions."""
@@ -345,7 +375,11 @@ def test_group_sums_with_and_without_the_kernels(monkeypatch: pytest.MonkeyPatch
         "stratum": rng.choice([1, 5, 7], side * side).astype(np.float32).reshape(side, side),
         "years": rng.choice([0, 20, 3000], side * side),
     }
-    values = {"a": rng.gamma(2.0, 30.0, side * side).astype(np.float32), "b": lambda: np.ones(4096)}
+    values = {
+        "a": rng.gamma(2.0, 30.0, side * side).astype(np.float32),
+        "b": lambda: np.ones(4096),
+        **{f"s{i}": rng.gamma(2.0, 30.0, side * side) for i in range(5)},
+    }
     compiled = _compiled(monkeypatch, group_sums, member, keys, values)
     reference = _numpy_only(monkeypatch, group_sums, member, keys, values)
     assert compiled.equals(reference)
