@@ -23,7 +23,7 @@ or where the kernels' module cannot be imported, that is what happens, with a wa
 The kernels release the GIL (Dask's threads run them side by side) and are cached on disk by
 Numba (``__pycache__`` beside :mod:`~sinkmap.kernels.compiled`, else ``NUMBA_CACHE_DIR`` or the
 user's cache): the first run on a machine compiles them (seconds), later processes load them
-(0.4 s for all, :func:`warm`), and the job server loads them once for all its jobs.
+(0.4–0.6 s for all, :func:`warm`), and the job server loads them once for all its jobs.
 """
 
 from __future__ import annotations
