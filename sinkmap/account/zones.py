@@ -331,8 +331,13 @@ def group_sums(
     bins = [codes.size for codes in seen]
     n_zone = int(member.zone.max(initial=0)) + 1
     size = n_zone * int(np.prod(bins, dtype=np.float64))
+    area: np.ndarray | None = None
     if size <= _DENSE_BINS:  # small key space: bincount straight on the keys, no sort
-        present = np.flatnonzero(np.bincount(key, minlength=size))
+        counted = kernels.count_and_sum(key, member.weight, size) if kernels.enabled() else None
+        if counted is None:  # the reference
+            present = np.flatnonzero(np.bincount(key, minlength=size))
+        else:  # the entries per key and their weights in one pass
+            present, area = np.flatnonzero(counted[0]), counted[1]
         index, n = key, size
     else:  # hash the keys (7x faster than np.unique's sort on a 2048² tile), then sort the few
         found, uniques = pd.factorize(key)
@@ -357,7 +362,9 @@ def group_sums(
     out["zone"] = rest
     for name, codes, col in zip(names, seen, reversed(decoded), strict=True):
         out[name] = codes[col].astype(np.int64)
-    out["area_ha"] = _present(np.bincount(index, weights=member.weight, minlength=n))
+    if area is None:
+        area = np.bincount(index, weights=member.weight, minlength=n)
+    out["area_ha"] = _present(area)
     # the layers in memory in passes of four, the ones made on demand one at a time
     held = {name: v for name, v in values.items() if not callable(v)}
     sums = dict(

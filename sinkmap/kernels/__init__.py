@@ -85,6 +85,18 @@ def weighted_sum4(
     return total
 
 
+def count_and_sum(
+    key: np.ndarray, weight: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The entries (int64) and Σ weight (float64) per key 0 … n − 1, in one pass; None where a
+    key is out of range."""
+    k = _impl()
+    count, total = np.zeros(n, np.int64), np.zeros(n)
+    if k.count_and_sum(key, weight, count, total) != k.OK:
+        return None
+    return count, total
+
+
 def codes_present(layer: np.ndarray, cell: np.ndarray) -> np.ndarray | None:
     """The codes (int64, ascending) of an integer or float code ``layer`` (1-D) at ``cell``; None
     where one is out of 0 … 65535 (the caller's reference then says so)."""
@@ -154,6 +166,7 @@ def warm() -> None:
         layer = np.zeros(1, dtype)
         codes_present(layer, cell)
         add_key(np.zeros(1, np.int64), layer, cell, np.zeros(1, np.int64), 1)
+    count_and_sum(cell, np.zeros(1), 1)
     for dtype in _VALUE_DTYPES:
         weighted_sum(cell, cell, np.zeros(1), np.zeros(1, dtype), 1)
         weighted_sum4(cell, cell, np.zeros(1), [np.zeros(1, dtype)] * 4, 1)

@@ -57,6 +57,20 @@ def weighted_sum4(key, cell, weight, a, b, c, d, total):
 
 
 @_jit
+def count_and_sum(key, weight, count, total):
+    """count[k] += 1 and total[k] += weight[i] for each entry's key, in the entries' order (the
+    bits of ``np.bincount(key)`` and ``np.bincount(key, weights=weight)``)."""
+    n = total.size
+    for i in range(key.size):
+        k = key[i]
+        if k < 0 or k >= n:
+            return OUTSIDE
+        count[k] += 1
+        total[k] += weight[i]
+    return OK
+
+
+@_jit
 def codes_present(layer, cell, seen):
     """seen[code] = True for the code of ``layer`` at each entry's cell; OUTSIDE at a code that is
     not 0 … 65535 once made int64 (NaN included) or a cell out of range."""

@@ -326,6 +326,12 @@ def test_weighted_sums_equal_bincount_bit_for_bit() -> None:
             _bits(got, want, str(layer.dtype))
     with pytest.raises(ValueError, match="within 0..39"):
         weighted_sums(member, np.full(entries, 40), 40)(np.ones(cells))
+    # the entries and their weights per key, as the tallies count them
+    counted = kernels.count_and_sum(key, weight, 40)
+    assert counted is not None
+    _bits(counted[0], np.bincount(key, minlength=40).astype(np.int64), "count")
+    _bits(counted[1], np.bincount(key, weights=weight, minlength=40), "area")
+    assert kernels.count_and_sum(np.full(3, 40), np.ones(3), 40) is None
 
 
 def test_weighted_sums_of_several_layers_four_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
