@@ -713,7 +713,7 @@ def in_slices(fn: Callable[..., _T], first: Any, *args: Any, **kwargs: Any) -> _
         return fn(first, *args, **kwargs)
 
     def cut(v: Any, s: slice) -> Any:
-        if isinstance(v, np.ndarray):
+        if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == n:  # one value per pixel
             return v[s]
         if isinstance(v, State):
             return State(*(a[s] for a in v))

@@ -279,9 +279,9 @@ class WeightedSums:
         key = self.key
         if key.size and (key.min() < 0 or key.max() >= self.n):
             raise ValueError(f"weighted_sums: keys must be within 0..{self.n - 1}")
-        return np.bincount(
-            key, weights=values[self.cell].astype("float64") * self.weight, minlength=self.n
-        )
+        weights = values[self.cell].astype("float64") * self.weight
+        # float64 also without entries (bincount of no weights gives int64)
+        return np.bincount(key, weights=weights, minlength=self.n).astype(np.float64)
 
     def many(self, layers: list[npt.ArrayLike]) -> list[np.ndarray]:
         """The sums of each of ``layers``, in their order (the layers held at once: arrays
@@ -363,7 +363,8 @@ def group_sums(
     for name, codes, col in zip(names, seen, reversed(decoded), strict=True):
         out[name] = codes[col].astype(np.int64)
     if area is None:
-        area = np.bincount(index, weights=member.weight, minlength=n)
+        # float64 also without entries (bincount of no weights gives int64)
+        area = np.bincount(index, weights=member.weight, minlength=n).astype(np.float64)
     out["area_ha"] = _present(area)
     # the layers in memory in passes of four, the ones made on demand one at a time
     held = {name: v for name, v in values.items() if not callable(v)}

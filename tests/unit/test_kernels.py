@@ -452,3 +452,25 @@ def test_a_chunk_the_kernel_cannot_step_whole_is_stepped_slice_by_slice(
         stepped, _numpy_only(monkeypatch, advance, state, lc, lc, 2020, dyn, ecozone=np.full(n, 12))
     )
     assert stepped[0].stratum[2500] > 0 and stepped[0].age[2500] >= 0
+
+
+def test_arguments_that_broadcast_and_empty_tallies_keep_the_references_rules(
+    dyn: dynamics.Dynamics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk larger than a slice with an argument that broadcasts (a 0-d loss year) steps as
+    the reference steps it whole; a tally without entries gives float64 sums either way."""
+    n = 3000
+    monkeypatch.setattr(dynamics, "SLICE", 1000)
+    state = initial_state(np.full(n, 40), 2019, dyn)
+    lc = np.full(n, 40)
+    for loss in (np.array(2020), np.array([0]), 2020):
+        _same_step(
+            advance(state, lc, lc, 2020, dyn, loss_year=loss),
+            _numpy_only(monkeypatch, advance, state, lc, lc, 2020, dyn, loss_year=loss),
+        )
+    empty = Membership(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    keys, values = {"class_code": np.full(4, 10, np.uint8)}, {"v": np.ones(4)}
+    compiled = group_sums(empty, keys, values)
+    reference = _numpy_only(monkeypatch, group_sums, empty, keys, values)
+    assert compiled.equals(reference)
+    assert compiled["area_ha"].dtype == compiled["v"].dtype == np.float64
