@@ -142,12 +142,22 @@ class Dynamics:
     soil_scale: float = 1.0
     default_ecozone: int = 12
 
-    def category_of_class(self, lc: np.ndarray) -> np.ndarray:
+    @cached_property
+    def category_lut(self) -> np.ndarray:
+        """The IPCC category code of each land-cover code (0: none in the legend)."""
         lut = np.zeros(256, np.int64)
         for code, cat in self.categories.items():
             if cat in IPCC_CATEGORY_CODES:
                 lut[code] = IPCC_CATEGORY_CODES[cat]
-        out = lut[np.asarray(lc, np.intp)]
+        return lut
+
+    @cached_property
+    def category_by_row(self) -> np.ndarray:
+        """The IPCC category code of each strata-table row."""
+        return np.array([IPCC_CATEGORY_CODES[c] for c in self.strata.categories], np.int64)
+
+    def category_of_class(self, lc: np.ndarray) -> np.ndarray:
+        out = self.category_lut[np.asarray(lc, np.intp)]
         missing = (out == 0) & (np.asarray(lc) != 0)
         if missing.any():
             codes = sorted({int(c) for c in np.asarray(lc)[missing]})
@@ -161,11 +171,9 @@ class Dynamics:
     def kernel_tables(self) -> tuple[np.ndarray, ...]:
         """The lookup tables and numbers of :func:`sinkmap.kernels.pool_parts` (built once)."""
         st = self.strata
-        woody = np.zeros(256, bool)
-        woody[list(WOODY)] = True
         return (
             st.row_table,
-            woody,
+            _member_lut(WOODY),
             st.agb_by_age,
             st.root_shoot,
             st.mature_agb(np.arange(len(st.strata))),
@@ -194,24 +202,14 @@ class Dynamics:
         and IPCC category per strata-table row, category per land-cover code (0: none), whether
         a code is tree cover, shrubland, open land, a plantation forest type, and the strata's
         codes (natural, regrowing, shrubland, without woody vegetation)."""
-
-        def member(codes: tuple[int, ...]) -> np.ndarray:
-            out = np.zeros(256, bool)
-            out[[c for c in codes if 0 <= c < 256]] = True
-            return out
-
-        category = np.zeros(256, np.int64)
-        for code, cat in self.categories.items():
-            if cat in IPCC_CATEGORY_CODES and 0 <= code < 256:
-                category[code] = IPCC_CATEGORY_CODES[cat]
         return (
             np.asarray(self.strata.canopy_age, np.int64),
-            np.array([IPCC_CATEGORY_CODES[c] for c in self.strata.categories], np.int64),
-            category,
-            member(self.tree_classes),
-            member(self.shrub_classes),
-            member(self.open_classes),
-            member(PLANTATIONS),
+            self.category_by_row,
+            self.category_lut,
+            _member_lut(self.tree_classes),
+            _member_lut(self.shrub_classes),
+            _member_lut(self.open_classes),
+            _member_lut(PLANTATIONS),
             np.array([NATURAL, REGROWING, SHRUB, NONWOODY], np.int64),
         )
 
@@ -246,9 +244,15 @@ def _rows(stratum: np.ndarray, zones: np.ndarray, dyn: Dynamics) -> np.ndarray:
 
 
 def _category(stratum: np.ndarray, rows: np.ndarray, lc: np.ndarray, dyn: Dynamics) -> np.ndarray:
-    by_row = np.array([IPCC_CATEGORY_CODES[c] for c in dyn.strata.categories], np.int64)
     woody = _isin(stratum, WOODY)
-    return np.where(woody, by_row[rows], dyn.category_of_class(np.where(woody, 0, lc)))
+    return np.where(woody, dyn.category_by_row[rows], dyn.category_of_class(np.where(woody, 0, lc)))
+
+
+def _member_lut(codes: tuple[int, ...]) -> np.ndarray:
+    """Whether each code 0 … 255 is one of ``codes`` (a lookup table of the kernels)."""
+    out = np.zeros(256, bool)
+    out[[c for c in codes if 0 <= c < 256]] = True
+    return out
 
 
 def _soil_equilibrium(stratum: np.ndarray, lc: np.ndarray, dyn: Dynamics) -> np.ndarray:
@@ -384,6 +388,7 @@ def pool_parts(
     Computed by the compiled kernel (:mod:`sinkmap.kernels`), one pass per pixel, equal bit for
     bit to :func:`pool_parts_reference`, which gives the equations and runs instead where the
     kernel finds a pixel it does not handle (and then raises the error that names it)."""
+    retry = False
     if kernels.enabled():
         lc64 = np.asarray(lc).astype(np.int64)
         arrays = (
@@ -400,9 +405,8 @@ def pool_parts(
         out = None if kept is None else kernels.pool_parts(kept, dyn.kernel_tables, lc64.size)
         if out is not None:
             return {k: out[i].reshape(lc64.shape) for i, k in enumerate(PARTS)}
-        if kept is not None and lc64.ndim == 1 and lc64.size > SLICE:  # again, by slices
-            return in_slices(pool_parts, state, lc64, dyn, ecozone=ecozone)
-    return in_slices(pool_parts_reference, state, lc, dyn, ecozone=ecozone)
+        retry = kept is not None and lc64.ndim == 1 and lc64.size > SLICE  # as in advance
+    return in_slices(pool_parts if retry else pool_parts_reference, state, lc, dyn, ecozone=ecozone)
 
 
 def _flat_for_kernel(
@@ -522,15 +526,17 @@ def advance(
     bit to :func:`advance_reference`, which gives the equations and runs instead where the kernel
     finds a pixel it does not handle (one that starts afresh, or an error it then raises).
     """
+    retry = False
     if kernels.enabled():
         lc64 = np.asarray(lc).astype(np.int64)
         shape = lc64.shape
-        missing = np.zeros(shape, np.int64)
         arrays = (
             *state,
             np.asarray(lc_before).astype(np.int64),
             lc64,
-            missing if forest_type is None else np.asarray(forest_type).astype(np.int64),
+            np.zeros(shape, np.int64)
+            if forest_type is None
+            else np.asarray(forest_type).astype(np.int64),
             _ecozones(ecozone, shape, dyn),
             # a loss year compared with the year as float64 (exact for any integer layer); none
             # given: NaN, equal to no year
@@ -545,22 +551,11 @@ def advance(
             new = State._make([*(a.reshape(shape) for a in new_int), new_soil.reshape(shape)])
             pools_after = {p: reached[i].reshape(shape) for i, p in enumerate(POOL_NAMES)}
             return new, Step(gains.reshape(shape), losses.reshape(shape), pools_after)
-        if kept is not None and lc64.ndim == 1 and lc64.size > SLICE:
-            # the kernel again, slice by slice: the reference steps only the slices it cannot (a
-            # pixel starting afresh, an error)
-            return in_slices(
-                advance,
-                state,
-                kept[7],
-                lc64,
-                year,
-                dyn,
-                forest_type=kept[9],
-                ecozone=kept[10],
-                loss_year=None if loss_year is None else kept[11],
-            )
+        # a chunk the kernel cannot take whole: the kernel again, slice by slice, so that the
+        # reference steps only the slices it must (a pixel starting afresh, an error)
+        retry = kept is not None and lc64.ndim == 1 and lc64.size > SLICE
     return in_slices(
-        advance_reference,
+        advance if retry else advance_reference,
         state,
         lc_before,
         lc,

@@ -367,17 +367,13 @@ def group_sums(
         area = np.bincount(index, weights=member.weight, minlength=n).astype(np.float64)
     out["area_ha"] = _present(area)
     # the layers in memory in passes of four, the ones made on demand one at a time
-    held = {name: v for name, v in values.items() if not callable(v)}
-    sums = dict(
-        zip(held, by_key.many(list(cast(dict[str, npt.ArrayLike], held).values())), strict=True)
-    )
+    held = [name for name, v in values.items() if not callable(v)]
+    sums = by_key.many([cast(npt.ArrayLike, values[name]) for name in held])
+    summed = dict(zip(held, sums, strict=True))
     for name, v in values.items():
-        if name in sums:
-            out[name] = _present(sums.pop(name))
-            continue
-        layer = v() if callable(v) else v
-        out[name] = _present(by_key(layer))
-        del layer
+        if callable(v):
+            summed[name] = by_key(v())  # the layer made, summed and dropped
+        out[name] = _present(summed.pop(name))
     return pd.DataFrame(out)
 
 
@@ -409,10 +405,15 @@ def _combined_keys(
         seen.append(codes if codes.size else np.zeros(1, np.int64))
     key = np.array(member.zone, np.int64)
     for a, codes in zip(flat, seen, strict=True):
-        rank = np.zeros(int(codes[-1]) + 1, np.int64)
-        rank[codes] = np.arange(codes.size)
-        kernels.add_key(key, a, cell, rank, codes.size)
+        kernels.add_key(key, a, cell, _rank(codes), codes.size)
     return key, seen
+
+
+def _rank(codes: np.ndarray) -> np.ndarray:
+    """The rank of each code among ``codes`` (ascending), indexed by code."""
+    rank = np.zeros(int(codes[-1]) + 1, np.int64)
+    rank[codes] = np.arange(codes.size)
+    return rank
 
 
 def _combined_keys_reference(
@@ -428,9 +429,7 @@ def _combined_keys_reference(
         if col.size and (col.min() < 0 or col.max() > 0xFFFF):
             raise InputDataError(f"{name} codes must be within 0..65535")
         codes = np.flatnonzero(np.bincount(col, minlength=1)) if col.size else np.zeros(1, int)
-        rank = np.zeros(int(codes[-1]) + 1, np.int64)
-        rank[codes] = np.arange(codes.size)
-        cols.append(rank[col])
+        cols.append(_rank(codes)[col])
         seen.append(codes)
     key = member.zone.copy()
     for col, codes in zip(cols, seen, strict=True):
