@@ -7,7 +7,12 @@
   synthetic landscape started in 2020 and stepped to 2021, as the model calls it (the kernel on
   the whole, the reference slice by slice);
 - one year's step: ``sinkmap.dynamics.advance`` of that window (which values the pools before
-  and after the step).
+  and after the step);
+- the interval's change tally of a tile (``sinkmap.stages.interval._change_tile``: the classes at
+  both ends, four float32 pools at each, the gain-loss layers; 90 % of the cells valid, in the
+  AOI only), whose stock-difference sums are one kernel's pass over the entries;
+- the interval's five flux layers of a tile (``sinkmap.carbon.net_flux`` of each pool and the
+  total).
 
 Each is timed with the kernels and with ``SINKMAP_KERNELS=numpy`` (the references), alternating,
 the minimum of five calls each after a warm-up; the results must be equal bit for bit.
@@ -104,7 +109,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any, Any]:
 def same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, tuple):
+    if isinstance(a, tuple | list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if hasattr(a, "equals"):  # a DataFrame
         return bool(a.equals(b))
@@ -118,9 +123,29 @@ def main() -> None:
     reuse_freed_memory()  # as the stages' processes
     member, keys, values = tally_inputs()
     dyn, state, stepped, lc0, lc1, ftype, zone = state_inputs()
+    from sinkmap.account.zones import Zones
+    from sinkmap.carbon import net_flux
     from sinkmap.dynamics import pool_parts
+    from sinkmap.grid import Grid
+    from sinkmap.stages.interval import _change_tile
+
+    grid = Grid("EPSG:32649", 10.0, 700_000.0, 2_060_000.0, width=SIDE, height=SIDE, chunk=SIDE)
+    (tile,) = grid.tiles()
+    square = (SIDE, SIDE)
+    blocks = {"c0": keys["class_start"].reshape(square), "c1": keys["class_end"].reshape(square)}
+    layers = [v.reshape(square) for v in values.values()]
+    for i, name in enumerate(["above0", "below0", "dead0", "soil0", "above1", "below1", "dead1"]):
+        blocks[name] = layers[i]
+    blocks["soil1"] = layers[7]
+    blocks["soil1"].ravel()[::10] = np.nan  # a tenth of the cells not valid
+    blocks["gl_removals"], blocks["gl_emissions"] = -layers[8], layers[9]
+    fluxes = [("above0", "above1"), ("below0", "below1"), ("dead0", "dead1"), ("soil0", "soil1")]
 
     cases: dict[str, Callable[[], Any]] = {
+        "the interval's change tally": lambda: _change_tile(grid, Zones(grid), tile, blocks, 1),
+        "the interval's five flux layers": lambda: [
+            net_flux(blocks[a], blocks[b], 2020, 2021) for a, b in [*fluxes, fluxes[0]]
+        ],
         f"tallies (group_sums), {LAYERS} layers": lambda: group_sums(member, keys, values),
         "pool_parts of a stepped state": lambda: pool_parts(stepped, lc1, dyn, ecozone=zone),
         "one year's step (advance)": lambda: advance(

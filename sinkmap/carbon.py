@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sinkmap import kernels
 from sinkmap.constants import CO2_PER_C, POOLS
 from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.tables import PoolTable
@@ -77,6 +78,25 @@ def co2e_flux(delta_c: np.ndarray) -> np.ndarray:
     flux = −ΔC × 44/12.
     """
     return (0.0 - np.asarray(delta_c, "float64") * CO2_PER_C).astype("float32")  # 0.0 - x: no -0.0
+
+
+def net_flux(stock_t1: np.ndarray, stock_t2: np.ndarray, t1: int, t2: int) -> np.ndarray:
+    """Net CO2e flux (Mg CO2e/ha/yr, inventory sign; float32) of stocks that went from
+    ``stock_t1`` to ``stock_t2``: ``co2e_flux(stock_difference(stock_t1, stock_t2, t1, t2))``.
+
+    Two float32 chunks of one shape are one pass of a compiled kernel
+    (:func:`sinkmap.kernels.net_flux`, the same operations: the same bits); anything else, or
+    ``SINKMAP_KERNELS=numpy``, the two functions."""
+    a, b = np.asarray(stock_t1), np.asarray(stock_t2)
+    if a.dtype == b.dtype == np.float32 and a.shape == b.shape and kernels.enabled():
+        flat = kernels.net_flux(
+            np.ascontiguousarray(a).reshape(-1),
+            np.ascontiguousarray(b).reshape(-1),
+            interval_years(t1, t2),
+            CO2_PER_C,
+        )
+        return flat.reshape(a.shape)
+    return co2e_flux(stock_difference(a, b, t1, t2))
 
 
 def co2e(stock_change: Any) -> Any:

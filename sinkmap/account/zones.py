@@ -312,6 +312,7 @@ def group_sums(
     member: Membership,
     keys: Mapping[str, npt.ArrayLike],
     values: Mapping[str, npt.ArrayLike | Callable[[], npt.ArrayLike]],
+    sums_by: Callable[[WeightedSums], Mapping[str, np.ndarray]] | None = None,
 ) -> pd.DataFrame:
     """Σ weight (``area_ha``) and Σ value × weight per zone and key combination, over one tile.
 
@@ -321,6 +322,10 @@ def group_sums(
     per (zone, keys…) present,
     columns ``zone``, the key names, ``area_ha`` and the value names; tiles combine with
     :func:`add_group_sums`. Memory: one entry per counted cell and zone, never a dense matrix.
+
+    ``sums_by``: sums the caller makes itself from the tile's :class:`WeightedSums` (several
+    derived layers in one pass, e.g. the interval's stock changes), name → Σ per key; their
+    columns come before those of ``values``.
 
     Keys are taken at the entries (:func:`_combined_keys`): a key layer may come in its own
     dtype (float32 codes) without a whole-tile conversion first. Value layers are summed as
@@ -366,6 +371,9 @@ def group_sums(
         # float64 also without entries (bincount of no weights gives int64)
         area = np.bincount(index, weights=member.weight, minlength=n).astype(np.float64)
     out["area_ha"] = _present(area)
+    if sums_by is not None:
+        for name, total in sums_by(by_key).items():
+            out[name] = _present(total)
     # the layers in memory in passes of four, the ones made on demand one at a time
     held = [name for name, v in values.items() if not callable(v)]
     sums = by_key.many([cast(npt.ArrayLike, values[name]) for name in held])

@@ -4,8 +4,10 @@ The chain's time over its I/O floor is NumPy's many elementwise passes over each
 one of them (bench/README.md, "Where the cores go"). The hottest parts run here as Numba kernels
 (:mod:`sinkmap.kernels.compiled`): a year's step of the carbon state
 (:func:`sinkmap.dynamics.advance`), the carbon parts of a state
-(:func:`sinkmap.dynamics.pool_parts`), and the tallies' keys and weighted sums
-(:func:`sinkmap.account.zones.group_sums`, :func:`~sinkmap.account.zones.weighted_sums`). Each
+(:func:`sinkmap.dynamics.pool_parts`), the tallies' keys and weighted sums
+(:func:`sinkmap.account.zones.group_sums`, :func:`~sinkmap.account.zones.weighted_sums`), and the
+interval's flux layers (:func:`sinkmap.carbon.net_flux`) and stock-difference sums
+(``sinkmap.stages.interval._stock_change_sums``). Each
 makes the same operations in the same order as the NumPy code, one pixel at a time: the results
 equal the NumPy code's bit for bit (no fast-math, so no reassociation or fused multiply-add;
 tests/unit/test_kernels.py checks it on the demo's landscape and on random states that reach
@@ -13,7 +15,8 @@ every branch).
 
 The NumPy code stays as the readable reference, next to the function it implements
 (:func:`~sinkmap.dynamics.advance_reference`, :func:`~sinkmap.dynamics.pool_parts_reference`,
-``np.bincount``, ``_combined_keys_reference``). It also serves every case a kernel reports as not
+``np.bincount``, ``_combined_keys_reference``, ``_stock_change_sums_reference``,
+``co2e_flux(stock_difference(...))``). It also serves every case a kernel reports as not
 its own (a code outside its lookup tables, a stratum without a table row, a class without pool
 values or land category, a pixel whose state starts afresh): the reference then runs and raises
 its error, which names the fix; so does an input of a dtype or shape the wrappers do not pass
@@ -81,6 +84,36 @@ def weighted_sum4(
     k = _impl()
     total = np.zeros((4, n))
     if k.weighted_sum4(key, cell, weight, *layers, total) != k.OK:
+        return None
+    return total
+
+
+def net_flux(start: np.ndarray, end: np.ndarray, years: int, co2_per_c: float) -> np.ndarray:
+    """The float32 net CO2e flux of each pixel between two float32 stock layers of one size
+    (1-D, contiguous) over ``years``: ``co2e_flux(stock_difference(start, end, …))`` in one
+    pass."""
+    out = np.empty(start.size, np.float32)
+    _impl().net_flux(start, end, np.int64(years), float(co2_per_c), out)
+    return out
+
+
+def change_sums(
+    key: np.ndarray,
+    cell: np.ndarray,
+    weight: np.ndarray,
+    start: list[np.ndarray],
+    end: list[np.ndarray],
+    factor: float,
+    n: int,
+) -> np.ndarray | None:
+    """Per key 0 … n − 1, for each of the four pools of ``start`` and ``end`` (eight layers of
+    one dtype, float32 or float64, and size; 1-D, contiguous) and their float64 sum: Σ start ×
+    weight, Σ end × weight, and Σ of the emissions (≥ 0) and removals (≤ 0) parts of
+    (start − end) × factor, × weight: (20, n), pool by pool; in one pass over the entries. None
+    where a key or cell is out of range."""
+    k = _impl()
+    total = np.zeros((20, n))
+    if k.change_sums(key, cell, weight, *start, *end, float(factor), total) != k.OK:
         return None
     return total
 
@@ -170,6 +203,10 @@ def warm() -> None:
     for dtype in _VALUE_DTYPES:
         weighted_sum(cell, cell, np.zeros(1), np.zeros(1, dtype), 1)
         weighted_sum4(cell, cell, np.zeros(1), [np.zeros(1, dtype)] * 4, 1)
+        change_sums(
+            cell, cell, np.zeros(1), [np.zeros(1, dtype)] * 4, [np.zeros(1, dtype)] * 4, 1.0, 1
+        )
+    net_flux(np.zeros(1, np.float32), np.zeros(1, np.float32), 1, 1.0)
     ints = np.zeros(1, np.int64)
     row_table = np.zeros((1, 1), np.int64)
     row_table.setflags(write=False)  # as StrataTable.row_table

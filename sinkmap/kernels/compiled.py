@@ -23,6 +23,12 @@ _jit = numba.njit(**_OPTIONS)
 
 
 @_jit
+def _outside(k, n, j, m):
+    """An entry's key k outside 0 … n − 1 or its cell j outside 0 … m − 1."""
+    return k < 0 or k >= n or j < 0 or j >= m
+
+
+@_jit
 def weighted_sum(key, cell, weight, layer, total):
     """total[key[i]] += float64(layer[cell[i]]) × weight[i], entry by entry in order (the order
     and rounding of ``np.bincount(key, weights=layer[cell] * weight)``)."""
@@ -31,7 +37,7 @@ def weighted_sum(key, cell, weight, layer, total):
     for i in range(key.size):
         k = key[i]
         c = cell[i]
-        if k < 0 or k >= n or c < 0 or c >= m:
+        if _outside(k, n, c, m):
             return OUTSIDE
         total[k] += np.float64(layer[c]) * weight[i]
     return OK
@@ -46,7 +52,7 @@ def weighted_sum4(key, cell, weight, a, b, c, d, total):
     for i in range(key.size):
         k = key[i]
         j = cell[i]
-        if k < 0 or k >= n or j < 0 or j >= m:
+        if _outside(k, n, j, m):
             return OUTSIDE
         w = weight[i]
         total[0, k] += np.float64(a[j]) * w
@@ -97,6 +103,61 @@ def add_key(key, layer, cell, rank, bins):
 def _positive(x):
     """``np.maximum(x, 0.0)``: x above 0 or NaN, else +0.0."""
     return x if (x > 0.0 or x != x) else 0.0
+
+
+@_jit
+def _negative(x):
+    """``np.minimum(x, 0.0)``: x below 0 or NaN, else +0.0."""
+    return x if (x < 0.0 or x != x) else 0.0
+
+
+@_jit
+def net_flux(start, end, years, co2_per_c, out):
+    """out[i] = float32(0.0 − float64(float32((float64(end[i]) − float64(start[i])) / years)) ×
+    co2_per_c): ``co2e_flux(stock_difference(start, end, …))``, a pixel at a time."""
+    for i in range(out.size):
+        delta = np.float32((np.float64(end[i]) - np.float64(start[i])) / years)
+        out[i] = np.float32(0.0 - np.float64(delta) * co2_per_c)
+    return OK
+
+
+@_jit
+def _add_change(total, row, k, s0, s1, factor, w):
+    """The four sums of one pool at one entry: start and end stock, and the emissions (≥ 0)
+    and removals (≤ 0) of the flux (s0 − s1) × factor, each × w."""
+    f = (s0 - s1) * factor
+    total[row, k] += s0 * w
+    total[row + 1, k] += s1 * w
+    total[row + 2, k] += _positive(f) * w
+    total[row + 3, k] += _negative(f) * w
+
+
+@_jit
+def change_sums(key, cell, weight, a0, b0, c0, d0, a1, b1, c1, d1, factor, total):
+    """For each entry, for the four pools (start ``a0``–``d0``, end ``a1``–``d1``, one dtype)
+    and their float64 sum in that order (``pool_sum``): the start and end stocks, and the
+    emissions and removals parts of the flux (start − end) × factor, each × the entry's weight,
+    added to its key's rows 4q … 4q + 3 of ``total`` (20, n), in the entries' order (the bits of
+    ``np.bincount`` of each such layer, made whole, at the entries)."""
+    n = total.shape[1]
+    m = a0.size
+    for i in range(key.size):
+        k = key[i]
+        j = cell[i]
+        if _outside(k, n, j, m):
+            return OUTSIDE
+        w = weight[i]
+        t0 = np.float64(a0[j])  # the totals start from the first pool, as pool_sum's
+        t1 = np.float64(a1[j])
+        _add_change(total, 0, k, t0, t1, factor, w)
+        for row, x0, x1 in ((4, b0[j], b1[j]), (8, c0[j], c1[j]), (12, d0[j], d1[j])):
+            s0 = np.float64(x0)
+            s1 = np.float64(x1)
+            _add_change(total, row, k, s0, s1, factor, w)
+            t0 += s0
+            t1 += s1
+        _add_change(total, 16, k, t0, t1, factor, w)
+    return OK
 
 
 @_jit

@@ -9,7 +9,7 @@ engine (:func:`sinkmap.account.zones.group_sums`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 
+from sinkmap import kernels
 from sinkmap.account.gain_loss import gain_loss
 from sinkmap.account.rows import long_rows
 from sinkmap.account.transitions import (
@@ -27,19 +28,18 @@ from sinkmap.account.transitions import (
     ipcc_category_matrix,
     ipcc_summary,
 )
-from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership
+from sinkmap.account.zones import WeightedSums, Zones, add_group_sums, group_sums, membership
 from sinkmap.carbon import (
     carbon_of,
     co2e,
-    co2e_flux,
     flux_between,
     interval_years,
+    net_flux,
     pool_sum,
     step_fluxes,
-    stock_difference,
 )
 from sinkmap.config import Config
-from sinkmap.constants import BIOMASS_POOLS, POOLS, SIGN_CONVENTION, UNITS_FLUX
+from sinkmap.constants import BIOMASS_POOLS, CO2_PER_C, POOLS, SIGN_CONVENTION, UNITS_FLUX
 from sinkmap.contract import ACCOUNT_POOLS, AOI_ZONE, GAIN_LOSS, STOCK_DIFFERENCE
 from sinkmap.dynamics import State
 from sinkmap.errors import InputDataError
@@ -169,7 +169,7 @@ def compute_interval(
     )
 
     def sd_flux(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return co2e_flux(stock_difference(a, b, y0, y1))
+        return net_flux(a, b, y0, y1)
 
     layers: dict[Path, LayerSpec] = {}
     for pool in ("total", *POOLS):
@@ -405,6 +405,57 @@ def _removals(a: np.ndarray, b: np.ndarray, years: int) -> np.ndarray:
     return np.minimum(flux_between(a, b, years), 0.0)
 
 
+#: The columns of :func:`_stock_change_sums`, pool by pool (the total last, as ACCOUNT_POOLS).
+_CHANGE_SUMS = [
+    f"sd_{part}:{pool}"
+    for pool in (*POOLS, "total")
+    for part in ("s0", "s1", "emissions", "removals")
+]
+
+
+def _stock_change_sums(
+    by_key: WeightedSums, start: list[np.ndarray], end: list[np.ndarray], years: int
+) -> dict[str, np.ndarray]:
+    """Σ × area per key, for each pool's stock layers at the start and the end of the interval
+    (``start``, ``end``: in the order of POOLS) and for their total (the float64 sum of the
+    pools, :func:`~sinkmap.carbon.pool_sum`): the stocks at the start (``sd_s0``) and at the
+    end (``sd_s1``), and the emissions (≥ 0) and removals (≤ 0) parts of the stock-difference
+    flux between them (:func:`_emissions`, :func:`_removals`; Mg CO2e/yr).
+
+    One pass of a compiled kernel over the entries for float32 or float64 layers
+    (:func:`sinkmap.kernels.change_sums`), with nothing made at the tile's size; otherwise, and
+    with ``SINKMAP_KERNELS=numpy``, :func:`_stock_change_sums_reference`, the same bits."""
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in (*start, *end)]
+    one_kind = len({(a.dtype, a.size) for a in flat}) == 1
+    if kernels.enabled() and one_kind and flat[0].dtype in (np.float32, np.float64):
+        factor = CO2_PER_C / years  # flux_between's factor
+        sums = kernels.change_sums(
+            by_key.key, by_key.cell, by_key.weight, flat[:4], flat[4:], factor, by_key.n
+        )
+        if sums is not None:
+            return dict(zip(_CHANGE_SUMS, sums, strict=True))
+    return _stock_change_sums_reference(by_key, start, end, years)
+
+
+def _stock_change_sums_reference(
+    by_key: WeightedSums, start: list[np.ndarray], end: list[np.ndarray], years: int
+) -> dict[str, np.ndarray]:
+    """:func:`_stock_change_sums` as NumPy expressions: the stocks made float64 and their
+    totals, the fluxes' parts made one at a time as their sums are taken."""
+    s0 = [np.asarray(a, "float64") for a in start]
+    s1 = [np.asarray(b, "float64") for b in end]
+    s0.append(pool_sum(dict(zip(POOLS, s0, strict=True))))
+    s1.append(pool_sum(dict(zip(POOLS, s1, strict=True))))
+    held = by_key.many([x for pair in zip(s0, s1, strict=True) for x in pair])
+    out: dict[str, np.ndarray] = {}
+    for i, (a, b) in enumerate(zip(s0, s1, strict=True)):
+        names = _CHANGE_SUMS[4 * i : 4 * i + 4]
+        out[names[0]], out[names[1]] = held[2 * i], held[2 * i + 1]
+        out[names[2]] = by_key(_emissions(a, b, years))
+        out[names[3]] = by_key(_removals(a, b, years))
+    return out
+
+
 def _change_tile(
     grid: Grid,
     zones: Zones,
@@ -418,25 +469,20 @@ def _change_tile(
     area = grid.cell_area_ha(tile.window)
     c0, c1 = blocks["c0"], blocks["c1"]
     valid = (c0 != 0) & (c1 != 0)
-    stocks: dict[str, np.ndarray] = {}
-    for t in ("0", "1"):
-        for pool in POOLS:
-            stocks[pool + t] = np.asarray(blocks[pool + t], "float64")
-        stocks["total" + t] = pool_sum({p: stocks[p + t] for p in POOLS})
-    for pool in ACCOUNT_POOLS:
-        valid &= np.isfinite(stocks[pool + "0"]) & np.isfinite(stocks[pool + "1"])
-    # only the valid cells are summed, so NaN elsewhere does no harm; the fluxes are made one at a
-    # time as group_sums takes their sums (Mg CO2e/ha/yr, inventory sign)
-    values: dict[str, np.ndarray | Callable[[], np.ndarray]] = {}
-    for pool in ACCOUNT_POOLS:
-        a, b = stocks[pool + "0"], stocks[pool + "1"]
-        values[f"sd_s0:{pool}"] = a
-        values[f"sd_s1:{pool}"] = b
-        values[f"sd_emissions:{pool}"] = partial(_emissions, a, b, years)
-        values[f"sd_removals:{pool}"] = partial(_removals, a, b, years)
+    start = [blocks[pool + "0"] for pool in POOLS]
+    end = [blocks[pool + "1"] for pool in POOLS]
+    for layer in (*start, *end):
+        valid &= np.isfinite(layer)
+    if any(np.asarray(a).dtype != np.float32 for a in (*start, *end)):
+        # the totals (float64 sums of the pools) are finite where float32 pools are; other
+        # pools could overflow them
+        for layers in (start, end):
+            valid &= np.isfinite(pool_sum(dict(zip(POOLS, layers, strict=True))))
+    # only the valid cells are summed, so NaN elsewhere does no harm; the stock-difference sums
+    # (Mg C and Mg CO2e/yr, inventory sign) are made from the stock layers by _stock_change_sums
+    values: dict[str, np.ndarray] = {}
     if "gl_removals" in blocks:
-        rem = np.asarray(blocks["gl_removals"], "float64")
-        em = np.asarray(blocks["gl_emissions"], "float64")
+        rem, em = np.asarray(blocks["gl_removals"]), np.asarray(blocks["gl_emissions"])
         valid &= np.isfinite(rem) & np.isfinite(em)
         values["gl_removals:total"] = rem
         values["gl_emissions:total"] = em
@@ -450,7 +496,8 @@ def _change_tile(
         keys["cat_from"] = np.where(valid, np.where(converted, prev, cat_to), 0)
         keys["cat_to"] = np.where(valid, cat_to, 0)
     member = membership(valid, area, zones.coverage(tile))
-    return group_sums(member, keys, values)
+    changes = partial(_stock_change_sums, start=start, end=end, years=years)
+    return group_sums(member, keys, values, sums_by=changes)
 
 
 def _sink_summary(aoi: pd.DataFrame, legend: str | None, y0: int, y1: int) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sinkmap import dynamics, kernels, landscape
+from sinkmap import carbon, dynamics, kernels, landscape
 from sinkmap.account import zones
 from sinkmap.account.zones import Membership, group_sums, weighted_sums
 from sinkmap.dynamics import (
@@ -30,6 +30,7 @@ from sinkmap.dynamics import (
 )
 from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.models import get_model
+from sinkmap.stages import interval
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,6 +59,8 @@ def _compiled(monkeypatch: pytest.MonkeyPatch, fn, *args, **kwargs):  # type: ig
         m.setattr(dynamics, "advance_reference", _no_reference)
         m.setattr(dynamics, "pool_parts_reference", _no_reference)
         m.setattr(zones, "_combined_keys_reference", _no_reference)
+        m.setattr(carbon, "stock_difference", _no_reference)
+        m.setattr(interval, "_stock_change_sums_reference", _no_reference)
         return fn(*args, **kwargs)
 
 
@@ -334,15 +337,24 @@ def test_weighted_sums_equal_bincount_bit_for_bit() -> None:
     assert kernels.count_and_sum(np.full(3, 40), np.ones(3), 40) is None
 
 
+def _random_entries(
+    rng: np.random.Generator, cells: int, entries: int, n: int
+) -> zones.WeightedSums:
+    """The :class:`WeightedSums` of ``entries`` random entries (cells in order, weights of partly
+    covered cells) of a tile of ``cells`` cells, keyed 0 … n − 1 at random."""
+    cell = np.sort(rng.integers(0, cells, entries))
+    key = rng.integers(0, n, entries)
+    weight = rng.uniform(0.0, 0.01, entries)
+    return weighted_sums(Membership(np.zeros(entries, np.int64), cell, weight), key, n)
+
+
 def test_weighted_sums_of_several_layers_four_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Layers held at once are summed four of one dtype in a pass: each layer's sums the same
     bits as alone (and as ``np.bincount``), in the layers' order, whatever their dtypes."""
     rng = np.random.default_rng(19)
-    cells, entries = 200 * 100, 30_000
-    cell = np.sort(rng.integers(0, cells, entries))
-    key = rng.integers(0, 11, entries)
-    weight = rng.uniform(0.0, 0.01, entries)
-    sums = weighted_sums(Membership(np.zeros(entries, np.int64), cell, weight), key, 11)
+    cells = 200 * 100
+    sums = _random_entries(rng, cells, 30_000, 11)
+    cell, key, weight = sums.cell, sums.key, sums.weight
     layers = [
         rng.gamma(2.0, 30.0, cells).astype(np.float32 if i % 3 else np.float64) for i in range(11)
     ]
@@ -398,6 +410,89 @@ def test_group_sums_with_and_without_the_kernels(monkeypatch: pytest.MonkeyPatch
         "years": keys["years"],
     }
     assert group_sums(member, other, values).equals(reference)
+
+
+def test_net_flux_is_the_stock_difference_in_co2e(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interval's flux layers: ``co2e_flux(stock_difference(...))`` bit for bit, with NaN,
+    infinities, signed zeros and equal stocks; by hand, 10 → 8 Mg C/ha in 2 years is an emission
+    of (10 − 8) / 2 × 44/12 Mg CO2e/ha/yr, and 4 → 5 a removal."""
+    rng = np.random.default_rng(23)
+    start = rng.gamma(2.0, 30.0, (300, 200)).astype(np.float32)
+    end = (start * rng.uniform(0.9, 1.1, start.shape)).astype(np.float32)
+    start.ravel()[:6] = [np.nan, 1.0, np.inf, -0.0, 0.0, -np.nan]
+    end.ravel()[:6] = [1.0, np.nan, 5.0, 0.0, -0.0, 3.0]
+    end.ravel()[6:9] = start.ravel()[6:9]
+    for t0, t1 in ((2020, 2021), (2018, 2023)):
+        got = _compiled(monkeypatch, carbon.net_flux, start, end, t0, t1)
+        want = _numpy_only(monkeypatch, carbon.net_flux, start, end, t0, t1)
+        _bits(got, want, f"{t0}-{t1}")
+        _bits(want, carbon.co2e_flux(carbon.stock_difference(start, end, t0, t1)), "reference")
+    hand = _compiled(monkeypatch, carbon.net_flux, np.float32([10, 4]), np.float32([8, 5]), 0, 2)
+    np.testing.assert_allclose(hand, [2 / 2 * 44 / 12, -1 / 2 * 44 / 12], rtol=1e-6)
+    # float64 stocks, or of other shapes: the reference's rules (float32 out, broadcasting)
+    wide = start.astype(np.float64)
+    _bits(
+        carbon.net_flux(wide, end, 2020, 2021),
+        carbon.co2e_flux(carbon.stock_difference(wide, end, 2020, 2021)),
+        "float64",
+    )
+    _bits(
+        carbon.net_flux(start, end[:1], 2020, 2021),
+        carbon.co2e_flux(carbon.stock_difference(start, end[:1], 2020, 2021)),
+        "broadcast",
+    )
+    with pytest.raises(InputDataError, match="forwards"):
+        carbon.net_flux(start, end, 2021, 2021)
+
+
+def test_the_interval_change_sums_equal_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interval's stock-difference sums in one pass over the entries: the same bits as the
+    stocks, totals and fluxes' parts made whole and summed (float32 and float64 stocks, NaN at
+    cells no entry reads); layers of mixed dtypes go to the reference. By hand: one key, two
+    cells of 1 and 2 ha, above-ground 10 → 8 and 4 → 5 Mg C/ha in 2 years (the other pools 0):
+    emissions (10 − 8) / 2 × 44/12 × 1, removals (4 − 5) / 2 × 44/12 × 2, stocks 18 and 18."""
+    rng = np.random.default_rng(29)
+    cells = 120 * 90
+    by_key = _random_entries(rng, cells, 20_000, 13)
+    cell = by_key.cell
+    start = [rng.gamma(2.0, 30.0, (120, 90)).astype(np.float32) for _ in range(4)]
+    end = [(a * rng.uniform(0.8, 1.2, a.shape)).astype(np.float32) for a in start]
+    end[1].ravel()[cell[:50]] = start[1].ravel()[cell[:50]]  # no change: +0.0 in both parts
+    unread = np.setdiff1d(np.arange(cells), cell)
+    start[2].ravel()[unread[:5]] = np.nan
+    wide = ([a.astype(np.float64) for a in start], [b.astype(np.float64) for b in end])
+    for years in (1, 5):
+        for s0, s1 in ((start, end), wide):
+            got = _compiled(monkeypatch, interval._stock_change_sums, by_key, s0, s1, years)
+            want = _numpy_only(monkeypatch, interval._stock_change_sums, by_key, s0, s1, years)
+            assert (
+                list(got)
+                == list(want)
+                == [
+                    f"sd_{part}:{pool}"
+                    for pool in ("above", "below", "dead", "soil", "total")
+                    for part in ("s0", "s1", "emissions", "removals")
+                ]
+            )
+            for name in want:
+                _bits(got[name], want[name], name)
+    mixed = interval._stock_change_sums(by_key, start, [end[0].astype(np.float64), *end[1:]], 3)
+    reference = interval._stock_change_sums_reference(
+        by_key, start, [end[0].astype(np.float64), *end[1:]], 3
+    )
+    for name in reference:
+        _bits(mixed[name], reference[name], name)
+    two_cells = Membership(np.zeros(2, np.int64), np.arange(2), np.array([1.0, 2.0]))
+    one = weighted_sums(two_cells, np.zeros(2, np.int64), 1)
+    zeros = [np.zeros(2, np.float32)] * 3
+    s0, s1 = [np.float32([10, 4]), *zeros], [np.float32([8, 5]), *zeros]
+    hand = _compiled(monkeypatch, interval._stock_change_sums, one, s0, s1, 2)
+    for pool in ("above", "total"):
+        np.testing.assert_allclose(hand[f"sd_emissions:{pool}"], [2 / 2 * 44 / 12 * 1])
+        np.testing.assert_allclose(hand[f"sd_removals:{pool}"], [-1 / 2 * 44 / 12 * 2])
+        np.testing.assert_allclose(hand[f"sd_s0:{pool}"], [18.0])
+        np.testing.assert_allclose(hand[f"sd_s1:{pool}"], [18.0])
+    assert hand["sd_emissions:soil"].tolist() == [0.0]
 
 
 @pytest.mark.parametrize("bad", [-1, 70_000, np.nan])
