@@ -216,7 +216,8 @@ def _stock_tile(
 ) -> pd.DataFrame:
     """One tile's area and stock of each pool (and the total) per zone and land-cover class."""
     area = grid.cell_area_ha(tile.window)
-    values = {p: np.asarray(pools[i], "float64") for i, p in enumerate(POOLS)}
+    # the pools as they are (summed as float64 at the entries), their total in float64
+    values = {p: np.asarray(pools[i]) for i, p in enumerate(POOLS)}
     values["total"] = pool_sum(values)
     valid = np.asarray(lc) != 0
     for v in values.values():
