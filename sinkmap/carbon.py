@@ -88,12 +88,12 @@ def net_flux(stock_t1: np.ndarray, stock_t2: np.ndarray, t1: int, t2: int) -> np
     (:func:`sinkmap.kernels.net_flux`, the same operations: the same bits); anything else, or
     ``SINKMAP_KERNELS=numpy``, the two functions."""
     a, b = np.asarray(stock_t1), np.asarray(stock_t2)
-    if a.dtype == b.dtype == np.float32 and a.shape == b.shape and kernels.enabled():
+    n = interval_years(t1, t2)
+    if isinstance(n, int | np.integer) and (
+        a.dtype == b.dtype == np.float32 and a.shape == b.shape and kernels.enabled()
+    ):
         flat = kernels.net_flux(
-            np.ascontiguousarray(a).reshape(-1),
-            np.ascontiguousarray(b).reshape(-1),
-            interval_years(t1, t2),
-            CO2_PER_C,
+            np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), n, CO2_PER_C
         )
         return flat.reshape(a.shape)
     return co2e_flux(stock_difference(a, b, t1, t2))
@@ -125,7 +125,24 @@ def step_fluxes(gains: np.ndarray, losses: np.ndarray, years: int) -> np.ndarray
     """Net, removals and emissions (Mg CO2e/ha/yr, inventory sign), stacked (3, …) float32, of a
     carbon state's steps over ``years`` that gained ``gains`` and lost ``losses`` (Mg C/ha, both
     ≥ 0; IPCC 2006 V4 Eq. 2.4: ΔC = ΔC_G − ΔC_L): removals −ΔC_G/years × 44/12 (≤ 0), emissions
-    ΔC_L/years × 44/12 (≥ 0), net their sum."""
+    ΔC_L/years × 44/12 (≥ 0), net their sum.
+
+    float64 gains and losses of one shape are one pass of a compiled kernel
+    (:func:`sinkmap.kernels.step_fluxes`, the same operations: the same bits); anything else, or
+    ``SINKMAP_KERNELS=numpy``, these expressions."""
+    g_all, l_all = np.asarray(gains), np.asarray(losses)
+    if isinstance(years, int | np.integer) and (
+        g_all.dtype == l_all.dtype == np.float64
+        and g_all.shape == l_all.shape
+        and kernels.enabled()
+    ):
+        flat = kernels.step_fluxes(
+            np.ascontiguousarray(g_all).reshape(-1),
+            np.ascontiguousarray(l_all).reshape(-1),
+            years,
+            CO2_PER_C,
+        )
+        return flat.reshape(3, *g_all.shape)
     g, loss = gains / years, losses / years
     return np.stack([co2e(g - loss), co2e(g), co2e(-loss)]).astype("float32")
 

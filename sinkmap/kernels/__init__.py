@@ -6,7 +6,8 @@ one of them (bench/README.md, "Where the cores go"). The hottest parts run here 
 (:func:`sinkmap.dynamics.advance`), the carbon parts of a state
 (:func:`sinkmap.dynamics.pool_parts`), the tallies' keys and weighted sums
 (:func:`sinkmap.account.zones.group_sums`, :func:`~sinkmap.account.zones.weighted_sums`), and the
-interval's flux layers (:func:`sinkmap.carbon.net_flux`) and stock-difference sums
+interval's flux layers (:func:`sinkmap.carbon.net_flux`, :func:`sinkmap.carbon.step_fluxes`) and
+stock-difference sums
 (``sinkmap.stages.interval._stock_change_sums``). Each
 makes the same operations in the same order as the NumPy code, one pixel at a time: the results
 equal the NumPy code's bit for bit (no fast-math, so no reassociation or fused multiply-add;
@@ -94,6 +95,14 @@ def net_flux(start: np.ndarray, end: np.ndarray, years: int, co2_per_c: float) -
     pass."""
     out = np.empty(start.size, np.float32)
     _impl().net_flux(start, end, np.int64(years), float(co2_per_c), out)
+    return out
+
+
+def step_fluxes(gains: np.ndarray, losses: np.ndarray, years: int, co2_per_c: float) -> np.ndarray:
+    """The float32 (3, n) net, removals and emissions of float64 gains and losses of one size
+    (1-D, contiguous) over ``years``: ``carbon.step_fluxes`` in one pass."""
+    out = np.empty((3, gains.size), np.float32)
+    _impl().step_fluxes(gains, losses, np.int64(years), float(co2_per_c), out)
     return out
 
 
@@ -207,6 +216,7 @@ def warm() -> None:
             cell, cell, np.zeros(1), [np.zeros(1, dtype)] * 4, [np.zeros(1, dtype)] * 4, 1.0, 1
         )
     net_flux(np.zeros(1, np.float32), np.zeros(1, np.float32), 1, 1.0)
+    step_fluxes(np.zeros(1), np.zeros(1), 1, 1.0)
     ints = np.zeros(1, np.int64)
     row_table = np.zeros((1, 1), np.int64)
     row_table.setflags(write=False)  # as StrataTable.row_table

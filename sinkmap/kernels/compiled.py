@@ -8,6 +8,7 @@ the first pixel it does not handle, whose reference then runs and raises the err
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numba
@@ -118,6 +119,24 @@ def net_flux(start, end, years, co2_per_c, out):
     for i in range(out.size):
         delta = np.float32((np.float64(end[i]) - np.float64(start[i])) / years)
         out[i] = np.float32(0.0 - np.float64(delta) * co2_per_c)
+    return OK
+
+
+@_jit
+def step_fluxes(gains, losses, years, co2_per_c, out):
+    """out[:, i] = float32 of 0.0 − x × co2_per_c for x in (g − l, g, −l), g = gains[i] / years,
+    l = losses[i] / years: ``carbon.step_fluxes`` (net, removals, emissions), a pixel at a time."""
+    for i in range(gains.size):
+        g = gains[i] / years
+        loss = losses[i] / years
+        out[0, i] = np.float32(0.0 - (g - loss) * co2_per_c)
+        out[1, i] = np.float32(0.0 - g * co2_per_c)
+        if loss != loss:
+            # NumPy's −loss flips a NaN's sign bit, which × and − then keep; LLVM may fold
+            # 0.0 − (−l) × c into 0.0 + l × c, which keeps the sign it had: flipped here
+            out[2, i] = np.float32(math.copysign(loss, -math.copysign(1.0, loss)))
+        else:
+            out[2, i] = np.float32(0.0 + loss * co2_per_c)  # = 0.0 − (−l) × c, exactly
     return OK
 
 

@@ -445,6 +445,31 @@ def test_net_flux_is_the_stock_difference_in_co2e(monkeypatch: pytest.MonkeyPatc
         carbon.net_flux(start, end, 2021, 2021)
 
 
+def test_step_fluxes_equal_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gain-loss layers of a step: ``step_fluxes``' expressions bit for bit (NaN outside the
+    data, zero gains and losses, infinities); by hand, 3 Mg C/ha gained and 1 lost in 2 years:
+    net −(1.5 − 0.5) × 44/12, removals −1.5 × 44/12, emissions 0.5 × 44/12 Mg CO2e/ha/yr."""
+    rng = np.random.default_rng(31)
+    gains = rng.gamma(1.0, 2.0, (300, 200))
+    losses = np.where(rng.random(gains.shape) < 0.1, rng.gamma(2.0, 20.0, gains.shape), 0.0)
+    gains.ravel()[:5] = [np.nan, 0.0, -0.0, np.inf, 1.0]
+    losses.ravel()[:5] = [np.nan, 0.0, 0.0, 1.0, np.inf]
+    for years in (1, 3, np.int64(2)):
+        got = _compiled(monkeypatch, carbon.step_fluxes, gains, losses, years)
+        want = _numpy_only(monkeypatch, carbon.step_fluxes, gains, losses, years)
+        _bits(got, want, str(years))
+    with monkeypatch.context() as m:
+        m.setattr(carbon, "co2e", _no_reference)
+        hand = carbon.step_fluxes(np.array([3.0]), np.array([1.0]), 2)
+    np.testing.assert_allclose(hand[:, 0], [-1.0 * 44 / 12, -1.5 * 44 / 12, 0.5 * 44 / 12], 1e-6)
+    # float32 inputs, a fractional span: the expressions themselves; other shapes: their error
+    for args in ((gains.astype(np.float32), losses, 1), (gains, losses, 1.5)):
+        want = _numpy_only(monkeypatch, carbon.step_fluxes, *args)
+        _bits(carbon.step_fluxes(*args), want, "reference")
+    with pytest.raises(ValueError, match="same shape"):
+        carbon.step_fluxes(gains, losses[:1], 1)
+
+
 def test_the_interval_change_sums_equal_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     """The interval's stock-difference sums in one pass over the entries: the same bits as the
     stocks, totals and fluxes' parts made whole and summed (float32 and float64 stocks, NaN at
