@@ -136,15 +136,17 @@ def main() -> None:
     layers = [v.reshape(square) for v in values.values()]
     for i, name in enumerate(["above0", "below0", "dead0", "soil0", "above1", "below1", "dead1"]):
         blocks[name] = layers[i]
-    blocks["soil1"] = layers[7]
+    blocks["soil1"] = layers[7].copy()
     blocks["soil1"].ravel()[::10] = np.nan  # a tenth of the cells not valid
     blocks["gl_removals"], blocks["gl_emissions"] = -layers[8], layers[9]
-    fluxes = [("above0", "above1"), ("below0", "below1"), ("dead0", "dead1"), ("soil0", "soil1")]
+    for t in "01":  # the total stock layer, float32 as the stocks stage writes it
+        blocks["total" + t] = sum(blocks[p + t] for p in ("above", "below", "dead", "soil"))
+    fluxes = [(p + "0", p + "1") for p in ("above", "below", "dead", "soil", "total")]
 
     cases: dict[str, Callable[[], Any]] = {
         "the interval's change tally": lambda: _change_tile(grid, Zones(grid), tile, blocks, 1),
         "the interval's five flux layers": lambda: [
-            net_flux(blocks[a], blocks[b], 2020, 2021) for a, b in [*fluxes, fluxes[0]]
+            net_flux(blocks[a], blocks[b], 2020, 2021) for a, b in fluxes
         ],
         f"tallies (group_sums), {LAYERS} layers": lambda: group_sums(member, keys, values),
         "pool_parts of a stepped state": lambda: pool_parts(stepped, lc1, dyn, ecozone=zone),

@@ -254,7 +254,8 @@ class WeightedSums:
     built per key space; :meth:`many` takes layers of one dtype four at a time in one pass. The
     same sums as ``np.bincount(key, weights=layer[cell] × weight)``, the reference (and what runs
     without the kernels), bit for bit: the same products, added one by one from 0 in the same
-    order.
+    order (but for the sign or payload of a sum that is NaN: where two NaNs meet, which one an
+    addition keeps is not fixed).
     """
 
     def __init__(self, member: Membership, key: np.ndarray, n: int) -> None:

@@ -102,13 +102,14 @@ def add_key(key, layer, cell, rank, bins):
 
 @_jit
 def _positive(x):
-    """``np.maximum(x, 0.0)``: x above 0 or NaN, else +0.0."""
+    """``np.maximum(x, 0.0)`` as NumPy's array loop makes it: x above 0 or NaN, else +0.0 (also
+    for −0.0; a sum starting at +0.0 is the same either way)."""
     return x if (x > 0.0 or x != x) else 0.0
 
 
 @_jit
 def _negative(x):
-    """``np.minimum(x, 0.0)``: x below 0 or NaN, else +0.0."""
+    """``np.minimum(x, 0.0)`` as NumPy's array loop makes it: x below 0 or NaN, else +0.0."""
     return x if (x < 0.0 or x != x) else 0.0
 
 

@@ -416,15 +416,20 @@ _CHANGE_SUMS = [
 def _stock_change_sums(
     by_key: WeightedSums, start: list[np.ndarray], end: list[np.ndarray], years: int
 ) -> dict[str, np.ndarray]:
-    """Σ × area per key, for each pool's stock layers at the start and the end of the interval
-    (``start``, ``end``: in the order of POOLS) and for their total (the float64 sum of the
-    pools, :func:`~sinkmap.carbon.pool_sum`): the stocks at the start (``sd_s0``) and at the
-    end (``sd_s1``), and the emissions (≥ 0) and removals (≤ 0) parts of the stock-difference
-    flux between them (:func:`_emissions`, :func:`_removals`; Mg CO2e/yr).
+    """Σ × the entry's weight (its cell's area × the zone's cover) per key, for each pool's
+    stock layers at the start and the end of the interval (``start``, ``end``: in the order of
+    POOLS) and for their total (the float64 sum of the pools, :func:`~sinkmap.carbon.pool_sum`):
+    the stocks at the start (``sd_s0``) and at the end (``sd_s1``), and the emissions (≥ 0) and
+    removals (≤ 0) parts of the stock-difference flux between them (:func:`_emissions`,
+    :func:`_removals`; Mg C and Mg CO2e/yr).
 
-    One pass of a compiled kernel over the entries for float32 or float64 layers
-    (:func:`sinkmap.kernels.change_sums`), with nothing made at the tile's size; otherwise, and
-    with ``SINKMAP_KERNELS=numpy``, :func:`_stock_change_sums_reference`, the same bits."""
+    Eight layers of one native dtype (float32 or float64) and size are one pass of a compiled
+    kernel over the entries (:func:`sinkmap.kernels.change_sums`), with nothing made at the
+    tile's size (but a contiguous copy of a layer that is not); anything else, and
+    ``SINKMAP_KERNELS=numpy``, :func:`_stock_change_sums_reference`: the same bits, but for the
+    sign or payload of a sum that is NaN (where two NaNs meet, which one an addition keeps is
+    not fixed; the stage sums finite values only). The sums are (20, n) float64 at once: 160 MB
+    at the largest key space counted densely (``zones._DENSE_BINS``)."""
     flat = [np.ascontiguousarray(a).reshape(-1) for a in (*start, *end)]
     one_kind = len({(a.dtype, a.size) for a in flat}) == 1
     if kernels.enabled() and one_kind and flat[0].dtype in (np.float32, np.float64):
@@ -456,6 +461,14 @@ def _stock_change_sums_reference(
     return out
 
 
+def _values(block: np.ndarray) -> np.ndarray:
+    """A value layer as the tally reads it: float32 and float64 as they are (made float64 at
+    the entries), any other dtype made float64 first (a long double's infinities are then
+    infinities when it is checked)."""
+    a = np.asarray(block)
+    return a if a.dtype in (np.float32, np.float64) else a.astype("float64")
+
+
 def _change_tile(
     grid: Grid,
     zones: Zones,
@@ -469,8 +482,8 @@ def _change_tile(
     area = grid.cell_area_ha(tile.window)
     c0, c1 = blocks["c0"], blocks["c1"]
     valid = (c0 != 0) & (c1 != 0)
-    start = [blocks[pool + "0"] for pool in POOLS]
-    end = [blocks[pool + "1"] for pool in POOLS]
+    start = [_values(blocks[pool + "0"]) for pool in POOLS]
+    end = [_values(blocks[pool + "1"]) for pool in POOLS]
     for layer in (*start, *end):
         valid &= np.isfinite(layer)
     if any(np.asarray(a).dtype != np.float32 for a in (*start, *end)):
@@ -482,7 +495,7 @@ def _change_tile(
     # (Mg C and Mg CO2e/yr, inventory sign) are made from the stock layers by _stock_change_sums
     values: dict[str, np.ndarray] = {}
     if "gl_removals" in blocks:
-        rem, em = np.asarray(blocks["gl_removals"]), np.asarray(blocks["gl_emissions"])
+        rem, em = _values(blocks["gl_removals"]), _values(blocks["gl_emissions"])
         valid &= np.isfinite(rem) & np.isfinite(em)
         values["gl_removals:total"] = rem
         values["gl_emissions:total"] = em

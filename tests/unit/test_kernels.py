@@ -520,6 +520,48 @@ def test_the_interval_change_sums_equal_the_reference(monkeypatch: pytest.Monkey
     assert hand["sd_emissions:soil"].tolist() == [0.0]
 
 
+def test_change_sums_of_pools_far_apart_in_size_and_with_nan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pools of very different magnitudes (their float64 totals inexact, so the order of the
+    additions shows), stocks that triple or vanish, a key whose cells hold NaN: the same bits as
+    the reference; a key or cell out of range is left to it."""
+    rng = np.random.default_rng(31)
+    by_key = _random_entries(rng, 60 * 50, 8_000, 7)
+    scale = [10 ** rng.uniform(-8, 8, (60, 50)) for _ in range(4)]
+    start = [(rng.gamma(2.0, 30.0, (60, 50)) * f).astype(np.float32) for f in scale]
+    end = [(a * rng.uniform(0.0, 3.0, a.shape)).astype(np.float32) for a in start]
+    nan_start = [a.copy() for a in start]
+    nan_start[2].ravel()[by_key.cell[by_key.key == 3]] = np.nan  # key 3's sums NaN only
+    wide = ([a.astype(np.float64) for a in start], [b.astype(np.float64) for b in end])
+    for years in (1, 3):
+        for s0, s1 in ((start, end), (nan_start, end), wide):
+            with np.errstate(all="ignore"):
+                got = _compiled(monkeypatch, interval._stock_change_sums, by_key, s0, s1, years)
+                want = _numpy_only(monkeypatch, interval._stock_change_sums, by_key, s0, s1, years)
+            for name in want:
+                _bits(got[name], want[name], name)
+    one, weights = np.zeros(3, np.float32), np.ones(2)
+    for key, cell in (([0, 5], [0, 1]), ([0, 1], [0, 3])):
+        args = (np.array(key), np.array(cell), weights, [one] * 4, [one] * 4, 1.0, 2)
+        assert kernels.change_sums(*args) is None
+
+
+def test_net_flux_of_any_float32_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random float32 bit patterns (NaN payloads, subnormals, infinities, stocks far apart):
+    the net flux the same bits as the reference's; a fractional span goes to the reference."""
+    rng = np.random.default_rng(37)
+    bits = rng.integers(0, 2**32, (2, 200_000), dtype=np.uint64).astype(np.uint32)
+    start, end = bits.view(np.float32)
+    with np.errstate(all="ignore"):
+        for t0, t1 in ((2020, 2021), (2018, 2023)):
+            got = _compiled(monkeypatch, carbon.net_flux, start, end, t0, t1)
+            want = _numpy_only(monkeypatch, carbon.net_flux, start, end, t0, t1)
+            _bits(got, want, f"{t0}-{t1}")
+        half = carbon.co2e_flux(carbon.stock_difference(start, end, 2020, 2021.5))
+        _bits(carbon.net_flux(start, end, 2020, 2021.5), half, "1.5 years")
+
+
 @pytest.mark.parametrize("bad", [-1, 70_000, np.nan])
 def test_group_sums_name_a_key_out_of_range(bad: float, monkeypatch: pytest.MonkeyPatch) -> None:
     """A code outside 0 … 65535 at a counted cell (NaN included): the error names the key."""
