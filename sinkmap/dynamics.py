@@ -213,6 +213,16 @@ class Dynamics:
             np.array([NATURAL, REGROWING, SHRUB, NONWOODY], np.int64),
         )
 
+    @cached_property
+    def initial_tables(self) -> tuple[np.ndarray, ...]:
+        """The further lookup tables of :func:`sinkmap.kernels.initial` (built once): the mature
+        age and the rotation (whole years) of each strata-table row."""
+        rows = np.arange(len(self.strata.strata))
+        return (
+            np.asarray(self.strata.mature_age(rows), np.int64),
+            np.asarray(self.strata.rotation).astype(np.int64),
+        )
+
     def table_values(self, pool: str, codes: np.ndarray) -> np.ndarray:
         """The pool table's value of ``pool`` for each land-cover code (NaN where it has none)."""
         return self.table.lut(pool, 256)[np.asarray(codes, np.intp)].astype("float64")
@@ -300,7 +310,67 @@ def initial_state(
     ecozone: np.ndarray | None = None,
     position: np.ndarray | None = None,
 ) -> State:
-    """The state in the first mapped year, from that year's inputs and stated assumptions.
+    """The state in the first mapped year, from that year's inputs and stated assumptions
+    (:func:`initial_state_reference` says which).
+
+    Computed by the compiled kernel (:mod:`sinkmap.kernels`), one pass per pixel, equal bit for
+    bit to :func:`initial_state_reference`, which gives the equations and runs instead where the
+    kernel finds a pixel it does not handle (an error it then raises).
+    """
+    retry = False
+    if kernels.enabled():
+        lc64 = np.asarray(lc).astype(np.int64)
+        shape = lc64.shape
+        zeros = np.zeros(shape, np.int64)
+        arrays = (
+            lc64,
+            zeros if forest_type is None else np.asarray(forest_type).astype(np.int64),
+            # no planting year: 0, which the reference reads as none known
+            zeros if planting_year is None else np.asarray(planting_year).astype(np.int64),
+            _ecozones(ecozone, shape, dyn),
+            np.full(shape, 0.5) if position is None else np.asarray(position, "float64"),
+        )
+        kept = _flat_for_kernel(shape, arrays, "iiiif")
+        out = None
+        if kept is not None:
+            out = kernels.initial(
+                kept,
+                year,
+                dyn.kernel_tables,
+                dyn.advance_tables,
+                dyn.initial_tables,
+                lc64.size,
+            )
+        if out is not None:
+            new_int, soil = out
+            return State._make([*(a.reshape(shape) for a in new_int), soil.reshape(shape)])
+        # a chunk the kernel cannot take whole: the kernel again, slice by slice, so that the
+        # reference starts only the slices it must (an error, which it raises)
+        retry = kept is not None and lc64.ndim == 1 and lc64.size > SLICE
+    return in_slices(
+        initial_state if retry else initial_state_reference,
+        lc,
+        year,
+        dyn,
+        forest_type=forest_type,
+        planting_year=planting_year,
+        ecozone=ecozone,
+        position=position,
+    )
+
+
+def initial_state_reference(
+    lc: np.ndarray,
+    year: int,
+    dyn: Dynamics,
+    *,
+    forest_type: np.ndarray | None = None,
+    planting_year: np.ndarray | None = None,
+    ecozone: np.ndarray | None = None,
+    position: np.ndarray | None = None,
+) -> State:
+    """:func:`initial_state` as NumPy expressions: the state in the first mapped year, from that
+    year's inputs and stated assumptions.
 
     Tree cover in a plantation (``forest_type`` 2–4) is that plantation, aged from
     ``planting_year`` (the year the stand was established) when given, else uniformly over its
@@ -639,7 +709,7 @@ def advance_reference(
     # pixels without data last year start afresh from this year's inputs
     fresh = valid_now & ~before
     if fresh.any():
-        init = initial_state(lc, year, dyn, forest_type=forest_type, ecozone=ecozone)
+        init = initial_state_reference(lc, year, dyn, forest_type=forest_type, ecozone=ecozone)
         new = State(*(np.where(fresh, a, b) for a, b in zip(init, new, strict=True)))
 
     pools_after = pools(new, lc, dyn, ecozone=ecozone)

@@ -2,22 +2,23 @@
 
 The chain's time over its I/O floor is NumPy's many elementwise passes over each chunk, not any
 one of them (bench/README.md, "Where the cores go"). The hottest parts run here as Numba kernels
-(:mod:`sinkmap.kernels.compiled`): a year's step of the carbon state
-(:func:`sinkmap.dynamics.advance`), the carbon parts of a state
+(:mod:`sinkmap.kernels.compiled`): the first year's carbon state
+(:func:`sinkmap.dynamics.initial_state`, :func:`sinkmap.stages.stocks.window_uniform`), a year's
+step of the carbon state (:func:`sinkmap.dynamics.advance`), the carbon parts of a state
 (:func:`sinkmap.dynamics.pool_parts`), the tallies' keys and weighted sums
 (:func:`sinkmap.account.zones.group_sums`, :func:`~sinkmap.account.zones.weighted_sums`), and the
-interval's flux layers (:func:`sinkmap.carbon.net_flux`, :func:`sinkmap.carbon.step_fluxes`) and
-stock-difference sums
-(``sinkmap.stages.interval._stock_change_sums``). Each
+gain-loss and flux layers (:func:`sinkmap.carbon.step_fluxes`, :func:`sinkmap.carbon.net_flux`)
+and the interval's stock-difference sums (``sinkmap.stages.interval._stock_change_sums``). Each
 makes the same operations in the same order as the NumPy code, one pixel at a time: the results
 equal the NumPy code's bit for bit (no fast-math, so no reassociation or fused multiply-add;
 tests/unit/test_kernels.py checks it on the demo's landscape and on random states that reach
 every branch).
 
 The NumPy code stays as the readable reference, next to the function it implements
-(:func:`~sinkmap.dynamics.advance_reference`, :func:`~sinkmap.dynamics.pool_parts_reference`,
-``np.bincount``, ``_combined_keys_reference``, ``_stock_change_sums_reference``,
-``co2e_flux(stock_difference(...))``). It also serves every case a kernel reports as not
+(:func:`~sinkmap.dynamics.initial_state_reference`, :func:`~sinkmap.dynamics.advance_reference`,
+:func:`~sinkmap.dynamics.pool_parts_reference`, ``np.bincount``, ``_combined_keys_reference``,
+``_stock_change_sums_reference``, ``co2e_flux(stock_difference(...))``, the expressions of
+``step_fluxes``, ``pixel_uniform``). It also serves every case a kernel reports as not
 its own (a code outside its lookup tables, a stratum without a table row, a class without pool
 values or land category, a pixel whose state starts afresh): the reference then runs and raises
 its error, which names the fix; so does an input of a dtype or shape the wrappers do not pass
@@ -103,6 +104,14 @@ def step_fluxes(gains: np.ndarray, losses: np.ndarray, years: int, co2_per_c: fl
     (1-D, contiguous) over ``years``: ``carbon.step_fluxes`` in one pass."""
     out = np.empty((3, gains.size), np.float32)
     _impl().step_fluxes(gains, losses, np.int64(years), float(co2_per_c), out)
+    return out
+
+
+def window_uniform(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """``stocks.pixel_uniform`` of every pixel of the grid window rows r0 … r1 − 1, columns
+    c0 … c1 − 1 (float64), without the rows' and columns' arrays."""
+    out = np.empty((r1 - r0, c1 - c0))
+    _impl().window_uniform(np.int64(r0), np.int64(c0), out)
     return out
 
 
@@ -192,6 +201,25 @@ def advance(
     return new_int, new_soil, gains, losses, pools
 
 
+def initial(
+    arrays: tuple[np.ndarray, ...],
+    year: int,
+    tables: tuple[np.ndarray, ...],
+    advance_tables: tuple[np.ndarray, ...],
+    initial_tables: tuple[np.ndarray, ...],
+    n: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first year's state of n pixels (``arrays``: land cover, forest type, planting year
+    (0: none), ecozone (int64) and position (float64); 1-D): its integer layers (6, n) and soil
+    start; None where a pixel is not the kernel's case."""
+    k = _impl()
+    out_int, out_soil = np.empty((6, n), np.int64), np.empty(n)
+    args = (*arrays, np.int64(year), tables, advance_tables, initial_tables, out_int, out_soil)
+    if k.initial(*args) != k.OK:
+        return None
+    return out_int, out_soil
+
+
 #: The dtypes of the layers the stages give the kernels (codes; values).
 _CODE_DTYPES = ("uint8", "uint16", "int64", "float32")
 _VALUE_DTYPES = ("float32", "float64")
@@ -217,6 +245,7 @@ def warm() -> None:
         )
     net_flux(np.zeros(1, np.float32), np.zeros(1, np.float32), 1, 1.0)
     step_fluxes(np.zeros(1), np.zeros(1), 1, 1.0)
+    window_uniform(0, 1, 0, 1)
     ints = np.zeros(1, np.int64)
     row_table = np.zeros((1, 1), np.int64)
     row_table.setflags(write=False)  # as StrataTable.row_table
@@ -237,5 +266,6 @@ def warm() -> None:
         *(np.zeros(1, np.bool_),) * 4,
         np.ones(4, np.int64),
     )
+    initial((ints, ints, ints, ints, floats), 0, tables, advance_tables, (ints, ints), 1)
     state = (ints,) * 6 + (floats,)
     advance((*state, ints, ints, ints, ints, floats), 0, tables, advance_tables, 1)

@@ -142,6 +142,28 @@ def step_fluxes(gains, losses, years, co2_per_c, out):
 
 
 @_jit
+def window_uniform(r0, c0, out):
+    """out[i, j] = ``stocks.pixel_uniform`` of grid row r0 + i and column c0 + j: splitmix64 of
+    the two, in unsigned 64-bit arithmetic, its top 53 bits / 2**53."""
+    m_row = np.uint64(0x9E3779B97F4A7C15)
+    m_col = np.uint64(0xC2B2AE3D27D4EB4F)
+    m1 = np.uint64(0xBF58476D1CE4E5B9)
+    m2 = np.uint64(0x94D049BB133111EB)
+    rows, cols = out.shape
+    for i in range(rows):
+        r = np.uint64(r0 + i) * m_row
+        for j in range(cols):
+            h = r ^ (np.uint64(c0 + j) * m_col)
+            h ^= h >> np.uint64(30)
+            h *= m1
+            h ^= h >> np.uint64(27)
+            h *= m2
+            h ^= h >> np.uint64(31)
+            out[i, j] = np.float64(h >> np.uint64(11)) / 9007199254740992.0
+    return OK
+
+
+@_jit
 def _add_change(total, row, k, s0, s1, factor, w):
     """The four sums of one pool at one entry: start and end stock, and the emissions (≥ 0)
     and removals (≤ 0) of the flux (s0 − s1) × factor, each × w."""
@@ -235,6 +257,99 @@ def _parts(s, cat, age, y, p, soil_start, c, z, t, out, at):
     out[5, at] = 0.0 if w else open_dead
     out[6, at] = start + (eq - start) * min(y, years) / years
     return True
+
+
+@_jit
+def initial(lc, ft, py, zone, u, year, t, a, it, out_int, out_soil):
+    """The first year's state of each pixel (``initial_state_reference``): its stratum from the
+    land cover and forest type, its age (mature; regenerated or planted in ``py``; a plantation
+    placed along its rotation by ``u``), its category and equilibrium soil carbon, "remaining"
+    (years since conversion = D). ``it``: the mature age and rotation of each strata-table row.
+    OUTSIDE where the reference raises (a code past the tables, a woody stratum without a row,
+    a class without a category) or a plantation's position is not a number."""
+    row_table, woody = t[0], t[1]
+    soil_lut, codes = t[10], t[12]
+    d, shrub_class, tree_class = codes[0], codes[1], codes[2]
+    canopy_age, by_row, category_lut, is_tree, is_shrub, is_open, is_plantation, k = a
+    natural, shrub_stratum, nonwoody = k[0], k[2], k[3]
+    mature_age, rotation = it
+    n_lut = is_tree.size
+    n_zone = row_table.shape[1]
+    for i in range(lc.size):
+        c = lc[i]
+        inside = 0 <= c < n_lut
+        tree = inside and is_tree[c]
+        shrub_cover = inside and is_shrub[c]
+        f = ft[i]
+        plantation = 0 <= f < n_lut and is_plantation[f] and (tree or (inside and is_open[c]))
+        s = nonwoody
+        if tree:
+            s = natural
+        if shrub_cover:
+            s = shrub_stratum
+        if plantation:
+            s = f
+        if c == 0:
+            s = 0
+        row = 0
+        w = 0 <= s < woody.size and woody[s]
+        if w:
+            z = zone[i]
+            if z < 0 or z >= n_zone:
+                return OUTSIDE
+            row = row_table[s, z]
+            if row < 0:
+                return OUTSIDE
+        age = 0
+        if s == natural or s == shrub_stratum:
+            age = mature_age[row]
+        p = py[i]
+        known = p > 0 and p <= year
+        if s == natural and known:
+            age = year - p
+        if 0 <= s < n_lut and is_plantation[s]:
+            rot = rotation[row]
+            canopy = canopy_age[row]
+            guess = 0
+            if tree:
+                x = np.floor(u[i] * np.float64(max(rot - canopy, 1)))
+                if not (x >= -9.2e18 and x <= 9.2e18):
+                    return OUTSIDE
+                guess = canopy + np.int64(x)
+            if shrub_cover and not tree:
+                guess = canopy // 2
+            if known:
+                guess = year - p
+                if tree and year - p < canopy:
+                    guess = rot
+            age = guess
+        if w:
+            category = by_row[row]
+        else:
+            if c < 0 or c >= category_lut.size:
+                return OUTSIDE
+            category = category_lut[c]
+            if category == 0 and c != 0:
+                return OUTSIDE
+        valid = c != 0
+        out_int[0, i] = category if valid else 0
+        out_int[1, i] = s
+        out_int[2, i] = age
+        out_int[3, i] = d if valid else 0
+        out_int[4, i] = 0
+        out_int[5, i] = 0
+        if valid:
+            soil_class = c
+            if s == shrub_stratum:
+                soil_class = shrub_class
+            elif w:
+                soil_class = tree_class
+            if soil_class < 0 or soil_class >= soil_lut.size:
+                return OUTSIDE
+            out_soil[i] = soil_lut[soil_class]
+        else:
+            out_soil[i] = np.nan
+    return OK
 
 
 @_jit

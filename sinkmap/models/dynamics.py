@@ -32,7 +32,6 @@ from sinkmap.dynamics import (
     State,
     Step,
     advance_span,
-    in_slices,
     initial_state,
     pool_parts,
     pools,
@@ -155,8 +154,7 @@ class DynamicsModel(CarbonModel):
         p = self.params
         packed = _Packed(np.asarray(chunk["land_cover"]) != 0)
         c = packed.chunk(chunk)
-        state = in_slices(
-            initial_state,
+        state = initial_state(
             c["land_cover"],
             year,
             self.dynamics,

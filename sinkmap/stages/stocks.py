@@ -18,6 +18,7 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 
+from sinkmap import kernels
 from sinkmap.account.rows import long_rows
 from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership
 from sinkmap.carbon import pool_sum, step_fluxes
@@ -277,6 +278,16 @@ def pixel_uniform(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return (h >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
+def window_uniform(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """:func:`pixel_uniform` of every pixel of the grid window rows r0 … r1 − 1, columns
+    c0 … c1 − 1: one pass of a compiled kernel (:func:`sinkmap.kernels.window_uniform`, the
+    same bits), or with ``SINKMAP_KERNELS=numpy`` the function of the window's rows and columns."""
+    if kernels.enabled():
+        return kernels.window_uniform(r0, r1, c0, c1)
+    rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
+    return pixel_uniform(rr, cc)
+
+
 def _stateful(
     model: Any,
     grid: Grid,
@@ -309,8 +320,7 @@ def _stateful(
         if previous is None:
             assert block_info is not None
             (r0, r1), (c0, c1) = block_info[0]["array-location"]
-            rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
-            state = model.initial(chunk, year, position=pixel_uniform(rr, cc))
+            state = model.initial(chunk, year, position=window_uniform(r0, r1, c0, c1))
             pools = model.pools_of(state, chunk)
             if steps:
                 out[n_pools + n_state :] = np.nan

@@ -58,6 +58,7 @@ def _compiled(monkeypatch: pytest.MonkeyPatch, fn, *args, **kwargs):  # type: ig
         m.delenv(kernels.ENV, raising=False)
         m.setattr(dynamics, "advance_reference", _no_reference)
         m.setattr(dynamics, "pool_parts_reference", _no_reference)
+        m.setattr(dynamics, "initial_state_reference", _no_reference)
         m.setattr(zones, "_combined_keys_reference", _no_reference)
         m.setattr(carbon, "stock_difference", _no_reference)
         m.setattr(interval, "_stock_change_sums_reference", _no_reference)
@@ -96,9 +97,13 @@ def test_kernels_run_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
         assert fn.targetoptions["nogil"]
 
 
-def _same_step(a: tuple[State, Step], b: tuple[State, Step]) -> None:
-    for name, x, y in zip(State._fields, a[0], b[0], strict=True):
+def _same_state(a: State, b: State) -> None:
+    for name, x, y in zip(State._fields, a, b, strict=True):
         _bits(x, y, name)
+
+
+def _same_step(a: tuple[State, Step], b: tuple[State, Step]) -> None:
+    _same_state(a[0], b[0])
     _bits(a[1].gains, b[1].gains, "gains")
     _bits(a[1].losses, b[1].losses, "losses")
     assert a[1].gains.dtype == np.float64
@@ -119,14 +124,14 @@ def test_the_demo_landscape_steps_as_the_reference_does(
     zone = landscape.ecozone(lon, lat)
     lc = {y: landscape.landscape(lon, lat, y)[0].astype(np.int64) for y in range(2018, 2024)}
     ftype = landscape.forest_type(lon, lat, 2023)
-    state = initial_state(
-        lc[2018],
-        2018,
-        dyn,
-        forest_type=ftype,
-        planting_year=landscape.planting_year(lon, lat, 2018),
-        ecozone=zone,
-    )
+    start = (lc[2018], 2018, dyn)
+    kw0 = {
+        "forest_type": ftype,
+        "planting_year": landscape.planting_year(lon, lat, 2018),
+        "ecozone": zone,
+    }
+    state = _compiled(monkeypatch, initial_state, *start, **kw0)
+    _same_state(state, _numpy_only(monkeypatch, initial_state, *start, **kw0))
     rng = np.random.default_rng(2)
     converted = disturbed = 0
     for year in range(2019, 2024):
@@ -144,6 +149,48 @@ def test_the_demo_landscape_steps_as_the_reference_does(
         disturbed += int((stepped[0].last_loss_year == year).sum())
         state = stepped[0]
     assert converted > 0 and disturbed > 0  # the conversion and disturbance branches ran
+
+
+def test_the_first_state_equals_the_reference_on_every_branch(
+    dyn: dynamics.Dynamics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random inputs of the first year: every land cover (and none), plantation forest types on
+    tree, open and other cover, planting years before, in and after the year, both ecozones and
+    none, positions along the rotation; with and without the optional inputs. A class without a
+    land category, an ecozone past the tables, a position that is not a number: the reference's
+    result or error."""
+    rng = np.random.default_rng(41)
+    n = 60_000
+    classes = dyn.table.codes[(dyn.table.codes > 0) & (dyn.table.codes < 256)]
+    classes = np.array([c for c in classes if c in dyn.categories])
+    lc = np.where(rng.random(n) < 0.05, 0, rng.choice(classes, n))
+    kw = {
+        "forest_type": rng.choice([0, 1, 2, 3, 4, 9], n),
+        "planting_year": rng.choice([0, 1990, 2015, 2019, 2020, 2021], n),
+        "ecozone": rng.choice([0, 12, 16], n),
+        "position": rng.random(n),
+    }
+    strata: set[int] = set()
+    for year in (2020, 2021):
+        for given in (kw, {}, {"planting_year": kw["planting_year"]}, {"ecozone": kw["ecozone"]}):
+            args = (lc, year, dyn)
+            first = _compiled(monkeypatch, initial_state, *args, **given)
+            _same_state(first, _numpy_only(monkeypatch, initial_state, *args, **given))
+            strata |= set(np.unique(first.stratum).tolist())
+    # every stratum a first year can hold (regrowing land comes only from a step)
+    assert strata == {0, 1, 2, 3, 4, 6, 7}
+    no_category = np.where(np.arange(n) == 7, 99, lc)
+    with pytest.raises(InputDataError, match=r"\[99\] have no IPCC land category"):
+        initial_state(no_category, 2020, dyn, **kw)
+    far = kw | {"ecozone": np.where(lc == 10, 300, kw["ecozone"])}
+    with pytest.raises(IndexError):
+        initial_state(lc, 2020, dyn, **far)
+    odd = kw | {"position": np.where(np.arange(n) % 2, np.nan, kw["position"])}
+    with np.errstate(invalid="ignore"):
+        _same_state(
+            initial_state(lc, 2020, dyn, **odd),
+            _numpy_only(monkeypatch, initial_state, lc, 2020, dyn, **odd),
+        )
 
 
 def test_a_step_equals_the_reference_on_every_branch(
@@ -560,6 +607,38 @@ def test_net_flux_of_any_float32_bits(monkeypatch: pytest.MonkeyPatch) -> None:
             _bits(got, want, f"{t0}-{t1}")
         half = carbon.co2e_flux(carbon.stock_difference(start, end, 2020, 2021.5))
         _bits(carbon.net_flux(start, end, 2020, 2021.5), half, "1.5 years")
+
+
+def _splitmix_by_hand(row: int, col: int) -> float:
+    """The plantations' position of a pixel, in Python integers mod 2**64."""
+    mask = (1 << 64) - 1
+    h = (row * 0x9E3779B97F4A7C15 & mask) ^ (col * 0xC2B2AE3D27D4EB4F & mask)
+    h ^= h >> 30
+    h = h * 0xBF58476D1CE4E5B9 & mask
+    h ^= h >> 27
+    h = h * 0x94D049BB133111EB & mask
+    h ^= h >> 31
+    return (h >> 11) / 2**53
+
+
+def test_the_positions_of_a_window_equal_the_pixels_function(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first year's plantation positions of a chunk (``window_uniform``): the same bits as
+    ``pixel_uniform`` of its rows and columns, anywhere on the grid, and as splitmix64 by hand."""
+    from sinkmap.stages.stocks import pixel_uniform, window_uniform
+
+    for r0, r1, c0, c1 in (
+        (0, 300, 0, 200),
+        (2048, 2100, 4096, 4099),
+        (10**9, 10**9 + 3, 2**40, 2**40 + 5),
+    ):
+        got = _compiled(monkeypatch, window_uniform, r0, r1, c0, c1)
+        rows, cols = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
+        _bits(got, pixel_uniform(rows, cols), f"{r0}, {c0}")
+        _bits(_numpy_only(monkeypatch, window_uniform, r0, r1, c0, c1), got, "reference")
+        assert got[1, 2] == _splitmix_by_hand(r0 + 1, c0 + 2)
+    assert 0.0 <= got.min() and got.max() < 1.0
 
 
 @pytest.mark.parametrize("bad", [-1, 70_000, np.nan])
