@@ -84,13 +84,15 @@ def net_flux(stock_t1: np.ndarray, stock_t2: np.ndarray, t1: int, t2: int) -> np
     """Net CO2e flux (Mg CO2e/ha/yr, inventory sign; float32) of stocks that went from
     ``stock_t1`` to ``stock_t2``: ``co2e_flux(stock_difference(stock_t1, stock_t2, t1, t2))``.
 
-    Two float32 chunks of one shape are one pass of a compiled kernel
+    Two float32 chunks of one shape over a whole number of years are one pass of a compiled kernel
     (:func:`sinkmap.kernels.net_flux`, the same operations: the same bits); anything else, or
     ``SINKMAP_KERNELS=numpy``, the two functions."""
     a, b = np.asarray(stock_t1), np.asarray(stock_t2)
     n = interval_years(t1, t2)
-    if isinstance(n, int | np.integer) and (
-        a.dtype == b.dtype == np.float32 and a.shape == b.shape and kernels.enabled()
+    if (
+        isinstance(n, int | np.integer)
+        and 0 < n < 2**62
+        and (a.dtype == b.dtype == np.float32 and a.shape == b.shape and kernels.enabled())
     ):
         flat = kernels.net_flux(
             np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), n, CO2_PER_C
@@ -127,14 +129,18 @@ def step_fluxes(gains: np.ndarray, losses: np.ndarray, years: int) -> np.ndarray
     ≥ 0; IPCC 2006 V4 Eq. 2.4: ΔC = ΔC_G − ΔC_L): removals −ΔC_G/years × 44/12 (≤ 0), emissions
     ΔC_L/years × 44/12 (≥ 0), net their sum.
 
-    float64 gains and losses of one shape are one pass of a compiled kernel
-    (:func:`sinkmap.kernels.step_fluxes`, the same operations: the same bits); anything else, or
-    ``SINKMAP_KERNELS=numpy``, these expressions."""
+    float64 gains and losses of one shape over a whole number of years are one pass of a compiled
+    kernel (:func:`sinkmap.kernels.step_fluxes`, the same operations: the same bits); anything
+    else, or ``SINKMAP_KERNELS=numpy``, these expressions."""
     g_all, l_all = np.asarray(gains), np.asarray(losses)
-    if isinstance(years, int | np.integer) and (
-        g_all.dtype == l_all.dtype == np.float64
-        and g_all.shape == l_all.shape
-        and kernels.enabled()
+    if (
+        isinstance(years, int | np.integer)
+        and 0 < years < 2**62
+        and (
+            g_all.dtype == l_all.dtype == np.float64
+            and g_all.shape == l_all.shape
+            and kernels.enabled()
+        )
     ):
         flat = kernels.step_fluxes(
             np.ascontiguousarray(g_all).reshape(-1),

@@ -315,11 +315,20 @@ def initial_state(
 
     Computed by the compiled kernel (:mod:`sinkmap.kernels`), one pass per pixel, equal bit for
     bit to :func:`initial_state_reference`, which gives the equations and runs instead where the
-    kernel finds a pixel it does not handle (an error it then raises).
+    kernel finds a pixel it does not handle: an error it then raises (a chunk of more than
+    :data:`SLICE` pixels is then started slice by slice, and the error is the first failing
+    slice's), or an input whose result the kernel does not make (a negative code, which NumPy's
+    indexing wraps; a position that is not a finite number).
     """
+    lc = np.asarray(lc)  # lists too, which in_slices would not cut
+    forest_type, planting_year, ecozone, position = (
+        None if a is None else np.asarray(a)
+        for a in (forest_type, planting_year, ecozone, position)
+    )
     retry = False
-    if kernels.enabled():
-        lc64 = np.asarray(lc).astype(np.int64)
+    # an integer transition period: the reference's layer then int64, as the kernel's
+    if kernels.enabled() and isinstance(dyn.transition_years, int):
+        lc64 = lc.astype(np.int64)
         shape = lc64.shape
         zeros = np.zeros(shape, np.int64)
         arrays = (
@@ -345,8 +354,10 @@ def initial_state(
             new_int, soil = out
             return State._make([*(a.reshape(shape) for a in new_int), soil.reshape(shape)])
         # a chunk the kernel cannot take whole: the kernel again, slice by slice, so that the
-        # reference starts only the slices it must (an error, which it raises)
+        # reference starts only the slices it must (an error, which it raises: the first
+        # slice's that has one); the whole chunk's copies freed first
         retry = kept is not None and lc64.ndim == 1 and lc64.size > SLICE
+        del lc64, zeros, arrays, kept
     return in_slices(
         initial_state if retry else initial_state_reference,
         lc,
@@ -773,9 +784,9 @@ def in_slices(fn: Callable[..., _T], first: Any, *args: Any, **kwargs: Any) -> _
     NumPy references' temporaries (a few dozen arrays) stay at a few MB each, whatever the chunk
     size. The compiled kernels make none, and take a chunk whole."""
     lead = first[0] if isinstance(first, State) else first
-    n = len(lead)
-    if n <= SLICE or np.ndim(lead) != 1:  # a chunk of another shape: whole
+    if np.ndim(lead) != 1 or len(lead) <= SLICE:  # a chunk of another shape: whole
         return fn(first, *args, **kwargs)
+    n = len(lead)
 
     def cut(v: Any, s: slice) -> Any:
         if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == n:  # one value per pixel

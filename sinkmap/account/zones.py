@@ -237,6 +237,14 @@ def membership(
     return Membership(np.concatenate(zone), np.concatenate(cell), np.concatenate(weight))
 
 
+def summed_values(layer: npt.ArrayLike) -> np.ndarray:
+    """A value layer as a tally takes it: float32 and float64 as they are (made float64 at the
+    entries by the sums), any other dtype made float64 first, so that checks and sums of it see
+    the float64 values (a long double's range and precision are not float64's)."""
+    a = np.asarray(layer)
+    return a if a.dtype in (np.float32, np.float64) else a.astype("float64")
+
+
 def weighted_sums(member: Membership, key: np.ndarray, n: int) -> WeightedSums:
     """Σ layer × weight per key of a tile's entries (``key``: one of 0 … ``n`` − 1 per entry of
     ``member``), as a function of a tile layer (per hectare → per key; float64):

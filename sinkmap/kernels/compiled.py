@@ -266,7 +266,8 @@ def initial(lc, ft, py, zone, u, year, t, a, it, out_int, out_soil):
     placed along its rotation by ``u``), its category and equilibrium soil carbon, "remaining"
     (years since conversion = D). ``it``: the mature age and rotation of each strata-table row.
     OUTSIDE where the reference raises (a code past the tables, a woody stratum without a row,
-    a class without a category) or a plantation's position is not a number."""
+    a class without a category), where its NumPy indexing would wrap (a negative code), or where
+    a plantation's position along its rotation is not finite (or past int64)."""
     row_table, woody = t[0], t[1]
     soil_lut, codes = t[10], t[12]
     d, shrub_class, tree_class = codes[0], codes[1], codes[2]

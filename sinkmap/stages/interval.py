@@ -28,7 +28,14 @@ from sinkmap.account.transitions import (
     ipcc_category_matrix,
     ipcc_summary,
 )
-from sinkmap.account.zones import WeightedSums, Zones, add_group_sums, group_sums, membership
+from sinkmap.account.zones import (
+    WeightedSums,
+    Zones,
+    add_group_sums,
+    group_sums,
+    membership,
+    summed_values,
+)
 from sinkmap.carbon import (
     carbon_of,
     co2e,
@@ -461,14 +468,6 @@ def _stock_change_sums_reference(
     return out
 
 
-def _values(block: np.ndarray) -> np.ndarray:
-    """A value layer as the tally reads it: float32 and float64 as they are (made float64 at
-    the entries), any other dtype made float64 first (a long double's infinities are then
-    infinities when it is checked)."""
-    a = np.asarray(block)
-    return a if a.dtype in (np.float32, np.float64) else a.astype("float64")
-
-
 def _change_tile(
     grid: Grid,
     zones: Zones,
@@ -482,8 +481,8 @@ def _change_tile(
     area = grid.cell_area_ha(tile.window)
     c0, c1 = blocks["c0"], blocks["c1"]
     valid = (c0 != 0) & (c1 != 0)
-    start = [_values(blocks[pool + "0"]) for pool in POOLS]
-    end = [_values(blocks[pool + "1"]) for pool in POOLS]
+    start = [summed_values(blocks[pool + "0"]) for pool in POOLS]
+    end = [summed_values(blocks[pool + "1"]) for pool in POOLS]
     for layer in (*start, *end):
         valid &= np.isfinite(layer)
     if any(np.asarray(a).dtype != np.float32 for a in (*start, *end)):
@@ -495,7 +494,7 @@ def _change_tile(
     # (Mg C and Mg CO2e/yr, inventory sign) are made from the stock layers by _stock_change_sums
     values: dict[str, np.ndarray] = {}
     if "gl_removals" in blocks:
-        rem, em = _values(blocks["gl_removals"]), _values(blocks["gl_emissions"])
+        rem, em = summed_values(blocks["gl_removals"]), summed_values(blocks["gl_emissions"])
         valid &= np.isfinite(rem) & np.isfinite(em)
         values["gl_removals:total"] = rem
         values["gl_emissions:total"] = em

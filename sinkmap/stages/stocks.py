@@ -20,7 +20,7 @@ import pandas as pd
 
 from sinkmap import kernels
 from sinkmap.account.rows import long_rows
-from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership
+from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership, summed_values
 from sinkmap.carbon import pool_sum, step_fluxes
 from sinkmap.config import Config
 from sinkmap.constants import POOLS, SIGN_CONVENTION, UNITS_FLUX, UNITS_STOCK
@@ -218,7 +218,7 @@ def _stock_tile(
     """One tile's area and stock of each pool (and the total) per zone and land-cover class."""
     area = grid.cell_area_ha(tile.window)
     # the pools as they are (summed as float64 at the entries), their total in float64
-    values = {p: np.asarray(pools[i]) for i, p in enumerate(POOLS)}
+    values = {p: summed_values(pools[i]) for i, p in enumerate(POOLS)}
     values["total"] = pool_sum(values)
     valid = np.asarray(lc) != 0
     for v in values.values():
@@ -282,7 +282,7 @@ def window_uniform(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
     """:func:`pixel_uniform` of every pixel of the grid window rows r0 … r1 − 1, columns
     c0 … c1 − 1: one pass of a compiled kernel (:func:`sinkmap.kernels.window_uniform`, the
     same bits), or with ``SINKMAP_KERNELS=numpy`` the function of the window's rows and columns."""
-    if kernels.enabled():
+    if kernels.enabled() and r1 >= r0 and c1 >= c0:
         return kernels.window_uniform(r0, r1, c0, c1)
     rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
     return pixel_uniform(rr, cc)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from sinkmap.account import zones
 from sinkmap.account.zones import Membership, group_sums, weighted_sums
 from sinkmap.dynamics import (
     PARTS,
+    POOL_NAMES,
     State,
     Step,
     advance,
@@ -30,7 +32,7 @@ from sinkmap.dynamics import (
 )
 from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.models import get_model
-from sinkmap.stages import interval
+from sinkmap.stages import interval, stocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,6 +63,8 @@ def _compiled(monkeypatch: pytest.MonkeyPatch, fn, *args, **kwargs):  # type: ig
         m.setattr(dynamics, "initial_state_reference", _no_reference)
         m.setattr(zones, "_combined_keys_reference", _no_reference)
         m.setattr(carbon, "stock_difference", _no_reference)
+        m.setattr(carbon, "co2e", _no_reference)
+        m.setattr(stocks, "pixel_uniform", _no_reference)
         m.setattr(interval, "_stock_change_sums_reference", _no_reference)
         return fn(*args, **kwargs)
 
@@ -93,7 +97,17 @@ def test_kernels_run_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     # they release the GIL: Dask's threads run them side by side
     from sinkmap.kernels import compiled
 
-    for fn in (compiled.pool_parts, compiled.advance, compiled.weighted_sum, compiled.add_key):
+    for fn in (
+        compiled.pool_parts,
+        compiled.advance,
+        compiled.initial,
+        compiled.weighted_sum,
+        compiled.add_key,
+        compiled.change_sums,
+        compiled.net_flux,
+        compiled.step_fluxes,
+        compiled.window_uniform,
+    ):
         assert fn.targetoptions["nogil"]
 
 
@@ -191,6 +205,58 @@ def test_the_first_state_equals_the_reference_on_every_branch(
             initial_state(lc, 2020, dyn, **odd),
             _numpy_only(monkeypatch, initial_state, lc, 2020, dyn, **odd),
         )
+
+
+def test_the_first_state_of_odd_inputs_one_pixel_at_a_time(
+    dyn: dynamics.Dynamics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each odd value alone in a chunk of natural forest or rubber (codes past the tables or
+    negative, an ecozone without a row for the stratum or past the tables, positions that are
+    not finite), with the county's ecozone and a default one without rows: the kernel's result
+    equals the reference's, or the reference's error is raised. Plantations without positions
+    start at the middle of their rotation, and a 0-d pixel or a list is taken as the reference
+    takes it."""
+    rng = np.random.default_rng(0)
+    n = 64
+    base = {
+        "lc": np.full(n, 10),
+        "forest_type": np.zeros(n, np.int64),
+        "planting_year": np.zeros(n, np.int64),
+        "ecozone": np.full(n, 12),
+        "position": rng.random(n),
+    }
+    edits = [("lc", v) for v in (256, 1000, -1, -246, 99)]
+    edits += [("forest_type", v) for v in (258, -254, 2**32 + 2)]
+    edits += [("ecozone", v) for v in (13, 255, 256, 300)]
+    edits += [("position", v) for v in (np.nan, np.inf, 1e300)]
+    for d in (dyn, replace(dyn, default_ecozone=13)):
+        for key, v in edits:
+            for ft in (0, 2):
+                kw = {k: a.copy() for k, a in base.items()}
+                kw["forest_type"][:] = ft
+                kw[key][5] = v
+                lc = kw.pop("lc")
+                try:
+                    with np.errstate(invalid="ignore"):  # a position cast to an age
+                        want: object = dynamics.initial_state_reference(lc, 2020, d, **kw)
+                except Exception as exc:  # the reference's error, raised by both
+                    with pytest.raises(type(exc)):
+                        initial_state(lc, 2020, d, **kw)
+                    continue
+                with np.errstate(invalid="ignore"):
+                    got = initial_state(lc, 2020, d, **kw)
+                _same_state(got, cast(State, want))
+    rubber = (np.full(n, 10), 2020, dyn)
+    got = _compiled(monkeypatch, initial_state, *rubber, forest_type=np.full(n, 2))
+    _same_state(got, dynamics.initial_state_reference(*rubber, forest_type=np.full(n, 2)))
+    _same_state(
+        initial_state(np.array(40), 2020, dyn),
+        dynamics.initial_state_reference(np.array(40), 2020, dyn),
+    )
+    with pytest.raises(InputDataError, match="no IPCC land category"):
+        initial_state(np.array(99), 2020, dyn)
+    many = [40] * 140_000
+    _same_state(initial_state(many, 2020, dyn), initial_state(np.array(many), 2020, dyn))
 
 
 def test_a_step_equals_the_reference_on_every_branch(
@@ -505,6 +571,22 @@ def test_step_fluxes_equal_the_reference(monkeypatch: pytest.MonkeyPatch) -> Non
         got = _compiled(monkeypatch, carbon.step_fluxes, gains, losses, years)
         want = _numpy_only(monkeypatch, carbon.step_fluxes, gains, losses, years)
         _bits(got, want, str(years))
+    # every pair of special values: zeros of both signs, infinities, a subnormal, NaNs of both
+    # signs and other payloads, a signalling NaN
+    special = np.concatenate(
+        [
+            [0.0, -0.0, np.inf, -np.inf, 1.0, 5e-324],
+            np.array(
+                [0x7FF8000000000001, 0xFFF8000000000123, 0x7FF0000000000001, 0xFFF8000000000000],
+                np.uint64,
+            ).view(np.float64),
+        ]
+    )
+    g, loss = np.meshgrid(special, special)
+    with np.errstate(invalid="ignore"):  # inf − inf in the reference
+        for years in (1, np.int64(3)):
+            got = _compiled(monkeypatch, carbon.step_fluxes, g, loss, years)
+            _bits(got, _numpy_only(monkeypatch, carbon.step_fluxes, g, loss, years), "special")
     with monkeypatch.context() as m:
         m.setattr(carbon, "co2e", _no_reference)
         hand = carbon.step_fluxes(np.array([3.0]), np.array([1.0]), 2)
@@ -626,19 +708,41 @@ def test_the_positions_of_a_window_equal_the_pixels_function(
 ) -> None:
     """The first year's plantation positions of a chunk (``window_uniform``): the same bits as
     ``pixel_uniform`` of its rows and columns, anywhere on the grid, and as splitmix64 by hand."""
-    from sinkmap.stages.stocks import pixel_uniform, window_uniform
-
     for r0, r1, c0, c1 in (
         (0, 300, 0, 200),
         (2048, 2100, 4096, 4099),
         (10**9, 10**9 + 3, 2**40, 2**40 + 5),
     ):
-        got = _compiled(monkeypatch, window_uniform, r0, r1, c0, c1)
+        got = _compiled(monkeypatch, stocks.window_uniform, r0, r1, c0, c1)
         rows, cols = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
-        _bits(got, pixel_uniform(rows, cols), f"{r0}, {c0}")
-        _bits(_numpy_only(monkeypatch, window_uniform, r0, r1, c0, c1), got, "reference")
+        _bits(got, stocks.pixel_uniform(rows, cols), f"{r0}, {c0}")
+        _bits(_numpy_only(monkeypatch, stocks.window_uniform, r0, r1, c0, c1), got, "reference")
         assert got[1, 2] == _splitmix_by_hand(r0 + 1, c0 + 2)
     assert 0.0 <= got.min() and got.max() < 1.0
+
+
+def test_the_tallies_take_a_long_double_as_float64() -> None:
+    """A value layer of another dtype than float32/float64 (a long double: no raster holds one,
+    but the library takes any array) is made float64 before the tallies check and sum it: a
+    value past float64's range is then infinite, and not counted; the totals are float64's."""
+    from sinkmap.account.zones import Zones
+    from sinkmap.grid import Grid
+
+    grid = Grid("EPSG:32649", 10.0, 700_000.0, 2_060_000.0, width=2, height=1, chunk=16)
+    (tile,) = grid.tiles()
+    lc = np.ones((1, 2), np.uint8)
+    pools = np.array([[[1.0, 2**53 + 1 + 2**-10]]] * 4, np.longdouble)
+    tally = stocks._stock_tile(grid, Zones(grid), tile, lc, pools)
+    assert tally.equals(stocks._stock_tile(grid, Zones(grid), tile, lc, pools.astype(np.float64)))
+    ones = np.ones((1, 2), np.float32)
+    blocks = {"c0": lc, "c1": lc, **{p + t: ones for p in POOL_NAMES for t in "01"}}
+    blocks["gl_removals"] = np.array([[np.longdouble("-1e4000"), -1.0]], np.longdouble)
+    blocks["gl_emissions"] = ones
+    with np.errstate(over="ignore"):
+        change = interval._change_tile(grid, Zones(grid), tile, blocks, 1)
+    area = grid.cell_area_ha(tile.window)[0, 1]
+    assert change["area_ha"].tolist() == [area]  # the first cell not counted
+    assert change["gl_removals:total"].tolist() == [-area]
 
 
 @pytest.mark.parametrize("bad", [-1, 70_000, np.nan])
