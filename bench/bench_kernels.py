@@ -7,7 +7,9 @@
   synthetic landscape started in 2020 and stepped to 2021, as the model calls it (the kernel on
   the whole, the reference slice by slice);
 - one year's step: ``sinkmap.dynamics.advance`` of that window (which values the pools before
-  and after the step);
+  and after the step), and its gain-loss layers (``sinkmap.carbon.step_fluxes``);
+- the first year's state of that window (``sinkmap.dynamics.initial_state``) and its plantations'
+  positions along their rotations (``sinkmap.stages.stocks.window_uniform``);
 - the interval's change tally of a tile (``sinkmap.stages.interval._change_tile``: the classes at
   both ends, four float32 pools at each, the gain-loss layers; 90 % of the cells valid, in the
   AOI only), whose stock-difference sums are one kernel's pass over the entries;
@@ -124,10 +126,11 @@ def main() -> None:
     member, keys, values = tally_inputs()
     dyn, state, stepped, lc0, lc1, ftype, zone = state_inputs()
     from sinkmap.account.zones import Zones
-    from sinkmap.carbon import net_flux
-    from sinkmap.dynamics import pool_parts
+    from sinkmap.carbon import net_flux, step_fluxes
+    from sinkmap.dynamics import initial_state, pool_parts
     from sinkmap.grid import Grid
     from sinkmap.stages.interval import _change_tile
+    from sinkmap.stages.stocks import window_uniform
 
     grid = Grid("EPSG:32649", 10.0, 700_000.0, 2_060_000.0, width=SIDE, height=SIDE, chunk=SIDE)
     (tile,) = grid.tiles()
@@ -143,7 +146,16 @@ def main() -> None:
         blocks["total" + t] = sum(blocks[p + t] for p in ("above", "below", "dead", "soil"))
     fluxes = [(p + "0", p + "1") for p in ("above", "below", "dead", "soil", "total")]
 
+    lon = np.linspace(109.45, 109.75, SIDE)
+    lat = np.linspace(18.75, 18.45, SIDE)
+    planted = landscape.planting_year(lon, lat, 2020).ravel()
+    first = {"forest_type": ftype, "planting_year": planted, "ecozone": zone}
+    _, step = advance(state, lc0, lc1, 2021, dyn, forest_type=ftype, ecozone=zone)
+
     cases: dict[str, Callable[[], Any]] = {
+        "the first year's state (initial_state)": lambda: initial_state(lc0, 2020, dyn, **first),
+        "its positions (window_uniform)": lambda: window_uniform(2048, 4096, 0, SIDE),
+        "a step's gain-loss layers (step_fluxes)": lambda: step_fluxes(step.gains, step.losses, 1),
         "the interval's change tally": lambda: _change_tile(grid, Zones(grid), tile, blocks, 1),
         "the interval's five flux layers": lambda: [
             net_flux(blocks[a], blocks[b], 2020, 2021) for a, b in fluxes
