@@ -19,6 +19,7 @@ import numpy as np
 from sinkmap import kernels
 from sinkmap.constants import CO2_PER_C, POOLS
 from sinkmap.errors import InputDataError, UnknownClassError
+from sinkmap.kernels.slices import flat_for_kernel
 from sinkmap.tables import PoolTable
 
 
@@ -89,16 +90,16 @@ def net_flux(stock_t1: np.ndarray, stock_t2: np.ndarray, t1: int, t2: int) -> np
     ``SINKMAP_KERNELS=numpy``, the two functions."""
     a, b = np.asarray(stock_t1), np.asarray(stock_t2)
     n = interval_years(t1, t2)
-    if (
-        isinstance(n, int | np.integer)
-        and 0 < n < 2**62
-        and (a.dtype == b.dtype == np.float32 and a.shape == b.shape and kernels.enabled())
-    ):
-        flat = kernels.net_flux(
-            np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), n, CO2_PER_C
-        )
-        return flat.reshape(a.shape)
+    kept = flat_for_kernel(a.shape, (a, b), "ss") if _kernel_span(n) else None
+    if kept is not None:
+        start, end = kept
+        return kernels.net_flux(start, end, n, CO2_PER_C).reshape(a.shape)
     return co2e_flux(stock_difference(a, b, t1, t2))
+
+
+def _kernel_span(years: Any) -> bool:
+    """Whether the kernels run and take a span of ``years``: a whole number, 1 … 2**62."""
+    return bool(isinstance(years, int | np.integer) and 0 < years < 2**62 and kernels.enabled())
 
 
 def co2e(stock_change: Any) -> Any:
@@ -133,22 +134,10 @@ def step_fluxes(gains: np.ndarray, losses: np.ndarray, years: int) -> np.ndarray
     kernel (:func:`sinkmap.kernels.step_fluxes`, the same operations: the same bits); anything
     else, or ``SINKMAP_KERNELS=numpy``, these expressions."""
     g_all, l_all = np.asarray(gains), np.asarray(losses)
-    if (
-        isinstance(years, int | np.integer)
-        and 0 < years < 2**62
-        and (
-            g_all.dtype == l_all.dtype == np.float64
-            and g_all.shape == l_all.shape
-            and kernels.enabled()
-        )
-    ):
-        flat = kernels.step_fluxes(
-            np.ascontiguousarray(g_all).reshape(-1),
-            np.ascontiguousarray(l_all).reshape(-1),
-            years,
-            CO2_PER_C,
-        )
-        return flat.reshape(3, *g_all.shape)
+    kept = flat_for_kernel(g_all.shape, (g_all, l_all), "ff") if _kernel_span(years) else None
+    if kept is not None:
+        g_flat, l_flat = kept
+        return kernels.step_fluxes(g_flat, l_flat, years, CO2_PER_C).reshape(3, *g_all.shape)
     g, loss = gains / years, losses / years
     return np.stack([co2e(g - loss), co2e(g), co2e(-loss)]).astype("float32")
 

@@ -46,16 +46,17 @@ at disturbances and conversions, so gains − losses is the stock change of the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
 from sinkmap import kernels
 from sinkmap.constants import CARBON_FRACTION, CARBON_FRACTION_LITTER
 from sinkmap.errors import InputDataError, UnknownClassError
+from sinkmap.kernels.slices import flat_for_kernel, reference_or_slices
 from sinkmap.legends import IPCC_CATEGORY_CODES
 from sinkmap.tables import PoolTable, StrataTable
 
@@ -316,50 +317,41 @@ def initial_state(
     Computed by the compiled kernel (:mod:`sinkmap.kernels`), one pass per pixel, equal bit for
     bit to :func:`initial_state_reference`, which gives the equations and runs instead where the
     kernel finds a pixel it does not handle: an error it then raises (a chunk of more than
-    :data:`SLICE` pixels is then started slice by slice, and the error is the first failing
+    :data:`~sinkmap.kernels.slices.SLICE` pixels is then started slice by slice, and the error is the first failing
     slice's), or an input whose result the kernel does not make (a negative code, which NumPy's
     indexing wraps; a position that is not a finite number).
     """
-    lc = np.asarray(lc)  # lists too, which in_slices would not cut
+    lc = np.asarray(lc)  # lists too, which the slices would not cut
     forest_type, planting_year, ecozone, position = (
         None if a is None else np.asarray(a)
         for a in (forest_type, planting_year, ecozone, position)
     )
-    retry = False
+    took = False
     # an integer transition period: the reference's layer then int64, as the kernel's
     if kernels.enabled() and isinstance(dyn.transition_years, int):
-        lc64 = lc.astype(np.int64)
-        shape = lc64.shape
-        zeros = np.zeros(shape, np.int64)
+        zeros = np.zeros(lc.shape, np.int64)
         arrays = (
-            lc64,
-            zeros if forest_type is None else np.asarray(forest_type).astype(np.int64),
+            lc.astype(np.int64),
+            zeros if forest_type is None else forest_type.astype(np.int64),
             # no planting year: 0, which the reference reads as none known
-            zeros if planting_year is None else np.asarray(planting_year).astype(np.int64),
-            _ecozones(ecozone, shape, dyn),
-            np.full(shape, 0.5) if position is None else np.asarray(position, "float64"),
+            zeros if planting_year is None else planting_year.astype(np.int64),
+            _ecozones(ecozone, lc.shape, dyn),
+            np.full(lc.shape, 0.5) if position is None else position.astype("float64"),
         )
-        kept = _flat_for_kernel(shape, arrays, "iiiif")
-        out = None
-        if kept is not None:
-            out = kernels.initial(
-                kept,
-                year,
-                dyn.kernel_tables,
-                dyn.advance_tables,
-                dyn.initial_tables,
-                lc64.size,
-            )
+        kept = flat_for_kernel(lc.shape, arrays, "iiiif")
+        tables = (dyn.kernel_tables, dyn.advance_tables, dyn.initial_tables)
+        out = None if kept is None else kernels.initial(kept, year, *tables, lc.size)
         if out is not None:
             new_int, soil = out
-            return State._make([*(a.reshape(shape) for a in new_int), soil.reshape(shape)])
-        # a chunk the kernel cannot take whole: the kernel again, slice by slice, so that the
-        # reference starts only the slices it must (an error, which it raises: the first
-        # slice's that has one); the whole chunk's copies freed first
-        retry = kept is not None and lc64.ndim == 1 and lc64.size > SLICE
-        del lc64, zeros, arrays, kept
-    return in_slices(
-        initial_state if retry else initial_state_reference,
+            return State._make([*(a.reshape(lc.shape) for a in new_int), soil.reshape(lc.shape)])
+        took = kept is not None
+        del zeros, arrays, kept  # the whole chunk's copies, before any retry by slices
+    # a chunk the kernel cannot take whole: an error the reference raises (the first failing
+    # slice's), or an input whose result only the reference makes
+    return reference_or_slices(
+        initial_state,
+        initial_state_reference,
+        took,
         lc,
         year,
         dyn,
@@ -469,7 +461,7 @@ def pool_parts(
     Computed by the compiled kernel (:mod:`sinkmap.kernels`), one pass per pixel, equal bit for
     bit to :func:`pool_parts_reference`, which gives the equations and runs instead where the
     kernel finds a pixel it does not handle (and then raises the error that names it)."""
-    retry = False
+    kept = None
     if kernels.enabled():
         lc64 = np.asarray(lc).astype(np.int64)
         arrays = (
@@ -482,28 +474,13 @@ def pool_parts(
             lc64,
             _ecozones(ecozone, lc64.shape, dyn),
         )
-        kept = _flat_for_kernel(lc64.shape, arrays, "iiiiifii")
+        kept = flat_for_kernel(lc64.shape, arrays, "iiiiifii")
         out = None if kept is None else kernels.pool_parts(kept, dyn.kernel_tables, lc64.size)
         if out is not None:
             return {k: out[i].reshape(lc64.shape) for i, k in enumerate(PARTS)}
-        retry = kept is not None and lc64.ndim == 1 and lc64.size > SLICE  # as in advance
-    return in_slices(pool_parts if retry else pool_parts_reference, state, lc, dyn, ecozone=ecozone)
-
-
-def _flat_for_kernel(
-    shape: tuple[int, ...], arrays: tuple[np.ndarray, ...], dtypes: str
-) -> tuple[np.ndarray, ...] | None:
-    """``arrays`` 1-D and contiguous for a kernel, each of ``shape`` and of its dtype in
-    ``dtypes`` (``i`` int64, ``f`` float64: a state's layers as the stages make them, the inputs
-    as the wrappers convert them); None where one is not (the reference then runs: its NumPy
-    rules for other dtypes and for broadcasting are its own)."""
-    flat = []
-    for a, kind in zip(arrays, dtypes, strict=True):
-        a = np.asarray(a)
-        if a.shape != shape or a.dtype != (np.int64 if kind == "i" else np.float64):
-            return None
-        flat.append(np.ascontiguousarray(a).reshape(-1))
-    return tuple(flat)
+    return reference_or_slices(
+        pool_parts, pool_parts_reference, kept is not None, state, lc, dyn, ecozone=ecozone
+    )
 
 
 def pool_parts_reference(
@@ -607,7 +584,7 @@ def advance(
     bit to :func:`advance_reference`, which gives the equations and runs instead where the kernel
     finds a pixel it does not handle (one that starts afresh, or an error it then raises).
     """
-    retry = False
+    kept = None
     if kernels.enabled():
         lc64 = np.asarray(lc).astype(np.int64)
         shape = lc64.shape
@@ -623,20 +600,19 @@ def advance(
             # given: NaN, equal to no year
             np.full(shape, np.nan) if loss_year is None else np.asarray(loss_year, "float64"),
         )
-        kept = _flat_for_kernel(shape, arrays, "iiiiiifiiiif")
-        out = None
-        if kept is not None:
-            out = kernels.advance(kept, year, dyn.kernel_tables, dyn.advance_tables, lc64.size)
+        kept = flat_for_kernel(shape, arrays, "iiiiiifiiiif")
+        tables = (dyn.kernel_tables, dyn.advance_tables)
+        out = None if kept is None else kernels.advance(kept, year, *tables, lc64.size)
         if out is not None:
             new_int, new_soil, gains, losses, reached = out
             new = State._make([*(a.reshape(shape) for a in new_int), new_soil.reshape(shape)])
             pools_after = {p: reached[i].reshape(shape) for i, p in enumerate(POOL_NAMES)}
             return new, Step(gains.reshape(shape), losses.reshape(shape), pools_after)
-        # a chunk the kernel cannot take whole: the kernel again, slice by slice, so that the
-        # reference steps only the slices it must (a pixel starting afresh, an error)
-        retry = kept is not None and lc64.ndim == 1 and lc64.size > SLICE
-    return in_slices(
-        advance if retry else advance_reference,
+    # a chunk the kernel cannot take whole: a pixel starting afresh, an error
+    return reference_or_slices(
+        advance,
+        advance_reference,
+        kept is not None,
         state,
         lc_before,
         lc,
@@ -772,69 +748,3 @@ def advance_span(
         losses = losses + step.losses
         reached = step.pools
     return state, Step(gains, losses, reached)
-
-
-#: Pixels per call of a NumPy reference (:func:`in_slices`).
-SLICE = 1 << 17
-
-
-def in_slices(fn: Callable[..., _T], first: Any, *args: Any, **kwargs: Any) -> _T:
-    """``fn(first, *args, **kwargs)`` for an elementwise function of 1-D arrays, called on slices
-    of :data:`SLICE` pixels of every array argument (states included) and the results joined: the
-    NumPy references' temporaries (a few dozen arrays) stay at a few MB each, whatever the chunk
-    size. The compiled kernels make none, and take a chunk whole."""
-    lead = first[0] if isinstance(first, State) else first
-    if np.ndim(lead) != 1 or len(lead) <= SLICE:  # a chunk of another shape: whole
-        return fn(first, *args, **kwargs)
-    n = len(lead)
-
-    def cut(v: Any, s: slice) -> Any:
-        if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == n:  # one value per pixel
-            return v[s]
-        if isinstance(v, State):
-            return State(*(a[s] for a in v))
-        return v
-
-    out: Any = None
-    for a in range(0, n, SLICE):
-        s = slice(a, a + SLICE)
-        part = fn(
-            cut(first, s),
-            *(cut(v, s) for v in args),
-            **{k: cut(v, s) for k, v in kwargs.items()},
-        )
-        if out is None:  # the whole result allocated once, each slice's written in place
-            out = _alloc(part, n)
-        _fill(out, part, s)
-    return cast(_T, out)
-
-
-def _alloc(part: Any, n: int) -> Any:
-    """Empty arrays of ``n`` elements shaped like the 1-D arrays of a kernel's result."""
-    if isinstance(part, np.ndarray):
-        return np.empty(n, part.dtype)
-    if isinstance(part, dict):
-        return {k: _alloc(v, n) for k, v in part.items()}
-    if hasattr(part, "_fields"):  # State, Step
-        return type(part)(*(_alloc(v, n) for v in part))
-    return tuple(_alloc(v, n) for v in part)
-
-
-def _fill(out: Any, part: Any, s: slice) -> None:
-    """Write one slice's result into the arrays :func:`_alloc` made (each a 1-D array of the
-    slice's length and of the first slice's dtype, as the kernels give: anything else is a bug,
-    not something to broadcast or cast)."""
-    if isinstance(out, np.ndarray):
-        n = len(range(*s.indices(out.shape[0])))
-        if not isinstance(part, np.ndarray) or part.shape != (n,) or part.dtype != out.dtype:
-            raise TypeError(
-                f"a sliced kernel returned {getattr(part, 'shape', type(part))} "
-                f"{getattr(part, 'dtype', '')} for a slice of {n} {out.dtype} pixels"
-            )
-        out[s] = part
-    elif isinstance(out, dict):
-        for k, v in out.items():
-            _fill(v, part[k], s)
-    else:
-        for v, p in zip(out, part, strict=True):
-            _fill(v, p, s)

@@ -274,10 +274,7 @@ class WeightedSums:
 
     @staticmethod
     def _flat(layer: npt.ArrayLike) -> np.ndarray:
-        values = np.asarray(layer)
-        if values.dtype not in (np.float32, np.float64):
-            values = values.astype("float64")
-        return np.ascontiguousarray(values).reshape(-1)
+        return np.ascontiguousarray(summed_values(layer)).reshape(-1)
 
     def __call__(self, layer: npt.ArrayLike) -> np.ndarray:
         values = self._flat(layer)

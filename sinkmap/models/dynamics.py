@@ -202,7 +202,8 @@ class DynamicsModel(CarbonModel):
         chunk: Mapping[str, np.ndarray],
     ) -> tuple[_Packed, dict[str, np.ndarray]]:
         """``fn`` (:func:`pools` or :func:`pool_parts`) of a state with the year's inputs, on the
-        pixels with data only (slice by slice); the packing to put the results back with."""
+        pixels with data only (the kernels take them whole, the references slice by slice); the
+        packing to put the results back with."""
         packed = _Packed(state.stratum > 0)
         return packed, self._on_packed(fn, packed.state_in(state), packed.chunk(chunk))
 
@@ -223,7 +224,7 @@ class DynamicsModel(CarbonModel):
         state: State,
         c: Mapping[str, np.ndarray],
     ) -> dict[str, np.ndarray]:
-        """``fn`` of a packed state with the year's packed inputs, slice by slice."""
+        """``fn`` of a packed state with the year's packed inputs."""
         return fn(
             state,
             c["land_cover"],

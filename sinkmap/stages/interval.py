@@ -53,6 +53,7 @@ from sinkmap.errors import InputDataError
 from sinkmap.files import sha256_file, write_csv
 from sinkmap.grid import Grid, Tile
 from sinkmap.io import LayerSpec, open_on_grid, shared, write_layers
+from sinkmap.kernels.slices import flat_for_kernel
 from sinkmap.legends import class_names, ipcc_categories
 from sinkmap.paths import GAIN_LOSS_PARTS, STOCK_LAYERS
 from sinkmap.provenance import read_sources, style_rasters
@@ -430,19 +431,21 @@ def _stock_change_sums(
     removals (≤ 0) parts of the stock-difference flux between them (:func:`_emissions`,
     :func:`_removals`; Mg C and Mg CO2e/yr).
 
-    Eight layers of one native dtype (float32 or float64) and size are one pass of a compiled
+    Eight layers of one native dtype (float32 or float64) and shape are one pass of a compiled
     kernel over the entries (:func:`sinkmap.kernels.change_sums`), with nothing made at the
     tile's size (but a contiguous copy of a layer that is not); anything else, and
     ``SINKMAP_KERNELS=numpy``, :func:`_stock_change_sums_reference`: the same bits, but for the
     sign or payload of a sum that is NaN (where two NaNs meet, which one an addition keeps is
     not fixed; the stage sums finite values only). The sums are (20, n) float64 at once: 160 MB
     at the largest key space counted densely (``zones._DENSE_BINS``)."""
-    flat = [np.ascontiguousarray(a).reshape(-1) for a in (*start, *end)]
-    one_kind = len({(a.dtype, a.size) for a in flat}) == 1
-    if kernels.enabled() and one_kind and flat[0].dtype in (np.float32, np.float64):
+    layers, shape = (*start, *end), np.shape(start[0])
+    flat = None
+    if kernels.enabled():  # eight layers of one shape, all float32 or all float64
+        flat = flat_for_kernel(shape, layers, "s" * 8) or flat_for_kernel(shape, layers, "f" * 8)
+    if flat is not None:
         factor = CO2_PER_C / years  # flux_between's factor
         sums = kernels.change_sums(
-            by_key.key, by_key.cell, by_key.weight, flat[:4], flat[4:], factor, by_key.n
+            by_key.key, by_key.cell, by_key.weight, [*flat[:4]], [*flat[4:]], factor, by_key.n
         )
         if sums is not None:
             return dict(zip(_CHANGE_SUMS, sums, strict=True))

@@ -31,6 +31,7 @@ from sinkmap.dynamics import (
     pool_parts,
 )
 from sinkmap.errors import InputDataError, UnknownClassError
+from sinkmap.kernels import slices
 from sinkmap.models import get_model
 from sinkmap.stages import interval, stocks
 
@@ -781,7 +782,7 @@ def test_a_chunk_the_kernel_cannot_step_whole_is_stepped_slice_by_slice(
         soil_start=np.where(stratum > 0, 50.0, np.nan),
     )
     lc = rng.choice([10, 20, 30, 40], n)
-    monkeypatch.setattr(dynamics, "SLICE", 1000)
+    monkeypatch.setattr(slices, "SLICE", 1000)
     calls = []
     reference = dynamics.advance_reference
 
@@ -805,7 +806,7 @@ def test_arguments_that_broadcast_and_empty_tallies_keep_the_references_rules(
     """A chunk larger than a slice with an argument that broadcasts (a 0-d loss year) steps as
     the reference steps it whole; a tally without entries gives float64 sums either way."""
     n = 3000
-    monkeypatch.setattr(dynamics, "SLICE", 1000)
+    monkeypatch.setattr(slices, "SLICE", 1000)
     state = initial_state(np.full(n, 40), 2019, dyn)
     lc = np.full(n, 40)
     for loss in (np.array(2020), np.array([0]), 2020):
