@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CORES ?= all
 
-.PHONY: help install run dryrun test test-fast check lint format bench schema clean clean-results browser qgis slurm
+.PHONY: help install bytecode run dryrun test test-fast check lint format bench schema clean clean-results browser qgis slurm
 
 help:
 	@echo "make run      set up .venv and run the demo workflow (results/)"
@@ -29,7 +29,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# sinkmap's bytecode written ahead: the editable install is imported from the source tree, and
+# where PYTHONDONTWRITEBYTECODE is set every process of a run (Snakemake, each job server, the
+# tests) compiled the package again (2 % of make test's CPU in a profile, bench/README.md).
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q sinkmap
+
+run: $(STAMP) bytecode
 	$(BIN)/snakemake --cores $(CORES)
 	@echo "Outputs in results/ (SYNTHETIC demo data unless you configured real datasets)."
 
@@ -41,7 +47,7 @@ dryrun: $(STAMP)
 # (tests/conftest.py). One worker more than cores: the workflow tests wait on subprocesses and on
 # SLURM's queue (2 cores: 8 min 19 s with 3 workers, bench/README.md "make test").
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
-test: $(STAMP) browser qgis slurm check
+test: $(STAMP) bytecode browser qgis slurm check
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)

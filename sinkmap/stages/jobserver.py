@@ -6,7 +6,8 @@ work: most of a small run's time (a one-year run of the tiny test AOI, 12 jobs: 
 about 9 s imports; bench/README.md, "Warm job starts"). So, for a local run, ``onstart`` starts one
 **job server** (:func:`start`, :func:`server_command`) in the run's process group.
 A workflow script's first statement, :func:`run_warm`, sends the job to it: the server imports
-the script's ``sinkmap`` modules once (the first job of each kind pays them, as before), then
+the modules the script imports at its top, its own and its Snakemake preamble's, and those the
+stages import on first use (:data:`_ALSO_WARM`), once (the first job of each kind pays them), then
 forks a child that runs the script (Snakemake's own copy, with its preamble) in the job's folder,
 environment and standard streams; the job's process waits for the child's exit status and exits
 with it. The child is the job in every way that matters: its output reaches the job's stdout and
@@ -243,8 +244,19 @@ def _forward_signals(child: int) -> None:
 # -- the server --------------------------------------------------------------------------------
 
 
-def _sinkmap_imports(script: str) -> list[str]:
-    """The ``sinkmap`` modules a script imports at its top level."""
+#: The top-level packages whose imports a script makes at its top are made once by the server:
+#: the workflow's own, and Snakemake's, whose preamble (the first line of Snakemake's copy of the
+#: script) unpickles the job's ``snakemake`` object and imports its logger.
+_WARM_PACKAGES = ("sinkmap", "snakemake")
+#: Imported by the server too: what the stages import at their first call rather than at their
+#: top (``sinkmap.aoi.read_aoi``, the zones, the GeoPackage and STAC writers: geopandas and
+#: pyogrio), which every job reading the AOI or writing a vector layer would import again.
+_ALSO_WARM = ("geopandas", "pyogrio")
+
+
+def _warm_imports(script: str) -> list[str]:
+    """The modules of :data:`_WARM_PACKAGES` a script imports at its top level (its preamble
+    included), then :data:`_ALSO_WARM`."""
     try:
         tree = ast.parse(Path(script).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
@@ -255,7 +267,7 @@ def _sinkmap_imports(script: str) -> list[str]:
             names.append(node.module)
         elif isinstance(node, ast.Import):
             names += [a.name for a in node.names]
-    return [n for n in names if n == "sinkmap" or n.startswith("sinkmap.")]
+    return [n for n in names if n.split(".")[0] in _WARM_PACKAGES] + list(_ALSO_WARM)
 
 
 class Server:
@@ -382,7 +394,7 @@ class Server:
             pass  # the job is gone: _job_side kills the child
 
     def _warm_up(self, script: str) -> None:
-        for name in _sinkmap_imports(script):
+        for name in _warm_imports(script):
             if name in self.imported:
                 continue
             self.imported.add(name)

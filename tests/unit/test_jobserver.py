@@ -130,6 +130,25 @@ def test_what_the_servers_imports_set_in_the_environment_the_job_gets_unless_it_
         assert _forked_prints(tmp_path, body, server[0], **env) == expected
 
 
+def test_the_server_imports_what_the_preamble_and_the_stages_first_calls_import(
+    server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """Snakemake's modules the script imports at its top (its preamble's logger) and the libraries
+    the stages import at their first call (geopandas, pyogrio) are already imported when the job
+    starts: the server imported them once, not each job."""
+    warm = ("snakemake.logging", "geopandas", "pyogrio")
+    body = (
+        f"print(os.getpid(), all(m in sys.modules for m in {warm!r}))\n"
+        "from snakemake.logging import logger\n"
+    )
+    assert _forked_prints(tmp_path, body, server[0]) == "True"
+    # in its own process (no server) the job imports them itself
+    alone = _job(tmp_path, body, "0")
+    out, err = alone.communicate()
+    assert alone.returncode == 0, err
+    assert out.split()[1] == "False"
+
+
 def test_the_job_gets_its_own_blas_threads(
     server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
