@@ -93,10 +93,25 @@ class State(NamedTuple):
 
     def stack(self, out: np.ndarray | None = None) -> np.ndarray:
         """float32 (7, …) of the layers with each layer's nodata outside the data (exact: every
-        integer layer holds values below 2**24), into ``out`` if given."""
-        outside = ~(self.stratum > 0)
+        integer layer holds values below 2**24), into ``out`` if given.
+
+        One pass of a compiled kernel (:func:`sinkmap.kernels.state_stack`) for a state as the
+        kernels and :meth:`from_arrays` make it (int64 layers, float64 soil start) into a
+        contiguous ``out``: the bits of :meth:`stack_reference`, which runs otherwise."""
+        shape = np.shape(self.stratum)
         if out is None:
-            out = np.empty((len(STATE_LAYERS), *np.shape(self.stratum)), np.float32)
+            out = np.empty((len(STATE_LAYERS), *shape), np.float32)
+        if kernels.enabled() and out.shape == (len(STATE_LAYERS), *shape):
+            flat = flat_for_kernel(shape, tuple(self), "iiiiiif")
+            if flat is not None and out.dtype == np.float32 and out.flags.c_contiguous:
+                kernels.state_stack(flat, _NODATA32, out.reshape(len(STATE_LAYERS), -1))
+                return out
+        return self.stack_reference(out)
+
+    def stack_reference(self, out: np.ndarray) -> np.ndarray:
+        """:meth:`stack` as NumPy casts: each layer copied into its row of ``out`` (an unsafe
+        cast), then its nodata where the stratum is not above 0."""
+        outside = ~(self.stratum > 0)
         for i, ((_dtype, nodata), arr) in enumerate(zip(STATE_LAYERS.values(), self, strict=True)):
             np.copyto(out[i], arr, casting="unsafe")
             np.copyto(out[i], nodata, casting="unsafe", where=outside)
@@ -104,7 +119,27 @@ class State(NamedTuple):
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> State:
-        """A state from its layers as read (``{name: array}``, nodata outside the data)."""
+        """A state from its layers as read (``{name: array}``, nodata outside the data).
+
+        One pass of a compiled kernel (:func:`sinkmap.kernels.state_from_layers`) for layers of
+        the dtypes they are written in (:data:`STATE_LAYERS`) and of one shape: the bits of
+        :meth:`from_arrays_reference`, which runs otherwise."""
+        layers = [np.asarray(arrays[name]) for name in STATE_LAYERS]
+        shape = layers[0].shape
+        if (
+            kernels.enabled()
+            and all(a.shape == shape for a in layers)
+            and all(a.dtype == dtype for a, dtype in zip(layers, _FILE_DTYPES, strict=True))
+        ):
+            flat = tuple(np.ascontiguousarray(a).reshape(-1) for a in layers)
+            ints, soil = kernels.state_from_layers(flat, layers[0].size)
+            return cls._make([*(a.reshape(shape) for a in ints), soil.reshape(shape)])
+        return cls.from_arrays_reference(arrays)
+
+    @classmethod
+    def from_arrays_reference(cls, arrays: Mapping[str, np.ndarray]) -> State:
+        """:meth:`from_arrays` as NumPy expressions: the integer layers as int64 and the soil
+        start as float64, 0 and NaN where the stratum is not above 0."""
         stratum = np.asarray(arrays["stratum"]).astype(np.int64)
         valid = stratum > 0
         parts = []
@@ -115,6 +150,12 @@ class State(NamedTuple):
             else:
                 parts.append(np.where(valid, a.astype(np.int64), 0))
         return cls(*parts)
+
+
+#: The dtypes the state's layers are written in (:data:`STATE_LAYERS`), and their nodata as the
+#: float32 :meth:`State.stack` writes.
+_FILE_DTYPES = tuple(np.dtype(dtype) for dtype, _nodata in STATE_LAYERS.values())
+_NODATA32 = np.array([nodata for _dtype, nodata in STATE_LAYERS.values()], np.float32)
 
 
 class Step(NamedTuple):

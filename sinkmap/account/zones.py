@@ -223,7 +223,37 @@ class Membership:
 def membership(
     valid: np.ndarray, area_ha: npt.ArrayLike, coverage: ZoneCoverage | None = None
 ) -> Membership:
-    """The :class:`Membership` of a tile's ``valid`` cells: the AOI, plus each covered zone."""
+    """The :class:`Membership` of a tile's ``valid`` cells: the AOI, plus each covered zone.
+
+    The AOI's entries (the valid cells in order and their areas) are one pass of a compiled
+    kernel (:func:`sinkmap.kernels.valid_cells`) where ``area_ha`` has a value per cell, written
+    straight into the entries' arrays: the same arrays as :func:`membership_reference`."""
+    ok = np.asarray(valid, bool).ravel()
+    a = np.asarray(area_ha, "float64").ravel()
+    if not kernels.enabled() or a.size != ok.size:
+        return membership_reference(valid, area_ha, coverage)
+    n = int(np.count_nonzero(ok))
+    c = keep = None
+    total = n
+    if coverage is not None and coverage.cell.size:
+        keep = ok[coverage.cell]
+        c = coverage.cell[keep]
+        total += c.size
+    zone = np.zeros(total, np.int64)
+    cell, weight = np.empty(total, np.int64), np.empty(total)
+    kernels.valid_cells(ok, np.ascontiguousarray(a), cell[:n], weight[:n])
+    if coverage is not None and c is not None and keep is not None:
+        zone[n:] = coverage.zone[keep] + 1
+        cell[n:] = c
+        weight[n:] = a[c] * coverage.fraction[keep]
+    return Membership(zone, cell, weight)
+
+
+def membership_reference(
+    valid: np.ndarray, area_ha: npt.ArrayLike, coverage: ZoneCoverage | None = None
+) -> Membership:
+    """:func:`membership` as NumPy expressions: the valid cells (``np.flatnonzero``) in zone 0
+    with their areas, then each zone's covered valid cells with area × covered fraction."""
     ok = np.asarray(valid, bool).ravel()
     a = np.asarray(area_ha, "float64").ravel()
     cells = np.flatnonzero(ok)

@@ -6,7 +6,9 @@ one of them (bench/README.md, "Where the cores go"). The hottest parts run here 
 (:func:`sinkmap.dynamics.initial_state`, :func:`sinkmap.stages.stocks.window_uniform`), a year's
 step of the carbon state (:func:`sinkmap.dynamics.advance`), the carbon parts of a state
 (:func:`sinkmap.dynamics.pool_parts`), the tallies' keys and weighted sums
-(:func:`sinkmap.account.zones.group_sums`, :func:`~sinkmap.account.zones.weighted_sums`), and the
+(:func:`sinkmap.account.zones.group_sums`, :func:`~sinkmap.account.zones.weighted_sums`) and their
+entries (:func:`~sinkmap.account.zones.membership`), the state as read and as written
+(:meth:`sinkmap.dynamics.State.from_arrays`, :meth:`~sinkmap.dynamics.State.stack`), and the
 gain-loss and flux layers (:func:`sinkmap.carbon.step_fluxes`, :func:`sinkmap.carbon.net_flux`)
 and the interval's stock-difference sums (``sinkmap.stages.interval._stock_change_sums``). Each
 makes the same operations in the same order as the NumPy code, one pixel at a time: the results
@@ -17,7 +19,9 @@ every branch).
 The NumPy code stays as the readable reference, next to the function it implements
 (:func:`~sinkmap.dynamics.initial_state_reference`, :func:`~sinkmap.dynamics.advance_reference`,
 :func:`~sinkmap.dynamics.pool_parts_reference`, ``np.bincount``, ``_combined_keys_reference``,
-``_stock_change_sums_reference``, ``co2e_flux(stock_difference(...))``, the expressions of
+``_stock_change_sums_reference``, :func:`~sinkmap.account.zones.membership_reference`,
+``State.from_arrays_reference``, ``State.stack_reference``,
+``co2e_flux(stock_difference(...))``, the expressions of
 ``step_fluxes``, ``pixel_uniform``). It also serves every case a kernel reports as not
 its own (a code outside its lookup tables, a stratum without a table row, a class without pool
 values or land category, a pixel whose state starts afresh): the reference then runs and raises
@@ -220,6 +224,29 @@ def initial(
     return out_int, out_soil
 
 
+def state_from_layers(layers: tuple[np.ndarray, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A state's seven layers as read (1-D: six of integer codes, then the float soil start) as
+    the state's integer layers (6, n) int64 and soil start float64, 0 and NaN outside the data."""
+    ints, soil = np.empty((6, n), np.int64), np.empty(n)
+    _impl().state_from_layers(*layers, ints, soil)
+    return ints, soil
+
+
+def state_stack(layers: tuple[np.ndarray, ...], nodata: np.ndarray, out: np.ndarray) -> None:
+    """A state's seven layers (1-D: six int64, then the float64 soil start) as float32 rows of
+    ``out`` (7, n), each layer's ``nodata`` (float32, 7) outside the data."""
+    _impl().state_stack(*layers, nodata, out)
+
+
+def valid_cells(valid: np.ndarray, area: np.ndarray, cell: np.ndarray, weight: np.ndarray) -> None:
+    """The valid cells of a tile (``valid`` bool, 1-D) in order into ``cell`` (int64) and their
+    ``area`` (float64, 1-D, the same size) into ``weight``: ``np.flatnonzero(valid)`` and
+    ``area`` at it; ``cell`` and ``weight`` sized to the count of valid cells."""
+    k = _impl()
+    if k.valid_cells(valid, area, cell, weight) != k.OK:
+        raise ValueError(f"valid_cells: the tile does not have {cell.size} valid cells")
+
+
 #: The dtypes of the layers the stages give the kernels (codes; values).
 _CODE_DTYPES = ("uint8", "uint16", "int64", "float32")
 _VALUE_DTYPES = ("float32", "float64")
@@ -269,3 +296,8 @@ def warm() -> None:
     initial((ints, ints, ints, ints, floats), 0, tables, advance_tables, (ints, ints), 1)
     state = (ints,) * 6 + (floats,)
     advance((*state, ints, ints, ints, ints, floats), 0, tables, advance_tables, 1)
+    # the state's layers as the stages read them (STATE_LAYERS' file dtypes) and as they make them
+    u1, u2 = np.zeros(1, np.uint8), np.zeros(1, np.uint16)
+    state_from_layers((u1, u1, u2, u1, u1, u2, np.zeros(1, np.float32)), 1)
+    state_stack(state, np.zeros(7, np.float32), np.zeros((7, 1), np.float32))
+    valid_cells(np.zeros(1, np.bool_), floats, np.zeros(0, np.int64), np.zeros(0))

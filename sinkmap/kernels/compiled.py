@@ -546,3 +546,58 @@ def advance(
         gains[i] = g
         losses[i] = loss
     return OK
+
+
+@_jit
+def state_from_layers(category, stratum, age, since, previous, loss_year, soil, ints, soil_out):
+    """``State.from_arrays``: the state's integer layers as int64 (``ints`` (6, n), in the
+    state's order) and its soil start as float64, each 0 (NaN for the soil) where the stratum is
+    not above 0 (nodata outside the data)."""
+    for i in range(stratum.size):
+        if np.int64(stratum[i]) > 0:
+            ints[0, i] = np.int64(category[i])
+            ints[1, i] = np.int64(stratum[i])
+            ints[2, i] = np.int64(age[i])
+            ints[3, i] = np.int64(since[i])
+            ints[4, i] = np.int64(previous[i])
+            ints[5, i] = np.int64(loss_year[i])
+            soil_out[i] = np.float64(soil[i])
+        else:
+            for k in range(6):
+                ints[k, i] = 0
+            soil_out[i] = np.nan
+    return OK
+
+
+@_jit
+def state_stack(category, stratum, age, since, previous, loss_year, soil, nodata, out):
+    """``State.stack``: the state's seven layers as float32 rows of ``out`` (7, n), each layer's
+    ``nodata`` where the stratum is not above 0."""
+    for i in range(stratum.size):
+        if stratum[i] > 0:
+            out[0, i] = np.float32(category[i])
+            out[1, i] = np.float32(stratum[i])
+            out[2, i] = np.float32(age[i])
+            out[3, i] = np.float32(since[i])
+            out[4, i] = np.float32(previous[i])
+            out[5, i] = np.float32(loss_year[i])
+            out[6, i] = np.float32(soil[i])
+        else:
+            for k in range(7):
+                out[k, i] = nodata[k]
+    return OK
+
+
+@_jit
+def valid_cells(valid, area, cell, weight):
+    """The tile's valid cells in order (``cell``) and their areas (``weight``): ``np.flatnonzero``
+    and the gather of ``area`` at it, in one pass (``cell`` and ``weight`` sized to the count)."""
+    k = 0
+    for j in range(valid.size):
+        if valid[j]:
+            if k >= cell.size:
+                return OUTSIDE
+            cell[k] = j
+            weight[k] = area[j]
+            k += 1
+    return OK if k == cell.size else OUTSIDE

@@ -67,6 +67,9 @@ def _compiled(monkeypatch: pytest.MonkeyPatch, fn, *args, **kwargs):  # type: ig
         m.setattr(carbon, "co2e", _no_reference)
         m.setattr(stocks, "pixel_uniform", _no_reference)
         m.setattr(interval, "_stock_change_sums_reference", _no_reference)
+        m.setattr(State, "from_arrays_reference", _no_reference)
+        m.setattr(State, "stack_reference", _no_reference)
+        m.setattr(zones, "membership_reference", _no_reference)
         return fn(*args, **kwargs)
 
 
@@ -108,6 +111,9 @@ def test_kernels_run_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
         compiled.net_flux,
         compiled.step_fluxes,
         compiled.window_uniform,
+        compiled.state_from_layers,
+        compiled.state_stack,
+        compiled.valid_cells,
     ):
         assert fn.targetoptions["nogil"]
 
@@ -820,3 +826,120 @@ def test_arguments_that_broadcast_and_empty_tallies_keep_the_references_rules(
     reference = _numpy_only(monkeypatch, group_sums, empty, keys, values)
     assert compiled.equals(reference)
     assert compiled["area_ha"].dtype == compiled["v"].dtype == np.float64
+
+
+def _state_layers(rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """A state's seven layers as written (:data:`sinkmap.dynamics.STATE_LAYERS`' dtypes): codes
+    of every value of their dtype, a stratum of 0 (outside the data) in about a third of the
+    pixels, and soil starts of any float32 bits (NaNs of both signs, infinities, signed zeros,
+    subnormals)."""
+    layers = {
+        name: rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+        for name, (dtype, _nodata) in dynamics.STATE_LAYERS.items()
+        if dtype != "float32"
+    }
+    layers["stratum"][rng.random(shape) < 0.35] = 0
+    bits = rng.integers(0, 2**32, shape, dtype=np.uint64).astype(np.uint32)
+    soil = bits.view(np.float32)
+    soil.ravel()[:8] = [np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45, 3.5]
+    layers["soil_start"] = soil
+    return layers
+
+
+def test_a_state_read_and_stacked_equals_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state as the stages read it (``State.from_arrays``) and write it (``State.stack``):
+    the references' bits, and by hand: outside the data (stratum 0) the state is 0 with a NaN
+    soil start, and its stack each layer's nodata."""
+    rng = np.random.default_rng(31)
+    layers = _state_layers(rng, (300, 211))
+    got = _compiled(monkeypatch, State.from_arrays, layers)
+    with np.errstate(invalid="ignore"):  # signalling NaNs made float64 (quiet), as in the kernel
+        _same_state(got, _numpy_only(monkeypatch, State.from_arrays, layers))
+        _same_state(got, State.from_arrays_reference(layers))
+    assert [a.dtype for a in got] == [np.dtype(np.int64)] * 6 + [np.dtype(np.float64)]
+    stacked = _compiled(monkeypatch, got.stack)
+    _bits(stacked, got.stack_reference(np.empty_like(stacked)), "stack")
+    # into a slice of a larger stack, as the stocks stage writes it
+    out = np.full((10, 300, 211), 7.0, np.float32)
+    _compiled(monkeypatch, got.stack, out=out[2:9])
+    _bits(out[2:9], stacked, "stack into out")
+    assert (out[:2] == 7.0).all() and (out[9:] == 7.0).all()
+
+    one = {name: np.array([layers[name].ravel()[0]] * 2) for name in layers}
+    one["stratum"] = np.array([0, 4], np.uint8)
+    one["category"] = np.array([9, 3], np.uint8)
+    one["age"] = np.array([40_000, 12], np.uint16)
+    one["soil_start"] = np.array([5.0, 61.25], np.float32)
+    state = _compiled(monkeypatch, State.from_arrays, one)
+    assert (state.stratum.tolist(), state.category.tolist(), state.age.tolist()) == (
+        [0, 4],
+        [0, 3],
+        [0, 12],
+    )
+    assert np.isnan(state.soil_start[0]) and state.soil_start[1] == 61.25
+    stack = _compiled(monkeypatch, state.stack)
+    assert stack[:6, 0].tolist() == [0, 0, 65535, 255, 255, 65535] and np.isnan(stack[6, 0])
+    assert stack[[0, 1, 2, 6], 1].tolist() == [3, 4, 12, 61.25]
+
+
+def test_a_state_of_other_dtypes_or_values_is_read_and_stacked_by_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Layers of other dtypes than the files' (float32 codes, as an in-memory chunk may hold),
+    or a state whose values float32 rounds (integers past 2**24, float64 soil starts): the
+    kernels' dispatchers give the references' bits; a stack into float64 or non-contiguous
+    arrays is the reference's."""
+    rng = np.random.default_rng(37)
+    layers = {k: v.astype(np.float32) for k, v in _state_layers(rng, (40, 30)).items()}
+    with np.errstate(invalid="ignore"):  # NaN codes made int64, as NumPy casts them
+        layers["soil_start"] = layers["soil_start"].astype(np.float64)
+        _same_state(State.from_arrays(layers), State.from_arrays_reference(layers))
+    n = 1000
+    big = rng.integers(-(2**62), 2**62, n)
+    big[:4] = [2**24 + 1, 2**24 + 3, -(2**53) - 1, 2**63 - 1]
+    state = State(
+        category=big,
+        stratum=np.where(rng.random(n) < 0.3, 0, rng.integers(1, 2**40, n)),
+        age=big[::-1].copy(),
+        years_since_conversion=big // 3,
+        previous_category=big // 7,
+        last_loss_year=-big,
+        soil_start=rng.standard_normal(n) * 1e30,
+    )
+    state.soil_start[:3] = [np.nan, -np.nan, 1e300]
+    got = _compiled(monkeypatch, state.stack)
+    with np.errstate(over="ignore"):  # 1e300 is an infinite float32, in both
+        _bits(got, state.stack_reference(np.empty((7, n), np.float32)), "rounded")
+    wide = np.empty((7, n))
+    _bits(state.stack(out=wide), state.stack_reference(np.empty((7, n))), "float64 out")
+    strided = np.empty((7, 2 * n), np.float32)[:, ::2]
+    with np.errstate(over="ignore"):
+        _bits(state.stack(out=strided), got, "strided out")
+
+
+def test_membership_equals_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tile's entries (``membership``): the AOI's valid cells and areas, then the zones'
+    covered cells, the reference's arrays bit for bit, with and without zones, with no or every
+    cell valid; by hand on three cells."""
+    rng = np.random.default_rng(41)
+    shape = (120, 97)
+    area = rng.uniform(0.009, 0.011, shape)
+    m = 900
+    coverage = zones.ZoneCoverage(
+        rng.integers(0, 3, m), rng.integers(0, area.size, m), rng.uniform(0.01, 1.0, m)
+    )
+    for valid in (rng.random(shape) < 0.6, np.zeros(shape, bool), np.ones(shape, bool)):
+        for cover in (None, coverage):
+            got = _compiled(monkeypatch, zones.membership, valid, area, cover)
+            want = zones.membership_reference(valid, area, cover)
+            for field in ("zone", "cell", "weight"):
+                _bits(getattr(got, field), getattr(want, field), field)
+    hand = _compiled(
+        monkeypatch,
+        zones.membership,
+        np.array([True, False, True]),
+        np.array([0.5, 0.25, 0.125]),
+        zones.ZoneCoverage(np.array([1, 0]), np.array([1, 2]), np.array([1.0, 0.5])),
+    )
+    assert hand.zone.tolist() == [0, 0, 1] and hand.cell.tolist() == [0, 2, 2]
+    assert hand.weight.tolist() == [0.5, 0.125, 0.0625]
