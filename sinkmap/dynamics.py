@@ -101,9 +101,18 @@ class State(NamedTuple):
         shape = np.shape(self.stratum)
         if out is None:
             out = np.empty((len(STATE_LAYERS), *shape), np.float32)
-        if kernels.enabled() and out.shape == (len(STATE_LAYERS), *shape):
+        if (
+            kernels.enabled()
+            and len(shape) > 0  # a 0-d state: the reference's error
+            and isinstance(out, np.ndarray)
+            and out.shape == (len(STATE_LAYERS), *shape)
+            and out.dtype == np.float32
+            and out.flags.c_contiguous
+            and out.flags.writeable
+        ):
             flat = flat_for_kernel(shape, tuple(self), "iiiiiif")
-            if flat is not None and out.dtype == np.float32 and out.flags.c_contiguous:
+            # an out that overlaps the layers: the reference's row-by-row copies
+            if flat is not None and not any(np.may_share_memory(out, a) for a in flat):
                 kernels.state_stack(flat, _NODATA32, out.reshape(len(STATE_LAYERS), -1))
                 return out
         return self.stack_reference(out)

@@ -228,10 +228,14 @@ def membership(
     The AOI's entries (the valid cells in order and their areas) are one pass of a compiled
     kernel (:func:`sinkmap.kernels.valid_cells`) where ``area_ha`` has a value per cell, written
     straight into the entries' arrays: the same arrays as :func:`membership_reference`."""
+    if (
+        not kernels.enabled()
+        or np.size(area_ha) != np.size(valid)
+        or not (coverage is None or _kernel_coverage(coverage))
+    ):
+        return membership_reference(valid, area_ha, coverage)
     ok = np.asarray(valid, bool).ravel()
     a = np.asarray(area_ha, "float64").ravel()
-    if not kernels.enabled() or a.size != ok.size:
-        return membership_reference(valid, area_ha, coverage)
     n = int(np.count_nonzero(ok))
     c = keep = None
     total = n
@@ -247,6 +251,17 @@ def membership(
         cell[n:] = c
         weight[n:] = a[c] * coverage.fraction[keep]
     return Membership(zone, cell, weight)
+
+
+def _kernel_coverage(coverage: ZoneCoverage) -> bool:
+    """A coverage as :func:`zone_coverage` makes it (1-D int64 zones and cells, float64
+    fractions): its entries then have the dtypes the reference's concatenation gives them."""
+    arrays = (coverage.zone, coverage.cell, coverage.fraction)
+    kinds = (np.int64, np.int64, np.float64)
+    return all(
+        isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype == k
+        for a, k in zip(arrays, kinds, strict=True)
+    )
 
 
 def membership_reference(

@@ -29,6 +29,10 @@ its error, which names the fix; so does an input of a dtype or shape the wrapper
 to a kernel. ``SINKMAP_KERNELS=numpy`` runs the references everywhere (to compare; without Numba,
 or where the kernels' module cannot be imported, that is what happens, with a warning).
 
+The kernels make NumPy's values, not its floating-point warnings: a cast that overflows or
+quiets a signalling NaN warns in the reference (and raises under ``np.errstate(all="raise")``)
+and not in the kernel, which gives the same bits.
+
 The kernels release the GIL (Dask's threads run them side by side) and are cached on disk by
 Numba (``__pycache__`` beside :mod:`~sinkmap.kernels.compiled`, else ``NUMBA_CACHE_DIR`` or the
 user's cache): the first run on a machine compiles them (seconds), later processes load them

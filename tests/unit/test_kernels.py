@@ -864,6 +864,17 @@ def test_a_state_read_and_stacked_equals_the_reference(monkeypatch: pytest.Monke
     _compiled(monkeypatch, got.stack, out=out[2:9])
     _bits(out[2:9], stacked, "stack into out")
     assert (out[:2] == 7.0).all() and (out[9:] == 7.0).all()
+    # into a strided out (the reference writes it), or an out that holds the layers' memory
+    for other in (
+        np.full((7, 300, 422), 7.0, np.float32)[:, :, ::2],
+        np.full((211, 300, 7), 7.0, np.float32).T,  # Fortran order
+    ):
+        assert got.stack(out=other) is other
+        _bits(np.ascontiguousarray(other), stacked, "strided out")
+    # big-endian layers: the reference reads them
+    swapped = {k: v.astype(v.dtype.newbyteorder()) for k, v in layers.items()}
+    with np.errstate(invalid="ignore"):
+        _same_state(State.from_arrays(swapped), got)
 
     one = {name: np.array([layers[name].ravel()[0]] * 2) for name in layers}
     one["stratum"] = np.array([0, 4], np.uint8)
@@ -896,18 +907,24 @@ def test_a_state_of_other_dtypes_or_values_is_read_and_stacked_by_the_reference(
         _same_state(State.from_arrays(layers), State.from_arrays_reference(layers))
     n = 1000
     big = rng.integers(-(2**62), 2**62, n)
-    big[:4] = [2**24 + 1, 2**24 + 3, -(2**53) - 1, 2**63 - 1]
+    # float32 of int64 rounds once (2**53 + 2**29 + 1 is 2**53 + 2**30, not 2**53 as through
+    # float64)
+    big[:5] = [2**24 + 1, 2**24 + 3, -(2**53) - 1, 2**63 - 1, 2**53 + 2**29 + 1]
+    stratum = np.where(rng.random(n) < 0.3, 0, rng.integers(1, 2**40, n))
+    stratum[:6] = 1
     state = State(
         category=big,
-        stratum=np.where(rng.random(n) < 0.3, 0, rng.integers(1, 2**40, n)),
+        stratum=stratum,
         age=big[::-1].copy(),
         years_since_conversion=big // 3,
         previous_category=big // 7,
         last_loss_year=-big,
         soil_start=rng.standard_normal(n) * 1e30,
     )
-    state.soil_start[:3] = [np.nan, -np.nan, 1e300]
+    state.soil_start[:6] = [np.nan, -np.nan, 1e300, -0.0, 0.0, -1e300]
     got = _compiled(monkeypatch, state.stack)
+    assert got[0, 4] == np.float32(2**53 + 2**30)
+    assert np.signbit(got[6, 3]) and not np.signbit(got[6, 4])
     with np.errstate(over="ignore"):  # 1e300 is an infinite float32, in both
         _bits(got, state.stack_reference(np.empty((7, n), np.float32)), "rounded")
     wide = np.empty((7, n))
@@ -915,6 +932,26 @@ def test_a_state_of_other_dtypes_or_values_is_read_and_stacked_by_the_reference(
     strided = np.empty((7, 2 * n), np.float32)[:, ::2]
     with np.errstate(over="ignore"):
         _bits(state.stack(out=strided), got, "strided out")
+    # a 0-d state, a read-only out, an out that holds the layers: the reference's results
+    point = State(*[np.array(5)] * 6, np.array(1.5))
+    with pytest.raises(TypeError):
+        point.stack()
+    frozen = np.empty((7, n), np.float32)
+    frozen.setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        state.stack(out=frozen)
+
+    def in_one_buffer() -> tuple[np.ndarray, State]:
+        """Six int64 layers of 8 pixels in one buffer, and an out over its first bytes."""
+        buffer = np.arange(1, 6 * 8 + 1, dtype=np.int64)
+        layers = [buffer[8 * i : 8 * i + 8] for i in range(6)]
+        return buffer, State(*layers, np.linspace(0.0, 1.0, 8))
+
+    buffer, overlapping = in_one_buffer()
+    overlapping.stack(out=buffer.view(np.float32)[: 7 * 8].reshape(7, 8))
+    reference, same = in_one_buffer()
+    same.stack_reference(reference.view(np.float32)[: 7 * 8].reshape(7, 8))
+    _bits(buffer, reference, "out over the layers")
 
 
 def test_membership_equals_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -943,3 +980,14 @@ def test_membership_equals_the_reference(monkeypatch: pytest.MonkeyPatch) -> Non
     )
     assert hand.zone.tolist() == [0, 0, 1] and hand.cell.tolist() == [0, 2, 2]
     assert hand.weight.tolist() == [0.5, 0.125, 0.0625]
+    # an area that is not one per cell, or a coverage of other dtypes: the reference's rules
+    with pytest.raises(IndexError):
+        zones.membership(np.ones(4, bool), 0.5)
+    odd = zones.ZoneCoverage(
+        coverage.zone.astype(np.uint64), coverage.cell, coverage.fraction.astype(np.longdouble)
+    )
+    valid = rng.random(shape) < 0.6
+    got, want = zones.membership(valid, area, odd), zones.membership_reference(valid, area, odd)
+    _bits(got.cell, want.cell, "cell")
+    for a, b in ((got.zone, want.zone), (got.weight, want.weight)):  # float64, long double
+        assert a.dtype == b.dtype != np.int64 and np.array_equal(a, b)  # (padding bytes aside)
