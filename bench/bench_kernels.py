@@ -14,7 +14,11 @@
   both ends, four float32 pools at each, the gain-loss layers; 90 % of the cells valid, in the
   AOI only), whose stock-difference sums are one kernel's pass over the entries;
 - the interval's five flux layers of a tile (``sinkmap.carbon.net_flux`` of each pool and the
-  total).
+  total);
+- the stepped state as the stocks stage writes it (``State.stack``, float32) and as the next
+  year reads it back (``State.from_arrays`` of its layers in their file dtypes);
+- a tile's entries (``sinkmap.account.zones.membership``: its valid cells, 90 %, and their
+  areas).
 
 Each is timed with the kernels and with ``SINKMAP_KERNELS=numpy`` (the references), alternating,
 the minimum of five calls each after a warm-up; the results must be equal bit for bit.
@@ -152,6 +156,21 @@ def main() -> None:
     first = {"forest_type": ftype, "planting_year": planted, "ecozone": zone}
     _, step = advance(state, lc0, lc1, 2021, dyn, forest_type=ftype, ecozone=zone)
 
+    from sinkmap.account.zones import membership
+    from sinkmap.dynamics import STATE_LAYERS, State
+
+    stacked = stepped.stack()
+    as_read = {  # the layers in the dtypes they are written in
+        name: stacked[i].astype(dtype) for i, (name, (dtype, _)) in enumerate(STATE_LAYERS.items())
+    }
+    stack_out = np.empty_like(stacked)
+    valid = np.random.default_rng(5).random(square) < 0.9
+    area = grid.cell_area_ha(tile.window)
+
+    def entries() -> tuple[np.ndarray, ...]:
+        m = membership(valid, area)
+        return m.zone, m.cell, m.weight
+
     cases: dict[str, Callable[[], Any]] = {
         "the first year's state (initial_state)": lambda: initial_state(lc0, 2020, dyn, **first),
         "its positions (window_uniform)": lambda: window_uniform(2048, 4096, 0, SIDE),
@@ -165,6 +184,9 @@ def main() -> None:
         "one year's step (advance)": lambda: advance(
             state, lc0, lc1, 2021, dyn, forest_type=ftype, ecozone=zone
         ),
+        "the state written (State.stack)": lambda: stepped.stack(out=stack_out).copy(),
+        "the state read (State.from_arrays)": lambda: State.from_arrays(as_read),
+        "a tile's entries (membership)": entries,
     }
     print(f"{SIDE}² tile, min of {REPEAT} calls each, kernels and references alternating")
     for name, fn in cases.items():
