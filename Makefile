@@ -29,11 +29,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# sinkmap's bytecode written ahead: the editable install is imported from the source tree, and
-# where PYTHONDONTWRITEBYTECODE is set every process of a run (Snakemake, each job server, the
-# tests) compiled the package again (2 % of make test's CPU in a profile, bench/README.md).
+# sinkmap's bytecode and its kernels' machine code written ahead: the editable install is
+# imported from the source tree, and where PYTHONDONTWRITEBYTECODE is set every process of a run
+# (Snakemake, each job server, the tests) compiled the package again (2 % of make test's CPU in a
+# profile, bench/README.md); on a fresh checkout the first processes that load the Numba kernels
+# each compile them (6 s) until one has cached them. A read-only checkout works as before.
 bytecode: $(STAMP)
-	-@$(BIN)/python -m compileall -q sinkmap  # a read-only checkout: imported from source, as before
+	-@$(BIN)/python -m compileall -q sinkmap
+	-@$(BIN)/python -c "from sinkmap import kernels; kernels.warm()"
 
 run: $(STAMP) bytecode
 	$(BIN)/snakemake --cores $(CORES)
