@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CORES ?= all
 
-.PHONY: help install bytecode run dryrun test test-fast check lint format bench schema clean clean-results browser qgis slurm
+.PHONY: help install precompile run dryrun test test-fast check lint format bench schema clean clean-results browser qgis slurm
 
 help:
 	@echo "make run      set up .venv and run the demo workflow (results/)"
@@ -34,11 +34,11 @@ install: $(STAMP)
 # (Snakemake, each job server, the tests) compiled the package again (2 % of make test's CPU in a
 # profile, bench/README.md); on a fresh checkout the first processes that load the Numba kernels
 # each compile them (6 s) until one has cached them. A read-only checkout works as before.
-bytecode: $(STAMP)
+precompile: $(STAMP)
 	-@$(BIN)/python -m compileall -q sinkmap
 	-@$(BIN)/python -c "from sinkmap import kernels; kernels.warm()"
 
-run: $(STAMP) bytecode
+run: $(STAMP) precompile
 	$(BIN)/snakemake --cores $(CORES)
 	@echo "Outputs in results/ (SYNTHETIC demo data unless you configured real datasets)."
 
@@ -50,7 +50,7 @@ dryrun: $(STAMP)
 # (tests/conftest.py). One worker more than cores: the workflow tests wait on subprocesses and on
 # SLURM's queue (2 cores: 8 min 19 s with 3 workers, bench/README.md "make test").
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
-test: $(STAMP) bytecode browser qgis slurm check
+test: $(STAMP) precompile browser qgis slurm check
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)

@@ -49,18 +49,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 import numpy as np
 
 from sinkmap import kernels
 from sinkmap.constants import CARBON_FRACTION, CARBON_FRACTION_LITTER
 from sinkmap.errors import InputDataError, UnknownClassError
-from sinkmap.kernels.slices import flat_for_kernel, reference_or_slices
+from sinkmap.kernels.slices import flat_for_kernel, kernel_codes, reference_or_slices
 from sinkmap.legends import IPCC_CATEGORY_CODES
 from sinkmap.tables import PoolTable, StrataTable
-
-_T = TypeVar("_T")
 
 # Strata (legends.STRATUM): the forest types of the plantation role are codes 1-4.
 NATURAL, RUBBER, PALM, OTHER_PLANTATION, REGROWING, SHRUB, NONWOODY = 1, 2, 3, 4, 5, 6, 7
@@ -133,17 +131,18 @@ class State(NamedTuple):
         One pass of a compiled kernel (:func:`sinkmap.kernels.state_from_layers`) for layers of
         the dtypes they are written in (:data:`STATE_LAYERS`) and of one shape: the bits of
         :meth:`from_arrays_reference`, which runs otherwise."""
-        layers = [np.asarray(arrays[name]) for name in STATE_LAYERS]
-        shape = layers[0].shape
-        if (
-            kernels.enabled()
-            and all(a.shape == shape for a in layers)
-            and all(a.dtype == dtype for a, dtype in zip(layers, _FILE_DTYPES, strict=True))
-        ):
-            flat = tuple(np.ascontiguousarray(a).reshape(-1) for a in layers)
-            ints, soil = kernels.state_from_layers(flat, layers[0].size)
-            return cls._make([*(a.reshape(shape) for a in ints), soil.reshape(shape)])
+        if kernels.enabled():
+            layers = tuple(np.asarray(arrays[name]) for name in STATE_LAYERS)
+            shape = layers[0].shape
+            flat = flat_for_kernel(shape, layers, _FILE_CODES)
+            if flat is not None:
+                return cls._of_kernel(*kernels.state_from_layers(flat, layers[0].size), shape)
         return cls.from_arrays_reference(arrays)
+
+    @classmethod
+    def _of_kernel(cls, ints: np.ndarray, soil: np.ndarray, shape: tuple[int, ...]) -> State:
+        """A state of ``shape`` from a kernel's integer layers (6, n) and soil start (n)."""
+        return cls._make([*(a.reshape(shape) for a in ints), soil.reshape(shape)])
 
     @classmethod
     def from_arrays_reference(cls, arrays: Mapping[str, np.ndarray]) -> State:
@@ -161,9 +160,10 @@ class State(NamedTuple):
         return cls(*parts)
 
 
-#: The dtypes the state's layers are written in (:data:`STATE_LAYERS`), and their nodata as the
-#: float32 :meth:`State.stack` writes.
-_FILE_DTYPES = tuple(np.dtype(dtype) for dtype, _nodata in STATE_LAYERS.values())
+#: The dtypes the state's layers are written in (:data:`STATE_LAYERS`) as
+#: :func:`~sinkmap.kernels.slices.flat_for_kernel`'s codes, and their nodata as the float32
+#: :meth:`State.stack` writes.
+_FILE_CODES = kernel_codes(dtype for dtype, _nodata in STATE_LAYERS.values())
 _NODATA32 = np.array([nodata for _dtype, nodata in STATE_LAYERS.values()], np.float32)
 
 
@@ -371,7 +371,7 @@ def initial_state(
     slice's), or an input whose result the kernel does not make (a negative code, which NumPy's
     indexing wraps; a position that is not a finite number).
     """
-    lc = np.asarray(lc)  # lists too, which the slices would not cut
+    lc = np.asarray(lc)
     forest_type, planting_year, ecozone, position = (
         None if a is None else np.asarray(a)
         for a in (forest_type, planting_year, ecozone, position)
@@ -392,8 +392,7 @@ def initial_state(
         tables = (dyn.kernel_tables, dyn.advance_tables, dyn.initial_tables)
         out = None if kept is None else kernels.initial(kept, year, *tables, lc.size)
         if out is not None:
-            new_int, soil = out
-            return State._make([*(a.reshape(lc.shape) for a in new_int), soil.reshape(lc.shape)])
+            return State._of_kernel(*out, lc.shape)
         took = kept is not None
         del zeros, arrays, kept  # the whole chunk's copies, before any retry by slices
     # a chunk the kernel cannot take whole: an error the reference raises (the first failing
@@ -655,7 +654,7 @@ def advance(
         out = None if kept is None else kernels.advance(kept, year, *tables, lc64.size)
         if out is not None:
             new_int, new_soil, gains, losses, reached = out
-            new = State._make([*(a.reshape(shape) for a in new_int), new_soil.reshape(shape)])
+            new = State._of_kernel(new_int, new_soil, shape)
             pools_after = {p: reached[i].reshape(shape) for i, p in enumerate(POOL_NAMES)}
             return new, Step(gains.reshape(shape), losses.reshape(shape), pools_after)
     # a chunk the kernel cannot take whole: a pixel starting afresh, an error

@@ -237,20 +237,26 @@ def membership(
     ok = np.asarray(valid, bool).ravel()
     a = np.asarray(area_ha, "float64").ravel()
     n = int(np.count_nonzero(ok))
-    c = keep = None
-    total = n
-    if coverage is not None and coverage.cell.size:
-        keep = ok[coverage.cell]
-        c = coverage.cell[keep]
-        total += c.size
+    covered = _covered_entries(ok, a, coverage)
+    total = n + (0 if covered is None else covered[1].size)
     zone = np.zeros(total, np.int64)
     cell, weight = np.empty(total, np.int64), np.empty(total)
-    kernels.valid_cells(ok, np.ascontiguousarray(a), cell[:n], weight[:n])
-    if coverage is not None and c is not None and keep is not None:
-        zone[n:] = coverage.zone[keep] + 1
-        cell[n:] = c
-        weight[n:] = a[c] * coverage.fraction[keep]
+    kernels.valid_cells(ok, a, cell[:n], weight[:n])
+    if covered is not None:
+        zone[n:], cell[n:], weight[n:] = covered
     return Membership(zone, cell, weight)
+
+
+def _covered_entries(
+    ok: np.ndarray, area: np.ndarray, coverage: ZoneCoverage | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The zones' entries of a tile (1-D ``ok`` and ``area``): each zone's covered valid cells,
+    its index + 1 and area × covered fraction; None without a coverage."""
+    if coverage is None or not coverage.cell.size:
+        return None
+    keep = ok[coverage.cell]
+    cell = coverage.cell[keep]
+    return coverage.zone[keep] + 1, cell, area[cell] * coverage.fraction[keep]
 
 
 def _kernel_coverage(coverage: ZoneCoverage) -> bool:
@@ -272,14 +278,12 @@ def membership_reference(
     ok = np.asarray(valid, bool).ravel()
     a = np.asarray(area_ha, "float64").ravel()
     cells = np.flatnonzero(ok)
-    zone, cell, weight = [np.zeros(cells.size, np.int64)], [cells], [a[cells]]
-    if coverage is not None and coverage.cell.size:
-        keep = ok[coverage.cell]
-        c = coverage.cell[keep]
-        zone.append(coverage.zone[keep] + 1)
-        cell.append(c)
-        weight.append(a[c] * coverage.fraction[keep])
-    return Membership(np.concatenate(zone), np.concatenate(cell), np.concatenate(weight))
+    parts = [(np.zeros(cells.size, np.int64), cells, a[cells])]
+    covered = _covered_entries(ok, a, coverage)
+    if covered is not None:
+        parts.append(covered)
+    zone, cell, weight = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return Membership(zone, cell, weight)
 
 
 def summed_values(layer: npt.ArrayLike) -> np.ndarray:

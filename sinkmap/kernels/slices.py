@@ -23,7 +23,20 @@ _T = TypeVar("_T")
 #: Pixels per call of a NumPy reference (:func:`in_slices`).
 SLICE = 1 << 17
 #: The dtypes of :func:`flat_for_kernel`'s codes (native byte order).
-_KINDS = {"i": np.dtype(np.int64), "f": np.dtype(np.float64), "s": np.dtype(np.float32)}
+_KINDS = {
+    "i": np.dtype(np.int64),
+    "f": np.dtype(np.float64),
+    "s": np.dtype(np.float32),
+    "B": np.dtype(np.uint8),
+    "H": np.dtype(np.uint16),
+}
+
+
+def kernel_codes(dtypes: Any) -> str:
+    """:func:`flat_for_kernel`'s codes of ``dtypes`` (any NumPy dtype names or objects of
+    :data:`_KINDS`)."""
+    codes = {dtype: code for code, dtype in _KINDS.items()}
+    return "".join(codes[np.dtype(d)] for d in dtypes)
 
 
 def flat_for_kernel(
@@ -31,8 +44,8 @@ def flat_for_kernel(
 ) -> tuple[np.ndarray, ...] | None:
     """``arrays`` 1-D and contiguous for a kernel, each of ``shape`` and of its dtype in
     ``dtypes`` (``i`` int64, ``f`` float64, ``s`` float32: a state's layers as the stages make
-    them, the inputs as the wrappers convert them, the stock layers as read); None where one is
-    not (the reference then runs: its NumPy rules for other dtypes and for broadcasting are its
+    them, the inputs as the wrappers convert them, the stock layers as read; ``B`` uint8, ``H``
+    uint16: the state's integer layers as written); None where one is not (the reference then runs: its NumPy rules for other dtypes and for broadcasting are its
     own)."""
     flat = []
     for a, kind in zip(arrays, dtypes, strict=True):
@@ -77,6 +90,8 @@ def in_slices(fn: Callable[..., _T], first: Any, *args: Any, **kwargs: Any) -> _
     n = len(lead)
 
     def cut(v: Any, s: slice) -> Any:
+        if isinstance(v, list) and len(v) == n:  # one value per pixel, as NumPy reads a list
+            v = np.asarray(v)
         if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == n:  # one value per pixel
             return v[s]
         if hasattr(v, "_fields"):  # a state: each layer

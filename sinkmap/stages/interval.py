@@ -415,9 +415,7 @@ def _removals(a: np.ndarray, b: np.ndarray, years: int) -> np.ndarray:
 
 #: The columns of :func:`_stock_change_sums`, pool by pool (the total last, as ACCOUNT_POOLS).
 _CHANGE_SUMS = [
-    f"sd_{part}:{pool}"
-    for pool in (*POOLS, "total")
-    for part in ("s0", "s1", "emissions", "removals")
+    f"sd_{part}:{pool}" for pool in ACCOUNT_POOLS for part in ("s0", "s1", "emissions", "removals")
 ]
 
 
@@ -488,7 +486,7 @@ def _change_tile(
     end = [summed_values(blocks[pool + "1"]) for pool in POOLS]
     for layer in (*start, *end):
         valid &= np.isfinite(layer)
-    if any(np.asarray(a).dtype != np.float32 for a in (*start, *end)):
+    if any(a.dtype != np.float32 for a in (*start, *end)):
         # the totals (float64 sums of the pools) are finite where float32 pools are; other
         # pools could overflow them
         for layers in (start, end):

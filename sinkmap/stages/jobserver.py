@@ -256,7 +256,7 @@ _ALSO_WARM = ("geopandas", "pyogrio")
 
 def _warm_imports(script: str) -> list[str]:
     """The modules of :data:`_WARM_PACKAGES` a script imports at its top level (its preamble
-    included), then :data:`_ALSO_WARM`."""
+    included)."""
     try:
         tree = ast.parse(Path(script).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
@@ -267,7 +267,7 @@ def _warm_imports(script: str) -> list[str]:
             names.append(node.module)
         elif isinstance(node, ast.Import):
             names += [a.name for a in node.names]
-    return [n for n in names if n.split(".")[0] in _WARM_PACKAGES] + list(_ALSO_WARM)
+    return [n for n in names if n.split(".")[0] in _WARM_PACKAGES]
 
 
 class Server:
@@ -394,7 +394,7 @@ class Server:
             pass  # the job is gone: _job_side kills the child
 
     def _warm_up(self, script: str) -> None:
-        for name in _warm_imports(script):
+        for name in (*_warm_imports(script), *_ALSO_WARM):
             if name in self.imported:
                 continue
             self.imported.add(name)
