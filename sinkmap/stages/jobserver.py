@@ -17,6 +17,9 @@ process dies (``kill -9``) the server kills the child at once, so nothing of a k
 children as it reaches the jobs. Forking is how Python's own ``multiprocessing`` starts workers;
 the child exits as theirs do (threads joined, streams flushed, ``os._exit``).
 
+:func:`run_forked` hands the server any Python script the same way, from a process that waits
+for it (the workflow tests run Snakemake's command line so: ``tests/workflow/snakemake_main.py``).
+
 Whenever it cannot be used, a job runs as before, in its own process: no server (a dry run, a
 cluster run, ``SINKMAP_JOB_SERVER=0``), another Python than the server's (``--use-conda``), a
 server not started yet or gone. Only jobs of the same user reach it (its folder is private, and it
@@ -41,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,33 +163,15 @@ def run_warm(sm: object) -> None:
     script = getattr(sys.modules.get("__main__"), "__real_file__", None)
     if not isinstance(script, str) or not os.path.isfile(script):
         return
-    try:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(path)
-    except OSError:
-        return  # not started yet, or gone: run here
+    request = {"script": script, "cwd": os.getcwd(), "env": dict(os.environ), "argv": sys.argv}
+    sent = _send(path, request, {fd: fd for fd in (0, 1, 2) if _is_open(fd)})
+    if sent is None:
+        return  # not started yet, gone, refused, or it cannot fork safely now: run here
+    conn, child = sent
+    _forward_signals(child)
     with conn:
-        request = json.dumps(
-            {
-                "script": os.path.abspath(script),
-                "cwd": os.getcwd(),
-                "env": dict(os.environ),
-                "argv": sys.argv,
-            }
-        ).encode()
-        streams = [fd for fd in (0, 1, 2) if _is_open(fd)]
         try:
-            socket.send_fds(conn, [_HEADER.pack(len(request))], streams)
-            conn.sendall(struct.pack("!3b", *[int(fd in streams) for fd in (0, 1, 2)]))
-            conn.sendall(request)
-            child = _read_int(conn)
-        except OSError:
-            return  # refused before the job started: run here
-        if child <= 0:
-            return  # the server cannot fork safely now: run here
-        _forward_signals(child)
-        try:
-            status = _read_int(conn)
+            status: int | None = _read_int(conn)
         except OSError:
             status = None
     if status is None:
@@ -202,6 +187,95 @@ def run_warm(sm: object) -> None:
         signal.signal(-status, signal.SIG_DFL)
         os.kill(os.getpid(), -status)
     os._exit(status)
+
+
+def run_forked(
+    script: str | Path,
+    args: Sequence[str] = (),
+    *,
+    cwd: str | Path,
+    env: Mapping[str, str],
+    stdin: int | None = None,
+    stdout: int | None = None,
+    stderr: int | None = None,
+    timeout: float | None = None,
+) -> int | None:
+    """``python script *args`` in a fork of the job server that ``env`` names, in folder ``cwd``,
+    with environment ``env`` and the given file descriptors as its standard streams (``None``:
+    ``/dev/null``); waits for it and returns its exit status (negative: the signal that ended
+    it), or None when no server takes it (none named, another Python's, gone, or it cannot fork
+    safely now): the caller then runs the script itself. The server first imports what the script
+    imports at its top from sinkmap and Snakemake, once for all the scripts it forks. The fork
+    ends as the interpreter does: threads joined, then the ``atexit`` handlers (a workflow's
+    temporary folders are removed by them), unlike a job's fork (:func:`run_warm`), which ends as
+    a ``multiprocessing`` worker does.
+
+    The fork is a Python that has already started: what the interpreter reads only at its start
+    (``PYTHONPATH``, ``PYTHONHASHSEED``, ``-X`` options) is the server's, not ``env``'s, so the
+    caller decides which runs may be forked. After ``timeout`` seconds the fork is killed
+    (SIGKILL) and :class:`subprocess.TimeoutExpired` raised, as :func:`subprocess.run` does."""
+    path = env.get(ENV, "")
+    if not path or path == "0" or env.get(ENV_PYTHON) != sys.executable:
+        return None
+    script = os.path.abspath(script)
+    request = {
+        "script": script,
+        "cwd": str(cwd),
+        "env": dict(env),
+        "argv": [script, *args],
+        "atexit": True,
+    }
+    given = {0: stdin, 1: stdout, 2: stderr}
+    sent = _send(path, request, {t: fd for t, fd in given.items() if fd is not None})
+    if sent is None:
+        return None
+    conn, child = sent
+    with conn:
+        conn.settimeout(timeout)
+        try:
+            return _read_int(conn)
+        except TimeoutError:
+            os.kill(child, signal.SIGKILL)
+            conn.settimeout(None)
+            _read_int(conn)
+            raise subprocess.TimeoutExpired(
+                [sys.executable, script, *args], timeout or 0.0
+            ) from None
+        except BaseException:  # interrupted: nothing of the fork runs on
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            raise
+
+
+def _send(
+    path: str, request: dict[str, Any], streams: Mapping[int, int]
+) -> tuple[socket.socket, int] | None:
+    """Send a job to the server at ``path``: its request and, as its standard streams 0-2, the
+    file descriptors ``streams`` maps them to (a missing one is ``/dev/null``). Returns the
+    connection, on which the server sends the job's exit status, and the pid of the child that
+    runs it; None when the server cannot be reached, or refuses or cannot fork it."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+    except OSError:
+        conn.close()
+        return None
+    payload = json.dumps(request | {"script": os.path.abspath(request["script"])}).encode()
+    targets = [t for t in (0, 1, 2) if t in streams]
+    try:
+        socket.send_fds(conn, [_HEADER.pack(len(payload))], [streams[t] for t in targets])
+        conn.sendall(struct.pack("!3b", *[int(t in streams) for t in (0, 1, 2)]))
+        conn.sendall(payload)
+        child = _read_int(conn)
+    except OSError:
+        conn.close()
+        return None  # refused before the job started
+    if child <= 0:
+        conn.close()
+        return None  # the server cannot fork safely now
+    return conn, child
 
 
 def _is_open(fd: int) -> bool:
@@ -447,7 +521,7 @@ class Server:
 
             traceback.print_exc()
         finally:
-            _exit(code)
+            _exit(code, run_atexit=bool(request.get("atexit")))
 
 
 #: The prefix of a forked job's process name (``sm:stocks`` in ps and top).
@@ -522,13 +596,16 @@ def _run_script(script: str) -> int:
     return 0
 
 
-def _exit(code: int) -> None:
+def _exit(code: int, *, run_atexit: bool = False) -> None:
     """End a forked child as multiprocessing ends its workers: non-daemon threads joined, then
-    the standard streams flushed and ``os._exit``."""
+    the standard streams flushed and ``os._exit``; with ``run_atexit``, as the interpreter ends,
+    the ``atexit`` handlers run after the threads are joined."""
     shutdown: Callable[[], None] | None = getattr(threading, "_shutdown", None)
     try:
         if shutdown is not None:
             shutdown()
+        if run_atexit:
+            atexit._run_exitfuncs()  # what Py_Finalize calls after joining the threads
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:

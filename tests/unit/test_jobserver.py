@@ -207,6 +207,80 @@ def test_without_a_server_the_job_runs_in_its_own_process(tmp_path: Path) -> Non
         assert int(out) == job.pid
 
 
+def _env(path: Path | str, **extra: str) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SINKMAP_JOB")}
+    return environ | {jobserver.ENV: str(path), jobserver.ENV_PYTHON: sys.executable} | extra
+
+
+def test_run_forked_runs_a_script_in_a_fork_with_its_argv_folder_environment_and_streams(
+    server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """A script run as ``python script args`` would run it, forked from the server: its argv,
+    folder, environment and streams are the caller's, its status is returned; the ``atexit``
+    handlers run at its end, as the interpreter runs them (a workflow's temporary folders)."""
+    path, srv = server
+    script = tmp_path / "main.py"
+    script.write_text(
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+        "print(os.getpid(), os.getppid(), os.getcwd(), os.environ['MARK'], sys.argv)\n"
+        "raise SystemExit(int(sys.argv[1]))\n",
+        encoding="utf-8",
+    )
+    folder = tmp_path / "here"
+    folder.mkdir()
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("wb") as o, err.open("wb") as e:
+        status = jobserver.run_forked(
+            script,
+            ["4", "x y"],
+            cwd=folder,
+            env=_env(path, MARK="m"),
+            stdout=o.fileno(),
+            stderr=e.fileno(),
+        )
+    assert status == 4
+    pid, ppid, cwd, mark, argv = out.read_text().split(maxsplit=4)
+    assert int(pid) != os.getpid() and int(ppid) == srv.pid
+    assert (cwd, mark) == (str(folder), "m")
+    assert argv.strip() == repr([str(script), "4", "x y"])
+    assert err.read_text() == "atexit ran\n"
+
+
+def test_run_forked_reports_a_signal_kills_on_timeout_and_declines_without_a_server(
+    server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """Killed by a signal: its negative number, as subprocess reports it. Past its timeout the
+    fork is killed and TimeoutExpired raised. No server named (or "0", or another Python's, or
+    gone): None, for the caller to run the script itself (and the script did not run)."""
+    path, _ = server
+    pidfile = tmp_path / "pid"
+    script = tmp_path / "main.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+        "if sys.argv[1] == 'term':\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(60)\n",
+        encoding="utf-8",
+    )
+    assert jobserver.run_forked(script, ["term"], cwd=tmp_path, env=_env(path)) == -signal.SIGTERM
+    pidfile.unlink()
+    with pytest.raises(subprocess.TimeoutExpired):
+        jobserver.run_forked(script, ["sleep"], cwd=tmp_path, env=_env(path), timeout=2)
+    child = int(pidfile.read_text())
+    _wait_for(lambda: not _alive(child), 10)
+    pidfile.unlink()
+    for env in (
+        _env("0"),
+        _env(tmp_path / "no-socket"),
+        _env(path, **{jobserver.ENV_PYTHON: "/another/python"}),
+        {k: v for k, v in _env(path).items() if k != jobserver.ENV},
+    ):
+        assert jobserver.run_forked(script, ["term"], cwd=tmp_path, env=env) is None
+    assert not pidfile.exists()
+
+
 def test_the_server_ends_with_its_run_and_removes_its_socket(tmp_path: Path) -> None:
     """Its run (the process that started it) gone, the server ends and removes its socket and
     folder."""

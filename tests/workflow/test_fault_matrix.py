@@ -39,7 +39,7 @@ import shapely
 import yaml
 from affine import Affine
 from servers import TileServer, tif_bytes
-from tinyrun import REPO, TABLE, snakemake_command, write_aoi
+from tinyrun import REPO, TABLE, run_snakemake, snakemake_command, write_aoi
 
 from sinkmap.sources import REFUSED_SUFFIX, VERIFIED_RECORDS
 
@@ -142,14 +142,7 @@ def command(workdir: Path, *targets: str) -> list[str]:
 def run(
     workdir: Path, *targets: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command(workdir, *targets),
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env=env or run_env(),
-        timeout=600,
-    )
+    return run_snakemake(command(workdir, *targets), cwd=workdir, env=env or run_env(), timeout=600)
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> None:

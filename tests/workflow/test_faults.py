@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tinyrun import REPO, snakemake, snakemake_command, write_aoi, write_config
+from tinyrun import REPO, run_snakemake, snakemake, snakemake_command, write_aoi, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -92,11 +92,9 @@ def test_a_user_configfile_replaces_the_demo_config(tmp_path: Path) -> None:
         cfg[key] = str(tmp_path / cfg[key])
     mine = tmp_path / "my.yaml"
     mine.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    proc = subprocess.run(
+    proc = run_snakemake(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(mine)],
         cwd=REPO,
-        capture_output=True,
-        text=True,
         timeout=300,
         env=os.environ | {"PYTHONWARNINGS": "ignore"},
     )

@@ -6,18 +6,24 @@ The AOI is an irregular polygon of ~4 km² around the county town, so its edges 
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import IO
 
 import geopandas as gpd
 import shapely
 import yaml
 
 from sinkmap.cli.workflow import snakemake_command as workflow_command
+from sinkmap.stages import jobserver
 
 REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE_MAIN = Path(__file__).with_name("snakemake_main.py")
 TABLE = REPO / "config" / "pools" / "worldcover_ipcc_tier1.csv"
 GROWTH_RATES = REPO / "config" / "growth_rates.csv"
 AOI_LONLAT = [
@@ -132,12 +138,51 @@ def snakemake(
     """Run the repository's workflow in ``workdir`` with its ``config.yaml`` on 2 cores."""
     cmd = snakemake_command(workdir, *args)
     full_env = os.environ | {"PYTHONWARNINGS": "ignore"} | (env or {})
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=900)
+    proc = run_snakemake(cmd, env=full_env, timeout=900)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+#: What a Python reads only when it starts (the forks of the job server have the server's).
+_STARTUP_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONHASHSEED", "PYTHONSAFEPATH", "PYTHONUSERBASE")
+
+
+def run_snakemake(
+    cmd: list[str], *, env: dict[str, str], cwd: Path | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(cmd, capture_output=True, text=True, ...)`` of a ``python -m snakemake``
+    command, run by a fork of the tests' job server when ``env`` names it (tests/conftest.py):
+    the real Snakemake command line in a process of its own, its streams, folder, environment and
+    exit status its own, without the 0.7 CPU s of imports each fresh run pays
+    (:mod:`snakemake_main`). In a process of its own when no server is named, when ``env``
+    changes what a Python reads at its start (``PYTHONPATH``: a test's plug-in on the path) or
+    when the server cannot fork; a run to be killed as a process group is started with
+    ``subprocess.Popen`` by its test."""
+    head = [sys.executable, "-m", "snakemake"]
+    fresh = cmd[:3] != head or any(env.get(k) != os.environ.get(k) for k in _STARTUP_ENV)
+    if not fresh:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            status = jobserver.run_forked(
+                SNAKEMAKE_MAIN,
+                cmd[3:],
+                cwd=cwd or Path.cwd(),
+                env=env,
+                stdout=out.fileno(),
+                stderr=err.fileno(),
+                timeout=timeout,
+            )
+            if status is not None:
+                return subprocess.CompletedProcess(cmd, status, _text(out), _text(err))
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def _text(stream: IO[bytes]) -> str:
+    """What ``text=True`` makes of a captured stream: the locale's encoding, universal newlines."""
+    stream.seek(0)
+    return io.TextIOWrapper(stream).read()
 
 
 #: The stages a cluster test runs (and what they need): a year's stocks and Monte Carlo, an
@@ -160,7 +205,6 @@ def output_digests(results: Path) -> dict[str, str]:
     runs of the same inputs) is hashed without that column; everything else byte for byte."""
     import csv
     import hashlib
-    import io
 
     digests = {}
     for path in sorted(p for p in results.rglob("*") if p.is_file()):
