@@ -199,13 +199,15 @@ def run_forked(
     stdout: int | None = None,
     stderr: int | None = None,
     timeout: float | None = None,
+    warm: Sequence[str] = (),
 ) -> int | None:
     """``python script *args`` in a fork of the job server that ``env`` names, in folder ``cwd``,
     with environment ``env`` and the given file descriptors as its standard streams (``None``:
     ``/dev/null``); waits for it and returns its exit status (negative: the signal that ended
     it), or None when no server takes it (none named, another Python's, gone, or it cannot fork
     safely now): the caller then runs the script itself. The server first imports what the script
-    imports at its top from sinkmap and Snakemake, once for all the scripts it forks. The fork
+    imports at its top from sinkmap and Snakemake, and the modules ``warm`` names (what the script
+    imports later), once for all the scripts it forks. The fork
     ends as the interpreter does: threads joined, then the ``atexit`` handlers (a workflow's
     temporary folders are removed by them), unlike a job's fork (:func:`run_warm`), which ends as
     a ``multiprocessing`` worker does.
@@ -224,6 +226,7 @@ def run_forked(
         "env": dict(env),
         "argv": [script, *args],
         "atexit": True,
+        "warm": list(warm),
     }
     given = {0: stdin, 1: stdout, 2: stderr}
     sent = _send(path, request, {t: fd for t, fd in given.items() if fd is not None})
@@ -447,7 +450,7 @@ class Server:
             conn.close()
             return
         streams = dict(zip([fd for fd in (0, 1, 2) if has[fd]], fds, strict=False))
-        self._warm_up(request["script"])
+        self._warm_up(request["script"], request.get("warm", ()))
         if threading.active_count() > 1:  # an import started a thread: forking is not safe now
             conn.sendall(_HEADER.pack(0))
             conn.close()
@@ -467,8 +470,8 @@ class Server:
         except OSError:
             pass  # the job is gone: _job_side kills the child
 
-    def _warm_up(self, script: str) -> None:
-        for name in (*_warm_imports(script), *_ALSO_WARM):
+    def _warm_up(self, script: str, also: Sequence[str] = ()) -> None:
+        for name in (*_warm_imports(script), *_ALSO_WARM, *also):
             if name in self.imported:
                 continue
             self.imported.add(name)

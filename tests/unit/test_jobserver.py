@@ -217,12 +217,14 @@ def test_run_forked_runs_a_script_in_a_fork_with_its_argv_folder_environment_and
 ) -> None:
     """A script run as ``python script args`` would run it, forked from the server: its argv,
     folder, environment and streams are the caller's, its status is returned; the ``atexit``
-    handlers run at its end, as the interpreter runs them (a workflow's temporary folders)."""
+    handlers run at its end, as the interpreter runs them (a workflow's temporary folders); the
+    modules named to warm are imported before the fork."""
     path, srv = server
     script = tmp_path / "main.py"
     script.write_text(
         "import atexit, os, sys\n"
         "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+        "print('colorsys' in sys.modules, file=sys.stderr)\n"
         "print(os.getpid(), os.getppid(), os.getcwd(), os.environ['MARK'], sys.argv)\n"
         "raise SystemExit(int(sys.argv[1]))\n",
         encoding="utf-8",
@@ -238,13 +240,14 @@ def test_run_forked_runs_a_script_in_a_fork_with_its_argv_folder_environment_and
             env=_env(path, MARK="m"),
             stdout=o.fileno(),
             stderr=e.fileno(),
+            warm=["colorsys"],
         )
     assert status == 4
     pid, ppid, cwd, mark, argv = out.read_text().split(maxsplit=4)
     assert int(pid) != os.getpid() and int(ppid) == srv.pid
     assert (cwd, mark) == (str(folder), "m")
     assert argv.strip() == repr([str(script), "4", "x y"])
-    assert err.read_text() == "atexit ran\n"
+    assert err.read_text() == "True\natexit ran\n"
 
 
 def test_run_forked_reports_a_signal_kills_on_timeout_and_declines_without_a_server(

@@ -146,6 +146,9 @@ def snakemake(
     return proc
 
 
+#: What Snakemake imports after its start, at a run's first job: the script's language check
+#: (nbformat) and its storage's URI parser (smart_open).
+SNAKEMAKE_LATER = ("nbformat", "smart_open")
 #: What a Python reads only when it starts (the forks of the job server have the server's).
 _STARTUP_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONHASHSEED", "PYTHONSAFEPATH", "PYTHONUSERBASE")
 
@@ -173,6 +176,7 @@ def run_snakemake(
                 stdout=out.fileno(),
                 stderr=err.fileno(),
                 timeout=timeout,
+                warm=SNAKEMAKE_LATER,
             )
             if status is not None:
                 return subprocess.CompletedProcess(cmd, status, _text(out), _text(err))
