@@ -60,6 +60,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _python_environment_restored() -> Iterator[None]:
+    """What Python reads at its start (``PYTHON*``) is, after each test, what it was before it.
+    Distributed's Nanny, started in the test's process, sets ``PYTHONHASHSEED=6640`` in
+    ``os.environ`` for its workers and leaves it there: every later workflow run of the test
+    process would inherit it, and the job server would decline its runs and jobs (another seed
+    than its own) into processes of their own."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
+    yield
+    for key in [k for k in os.environ if k.startswith("PYTHON") and k not in before]:
+        del os.environ[key]
+    os.environ.update(before)
+
+
+@pytest.fixture(autouse=True)
 def _dask_config_keeps_distributed(request: pytest.FixtureRequest) -> Iterator[None]:
     """A test that leaves Dask's config without distributed's section (dask.config.set on a
     distributed.* key before distributed is imported deletes the section on exit) fails itself,

@@ -22,7 +22,10 @@ for it (the workflow tests run Snakemake's command line so: ``tests/workflow/sna
 
 Whenever it cannot be used, a job runs as before, in its own process: no server (a dry run, a
 cluster run, ``SINKMAP_JOB_SERVER=0``), another Python than the server's (``--use-conda``), a
-server not started yet or gone. Only jobs of the same user reach it (its folder is private, and it
+server not started yet or gone, an environment that differs from the server's in what Python reads
+only when it starts (``PYTHONPATH``, a plug-in's folder, and the other ``PYTHON*`` variables, the
+locale; ``PYTHONWARNINGS`` set to one action, ``ignore`` say, is applied in the fork). Dask's ``DASK_*`` settings are read again
+in a fork whose environment sets others. Only jobs of the same user reach it (its folder is private, and it
 checks the peer's uid). Jobs sent to a cluster (SLURM) never use it: the server is started only
 when the run executes its jobs locally.
 """
@@ -44,6 +47,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -144,7 +149,8 @@ def stop() -> None:
 
 
 def forked() -> bool:
-    """Whether this process is a job forked from the run's job server."""
+    """Whether this process was forked from a job server: a job (:func:`run_warm`), or a script
+    :func:`run_forked` sent."""
     return _in_child
 
 
@@ -155,8 +161,8 @@ def run_warm(sm: object) -> None:
     Snakemake's copy of the script, whose preamble makes it again)."""
     if _in_child:
         return
-    path = os.environ.get(ENV, "")
-    if not path or path == "0" or os.environ.get(ENV_PYTHON) != sys.executable:
+    path = _named_server(os.environ)
+    if path is None:
         return
     # Snakemake's copy of the script (its preamble, then the script) is the file Python runs; the
     # preamble names it __real_file__ and points __file__ at the workflow's script
@@ -216,8 +222,8 @@ def run_forked(
     (``PYTHONPATH``, ``PYTHONHASHSEED``, ``-X`` options) is the server's, not ``env``'s, so the
     caller decides which runs may be forked. After ``timeout`` seconds the fork is killed
     (SIGKILL) and :class:`subprocess.TimeoutExpired` raised, as :func:`subprocess.run` does."""
-    path = env.get(ENV, "")
-    if not path or path == "0" or env.get(ENV_PYTHON) != sys.executable:
+    path = _named_server(env)
+    if path is None:
         return None
     script = os.path.abspath(script)
     request = {
@@ -229,27 +235,25 @@ def run_forked(
         "warm": list(warm),
     }
     given = {0: stdin, 1: stdout, 2: stderr}
+    deadline = None if timeout is None else time.monotonic() + timeout
     sent = _send(path, request, {t: fd for t, fd in given.items() if fd is not None})
     if sent is None:
         return None
-    conn, child = sent
+    # the server kills the child of a connection that its caller closes (or shuts for writing)
+    # before the child's end, which is how an interrupted caller leaves nothing running on
+    conn, _ = sent
     with conn:
-        conn.settimeout(timeout)
         try:
+            if deadline is not None:
+                conn.settimeout(max(deadline - time.monotonic(), 1e-3))
             return _read_int(conn)
         except TimeoutError:
-            os.kill(child, signal.SIGKILL)
             conn.settimeout(None)
-            _read_int(conn)
+            conn.shutdown(socket.SHUT_WR)
+            _read_int(conn)  # killed and reaped
             raise subprocess.TimeoutExpired(
                 [sys.executable, script, *args], timeout or 0.0
             ) from None
-        except BaseException:  # interrupted: nothing of the fork runs on
-            try:
-                os.kill(child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            raise
 
 
 def _send(
@@ -275,10 +279,21 @@ def _send(
     except OSError:
         conn.close()
         return None  # refused before the job started
+    except BaseException:  # interrupted: the server kills a child whose connection is closed
+        conn.close()
+        raise
     if child <= 0:
         conn.close()
         return None  # the server cannot fork safely now
     return conn, child
+
+
+def _named_server(env: Mapping[str, str]) -> str | None:
+    """The socket of the server ``env`` names for this Python, if any."""
+    path = env.get(ENV, "")
+    if not path or path == "0" or env.get(ENV_PYTHON) != sys.executable:
+        return None
+    return path
 
 
 def _is_open(fd: int) -> bool:
@@ -345,6 +360,25 @@ def _warm_imports(script: str) -> list[str]:
         elif isinstance(node, ast.Import):
             names += [a.name for a in node.names]
     return [n for n in names if n.split(".")[0] in _WARM_PACKAGES]
+
+
+#: Read from the environment only when Python starts (``PYTHON*``: the module path, the hash
+#: seed, the encodings, bytecode, buffering ...; the locale): a job or script whose environment
+#: differs from the server's in one of them runs in a process of its own, as the fork would not
+#: see it. The exception: ``PYTHONWARNINGS`` set to one action where the server has none, which
+#: the fork applies as ``-W`` would (the tests run Snakemake with ``ignore``).
+_STARTUP_PREFIXES = ("PYTHON",)
+_STARTUP_NAMES = ("LANG", "LC_ALL", "LC_CTYPE")
+_WARNING_ACTIONS = ("default", "error", "ignore", "always", "module", "once")
+
+
+def _startup_differs(server: dict[str, str], env: dict[str, str]) -> bool:
+    names = {k for k in (*server, *env) if k.startswith(_STARTUP_PREFIXES) or k in _STARTUP_NAMES}
+    differ = {k for k in names if server.get(k) != env.get(k)}
+    return bool(differ - {"PYTHONWARNINGS"}) or (
+        "PYTHONWARNINGS" in differ
+        and ("PYTHONWARNINGS" in server or env.get("PYTHONWARNINGS") not in _WARNING_ACTIONS)
+    )
 
 
 class Server:
@@ -450,8 +484,10 @@ class Server:
             conn.close()
             return
         streams = dict(zip([fd for fd in (0, 1, 2) if has[fd]], fds, strict=False))
-        self._warm_up(request["script"], request.get("warm", ()))
-        if threading.active_count() > 1:  # an import started a thread: forking is not safe now
+        refused = _startup_differs(self.environ, request["env"])
+        if not refused:
+            self._warm_up(request["script"], request.get("warm", ()))
+        if refused or threading.active_count() > 1:  # or an import started a thread
             conn.sendall(_HEADER.pack(0))
             conn.close()
             for fd in fds:
@@ -514,8 +550,12 @@ class Server:
             added = {k: v for k, v in os.environ.items() if k not in self.environ}
             os.environ.clear()
             os.environ.update(added | request["env"])
+            action = os.environ.get("PYTHONWARNINGS")
+            if action != self.environ.get("PYTHONWARNINGS"):  # one action (_startup_differs)
+                warnings.simplefilter(action)  # type: ignore[arg-type]
+            _dask_config(self.environ)
             sys.argv = list(request["argv"])
-            _name_process(request["script"])
+            _name_process(request["script"], job=not request.get("atexit"))
             tempfile.tempdir = None  # from the job's TMPDIR, which Snakemake sets per job
             _blas_threads(os.environ.get("OPENBLAS_NUM_THREADS", ""))
             code = _run_script(request["script"])
@@ -529,17 +569,30 @@ class Server:
 
 #: The prefix of a forked job's process name (``sm:stocks`` in ps and top).
 JOB_NAME_PREFIX = "sm:"
+#: The prefix of the name of a script's fork (:func:`run_forked`): not a job.
+FORK_NAME_PREFIX = "py:"
 
 
-def _name_process(script: str) -> None:
+def _dask_config(server: dict[str, str]) -> None:
+    """Dask reads its ``DASK_*`` settings when imported, in the server: read them again for a
+    fork whose environment sets others."""
+    config = sys.modules.get("dask.config")
+    keys = {k for k in (*server, *os.environ) if k.startswith("DASK_")}
+    if config is not None and any(server.get(k) != os.environ.get(k) for k in keys):
+        config.refresh()
+
+
+def _name_process(script: str, *, job: bool = True) -> None:
     """Name the child after its script (``sm:interval``; Linux keeps 15 bytes of a name, so 12
     of the script's, which tell the workflow's scripts apart), from Snakemake's copy of the script,
-    ``tmp<random>.<script>.py``: it shows the server's command line otherwise."""
+    ``tmp<random>.<script>.py``: it shows the server's command line otherwise. A script that is
+    not a job (:func:`run_forked`) is ``py:<script>``."""
     stem = Path(script).name.removesuffix(".py").rsplit(".", 1)[-1]
     try:
         import ctypes
 
-        name = f"{JOB_NAME_PREFIX}{stem}"[:15].encode()
+        prefix = JOB_NAME_PREFIX if job else FORK_NAME_PREFIX
+        name = f"{prefix}{stem}"[:15].encode()
         ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME
     except (OSError, AttributeError):
         pass

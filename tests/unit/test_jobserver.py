@@ -279,9 +279,47 @@ def test_run_forked_reports_a_signal_kills_on_timeout_and_declines_without_a_ser
         _env(tmp_path / "no-socket"),
         _env(path, **{jobserver.ENV_PYTHON: "/another/python"}),
         {k: v for k, v in _env(path).items() if k != jobserver.ENV},
+        # what Python reads only at its start, which a fork would not see
+        _env(path, PYTHONPATH=str(tmp_path)),
+        _env(path, PYTHONHASHSEED="7"),
+        _env(path, PYTHONWARNINGS="error::DeprecationWarning"),
+        _env(path, LC_ALL="C"),
     ):
         assert jobserver.run_forked(script, ["term"], cwd=tmp_path, env=env) is None
     assert not pidfile.exists()
+
+
+def test_a_fork_ignores_warnings_and_reads_dask_settings_as_its_environment_says(
+    server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """``PYTHONWARNINGS=ignore``, which the server did not start with, is applied in the fork;
+    Dask's ``DASK_*`` settings, read when the server imported Dask, are read again for a fork
+    whose environment sets others (and are the server's otherwise)."""
+    script = tmp_path / "main.py"
+    script.write_text(
+        "import sys, warnings\n"
+        "import dask.config\n"
+        "import sinkmap.io\n"
+        "warnings.warn('a warning')\n"
+        "print(dask.config.get('array.chunk-size'))\n",
+        encoding="utf-8",
+    )
+    out, err = tmp_path / "out", tmp_path / "err"
+    for env, chunk, warned in (
+        ({}, "128MiB", True),
+        ({"PYTHONWARNINGS": "ignore", "DASK_ARRAY__CHUNK_SIZE": "7MiB"}, "7MiB", False),
+    ):
+        with out.open("wb") as o, err.open("wb") as e:
+            status = jobserver.run_forked(
+                script,
+                cwd=tmp_path,
+                env=_env(server[0], **env),
+                stdout=o.fileno(),
+                stderr=e.fileno(),
+            )
+        assert status == 0, err.read_text()
+        assert out.read_text().strip() == chunk
+        assert ("a warning" in err.read_text()) is warned
 
 
 def test_the_server_ends_with_its_run_and_removes_its_socket(tmp_path: Path) -> None:

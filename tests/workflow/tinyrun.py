@@ -149,35 +149,35 @@ def snakemake(
 #: What Snakemake imports after its start, at a run's first job: the script's language check
 #: (nbformat) and its storage's URI parser (smart_open).
 SNAKEMAKE_LATER = ("nbformat", "smart_open")
-#: What a Python reads only when it starts (the forks of the job server have the server's).
-_STARTUP_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONHASHSEED", "PYTHONSAFEPATH", "PYTHONUSERBASE")
 
 
 def run_snakemake(
     cmd: list[str], *, env: dict[str, str], cwd: Path | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
     """``subprocess.run(cmd, capture_output=True, text=True, ...)`` of a ``python -m snakemake``
-    command, run by a fork of the tests' job server when ``env`` names it (tests/conftest.py):
+    command, run by a fork of the job server ``env`` names (the test process's, tests/conftest.py):
     the real Snakemake command line in a process of its own, its streams, folder, environment and
     exit status its own, without the 0.7 CPU s of imports each fresh run pays
-    (:mod:`snakemake_main`). In a process of its own when no server is named, when ``env``
-    changes what a Python reads at its start (``PYTHONPATH``: a test's plug-in on the path) or
-    when the server cannot fork; a run to be killed as a process group is started with
-    ``subprocess.Popen`` by its test."""
-    head = [sys.executable, "-m", "snakemake"]
-    fresh = cmd[:3] != head or any(env.get(k) != os.environ.get(k) for k in _STARTUP_ENV)
-    if not fresh:
+    (:mod:`snakemake_main`). In a process of its own when no server is named, or the server
+    declines (``env`` changes what a Python reads at its start, such as ``PYTHONPATH`` or
+    ``PYTHONHASHSEED``: ``jobserver.run_forked``); a run to be killed as a process group is started
+    with ``subprocess.Popen`` by its test. Every fork of one server has the server's hash seed: the
+    fault matrix's clean run is also made with a ``PYTHONHASHSEED`` of its own and compared."""
+    if cmd[:3] == [sys.executable, "-m", "snakemake"]:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            status = jobserver.run_forked(
-                SNAKEMAKE_MAIN,
-                cmd[3:],
-                cwd=cwd or Path.cwd(),
-                env=env,
-                stdout=out.fileno(),
-                stderr=err.fileno(),
-                timeout=timeout,
-                warm=SNAKEMAKE_LATER,
-            )
+            try:
+                status = jobserver.run_forked(
+                    SNAKEMAKE_MAIN,
+                    cmd[3:],
+                    cwd=cwd or Path.cwd(),
+                    env=env,
+                    stdout=out.fileno(),
+                    stderr=err.fileno(),
+                    timeout=timeout,
+                    warm=SNAKEMAKE_LATER,
+                )
+            except subprocess.TimeoutExpired:
+                raise subprocess.TimeoutExpired(cmd, timeout, _text(out), _text(err)) from None
             if status is not None:
                 return subprocess.CompletedProcess(cmd, status, _text(out), _text(err))
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
