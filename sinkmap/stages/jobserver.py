@@ -24,9 +24,9 @@ Whenever it cannot be used, a job runs as before, in its own process: no server 
 cluster run, ``SINKMAP_JOB_SERVER=0``), another Python than the server's (``--use-conda``), a
 server not started yet or gone, an environment that differs from the server's in what Python reads
 only when it starts (``PYTHONPATH``, a plug-in's folder, and the other ``PYTHON*`` variables, the
-locale; ``PYTHONWARNINGS`` set to one action, ``ignore`` say, is applied in the fork). Dask's ``DASK_*`` settings are read again
-in a fork whose environment sets others. Only jobs of the same user reach it (its folder is private, and it
-checks the peer's uid). Jobs sent to a cluster (SLURM) never use it: the server is started only
+locale; ``PYTHONWARNINGS`` set to one action, ``ignore`` say, is applied in the fork). Dask's
+``DASK_*`` settings are read again in a fork whose environment sets others. Only jobs of the same
+user reach it (its folder is private, and it checks the peer's uid). Jobs sent to a cluster (SLURM) never use it: the server is started only
 when the run executes its jobs locally.
 """
 
@@ -169,7 +169,12 @@ def run_warm(sm: object) -> None:
     script = getattr(sys.modules.get("__main__"), "__real_file__", None)
     if not isinstance(script, str) or not os.path.isfile(script):
         return
-    request = {"script": script, "cwd": os.getcwd(), "env": dict(os.environ), "argv": sys.argv}
+    request = {
+        "script": os.path.abspath(script),
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "argv": sys.argv,
+    }
     sent = _send(path, request, {fd: fd for fd in (0, 1, 2) if _is_open(fd)})
     if sent is None:
         return  # not started yet, gone, refused, or it cannot fork safely now: run here
@@ -211,17 +216,14 @@ def run_forked(
     with environment ``env`` and the given file descriptors as its standard streams (``None``:
     ``/dev/null``); waits for it and returns its exit status (negative: the signal that ended
     it), or None when no server takes it (none named, another Python's, gone, or it cannot fork
-    safely now): the caller then runs the script itself. The server first imports what the script
-    imports at its top from sinkmap and Snakemake, and the modules ``warm`` names (what the script
-    imports later), once for all the scripts it forks. The fork
-    ends as the interpreter does: threads joined, then the ``atexit`` handlers (a workflow's
-    temporary folders are removed by them), unlike a job's fork (:func:`run_warm`), which ends as
-    a ``multiprocessing`` worker does.
-
-    The fork is a Python that has already started: what the interpreter reads only at its start
-    (``PYTHONPATH``, ``PYTHONHASHSEED``, ``-X`` options) is the server's, not ``env``'s, so the
-    caller decides which runs may be forked. After ``timeout`` seconds the fork is killed
-    (SIGKILL) and :class:`subprocess.TimeoutExpired` raised, as :func:`subprocess.run` does."""
+    safely now, or ``env`` differs from the server's in what Python reads only at its start):
+    the caller then runs the script itself. The server first imports what the script imports at
+    its top from sinkmap and Snakemake, and the modules ``warm`` names (what the script imports
+    later), once for all the scripts it forks. The fork ends as the interpreter does: threads
+    joined, then the ``atexit`` handlers (a workflow's temporary folders are removed by them),
+    unlike a job's fork (:func:`run_warm`), which ends as a ``multiprocessing`` worker does. After
+    ``timeout`` seconds (counted from the call) the server kills the fork (SIGKILL) and
+    :class:`subprocess.TimeoutExpired` is raised, as :func:`subprocess.run` does."""
     path = _named_server(env)
     if path is None:
         return None
@@ -231,7 +233,7 @@ def run_forked(
         "cwd": str(cwd),
         "env": dict(env),
         "argv": [script, *args],
-        "atexit": True,
+        "job": False,
         "warm": list(warm),
     }
     given = {0: stdin, 1: stdout, 2: stderr}
@@ -269,7 +271,7 @@ def _send(
     except OSError:
         conn.close()
         return None
-    payload = json.dumps(request | {"script": os.path.abspath(request["script"])}).encode()
+    payload = json.dumps(request).encode()
     targets = [t for t in (0, 1, 2) if t in streams]
     try:
         socket.send_fds(conn, [_HEADER.pack(len(payload))], [streams[t] for t in targets])
@@ -527,6 +529,7 @@ class Server:
     def _child(self, conn: socket.socket, streams: dict[int, int], request: dict[str, Any]) -> None:
         global _in_child
         code = 1
+        job = bool(request.get("job", True))  # a workflow job's script (run_warm), or run_forked's
         try:
             _in_child = True
             self.listener.close()
@@ -555,7 +558,7 @@ class Server:
                 warnings.simplefilter(action)  # type: ignore[arg-type]
             _dask_config(self.environ)
             sys.argv = list(request["argv"])
-            _name_process(request["script"], job=not request.get("atexit"))
+            _name_process(request["script"], job=job)
             tempfile.tempdir = None  # from the job's TMPDIR, which Snakemake sets per job
             _blas_threads(os.environ.get("OPENBLAS_NUM_THREADS", ""))
             code = _run_script(request["script"])
@@ -564,7 +567,7 @@ class Server:
 
             traceback.print_exc()
         finally:
-            _exit(code, run_atexit=bool(request.get("atexit")))
+            _exit(code, run_atexit=not job)
 
 
 #: The prefix of a forked job's process name (``sm:stocks`` in ps and top).

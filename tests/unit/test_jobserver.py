@@ -65,21 +65,26 @@ def server(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     assert err == b"", err.decode()
 
 
-def _job(
-    tmp_path: Path, body: str, path: Path | str, *, wait: bool = True, **env: str
-) -> subprocess.Popen[str]:
-    script = tmp_path / "tmpjob.py"
-    script.write_text(PREAMBLE + body, encoding="utf-8")
+def _env(path: Path | str, **extra: str) -> dict[str, str]:
+    """This process's environment (without the test session's job server, and without what
+    sinkmap.io's import sets, as the ``server`` fixture's) naming the server at ``path``."""
     environ = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("SINKMAP_JOB") and k != "GDAL_CACHEMAX"
     }
-    environ |= {jobserver.ENV: str(path), jobserver.ENV_PYTHON: sys.executable} | env
+    return environ | {jobserver.ENV: str(path), jobserver.ENV_PYTHON: sys.executable} | extra
+
+
+def _job(
+    tmp_path: Path, body: str, path: Path | str, *, wait: bool = True, **env: str
+) -> subprocess.Popen[str]:
+    script = tmp_path / "tmpjob.py"
+    script.write_text(PREAMBLE + body, encoding="utf-8")
     proc = subprocess.Popen(
         [sys.executable, str(script), "an-argument"],
         cwd=tmp_path,
-        env=environ,
+        env=_env(path, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -207,24 +212,20 @@ def test_without_a_server_the_job_runs_in_its_own_process(tmp_path: Path) -> Non
         assert int(out) == job.pid
 
 
-def _env(path: Path | str, **extra: str) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SINKMAP_JOB")}
-    return environ | {jobserver.ENV: str(path), jobserver.ENV_PYTHON: sys.executable} | extra
-
-
 def test_run_forked_runs_a_script_in_a_fork_with_its_argv_folder_environment_and_streams(
     server: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     """A script run as ``python script args`` would run it, forked from the server: its argv,
     folder, environment and streams are the caller's, its status is returned; the ``atexit``
     handlers run at its end, as the interpreter runs them (a workflow's temporary folders); the
-    modules named to warm are imported before the fork."""
+    modules named to warm are imported before the fork; its process is named ``py:<script>``."""
     path, srv = server
     script = tmp_path / "main.py"
     script.write_text(
         "import atexit, os, sys\n"
         "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
         "print('colorsys' in sys.modules, file=sys.stderr)\n"
+        "print(open('/proc/self/comm').read().strip(), file=sys.stderr)\n"
         "print(os.getpid(), os.getppid(), os.getcwd(), os.environ['MARK'], sys.argv)\n"
         "raise SystemExit(int(sys.argv[1]))\n",
         encoding="utf-8",
@@ -247,7 +248,7 @@ def test_run_forked_runs_a_script_in_a_fork_with_its_argv_folder_environment_and
     assert int(pid) != os.getpid() and int(ppid) == srv.pid
     assert (cwd, mark) == (str(folder), "m")
     assert argv.strip() == repr([str(script), "4", "x y"])
-    assert err.read_text() == "True\natexit ran\n"
+    assert err.read_text() == "True\npy:main\natexit ran\n"  # named as a script, not a job
 
 
 def test_run_forked_reports_a_signal_kills_on_timeout_and_declines_without_a_server(
