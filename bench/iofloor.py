@@ -9,7 +9,7 @@ blocks, overviews), fed from the layers on disk, whose read-back time is measure
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,29 @@ def write_seconds(
                 internal="steps" in p.parts,  # as the stage writes them (Paths.step)
             )
         write_layers(grid, layers, threads=threads, cog=cog)
+    return time.perf_counter() - t0
+
+
+def write_tiles_seconds(
+    groups: Sequence[Sequence[Path]], grid: Any, out_dir: Path, threads: int, *, cog: bool = True
+) -> float:
+    """:func:`write_seconds` through ``sinkmap.io.write_tiles`` (no Dask: each tile's blocks read
+    on the writer's threads, as ``sinkmap stock`` computes them), the time to read included."""
+    from sinkmap.io import LayerSpec, read_window, write_tiles
+
+    t0 = time.perf_counter()
+    for group in groups:
+        layers = {}
+        for p in group:
+            dtype, nodata = dtype_nodata(p)
+            layers[out_dir / f"{p.parent.name}_{p.name}"] = LayerSpec(
+                data=None, dtype=dtype, nodata=nodata, internal="steps" in p.parts
+            )
+
+        def blocks(tile: Any, group: Sequence[Path] = group) -> tuple[Iterator[Any], None]:
+            return (read_window(p, tile.window) for p in group), None
+
+        write_tiles(grid, layers, blocks, threads=threads, cog=cog)
     return time.perf_counter() - t0
 
 

@@ -3,7 +3,7 @@
 ``sinkmap stock --lulc LULC.tif --pools POOLS.csv --out DIR`` and
 ``sinkmap change --lulc-bas A.tif --lulc-alt B.tif --pools POOLS.csv --out DIR`` run the lookup of
 InVEST's Carbon Storage and Sequestration model (natcap.invest 3.20) on any projected land-cover
-raster, on the raster's own grid (no warping), chunk by chunk with Dask, and write the outputs under
+raster, on the raster's own grid (no warping), chunk by chunk on threads, and write the outputs under
 InVEST's names as Cloud-Optimized GeoTIFFs::
 
     DIR/c_storage_bas.tif                          total carbon storage, baseline    Mg C/ha
@@ -30,14 +30,11 @@ also a possible change value); the alternate raster must be on exactly the basel
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import dask
-import dask.array as da
 import numpy as np
 import rasterio
 from pyproj import CRS
@@ -47,8 +44,8 @@ from sinkmap.carbon import PoolTable
 from sinkmap.constants import M2_PER_HA
 from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.files import atomic_path
-from sinkmap.grid import Grid
-from sinkmap.io import LayerSpec, open_on_grid, write_layers
+from sinkmap.grid import Grid, Tile
+from sinkmap.io import LayerSpec, read_window, write_tiles
 
 #: The pools in InVEST's order; the per-pixel total is their float32 sum in this order, as InVEST's.
 INVEST_POOLS: tuple[str, ...] = ("above", "below", "soil", "dead")
@@ -72,6 +69,8 @@ _POOL_NAMES = {
     "dead": "dead organic matter",
 }
 _SCENARIOS = {"bas": "baseline", "alt": "alternate"}
+#: The layers of a scenario, in the order they are written: the pools, then their total.
+_STOCK_KEYS: tuple[str, ...] = (*INVEST_POOLS, "total")
 #: Largest joint histogram of (alternate row, baseline row) counted with ``bincount`` per chunk.
 _MAX_JOINT_BINS = 1 << 22
 
@@ -384,11 +383,16 @@ def stock(
     lookup = _Lookup.from_table(table)
     out_dir = Path(out_dir)
     by = lookup.index(lulc)
-    codes, index = _index_array(lulc, by)
-    layers = _stock_layers(index, by, lulc, "bas", out_dir, pools_csv)
-    (count,) = write_layers(
-        lulc.grid, layers, extra=[_counts(codes, index, by)], threads=threads, cog=cog
-    )
+    layers = _stock_layers(by, lulc, "bas", out_dir, pools_csv)
+
+    def blocks(tile: Tile) -> tuple[Iterator[np.ndarray], np.ndarray]:
+        codes = read_window(lulc.path, tile.window)
+        index = by.pixels(codes)
+        count = by.count(codes, index)  # first: a code missing from the table raises here
+        # one layer's block at a time, each written before the next is made
+        return (_gather(index, values=by.values[key]) for key in _STOCK_KEYS), count
+
+    count = _sum_counts(write_tiles(lulc.grid, layers, blocks, threads=threads, cog=cog))
     summary = {
         "command": "stock",
         "sinkmap_version": __version__,
@@ -431,18 +435,10 @@ def change(
     lookup = _Lookup.from_table(table)
     out_dir = Path(out_dir)
     by_bas, by_alt = lookup.index(bas), lookup.index(alt)
-    codes_bas, index_bas = _index_array(bas, by_bas)
-    codes_alt, index_alt = _index_array(alt, by_alt)
-    layers = _stock_layers(index_bas, by_bas, bas, "bas", out_dir, pools_csv)
-    layers |= _stock_layers(index_alt, by_alt, alt, "alt", out_dir, pools_csv)
-    change_path = out_dir / "c_change_bas_alt.tif"
-    layers[change_path] = LayerSpec(
-        data=da.map_blocks(
-            partial(_change, alt=by_alt.values["total"], bas=by_bas.values["total"]),
-            index_alt,
-            index_bas,
-            dtype=np.float32,
-        ),
+    layers = _stock_layers(by_bas, bas, "bas", out_dir, pools_csv)
+    layers |= _stock_layers(by_alt, alt, "alt", out_dir, pools_csv)
+    layers[out_dir / "c_change_bas_alt.tif"] = LayerSpec(
+        data=None,
         dtype="float32",
         nodata=float("nan"),
         tags=_common_tags(pools_csv, bas)
@@ -456,16 +452,30 @@ def change(
         },
         description=f"change in carbon storage ({UNITS_DENSITY}), alt - bas",
     )
-    joint = partial(_joint_count, alt=by_alt, bas=by_bas)
-    pairs = zip(index_alt.to_delayed().ravel(), index_bas.to_delayed().ravel(), strict=True)
-    extra = [
-        _counts(codes_bas, index_bas, by_bas),
-        _counts(codes_alt, index_alt, by_alt),
-        dask.delayed(_merge_joint)([dask.delayed(joint)(a, b) for a, b in pairs]),
-    ]
-    count_bas, count_alt, joint = write_layers(
-        bas.grid, layers, extra=extra, threads=threads, cog=cog
-    )
+
+    def blocks(tile: Tile) -> tuple[Iterator[np.ndarray], tuple[Any, ...]]:
+        codes_bas = read_window(bas.path, tile.window)
+        codes_alt = read_window(alt.path, tile.window)
+        index_bas, index_alt = by_bas.pixels(codes_bas), by_alt.pixels(codes_alt)
+        counts = (  # first: a code missing from the table raises here
+            by_bas.count(codes_bas, index_bas),
+            by_alt.count(codes_alt, index_alt),
+            _joint_count(index_alt, index_bas, alt=by_alt, bas=by_bas),
+        )
+
+        def out() -> Iterator[np.ndarray]:  # one block at a time, in the order of ``layers``
+            for by, index in ((by_bas, index_bas), (by_alt, index_alt)):
+                for key in _STOCK_KEYS:
+                    yield _gather(index, values=by.values[key])
+            alt, bas = by_alt.values["total"], by_bas.values["total"]
+            yield _change(index_alt, index_bas, alt=alt, bas=bas)
+
+        return out(), counts
+
+    parts = write_tiles(bas.grid, layers, blocks, threads=threads, cog=cog)
+    count_bas = _sum_counts([p[0] for p in parts])
+    count_alt = _sum_counts([p[1] for p in parts])
+    joint = _merge_joint([p[2] for p in parts])
     summary = {
         "command": "change",
         "sinkmap_version": __version__,
@@ -484,26 +494,11 @@ def change(
     return summary
 
 
-def _index_array(lulc: LulcRaster, by: _Index) -> tuple[da.Array, da.Array]:
-    """The raster's codes, read chunk by chunk, and every pixel's table index (:class:`_Index`)."""
-    codes = open_on_grid(lulc.path, lulc.grid)
-    return codes, da.map_blocks(by.pixels, codes, dtype=np.intp)
-
-
-def _counts(codes: da.Array, index: da.Array, by: _Index) -> Any:
-    """Pixels per table row of the whole raster (delayed), from each chunk's counts."""
-    blocks = zip(codes.to_delayed().ravel(), index.to_delayed().ravel(), strict=True)
-    return dask.delayed(_sum_counts)([dask.delayed(by.count)(c, i) for c, i in blocks])
-
-
 def _stock_layers(
-    index: da.Array,
-    by: _Index,
-    lulc: LulcRaster,
-    scenario: str,
-    out_dir: Path,
-    pools_csv: str | Path,
+    by: _Index, lulc: LulcRaster, scenario: str, out_dir: Path, pools_csv: str | Path
 ) -> dict[Path, LayerSpec]:
+    """A scenario's layers (:data:`_STOCK_KEYS`, in that order), to be written by
+    :func:`~sinkmap.io.write_tiles` from each tile's blocks."""
     base = _common_tags(pools_csv, lulc) | {
         "LULC": str(lulc.path),
         "SCENARIO": _SCENARIOS[scenario],
@@ -512,7 +507,7 @@ def _stock_layers(
     layers: dict[Path, LayerSpec] = {}
     for pool in INVEST_POOLS:
         layers[out_dir / "intermediate_outputs" / f"c_{pool}_{scenario}.tif"] = LayerSpec(
-            data=da.map_blocks(partial(_gather, values=by.values[pool]), index, dtype=np.float32),
+            data=None,
             dtype="float32",
             nodata=float("nan"),
             nan_positive=_nan_positive(by.values[pool]),
@@ -520,7 +515,7 @@ def _stock_layers(
             description=f"carbon stock {pool} ({UNITS_DENSITY}), {_SCENARIOS[scenario]}",
         )
     layers[out_dir / f"c_storage_{scenario}.tif"] = LayerSpec(
-        data=da.map_blocks(partial(_gather, values=by.values["total"]), index, dtype=np.float32),
+        data=None,
         dtype="float32",
         nodata=float("nan"),
         nan_positive=_nan_positive(by.values["total"]),

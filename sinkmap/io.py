@@ -15,10 +15,10 @@ import shutil
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dask
 import dask.threaded
@@ -29,13 +29,14 @@ from rasterio.windows import Window
 
 from sinkmap.errors import ConfigError, InputDataError
 from sinkmap.files import gdal_build_time, remove_stale_temporaries, unlink
-from sinkmap.grid import Grid
+from sinkmap.grid import Grid, Tile
 from sinkmap.progress import Progress
 
 if TYPE_CHECKING:
     import dask.array as da
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # GDAL caches written blocks up to GDAL_CACHEMAX (default 5 % of RAM) before flushing them; a fixed
 # default keeps a step's memory bounded by its chunks, not by the machine. Users may set their own.
@@ -83,9 +84,11 @@ _GDAL_ENV: dict[str, Any] = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL
 
 @dataclass
 class LayerSpec:
-    """A single-band raster to publish: data (dask), dtype, nodata, and its metadata."""
+    """A single-band raster to publish: data (dask), dtype, nodata, and its metadata.
 
-    data: da.Array
+    ``data`` is None for :func:`write_tiles`, whose function of a tile makes the blocks."""
+
+    data: da.Array | None
     dtype: str
     nodata: float | int | None
     tags: Mapping[str, Any] = field(default_factory=dict)
@@ -182,67 +185,167 @@ def write_layers(
     # without it (0.7 s each; tests/unit/test_architecture.py LIGHT_SCRIPTS)
     import dask.array as da
 
-    publish_profile = cog_profile()  # a bad SINKMAP_COMPRESS stops here, before any work
-    temps: dict[Path, Path] = {}
-    cogs: dict[Path, Path] = {}
-    datasets = []
-    try:
-        with rasterio.Env(**_GDAL_ENV):
-            targets, sources = [], []
-            for path, spec in layers.items():
+    missing = [str(path) for path, spec in layers.items() if spec.data is None]
+    if missing:
+        raise ValueError(f"layers without data for write_layers (use write_tiles): {missing}")
+    with _Staging(grid, layers, cog=cog) as staging:
+        targets = staging.targets
+        sources = [spec.data.astype(spec.dtype) for spec in layers.values()]  # type: ignore[union-attr]
+        with staging.progress(sum(source.npartitions for source in sources)) as progress:
+            if distributed_client() is not None:
+                every = [*extra, list(per_tile)] if per_tile is not None else extra
+                results = _store_on_cluster(sources, targets, staging.temporaries, every, progress)
+            elif per_tile is not None:
+                with dask_scheduler(threads), ChunkProgress(progress):
+                    results = _store_by_tiles(grid, sources, targets, extra, per_tile, threads)
+            else:
+                stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
+                with dask_scheduler(threads), ChunkProgress(progress):
+                    _, *results = dask.compute(stores, *extra)
+        staging.close()
+        if check is not None:
+            check(list(results))
+        staging.publish(threads)
+    return list(results)
+
+
+def write_tiles(
+    grid: Grid,
+    layers: Mapping[Path, LayerSpec],
+    blocks: Callable[[Tile], tuple[Iterable[np.ndarray], T]],
+    *,
+    threads: int | None = None,
+    cog: bool = True,
+) -> list[T]:
+    """Publish ``layers`` (their ``data`` None) from a function of one tile, without Dask.
+
+    ``blocks(tile)`` returns the tile's block of every layer, in the order of ``layers`` (an
+    iterator is written block by block as it yields them), and a result of its own (a tile's
+    counts); the results come back in :meth:`Grid.tiles` order. The tiles run on ``threads``
+    threads, each computing and writing its blocks, so memory is the tiles in flight.
+
+    For work that is one function of a tile's pixels (``sinkmap stock``) this spares the process
+    Dask's array module (0.5 s of start-up: it imports xarray and SciPy) and its graph; work that
+    shares parts between layers and tiles, or runs on a cluster, goes through
+    :func:`write_layers`. The same files, tags and guarantees as :func:`write_layers`: nothing
+    reaches its final name until every layer is complete, and after an error in one tile no
+    tile not yet started is computed.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    tiles = list(grid.tiles())
+    failed = threading.Event()
+    with _Staging(grid, layers, cog=cog) as staging:
+        targets = staging.targets
+        specs = list(layers.values())
+        with staging.progress(len(tiles) * len(targets)) as progress:
+
+            def one(tile: Tile) -> T | None:
+                if failed.is_set():  # an earlier tile failed: its error is what the caller gets
+                    return None
+                try:
+                    values, result = blocks(tile)
+                    written = 0
+                    for value in values:  # each block written as it comes (values may be lazy)
+                        if written == len(targets):
+                            raise ValueError(f"more blocks than the {len(targets)} layers")
+                        spec = specs[written]
+                        targets[written][tile.slices] = np.asarray(value, dtype=spec.dtype)
+                        written += 1
+                    if written != len(targets):
+                        raise ValueError(f"{written} blocks for {len(targets)} layers")
+                except BaseException:
+                    failed.set()
+                    raise
+                progress.update(len(targets))
+                return result
+
+            with ThreadPoolExecutor(max_workers=max(1, threads or os.cpu_count() or 1)) as pool:
+                results = list(pool.map(one, tiles))
+        staging.close()
+        staging.publish(threads)
+    return results  # type: ignore[return-value]  # None only for tiles after a failed one
+
+
+class _Staging:
+    """The layers of one write: each staged as a tiled GeoTIFF beside its final name, then
+    tagged, laid out (a COG unless ``cog=False`` or internal) and renamed onto its final name
+    only when every layer is complete (:meth:`publish`). Leaving the ``with`` block closes and
+    deletes whatever is left: on an error no layer reaches its final name and no temporary file
+    stays behind."""
+
+    def __init__(self, grid: Grid, layers: Mapping[Path, LayerSpec], *, cog: bool) -> None:
+        self.grid, self.layers, self.cog = grid, layers, cog
+        self.profile = cog_profile()  # a bad SINKMAP_COMPRESS stops here, before any work
+        self.temps: dict[Path, Path] = {}
+        self.cogs: dict[Path, Path] = {}
+        self.datasets: list[Any] = []
+        self.targets: list[_WindowWriter] = []
+        self._env = rasterio.Env(**_GDAL_ENV)
+
+    @property
+    def temporaries(self) -> list[Path]:
+        return list(self.temps.values())
+
+    def __enter__(self) -> _Staging:
+        self._env.__enter__()
+        try:
+            for path, spec in self.layers.items():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 remove_stale_temporaries(path)
                 tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.stage.tif")
-                temps[path] = tmp
-                options = _TEMP_OPTIONS if cog or spec.internal else _plain(publish_profile)
-                profile = grid.profile(dtype=spec.dtype, nodata=spec.nodata) | options
+                self.temps[path] = tmp
+                plain = _plain(self.profile)
+                options = _TEMP_OPTIONS if self.cog or spec.internal else plain
+                profile = self.grid.profile(dtype=spec.dtype, nodata=spec.nodata) | options
                 ds = rasterio.open(tmp, "w", **profile)
-                datasets.append(ds)
-                targets.append(_WindowWriter(ds, nan_positive=spec.nan_positive))
-                sources.append(spec.data.astype(spec.dtype))
-            folders = sorted({str(path.parent) for path in layers})
-            progress = Progress(
-                f"writing {len(layers)} layer(s) to {', '.join(folders)}",
-                sum(source.npartitions for source in sources),
-                "chunks",
-            )
-            with progress:
-                if distributed_client() is not None:
-                    every = [*extra, list(per_tile)] if per_tile is not None else extra
-                    results = _store_on_cluster(
-                        sources, targets, list(temps.values()), every, progress
-                    )
-                elif per_tile is not None:
-                    with dask_scheduler(threads), ChunkProgress(progress):
-                        results = _store_by_tiles(grid, sources, targets, extra, per_tile, threads)
-                else:
-                    stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
-                    with dask_scheduler(threads), ChunkProgress(progress):
-                        _, *results = dask.compute(stores, *extra)
-            for ds in datasets:
-                ds.close()
-            datasets.clear()
-            if check is not None:
-                check(list(results))
-            for path in layers:
-                cogs[path] = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.cog.tif")
-            _parallel(
-                [
-                    lambda p=path, s=spec: _publish(
-                        temps[p], cogs[p], s, cog=cog and not s.internal, profile=publish_profile
-                    )
-                    for path, spec in layers.items()
-                ],
-                threads,
-            )
-        for path, cog_path in cogs.items():
-            os.replace(cog_path, path)
-        return list(results)
-    finally:
-        for ds in datasets:
+                self.datasets.append(ds)
+                self.targets.append(_WindowWriter(ds, nan_positive=spec.nan_positive))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def progress(self, total: int) -> Progress:
+        folders = sorted({str(path.parent) for path in self.layers})
+        return Progress(
+            f"writing {len(self.layers)} layer(s) to {', '.join(folders)}", total, "chunks"
+        )
+
+    def close(self) -> None:
+        """Close the staged files (every block written)."""
+        for ds in self.datasets:
             ds.close()
-        for tmp in [*temps.values(), *cogs.values()]:
-            unlink(tmp)
+        self.datasets.clear()
+
+    def publish(self, threads: int | None) -> None:
+        """Tag and lay out every staged layer, then rename them all onto their final names."""
+        self.close()
+        for path in self.layers:
+            self.cogs[path] = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.cog.tif")
+        _parallel(
+            [
+                lambda p=path, s=spec: _publish(
+                    self.temps[p],
+                    self.cogs[p],
+                    s,
+                    cog=self.cog and not s.internal,
+                    profile=self.profile,
+                )
+                for path, spec in self.layers.items()
+            ],
+            threads,
+        )
+        for path, cog_path in self.cogs.items():
+            os.replace(cog_path, path)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.close()
+            for tmp in [*self.temps.values(), *self.cogs.values()]:
+                unlink(tmp)
+        finally:
+            self._env.__exit__(None, None, None)
 
 
 def _plain(profile: Mapping[str, Any]) -> dict[str, Any]:

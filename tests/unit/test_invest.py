@@ -330,3 +330,28 @@ def test_cli_prints_the_summary(maps, pools_csv, tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["change"]["totals_mg_c"]["total"] < 0
     assert (tmp_path / "c" / "c_change_bas_alt.tif").exists()
+
+
+def test_the_stock_commands_run_without_dask_arrays(maps, pools_csv, tmp_path):
+    """`sinkmap stock` and `sinkmap change`, run in a fresh interpreter, import neither Dask's
+    array module nor what it imports when installed (xarray, SciPy): 0.5 s of a run's start-up.
+    They read and write tile by tile on threads (sinkmap.io.write_tiles)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sinkmap.cli import main\n"
+        f"main(['stock', '--lulc', {str(maps['bas_path'])!r}, '--pools', {str(pools_csv)!r},"
+        f" '--out', {str(tmp_path / 's')!r}, '--chunk', '16'])\n"
+        f"main(['change', '--lulc-bas', {str(maps['bas_path'])!r}, '--lulc-alt',"
+        f" {str(maps['alt_path'])!r}, '--pools', {str(pools_csv)!r},"
+        f" '--out', {str(tmp_path / 'c')!r}, '--chunk', '16'])\n"
+        "heavy = ('dask.array', 'xarray', 'scipy')\n"
+        "print('IMPORTED', *[m for m in heavy if m in sys.modules])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "IMPORTED"
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["baseline"]["totals_mg_c"] == pytest.approx(_hand_totals(maps["bas"]), rel=1e-12)

@@ -16,7 +16,7 @@ from rio_cogeo.cogeo import cog_validate
 from sinkmap.errors import ConfigError, InputDataError, OutputError
 from sinkmap.files import atomic_path
 from sinkmap.grid import Grid
-from sinkmap.io import LayerSpec, check_on_grid, open_on_grid, write_layers
+from sinkmap.io import LayerSpec, check_on_grid, open_on_grid, write_layers, write_tiles
 
 from ._helpers import UTM_LEFT, UTM_TOP, write_tif
 
@@ -410,6 +410,77 @@ def test_per_tile_must_match_the_tiles(tmp_path):
     arr = da.zeros(SMALL.shape, chunks=SMALL.chunks, dtype="uint8")
     with pytest.raises(ValueError, match="per_tile holds 1 objects for 4 tiles"):
         write_layers(SMALL, {tmp_path / "x.tif": LayerSpec(arr, "uint8", 0)}, per_tile=[1])
+    assert _listing(tmp_path) == []
+
+
+# -- without Dask: a function of one tile (write_tiles) -----------------------------------------
+def _tile_values(tile) -> np.ndarray:
+    """A tile's block of a layer whose pixel (r, c) holds r * 1000 + c."""
+    rows = np.arange(tile.row_off, tile.row_off + tile.height, dtype=np.float32)[:, None]
+    cols = np.arange(tile.col_off, tile.col_off + tile.width, dtype=np.float32)[None, :]
+    return rows * 1000 + cols
+
+
+def test_write_tiles_writes_each_tiles_blocks_and_returns_results_in_tile_order(tmp_path):
+    """Two layers from one function of a tile (the second the first's integer part mod 200, as
+    uint8): every pixel where its tile put it, the tags and COG layout of write_layers, and the
+    tiles' results in Grid.tiles() order."""
+    values, codes = tmp_path / "values.tif", tmp_path / "sub" / "codes.tif"
+    layers = {
+        values: LayerSpec(None, "float32", float("nan"), tags={"UNITS": "Mg C ha-1"}),
+        codes: LayerSpec(None, "uint8", 0, description="codes"),
+    }
+
+    def blocks(tile):
+        v = _tile_values(tile)
+        return [v, (v % 200).astype(np.uint8)], tile.id
+
+    ids = write_tiles(BIG, layers, blocks, threads=2)
+    assert ids == [t.id for t in BIG.tiles()] and len(ids) == 9
+    r, c = np.mgrid[0 : BIG.height, 0 : BIG.width]
+    whole = (r * 1000 + c).astype(np.float32)
+    with rasterio.open(values) as ds:
+        assert np.array_equal(ds.read(1), whole)
+        assert ds.tags()["UNITS"] == "Mg C ha-1" and ds.overviews(1) == [2, 4]
+    with rasterio.open(codes) as ds:
+        assert np.array_equal(ds.read(1), (whole % 200).astype(np.uint8))
+        assert ds.descriptions == ("codes",) and ds.nodata == 0
+    assert cog_validate(str(values), strict=True)[0]
+    assert _listing(tmp_path) == ["sub", "values.tif"] and _listing(tmp_path / "sub") == [
+        "codes.tif"
+    ]
+
+
+def test_a_failing_tile_leaves_no_layer_and_the_tiles_after_it_unstarted(tmp_path):
+    """An error in one tile's function reaches the caller; no layer of the call is at its final
+    name, no temporary file is left, and (one thread) the tiles after it are not computed."""
+    seen = []
+
+    def blocks(tile):
+        seen.append(tile.id)
+        if tile.id == "r000c001":
+            raise RuntimeError("tile r000c001 failed")
+        return [np.ones((tile.height, tile.width), np.uint8)] * 2, None
+
+    layers = {
+        tmp_path / "a.tif": LayerSpec(None, "uint8", 0),
+        tmp_path / "b.tif": LayerSpec(None, "uint8", 0),
+    }
+    with pytest.raises(RuntimeError, match="tile r000c001 failed"):
+        write_tiles(SMALL, layers, blocks, threads=1)
+    assert _listing(tmp_path) == []
+    assert seen == ["r000c000", "r000c001"]
+
+
+def test_write_tiles_needs_a_block_per_layer_and_write_layers_data(tmp_path):
+    layers = {tmp_path / "a.tif": LayerSpec(None, "uint8", 0)}
+    with pytest.raises(ValueError, match="more blocks than the 1 layers"):
+        write_tiles(SMALL, layers, lambda t: ([np.zeros((t.height, t.width), np.uint8)] * 2, 0))
+    two = {**layers, tmp_path / "b.tif": LayerSpec(None, "uint8", 0)}
+    with pytest.raises(ValueError, match="1 blocks for 2 layers"):
+        write_tiles(SMALL, two, lambda t: ([np.zeros((t.height, t.width), np.uint8)], 0))
+    with pytest.raises(ValueError, match="without data for write_layers"):
+        write_layers(SMALL, layers)
     assert _listing(tmp_path) == []
 
 
