@@ -9,6 +9,7 @@ or killed run never leaves a half-written layer behind.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -226,13 +227,16 @@ def write_tiles(
 
     For work that is one function of a tile's pixels (``sinkmap stock``) this spares the process
     Dask's array module (0.5 s of start-up: it imports xarray and SciPy) and its graph; work that
-    shares parts between layers and tiles, or runs on a cluster, goes through
-    :func:`write_layers`. The same files, tags and guarantees as :func:`write_layers`: nothing
-    reaches its final name until every layer is complete, and after an error in one tile no
-    tile not yet started is computed.
+    shares parts between layers and tiles goes through :func:`write_layers`. The same files, tags
+    and guarantees as :func:`write_layers`: nothing reaches its final name until every layer is
+    complete, and after an error in one tile no tile not yet started is computed. With a Dask
+    cluster active (``sinkmap --dask``, :func:`distributed_client`) its workers compute the
+    tiles, one task each, written as :func:`write_layers` writes a cluster's blocks.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    if distributed_client() is not None:  # a cluster (``sinkmap --dask``): its workers compute
+        return _tiles_on_cluster(grid, layers, blocks, threads=threads, cog=cog)
     tiles = list(grid.tiles())
     failed = threading.Event()
     with _Staging(grid, layers, cog=cog) as staging:
@@ -265,6 +269,58 @@ def write_tiles(
         staging.close()
         staging.publish(threads)
     return results  # type: ignore[return-value]  # None only for tiles after a failed one
+
+
+def _tiles_on_cluster(
+    grid: Grid,
+    layers: Mapping[Path, LayerSpec],
+    blocks: Callable[[Tile], tuple[Iterable[np.ndarray], T]],
+    *,
+    threads: int | None,
+    cog: bool,
+) -> list[T]:
+    """:func:`write_tiles` on the active Dask cluster: one task per tile (the function sent once,
+    :func:`shared`) whose blocks are the layers' chunks, written by :func:`write_layers` as the
+    workers save them; the tiles' results gathered in tile order."""
+    import dask.array as da
+
+    dtypes = [spec.dtype for spec in layers.values()]
+    fn = shared(blocks)
+    tiles = list(grid.tiles())
+    parts = [dask.delayed(_tile_blocks, nout=2)(fn, tile, dtypes) for tile in tiles]
+    per_row = len(grid.chunks[1])
+
+    def layer(k: int) -> da.Array:
+        chunks = [
+            da.from_delayed(part[0][k], shape=(tile.height, tile.width), dtype=dtypes[k])
+            for part, tile in zip(parts, tiles, strict=True)
+        ]
+        return da.block([chunks[i : i + per_row] for i in range(0, len(chunks), per_row)])
+
+    specs = {
+        path: dataclasses.replace(spec, data=layer(k))
+        for k, (path, spec) in enumerate(layers.items())
+    }
+    results = dask.delayed(list)([part[1] for part in parts])
+    (done,) = write_layers(grid, specs, extra=[results], threads=threads, cog=cog)
+    return list(done)
+
+
+_END = object()
+
+
+def _tile_blocks(
+    blocks: Callable[[Tile], tuple[Iterable[np.ndarray], T]], tile: Tile, dtypes: Sequence[str]
+) -> tuple[list[np.ndarray], T]:
+    """A tile's blocks (a list, in the layers' dtypes) and its result, on a cluster's worker."""
+    values, result = blocks(tile)
+    rest = iter(values)
+    out = [np.asarray(value, dtype=dtype) for dtype, value in zip(dtypes, rest, strict=False)]
+    if len(out) < len(dtypes):
+        raise ValueError(f"{len(out)} blocks for {len(dtypes)} layers")
+    if next(rest, _END) is not _END:
+        raise ValueError(f"more blocks than the {len(dtypes)} layers")
+    return out, result
 
 
 class _Staging:
