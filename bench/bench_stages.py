@@ -3,6 +3,7 @@
     python bench/bench_stages.py                 # sizes 2048 (4 Mpx), 5120 (26 Mpx) and 10240 (105 Mpx)
     python bench/bench_stages.py --sides 10240   # one size
     python bench/bench_stages.py --model lookup  # the one-year lookup model instead of the state
+    python bench/bench_stages.py --sides 5120 --per-phase  # also each phase against its own floor
     SINKMAP_BENCH_KEEP=1 python bench/bench_stages.py --sides 2048  # keep bench/out/side2048/
 
 For each size a fresh child process (so peak memory is its own):
@@ -87,7 +88,9 @@ def _prepare(side: int, model: str) -> None:
             write_layer(work / f"{role}.tif", grid, 2020, layer)
 
 
-def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, Any]:
+def _child(
+    side: int, chunk: int, threads: int, model: str, per_phase: bool = False
+) -> dict[str, Any]:
     from sinkmap import reuse_freed_memory
     from sinkmap.config import load_config
     from sinkmap.paths import Paths
@@ -177,6 +180,30 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, Any]:
         groups += [list(paths.states(2020).values()), list(paths.states(2021).values())]
         groups += [list(paths.steps(2020).values()), list(paths.steps(2021).values())]
     floor_io = io_floor(inputs, groups, grid, work / "floor", threads)
+    phase_floors: dict[str, tuple[float, float]] = {}  # phase: (floor wall s, floor CPU s)
+    if per_phase and stateful:
+        # each phase's own floor: what it reads, what it writes
+        roles = [*extra.values()]
+        lc = {y: work / f"lc_{y}.tif" for y in (2020, 2021)}
+        own = {
+            "stocks 2020": ([lc[2020], *roles], [2020], []),
+            "stocks 2021": ([lc[2021], *roles, *paths.states(2020).values(), lc[2020]], [2021], []),
+            "interval": (
+                [lc[2020], lc[2021], *paths.stocks(2020).values(), *paths.stocks(2021).values()]
+                + [*paths.states(2021).values(), *paths.steps(2021).values()],
+                [],
+                [flux_layers],
+            ),
+        }
+        for name, (reads, years, written) in own.items():
+            groups_of = [
+                list(d(y).values())
+                for y in years
+                for d in (paths.stocks, paths.states, paths.steps)
+            ]
+            shutil.rmtree(work / "floor", ignore_errors=True)
+            f = io_floor(reads, groups_of + written, grid, work / "floor", threads)
+            phase_floors[name] = (f.floor_s, f.cpu_s)
     phases["I/O floor"] = (floor_io.floor_s, floor_io.cpu_s)
     t_read_inputs, t_write = floor_io.read_inputs_s, floor_io.write_outputs_s
     floor = floor_io.floor_s
@@ -195,6 +222,7 @@ def _child(side: int, chunk: int, threads: int, model: str) -> dict[str, Any]:
         "peak_rss_mb": peak,
         "rss_before_mb": rss_before,
         "phases": phases,
+        "phase_floors": phase_floors,
     }
     if not os.environ.get("SINKMAP_BENCH_KEEP"):
         shutil.rmtree(work, ignore_errors=True)
@@ -209,6 +237,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--model", choices=("dynamics", "lookup"), default="dynamics")
+    parser.add_argument(
+        "--per-phase", action="store_true", help="also each phase's own I/O floor (dynamics)"
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -216,7 +247,7 @@ def main() -> None:
         _prepare(args.prepare, args.model)
         return
     if args.child:
-        print(json.dumps(_child(args.child, args.chunk, args.threads, args.model)))
+        print(json.dumps(_child(args.child, args.chunk, args.threads, args.model, args.per_phase)))
         return
     rows = []
     for side in args.sides:
@@ -234,7 +265,7 @@ def main() -> None:
             str(args.threads),
             "--model",
             args.model,
-        ]
+        ] + (["--per-phase"] if args.per_phase else [])
         out = (
             subprocess.run(cmd, capture_output=True, text=True, check=True)
             .stdout.strip()
@@ -249,9 +280,13 @@ def main() -> None:
             flush=True,
         )
         for name, (wall, cpu) in r["phases"].items():
+            own = ""
+            if name in r["phase_floors"]:
+                f_wall, f_cpu = r["phase_floors"][name]
+                own = f"   its own floor {f_wall:5.1f} s ({f_cpu:5.1f} CPU s): {wall / f_wall:.2f}"
             print(
                 f"    {name:28s} {wall:6.1f} s wall  {cpu:6.1f} CPU s  "
-                f"({cpu / wall / args.threads:4.0%} of {args.threads} cores)",
+                f"({cpu / wall / args.threads:4.0%} of {args.threads} cores){own}",
                 flush=True,
             )
         cpu = sum(c for name, (_, c) in r["phases"].items() if name != "I/O floor")

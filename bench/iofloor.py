@@ -2,8 +2,9 @@
 
 Shared by ``bench_stages.py`` and ``bench_hainan.py``. Reads go chunk by chunk on the grid's
 windows (``sinkmap.io.open_on_grid``, as the stages read); writes go through
-``sinkmap.io.write_layers`` with the published layers' creation options (COG, DEFLATE, 512-px
-blocks, overviews), fed from the layers on disk, whose read-back time is measured and subtracted.
+``sinkmap.io.write_layers`` (or ``write_tiles``, the writer of ``sinkmap stock``) with the
+published layers' creation options (COG, DEFLATE, 512-px blocks, overviews), fed from the layers
+on disk, whose read-back time is measured and subtracted.
 """
 
 from __future__ import annotations

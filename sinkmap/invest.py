@@ -92,7 +92,7 @@ def open_lulc(path: str | Path, *, chunk: int = 2048) -> LulcRaster:
     """Check a LULC raster (projected CRS in metres, integer codes, square north-up pixels).
 
     Returns it with a :class:`~sinkmap.grid.Grid` that matches its own transform, CRS and shape, so
-    :func:`sinkmap.io.open_on_grid` reads it chunk by chunk without warping. Raises
+    its tiles are read window by window without warping. Raises
     :class:`InputDataError` saying how to fix the raster otherwise.
     """
     path = Path(path)
@@ -435,8 +435,11 @@ def change(
     lookup = _Lookup.from_table(table)
     out_dir = Path(out_dir)
     by_bas, by_alt = lookup.index(bas), lookup.index(alt)
-    layers = _stock_layers(by_bas, bas, "bas", out_dir, pools_csv)
-    layers |= _stock_layers(by_alt, alt, "alt", out_dir, pools_csv)
+    # the scenarios' layers in this order, and each tile's blocks in the same (``blocks`` below)
+    scenarios = {"bas": (bas, by_bas), "alt": (alt, by_alt)}
+    layers: dict[Path, LayerSpec] = {}
+    for name, (lulc, by) in scenarios.items():
+        layers |= _stock_layers(by, lulc, name, out_dir, pools_csv)
     layers[out_dir / "c_change_bas_alt.tif"] = LayerSpec(
         data=None,
         dtype="float32",
@@ -464,9 +467,10 @@ def change(
         )
 
         def out() -> Iterator[np.ndarray]:  # one block at a time, in the order of ``layers``
-            for by, index in ((by_bas, index_bas), (by_alt, index_alt)):
+            index = {"bas": index_bas, "alt": index_alt}
+            for name, (_, by) in scenarios.items():
                 for key in _STOCK_KEYS:
-                    yield _gather(index, values=by.values[key])
+                    yield _gather(index[name], values=by.values[key])
             alt, bas = by_alt.values["total"], by_bas.values["total"]
             yield _change(index_alt, index_bas, alt=alt, bas=bas)
 

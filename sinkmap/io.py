@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import dask.array as da
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 # GDAL caches written blocks up to GDAL_CACHEMAX (default 5 % of RAM) before flushing them; a fixed
 # default keeps a step's memory bounded by its chunks, not by the machine. Users may set their own.
@@ -98,7 +98,7 @@ class LayerSpec:
     overview_resampling: str = "average"
     scale_offset: tuple[float, float] | None = None
     #: An intermediate layer another stage reads, not a published one: written as the staged file
-    #: is (tiled, ZSTD level 1, no overviews), with its tags, whatever ``write_layers``' ``cog``.
+    #: is (tiled, ZSTD level 1, no overviews), with its tags, whatever the writer's ``cog``.
     internal: bool = False
     #: Every NaN of ``data`` is the positive quiet NaN by construction (values taken from a table
     #: that holds only that NaN): the writer skips its per-block check (:func:`_positive_nan`).
@@ -120,6 +120,11 @@ class _WindowWriter:
         window = Window.from_slices(
             rows, cols, height=self.dataset.height, width=self.dataset.width
         )
+        if value.shape != (window.height, window.width):  # GDAL would resample it, silently
+            raise ValueError(
+                f"a block of shape {value.shape} for the window {window.height} x {window.width} "
+                f"at row {window.row_off}, column {window.col_off} of {self.dataset.name}"
+            )
         if not self.nan_positive:
             value = _positive_nan(value)
         with self.lock:
@@ -213,11 +218,11 @@ def write_layers(
 def write_tiles(
     grid: Grid,
     layers: Mapping[Path, LayerSpec],
-    blocks: Callable[[Tile], tuple[Iterable[np.ndarray], T]],
+    blocks: Callable[[Tile], tuple[Iterable[np.ndarray], _T]],
     *,
     threads: int | None = None,
     cog: bool = True,
-) -> list[T]:
+) -> list[_T]:
     """Publish ``layers`` (their ``data`` None) from a function of one tile, without Dask.
 
     ``blocks(tile)`` returns the tile's block of every layer, in the order of ``layers`` (an
@@ -227,9 +232,12 @@ def write_tiles(
 
     For work that is one function of a tile's pixels (``sinkmap stock``) this spares the process
     Dask's array module (0.5 s of start-up: it imports xarray and SciPy) and its graph; work that
-    shares parts between layers and tiles goes through :func:`write_layers`. The same files, tags
+    shares parts between layers and tiles goes through :func:`write_layers`. The same pixels, tags
     and guarantees as :func:`write_layers`: nothing reaches its final name until every layer is
-    complete, and after an error in one tile no tile not yet started is computed. With a Dask
+    complete, and after an error in one tile no tile not yet started is computed. (A plain
+    layer's blocks, ``cog=False``, lie in the file in the order the threads wrote them: the same
+    pixels, not always the same bytes, as with :func:`write_layers`; a COG is laid out anew, its
+    bytes the same every time.) With a Dask
     cluster active (``sinkmap --dask``, :func:`distributed_client`) its workers compute the
     tiles, one task each, written as :func:`write_layers` writes a cluster's blocks.
     """
@@ -237,6 +245,9 @@ def write_tiles(
 
     if distributed_client() is not None:  # a cluster (``sinkmap --dask``): its workers compute
         return _tiles_on_cluster(grid, layers, blocks, threads=threads, cog=cog)
+    given = [str(path) for path, spec in layers.items() if spec.data is not None]
+    if given:
+        raise ValueError(f"layers with data for write_tiles (use write_layers): {given}")
     tiles = list(grid.tiles())
     failed = threading.Event()
     with _Staging(grid, layers, cog=cog) as staging:
@@ -244,7 +255,7 @@ def write_tiles(
         specs = list(layers.values())
         with staging.progress(len(tiles) * len(targets)) as progress:
 
-            def one(tile: Tile) -> T | None:
+            def one(tile: Tile) -> _T | None:
                 if failed.is_set():  # an earlier tile failed: its error is what the caller gets
                     return None
                 try:
@@ -266,7 +277,6 @@ def write_tiles(
 
             with ThreadPoolExecutor(max_workers=max(1, threads or os.cpu_count() or 1)) as pool:
                 results = list(pool.map(one, tiles))
-        staging.close()
         staging.publish(threads)
     return results  # type: ignore[return-value]  # None only for tiles after a failed one
 
@@ -274,11 +284,11 @@ def write_tiles(
 def _tiles_on_cluster(
     grid: Grid,
     layers: Mapping[Path, LayerSpec],
-    blocks: Callable[[Tile], tuple[Iterable[np.ndarray], T]],
+    blocks: Callable[[Tile], tuple[Iterable[np.ndarray], _T]],
     *,
     threads: int | None,
     cog: bool,
-) -> list[T]:
+) -> list[_T]:
     """:func:`write_tiles` on the active Dask cluster: one task per tile (the function sent once,
     :func:`shared`) whose blocks are the layers' chunks, written by :func:`write_layers` as the
     workers save them; the tiles' results gathered in tile order."""
@@ -310,8 +320,8 @@ _END = object()
 
 
 def _tile_blocks(
-    blocks: Callable[[Tile], tuple[Iterable[np.ndarray], T]], tile: Tile, dtypes: Sequence[str]
-) -> tuple[list[np.ndarray], T]:
+    blocks: Callable[[Tile], tuple[Iterable[np.ndarray], _T]], tile: Tile, dtypes: Sequence[str]
+) -> tuple[list[np.ndarray], _T]:
     """A tile's blocks (a list, in the layers' dtypes) and its result, on a cluster's worker."""
     values, result = blocks(tile)
     rest = iter(values)
@@ -369,10 +379,16 @@ class _Staging:
         )
 
     def close(self) -> None:
-        """Close the staged files (every block written)."""
-        for ds in self.datasets:
-            ds.close()
-        self.datasets.clear()
+        """Close the staged files (every block written); each one even if another fails."""
+        datasets, self.datasets = self.datasets, []
+        errors = []
+        for ds in datasets:
+            try:
+                ds.close()
+            except Exception as exc:  # a full disk: the first error is raised, after the rest
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def publish(self, threads: int | None) -> None:
         """Tag and lay out every staged layer, then rename them all onto their final names."""
@@ -397,9 +413,11 @@ class _Staging:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.close()
-            for tmp in [*self.temps.values(), *self.cogs.values()]:
-                unlink(tmp)
+            try:
+                self.close()
+            finally:
+                for tmp in [*self.temps.values(), *self.cogs.values()]:
+                    unlink(tmp)
         finally:
             self._env.__exit__(None, None, None)
 

@@ -202,6 +202,24 @@ def test_change_raster_is_alt_minus_bas(maps, changed):
         assert cog_validate(str(path), strict=True)[0], path
 
 
+def test_change_writes_each_scenarios_pixels_under_its_own_names(maps, changed):
+    """Every storage and pool raster of ``change`` holds its own scenario's table values, pixel by
+    pixel (the two maps differ in a block of conversions and in two nodata pixels), and its tags
+    name that scenario."""
+    out, _ = changed
+    for scenario, name in (("bas", "baseline"), ("alt", "alternate")):
+        codes = maps[scenario]
+        for pool, column in (("storage", None), *((p, i) for i, p in enumerate(POOLS))):
+            folder = out if pool == "storage" else out / "intermediate_outputs"
+            with rasterio.open(folder / f"c_{pool}_{scenario}.tif") as ds:
+                values, tags = ds.read(1), ds.tags()
+            assert tags["SCENARIO"] == name, (pool, scenario)
+            expected = np.full(codes.shape, np.nan, np.float32)
+            for code, row in TABLE.items():
+                expected[codes == code] = _total(code) if column is None else row[column]
+            np.testing.assert_array_equal(values, expected, err_msg=f"c_{pool}_{scenario}")
+
+
 def test_signed_codes_with_negative_nodata(pools_csv, tmp_path):
     arr = np.array([[10, -9999, 20], [40, 40, -9999]], np.int16)
     path = write_tif(tmp_path / "i16.tif", arr, res=RES, left=UTM_LEFT, top=UTM_TOP, nodata=-9999)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import dask.array as da
@@ -482,6 +483,65 @@ def test_write_tiles_needs_a_block_per_layer_and_write_layers_data(tmp_path):
     with pytest.raises(ValueError, match="without data for write_layers"):
         write_layers(SMALL, layers)
     assert _listing(tmp_path) == []
+
+
+def test_write_tiles_runs_its_tiles_on_the_threads_asked_for(tmp_path):
+    """threads=2: two tiles are computed at the same time (each waits for the other at a
+    barrier, which on one thread would time out); their blocks written, the progress counted per
+    layer and tile."""
+    from sinkmap.progress import Progress
+
+    barrier = threading.Barrier(2, timeout=20)
+    counted = []
+    real_update = Progress.update
+
+    def update(self, n=1):
+        counted.append(n)
+        real_update(self, n)
+
+    def blocks(tile):
+        if tile.row == 0:  # the first two tiles meet
+            barrier.wait()
+        return [_tile_values(tile)], None
+
+    layers = {tmp_path / "v.tif": LayerSpec(None, "float32", float("nan"))}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Progress, "update", update)
+        write_tiles(SMALL, layers, blocks, threads=2)
+    assert counted == [1, 1, 1, 1]  # one layer, four tiles
+    with rasterio.open(tmp_path / "v.tif") as ds:
+        r, c = np.mgrid[0 : SMALL.height, 0 : SMALL.width]
+        assert np.array_equal(ds.read(1), (r * 1000 + c).astype(np.float32))
+
+
+def test_a_block_of_the_wrong_shape_is_refused_not_resampled(tmp_path):
+    """GDAL resamples a buffer of another size into the window without a word: the writer
+    refuses it, and nothing is left."""
+    layers = {tmp_path / "v.tif": LayerSpec(None, "float32", float("nan"))}
+    with pytest.raises(ValueError, match=r"a block of shape \(16, 32\) for the window 32 x 32"):
+        write_tiles(SMALL, layers, lambda t: ([np.zeros((t.height // 2, t.width), "f4")], 0))
+    assert _listing(tmp_path) == []
+
+
+def test_write_tiles_takes_no_data_and_cleans_up_when_staging_fails(tmp_path, monkeypatch):
+    """A layer given with data goes to write_layers; a staged file that cannot be opened (the
+    second) leaves no temporary and GDAL's environment as it was."""
+    arr = da.zeros(SMALL.shape, chunks=SMALL.chunks, dtype="uint8")
+    with pytest.raises(ValueError, match="with data for write_tiles"):
+        write_tiles(SMALL, {tmp_path / "a.tif": LayerSpec(arr, "uint8", 0)}, lambda t: ([], 0))
+    real_open = rasterio.open
+
+    def failing(path, *args, **kwargs):
+        if str(path).endswith(".stage.tif") and ".b.tif." in str(path):
+            raise OSError(28, "No space left on device")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", failing)
+    layers = {tmp_path / n: LayerSpec(None, "uint8", 0) for n in ("a.tif", "b.tif")}
+    with pytest.raises(OSError, match="No space left"):
+        write_tiles(SMALL, layers, lambda t: ([np.zeros((t.height, t.width), np.uint8)] * 2, 0))
+    assert _listing(tmp_path) == []
+    assert not rasterio.env.hasenv()
 
 
 def _python(probe: str, env: dict[str, str]) -> str:
