@@ -30,7 +30,7 @@ also a possible change value); the alternate raster must be on exactly the basel
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -434,6 +434,35 @@ def change(
     _check_same_grid(bas, alt)
     lookup = _Lookup.from_table(table)
     out_dir = Path(out_dir)
+    layers, blocks = _change_plan(bas, alt, lookup, out_dir, pools_csv)
+    parts = write_tiles(bas.grid, layers, blocks, threads=threads, cog=cog)
+    count_bas = _sum_counts([p[0] for p in parts])
+    count_alt = _sum_counts([p[1] for p in parts])
+    joint = _merge_joint([p[2] for p in parts])
+    summary = {
+        "command": "change",
+        "sinkmap_version": __version__,
+        "lulc_bas": str(bas.path),
+        "lulc_alt": str(alt.path),
+        "pools": str(pools_csv),
+        **_raster_facts(bas),
+        "units": {"totals": UNITS_TOTAL, "rasters": UNITS_DENSITY},
+        "baseline": _scenario_summary(count_bas, lookup, bas.pixel_area_m2),
+        "alternate": _scenario_summary(count_alt, lookup, alt.pixel_area_m2),
+        "change": _change_summary(joint, lookup, bas.pixel_area_m2),
+        "outputs": {_key(p): str(p) for p in layers},
+        "invest_compat": INVEST_COMPAT,
+    }
+    _write_summary(out_dir, summary)
+    return summary
+
+
+def _change_plan(
+    bas: LulcRaster, alt: LulcRaster, lookup: _Lookup, out_dir: Path, pools_csv: str | Path
+) -> tuple[dict[Path, LayerSpec], Callable[[Tile], tuple[Iterator[np.ndarray], tuple[Any, ...]]]]:
+    """The layers of :func:`change` and the function of a tile that makes their blocks (in the
+    same order) and its counts: baseline pixels per row, alternate pixels per row, and the
+    joint counts of (alternate row, baseline row)."""
     by_bas, by_alt = lookup.index(bas), lookup.index(alt)
     # the scenarios' layers in this order, and each tile's blocks in the same (``blocks`` below)
     scenarios = {"bas": (bas, by_bas), "alt": (alt, by_alt)}
@@ -471,31 +500,12 @@ def change(
             for name, (_, by) in scenarios.items():
                 for key in _STOCK_KEYS:
                     yield _gather(index[name], values=by.values[key])
-            alt, bas = by_alt.values["total"], by_bas.values["total"]
-            yield _change(index_alt, index_bas, alt=alt, bas=bas)
+            total_alt, total_bas = by_alt.values["total"], by_bas.values["total"]
+            yield _change(index_alt, index_bas, alt=total_alt, bas=total_bas)
 
         return out(), counts
 
-    parts = write_tiles(bas.grid, layers, blocks, threads=threads, cog=cog)
-    count_bas = _sum_counts([p[0] for p in parts])
-    count_alt = _sum_counts([p[1] for p in parts])
-    joint = _merge_joint([p[2] for p in parts])
-    summary = {
-        "command": "change",
-        "sinkmap_version": __version__,
-        "lulc_bas": str(bas.path),
-        "lulc_alt": str(alt.path),
-        "pools": str(pools_csv),
-        **_raster_facts(bas),
-        "units": {"totals": UNITS_TOTAL, "rasters": UNITS_DENSITY},
-        "baseline": _scenario_summary(count_bas, lookup, bas.pixel_area_m2),
-        "alternate": _scenario_summary(count_alt, lookup, alt.pixel_area_m2),
-        "change": _change_summary(joint, lookup, bas.pixel_area_m2),
-        "outputs": {_key(p): str(p) for p in layers},
-        "invest_compat": INVEST_COMPAT,
-    }
-    _write_summary(out_dir, summary)
-    return summary
+    return layers, blocks
 
 
 def _stock_layers(
