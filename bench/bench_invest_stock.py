@@ -61,7 +61,7 @@ LAYERS = ["c_storage_bas.tif", *[f"intermediate_outputs/c_{p}_bas.tif" for p in 
 
 
 def _floor_child(lulc: str, outputs: str, floor_dir: str, threads: int, chunk: int) -> None:
-    from iofloor import read_seconds, write_seconds, write_tiles_seconds
+    from iofloor import read_seconds, write_seconds
 
     from sinkmap.invest import open_lulc
 
@@ -74,7 +74,7 @@ def _floor_child(lulc: str, outputs: str, floor_dir: str, threads: int, chunk: i
     dask_write = write_seconds([layers], grid, Path(floor_dir), threads, cog=False) - read_back
     shutil.rmtree(floor_dir, ignore_errors=True)
     tiles_write = (
-        write_tiles_seconds([layers], grid, Path(floor_dir), threads, cog=False) - read_back
+        write_seconds([layers], grid, Path(floor_dir), threads, cog=False, tiles=True) - read_back
     )
     print(
         json.dumps(

@@ -37,12 +37,19 @@ def read_seconds(paths: Sequence[Path], grid: Any, threads: int) -> float:
 
 
 def write_seconds(
-    groups: Sequence[Sequence[Path]], grid: Any, out_dir: Path, threads: int, *, cog: bool = True
+    groups: Sequence[Sequence[Path]],
+    grid: Any,
+    out_dir: Path,
+    threads: int,
+    *,
+    cog: bool = True,
+    tiles: bool = False,
 ) -> float:
     """Seconds to write each group of layers with one ``write_layers`` call (as a stage writes its
     layers; ``cog=False``: plain tiled GeoTIFFs, as ``sinkmap stock`` writes), fed from the files
-    themselves: the time to read them is included."""
-    from sinkmap.io import LayerSpec, open_on_grid, write_layers
+    themselves: the time to read them is included. ``tiles``: through ``write_tiles`` instead (no
+    Dask: each tile's blocks read on the writer's threads, as ``sinkmap stock`` computes them)."""
+    from sinkmap.io import LayerSpec, open_on_grid, read_window, write_layers, write_tiles
 
     t0 = time.perf_counter()
     for group in groups:
@@ -50,30 +57,14 @@ def write_seconds(
         for p in group:
             dtype, nodata = dtype_nodata(p)
             layers[out_dir / f"{p.parent.name}_{p.name}"] = LayerSpec(
-                data=open_on_grid(p, grid).astype(dtype),
+                data=None if tiles else open_on_grid(p, grid).astype(dtype),
                 dtype=dtype,
                 nodata=nodata,
                 internal="steps" in p.parts,  # as the stage writes them (Paths.step)
             )
-        write_layers(grid, layers, threads=threads, cog=cog)
-    return time.perf_counter() - t0
-
-
-def write_tiles_seconds(
-    groups: Sequence[Sequence[Path]], grid: Any, out_dir: Path, threads: int, *, cog: bool = True
-) -> float:
-    """:func:`write_seconds` through ``sinkmap.io.write_tiles`` (no Dask: each tile's blocks read
-    on the writer's threads, as ``sinkmap stock`` computes them), the time to read included."""
-    from sinkmap.io import LayerSpec, read_window, write_tiles
-
-    t0 = time.perf_counter()
-    for group in groups:
-        layers = {}
-        for p in group:
-            dtype, nodata = dtype_nodata(p)
-            layers[out_dir / f"{p.parent.name}_{p.name}"] = LayerSpec(
-                data=None, dtype=dtype, nodata=nodata, internal="steps" in p.parts
-            )
+        if not tiles:
+            write_layers(grid, layers, threads=threads, cog=cog)
+            continue
 
         def blocks(tile: Any, group: Sequence[Path] = group) -> tuple[Iterator[Any], None]:
             return (read_window(p, tile.window) for p in group), None
