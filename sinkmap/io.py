@@ -237,17 +237,18 @@ def write_tiles(
     complete, and after an error in one tile no tile not yet started is computed. (A plain
     layer's blocks, ``cog=False``, lie in the file in the order the threads wrote them: the same
     pixels, not always the same bytes, as with :func:`write_layers`; a COG is laid out anew, its
-    bytes the same every time.) With a Dask
-    cluster active (``sinkmap --dask``, :func:`distributed_client`) its workers compute the
-    tiles, one task each, written as :func:`write_layers` writes a cluster's blocks.
+    bytes the same every time.)
+
+    With a Dask cluster active (``sinkmap --dask``, :func:`distributed_client`) its workers
+    compute the tiles, one task each, written as :func:`write_layers` writes a cluster's blocks.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    if distributed_client() is not None:  # a cluster (``sinkmap --dask``): its workers compute
-        return _tiles_on_cluster(grid, layers, blocks, threads=threads, cog=cog)
     given = [str(path) for path, spec in layers.items() if spec.data is not None]
     if given:
         raise ValueError(f"layers with data for write_tiles (use write_layers): {given}")
+    if distributed_client() is not None:  # a cluster (``sinkmap --dask``): its workers compute
+        return _tiles_on_cluster(grid, layers, blocks, threads=threads, cog=cog)
     tiles = list(grid.tiles())
     failed = threading.Event()
     with _Staging(grid, layers, cog=cog) as staging:
