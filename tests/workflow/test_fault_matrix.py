@@ -39,7 +39,7 @@ import shapely
 import yaml
 from affine import Affine
 from servers import TileServer, tif_bytes
-from tinyrun import REPO, TABLE, run_snakemake, snakemake_command, write_aoi
+from tinyrun import REPO, TABLE, run_snakemake, snakemake_command, tmpdir_beside, write_aoi
 
 from sinkmap.sources import REFUSED_SUFFIX, VERIFIED_RECORDS
 
@@ -634,7 +634,7 @@ def _kill_at(workdir: Path, rule: str, later: Sequence[str] = ()) -> str:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=run_env(),
+        env=run_env() | tmpdir_beside(workdir),
         start_new_session=True,
     )
     headers = {f"{local}rule {name}:": name for name in (rule, *later) for local in ("", "local")}

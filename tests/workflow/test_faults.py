@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tinyrun import REPO, run_snakemake, snakemake, snakemake_command, write_aoi, write_config
+from tinyrun import (
+    REPO,
+    run_snakemake,
+    snakemake,
+    snakemake_command,
+    tmpdir_beside,
+    write_aoi,
+    write_config,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -59,7 +67,7 @@ def test_a_killed_run_recovers_with_a_plain_rerun(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        env=os.environ | {"PYTHONWARNINGS": "ignore"},
+        env=os.environ | {"PYTHONWARNINGS": "ignore"} | tmpdir_beside(tmp_path),
     )
     results = tmp_path / "results" / "2020"
     deadline = time.monotonic() + 300

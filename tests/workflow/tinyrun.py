@@ -121,6 +121,16 @@ def write_config(workdir: Path, years: list[int], table: Path = TABLE, **extra: 
     return path
 
 
+def tmpdir_beside(workdir: Path) -> dict[str, str]:
+    """``TMPDIR`` for a run a test kills with SIGKILL: a folder beside ``workdir`` (not in it,
+    whose leftovers the tests inspect), so that the folders Snakemake makes in the system's
+    temporary folder and removes at its exit, which a killed run never reaches, stay among the
+    test's own files (pytest prunes them) instead of piling up in /tmp."""
+    folder = workdir.with_name(f"{workdir.name}-tmp")
+    folder.mkdir(exist_ok=True)
+    return {"TMPDIR": str(folder)}
+
+
 def snakemake_command(workdir: Path, *args: str) -> list[str]:
     """The command that runs the repository's workflow in ``workdir`` with its ``config.yaml``."""
     return workflow_command(
