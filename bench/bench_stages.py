@@ -185,24 +185,25 @@ def _child(
         # each phase's own floor: what it reads, what it writes
         roles = [*extra.values()]
         lc = {y: work / f"lc_{y}.tif" for y in (2020, 2021)}
+
+        def year_layers(y: int) -> list[list[Path]]:  # a stocks phase's: stocks, state, step
+            return [list(d(y).values()) for d in (paths.stocks, paths.states, paths.steps)]
+
         own = {
-            "stocks 2020": ([lc[2020], *roles], [2020], []),
-            "stocks 2021": ([lc[2021], *roles, *paths.states(2020).values(), lc[2020]], [2021], []),
+            "stocks 2020": ([lc[2020], *roles], year_layers(2020)),
+            "stocks 2021": (
+                [lc[2021], *roles, *paths.states(2020).values(), lc[2020]],
+                year_layers(2021),
+            ),
             "interval": (
                 [lc[2020], lc[2021], *paths.stocks(2020).values(), *paths.stocks(2021).values()]
                 + [*paths.states(2021).values(), *paths.steps(2021).values()],
-                [],
                 [flux_layers],
             ),
         }
-        for name, (reads, years, written) in own.items():
-            groups_of = [
-                list(d(y).values())
-                for y in years
-                for d in (paths.stocks, paths.states, paths.steps)
-            ]
+        for name, (reads, written) in own.items():
             shutil.rmtree(work / "floor", ignore_errors=True)
-            f = io_floor(reads, groups_of + written, grid, work / "floor", threads)
+            f = io_floor(reads, written, grid, work / "floor", threads)
             phase_floors[name] = (f.floor_s, f.cpu_s)
     phases["I/O floor"] = (floor_io.floor_s, floor_io.cpu_s)
     t_read_inputs, t_write = floor_io.read_inputs_s, floor_io.write_outputs_s

@@ -253,7 +253,7 @@ def write_tiles(
     failed = threading.Event()
     with _Staging(grid, layers, cog=cog) as staging:
         targets = staging.targets
-        specs = list(layers.values())
+        dtypes = [spec.dtype for spec in layers.values()]
         with staging.progress(len(tiles) * len(targets)) as progress:
 
             def one(tile: Tile) -> _T | None:
@@ -261,15 +261,9 @@ def write_tiles(
                     return None
                 try:
                     values, result = blocks(tile)
-                    written = 0
-                    for value in values:  # each block written as it comes (values may be lazy)
-                        if written == len(targets):
-                            raise ValueError(f"more blocks than the {len(targets)} layers")
-                        spec = specs[written]
-                        targets[written][tile.slices] = np.asarray(value, dtype=spec.dtype)
-                        written += 1
-                    if written != len(targets):
-                        raise ValueError(f"{written} blocks for {len(targets)} layers")
+                    # each block written as it comes (values may be lazy)
+                    for target, block in zip(targets, _layer_blocks(values, dtypes), strict=True):
+                        target[tile.slices] = block
                 except BaseException:
                     failed.set()
                     raise
@@ -317,21 +311,29 @@ def _tiles_on_cluster(
     return list(done)
 
 
-_END = object()
-
-
 def _tile_blocks(
     blocks: Callable[[Tile], tuple[Iterable[np.ndarray], _T]], tile: Tile, dtypes: Sequence[str]
 ) -> tuple[list[np.ndarray], _T]:
     """A tile's blocks (a list, in the layers' dtypes) and its result, on a cluster's worker."""
     values, result = blocks(tile)
+    return list(_layer_blocks(values, dtypes)), result
+
+
+def _layer_blocks(values: Iterable[np.ndarray], dtypes: Sequence[str]) -> Iterator[np.ndarray]:
+    """A tile's blocks in the layers' dtypes, one per layer, as ``values`` yields them; a
+    ``ValueError`` for one block more or less than the layers."""
     rest = iter(values)
-    out = [np.asarray(value, dtype=dtype) for dtype, value in zip(dtypes, rest, strict=False)]
-    if len(out) < len(dtypes):
-        raise ValueError(f"{len(out)} blocks for {len(dtypes)} layers")
+    count = 0
+    for dtype, value in zip(dtypes, rest, strict=False):
+        count += 1
+        yield np.asarray(value, dtype=dtype)
+    if count < len(dtypes):
+        raise ValueError(f"{count} blocks for {len(dtypes)} layers")
     if next(rest, _END) is not _END:
         raise ValueError(f"more blocks than the {len(dtypes)} layers")
-    return out, result
+
+
+_END = object()
 
 
 class _Staging:

@@ -26,8 +26,8 @@ server not started yet or gone, an environment that differs from the server's in
 only when it starts (``PYTHONPATH``, a plug-in's folder, and the other ``PYTHON*`` variables, the
 locale; ``PYTHONWARNINGS`` set to one action, ``ignore`` say, is applied in the fork). Dask's
 ``DASK_*`` settings are read again in a fork whose environment sets others. Only jobs of the same
-user reach it (its folder is private, and it checks the peer's uid). Jobs sent to a cluster (SLURM) never use it: the server is started only
-when the run executes its jobs locally.
+user reach it (its folder is private, and it checks the peer's uid). Jobs sent to a cluster
+(SLURM) never use it: the server is started only when the run executes its jobs locally.
 """
 
 from __future__ import annotations
