@@ -12,16 +12,18 @@ import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from affine import Affine
-from pyproj import CRS, Geod, Proj, Transformer
 from rasterio.windows import Window
 
 from sinkmap.constants import M2_PER_HA
 from sinkmap.errors import GridError
 from sinkmap.files import atomic_path
+
+if TYPE_CHECKING:  # pyproj is imported where a CRS is worked with, not by every grid user
+    from pyproj import CRS, Geod, Transformer
 
 #: Pixels per side of the block on which true cell areas are evaluated in projected grids.
 #: The areal scale factor of a conformal projection varies by < 1e-6 across 16 pixels of 10 m.
@@ -104,6 +106,8 @@ class Grid:
         chunk: int = 2048,
     ) -> Grid:
         """Smallest grid aligned to whole multiples of ``resolution`` that covers ``bounds``."""
+        from pyproj import CRS
+
         crs_obj = CRS.from_user_input(crs)
         if crs_obj.is_geographic and resolution > 1:
             raise GridError(
@@ -149,6 +153,8 @@ class Grid:
 
     @property
     def crs_obj(self) -> CRS:
+        from pyproj import CRS
+
         return CRS.from_user_input(self.crs)
 
     @property
@@ -202,6 +208,8 @@ class Grid:
         cols = (np.arange(c0, c1) * b + b / 2) * self.resolution + self.left
         xx, yy = np.meshgrid(cols, rows)
         lon, lat = _to_lonlat(self.crs).transform(xx, yy)
+        from pyproj import Proj
+
         factors = Proj(crs).get_factors(lon, lat, errcheck=False)
         scale = np.asarray(factors.areal_scale, dtype="float64").reshape(xx.shape)
         block_area = planar_m2 / scale / M2_PER_HA
@@ -258,10 +266,14 @@ def _metres_per_unit(crs: CRS) -> float:
 
 
 def _to_lonlat(crs: str) -> Transformer:
+    from pyproj import Transformer
+
     return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
 
 def _geod(crs: CRS) -> Geod:
+    from pyproj import Geod
+
     ell = crs.ellipsoid
     if ell is None:
         return Geod(ellps="WGS84")

@@ -21,11 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import dask
-import dask.threaded
 import numpy as np
 import rasterio
-from dask.callbacks import Callback
 from rasterio.windows import Window
 
 from sinkmap.errors import ConfigError, InputDataError
@@ -189,6 +186,7 @@ def write_layers(
     """
     # imported here, not at the top: the jobs that only write vectors or tables start
     # without it (0.7 s each; tests/unit/test_architecture.py LIGHT_SCRIPTS)
+    import dask
     import dask.array as da
 
     missing = [str(path) for path, spec in layers.items() if spec.data is None]
@@ -202,11 +200,11 @@ def write_layers(
                 every = [*extra, list(per_tile)] if per_tile is not None else extra
                 results = _store_on_cluster(sources, targets, staging.temporaries, every, progress)
             elif per_tile is not None:
-                with dask_scheduler(threads), ChunkProgress(progress):
+                with dask_scheduler(threads), chunk_progress(progress):
                     results = _store_by_tiles(grid, sources, targets, extra, per_tile, threads)
             else:
                 stores = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
-                with dask_scheduler(threads), ChunkProgress(progress):
+                with dask_scheduler(threads), chunk_progress(progress):
                     _, *results = dask.compute(stores, *extra)
         staging.close()
         if check is not None:
@@ -287,6 +285,7 @@ def _tiles_on_cluster(
     """:func:`write_tiles` on the active Dask cluster: one task per tile (the function sent once,
     :func:`shared`) whose blocks are the layers' chunks, written by :func:`write_layers` as the
     workers save them; the tiles' results gathered in tile order."""
+    import dask
     import dask.array as da
 
     dtypes = [spec.dtype for spec in layers.values()]
@@ -446,6 +445,7 @@ def _store_by_tiles(
     """:func:`dask.array.store` of ``sources`` with ``per_tile`` (one object per tile), a few
     tiles per compute: the layers' blocks of those tiles and their objects in one graph (what
     they share is computed once), then released. ``extra`` first, in a graph of its own."""
+    import dask
     import dask.array as da
 
     tiles = list(grid.tiles())
@@ -625,25 +625,28 @@ def dask_scheduler(threads: int | None) -> Iterator[None]:
     if distributed_client() is not None:
         yield
         return
+    import dask
+    import dask.threaded
+
     with dask.config.set(scheduler=dask.threaded.get, num_workers=threads or os.cpu_count() or 1):
         yield
 
 
-class ChunkProgress(Callback):
+def chunk_progress(progress: Progress) -> Any:
     """A dask callback that counts the chunks :func:`dask.array.store` has written (its tasks
-    named ``store-map-*``) into a :class:`~sinkmap.progress.Progress`; local schedulers only
-    (the threaded one)."""
+    named ``store-map-*``) into ``progress``; local schedulers only (the threaded one). Made
+    here, not at import: this module does not import dask until it computes with it."""
+    from dask.callbacks import Callback
 
-    def __init__(self, progress: Progress) -> None:
-        super().__init__()
-        self.progress = progress
+    class ChunkProgress(Callback):
+        def _posttask(
+            self, key: Any, result: Any, dsk: Mapping[Any, Any], state: Any, worker_id: Any
+        ) -> None:
+            name = key[0] if isinstance(key, tuple) else key
+            if isinstance(name, str) and name.startswith("store-map"):
+                progress.update(1)
 
-    def _posttask(
-        self, key: Any, result: Any, dsk: Mapping[Any, Any], state: Any, worker_id: Any
-    ) -> None:
-        name = key[0] if isinstance(key, tuple) else key
-        if isinstance(name, str) and name.startswith("store-map"):
-            self.progress.update(1)
+    return ChunkProgress()
 
 
 def shared(value: Any) -> Any:
@@ -651,11 +654,15 @@ def shared(value: Any) -> Any:
     to ``dask.delayed`` calls or ``map_blocks`` directly is copied into each task: harmless on
     threads, but on a Dask cluster a lookup table, model or zone index would be sent once per
     tile (megabytes per task on a province)."""
+    import dask
+
     return dask.delayed(value, pure=False, traverse=False)
 
 
 def compute(tasks: Sequence[Any], threads: int | None) -> list[Any]:
     """Compute dask/delayed ``tasks`` together on :func:`dask_scheduler` ``(threads)``."""
+    import dask
+
     with dask_scheduler(threads):
         return list(dask.compute(*tasks))
 
@@ -691,6 +698,8 @@ def open_on_grid(path: str | Path, grid: Grid, *, dtype: str | None = None) -> d
 
 def _token(path: str) -> str:
     st = os.stat(path)
+    import dask.base
+
     return dask.base.tokenize(path, st.st_mtime_ns, st.st_size)
 
 

@@ -1,7 +1,7 @@
 """How far long work is: a progress bar in a terminal, periodic lines in a job's log.
 
 Downloads count bytes, layer writes count chunks (:func:`sinkmap.io.write_layers`, through
-:class:`sinkmap.io.ChunkProgress`, and :func:`sinkmap.io.write_tiles`), calibration counts plots. When standard error is a terminal (``sinkmap fetch``, ``sinkmap stock``,
+:func:`sinkmap.io.chunk_progress`, and :func:`sinkmap.io.write_tiles`), calibration counts plots. When standard error is a terminal (``sinkmap fetch``, ``sinkmap stock``,
 ``sinkmap calibrate`` run by hand) a tqdm bar shows the count; otherwise (a workflow job, whose
 standard error is its log file) a line ``<what>: <done> of <total> <unit> (<p> %)`` is logged at
 most every :data:`ENV_INTERVAL` seconds (default 10) and when the work ends, so a user watching

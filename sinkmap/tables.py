@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from sinkmap.errors import InputDataError
 from sinkmap.files import read_csv_table
@@ -40,6 +39,44 @@ POOL_COLUMNS: dict[str, str] = {
 MAX_POOL_STOCK = 1000.0
 
 
+def _columns(table: Mapping[str, Any]) -> tuple[dict[str, list[Any]], int]:
+    """A table's columns by stripped, lower-cased name, each a list of cells, and its number of
+    rows: from :func:`~sinkmap.files.read_csv_table`, a dict of sequences or a pandas DataFrame
+    (anything with ``items()``)."""
+    cols = {str(k).strip().lower(): list(v) for k, v in table.items()}
+    lengths = sorted({len(v) for v in cols.values()})
+    if len(lengths) > 1:
+        raise InputDataError(
+            f"the table's columns differ in length ({lengths}); give each a value per row"
+        )
+    return cols, (lengths[0] if lengths else 0)
+
+
+def _number(cell: Any) -> float:
+    """A cell as a float; NaN where it is empty or not a number."""
+    try:
+        return float(cell.strip() if isinstance(cell, str) else cell)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _numbers(cells: list[Any]) -> np.ndarray:
+    """Cells as float64, NaN where one is empty or not a number."""
+    return np.array([_number(c) for c in cells], dtype="float64")
+
+
+def _blank(cell: Any) -> bool:
+    """Whether a cell is empty: absent, blank text or NaN (a pandas DataFrame's empty cell)."""
+    if isinstance(cell, str):
+        return not cell.strip()
+    return cell is None or (isinstance(cell, float) and np.isnan(cell))
+
+
+def _lines(mask: np.ndarray) -> list[int]:
+    """The file's line numbers (1-based, after the header line) of the rows ``mask`` marks."""
+    return [int(i) + 2 for i in np.flatnonzero(mask)]
+
+
 @dataclass(frozen=True)
 class PoolTable:
     """Carbon stock per land-cover code and pool (Mg C/ha), with the table's name for messages."""
@@ -56,59 +93,60 @@ class PoolTable:
         Extra columns (``name``, ``source`` …) are allowed. Missing pools, duplicate codes, empty or
         negative values are errors naming the row.
         """
-        path = Path(path)
-        df = read_csv_table(path, "carbon pool table", missing_hint="set model.params.table")
-        df.columns = [c.strip().lower() for c in df.columns]
-        missing = [c for c in ["lucode", *POOL_COLUMNS.values()] if c not in df.columns]
-        if missing:
-            raise InputDataError(
-                f"carbon pool table {path} lacks column(s) {missing}; it needs "
-                "lucode,c_above,c_below,c_soil,c_dead in Mg C/ha (the InVEST Carbon layout)"
-            )
-        return cls.from_frame(df, name=str(path))
+        table = read_csv_table(path, "carbon pool table", missing_hint="set model.params.table")
+        return cls.from_columns(table, name=str(path))
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, *, name: str) -> PoolTable:
-        if df.empty:
+    def from_columns(cls, table: Mapping[str, Any], *, name: str) -> PoolTable:
+        """The table from its columns (a dict of sequences, a pandas DataFrame, or what
+        :func:`~sinkmap.files.read_csv_table` returns), validated as :meth:`from_csv` says."""
+        cols, n = _columns(table)
+        missing = [c for c in ["lucode", *POOL_COLUMNS.values()] if c not in cols]
+        if missing:
+            raise InputDataError(
+                f"carbon pool table {name} lacks column(s) {missing}; it needs "
+                "lucode,c_above,c_below,c_soil,c_dead in Mg C/ha (the InVEST Carbon layout)"
+            )
+        if n == 0:
             raise InputDataError(
                 f"carbon pool table {name} has no rows; add one row per land-cover code"
             )
-        lucode = pd.to_numeric(df["lucode"], errors="coerce")
-        bad = df.index[lucode.isna() | (lucode < 0) | (lucode % 1 != 0)].tolist()
+        lucode = _numbers(cols["lucode"])
+        with np.errstate(invalid="ignore"):
+            bad = _lines(np.isnan(lucode) | (lucode < 0) | (lucode % 1 != 0))
         if bad:
             raise InputDataError(
                 f"carbon pool table {name}: lucode is empty, negative or not a whole number on line(s) "
-                f"{[i + 2 for i in bad]}; give the land-cover code as an integer >= 0"
+                f"{bad}; give the land-cover code as an integer >= 0"
             )
-        df = df.assign(lucode=lucode.astype("int64"))
-        dup = df["lucode"][df["lucode"].duplicated()].tolist()
+        codes = lucode.astype("int64")
+        dup = [int(c) for i, c in enumerate(codes) if c in codes[:i]]
         if dup:
             raise InputDataError(
                 f"carbon pool table {name} repeats lucode(s) {dup}; keep one row per code"
             )
         values: dict[str, np.ndarray] = {}
         for pool, col in POOL_COLUMNS.items():
-            series = pd.to_numeric(df[col], errors="coerce")
-            bad = df.index[~np.isfinite(series) | (series < 0)].tolist()
+            series = _numbers(cols[col])
+            with np.errstate(invalid="ignore"):
+                bad = _lines(~np.isfinite(series) | (series < 0))
             if bad:
-                rows = [i + 2 for i in bad]  # 1-based, after the header line
                 raise InputDataError(
                     f"carbon pool table {name}: {col} is empty, not a number, infinite or negative "
-                    f"on line(s) {rows}; give a stock >= 0 in Mg C/ha"
+                    f"on line(s) {bad}; give a stock >= 0 in Mg C/ha"
                 )
-            high = df.index[series > MAX_POOL_STOCK].tolist() if pool != "soil" else []
-            if high:
+            high = series > MAX_POOL_STOCK if pool != "soil" else np.zeros(n, bool)
+            if high.any():
                 raise InputDataError(
                     f"carbon pool table {name}: {col} is above {MAX_POOL_STOCK:g} Mg C/ha on "
-                    f"line(s) {[i + 2 for i in high]} ({series[high].tolist()}), beyond any "
+                    f"line(s) {_lines(high)} ({series[high].tolist()}), beyond any "
                     "forest's biomass or dead wood; check the unit (Mg C/ha, not kg C/ha or "
                     "t d.m./ha)"
                 )
-            values[pool] = series.to_numpy(dtype="float64")
-        codes = df["lucode"].to_numpy(dtype="int64")
+            values[pool] = series
         names = (
-            {int(c): str(n) for c, n in zip(codes, df["name"], strict=True)}
-            if "name" in df.columns
+            {int(c): str(n) for c, n in zip(codes, cols["name"], strict=True)}
+            if "name" in cols
             else {}
         )
         return cls(codes=codes, values=values, name=name, names=names)
@@ -148,37 +186,40 @@ class GrowthRates:
     @classmethod
     def from_csv(cls, path: str | Path) -> GrowthRates:
         """Read a growth-rate table such as ``config/growth_rates.csv``."""
-        return cls.from_frame(read_csv_table(path, "growth-rate table"), name=str(path))
+        return cls.from_columns(read_csv_table(path, "growth-rate table"), name=str(path))
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, *, name: str) -> GrowthRates:
-        df = df.rename(columns=lambda c: str(c).strip().lower())
-        missing = [c for c in ("lucode", "state_code", "rate", "unit") if c not in df.columns]
+    def from_columns(cls, table: Mapping[str, Any], *, name: str) -> GrowthRates:
+        """The table from its columns (a dict of sequences, a pandas DataFrame, or what
+        :func:`~sinkmap.files.read_csv_table` returns), validated."""
+        cols, n = _columns(table)
+        missing = [c for c in ("lucode", "state_code", "rate", "unit") if c not in cols]
         if missing:
             raise InputDataError(
                 f"growth-rate table {name} lacks column(s) {missing}; it needs "
                 "lucode,state_code,rate,unit (see config/growth_rates.csv)"
             )
-        if df.empty:
+        if n == 0:
             raise InputDataError(f"growth-rate table {name} has no rows")
         ints = {}
         for col in ("lucode", "state_code"):
-            v = pd.to_numeric(df[col], errors="coerce")
-            bad = df.index[v.isna() | (v < 0) | (v % 1 != 0)].tolist()
+            v = _numbers(cols[col])
+            with np.errstate(invalid="ignore"):
+                bad = _lines(np.isnan(v) | (v < 0) | (v % 1 != 0))
             if bad:
                 raise InputDataError(
-                    f"growth-rate table {name}: {col} is not a whole number >= 0 on line(s) "
-                    f"{[i + 2 for i in bad]}"
+                    f"growth-rate table {name}: {col} is not a whole number >= 0 on line(s) {bad}"
                 )
-            ints[col] = v.to_numpy(dtype="int64")
-        rate = pd.to_numeric(df["rate"], errors="coerce")
-        bad = df.index[rate.isna() | (rate < 0)].tolist()
+            ints[col] = v.astype("int64")
+        rate = _numbers(cols["rate"])
+        with np.errstate(invalid="ignore"):
+            bad = _lines(np.isnan(rate) | (rate < 0))
         if bad:
             raise InputDataError(
                 f"growth-rate table {name}: rate is empty, not a number or negative on line(s) "
-                f"{[i + 2 for i in bad]}; give a rate >= 0 in the row's unit"
+                f"{bad}; give a rate >= 0 in the row's unit"
             )
-        units = tuple(str(u).strip() for u in df["unit"])
+        units = tuple(str(u).strip() for u in cols["unit"])
         bad = [i + 2 for i, u in enumerate(units) if u not in RATE_UNITS]
         if bad:
             raise InputDataError(
@@ -192,13 +233,13 @@ class GrowthRates:
                 f"growth-rate table {name} repeats (lucode, state_code) {dup}; keep one row each"
             )
         state_names: dict[int, str] = {0: "unspecified"}
-        if "state" in df.columns:
-            for s, n in zip(ints["state_code"].tolist(), df["state"], strict=True):
-                state_names.setdefault(int(s), str(n))
+        if "state" in cols:
+            for s, label in zip(ints["state_code"].tolist(), cols["state"], strict=True):
+                state_names.setdefault(int(s), str(label))
         return cls(
             codes=ints["lucode"],
             states=ints["state_code"],
-            rates=rate.to_numpy(dtype="float64"),
+            rates=rate,
             units=units,
             state_names=state_names,
             name=name,
@@ -350,38 +391,41 @@ class StrataTable:
     @classmethod
     def from_csv(cls, path: str | Path) -> StrataTable:
         """Read and validate a strata table; every problem names the file, the line and the fix."""
-        df = read_csv_table(path, "strata table", missing_hint="set model.params.strata")
-        return cls.from_frame(df, name=str(path))
+        table = read_csv_table(path, "strata table", missing_hint="set model.params.strata")
+        return cls.from_columns(table, name=str(path))
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, *, name: str) -> StrataTable:
+    def from_columns(cls, table: Mapping[str, Any], *, name: str) -> StrataTable:
+        """The table from its columns (a dict of sequences, a pandas DataFrame, or what
+        :func:`~sinkmap.files.read_csv_table` returns), validated as :meth:`from_csv` says."""
         from sinkmap.legends import IPCC_CATEGORIES
 
-        df = df.rename(columns=lambda c: str(c).strip().lower())
+        cols, n = _columns(table)
         required = ("stratum", "ecozone", "ipcc_category", "curve", *STRATA_NUMBERS)
-        missing = [c for c in required if c not in df.columns]
+        missing = [c for c in required if c not in cols]
         if missing:
             raise InputDataError(
                 f"strata table {name} lacks column(s) {missing}; see config/dynamics/strata.csv"
             )
-        if df.empty:
+        if n == 0:
             raise InputDataError(f"strata table {name} has no rows")
 
-        def _number(col: str, line: int, value: object, *, whole: bool = False) -> float:
-            v = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
-            if pd.isna(v) or not np.isfinite(v) or v < 0 or (whole and v % 1):
+        def _checked(col: str, line: int, value: object, *, whole: bool = False) -> float:
+            v = _number(value)
+            if not np.isfinite(v) or v < 0 or (whole and v % 1):
                 kind = "a whole number >= 0" if whole else "a finite number >= 0"
                 raise InputDataError(
                     f"strata table {name}, line {line}: {col} is {value!r}; give {kind}"
                 )
-            return float(v)
+            return v
 
         rows: list[Any] = []
         seen: dict[tuple[int, int], int] = {}
-        for i, rec in enumerate(df.to_dict("records")):
+        for i in range(n):
+            rec = {c: cells[i] for c, cells in cols.items()}
             line = i + 2
-            stratum = int(_number("stratum", line, rec["stratum"], whole=True))
-            zone = int(_number("ecozone", line, rec["ecozone"], whole=True))
+            stratum = int(_checked("stratum", line, rec["stratum"], whole=True))
+            zone = int(_checked("ecozone", line, rec["ecozone"], whole=True))
             if (stratum, zone) in seen:
                 raise InputDataError(
                     f"strata table {name}, line {line}: stratum {stratum} in ecozone {zone} is "
@@ -400,10 +444,10 @@ class StrataTable:
                     f"strata table {name}, line {line}: curve {curve!r} is not one of "
                     f"{sorted(CURVES)}"
                 )
-            params = {c: _number(c, line, rec.get(c)) for c in CURVES[curve]}
-            numbers = {c: _number(c, line, rec[c]) for c in STRATA_NUMBERS}
+            params = {c: _checked(c, line, rec.get(c)) for c in CURVES[curve]}
+            numbers = {c: _checked(c, line, rec[c]) for c in STRATA_NUMBERS}
             rotation = rec.get("rotation_years")
-            rotation = 0.0 if pd.isna(rotation) else _number("rotation_years", line, rotation)
+            rotation = 0.0 if _blank(rotation) else _checked("rotation_years", line, rotation)
             rows.append((stratum, zone, category, curve, params, numbers, rotation, rec))
         ages = np.arange(AGE_MAX + 1)
         return cls(
@@ -418,7 +462,10 @@ class StrataTable:
             rotation=np.array([r[6] for r in rows]),
             canopy_age=np.array([int(r[5]["canopy_age"]) for r in rows], np.int64),
             old_growth_agb=np.array([r[4].get("old_growth_agb", np.nan) for r in rows]),
-            names={r[0]: str(r[7].get("stratum_name", r[0])) for r in rows},
+            names={
+                r[0]: str(r[0] if _blank(r[7].get("stratum_name")) else r[7]["stratum_name"])
+                for r in rows
+            },
             name=name,
         )
 

@@ -161,7 +161,7 @@ def test_ipcc_category_matrix_needs_a_category_for_every_code():
 
 
 # == gain-loss ====================================================================================
-RATES = GrowthRates.from_frame(
+RATES = GrowthRates.from_columns(
     pd.DataFrame(
         {
             "lucode": [10, 10, 10, 40],

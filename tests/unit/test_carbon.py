@@ -200,3 +200,66 @@ def test_table_header_case_and_spaces_tolerated(tmp_path):
     path = _table(tmp_path, "LUCODE, C_Above ,c_below,c_soil,c_dead,name\n10,1.5,2,3,4,x\n")
     t = PoolTable.from_csv(path)
     assert t.codes.tolist() == [10] and t.values["above"][0] == 1.5 and t.names == {10: "x"}
+
+
+# -- the CSV reader (the standard library's csv, as spreadsheets save tables) ---------------------
+def test_table_as_spreadsheets_save_it(tmp_path):
+    """A byte-order mark (Excel's "CSV UTF-8"), CRLF line ends, blank lines, a quoted name holding
+    a comma and a short row (its missing name) are read as a user means them."""
+    path = tmp_path / "pools.csv"
+    text = (
+        "\ufefflucode,c_above,c_below,c_soil,c_dead,name\r\n"
+        '10,131.6,48.7,52,8.9,"Tree cover, closed"\r\n'
+        "\r\n"
+        "40, 5.0 ,0,43.2,0\r\n"
+    )
+    path.write_bytes(text.encode("utf-8"))
+    t = PoolTable.from_csv(path)
+    assert t.codes.tolist() == [10, 40]
+    assert t.values["above"].tolist() == [131.6, 5.0]
+    assert t.values["soil"].tolist() == [52.0, 43.2]
+    assert t.names == {10: "Tree cover, closed", 40: ""}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", r"is empty; save it as UTF-8 CSV with a header line"),
+        (HEADER + "10,1,2,3,4,5\n", r"line 2 has 6 fields, the header 5; quote a value"),
+        ("lucode,c_above,c_below,c_soil,c_dead,C_Dead\n", r"repeats column\(s\) \['c_dead'\]"),
+    ],
+)
+def test_table_unreadable_csv_names_the_fix(tmp_path, text, message):
+    with pytest.raises(InputDataError, match=message):
+        PoolTable.from_csv(_table(tmp_path, text))
+
+
+def test_table_not_utf8_names_the_fix(tmp_path):
+    path = tmp_path / "pools.csv"
+    path.write_bytes((HEADER + "10,1,2,3,4\n").encode("utf-8") + b"\xff\xfe\n")
+    with pytest.raises(InputDataError, match="is not a readable CSV .*save it as UTF-8 CSV"):
+        PoolTable.from_csv(path)
+
+
+def test_table_from_columns_of_a_dict_and_a_dataframe(tmp_path):
+    """The same table from a file, a dict of columns and a pandas DataFrame."""
+    import pandas as pd
+
+    columns = {"lucode": [10, 40], "c_above": [131.6, 5.0], "c_below": [48.7, 0.0]}
+    columns |= {"c_soil": [52.0, 43.2], "c_dead": [8.9, 0.0]}
+    path = _table(tmp_path, HEADER + "10,131.6,48.7,52,8.9\n40,5.0,0,43.2,0\n")
+    tables = [
+        PoolTable.from_csv(path),
+        PoolTable.from_columns(columns, name="dict"),
+        PoolTable.from_columns(pd.DataFrame(columns), name="frame"),
+    ]
+    for t in tables:
+        assert t.codes.tolist() == [10, 40]
+        assert {p: v.tolist() for p, v in t.values.items()} == {
+            "above": [131.6, 5.0],
+            "below": [48.7, 0.0],
+            "dead": [8.9, 0.0],
+            "soil": [52.0, 43.2],
+        }
+    with pytest.raises(InputDataError, match=r"columns differ in length \(\[1, 2\]\)"):
+        PoolTable.from_columns(columns | {"c_dead": [8.9]}, name="ragged")

@@ -459,3 +459,18 @@ def test_steady_state_rotation_both_methods_near_zero(tmp_path: Path) -> None:
         for method in (STOCK_DIFFERENCE, GAIN_LOSS):
             row = aoi[(aoi["pool"] == "total") & (aoi["method"] == method)].iloc[0]
             assert abs(row["net_flux_mgco2e_per_yr"]) <= 0.01 * row["emissions_mgco2e_per_yr"]
+
+
+def test_strata_table_blank_and_bad_cells(tmp_path):
+    """A blank rotation is none (0 years) and a blank stratum name is the stratum's code; a
+    rotation that is not a number is an error naming its line, not a silent 0."""
+    from sinkmap.tables import StrataTable
+
+    path = tmp_path / "strata.csv"
+    path.write_text(STRATA.replace("1,natural forest,", "1,,"), encoding="utf-8")
+    table = StrataTable.from_csv(path)
+    assert table.rotation.tolist() == [0.0, 0.0, 30.0, 0.0]
+    assert table.names[1] == "1" and table.names[2] == "rubber"
+    path.write_text(STRATA.replace(",30,4,test", ",thirty,4,test"), encoding="utf-8")
+    with pytest.raises(InputDataError, match=r"line 4: rotation_years is 'thirty'; give a finite"):
+        StrataTable.from_csv(path)

@@ -24,7 +24,7 @@ from sinkmap.errors import InputDataError
 from sinkmap.tables import GrowthRates
 
 CO2 = 44 / 12
-RATES = GrowthRates.from_frame(
+RATES = GrowthRates.from_columns(
     pd.DataFrame(
         {
             "lucode": [10, 10],
@@ -274,7 +274,7 @@ def test_gain_loss_interval_covers_the_truth_95_percent() -> None:
 def _four_rows(class_30_state: int) -> GrowthRates:
     """Class 10: a state-0 row (0.7 t d.m./ha/yr) and a state-2 row (3.4); class 30: one row
     (1.3) for ``class_30_state``; class 40: 0.25 t C/ha/yr."""
-    return GrowthRates.from_frame(
+    return GrowthRates.from_columns(
         pd.DataFrame(
             {
                 "lucode": [10, 10, 30, 40],
