@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tinyrun import run_snakemake, snakemake_command, write_aoi, write_config
+from tinyrun import run_snakemake, snakemake_command, tmpdir_beside, write_aoi, write_config
 
 from sinkmap.stages import jobserver
 
@@ -103,10 +103,11 @@ def test_a_forked_snakemake_prints_and_exits_as_the_command_in_its_own_process(
         statuses.append(fresh.returncode)
     assert statuses == [0, 1, 1, 2]
     assert forks == statuses  # each forked from the server, none run in a process of its own
-    # past its timeout: killed, and the error names the command and holds what it printed
+    # past its timeout: killed, and the error names the command and holds what it printed (the
+    # folder the killed Snakemake made in TMPDIR, never removed, stays among the test's files)
     cmd = snakemake_command(tmp_path, "-n")
     with pytest.raises(subprocess.TimeoutExpired) as timed_out:
-        run_snakemake(cmd, env=seeded, timeout=0.2)
+        run_snakemake(cmd, env=seeded | tmpdir_beside(tmp_path), timeout=0.2)
     assert timed_out.value.cmd == cmd and isinstance(timed_out.value.stdout, str)
     # another module path, or hash seed, than the server's: declined, run in a process of its own
     for other in ({"PYTHONPATH": str(tmp_path)}, {"PYTHONHASHSEED": "1"}):
