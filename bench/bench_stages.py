@@ -4,6 +4,7 @@
     python bench/bench_stages.py --sides 10240   # one size
     python bench/bench_stages.py --model lookup  # the one-year lookup model instead of the state
     python bench/bench_stages.py --sides 5120 --per-phase  # also each phase against its own floor
+    python bench/bench_stages.py --sides 10240 --per-phase --repeat 3  # medians of three runs
     SINKMAP_BENCH_KEEP=1 python bench/bench_stages.py --sides 2048  # keep bench/out/side2048/
 
 For each size a fresh child process (so peak memory is its own):
@@ -34,6 +35,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -241,6 +243,12 @@ def main() -> None:
     parser.add_argument(
         "--per-phase", action="store_true", help="also each phase's own I/O floor (dynamics)"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per size (each a fresh child); with more than one, also their medians",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -252,9 +260,6 @@ def main() -> None:
         return
     rows = []
     for side in args.sides:
-        subprocess.run(
-            [sys.executable, __file__, "--prepare", str(side), "--model", args.model], check=True
-        )
         cmd = [
             sys.executable,
             __file__,
@@ -267,36 +272,68 @@ def main() -> None:
             "--model",
             args.model,
         ] + (["--per-phase"] if args.per_phase else [])
-        out = (
-            subprocess.run(cmd, capture_output=True, text=True, check=True)
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        rows.append(json.loads(out))
-        r = rows[-1]
+        runs = []
+        for _ in range(args.repeat):  # the inputs made afresh each time: the child removes them
+            prepare = [sys.executable, __file__, "--prepare", str(side), "--model", args.model]
+            subprocess.run(prepare, check=True)
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            runs.append(json.loads(out.strip().splitlines()[-1]))
+            _report(runs[-1], args.threads)
+        if len(runs) > 1:
+            _report_medians(runs)
+        rows.append(runs)
+    if len(rows) > 1:
+        rss = [statistics.median(r["peak_rss_mb"] for r in runs) for runs in rows]
         print(
-            f"{r['model']}: {r['mpx']:7.1f} Mpx  stocks x2 + interval: {r['pipeline_s']:6.1f} s   I/O floor: {r['floor_s']:6.1f} s "
-            f"(read {r['read_inputs_s']:.1f} + write {r['write_outputs_s']:.1f})   ratio {r['ratio']:.2f}   "
-            f"peak RSS {r['peak_rss_mb']:.0f} MB",
+            f"peak RSS, largest / smallest raster: {rss[-1] / rss[0]:.2f} "
+            f"for {rows[-1][0]['mpx'] / rows[0][0]['mpx']:.0f}x the pixels (chunk {args.chunk}, "
+            f"threads {args.threads}{', medians' if args.repeat > 1 else ''})"
+        )
+
+
+def _report(r: dict[str, Any], threads: int) -> None:
+    """One child's figures: the chain against its floor, each phase (against its own floor)."""
+    print(
+        f"{r['model']}: {r['mpx']:7.1f} Mpx  stocks x2 + interval: {r['pipeline_s']:6.1f} s   I/O floor: {r['floor_s']:6.1f} s "
+        f"(read {r['read_inputs_s']:.1f} + write {r['write_outputs_s']:.1f})   ratio {r['ratio']:.2f}   "
+        f"peak RSS {r['peak_rss_mb']:.0f} MB",
+        flush=True,
+    )
+    for name, (wall, cpu) in r["phases"].items():
+        own = ""
+        if name in r["phase_floors"]:
+            f_wall, f_cpu = r["phase_floors"][name]
+            own = f"   its own floor {f_wall:5.1f} s ({f_cpu:5.1f} CPU s): {wall / f_wall:.2f}"
+        print(
+            f"    {name:28s} {wall:6.1f} s wall  {cpu:6.1f} CPU s  "
+            f"({cpu / wall / threads:4.0%} of {threads} cores){own}",
             flush=True,
         )
-        for name, (wall, cpu) in r["phases"].items():
-            own = ""
-            if name in r["phase_floors"]:
-                f_wall, f_cpu = r["phase_floors"][name]
-                own = f"   its own floor {f_wall:5.1f} s ({f_cpu:5.1f} CPU s): {wall / f_wall:.2f}"
-            print(
-                f"    {name:28s} {wall:6.1f} s wall  {cpu:6.1f} CPU s  "
-                f"({cpu / wall / args.threads:4.0%} of {args.threads} cores){own}",
-                flush=True,
-            )
-        cpu = sum(c for name, (_, c) in r["phases"].items() if name != "I/O floor")
-        print(f"    CPU, stages / floor: {cpu / r['phases']['I/O floor'][1]:.2f}", flush=True)
-    if len(rows) > 1:
-        print(
-            f"peak RSS, largest / smallest raster: {rows[-1]['peak_rss_mb'] / rows[0]['peak_rss_mb']:.2f} "
-            f"for {rows[-1]['mpx'] / rows[0]['mpx']:.0f}x the pixels (chunk {args.chunk}, threads {args.threads})"
-        )
+    print(f"    CPU, stages / floor: {_cpu_ratio(r):.2f}", flush=True)
+
+
+def _cpu_ratio(r: dict[str, Any]) -> float:
+    cpu = sum(c for name, (_, c) in r["phases"].items() if name != "I/O floor")
+    return float(cpu / r["phases"]["I/O floor"][1])
+
+
+def _report_medians(runs: list[dict[str, Any]]) -> None:
+    """The medians of a size's runs: each run's ratio is of its own chain and floor (measured in
+    one process, one after the other), so the ratios' median is given, with their range."""
+
+    def spread(values: list[float]) -> str:
+        return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+    print(
+        f"  median of {len(runs)} runs: chain {statistics.median(r['pipeline_s'] for r in runs):.1f} s, "
+        f"floor {statistics.median(r['floor_s'] for r in runs):.1f} s, ratio "
+        f"{spread([r['ratio'] for r in runs])}, CPU ratio {spread([_cpu_ratio(r) for r in runs])}, "
+        f"peak RSS {statistics.median(r['peak_rss_mb'] for r in runs):.0f} MB",
+        flush=True,
+    )
+    for name in runs[0]["phase_floors"]:
+        ratios = [r["phases"][name][0] / r["phase_floors"][name][0] for r in runs]
+        print(f"    {name:28s} / its own floor: {spread(ratios)}", flush=True)
 
 
 if __name__ == "__main__":
