@@ -7,7 +7,9 @@
     python bench/bench_stages.py --sides 10240 --per-phase --repeat 3  # medians of three runs
     SINKMAP_BENCH_KEEP=1 python bench/bench_stages.py --sides 2048  # keep bench/out/side2048/
 
-For each size a fresh child process (so peak memory is its own):
+For each size a fresh child process (so peak memory is its own), which first imports and loads
+what a workflow job finds loaded when the job server forks it (geopandas, pyogrio, the compiled
+kernels; not timed):
 1. writes two years of synthetic land cover (sinkmap.landscape, uint8 GeoTIFF) on a 10 m UTM grid,
    and for the carbon state the forest type, planting year and ecozone (in a process of its own:
    neither timed nor counted in peak memory);
@@ -93,11 +95,20 @@ def _prepare(side: int, model: str) -> None:
 def _child(
     side: int, chunk: int, threads: int, model: str, per_phase: bool = False
 ) -> dict[str, Any]:
-    from sinkmap import reuse_freed_memory
+    # as a workflow job starts, forked from the job server (sinkmap.stages.jobserver: _warm_up):
+    # geopandas and pyogrio imported, the compiled kernels loaded; the floor, measured last in
+    # this process, finds everything loaded too. Not timed: before 5 December (802f37f) the first
+    # phase paid them (about 1 s: stocks 2020 at 1 Mpx 1.4 s, stocks 2021 0.7 s)
+    import geopandas  # noqa: F401
+    import pyogrio  # noqa: F401
+
+    from sinkmap import kernels, reuse_freed_memory
     from sinkmap.config import load_config
     from sinkmap.paths import Paths
     from sinkmap.stages.interval import compute_interval
     from sinkmap.stages.stocks import PreviousYear, compute_stocks
+
+    kernels.warm()
 
     reuse_freed_memory()  # as a workflow job's step() does (SINKMAP_MALLOC=default: glibc's own)
     work = OUT / f"side{side}"
