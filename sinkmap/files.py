@@ -182,11 +182,19 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
 
 
-def read_csv_table(path: str | Path, what: str, *, missing_hint: str = "") -> dict[str, list[str]]:
+class CsvColumns(dict[str, list[str]]):
+    """A CSV table's columns (:func:`read_csv_table`): name → cells as text, with ``lines``, the
+    file's line number of each row (blank lines and cells spanning lines counted), for messages."""
+
+    lines: list[int]
+
+
+def read_csv_table(path: str | Path, what: str, *, missing_hint: str = "") -> CsvColumns:
     """Read a user CSV table as its columns: each header name (stripped, lower-cased; a blank one
     is ``unnamed: i``) to its cells as text, ``""`` where a row is short. Blank lines are skipped,
-    as spreadsheets leave them. A missing, unreadable or ragged file is an :class:`InputDataError`
-    naming ``what`` (e.g. "carbon pool table") and the fix.
+    as spreadsheets leave them, and spaces after a comma. A missing, unreadable or ragged file,
+    an unclosed quote, a repeated column or a file separated by semicolons or tabs is an
+    :class:`InputDataError` naming ``what`` (e.g. "carbon pool table"), the line and the fix.
 
     The standard library's :mod:`csv`, not pandas: the pool table of ``sinkmap stock`` is read
     without paying pandas' 0.2 s import (bench/README.md, "sinkmap stock")."""
@@ -197,25 +205,47 @@ def read_csv_table(path: str | Path, what: str, *, missing_hint: str = "") -> di
         raise InputDataError(
             f"{what} {path} does not exist{'; ' + missing_hint if missing_hint else ''}"
         )
+    rows: list[list[str]] = []
+    lines: list[int] = []
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if r and (len(r) > 1 or r[0].strip())]
+            # strict: an unclosed quote is an error, not a cell running to the end of the file
+            reader = csv.reader(f, strict=True, skipinitialspace=True)
+            start = 1
+            for row in reader:
+                if row and (len(row) > 1 or row[0].strip()):
+                    rows.append(row)
+                    lines.append(start)
+                start = reader.line_num + 1
     except (UnicodeDecodeError, csv.Error) as exc:
+        where = f" (line {reader.line_num})" if isinstance(exc, csv.Error) else ""
         raise InputDataError(
-            f"{what} {path} is not a readable CSV ({exc}); save it as UTF-8 CSV"
+            f"{what} {path} is not a readable CSV{where}: {exc}; save it as UTF-8 CSV, each "
+            'quote closed ("a, b")'
         ) from exc
     if not rows:
         raise InputDataError(
             f"{what} {path} is empty; save it as UTF-8 CSV with a header line of column names"
         )
     header = [c.strip().lower() or f"unnamed: {i}" for i, c in enumerate(rows[0])]
+    if len(header) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in header[0]:
+                raise InputDataError(
+                    f"{what} {path} is separated by {name}, not commas; save it as CSV (comma "
+                    "delimited) with '.' as the decimal mark"
+                )
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
         raise InputDataError(f"{what} {path} repeats column(s) {repeated}; keep one of each")
-    for i, row in enumerate(rows[1:]):
+    for row, line in zip(rows[1:], lines[1:], strict=True):
         if len(row) > len(header):
             raise InputDataError(
-                f"{what} {path}: line {i + 2} has {len(row)} fields, the header {len(header)}; "
+                f"{what} {path}: line {line} has {len(row)} fields, the header {len(header)}; "
                 "quote a value that holds a comma, or name the extra column in the header"
             )
-    return {c: [r[j] if j < len(r) else "" for r in rows[1:]] for j, c in enumerate(header)}
+    table = CsvColumns(
+        {c: [r[j] if j < len(r) else "" for r in rows[1:]] for j, c in enumerate(header)}
+    )
+    table.lines = lines[1:]
+    return table

@@ -115,8 +115,10 @@ def open_lulc(path: str | Path, *, chunk: int = 2048) -> LulcRaster:
             f"e.g. gdal_edit.py -a_srs EPSG:32649 {path}"
         )
     if crs.is_geographic or not crs.is_projected:
+        kind = "the geographic CRS" if crs.is_geographic else "the CRS"
+        what = "(degrees)" if crs.is_geographic else "(not a projected one)"
         raise InputDataError(
-            f"LULC raster {path} is in the geographic CRS '{_wkt_name(crs)}' (degrees): pixel areas "
+            f"LULC raster {path} is in {kind} '{_wkt_name(crs)}' {what}: pixel areas "
             "need a projected CRS in metres, as in InVEST Carbon, which refuses such rasters too. "
             f"Reproject it first, e.g. gdalwarp -t_srs EPSG:32649 -tr 10 10 -r near {path} "
             "lulc_utm.tif (EPSG:32649 = UTM 49N, Hainan; use the UTM zone of your area)"
@@ -176,8 +178,8 @@ def _integer_nodata(nodata: float | None, dtype: str) -> int | None:
 def _wkt_name(crs: CRS) -> str:
     """The CRS's name, the first field of its WKT (what pyproj's ``CRS.name`` gives, without
     importing pyproj: 0.04 s of ``sinkmap stock``)."""
-    match = re.match(r'\s*\w+\[\s*"([^"]*)"', crs.to_wkt())
-    return match.group(1) if match else crs.to_string()
+    match = re.match(r'\s*\w+\[\s*"((?:[^"]|"")*)"', crs.to_wkt())  # WKT doubles a quote in a name
+    return match.group(1).replace('""', '"') if match else crs.to_string()
 
 
 def _crs_name(crs: CRS) -> str:

@@ -12,6 +12,7 @@ them without touching a file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -39,24 +40,68 @@ POOL_COLUMNS: dict[str, str] = {
 MAX_POOL_STOCK = 1000.0
 
 
-def _columns(table: Mapping[str, Any]) -> tuple[dict[str, list[Any]], int]:
-    """A table's columns by stripped, lower-cased name, each a list of cells, and its number of
-    rows: from :func:`~sinkmap.files.read_csv_table`, a dict of sequences or a pandas DataFrame
-    (anything with ``items()``)."""
-    cols = {str(k).strip().lower(): list(v) for k, v in table.items()}
-    lengths = sorted({len(v) for v in cols.values()})
+#: Cells that pandas' ``read_csv`` reads as missing (its default ``na_values``): a blank optional
+#: number (a strata table's ``rotation_years``) may be written as any of them.
+NA_TOKENS = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"}
+    | {"<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)
+#: A number as a table may write it: decimal digits, a point, an exponent, or inf / nan. Not what
+#: else Python's ``float`` takes (``1_000``, other scripts' digits), which pandas refused too.
+_NUMBER = re.compile(
+    r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)", re.ASCII | re.IGNORECASE
+)
+#: Codes a table gives are below this: float64 holds every whole number below it exactly.
+CODE_LIMIT = 2**53
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """A table's columns by stripped, lower-cased name, each a list of cells, and the file's line
+    of each row (for messages)."""
+
+    columns: dict[str, list[Any]]
+    lines: list[int]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def at(self, mask: np.ndarray) -> list[int]:
+        """The lines of the rows ``mask`` marks."""
+        return [self.lines[i] for i in np.flatnonzero(mask)]
+
+
+def _cells(table: Mapping[str, Any], what: str) -> _Cells:
+    """``table`` (what :func:`~sinkmap.files.read_csv_table` returns, a dict of sequences or a
+    pandas DataFrame: anything with ``items()``) as :class:`_Cells`; ``what`` names it in errors.
+    Rows not from a file are numbered as a file's would be, from line 2."""
+    columns: dict[str, list[Any]] = {}
+    for key, values in table.items():
+        name = str(key).strip().lower()
+        if name in columns:
+            raise InputDataError(
+                f"{what} has two columns named {name!r} (column names ignore case and spaces); "
+                "keep one"
+            )
+        columns[name] = list(values)
+    lengths = sorted({len(v) for v in columns.values()})
     if len(lengths) > 1:
         raise InputDataError(
-            f"the table's columns differ in length ({lengths}); give each a value per row"
+            f"{what}: its columns differ in length ({lengths}); give each a value per row"
         )
-    return cols, (lengths[0] if lengths else 0)
+    n = lengths[0] if lengths else 0
+    lines = getattr(table, "lines", None)
+    return _Cells(columns, list(lines) if lines is not None else list(range(2, n + 2)))
 
 
 def _number(cell: Any) -> float:
     """A cell as a float; NaN where it is empty or not a number."""
+    if isinstance(cell, str):
+        text = cell.strip(" \t\r\n")
+        return float(text) if _NUMBER.fullmatch(text) else float("nan")
     try:
-        return float(cell.strip() if isinstance(cell, str) else cell)
-    except (TypeError, ValueError):
+        return float(cell)
+    except (TypeError, ValueError):  # None, pandas' NA
         return float("nan")
 
 
@@ -65,16 +110,30 @@ def _numbers(cells: list[Any]) -> np.ndarray:
     return np.array([_number(c) for c in cells], dtype="float64")
 
 
+def _not_code(v: np.ndarray) -> np.ndarray:
+    """Where numbers are not codes: empty, negative, fractional or not below :data:`CODE_LIMIT`."""
+    with np.errstate(invalid="ignore"):
+        return np.isnan(v) | (v < 0) | (v % 1 != 0) | (v >= CODE_LIMIT)
+
+
 def _blank(cell: Any) -> bool:
-    """Whether a cell is empty: absent, blank text or NaN (a pandas DataFrame's empty cell)."""
+    """Whether a cell is empty: absent, blank, one of :data:`NA_TOKENS`, or a DataFrame's NaN or
+    NA."""
     if isinstance(cell, str):
-        return not cell.strip()
-    return cell is None or (isinstance(cell, float) and np.isnan(cell))
+        return cell.strip() in NA_TOKENS
+    if cell is None:
+        return True
+    try:
+        return bool(cell != cell)  # NaN
+    except (TypeError, ValueError):  # pandas' NA, whose truth is ambiguous
+        return True
 
 
-def _lines(mask: np.ndarray) -> list[int]:
-    """The file's line numbers (1-based, after the header line) of the rows ``mask`` marks."""
-    return [int(i) + 2 for i in np.flatnonzero(mask)]
+def _repeated(codes: np.ndarray) -> list[int]:
+    """The codes that repeat one on an earlier row, each time it does, in row order."""
+    later = np.ones(codes.size, bool)
+    later[np.unique(codes, return_index=True)[1]] = False
+    return [int(c) for c in codes[later]]
 
 
 @dataclass(frozen=True)
@@ -100,7 +159,8 @@ class PoolTable:
     def from_columns(cls, table: Mapping[str, Any], *, name: str) -> PoolTable:
         """The table from its columns (a dict of sequences, a pandas DataFrame, or what
         :func:`~sinkmap.files.read_csv_table` returns), validated as :meth:`from_csv` says."""
-        cols, n = _columns(table)
+        cells = _cells(table, f"carbon pool table {name}")
+        cols, n = cells.columns, len(cells)
         missing = [c for c in ["lucode", *POOL_COLUMNS.values()] if c not in cols]
         if missing:
             raise InputDataError(
@@ -112,15 +172,14 @@ class PoolTable:
                 f"carbon pool table {name} has no rows; add one row per land-cover code"
             )
         lucode = _numbers(cols["lucode"])
-        with np.errstate(invalid="ignore"):
-            bad = _lines(np.isnan(lucode) | (lucode < 0) | (lucode % 1 != 0))
+        bad = cells.at(_not_code(lucode))
         if bad:
             raise InputDataError(
-                f"carbon pool table {name}: lucode is empty, negative or not a whole number on line(s) "
-                f"{bad}; give the land-cover code as an integer >= 0"
+                f"carbon pool table {name}: lucode is empty, negative, not a whole number or not below "
+                f"2^53 on line(s) {bad}; give the land-cover code as an integer >= 0"
             )
         codes = lucode.astype("int64")
-        dup = [int(c) for i, c in enumerate(codes) if c in codes[:i]]
+        dup = _repeated(codes)
         if dup:
             raise InputDataError(
                 f"carbon pool table {name} repeats lucode(s) {dup}; keep one row per code"
@@ -129,7 +188,7 @@ class PoolTable:
         for pool, col in POOL_COLUMNS.items():
             series = _numbers(cols[col])
             with np.errstate(invalid="ignore"):
-                bad = _lines(~np.isfinite(series) | (series < 0))
+                bad = cells.at(~np.isfinite(series) | (series < 0))
             if bad:
                 raise InputDataError(
                     f"carbon pool table {name}: {col} is empty, not a number, infinite or negative "
@@ -139,7 +198,7 @@ class PoolTable:
             if high.any():
                 raise InputDataError(
                     f"carbon pool table {name}: {col} is above {MAX_POOL_STOCK:g} Mg C/ha on "
-                    f"line(s) {_lines(high)} ({series[high].tolist()}), beyond any "
+                    f"line(s) {cells.at(high)} ({series[high].tolist()}), beyond any "
                     "forest's biomass or dead wood; check the unit (Mg C/ha, not kg C/ha or "
                     "t d.m./ha)"
                 )
@@ -192,7 +251,8 @@ class GrowthRates:
     def from_columns(cls, table: Mapping[str, Any], *, name: str) -> GrowthRates:
         """The table from its columns (a dict of sequences, a pandas DataFrame, or what
         :func:`~sinkmap.files.read_csv_table` returns), validated."""
-        cols, n = _columns(table)
+        cells = _cells(table, f"growth-rate table {name}")
+        cols, n = cells.columns, len(cells)
         missing = [c for c in ("lucode", "state_code", "rate", "unit") if c not in cols]
         if missing:
             raise InputDataError(
@@ -204,23 +264,23 @@ class GrowthRates:
         ints = {}
         for col in ("lucode", "state_code"):
             v = _numbers(cols[col])
-            with np.errstate(invalid="ignore"):
-                bad = _lines(np.isnan(v) | (v < 0) | (v % 1 != 0))
+            bad = cells.at(_not_code(v))
             if bad:
                 raise InputDataError(
-                    f"growth-rate table {name}: {col} is not a whole number >= 0 on line(s) {bad}"
+                    f"growth-rate table {name}: {col} is not a whole number from 0 to 2^53 - 1 on "
+                    f"line(s) {bad}"
                 )
             ints[col] = v.astype("int64")
         rate = _numbers(cols["rate"])
         with np.errstate(invalid="ignore"):
-            bad = _lines(np.isnan(rate) | (rate < 0))
+            bad = cells.at(np.isnan(rate) | (rate < 0))
         if bad:
             raise InputDataError(
                 f"growth-rate table {name}: rate is empty, not a number or negative on line(s) "
                 f"{bad}; give a rate >= 0 in the row's unit"
             )
         units = tuple(str(u).strip() for u in cols["unit"])
-        bad = [i + 2 for i, u in enumerate(units) if u not in RATE_UNITS]
+        bad = [line for line, u in zip(cells.lines, units, strict=True) if u not in RATE_UNITS]
         if bad:
             raise InputDataError(
                 f"growth-rate table {name}: unit must be one of {sorted(RATE_UNITS)} "
@@ -400,7 +460,8 @@ class StrataTable:
         :func:`~sinkmap.files.read_csv_table` returns), validated as :meth:`from_csv` says."""
         from sinkmap.legends import IPCC_CATEGORIES
 
-        cols, n = _columns(table)
+        cells = _cells(table, f"strata table {name}")
+        cols, n = cells.columns, len(cells)
         required = ("stratum", "ecozone", "ipcc_category", "curve", *STRATA_NUMBERS)
         missing = [c for c in required if c not in cols]
         if missing:
@@ -412,8 +473,8 @@ class StrataTable:
 
         def _checked(col: str, line: int, value: object, *, whole: bool = False) -> float:
             v = _number(value)
-            if not np.isfinite(v) or v < 0 or (whole and v % 1):
-                kind = "a whole number >= 0" if whole else "a finite number >= 0"
+            if not np.isfinite(v) or v < 0 or (whole and (v % 1 or v >= CODE_LIMIT)):
+                kind = "a whole number from 0 to 2^53 - 1" if whole else "a finite number >= 0"
                 raise InputDataError(
                     f"strata table {name}, line {line}: {col} is {value!r}; give {kind}"
                 )
@@ -421,9 +482,8 @@ class StrataTable:
 
         rows: list[Any] = []
         seen: dict[tuple[int, int], int] = {}
-        for i in range(n):
-            rec = {c: cells[i] for c, cells in cols.items()}
-            line = i + 2
+        for i, line in enumerate(cells.lines):
+            rec = {c: column[i] for c, column in cols.items()}
             stratum = int(_checked("stratum", line, rec["stratum"], whole=True))
             zone = int(_checked("ecozone", line, rec["ecozone"], whole=True))
             if (stratum, zone) in seen:

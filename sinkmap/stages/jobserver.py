@@ -344,8 +344,9 @@ def _forward_signals(child: int) -> None:
 _WARM_PACKAGES = ("sinkmap", "snakemake")
 #: Imported by the server too: what the stages import at their first call rather than at their
 #: top (``sinkmap.aoi.read_aoi``, the zones, the GeoPackage and STAC writers: geopandas and
-#: pyogrio), which every job reading the AOI or writing a vector layer would import again.
-_ALSO_WARM = ("geopandas", "pyogrio")
+#: pyogrio; a CRS's work in ``sinkmap.grid``: pyproj; ``sinkmap.io``'s computing: dask), which
+#: every job reading the AOI, writing a vector layer or computing would import again.
+_ALSO_WARM = ("geopandas", "pyogrio", "pyproj", "dask")
 
 
 def _warm_imports(script: str) -> list[str]:

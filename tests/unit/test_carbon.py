@@ -226,7 +226,26 @@ def test_table_as_spreadsheets_save_it(tmp_path):
     [
         ("", r"is empty; save it as UTF-8 CSV with a header line"),
         (HEADER + "10,1,2,3,4,5\n", r"line 2 has 6 fields, the header 5; quote a value"),
+        # the line of the file, blank lines counted
+        (HEADER + "10,1,2,3,4\n\n  \n20,1,2,3,4,5\n", r"line 5 has 6 fields, the header 5"),
         ("lucode,c_above,c_below,c_soil,c_dead,C_Dead\n", r"repeats column\(s\) \['c_dead'\]"),
+        # an unclosed quote: an error, not the rest of the file read into one cell
+        (
+            HEADER.replace("\n", ",source\n") + '10,1,2,3,4,"IPCC 2019\n20,1,2,3,4,x\n',
+            r"not a readable CSV \(line 3\).*each quote closed",
+        ),
+        ("lucode;c_above;c_below;c_soil;c_dead\n10;1,5;2;3;4\n", r"separated by semicolons"),
+        ("lucode\tc_above\tc_below\tc_soil\tc_dead\n10\t1\t2\t3\t4\n", r"separated by tabs"),
+        # a value's line, blank lines counted
+        (HEADER + "10,1,2,3,4\n\n\n20,1,-2,3,4\n", r"c_below .* line\(s\) \[5\]"),
+        # what Python's float takes and a table does not write: 1_000, other scripts' digits
+        (HEADER + "10,1_000,2,3,4\n", r"c_above is empty, not a number.* line\(s\) \[2\]"),
+        (HEADER + "\u0661\u0660,1,2,3,4\n", r"lucode is empty.* line\(s\) \[2\]"),
+        (HEADER + "9007199254740993,1,2,3,4\n", r"lucode .*not below 2\^53 on line\(s\) \[2\]"),
+        (
+            HEADER + "10,1,2,3,4\n20,1,2,3,4\n10,1,2,3,4\n10,1,2,3,4\n",
+            r"repeats lucode\(s\) \[10, 10\]",
+        ),
     ],
 )
 def test_table_unreadable_csv_names_the_fix(tmp_path, text, message):
@@ -237,7 +256,7 @@ def test_table_unreadable_csv_names_the_fix(tmp_path, text, message):
 def test_table_not_utf8_names_the_fix(tmp_path):
     path = tmp_path / "pools.csv"
     path.write_bytes((HEADER + "10,1,2,3,4\n").encode("utf-8") + b"\xff\xfe\n")
-    with pytest.raises(InputDataError, match="is not a readable CSV .*save it as UTF-8 CSV"):
+    with pytest.raises(InputDataError, match="is not a readable CSV: .*save it as UTF-8 CSV"):
         PoolTable.from_csv(path)
 
 
@@ -261,5 +280,33 @@ def test_table_from_columns_of_a_dict_and_a_dataframe(tmp_path):
             "dead": [8.9, 0.0],
             "soil": [52.0, 43.2],
         }
-    with pytest.raises(InputDataError, match=r"columns differ in length \(\[1, 2\]\)"):
+    with pytest.raises(InputDataError, match=r"table ragged: its columns differ in length"):
         PoolTable.from_columns(columns | {"c_dead": [8.9]}, name="ragged")
+    # names as in a file: case and spaces ignored, so two that differ only so are refused
+    shouted = {f" {k.upper()} ": v for k, v in columns.items()}
+    assert PoolTable.from_columns(shouted, name="shouted").codes.tolist() == [10, 40]
+    with pytest.raises(InputDataError, match=r"table both has two columns named 'c_above'"):
+        PoolTable.from_columns(columns | {"C_ABOVE": [1.0, 2.0]}, name="both")
+
+
+def test_growth_rates_from_a_file(tmp_path):
+    """Rows after a blank line, a state's name, and the errors of a rate, a unit and a code."""
+    from sinkmap.tables import GrowthRates
+
+    path = tmp_path / "rates.csv"
+    head = "lucode,state_code,state,rate,unit\n"
+    path.write_text(head + "10,0,,0.7,t_dm_ha_yr\n\n10,2,young,3.4,t_dm_ha_yr\n", "utf-8")
+    rates = GrowthRates.from_csv(path)
+    assert rates.codes.tolist() == [10, 10] and rates.states.tolist() == [0, 2]
+    assert rates.rates.tolist() == [0.7, 3.4] and rates.state_names[2] == "young"
+    for row, message in [
+        ("10,2,young,NA,t_dm_ha_yr", r"rate is empty, not a number or negative on line\(s\) \[4\]"),
+        ("10,2,young,3.4,t/ha", r"unit must be one of .* \(line\(s\) \[4\]\)"),
+        (
+            "10.5,2,young,3.4,t_dm_ha_yr",
+            r"lucode is not a whole number from 0 to 2\^53 - 1 on line\(s\) \[4\]",
+        ),
+    ]:
+        path.write_text(head + "10,0,,0.7,t_dm_ha_yr\n\n" + row + "\n", "utf-8")
+        with pytest.raises(InputDataError, match=message):
+            GrowthRates.from_csv(path)

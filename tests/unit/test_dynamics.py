@@ -474,3 +474,34 @@ def test_strata_table_blank_and_bad_cells(tmp_path):
     path.write_text(STRATA.replace(",30,4,test", ",thirty,4,test"), encoding="utf-8")
     with pytest.raises(InputDataError, match=r"line 4: rotation_years is 'thirty'; give a finite"):
         StrataTable.from_csv(path)
+    path.write_text(STRATA.replace("\n2,rubber", "\n2.5,rubber"), encoding="utf-8")
+    with pytest.raises(InputDataError, match=r"line 4: stratum is '2.5'; give a whole number"):
+        StrataTable.from_csv(path)
+
+
+@pytest.mark.parametrize("empty", ["NA", "N/A", "#N/A", "nan", "null", "None", " "])
+def test_strata_table_empty_rotation_as_spreadsheets_write_it(tmp_path, empty):
+    """An empty rotation written as pandas and spreadsheets write one (pandas read these as
+    missing before sinkmap read its tables with the csv module) is none, 0 years."""
+    from sinkmap.tables import StrataTable
+
+    path = tmp_path / "strata.csv"
+    path.write_text(STRATA.replace(",,4,test", f",{empty},4,test", 1), encoding="utf-8")
+    assert StrataTable.from_csv(path).rotation.tolist() == [0.0, 0.0, 30.0, 0.0]
+
+
+def test_strata_table_from_a_dataframe(tmp_path):
+    """A DataFrame's NaN and NA cells are empty, as in a file."""
+    import io
+
+    import pandas as pd
+
+    from sinkmap.tables import StrataTable
+
+    for frame in (
+        pd.read_csv(io.StringIO(STRATA)),
+        pd.read_csv(io.StringIO(STRATA), dtype_backend="numpy_nullable"),
+    ):
+        table = StrataTable.from_columns(frame, name="frame")
+        assert table.rotation.tolist() == [0.0, 0.0, 30.0, 0.0]
+        assert table.strata.tolist() == [1, 5, 2, 6] and table.names[2] == "rubber"

@@ -375,3 +375,18 @@ def test_the_stock_commands_run_without_dask_pandas_or_pyproj(maps, pools_csv, t
     assert proc.stdout.splitlines()[-1] == "IMPORTED"
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())
     assert summary["baseline"]["totals_mg_c"] == pytest.approx(_hand_totals(maps["bas"]), rel=1e-12)
+
+
+def test_the_crs_is_named_and_a_local_one_is_refused(pools_csv, tmp_path):
+    """The summary names the land cover's CRS by its EPSG code and name (from its WKT, as pyproj
+    names it); a local (engineering) CRS in metres is refused as not projected."""
+    from sinkmap.invest import open_lulc
+
+    arr = np.full((4, 4), 10, np.uint8)
+    utm = write_tif(tmp_path / "utm.tif", arr, res=RES, left=UTM_LEFT, top=UTM_TOP)
+    assert open_lulc(utm).crs_name == "EPSG:32649 (WGS 84 / UTM zone 49N)"
+    local = 'LOCAL_CS["site grid",UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]'
+    site = write_tif(tmp_path / "site.tif", arr, res=RES, left=0.0, top=400.0, crs=local)
+    with pytest.raises(InputDataError, match=r"in the CRS 'site grid' \(not a projected one\)"):
+        stock(site, pools_csv, tmp_path / "out", threads=1)
+    assert not (tmp_path / "out").exists()
