@@ -95,12 +95,7 @@ def _prepare(side: int, model: str) -> None:
 def _child(
     side: int, chunk: int, threads: int, model: str, per_phase: bool = False
 ) -> dict[str, Any]:
-    # as a workflow job starts, forked from the job server (sinkmap.stages.jobserver: _warm_up):
-    # geopandas and pyogrio imported, the compiled kernels loaded; the floor, measured last in
-    # this process, finds everything loaded too. Not timed: before 5 December (802f37f) the first
-    # phase paid them (about 1 s: stocks 2020 at 1 Mpx 1.4 s, stocks 2021 0.7 s)
-    import geopandas  # noqa: F401
-    import pyogrio  # noqa: F401
+    import importlib
 
     from sinkmap import kernels, reuse_freed_memory
     from sinkmap.config import load_config
@@ -108,6 +103,15 @@ def _child(
     from sinkmap.stages.interval import compute_interval
     from sinkmap.stages.stocks import PreviousYear, compute_stocks
 
+    # as a workflow job starts, forked from the job server (sinkmap.stages.jobserver: _warm_up):
+    # geopandas, pyogrio, pyproj and dask imported, the compiled kernels loaded; the floor,
+    # measured last in this process, finds everything loaded too. Not timed: before 5 December
+    # (802f37f) the first phase paid them (about 1 s: stocks 2020 at 1 Mpx 1.4 s, stocks 2021
+    # 0.7 s). After sinkmap: NumPy imported before it would ask for huge pages (sinkmap's
+    # __init__), which on this machine made the stages twice as slow (2.38 of the floor at 26 Mpx
+    # in one try, 07:24)
+    for name in ("geopandas", "pyogrio", "pyproj", "dask"):
+        importlib.import_module(name)
     kernels.warm()
 
     reuse_freed_memory()  # as a workflow job's step() does (SINKMAP_MALLOC=default: glibc's own)
