@@ -186,7 +186,9 @@ class CsvColumns(dict[str, list[str]]):
     """A CSV table's columns (:func:`read_csv_table`): name → cells as text, with ``lines``, the
     file's line number of each row (blank lines and cells spanning lines counted), for messages."""
 
-    lines: list[int]
+    def __init__(self, columns: dict[str, list[str]], lines: list[int]) -> None:
+        super().__init__(columns)
+        self.lines = lines
 
 
 def read_csv_table(path: str | Path, what: str, *, missing_hint: str = "") -> CsvColumns:
@@ -244,8 +246,7 @@ def read_csv_table(path: str | Path, what: str, *, missing_hint: str = "") -> Cs
                 f"{what} {path}: line {line} has {len(row)} fields, the header {len(header)}; "
                 "quote a value that holds a comma, or name the extra column in the header"
             )
-    table = CsvColumns(
-        {c: [r[j] if j < len(r) else "" for r in rows[1:]] for j, c in enumerate(header)}
+    return CsvColumns(
+        {c: [r[j] if j < len(r) else "" for r in rows[1:]] for j, c in enumerate(header)},
+        lines[1:],
     )
-    table.lines = lines[1:]
-    return table

@@ -71,10 +71,19 @@ class _Cells:
         return [self.lines[i] for i in np.flatnonzero(mask)]
 
 
-def _cells(table: Mapping[str, Any], what: str) -> _Cells:
+def _cells(
+    table: Mapping[str, Any],
+    what: str,
+    required: tuple[str, ...],
+    *,
+    layout: str,
+    empty: str = "",
+) -> _Cells:
     """``table`` (what :func:`~sinkmap.files.read_csv_table` returns, a dict of sequences or a
-    pandas DataFrame: anything with ``items()``) as :class:`_Cells`; ``what`` names it in errors.
-    Rows not from a file are numbered as a file's would be, from line 2."""
+    pandas DataFrame: anything with ``items()``) as :class:`_Cells`, checked to hold the
+    ``required`` columns (else an error ending with ``layout``) and a row (else one ending with
+    ``empty``); ``what`` names it in errors. Rows not from a file are numbered as a file's would
+    be, from line 2."""
     columns: dict[str, list[Any]] = {}
     for key, values in table.items():
         name = str(key).strip().lower()
@@ -90,6 +99,11 @@ def _cells(table: Mapping[str, Any], what: str) -> _Cells:
             f"{what}: its columns differ in length ({lengths}); give each a value per row"
         )
     n = lengths[0] if lengths else 0
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise InputDataError(f"{what} lacks column(s) {missing}; {layout}")
+    if n == 0:
+        raise InputDataError(f"{what} has no rows{empty}")
     lines = getattr(table, "lines", None)
     return _Cells(columns, list(lines) if lines is not None else list(range(2, n + 2)))
 
@@ -159,18 +173,15 @@ class PoolTable:
     def from_columns(cls, table: Mapping[str, Any], *, name: str) -> PoolTable:
         """The table from its columns (a dict of sequences, a pandas DataFrame, or what
         :func:`~sinkmap.files.read_csv_table` returns), validated as :meth:`from_csv` says."""
-        cells = _cells(table, f"carbon pool table {name}")
+        cells = _cells(
+            table,
+            f"carbon pool table {name}",
+            ("lucode", *POOL_COLUMNS.values()),
+            layout="it needs lucode,c_above,c_below,c_soil,c_dead in Mg C/ha (the InVEST Carbon "
+            "layout)",
+            empty="; add one row per land-cover code",
+        )
         cols, n = cells.columns, len(cells)
-        missing = [c for c in ["lucode", *POOL_COLUMNS.values()] if c not in cols]
-        if missing:
-            raise InputDataError(
-                f"carbon pool table {name} lacks column(s) {missing}; it needs "
-                "lucode,c_above,c_below,c_soil,c_dead in Mg C/ha (the InVEST Carbon layout)"
-            )
-        if n == 0:
-            raise InputDataError(
-                f"carbon pool table {name} has no rows; add one row per land-cover code"
-            )
         lucode = _numbers(cols["lucode"])
         bad = cells.at(_not_code(lucode))
         if bad:
@@ -204,7 +215,7 @@ class PoolTable:
                 )
             values[pool] = series
         names = (
-            {int(c): str(n) for c, n in zip(codes, cols["name"], strict=True)}
+            {int(c): str(label) for c, label in zip(codes, cols["name"], strict=True)}
             if "name" in cols
             else {}
         )
@@ -251,16 +262,13 @@ class GrowthRates:
     def from_columns(cls, table: Mapping[str, Any], *, name: str) -> GrowthRates:
         """The table from its columns (a dict of sequences, a pandas DataFrame, or what
         :func:`~sinkmap.files.read_csv_table` returns), validated."""
-        cells = _cells(table, f"growth-rate table {name}")
-        cols, n = cells.columns, len(cells)
-        missing = [c for c in ("lucode", "state_code", "rate", "unit") if c not in cols]
-        if missing:
-            raise InputDataError(
-                f"growth-rate table {name} lacks column(s) {missing}; it needs "
-                "lucode,state_code,rate,unit (see config/growth_rates.csv)"
-            )
-        if n == 0:
-            raise InputDataError(f"growth-rate table {name} has no rows")
+        cells = _cells(
+            table,
+            f"growth-rate table {name}",
+            ("lucode", "state_code", "rate", "unit"),
+            layout="it needs lucode,state_code,rate,unit (see config/growth_rates.csv)",
+        )
+        cols = cells.columns
         ints = {}
         for col in ("lucode", "state_code"):
             v = _numbers(cols[col])
@@ -460,20 +468,17 @@ class StrataTable:
         :func:`~sinkmap.files.read_csv_table` returns), validated as :meth:`from_csv` says."""
         from sinkmap.legends import IPCC_CATEGORIES
 
-        cells = _cells(table, f"strata table {name}")
-        cols, n = cells.columns, len(cells)
-        required = ("stratum", "ecozone", "ipcc_category", "curve", *STRATA_NUMBERS)
-        missing = [c for c in required if c not in cols]
-        if missing:
-            raise InputDataError(
-                f"strata table {name} lacks column(s) {missing}; see config/dynamics/strata.csv"
-            )
-        if n == 0:
-            raise InputDataError(f"strata table {name} has no rows")
+        cells = _cells(
+            table,
+            f"strata table {name}",
+            ("stratum", "ecozone", "ipcc_category", "curve", *STRATA_NUMBERS),
+            layout="see config/dynamics/strata.csv",
+        )
+        cols = cells.columns
 
         def _checked(col: str, line: int, value: object, *, whole: bool = False) -> float:
             v = _number(value)
-            if not np.isfinite(v) or v < 0 or (whole and (v % 1 or v >= CODE_LIMIT)):
+            if _not_code(np.array(v)) if whole else (not np.isfinite(v) or v < 0):
                 kind = "a whole number from 0 to 2^53 - 1" if whole else "a finite number >= 0"
                 raise InputDataError(
                     f"strata table {name}, line {line}: {col} is {value!r}; give {kind}"
