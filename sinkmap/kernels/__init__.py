@@ -10,7 +10,17 @@ step of the carbon state (:func:`sinkmap.dynamics.advance`), the carbon parts of
 entries (:func:`~sinkmap.account.zones.membership`), the state as read and as written
 (:meth:`sinkmap.dynamics.State.from_arrays`, :meth:`~sinkmap.dynamics.State.stack`), and the
 gain-loss and flux layers (:func:`sinkmap.carbon.step_fluxes`, :func:`sinkmap.carbon.net_flux`)
-and the interval's stock-difference sums (``sinkmap.stages.interval._stock_change_sums``). Each
+and the interval's stock-difference sums (``sinkmap.stages.interval._stock_change_sums``).
+
+The stocks stage's layers of a chunk of the carbon state come from one kernel per year
+(:func:`sinkmap.dynamics.initial_layers` in the first year, :func:`~sinkmap.dynamics.advance_layers`
+after): it reads the inputs and last year's state in their files' dtypes and writes the pools,
+the state and the step's fluxes as the float32 rows the writer takes, pixel by pixel, through the
+same per-pixel functions as the kernels above (inlined, ``_pixel``). Its reference is the chain of
+those kernels' dispatchers (``sinkmap.stages.stocks.first_layers_reference``,
+``step_layers_reference``), which it equals bit for bit; it leaves the int64 and float64 copies of
+the chunk that chain makes (at 26 Mpx the stocks phases' CPU time 14.8 → 11.8 s, peak memory
+2.8 → 1.6 GB; bench/README.md). Each
 makes the same operations in the same order as the NumPy code, one pixel at a time: the results
 equal the NumPy code's bit for bit (no fast-math, so no reassociation or fused multiply-add;
 tests/unit/test_kernels.py checks it on the demo's landscape and on random states that reach
@@ -228,6 +238,57 @@ def initial(
     return out_int, out_soil
 
 
+def first_layers(
+    arrays: tuple[np.ndarray, ...],
+    flags: np.ndarray,
+    year: int,
+    tables: tuple[tuple[np.ndarray, ...], ...],
+    nodata: np.ndarray,
+    out: np.ndarray,
+) -> bool:
+    """The first year's pools, state and (given 14 rows) NaN step of n pixels into ``out``
+    (float32, (11 or 14, n)) in one pass (``arrays``: land cover, forest type, planting year,
+    ecozone as read, 1-D, and the position, float64; ``flags``: int64, see the kernel;
+    ``tables``: the pool, advance and initial tables); False where a pixel is not the kernel's
+    case."""
+    k = _impl()
+    scratch = (np.empty((6, 1), np.int64), np.empty(1), np.empty((7, 2)))
+    args = (*arrays, flags, np.int64(year), *tables, nodata, _NAN, out, *scratch)
+    return bool(k.first_layers(*args) == k.OK)
+
+
+def step_layers(
+    arrays: tuple[np.ndarray, ...],
+    flags: np.ndarray,
+    year: int,
+    years: int,
+    co2_per_c: float,
+    tables: tuple[tuple[np.ndarray, ...], ...],
+    nodata: np.ndarray,
+    out: np.ndarray,
+) -> bool:
+    """One year's step of n pixels into ``out`` (float32, (11 or 14, n): pools, state and, given
+    14 rows, the step's fluxes over ``years``) in one pass (``arrays``: the state's seven layers
+    in their file dtypes, the land cover before and now, forest type, ecozone, loss-year code;
+    1-D; ``flags``: int64, see the kernel; ``tables``: the pool and advance tables); False where
+    a pixel is not the kernel's case."""
+    k = _impl()
+    scratch = (
+        np.empty((6, 1), np.int64),
+        np.empty(1),
+        np.empty(1),
+        np.empty(1),
+        np.empty((4, 1)),
+        np.empty((7, 2)),
+    )
+    args = (*arrays, flags, np.int64(year), np.int64(years), float(co2_per_c), *tables)
+    return bool(k.step_layers(*args, nodata, _NAN, out, *scratch) == k.OK)
+
+
+#: A NaN the kernels read at run time (the NumPy code's ``np.nan``), which LLVM cannot fold.
+_NAN = np.array([np.nan])
+
+
 def state_from_layers(layers: tuple[np.ndarray, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
     """A state's seven layers as read (1-D: six of integer codes, then the float soil start) as
     the state's integer layers (6, n) int64 and soil start float64, 0 and NaN outside the data."""
@@ -304,4 +365,19 @@ def warm() -> None:
     u1, u2 = np.zeros(1, np.uint8), np.zeros(1, np.uint16)
     state_from_layers((u1, u1, u2, u1, u1, u2, np.zeros(1, np.float32)), 1)
     state_stack(state, np.zeros(7, np.float32), np.zeros((7, 1), np.float32))
+    # the stocks stage's one-pass layers, from the land cover and roles as the demo's files hold
+    # them (uint8 codes, a uint16 planting year; a role not given: the land cover in its place)
+    flags = np.zeros(5, np.int64)
+    nodata = np.zeros(7, np.float32)
+    out = np.zeros((14, 1), np.float32)
+    first_layers(
+        (u1, u1, u2, u1, floats), flags, 0, (tables, advance_tables, (ints, ints)), nodata, out
+    )
+    first_layers(
+        (u1, u1, u1, u1, floats), flags, 0, (tables, advance_tables, (ints, ints)), nodata, out
+    )
+    read = (u1, u1, u2, u1, u1, u2, np.zeros(1, np.float32))
+    step_layers(
+        (*read, u1, u1, u1, u1, u1), flags, 0, 1, 1.0, (tables, advance_tables), nodata, out
+    )
     valid_cells(np.zeros(1, np.bool_), floats, np.zeros(0, np.int64), np.zeros(0))

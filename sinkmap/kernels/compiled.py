@@ -21,6 +21,9 @@ OK, OUTSIDE = 0, 1
 #: count a reference to each table at each call (the step 7x slower; bench/README.md).
 _OPTIONS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy", "_nrt": False}
 _jit = numba.njit(**_OPTIONS)
+#: A per-pixel helper, inlined into each kernel that calls it (Numba's IR, before LLVM): a call
+#: passes the lookup tables, tuples of a dozen arrays, by value (the step 25 % slower).
+_pixel = numba.njit(inline="always", **_OPTIONS)
 
 
 @_jit
@@ -123,21 +126,28 @@ def net_flux(start, end, years, co2_per_c, out):
     return OK
 
 
+@_pixel
+def _step_flux_px(gain, lost, years, co2_per_c, out, row, at):
+    """One pixel's net, removals and emissions (``step_fluxes``' body) into out[row … row + 2,
+    at]."""
+    g = gain / years
+    loss = lost / years
+    out[row, at] = np.float32(0.0 - (g - loss) * co2_per_c)
+    out[row + 1, at] = np.float32(0.0 - g * co2_per_c)
+    if loss != loss:
+        # NumPy's −loss flips a NaN's sign bit, which × and − then keep; LLVM may fold
+        # 0.0 − (−l) × c into 0.0 + l × c, which keeps the sign it had: flipped here
+        out[row + 2, at] = np.float32(math.copysign(loss, -math.copysign(1.0, loss)))
+    else:
+        out[row + 2, at] = np.float32(0.0 + loss * co2_per_c)  # = 0.0 − (−l) × c, exactly
+
+
 @_jit
 def step_fluxes(gains, losses, years, co2_per_c, out):
     """out[:, i] = float32 of 0.0 − x × co2_per_c for x in (g − l, g, −l), g = gains[i] / years,
     l = losses[i] / years: ``carbon.step_fluxes`` (net, removals, emissions), a pixel at a time."""
     for i in range(gains.size):
-        g = gains[i] / years
-        loss = losses[i] / years
-        out[0, i] = np.float32(0.0 - (g - loss) * co2_per_c)
-        out[1, i] = np.float32(0.0 - g * co2_per_c)
-        if loss != loss:
-            # NumPy's −loss flips a NaN's sign bit, which × and − then keep; LLVM may fold
-            # 0.0 − (−l) × c into 0.0 + l × c, which keeps the sign it had: flipped here
-            out[2, i] = np.float32(math.copysign(loss, -math.copysign(1.0, loss)))
-        else:
-            out[2, i] = np.float32(0.0 + loss * co2_per_c)  # = 0.0 − (−l) × c, exactly
+        _step_flux_px(gains[i], losses[i], years, co2_per_c, out, 0, i)
     return OK
 
 
@@ -202,7 +212,7 @@ def change_sums(key, cell, weight, a0, b0, c0, d0, a1, b1, c1, d1, factor, total
     return OK
 
 
-@_jit
+@_pixel
 def _row(s, z, row_table, woody):
     """The strata-table row of a woody stratum in ecozone z; 0 for a stratum without woody
     vegetation (a placeholder); -1 where there is none (or a code past the table)."""
@@ -216,7 +226,7 @@ def _row(s, z, row_table, woody):
     return row_table[s, z]
 
 
-@_jit
+@_pixel
 def _parts(s, cat, age, y, p, soil_start, c, z, t, out, at):
     """The 7 parts of one pixel with data (stratum s > 0) into out[:, at]; False where the
     reference raises. ``t``: the tables of :attr:`sinkmap.dynamics.Dynamics.kernel_tables`."""
@@ -259,6 +269,91 @@ def _parts(s, cat, age, y, p, soil_start, c, z, t, out, at):
     return True
 
 
+@_pixel
+def _initial_px(c, f, p, z, u, year, t, a, it, ints, soil, at):
+    """One pixel's first-year state (``initial``'s body): its integer layers into ints[:, at],
+    its soil start into soil[at]; False where the reference raises or its result is not the
+    kernel's (see :func:`initial`)."""
+    row_table, woody = t[0], t[1]
+    soil_lut, codes = t[10], t[12]
+    d, shrub_class, tree_class = codes[0], codes[1], codes[2]
+    canopy_age, by_row, category_lut, is_tree, is_shrub, is_open, is_plantation, k = a
+    natural, shrub_stratum, nonwoody = k[0], k[2], k[3]
+    mature_age, rotation = it
+    n_lut = is_tree.size
+    n_zone = row_table.shape[1]
+    inside = 0 <= c < n_lut
+    tree = inside and is_tree[c]
+    shrub_cover = inside and is_shrub[c]
+    plantation = 0 <= f < n_lut and is_plantation[f] and (tree or (inside and is_open[c]))
+    s = nonwoody
+    if tree:
+        s = natural
+    if shrub_cover:
+        s = shrub_stratum
+    if plantation:
+        s = f
+    if c == 0:
+        s = 0
+    row = 0
+    w = 0 <= s < woody.size and woody[s]
+    if w:
+        if z < 0 or z >= n_zone:
+            return False
+        row = row_table[s, z]
+        if row < 0:
+            return False
+    age = 0
+    if s == natural or s == shrub_stratum:
+        age = mature_age[row]
+    known = p > 0 and p <= year
+    if s == natural and known:
+        age = year - p
+    if 0 <= s < n_lut and is_plantation[s]:
+        rot = rotation[row]
+        canopy = canopy_age[row]
+        guess = 0
+        if tree:
+            x = np.floor(u * np.float64(max(rot - canopy, 1)))
+            if not (x >= -9.2e18 and x <= 9.2e18):
+                return False
+            guess = canopy + np.int64(x)
+        if shrub_cover and not tree:
+            guess = canopy // 2
+        if known:
+            guess = year - p
+            if tree and year - p < canopy:
+                guess = rot
+        age = guess
+    if w:
+        category = by_row[row]
+    else:
+        if c < 0 or c >= category_lut.size:
+            return False
+        category = category_lut[c]
+        if category == 0 and c != 0:
+            return False
+    valid = c != 0
+    ints[0, at] = category if valid else 0
+    ints[1, at] = s
+    ints[2, at] = age
+    ints[3, at] = d if valid else 0
+    ints[4, at] = 0
+    ints[5, at] = 0
+    if valid:
+        soil_class = c
+        if s == shrub_stratum:
+            soil_class = shrub_class
+        elif w:
+            soil_class = tree_class
+        if soil_class < 0 or soil_class >= soil_lut.size:
+            return False
+        soil[at] = soil_lut[soil_class]
+    else:
+        soil[at] = np.nan
+    return True
+
+
 @_jit
 def initial(lc, ft, py, zone, u, year, t, a, it, out_int, out_soil):
     """The first year's state of each pixel (``initial_state_reference``): its stratum from the
@@ -268,88 +363,11 @@ def initial(lc, ft, py, zone, u, year, t, a, it, out_int, out_soil):
     OUTSIDE where the reference raises (a code past the tables, a woody stratum without a row,
     a class without a category), where its NumPy indexing would wrap (a negative code), or where
     a plantation's position along its rotation is not finite (or past int64)."""
-    row_table, woody = t[0], t[1]
-    soil_lut, codes = t[10], t[12]
-    d, shrub_class, tree_class = codes[0], codes[1], codes[2]
-    canopy_age, by_row, category_lut, is_tree, is_shrub, is_open, is_plantation, k = a
-    natural, shrub_stratum, nonwoody = k[0], k[2], k[3]
-    mature_age, rotation = it
-    n_lut = is_tree.size
-    n_zone = row_table.shape[1]
     for i in range(lc.size):
-        c = lc[i]
-        inside = 0 <= c < n_lut
-        tree = inside and is_tree[c]
-        shrub_cover = inside and is_shrub[c]
-        f = ft[i]
-        plantation = 0 <= f < n_lut and is_plantation[f] and (tree or (inside and is_open[c]))
-        s = nonwoody
-        if tree:
-            s = natural
-        if shrub_cover:
-            s = shrub_stratum
-        if plantation:
-            s = f
-        if c == 0:
-            s = 0
-        row = 0
-        w = 0 <= s < woody.size and woody[s]
-        if w:
-            z = zone[i]
-            if z < 0 or z >= n_zone:
-                return OUTSIDE
-            row = row_table[s, z]
-            if row < 0:
-                return OUTSIDE
-        age = 0
-        if s == natural or s == shrub_stratum:
-            age = mature_age[row]
-        p = py[i]
-        known = p > 0 and p <= year
-        if s == natural and known:
-            age = year - p
-        if 0 <= s < n_lut and is_plantation[s]:
-            rot = rotation[row]
-            canopy = canopy_age[row]
-            guess = 0
-            if tree:
-                x = np.floor(u[i] * np.float64(max(rot - canopy, 1)))
-                if not (x >= -9.2e18 and x <= 9.2e18):
-                    return OUTSIDE
-                guess = canopy + np.int64(x)
-            if shrub_cover and not tree:
-                guess = canopy // 2
-            if known:
-                guess = year - p
-                if tree and year - p < canopy:
-                    guess = rot
-            age = guess
-        if w:
-            category = by_row[row]
-        else:
-            if c < 0 or c >= category_lut.size:
-                return OUTSIDE
-            category = category_lut[c]
-            if category == 0 and c != 0:
-                return OUTSIDE
-        valid = c != 0
-        out_int[0, i] = category if valid else 0
-        out_int[1, i] = s
-        out_int[2, i] = age
-        out_int[3, i] = d if valid else 0
-        out_int[4, i] = 0
-        out_int[5, i] = 0
-        if valid:
-            soil_class = c
-            if s == shrub_stratum:
-                soil_class = shrub_class
-            elif w:
-                soil_class = tree_class
-            if soil_class < 0 or soil_class >= soil_lut.size:
-                return OUTSIDE
-            out_soil[i] = soil_lut[soil_class]
-        else:
-            out_soil[i] = np.nan
+        if not _initial_px(
+            lc[i], ft[i], py[i], zone[i], u[i], year, t, a, it, out_int, out_soil, i
+        ):
+            return OUTSIDE
     return OK
 
 
@@ -382,6 +400,168 @@ def pool_parts(stratum, category, age, ysc, previous, soil_start, lc, zone, t, o
     return OK
 
 
+@_pixel
+def _advance_px(
+    cat0,
+    s_in,
+    age0,
+    ysc0,
+    prev0,
+    loss0,
+    soil0,
+    cb,
+    c_in,
+    ft_in,
+    z_in,
+    lost_in,
+    year,
+    t,
+    a,
+    new_int,
+    new_soil,
+    gains,
+    losses,
+    pools,
+    at,
+    buf,
+):
+    """One pixel's step (``advance``'s body): the new state into new_int[:, at] and
+    new_soil[at], the gains, losses and pools (4) of the step into gains[at], losses[at] and
+    pools[:, at]; False where ``advance`` returns OUTSIDE. ``lost_in``: a loss dated ``year``."""
+    canopy_age, by_row, category_lut, is_tree, is_shrub, is_open, is_plantation, k = a
+    natural, regrowing, shrub, nonwoody = k[0], k[1], k[2], k[3]
+    row_table, woody, numbers, codes = t[0], t[1], t[11], t[12]
+    years, soil_scale = codes[0], numbers[3]
+    n_lut = is_tree.size
+    c = c_in
+    prev = s_in
+    before = prev > 0
+    valid_now = c != 0
+    if c < 0 or c >= n_lut or prev < 0 or prev >= n_lut:
+        return False
+    if valid_now and not before:
+        return False
+    z = z_in
+    ft = ft_in
+    lost = lost_in
+    tree = is_tree[c]
+    shrub_cover = is_shrub[c]
+    prev_row = _row(prev, z, row_table, woody)
+    if prev_row < 0:
+        return False
+    prev_woody = woody[prev]
+    if before:
+        if not _parts(
+            prev,
+            cat0,
+            age0,
+            ysc0,
+            prev0,
+            soil0,
+            cb,
+            z,
+            t,
+            buf,
+            0,
+        ):
+            return False
+    # the new stratum and age
+    plantation = 0 <= ft < n_lut and is_plantation[ft] and (tree or is_open[c])
+    st = nonwoody
+    if tree:
+        st = natural if prev == natural else regrowing
+    elif shrub_cover:
+        st = shrub
+    if plantation:
+        st = ft
+    if st == natural and lost:
+        st = regrowing
+    row = _row(st, z, row_table, woody)
+    if row < 0:
+        return False
+    w = woody[st]
+    same = st == prev
+    continues = w and (
+        same or ((prev == regrowing or prev == shrub) and (st == regrowing or st == shrub))
+    )
+    harvested = (
+        0 <= prev < n_lut
+        and is_plantation[prev]
+        and same
+        and not tree
+        and age0 >= max(canopy_age[prev_row], 1)
+    )
+    degraded = (prev == natural or prev == regrowing) and st == shrub
+    disturbed = (
+        before and prev_woody and (lost or harvested or degraded or not w or (w and not continues))
+    )
+    new_age = age0 + 1 if (continues and not disturbed) else 0
+    if not w:
+        new_age = 0
+    # category, conversions, soil
+    if w:
+        cat = by_row[row]
+    else:
+        cat = category_lut[c]
+        if cat == 0 and c != 0:
+            return False
+    converted = before and cat != cat0
+    if not valid_now:
+        for j in range(6):
+            new_int[j, at] = 0
+        new_soil[at] = np.nan
+        gains[at] = np.nan
+        losses[at] = np.nan
+        for j in range(4):
+            pools[j, at] = np.nan
+        return True
+    new_ysc = 0 if converted else min(ysc0 + 1, years)
+    new_prev = cat0 if converted else prev0
+    soil = buf[6, 0] / soil_scale if converted else soil0
+    new_int[0, at] = cat
+    new_int[1, at] = st
+    new_int[2, at] = new_age
+    new_int[3, at] = new_ysc
+    new_int[4, at] = new_prev
+    new_int[5, at] = year if disturbed else loss0
+    new_soil[at] = soil
+    if not _parts(
+        st,
+        cat,
+        new_age,
+        new_ysc,
+        new_prev,
+        soil,
+        c,
+        z,
+        t,
+        buf,
+        1,
+    ):
+        return False
+    above1 = buf[0, 1] + buf[3, 1]
+    below1 = buf[1, 1] + buf[4, 1]
+    dead1 = buf[2, 1] + buf[5, 1]
+    soil1 = buf[6, 1]
+    pools[0, at] = above1
+    pools[1, at] = below1
+    pools[2, at] = dead1
+    pools[3, at] = soil1
+    bio0 = (buf[0, 0] + buf[3, 0]) + (buf[1, 0] + buf[4, 0])
+    bio1 = above1 + below1
+    g = bio1 if disturbed else _positive(bio1 - bio0)
+    loss = bio0 if disturbed else _positive(bio0 - bio1)
+    change = dead1 - (buf[2, 0] + buf[5, 0])
+    g = g + _positive(change)
+    loss = loss + _positive(-change)
+    change = soil1 - buf[6, 0]
+    g = g + _positive(change)
+    loss = loss + _positive(-change)
+    gains[at] = g
+    losses[at] = loss
+    return True
+
+
 @_jit
 def advance(
     category,
@@ -411,140 +591,208 @@ def advance(
     and ``new_soil``; the gains, losses and pools (4, n) of the step. ``t``: the pool tables,
     ``a``: :attr:`sinkmap.dynamics.Dynamics.advance_tables`. OUTSIDE also where a pixel without
     data last year has data now (the reference starts it afresh)."""
-    canopy_age, by_row, category_lut, is_tree, is_shrub, is_open, is_plantation, k = a
-    natural, regrowing, shrub, nonwoody = k[0], k[1], k[2], k[3]
-    row_table, woody, numbers, codes = t[0], t[1], t[11], t[12]
-    years, soil_scale = codes[0], numbers[3]
-    n_lut = is_tree.size
     for i in range(stratum.size):
-        c = lc[i]
-        prev = stratum[i]
-        before = prev > 0
-        valid_now = c != 0
-        if c < 0 or c >= n_lut or prev < 0 or prev >= n_lut:
-            return OUTSIDE
-        if valid_now and not before:
-            return OUTSIDE
-        z = zone[i]
-        ft = ftype[i]
-        lost = loss_year[i] == year
-        tree = is_tree[c]
-        shrub_cover = is_shrub[c]
-        prev_row = _row(prev, z, row_table, woody)
-        if prev_row < 0:
-            return OUTSIDE
-        prev_woody = woody[prev]
-        if before:
-            if not _parts(
-                prev,
-                category[i],
-                age[i],
-                ysc[i],
-                previous[i],
-                soil_start[i],
-                lc_before[i],
-                z,
-                t,
-                buf,
-                0,
-            ):
-                return OUTSIDE
-        # the new stratum and age
-        plantation = 0 <= ft < n_lut and is_plantation[ft] and (tree or is_open[c])
-        st = nonwoody
-        if tree:
-            st = natural if prev == natural else regrowing
-        elif shrub_cover:
-            st = shrub
-        if plantation:
-            st = ft
-        if st == natural and lost:
-            st = regrowing
-        row = _row(st, z, row_table, woody)
-        if row < 0:
-            return OUTSIDE
-        w = woody[st]
-        same = st == prev
-        continues = w and (
-            same or ((prev == regrowing or prev == shrub) and (st == regrowing or st == shrub))
-        )
-        harvested = (
-            0 <= prev < n_lut
-            and is_plantation[prev]
-            and same
-            and not tree
-            and age[i] >= max(canopy_age[prev_row], 1)
-        )
-        degraded = (prev == natural or prev == regrowing) and st == shrub
-        disturbed = (
-            before
-            and prev_woody
-            and (lost or harvested or degraded or not w or (w and not continues))
-        )
-        new_age = age[i] + 1 if (continues and not disturbed) else 0
-        if not w:
-            new_age = 0
-        # category, conversions, soil
-        if w:
-            cat = by_row[row]
-        else:
-            cat = category_lut[c]
-            if cat == 0 and c != 0:
-                return OUTSIDE
-        converted = before and cat != category[i]
-        if not valid_now:
-            for j in range(6):
-                new_int[j, i] = 0
-            new_soil[i] = np.nan
-            gains[i] = np.nan
-            losses[i] = np.nan
-            for j in range(4):
-                pools[j, i] = np.nan
-            continue
-        new_ysc = 0 if converted else min(ysc[i] + 1, years)
-        new_prev = category[i] if converted else previous[i]
-        soil = buf[6, 0] / soil_scale if converted else soil_start[i]
-        new_int[0, i] = cat
-        new_int[1, i] = st
-        new_int[2, i] = new_age
-        new_int[3, i] = new_ysc
-        new_int[4, i] = new_prev
-        new_int[5, i] = year if disturbed else last_loss[i]
-        new_soil[i] = soil
-        if not _parts(
-            st,
-            cat,
-            new_age,
-            new_ysc,
-            new_prev,
-            soil,
-            c,
-            z,
+        if not _advance_px(
+            category[i],
+            stratum[i],
+            age[i],
+            ysc[i],
+            previous[i],
+            last_loss[i],
+            soil_start[i],
+            lc_before[i],
+            lc[i],
+            ftype[i],
+            zone[i],
+            loss_year[i] == year,
+            year,
             t,
+            a,
+            new_int,
+            new_soil,
+            gains,
+            losses,
+            pools,
+            i,
             buf,
-            1,
         ):
             return OUTSIDE
-        above1 = buf[0, 1] + buf[3, 1]
-        below1 = buf[1, 1] + buf[4, 1]
-        dead1 = buf[2, 1] + buf[5, 1]
-        soil1 = buf[6, 1]
-        pools[0, i] = above1
-        pools[1, i] = below1
-        pools[2, i] = dead1
-        pools[3, i] = soil1
-        bio0 = (buf[0, 0] + buf[3, 0]) + (buf[1, 0] + buf[4, 0])
-        bio1 = above1 + below1
-        g = bio1 if disturbed else _positive(bio1 - bio0)
-        loss = bio0 if disturbed else _positive(bio0 - bio1)
-        change = dead1 - (buf[2, 0] + buf[5, 0])
-        g = g + _positive(change)
-        loss = loss + _positive(-change)
-        change = soil1 - buf[6, 0]
-        g = g + _positive(change)
-        loss = loss + _positive(-change)
-        gains[i] = g
-        losses[i] = loss
+    return OK
+
+
+@_pixel
+def _zone(zone, i, has_zone, default_zone):
+    """``dynamics._ecozones`` of one pixel: its ecozone code where above 0, else the default."""
+    if has_zone:
+        z = np.int64(zone[i])
+        if z > 0:
+            return z
+    return default_zone
+
+
+@_pixel
+def _stack_px(ints, soil, nodata, out, at):
+    """``state_stack`` of one state (ints[:, 0], soil[0]) into out[4 … 10, at]."""
+    if ints[1, 0] > 0:
+        for j in range(6):
+            out[4 + j, at] = np.float32(ints[j, 0])
+        out[10, at] = np.float32(soil[0])
+    else:
+        for j in range(7):
+            out[4 + j, at] = nodata[j]
+
+
+@_jit
+def first_layers(lc, ft, py, zone, u, flags, year, t, a, it, nodata, nan, out, ints, soil, buf):
+    """The stocks stage's layers of a chunk in the first mapped year, in one pass, float32 into
+    ``out`` (11 or 14, n): the pools (4) of the state :func:`initial` starts (``pool_parts``
+    summed as ``pools_from_parts``; NaN outside the data), the state (7, as ``state_stack``)
+    and, given 14 rows, NaN for the step. From the inputs as read (1-D, integer codes of any
+    width; ``u`` float64): ``flags`` = (has a forest type, a planting year, an ecozone layer;
+    the default ecozone). ``nan``: a NaN read at run time (not folded into a constant);
+    ``ints`` (6, 1), ``soil`` (1), ``buf`` (7, 2): scratch. The bits of ``DynamicsModel.initial``,
+    ``pools_of`` and ``State.stack`` through their kernels; OUTSIDE where one of those returns it."""
+    has_ft, has_py, has_zone, default_zone = flags[0], flags[1], flags[2], flags[3]
+    nan32 = np.float32(nan[0])
+    for i in range(lc.size):
+        c = np.int64(lc[i])
+        valid = False
+        z = default_zone
+        if c != 0:  # DynamicsModel.initial starts the pixels with a land cover only
+            f = np.int64(ft[i]) if has_ft else np.int64(0)
+            p = np.int64(py[i]) if has_py else np.int64(0)
+            z = _zone(zone, i, has_zone, default_zone)
+            if not _initial_px(c, f, p, z, u[i], year, t, a, it, ints, soil, 0):
+                return OUTSIDE
+            valid = ints[1, 0] > 0
+        if valid:
+            s = ints[1, 0]
+            if not _parts(
+                s, ints[0, 0], ints[2, 0], ints[3, 0], ints[4, 0], soil[0], c, z, t, buf, 0
+            ):
+                return OUTSIDE
+            out[0, i] = np.float32(buf[0, 0] + buf[3, 0])
+            out[1, i] = np.float32(buf[1, 0] + buf[4, 0])
+            out[2, i] = np.float32(buf[2, 0] + buf[5, 0])
+            out[3, i] = np.float32(buf[6, 0])
+            _stack_px(ints, soil, nodata, out, i)
+        else:
+            for j in range(4):
+                out[j, i] = nan32
+            for j in range(7):
+                out[4 + j, i] = nodata[j]
+        for j in range(11, out.shape[0]):
+            out[j, i] = nan32
+    return OK
+
+
+@_jit
+def step_layers(
+    category,
+    stratum,
+    age,
+    ysc,
+    previous,
+    last_loss,
+    soil_start,
+    lc_before,
+    lc,
+    ft,
+    zone,
+    loss,
+    flags,
+    year,
+    years,
+    co2_per_c,
+    t,
+    a,
+    nodata,
+    nan,
+    out,
+    ints,
+    soil,
+    gain,
+    lost,
+    pools,
+    buf,
+):
+    """The stocks stage's layers of a chunk stepped one year from the state of the year before,
+    in one pass, float32 into ``out`` (11 or 14, n): the pools (4) of the state reached, the state
+    (7, as ``state_stack``) and, given 14 rows, the step's net, removals and emissions
+    (``step_fluxes`` over ``years``); NaN (nodata) outside the data. From the layers as read
+    (1-D: the state in its file dtypes, as ``state_from_layers`` reads it; integer codes of any
+    width): ``flags`` = (has a forest type, an ecozone, a loss-year layer; the default ecozone;
+    the loss year of code 0). ``nan``: a NaN read at run time; ``ints`` (6, 1), ``soil``,
+    ``gain``, ``lost`` (1), ``pools`` (4, 1), ``buf`` (7, 2): scratch. The bits of
+    ``State.from_arrays``, ``DynamicsModel.step`` (one year), ``State.stack`` and ``step_fluxes``
+    through their kernels; OUTSIDE where ``advance`` returns it."""
+    has_ft, has_zone, has_loss, default_zone, loss_base = (
+        flags[0],
+        flags[1],
+        flags[2],
+        flags[3],
+        flags[4],
+    )
+    nan64 = nan[0]
+    nan32 = np.float32(nan64)
+    steps = out.shape[0] > 11
+    for i in range(lc.size):
+        c = np.int64(lc[i])
+        s0 = np.int64(stratum[i])
+        if s0 <= 0 and c == 0:  # no data before or now: DynamicsModel.step leaves the pixel out
+            for j in range(4):
+                out[j, i] = nan32
+            for j in range(7):
+                out[4 + j, i] = nodata[j]
+            if steps:
+                _step_flux_px(nan64, nan64, years, co2_per_c, out, 11, i)
+            continue
+        cat0, age0, ysc0, prev0, loss0, soil0 = 0, 0, 0, 0, 0, nan64
+        if s0 > 0:  # state_from_layers: the state where its stratum is above 0
+            cat0 = np.int64(category[i])
+            age0 = np.int64(age[i])
+            ysc0 = np.int64(ysc[i])
+            prev0 = np.int64(previous[i])
+            loss0 = np.int64(last_loss[i])
+            soil0 = np.float64(soil_start[i])
+        else:
+            s0 = 0
+        f = np.int64(ft[i]) if has_ft else np.int64(0)
+        z = _zone(zone, i, has_zone, default_zone)
+        when = nan64  # the model's loss years as float64: base + code where code > 0, else 0
+        if has_loss:
+            code = np.int64(loss[i])
+            when = np.float64(loss_base + code if code > 0 else 0)
+        if not _advance_px(
+            cat0,
+            s0,
+            age0,
+            ysc0,
+            prev0,
+            loss0,
+            soil0,
+            np.int64(lc_before[i]),
+            c,
+            f,
+            z,
+            when == year,
+            year,
+            t,
+            a,
+            ints,
+            soil,
+            gain,
+            lost,
+            pools,
+            0,
+            buf,
+        ):
+            return OUTSIDE
+        for j in range(4):
+            out[j, i] = np.float32(pools[j, 0])
+        _stack_px(ints, soil, nodata, out, i)
+        if steps:  # advance_span's sums over one year: 0.0 + the year's
+            _step_flux_px(0.0 + gain[0], 0.0 + lost[0], years, co2_per_c, out, 11, i)
     return OK
 
 

@@ -31,7 +31,9 @@ from sinkmap.dynamics import (
     Dynamics,
     State,
     Step,
+    advance_layers,
     advance_span,
+    initial_layers,
     initial_state,
     pool_parts,
     pools,
@@ -193,6 +195,54 @@ class DynamicsModel(CarbonModel):
         reached = _float32_pools(packed, step.pools)
         return packed.state(new), Step(
             packed.put(step.gains, np.nan), packed.put(step.losses, np.nan), reached
+        )
+
+    def first_layers(
+        self, chunk: Mapping[str, np.ndarray], year: int, position: np.ndarray, out: np.ndarray
+    ) -> bool:
+        """The first year's pools, state and (given 14 rows) NaN step of a chunk into ``out``
+        (float32, (11 or 14, …)) in one pass (:func:`sinkmap.dynamics.initial_layers`): the bits
+        of :meth:`initial`, :meth:`pools_of` and :meth:`State.stack`; False where the kernel does
+        not take the chunk (the caller then runs those)."""
+        p = self.params
+        return initial_layers(
+            np.asarray(chunk["land_cover"]),
+            year,
+            self.dynamics,
+            out,
+            position=position,
+            forest_type=self._role(chunk, p.plantation_role),
+            planting_year=self._role(chunk, p.planting_year_role),
+            ecozone=self._role(chunk, p.ecozone_role),
+        )
+
+    def step_layers(
+        self,
+        before: Mapping[str, np.ndarray],
+        land_cover_before: np.ndarray,
+        chunk: Mapping[str, np.ndarray],
+        start: int,
+        end: int,
+        out: np.ndarray,
+    ) -> bool:
+        """The pools, state and (given 14 rows) step fluxes of a chunk stepped from the state of
+        ``start`` as read (``before``: ``{name: layer}``) to ``end`` into ``out`` in one pass
+        (:func:`sinkmap.dynamics.advance_layers`): the bits of :meth:`State.from_arrays`,
+        :meth:`step`, :meth:`State.stack` and ``step_fluxes``; False where the kernel does not
+        take the chunk (the caller then runs those)."""
+        p = self.params
+        return advance_layers(
+            before,
+            land_cover_before,
+            np.asarray(chunk["land_cover"]),
+            start,
+            end,
+            self.dynamics,
+            out,
+            forest_type=self._role(chunk, p.plantation_role),
+            ecozone=self._role(chunk, p.ecozone_role),
+            loss_codes=self._role(chunk, p.loss_role),
+            loss_year_base=p.loss_year_base,
         )
 
     def _valued(

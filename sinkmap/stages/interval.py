@@ -52,7 +52,7 @@ from sinkmap.dynamics import State
 from sinkmap.errors import InputDataError
 from sinkmap.files import sha256_file, write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, open_on_grid, shared, write_layers
+from sinkmap.io import LayerSpec, band, open_on_grid, shared, write_layers
 from sinkmap.kernels.slices import flat_for_kernel
 from sinkmap.legends import class_names, ipcc_categories
 from sinkmap.paths import GAIN_LOSS_PARTS, STOCK_LAYERS
@@ -225,14 +225,14 @@ def compute_interval(
         }
         for i, k in enumerate(GAIN_LOSS_PARTS):
             layers[outputs[f"gain_loss_{k}"]] = LayerSpec(
-                data=stacked[i],
+                data=band(stacked, i),
                 dtype="float32",
                 nodata=float("nan"),
                 tags=gl_tags | {"QUANTITY": GAIN_LOSS_QUANTITY[k]},
                 description=f"{GAIN_LOSS_QUANTITY[k]} ({UNITS_FLUX}) {y0}-{y1}",
             )
-        tally_arrays["gl_removals"] = stacked[1]
-        tally_arrays["gl_emissions"] = stacked[2]
+        tally_arrays["gl_removals"] = band(stacked, 1)
+        tally_arrays["gl_emissions"] = band(stacked, 2)
 
     transition = int(getattr(model.params, "transition_years", 20))
     zones_k = shared(zones)  # one copy in the graph, not one per tile

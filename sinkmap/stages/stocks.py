@@ -29,7 +29,7 @@ from sinkmap.dynamics import STATE_LAYERS, State
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, open_on_grid, shared, write_layers
+from sinkmap.io import LayerSpec, band, bands, open_on_grid, shared, write_layers
 from sinkmap.legends import (
     IPCC_CATEGORIES,
     LEGENDS,
@@ -157,7 +157,7 @@ def compute_stocks(
     base = run.tags(sources=sources, synthetic=synthetic) | {"YEAR": year, "UNITS": UNITS_STOCK}
     layers = {
         outputs[f"stock_{pool}"]: LayerSpec(
-            data=stacked[i],
+            data=band(stacked, i),
             dtype="float32",
             nodata=float("nan"),
             tags=base | {"POOL": pool, "QUANTITY": f"carbon stock, {pool} pool"},
@@ -320,28 +320,91 @@ def _stateful(
         if previous is None:
             assert block_info is not None
             (r0, r1), (c0, c1) = block_info[0]["array-location"]
-            state = model.initial(chunk, year, position=window_uniform(r0, r1, c0, c1))
-            pools = model.pools_of(state, chunk)
-            if steps:
-                out[n_pools + n_state :] = np.nan
-        else:
-            before = State.from_arrays(dict(zip(STATE_NAMES, blocks[n_roles:-1], strict=True)))
-            state, step = model.step(before, blocks[-1], chunk, previous.year, year)
-            pools = step.pools
-            if steps:
-                out[n_pools + n_state :] = step_fluxes(
-                    step.gains, step.losses, year - previous.year
-                )
-        for i, p in enumerate(POOLS):
-            out[i] = pools[p]
-        state.stack(out=out[n_pools : n_pools + n_state])
-        return out
+            return first_layers(model, chunk, year, window_uniform(r0, r1, c0, c1), out)
+        before = dict(zip(STATE_NAMES, blocks[n_roles:-1], strict=True))
+        return step_layers(model, before, blocks[-1], chunk, previous.year, year, out)
 
     both = da.map_blocks(
         _block, *arrays, *extra, new_axis=0, chunks=((n,), *grid.chunks), dtype="float32"
     )
-    step = both[n_pools + n_state :] if steps else None
-    return both[:n_pools], both[n_pools : n_pools + n_state], step
+    step = bands(both, n_pools + n_state, n) if steps else None
+    return bands(both, 0, n_pools), bands(both, n_pools, n_pools + n_state), step
+
+
+def first_layers(
+    model: Any,
+    chunk: Mapping[str, np.ndarray],
+    year: int,
+    position: np.ndarray,
+    out: np.ndarray,
+) -> np.ndarray:
+    """A stateful model's layers of a chunk in the first mapped year into ``out`` (float32):
+    the pools (4), the state it starts (7) and, where ``out`` has room for them, NaN for the
+    step (3). One pass of the model's compiled kernel (``model.first_layers``) where it takes
+    the chunk, else :func:`first_layers_reference`: the same bits."""
+    fused = getattr(model, "first_layers", None)
+    if fused is not None and fused(chunk, year, position, out):
+        return out
+    return first_layers_reference(model, chunk, year, position, out)
+
+
+def first_layers_reference(
+    model: Any,
+    chunk: Mapping[str, np.ndarray],
+    year: int,
+    position: np.ndarray,
+    out: np.ndarray,
+) -> np.ndarray:
+    """:func:`first_layers` from the model's state, its pools and the state's stack."""
+    n_pools, n_state = len(POOLS), len(STATE_NAMES)
+    state = model.initial(chunk, year, position=position)
+    pools = model.pools_of(state, chunk)
+    out[n_pools + n_state :] = np.nan
+    for i, p in enumerate(POOLS):
+        out[i] = pools[p]
+    state.stack(out=out[n_pools : n_pools + n_state])
+    return out
+
+
+def step_layers(
+    model: Any,
+    before: Mapping[str, np.ndarray],
+    land_cover_before: np.ndarray,
+    chunk: Mapping[str, np.ndarray],
+    start: int,
+    end: int,
+    out: np.ndarray,
+) -> np.ndarray:
+    """A stateful model's layers of a chunk stepped from the state of ``start`` (``before``: its
+    layers as read) to ``end``, into ``out`` (float32): the pools (4), the state reached (7) and,
+    where ``out`` has room for them, the step's net, removals and emissions (3,
+    :func:`~sinkmap.carbon.step_fluxes`). One pass of the model's compiled kernel
+    (``model.step_layers``) where it takes the chunk, else :func:`step_layers_reference`: the
+    same bits."""
+    fused = getattr(model, "step_layers", None)
+    if fused is not None and fused(before, land_cover_before, chunk, start, end, out):
+        return out
+    return step_layers_reference(model, before, land_cover_before, chunk, start, end, out)
+
+
+def step_layers_reference(
+    model: Any,
+    before: Mapping[str, np.ndarray],
+    land_cover_before: np.ndarray,
+    chunk: Mapping[str, np.ndarray],
+    start: int,
+    end: int,
+    out: np.ndarray,
+) -> np.ndarray:
+    """:func:`step_layers` from the state read, the model's step and the state's stack."""
+    n_pools, n_state = len(POOLS), len(STATE_NAMES)
+    state, step = model.step(State.from_arrays(before), land_cover_before, chunk, start, end)
+    if len(out) > n_pools + n_state:
+        out[n_pools + n_state :] = step_fluxes(step.gains, step.losses, end - start)
+    for i, p in enumerate(POOLS):
+        out[i] = step.pools[p]
+    state.stack(out=out[n_pools : n_pools + n_state])
+    return out
 
 
 def _step_layers(
@@ -363,7 +426,7 @@ def _step_layers(
     }
     return {
         outputs[f"step_{k}"]: LayerSpec(
-            data=step[i],
+            data=band(step, i),
             dtype="float32",
             nodata=float("nan"),
             tags=tags | {"QUANTITY": f"gain-loss {k} of the carbon state's step {start}-{year}"},
@@ -387,7 +450,7 @@ def _state_layers(
         if legend:
             tags["LEGEND"] = legend
         layers[outputs[f"state_{name}"]] = LayerSpec(
-            data=state[i],
+            data=band(state, i),
             dtype=dtype,
             nodata=nodata,
             tags=tags,

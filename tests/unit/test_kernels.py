@@ -114,6 +114,8 @@ def test_kernels_run_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
         compiled.state_from_layers,
         compiled.state_stack,
         compiled.valid_cells,
+        compiled.first_layers,
+        compiled.step_layers,
     ):
         assert fn.targetoptions["nogil"]
 
@@ -1013,3 +1015,202 @@ def test_a_chunk_given_as_lists_is_stepped_slice_by_slice_as_arrays(
     _same_step(
         advance(state, lc, lc, 2020, dyn), advance(state, np.array(lc), np.array(lc), 2020, dyn)
     )
+
+
+# -- the stocks stage's one-pass layers (sinkmap.stages.stocks.first_layers, step_layers) -------
+def _state_model(**params: object) -> object:
+    """The dynamics model with every optional role (as the demo's config names them)."""
+    return get_model(
+        "dynamics",
+        {
+            "strata": str(ROOT / "config" / "dynamics" / "strata.csv"),
+            "table": str(ROOT / "config" / "pools" / "worldcover_ipcc_tier1.csv"),
+            "plantation_role": "forest_type",
+            "planting_year_role": "planting_year",
+            "ecozone_role": "ecozone",
+            "loss_role": "loss",
+            "loss_year_base": 2000,
+            **params,
+        },
+    )
+
+
+def _as_read(stack: np.ndarray) -> dict[str, np.ndarray]:
+    """The state rows (4 … 10) of a stage's stack as the next year reads them: each layer in the
+    dtype it is written in (dynamics.STATE_LAYERS)."""
+    return {
+        name: stack[4 + i].astype(dtype)
+        for i, (name, (dtype, _nodata)) in enumerate(dynamics.STATE_LAYERS.items())
+    }
+
+
+def _one_pass(monkeypatch: pytest.MonkeyPatch, fn, *args):  # type: ignore[no-untyped-def]
+    """``fn(*args)`` with the model's one-pass kernel, its reference failing the test if it ran."""
+    with monkeypatch.context() as m:
+        m.delenv(kernels.ENV, raising=False)
+        m.setattr(stocks, "first_layers_reference", _no_reference)
+        m.setattr(stocks, "step_layers_reference", _no_reference)
+        return fn(*args)
+
+
+def test_the_stocks_layers_of_one_pass_are_the_models_layers_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six years of the synthetic Baoting landscape, every input in its file's dtype (uint8 codes,
+    a uint16 planting year, Hansen-style uint8 loss codes): the stage's layers from the one-pass
+    kernels equal, byte for byte, those of the model's initial state, step, pools and the state's
+    stack (the functions test_dynamics checks by hand), with and without the step's rows."""
+    side = 160
+    lon = np.linspace(109.45, 109.75, side)
+    lat = np.linspace(18.75, 18.45, side)
+    model = _state_model()
+    rng = np.random.default_rng(5)
+    roles = {
+        "forest_type": landscape.forest_type(lon, lat, 2023).astype(np.uint8),
+        "planting_year": landscape.planting_year(lon, lat, 2018).astype(np.uint16),
+        "ecozone": landscape.ecozone(lon, lat).astype(np.uint8),
+    }
+    lc = {y: landscape.landscape(lon, lat, y)[0].astype(np.uint8) for y in range(2018, 2024)}
+    position = stocks.window_uniform(0, side, 0, side)
+    chunk = {**roles, "land_cover": lc[2018], "loss": np.zeros((side, side), np.uint8)}
+    for rows in (11, 14):
+        got = _one_pass(
+            monkeypatch,
+            stocks.first_layers,
+            model,
+            chunk,
+            2018,
+            position,
+            np.empty((rows, side, side), np.float32),
+        )
+        want = stocks.first_layers_reference(
+            model, chunk, 2018, position, np.full((rows, side, side), 7, np.float32)
+        )
+        _bits(got, want, f"first year, {rows} rows")
+    assert np.isnan(got[11:]).all() and np.isfinite(got[:4]).any()
+    changed = 0
+    for year in range(2019, 2024):
+        loss = np.where(rng.random((side, side)) < 0.03, year - 2000, 0).astype(np.uint8)
+        chunk = {**roles, "land_cover": lc[year], "loss": loss}
+        args = (model, _as_read(got), lc[year - 1], chunk, year - 1, year)
+        for rows in (11, 14):
+            out = np.empty((rows, side, side), np.float32)
+            step = _one_pass(monkeypatch, stocks.step_layers, *args, out)
+            ref = np.full((rows, side, side), 7, np.float32)
+            _bits(step, stocks.step_layers_reference(*args, ref), f"{year}, {rows} rows")
+        changed += int((step[11] != 0).sum())
+        got = step
+    assert changed > 0  # the step's fluxes are not all zero
+
+
+def test_the_stocks_layers_of_one_pass_on_every_branch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random states as read (every stratum, ages past the curves, conversions within the
+    transition and not, losses dated this year and others, pixels without data before, now or
+    both) and random first-year inputs: the one-pass layers equal the model's, with scaled
+    parameters, with and without the optional roles."""
+    rng = np.random.default_rng(23)
+    shape = (150, 400)
+    n = shape[0] * shape[1]
+    base = _state_model()
+    dyn = base.dynamics  # type: ignore[attr-defined]
+    classes = dyn.table.codes[(dyn.table.codes > 0) & (dyn.table.codes < 256)]
+    classes = np.array([c for c in classes if c in dyn.categories], np.uint8)
+    stratum = rng.integers(0, 8, n)
+    state = State(
+        category=np.where(stratum > 0, rng.integers(1, 7, n), 0),
+        stratum=stratum,
+        age=rng.integers(0, 400, n),
+        years_since_conversion=rng.integers(0, 21, n),
+        previous_category=rng.integers(0, 7, n),
+        last_loss_year=rng.choice([0, 2005, 2019], n),
+        soil_start=np.where(stratum > 0, rng.uniform(0, 120, n), np.nan),
+    )
+    stack = np.empty((14, *shape), np.float32)
+    state.stack(out=stack[4:11].reshape(7, -1))
+    before = _as_read(stack)
+    lc_before = np.where(stratum > 0, rng.choice(classes, n), 0).astype(np.uint8).reshape(shape)
+    lc = np.where(rng.random(n) < 0.03, 0, rng.choice(classes, n))
+    lc = np.where(stratum > 0, lc, 0).astype(np.uint8).reshape(shape)
+    roles = {
+        "forest_type": rng.choice([0, 1, 2, 3, 4, 9], shape).astype(np.uint8),
+        "planting_year": rng.choice([0, 1990, 2015, 2019, 2020, 2021], shape).astype(np.uint16),
+        "ecozone": rng.choice([0, 12, 16], shape).astype(np.uint8),
+        "loss": rng.choice([0, 19, 20], shape, p=[0.8, 0.1, 0.1]).astype(np.uint8),
+    }
+    first_lc = np.where(rng.random(shape) < 0.05, 0, rng.choice(classes, shape)).astype(np.uint8)
+    position = rng.random(shape)
+    scaled = _state_model(agb_scale=0.87, soil_scale=1.21, transition_years=7)
+    bare = get_model(
+        "dynamics",
+        {
+            "strata": str(ROOT / "config" / "dynamics" / "strata.csv"),
+            "table": str(ROOT / "config" / "pools" / "worldcover_ipcc_tier1.csv"),
+        },
+    )
+    strata: set[int] = set()
+    for model in (base, scaled, bare):
+        chunk = {**roles, "land_cover": lc}
+        args = (model, before, lc_before, chunk, 2019, 2020)
+        got = _one_pass(monkeypatch, stocks.step_layers, *args, np.empty((14, *shape), np.float32))
+        want = stocks.step_layers_reference(*args, np.full((14, *shape), 7, np.float32))
+        _bits(got, want, "step")
+        strata |= set(np.unique(got[5][np.isfinite(got[5])]).tolist())
+        first = {**roles, "land_cover": first_lc}
+        for year in (2020, 2021):
+            a = (model, first, year, position)
+            got = _one_pass(
+                monkeypatch, stocks.first_layers, *a, np.empty((11, *shape), np.float32)
+            )
+            _bits(got, stocks.first_layers_reference(*a, np.zeros((11, *shape), np.float32)), "1")
+    assert set(range(1, 8)) <= strata  # every stratum reached
+
+
+def test_chunks_the_one_pass_kernels_do_not_take_go_to_the_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pixel with data now and none before (it starts afresh), a span of two years, a role of
+    floats, a state in other dtypes, SINKMAP_KERNELS=numpy: the one-pass kernel declines and the
+    stage runs the model's functions, with their result or their error."""
+    side = 64
+    model = _state_model()
+    lon = np.linspace(109.45, 109.75, side)
+    lat = np.linspace(18.75, 18.45, side)
+    lc0 = landscape.landscape(lon, lat, 2019)[0].astype(np.uint8)
+    lc1 = landscape.landscape(lon, lat, 2020)[0].astype(np.uint8)
+    roles = {
+        "forest_type": landscape.forest_type(lon, lat, 2020).astype(np.uint8),
+        "planting_year": landscape.planting_year(lon, lat, 2019).astype(np.uint16),
+        "ecozone": landscape.ecozone(lon, lat).astype(np.uint8),
+        "loss": np.zeros((side, side), np.uint8),
+    }
+    position = stocks.window_uniform(0, side, 0, side)
+    start = stocks.first_layers(
+        model, {**roles, "land_cover": lc0}, 2019, position, np.empty((14, side, side), np.float32)
+    )
+    before = _as_read(start)
+    chunk = {**roles, "land_cover": lc1}
+    out = np.empty((14, side, side), np.float32)
+    assert model.step_layers(before, lc0, chunk, 2019, 2020, out)  # type: ignore[attr-defined]
+    fresh = dict(before, stratum=before["stratum"].copy())
+    fresh["stratum"][3, 3] = 0  # no state last year, a land cover now
+    floats = dict(chunk, ecozone=chunk["ecozone"].astype(np.float32))
+    wide = dict(before, age=before["age"].astype(np.int64))
+    for b, c, end in (
+        (fresh, chunk, 2020),
+        (before, chunk, 2021),
+        (before, floats, 2020),
+        (wide, chunk, 2020),
+    ):
+        assert not model.step_layers(b, lc0, c, 2019, end, out)  # type: ignore[attr-defined]
+        got = stocks.step_layers(
+            model, b, lc0, c, 2019, end, np.empty((14, side, side), np.float32)
+        )
+        want = stocks.step_layers_reference(
+            model, b, lc0, c, 2019, end, np.empty((14, side, side), np.float32)
+        )
+        _bits(got, want, f"declined, {end}")
+    first = dict(roles, land_cover=lc0, planting_year=roles["planting_year"].astype(np.float64))
+    assert not model.first_layers(first, 2019, position, out)  # type: ignore[attr-defined]
+    monkeypatch.setenv(kernels.ENV, "numpy")
+    assert not model.step_layers(before, lc0, chunk, 2019, 2020, out)  # type: ignore[attr-defined]
+    assert not model.first_layers({**roles, "land_cover": lc0}, 2019, position, out)  # type: ignore[attr-defined]
