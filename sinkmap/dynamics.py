@@ -436,8 +436,8 @@ def initial_layers(
         return False
     lc = np.asarray(lc)
     shape = lc.shape
-    given = (forest_type, planting_year, ecozone)
-    codes = (lc, *(lc if a is None else np.asarray(a) for a in given))
+    # a role the model does not have: 0 everywhere, as the NumPy code reads it then
+    codes = (lc, *(_or_zeros(a, shape) for a in (forest_type, planting_year, ecozone)))
     u = np.asarray(position)
     if not (
         all(_is_codes(a, shape) for a in codes)
@@ -446,7 +446,7 @@ def initial_layers(
         and _is_out(out, shape)
     ):
         return False
-    flags = np.array([*(a is not None for a in given), dyn.default_ecozone], np.int64)
+    flags = np.array([dyn.default_ecozone], np.int64)
     flat = (*(np.ascontiguousarray(a).reshape(-1) for a in (*codes, u)),)
     tables = (dyn.kernel_tables, dyn.advance_tables, dyn.initial_tables)
     return kernels.first_layers(flat, flags, year, tables, _NODATA32, out.reshape(len(out), -1))
@@ -479,18 +479,19 @@ def advance_layers(
     the chunk (a span of more than a year, a pixel that starts afresh or a code it does not
     handle, an input of another dtype or shape, ``SINKMAP_KERNELS=numpy``): the caller then runs
     those functions."""
-    if not kernels.enabled() or end - start != 1:
+    if not (kernels.enabled() and isinstance(dyn.transition_years, int) and end - start == 1):
         return False
     lc = np.asarray(lc)
     shape = lc.shape
     layers = flat_for_kernel(shape, tuple(np.asarray(before[n]) for n in STATE_LAYERS), _FILE_CODES)
-    given = (forest_type, ecozone, loss_codes)
-    codes = (np.asarray(lc_before), lc, *(lc if a is None else np.asarray(a) for a in given))
+    # a role the model does not have: 0 everywhere, as the NumPy code reads it then; no loss
+    # layer: no loss year (a flag: code 0 is year 0)
+    given = (_or_zeros(forest_type, shape), _or_zeros(ecozone, shape))
+    loss = _or_zeros(loss_codes, shape)
+    codes = (np.asarray(lc_before), lc, *given, loss)
     if layers is None or not (all(_is_codes(a, shape) for a in codes) and _is_out(out, shape)):
         return False
-    flags = np.array(
-        [*(a is not None for a in given), dyn.default_ecozone, loss_year_base], np.int64
-    )
+    flags = np.array([loss_codes is not None, dyn.default_ecozone, loss_year_base], np.int64)
     flat = (*layers, *(np.ascontiguousarray(a).reshape(-1) for a in codes))
     tables = (dyn.kernel_tables, dyn.advance_tables)
     years = end - start
@@ -499,11 +500,20 @@ def advance_layers(
     )
 
 
+def _or_zeros(a: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """A role's layer, or 0 everywhere (uint8) where the model has no such role."""
+    return np.zeros(shape, np.uint8) if a is None else np.asarray(a)
+
+
 def _is_codes(a: np.ndarray, shape: tuple[int, ...]) -> bool:
-    """An integer code layer of ``shape`` whose values int64 holds exactly (the kernels read
-    every code as int64, as the NumPy code's ``astype(np.int64)``)."""
-    return a.shape == shape and (
-        a.dtype.kind == "i" or (a.dtype.kind == "u" and a.dtype.itemsize < 8)
+    """An integer code layer of ``shape`` (at least 1-D) in native byte order whose values int64
+    holds exactly (the kernels read every code as int64, as the NumPy code's
+    ``astype(np.int64)``)."""
+    return (
+        a.shape == shape
+        and len(shape) > 0
+        and a.dtype.isnative
+        and (a.dtype.kind == "i" or (a.dtype.kind == "u" and a.dtype.itemsize < 8))
     )
 
 

@@ -650,21 +650,30 @@ def chunk_progress(progress: Progress) -> Any:
 
 
 def band(stack: da.Array, i: int) -> da.Array:
-    """Layer ``i`` of a stack of layers (n, rows, cols), each block a view of the stack's block.
+    """Layer ``i`` of a stack of layers (n, rows, cols) in one chunk along its first axis, each
+    block a view of the stack's block.
 
-    ``stack[i]`` of a stack in one chunk along its first axis would copy it: Dask's slicing
-    copies a slice of under half a block, to let the block go (at 26 Mpx, 1.1 of the two stocks
-    phases' 28 thread-seconds); so does ``map_blocks`` dropping that axis. A stage writes every
-    layer of a block, so the block lives until its last layer is written either way."""
+    ``stack[i]`` would copy it: Dask's slicing copies a slice of under half a block, to let the
+    block go (at 26 Mpx, 1.1 of the two stocks phases' 28 thread-seconds); so does ``map_blocks``
+    dropping that axis. A stage writes every layer of a block, so the block lives until its last
+    layer is written either way. A stack in several chunks along that axis: ``stack[i]``."""
+    n = stack.shape[0]
+    if not -n <= i < n:
+        raise IndexError(f"band {i} of a stack of {n} layers")
+    i %= n
     return bands(stack, i, i + 1)[0]  # a whole block of one layer: a view, not a copy
 
 
 def bands(stack: da.Array, start: int, stop: int) -> da.Array:
-    """Layers ``start`` … ``stop`` − 1 of a stack (n, rows, cols), each block a view of the
-    stack's block (:func:`band`)."""
+    """Layers ``start`` … ``stop`` − 1 of a stack (n, rows, cols) in one chunk along its first
+    axis, each block a view of the stack's block (:func:`band`). A stack in several chunks along
+    that axis (``da.stack`` makes one per layer): ``stack[start:stop]``."""
     import dask.array as da
 
-    if len(stack.chunks[0]) > 1:  # a chunk per layer (``da.stack``): whole chunks, no copy
+    n = stack.shape[0]
+    if not 0 <= start < stop <= n:
+        raise IndexError(f"bands {start} … {stop - 1} of a stack of {n} layers")
+    if len(stack.chunks[0]) > 1:
         return stack[start:stop]
     return da.map_blocks(
         _rows,

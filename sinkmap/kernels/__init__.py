@@ -248,7 +248,8 @@ def first_layers(
 ) -> bool:
     """The first year's pools, state and (given 14 rows) NaN step of n pixels into ``out``
     (float32, (11 or 14, n)) in one pass (``arrays``: land cover, forest type, planting year,
-    ecozone as read, 1-D, and the position, float64; ``flags``: int64, see the kernel;
+    ecozone as read, 1-D (0 for a role the model does not have), and the position, float64;
+    ``flags``: int64, see the kernel;
     ``tables``: the pool, advance and initial tables); False where a pixel is not the kernel's
     case."""
     k = _impl()
@@ -270,7 +271,7 @@ def step_layers(
     """One year's step of n pixels into ``out`` (float32, (11 or 14, n): pools, state and, given
     14 rows, the step's fluxes over ``years``) in one pass (``arrays``: the state's seven layers
     in their file dtypes, the land cover before and now, forest type, ecozone, loss-year code;
-    1-D; ``flags``: int64, see the kernel; ``tables``: the pool and advance tables); False where
+    1-D, 0 for a role the model does not have; ``flags``: int64, see the kernel; ``tables``: the pool and advance tables); False where
     a pixel is not the kernel's case."""
     k = _impl()
     scratch = (
@@ -367,7 +368,7 @@ def warm() -> None:
     state_stack(state, np.zeros(7, np.float32), np.zeros((7, 1), np.float32))
     # the stocks stage's one-pass layers, from the land cover and roles as the demo's files hold
     # them (uint8 codes, a uint16 planting year; a role not given: the land cover in its place)
-    flags = np.zeros(5, np.int64)
+    flags = np.zeros(3, np.int64)
     nodata = np.zeros(7, np.float32)
     out = np.zeros((14, 1), np.float32)
     first_layers(

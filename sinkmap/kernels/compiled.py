@@ -621,13 +621,10 @@ def advance(
 
 
 @_pixel
-def _zone(zone, i, has_zone, default_zone):
+def _zone(zone, default_zone):
     """``dynamics._ecozones`` of one pixel: its ecozone code where above 0, else the default."""
-    if has_zone:
-        z = np.int64(zone[i])
-        if z > 0:
-            return z
-    return default_zone
+    z = np.int64(zone)
+    return z if z > 0 else default_zone
 
 
 @_pixel
@@ -648,20 +645,19 @@ def first_layers(lc, ft, py, zone, u, flags, year, t, a, it, nodata, nan, out, i
     ``out`` (11 or 14, n): the pools (4) of the state :func:`initial` starts (``pool_parts``
     summed as ``pools_from_parts``; NaN outside the data), the state (7, as ``state_stack``)
     and, given 14 rows, NaN for the step. From the inputs as read (1-D, integer codes of any
-    width; ``u`` float64): ``flags`` = (has a forest type, a planting year, an ecozone layer;
-    the default ecozone). ``nan``: a NaN read at run time (not folded into a constant);
+    width, 0 where the model has no such role, as it reads it then; ``u`` float64): ``flags`` =
+    (the default ecozone,). ``nan``: a NaN read at run time (not folded into a constant);
     ``ints`` (6, 1), ``soil`` (1), ``buf`` (7, 2): scratch. The bits of ``DynamicsModel.initial``,
     ``pools_of`` and ``State.stack`` through their kernels; OUTSIDE where one of those returns it."""
-    has_ft, has_py, has_zone, default_zone = flags[0], flags[1], flags[2], flags[3]
+    default_zone = flags[0]
     nan32 = np.float32(nan[0])
     for i in range(lc.size):
         c = np.int64(lc[i])
         valid = False
         z = default_zone
         if c != 0:  # DynamicsModel.initial starts the pixels with a land cover only
-            f = np.int64(ft[i]) if has_ft else np.int64(0)
-            p = np.int64(py[i]) if has_py else np.int64(0)
-            z = _zone(zone, i, has_zone, default_zone)
+            z = _zone(zone[i], default_zone)
+            f, p = np.int64(ft[i]), np.int64(py[i])
             if not _initial_px(c, f, p, z, u[i], year, t, a, it, ints, soil, 0):
                 return OUTSIDE
             valid = ints[1, 0] > 0
@@ -721,18 +717,12 @@ def step_layers(
     (7, as ``state_stack``) and, given 14 rows, the step's net, removals and emissions
     (``step_fluxes`` over ``years``); NaN (nodata) outside the data. From the layers as read
     (1-D: the state in its file dtypes, as ``state_from_layers`` reads it; integer codes of any
-    width): ``flags`` = (has a forest type, an ecozone, a loss-year layer; the default ecozone;
-    the loss year of code 0). ``nan``: a NaN read at run time; ``ints`` (6, 1), ``soil``,
+    width, 0 where the model has no such role, as it reads it then): ``flags`` = (has a loss-year
+    layer, the default ecozone, the loss year of code 0). ``nan``: a NaN read at run time; ``ints`` (6, 1), ``soil``,
     ``gain``, ``lost`` (1), ``pools`` (4, 1), ``buf`` (7, 2): scratch. The bits of
     ``State.from_arrays``, ``DynamicsModel.step`` (one year), ``State.stack`` and ``step_fluxes``
     through their kernels; OUTSIDE where ``advance`` returns it."""
-    has_ft, has_zone, has_loss, default_zone, loss_base = (
-        flags[0],
-        flags[1],
-        flags[2],
-        flags[3],
-        flags[4],
-    )
+    has_loss, default_zone, loss_base = flags[0], flags[1], flags[2]
     nan64 = nan[0]
     nan32 = np.float32(nan64)
     steps = out.shape[0] > 11
@@ -757,8 +747,8 @@ def step_layers(
             soil0 = np.float64(soil_start[i])
         else:
             s0 = 0
-        f = np.int64(ft[i]) if has_ft else np.int64(0)
-        z = _zone(zone, i, has_zone, default_zone)
+        f = np.int64(ft[i])
+        z = _zone(zone[i], default_zone)
         when = nan64  # the model's loss years as float64: base + code where code > 0, else 0
         if has_loss:
             code = np.int64(loss[i])

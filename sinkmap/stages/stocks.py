@@ -143,15 +143,6 @@ def compute_stocks(
     total = stacked.sum(axis=0)
     land_cover = open_on_grid(aligned["land_cover"], grid)
     zones_k = shared(zones)
-    tasks = [
-        dask.delayed(_stock_tile)(grid, zones_k, tile, lc, pools)
-        for tile, lc, pools in zip(
-            grid.tiles(),
-            land_cover.to_delayed(optimize_graph=False).ravel(),
-            stacked.to_delayed(optimize_graph=False).ravel(),
-            strict=True,
-        )
-    ]
 
     sources, synthetic = read_sources(aligned.values())
     base = run.tags(sources=sources, synthetic=synthetic) | {"YEAR": year, "UNITS": UNITS_STOCK}
@@ -172,22 +163,30 @@ def compute_stocks(
         tags=base | {"POOL": "total", "QUANTITY": "carbon stock, sum of above, below, dead, soil"},
         description=f"carbon stock total ({UNITS_STOCK}) {year}",
     )
-    state_parts: list[Any] = []
     if model.stateful:
         state_layers = _state_layers(state, outputs, base, year)
         layers |= state_layers
         if step is not None:
             layers |= _step_layers(step, outputs, base, year, previous)
-        state_parts = [
-            dask.delayed(_state_tile)(grid, tile, st, pools)
-            for tile, st, pools in zip(
-                grid.tiles(),
-                state.to_delayed(optimize_graph=False).ravel(),
-                stacked.to_delayed(optimize_graph=False).ravel(),
-                strict=True,
-            )
-        ]
-    (parts, state_sums) = write_layers(grid, layers, extra=[tasks, state_parts], threads=threads)
+    # each tile's tallies in one task: the stock tally and, for a stateful model, the state's
+    states = (
+        state.to_delayed(optimize_graph=False).ravel()
+        if model.stateful
+        else [None] * len(list(grid.tiles()))
+    )
+    tasks = [
+        dask.delayed(_year_tile)(grid, zones_k, tile, lc, pools, st)
+        for tile, lc, pools, st in zip(
+            grid.tiles(),
+            land_cover.to_delayed(optimize_graph=False).ravel(),
+            stacked.to_delayed(optimize_graph=False).ravel(),
+            states,
+            strict=True,
+        )
+    ]
+    (tallies,) = write_layers(grid, layers, extra=[tasks], threads=threads)
+    parts = [stock for stock, _ in tallies]
+    state_sums = [st for _, st in tallies if st is not None]
     style_rasters(path for path, spec in layers.items() if not spec.internal)
     stamp = now()
 
@@ -212,11 +211,33 @@ def _pools_block(*blocks: np.ndarray, model: Any, roles: list[str]) -> np.ndarra
     return np.stack([np.asarray(pools[p], "float32") for p in POOLS])
 
 
-def _stock_tile(
-    grid: Grid, zones: Zones, tile: Tile, lc: np.ndarray, pools: np.ndarray
-) -> pd.DataFrame:
-    """One tile's area and stock of each pool (and the total) per zone and land-cover class."""
+def _year_tile(
+    grid: Grid,
+    zones: Zones,
+    tile: Tile,
+    lc: np.ndarray,
+    pools: np.ndarray,
+    state: np.ndarray | None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One tile's stock tally (:func:`_stock_tile`) and, given the state's layers, its state
+    tally (:func:`_state_tile`), from one computation of its cells' areas."""
     area = grid.cell_area_ha(tile.window)
+    stock = _stock_tile(grid, zones, tile, lc, pools, area)
+    return stock, None if state is None else _state_tile(grid, tile, state, pools, area)
+
+
+def _stock_tile(
+    grid: Grid,
+    zones: Zones,
+    tile: Tile,
+    lc: np.ndarray,
+    pools: np.ndarray,
+    area: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One tile's area and stock of each pool (and the total) per zone and land-cover class
+    (``area``: its cells' areas, ha, if already computed)."""
+    if area is None:
+        area = grid.cell_area_ha(tile.window)
     # the pools as they are (summed as float64 at the entries), their total in float64
     values = {p: summed_values(pools[i]) for i, p in enumerate(POOLS)}
     values["total"] = pool_sum(values)
@@ -461,12 +482,21 @@ def _state_layers(
     return layers
 
 
-def _state_tile(grid: Grid, tile: Tile, state: np.ndarray, pools: np.ndarray) -> pd.DataFrame:
-    """One tile's area and stock per (land category, stratum, converted or remaining)."""
-    area = grid.cell_area_ha(tile.window)
-    stratum = state[STATE_NAMES.index("stratum")].astype(np.int64)
-    ysc = state[STATE_NAMES.index("years_since_conversion")].astype(np.int64)
-    previous = state[STATE_NAMES.index("previous_category")].astype(np.int64)
+def _state_tile(
+    grid: Grid,
+    tile: Tile,
+    state: np.ndarray,
+    pools: np.ndarray,
+    area: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One tile's area and stock per (land category, stratum, converted or remaining); ``area``:
+    its cells' areas (ha), if already computed. The state's layers as the stage stacks them
+    (float32, whole numbers below 2**24: compared and taken as keys as they are, exactly)."""
+    if area is None:
+        area = grid.cell_area_ha(tile.window)
+    stratum = state[STATE_NAMES.index("stratum")]
+    ysc = state[STATE_NAMES.index("years_since_conversion")]
+    previous = state[STATE_NAMES.index("previous_category")]
     valid = (stratum > 0) & (stratum < 255)
     for i in range(len(POOLS)):
         valid &= np.isfinite(pools[i])

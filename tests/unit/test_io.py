@@ -596,3 +596,37 @@ def test_a_stage_process_reuses_the_memory_its_chunks_free() -> None:
     for extra in ({"SINKMAP_MALLOC": "default"}, {"MALLOC_ARENA_MAX": "4"}):
         applied, faults = run(**extra)
         assert applied == "False" and faults > 10 * pages, (extra, faults)
+
+
+def test_band_and_bands_are_views_of_the_stacks_blocks() -> None:
+    """A layer of a stack in one chunk along its first axis: each block a view of the stack's
+    block (Dask's ``stack[i]`` copies it), with the values of ``stack[i]``; a stack in a chunk per
+    layer sliced as it is; indices out of the stack refused before any work."""
+    import dask
+
+    from sinkmap.io import band, bands
+
+    values = np.arange(14 * 6 * 8, dtype=np.float32).reshape(14, 6, 8)
+    stack = da.from_array(values, chunks=(14, 3, 4))
+    seen: list[bool] = []
+
+    def owns(block: np.ndarray) -> np.ndarray:
+        seen.append(block.base is not None)  # a view of another array
+        return block
+
+    with dask.config.set(scheduler="synchronous"):
+        for i in (0, 5, 13, -1):
+            got = band(stack, i).map_blocks(owns, dtype=np.float32).compute()
+            np.testing.assert_array_equal(got, values[i])
+        np.testing.assert_array_equal(bands(stack, 4, 11).compute(), values[4:11])
+        assert bands(stack, 4, 11).chunks == ((7,), (3, 3), (4, 4))
+        per_layer = da.stack([da.from_array(v, chunks=(3, 4)) for v in values])
+        np.testing.assert_array_equal(band(per_layer, 3).compute(), values[3])
+        np.testing.assert_array_equal(bands(per_layer, 2, 5).compute(), values[2:5])
+    assert seen and all(seen)
+    for bad in (14, -15):
+        with pytest.raises(IndexError, match="of a stack of 14 layers"):
+            band(stack, bad)
+    for start, stop in ((10, 16), (5, 5), (-1, 3)):
+        with pytest.raises(IndexError, match="of a stack of 14 layers"):
+            bands(stack, start, stop)

@@ -1214,3 +1214,66 @@ def test_chunks_the_one_pass_kernels_do_not_take_go_to_the_model(
     monkeypatch.setenv(kernels.ENV, "numpy")
     assert not model.step_layers(before, lc0, chunk, 2019, 2020, out)  # type: ignore[attr-defined]
     assert not model.first_layers({**roles, "land_cover": lc0}, 2019, position, out)  # type: ignore[attr-defined]
+
+
+def test_the_one_pass_layers_with_some_roles_and_other_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Models with some of the optional roles, another default ecozone and a loss layer holding
+    calendar years (base 0): the one-pass layers equal the model's; and they decline an output
+    stack of another layout or dtype, a position of float32, codes in another byte order and a
+    chunk of no dimension, where the model's functions then run."""
+    rng = np.random.default_rng(31)
+    side = (90, 120)
+    lc0 = rng.choice(np.array([0, 10, 20, 30, 40, 50, 60, 80, 90, 95], np.uint8), side)
+    lc1 = np.where(
+        rng.random(side) < 0.2, rng.choice(np.array([10, 20, 30, 40], np.uint8), side), lc0
+    )
+    lc1 = np.where(lc0 == 0, 0, lc1).astype(np.uint8)
+    ft = rng.choice(np.array([0, 1, 2, 3, 4], np.uint8), side)
+    py = rng.choice(np.array([0, 1995, 2012, 2019], np.uint16), side)
+    zone = rng.choice(np.array([0, 12, 16], np.uint8), side)
+    loss = rng.choice(np.array([0, 2019, 2020], np.uint16), side, p=[0.8, 0.1, 0.1])
+    position = rng.random(side)
+    disturbed = 0
+    for params in (
+        {"plantation_role": "forest_type", "planting_year_role": None, "default_ecozone": 16},
+        {"planting_year_role": None, "ecozone_role": None, "loss_year_base": 0},
+        {"plantation_role": None, "ecozone_role": None, "default_ecozone": 16, "loss_role": None},
+    ):
+        model = _state_model(**params)
+        chunk = {"land_cover": lc0, "forest_type": ft, "planting_year": py, "ecozone": zone}
+        a = (model, {**chunk, "loss": loss}, 2019, position)
+        got = _one_pass(monkeypatch, stocks.first_layers, *a, np.empty((14, *side), np.float32))
+        _bits(got, stocks.first_layers_reference(*a, np.zeros((14, *side), np.float32)), "first")
+        args = (model, _as_read(got), lc0, {**chunk, "land_cover": lc1, "loss": loss}, 2019, 2020)
+        step = _one_pass(monkeypatch, stocks.step_layers, *args, np.empty((14, *side), np.float32))
+        _bits(step, stocks.step_layers_reference(*args, np.zeros((14, *side), np.float32)), "step")
+        disturbed += int((step[9] == 2020).sum())
+    assert disturbed > 0  # a loss dated 2020 (a calendar year, base 0) disturbed stands
+    # declined: the model's functions run, with the same result
+    model = _state_model(loss_year_base=0)
+    chunk = {"land_cover": lc0, "forest_type": ft, "planting_year": py, "ecozone": zone}
+    first = {**chunk, "loss": loss}
+    out = np.empty((14, *side), np.float32)
+    assert model.first_layers(first, 2019, position, out)  # type: ignore[attr-defined]
+    before = _as_read(out)
+    stepped = {**chunk, "land_cover": lc1, "loss": loss}
+    fortran = np.asfortranarray(np.empty((14, *side), np.float32))
+    for o in (fortran, np.empty((14, *side), np.float64), np.empty((13, *side), np.float32)):
+        assert not model.first_layers(first, 2019, position, o)  # type: ignore[attr-defined]
+        assert not model.step_layers(before, lc0, stepped, 2019, 2020, o)  # type: ignore[attr-defined]
+    assert not model.first_layers(first, 2019, position.astype(np.float32), out)  # type: ignore[attr-defined]
+    swapped = {**first, "planting_year": py.astype(">u2")}
+    assert not model.first_layers(swapped, 2019, position, out)  # type: ignore[attr-defined]
+    got = stocks.first_layers(model, swapped, 2019, position, np.empty((14, *side), np.float32))
+    _bits(got, stocks.first_layers_reference(model, first, 2019, position, out.copy()), "swapped")
+    big = lc0.astype(">u2")
+    assert not model.step_layers(before, big, stepped, 2019, 2020, out)  # type: ignore[attr-defined]
+    got = stocks.step_layers(
+        model, before, big, stepped, 2019, 2020, np.empty((14, *side), np.float32)
+    )
+    want = stocks.step_layers_reference(model, before, lc0, stepped, 2019, 2020, out.copy())
+    _bits(got, want, "swapped step")
+    point = {k: v[0, 0] for k, v in first.items()}
+    assert not model.first_layers(point, 2019, position[0, 0], np.empty(14, np.float32))  # type: ignore[attr-defined]
