@@ -501,9 +501,11 @@ def _change_tile(
         values["gl_emissions:total"] = em
     keys = {"class_start": c0, "class_code": c1}
     if "cat_to" in blocks:
-        cat_to = np.asarray(blocks["cat_to"]).astype(np.int64)
-        prev = np.asarray(blocks["cat_prev"]).astype(np.int64)
-        ysc = np.asarray(blocks["ysc"]).astype(np.int64)
+        # the state's codes as read (uint8 on disk, whole numbers below 2**24 in any dtype the
+        # stage is given): compared and taken as keys as they are, exactly, no int64 copies
+        cat_to = np.asarray(blocks["cat_to"])
+        prev = np.asarray(blocks["cat_prev"])
+        ysc = np.asarray(blocks["ysc"])
         valid &= (cat_to > 0) & (cat_to < 255)
         converted = (ysc < transition) & (prev > 0) & (prev < 255)
         keys["cat_from"] = np.where(valid, np.where(converted, prev, cat_to), 0)
