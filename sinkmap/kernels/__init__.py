@@ -19,8 +19,9 @@ the state and the step's fluxes as the float32 rows the writer takes, pixel by p
 same per-pixel functions as the kernels above (inlined, ``_pixel``). Its reference is the chain of
 those kernels' dispatchers (``sinkmap.stages.stocks.first_layers_reference``,
 ``step_layers_reference``), which it equals bit for bit; it leaves the int64 and float64 copies of
-the chunk that chain makes (at 26 Mpx the stocks phases' CPU time 14.8 → 11.8 s, peak memory
-2.8 → 1.6 GB; bench/README.md). Each
+the chunk that chain makes (a 2048² tile's step 120 → 52 ns a pixel; at 105 Mpx the two stocks
+phases 58.2 and 53.8 s → 48.6 and 49.9 s, peak memory 2.9 → 1.6 GB; bench/README.md, "one pass
+per chunk"). Each
 makes the same operations in the same order as the NumPy code, one pixel at a time: the results
 equal the NumPy code's bit for bit (no fast-math, so no reassociation or fused multiply-add;
 tests/unit/test_kernels.py checks it on the demo's landscape and on random states that reach

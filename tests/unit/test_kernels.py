@@ -268,6 +268,21 @@ def test_the_first_state_of_odd_inputs_one_pixel_at_a_time(
     _same_state(initial_state(many, 2020, dyn), initial_state(np.array(many), 2020, dyn))
 
 
+def _random_state(rng: np.random.Generator, n: int) -> State:
+    """n random states (int64, float64 soil): every stratum and none, ages past the curves' end,
+    conversions within the transition and not, losses in several years."""
+    stratum = rng.integers(0, 8, n)
+    return State(
+        category=np.where(stratum > 0, rng.integers(1, 7, n), 0),
+        stratum=stratum,
+        age=rng.integers(0, 400, n),
+        years_since_conversion=rng.integers(0, 21, n),
+        previous_category=rng.integers(0, 7, n),
+        last_loss_year=rng.choice([0, 2005, 2019], n),
+        soil_start=np.where(stratum > 0, rng.uniform(0, 120, n), np.nan),
+    )
+
+
 def test_a_step_equals_the_reference_on_every_branch(
     dyn: dynamics.Dynamics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -278,16 +293,8 @@ def test_a_step_equals_the_reference_on_every_branch(
     n = 60_000
     classes = dyn.table.codes[(dyn.table.codes > 0) & (dyn.table.codes < 256)]
     classes = np.array([c for c in classes if c in dyn.categories])
-    stratum = rng.integers(0, 8, n)
-    state = State(
-        category=np.where(stratum > 0, rng.integers(1, 7, n), 0),
-        stratum=stratum,
-        age=rng.integers(0, 400, n),
-        years_since_conversion=rng.integers(0, 21, n),
-        previous_category=rng.integers(0, 7, n),
-        last_loss_year=rng.choice([0, 2005, 2019], n),
-        soil_start=np.where(stratum > 0, rng.uniform(0, 120, n), np.nan),
-    )
+    state = _random_state(rng, n)
+    stratum = state.stratum
     lc_before = np.where(stratum > 0, rng.choice(classes, n), 0)
     # no data now only where there was none before either, or anywhere (data lost)
     lc = np.where(rng.random(n) < 0.03, 0, rng.choice(classes, n))
@@ -1115,16 +1122,8 @@ def test_the_stocks_layers_of_one_pass_on_every_branch(monkeypatch: pytest.Monke
     dyn = base.dynamics  # type: ignore[attr-defined]
     classes = dyn.table.codes[(dyn.table.codes > 0) & (dyn.table.codes < 256)]
     classes = np.array([c for c in classes if c in dyn.categories], np.uint8)
-    stratum = rng.integers(0, 8, n)
-    state = State(
-        category=np.where(stratum > 0, rng.integers(1, 7, n), 0),
-        stratum=stratum,
-        age=rng.integers(0, 400, n),
-        years_since_conversion=rng.integers(0, 21, n),
-        previous_category=rng.integers(0, 7, n),
-        last_loss_year=rng.choice([0, 2005, 2019], n),
-        soil_start=np.where(stratum > 0, rng.uniform(0, 120, n), np.nan),
-    )
+    state = _random_state(rng, n)
+    stratum = state.stratum
     stack = np.empty((14, *shape), np.float32)
     state.stack(out=stack[4:11].reshape(7, -1))
     before = _as_read(stack)
