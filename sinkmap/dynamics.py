@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sinkmap import kernels
-from sinkmap.constants import CARBON_FRACTION, CARBON_FRACTION_LITTER, CO2_PER_C
+from sinkmap.constants import CARBON_FRACTION, CARBON_FRACTION_LITTER
 from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.kernels.slices import flat_for_kernel, kernel_codes, reference_or_slices
 from sinkmap.legends import IPCC_CATEGORY_CODES
@@ -111,7 +111,7 @@ class State(NamedTuple):
             flat = flat_for_kernel(shape, tuple(self), "iiiiiif")
             # an out that overlaps the layers: the reference's row-by-row copies
             if flat is not None and not any(np.may_share_memory(out, a) for a in flat):
-                kernels.state_stack(flat, _NODATA32, out.reshape(len(STATE_LAYERS), -1))
+                kernels.state_stack(flat, STATE_NODATA32, out.reshape(len(STATE_LAYERS), -1))
                 return out
         return self.stack_reference(out)
 
@@ -134,7 +134,7 @@ class State(NamedTuple):
         if kernels.enabled():
             layers = tuple(np.asarray(arrays[name]) for name in STATE_LAYERS)
             shape = layers[0].shape
-            flat = flat_for_kernel(shape, layers, _FILE_CODES)
+            flat = flat_for_kernel(shape, layers, STATE_FILE_CODES)
             if flat is not None:
                 return cls._of_kernel(*kernels.state_from_layers(flat, layers[0].size), shape)
         return cls.from_arrays_reference(arrays)
@@ -163,8 +163,8 @@ class State(NamedTuple):
 #: The dtypes the state's layers are written in (:data:`STATE_LAYERS`) as
 #: :func:`~sinkmap.kernels.slices.flat_for_kernel`'s codes, and their nodata as the float32
 #: :meth:`State.stack` writes.
-_FILE_CODES = kernel_codes(dtype for dtype, _nodata in STATE_LAYERS.values())
-_NODATA32 = np.array([nodata for _dtype, nodata in STATE_LAYERS.values()], np.float32)
+STATE_FILE_CODES = kernel_codes(dtype for dtype, _nodata in STATE_LAYERS.values())
+STATE_NODATA32 = np.array([nodata for _dtype, nodata in STATE_LAYERS.values()], np.float32)
 
 
 class Step(NamedTuple):
@@ -408,123 +408,6 @@ def initial_state(
         planting_year=planting_year,
         ecozone=ecozone,
         position=position,
-    )
-
-
-def initial_layers(
-    lc: np.ndarray,
-    year: int,
-    dyn: Dynamics,
-    out: np.ndarray,
-    *,
-    position: np.ndarray,
-    forest_type: np.ndarray | None = None,
-    planting_year: np.ndarray | None = None,
-    ecozone: np.ndarray | None = None,
-) -> bool:
-    """The stocks stage's layers of a chunk in the first mapped year, into ``out`` (float32,
-    (11 or 14, *lc.shape)) in one pass of a compiled kernel: the pools (:func:`pools`, float32;
-    NaN outside the data) of the state :func:`initial_state` starts, that state
-    (:meth:`State.stack`) and, given 14 rows, NaN for the step (none in the first year).
-
-    The same bits as those functions (tests/unit/test_kernels.py), without their int64 and
-    float64 copies of the chunk. False where the kernel does not take the chunk (a code it
-    does not handle, an input of another dtype or shape, ``SINKMAP_KERNELS=numpy``): ``out`` is
-    then partly written, and the caller runs those functions, which give the result or the
-    error that names the fix."""
-    if not (kernels.enabled() and isinstance(dyn.transition_years, int)):
-        return False
-    lc = np.asarray(lc)
-    shape = lc.shape
-    # a role the model does not have: 0 everywhere, as the NumPy code reads it then
-    codes = (lc, *(_or_zeros(a, shape) for a in (forest_type, planting_year, ecozone)))
-    u = np.asarray(position)
-    if not (
-        all(_is_codes(a, shape) for a in codes)
-        and u.shape == shape
-        and u.dtype == np.float64
-        and _is_out(out, shape)
-    ):
-        return False
-    flags = np.array([dyn.default_ecozone], np.int64)
-    flat = (*(np.ascontiguousarray(a).reshape(-1) for a in (*codes, u)),)
-    tables = (dyn.kernel_tables, dyn.advance_tables, dyn.initial_tables)
-    return kernels.first_layers(flat, flags, year, tables, _NODATA32, out.reshape(len(out), -1))
-
-
-def advance_layers(
-    before: Mapping[str, np.ndarray],
-    lc_before: np.ndarray,
-    lc: np.ndarray,
-    start: int,
-    end: int,
-    dyn: Dynamics,
-    out: np.ndarray,
-    *,
-    forest_type: np.ndarray | None = None,
-    ecozone: np.ndarray | None = None,
-    loss_codes: np.ndarray | None = None,
-    loss_year_base: int = 0,
-) -> bool:
-    """The stocks stage's layers of a chunk stepped from ``start`` to ``end`` = ``start`` + 1,
-    into ``out`` (float32, (11 or 14, *lc.shape)) in one pass of a compiled kernel: the pools of
-    the state reached (float32; NaN outside the data), that state (:meth:`State.stack`) and,
-    given 14 rows, the step's net, removals and emissions (:func:`sinkmap.carbon.step_fluxes`).
-
-    ``before``: the state of ``start`` as read (``{name: layer}`` in the dtypes of
-    :data:`STATE_LAYERS`); ``loss_codes``: a loss-year layer's codes, year ``loss_year_base`` +
-    code where above 0 (Hansen GFC ``lossyear``). The same bits as :meth:`State.from_arrays`,
-    :func:`advance_span`, :meth:`State.stack` and ``step_fluxes`` (tests/unit/test_kernels.py),
-    without their int64 and float64 copies of the chunk. False where the kernel does not take
-    the chunk (a span of more than a year, a pixel that starts afresh or a code it does not
-    handle, an input of another dtype or shape, ``SINKMAP_KERNELS=numpy``): the caller then runs
-    those functions."""
-    if not (kernels.enabled() and isinstance(dyn.transition_years, int) and end - start == 1):
-        return False
-    lc = np.asarray(lc)
-    shape = lc.shape
-    layers = flat_for_kernel(shape, tuple(np.asarray(before[n]) for n in STATE_LAYERS), _FILE_CODES)
-    # a role the model does not have: 0 everywhere, as the NumPy code reads it then; no loss
-    # layer: no loss year (a flag: code 0 is year 0)
-    given = (_or_zeros(forest_type, shape), _or_zeros(ecozone, shape))
-    loss = _or_zeros(loss_codes, shape)
-    codes = (np.asarray(lc_before), lc, *given, loss)
-    if layers is None or not (all(_is_codes(a, shape) for a in codes) and _is_out(out, shape)):
-        return False
-    flags = np.array([loss_codes is not None, dyn.default_ecozone, loss_year_base], np.int64)
-    flat = (*layers, *(np.ascontiguousarray(a).reshape(-1) for a in codes))
-    tables = (dyn.kernel_tables, dyn.advance_tables)
-    years = end - start
-    return kernels.step_layers(
-        flat, flags, end, years, CO2_PER_C, tables, _NODATA32, out.reshape(len(out), -1)
-    )
-
-
-def _or_zeros(a: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """A role's layer, or 0 everywhere (uint8) where the model has no such role."""
-    return np.zeros(shape, np.uint8) if a is None else np.asarray(a)
-
-
-def _is_codes(a: np.ndarray, shape: tuple[int, ...]) -> bool:
-    """An integer code layer of ``shape`` (at least 1-D) in native byte order whose values int64
-    holds exactly (the kernels read every code as int64, as the NumPy code's
-    ``astype(np.int64)``)."""
-    return (
-        a.shape == shape
-        and len(shape) > 0
-        and a.dtype.isnative
-        and (a.dtype.kind == "i" or (a.dtype.kind == "u" and a.dtype.itemsize < 8))
-    )
-
-
-def _is_out(out: np.ndarray, shape: tuple[int, ...]) -> bool:
-    """The stocks stage's float32 stack of a chunk: pools (4), state (7) and the step (3) or not."""
-    return (
-        isinstance(out, np.ndarray)
-        and out.dtype == np.float32
-        and out.shape in ((11, *shape), (14, *shape))
-        and out.flags.c_contiguous
-        and out.flags.writeable
     )
 
 

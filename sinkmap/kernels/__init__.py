@@ -13,11 +13,11 @@ gain-loss and flux layers (:func:`sinkmap.carbon.step_fluxes`, :func:`sinkmap.ca
 and the interval's stock-difference sums (``sinkmap.stages.interval._stock_change_sums``).
 
 The stocks stage's layers of a chunk of the carbon state come from one kernel per year
-(:func:`sinkmap.dynamics.initial_layers` in the first year, :func:`~sinkmap.dynamics.advance_layers`
+(:func:`sinkmap.state_layers.initial_layers` in the first year, :func:`~sinkmap.state_layers.advance_layers`
 after): it reads the inputs and last year's state in their files' dtypes and writes the pools,
 the state and the step's fluxes as the float32 rows the writer takes, pixel by pixel, through the
 same per-pixel functions as the kernels above (inlined, ``_pixel``). Its reference is the chain of
-those kernels' dispatchers (``sinkmap.stages.stocks.first_layers_reference``,
+those kernels' dispatchers (``DynamicsModel.first_layers_reference``,
 ``step_layers_reference``), which it equals bit for bit; it leaves the int64 and float64 copies of
 the chunk that chain makes (a 2048² tile's step 120 → 52 ns a pixel; at 105 Mpx the two stocks
 phases 58.2 and 53.8 s → 48.6 and 49.9 s, peak memory 2.9 → 1.6 GB; bench/README.md, "one pass

@@ -4,6 +4,10 @@ the SciPy it imports, only in the processes that run one).
 Each loops over pixels (or entries) and makes the NumPy reference's operations in its order, with
 IEEE arithmetic (no fast-math): the same bits. A kernel returns :data:`OK`, or :data:`OUTSIDE` at
 the first pixel it does not handle, whose reference then runs and raises the error naming it.
+
+The per-pixel functions (``_pixel``: inlined into each kernel that calls them) and every kernel
+that inlines them live in this one file: Numba's disk cache knows a kernel's own file only, so a
+kernel in another file would keep running an old copy of a helper changed here.
 """
 
 from __future__ import annotations

@@ -25,15 +25,14 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
+from sinkmap.carbon import step_fluxes
 from sinkmap.constants import CARBON_FRACTION, POOLS
 from sinkmap.dynamics import (
     STATE_LAYERS,
     Dynamics,
     State,
     Step,
-    advance_layers,
     advance_span,
-    initial_layers,
     initial_state,
     pool_parts,
     pools,
@@ -41,8 +40,11 @@ from sinkmap.dynamics import (
 )
 from sinkmap.legends import ipcc_categories
 from sinkmap.models.base import CarbonModel, ModelParams
+from sinkmap.state_layers import advance_layers, initial_layers
 from sinkmap.tables import PoolTable, StrataTable
 
+#: The stocks stage's rows of a chunk before the step's: the pools, then the state's layers.
+_ROWS = len(POOLS) + len(STATE_LAYERS)
 #: Key of each state layer in a chunk given to :meth:`DynamicsModel.pools`.
 STATE_KEYS = {name: f"state_{name}" for name in STATE_LAYERS}
 
@@ -199,13 +201,14 @@ class DynamicsModel(CarbonModel):
 
     def first_layers(
         self, chunk: Mapping[str, np.ndarray], year: int, position: np.ndarray, out: np.ndarray
-    ) -> bool:
-        """The first year's pools, state and (given 14 rows) NaN step of a chunk into ``out``
-        (float32, (11 or 14, …)) in one pass (:func:`sinkmap.dynamics.initial_layers`): the bits
-        of :meth:`initial`, :meth:`pools_of` and :meth:`State.stack`; False where the kernel does
-        not take the chunk (the caller then runs those)."""
+    ) -> np.ndarray:
+        """The stocks stage's layers of a chunk in the first mapped year, into ``out`` (float32,
+        (11 or 14, …)): the pools (4), the state :meth:`initial` starts (7) and, given 14 rows,
+        NaN for the step (3). One pass of a compiled kernel
+        (:func:`sinkmap.state_layers.initial_layers`) where it takes the chunk, else
+        :meth:`first_layers_reference`: the same bits."""
         p = self.params
-        return initial_layers(
+        if initial_layers(
             np.asarray(chunk["land_cover"]),
             year,
             self.dynamics,
@@ -214,7 +217,21 @@ class DynamicsModel(CarbonModel):
             forest_type=self._role(chunk, p.plantation_role),
             planting_year=self._role(chunk, p.planting_year_role),
             ecozone=self._role(chunk, p.ecozone_role),
-        )
+        ):
+            return out
+        return self.first_layers_reference(chunk, year, position, out)
+
+    def first_layers_reference(
+        self, chunk: Mapping[str, np.ndarray], year: int, position: np.ndarray, out: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`first_layers` from :meth:`initial`, :meth:`pools_of` and :meth:`State.stack`."""
+        state = self.initial(chunk, year, position=position)
+        pools = self.pools_of(state, chunk)
+        out[_ROWS:] = np.nan
+        for i, pool in enumerate(POOLS):
+            out[i] = pools[pool]
+        state.stack(out=out[len(POOLS) : _ROWS])
+        return out
 
     def step_layers(
         self,
@@ -224,14 +241,15 @@ class DynamicsModel(CarbonModel):
         start: int,
         end: int,
         out: np.ndarray,
-    ) -> bool:
-        """The pools, state and (given 14 rows) step fluxes of a chunk stepped from the state of
-        ``start`` as read (``before``: ``{name: layer}``) to ``end`` into ``out`` in one pass
-        (:func:`sinkmap.dynamics.advance_layers`): the bits of :meth:`State.from_arrays`,
-        :meth:`step`, :meth:`State.stack` and ``step_fluxes``; False where the kernel does not
-        take the chunk (the caller then runs those)."""
+    ) -> np.ndarray:
+        """The stocks stage's layers of a chunk stepped from the state of ``start`` (``before``:
+        its layers as read) to ``end``, into ``out`` (float32, (11 or 14, …)): the pools (4), the
+        state reached (7) and, given 14 rows, the step's net, removals and emissions (3,
+        :func:`~sinkmap.carbon.step_fluxes`). One pass of a compiled kernel
+        (:func:`sinkmap.state_layers.advance_layers`) where it takes the chunk, else
+        :meth:`step_layers_reference`: the same bits."""
         p = self.params
-        return advance_layers(
+        if advance_layers(
             before,
             land_cover_before,
             np.asarray(chunk["land_cover"]),
@@ -243,7 +261,28 @@ class DynamicsModel(CarbonModel):
             ecozone=self._role(chunk, p.ecozone_role),
             loss_codes=self._role(chunk, p.loss_role),
             loss_year_base=p.loss_year_base,
-        )
+        ):
+            return out
+        return self.step_layers_reference(before, land_cover_before, chunk, start, end, out)
+
+    def step_layers_reference(
+        self,
+        before: Mapping[str, np.ndarray],
+        land_cover_before: np.ndarray,
+        chunk: Mapping[str, np.ndarray],
+        start: int,
+        end: int,
+        out: np.ndarray,
+    ) -> np.ndarray:
+        """:meth:`step_layers` from :meth:`State.from_arrays`, :meth:`step`, ``step_fluxes`` and
+        :meth:`State.stack`."""
+        state, step = self.step(State.from_arrays(before), land_cover_before, chunk, start, end)
+        if len(out) > _ROWS:
+            out[_ROWS:] = step_fluxes(step.gains, step.losses, end - start)
+        for i, pool in enumerate(POOLS):
+            out[i] = step.pools[pool]
+        state.stack(out=out[len(POOLS) : _ROWS])
+        return out
 
     def _valued(
         self,

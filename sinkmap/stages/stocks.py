@@ -21,11 +21,11 @@ import pandas as pd
 from sinkmap import kernels
 from sinkmap.account.rows import long_rows
 from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership, summed_values
-from sinkmap.carbon import pool_sum, step_fluxes
+from sinkmap.carbon import pool_sum
 from sinkmap.config import Config
 from sinkmap.constants import POOLS, SIGN_CONVENTION, UNITS_FLUX, UNITS_STOCK
 from sinkmap.contract import ACCOUNT_POOLS, AOI_ZONE, STOCK_TALLY_COLUMNS
-from sinkmap.dynamics import STATE_LAYERS, State
+from sinkmap.dynamics import STATE_LAYERS
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
@@ -172,7 +172,7 @@ def compute_stocks(
     states = (
         state.to_delayed(optimize_graph=False).ravel()
         if model.stateful
-        else [None] * len(list(grid.tiles()))
+        else [None] * land_cover.npartitions
     )
     tasks = [
         dask.delayed(_year_tile)(grid, zones_k, tile, lc, pools, st)
@@ -232,12 +232,10 @@ def _stock_tile(
     tile: Tile,
     lc: np.ndarray,
     pools: np.ndarray,
-    area: np.ndarray | None = None,
+    area: np.ndarray,
 ) -> pd.DataFrame:
     """One tile's area and stock of each pool (and the total) per zone and land-cover class
-    (``area``: its cells' areas, ha, if already computed)."""
-    if area is None:
-        area = grid.cell_area_ha(tile.window)
+    (``area``: its cells' areas, ha)."""
     # the pools as they are (summed as float64 at the entries), their total in float64
     values = {p: summed_values(pools[i]) for i, p in enumerate(POOLS)}
     values["total"] = pool_sum(values)
@@ -341,91 +339,15 @@ def _stateful(
         if previous is None:
             assert block_info is not None
             (r0, r1), (c0, c1) = block_info[0]["array-location"]
-            return first_layers(model, chunk, year, window_uniform(r0, r1, c0, c1), out)
+            return model.first_layers(chunk, year, window_uniform(r0, r1, c0, c1), out)
         before = dict(zip(STATE_NAMES, blocks[n_roles:-1], strict=True))
-        return step_layers(model, before, blocks[-1], chunk, previous.year, year, out)
+        return model.step_layers(before, blocks[-1], chunk, previous.year, year, out)
 
     both = da.map_blocks(
         _block, *arrays, *extra, new_axis=0, chunks=((n,), *grid.chunks), dtype="float32"
     )
     step = bands(both, n_pools + n_state, n) if steps else None
     return bands(both, 0, n_pools), bands(both, n_pools, n_pools + n_state), step
-
-
-def first_layers(
-    model: Any,
-    chunk: Mapping[str, np.ndarray],
-    year: int,
-    position: np.ndarray,
-    out: np.ndarray,
-) -> np.ndarray:
-    """A stateful model's layers of a chunk in the first mapped year into ``out`` (float32):
-    the pools (4), the state it starts (7) and, where ``out`` has room for them, NaN for the
-    step (3). One pass of the model's compiled kernel (``model.first_layers``) where it takes
-    the chunk, else :func:`first_layers_reference`: the same bits."""
-    fused = getattr(model, "first_layers", None)
-    if fused is not None and fused(chunk, year, position, out):
-        return out
-    return first_layers_reference(model, chunk, year, position, out)
-
-
-def first_layers_reference(
-    model: Any,
-    chunk: Mapping[str, np.ndarray],
-    year: int,
-    position: np.ndarray,
-    out: np.ndarray,
-) -> np.ndarray:
-    """:func:`first_layers` from the model's state, its pools and the state's stack."""
-    n_pools, n_state = len(POOLS), len(STATE_NAMES)
-    state = model.initial(chunk, year, position=position)
-    pools = model.pools_of(state, chunk)
-    out[n_pools + n_state :] = np.nan
-    for i, p in enumerate(POOLS):
-        out[i] = pools[p]
-    state.stack(out=out[n_pools : n_pools + n_state])
-    return out
-
-
-def step_layers(
-    model: Any,
-    before: Mapping[str, np.ndarray],
-    land_cover_before: np.ndarray,
-    chunk: Mapping[str, np.ndarray],
-    start: int,
-    end: int,
-    out: np.ndarray,
-) -> np.ndarray:
-    """A stateful model's layers of a chunk stepped from the state of ``start`` (``before``: its
-    layers as read) to ``end``, into ``out`` (float32): the pools (4), the state reached (7) and,
-    where ``out`` has room for them, the step's net, removals and emissions (3,
-    :func:`~sinkmap.carbon.step_fluxes`). One pass of the model's compiled kernel
-    (``model.step_layers``) where it takes the chunk, else :func:`step_layers_reference`: the
-    same bits."""
-    fused = getattr(model, "step_layers", None)
-    if fused is not None and fused(before, land_cover_before, chunk, start, end, out):
-        return out
-    return step_layers_reference(model, before, land_cover_before, chunk, start, end, out)
-
-
-def step_layers_reference(
-    model: Any,
-    before: Mapping[str, np.ndarray],
-    land_cover_before: np.ndarray,
-    chunk: Mapping[str, np.ndarray],
-    start: int,
-    end: int,
-    out: np.ndarray,
-) -> np.ndarray:
-    """:func:`step_layers` from the state read, the model's step and the state's stack."""
-    n_pools, n_state = len(POOLS), len(STATE_NAMES)
-    state, step = model.step(State.from_arrays(before), land_cover_before, chunk, start, end)
-    if len(out) > n_pools + n_state:
-        out[n_pools + n_state :] = step_fluxes(step.gains, step.losses, end - start)
-    for i, p in enumerate(POOLS):
-        out[i] = step.pools[p]
-    state.stack(out=out[n_pools : n_pools + n_state])
-    return out
 
 
 def _step_layers(
@@ -487,13 +409,11 @@ def _state_tile(
     tile: Tile,
     state: np.ndarray,
     pools: np.ndarray,
-    area: np.ndarray | None = None,
+    area: np.ndarray,
 ) -> pd.DataFrame:
     """One tile's area and stock per (land category, stratum, converted or remaining); ``area``:
-    its cells' areas (ha), if already computed. The state's layers as the stage stacks them
-    (float32, whole numbers below 2**24: compared and taken as keys as they are, exactly)."""
-    if area is None:
-        area = grid.cell_area_ha(tile.window)
+    its cells' areas (ha). The state's layers as the stage stacks them (float32, whole numbers
+    below 2**24: compared and taken as keys as they are, exactly)."""
     stratum = state[STATE_NAMES.index("stratum")]
     ysc = state[STATE_NAMES.index("years_since_conversion")]
     previous = state[STATE_NAMES.index("previous_category")]

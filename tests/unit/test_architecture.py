@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "aoi": 1,
     "kernels": 1,
     "dynamics": 2,
+    "state_layers": 2,
     "regression": 2,
     "models": 2,
     "crosswalk": 2,

@@ -33,6 +33,7 @@ from sinkmap.dynamics import (
 from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.kernels import slices
 from sinkmap.models import get_model
+from sinkmap.models.dynamics import DynamicsModel
 from sinkmap.stages import interval, stocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -753,8 +754,10 @@ def test_the_tallies_take_a_long_double_as_float64() -> None:
     (tile,) = grid.tiles()
     lc = np.ones((1, 2), np.uint8)
     pools = np.array([[[1.0, 2**53 + 1 + 2**-10]]] * 4, np.longdouble)
-    tally = stocks._stock_tile(grid, Zones(grid), tile, lc, pools)
-    assert tally.equals(stocks._stock_tile(grid, Zones(grid), tile, lc, pools.astype(np.float64)))
+    area = grid.cell_area_ha(tile.window)
+    tally = stocks._stock_tile(grid, Zones(grid), tile, lc, pools, area)
+    wide = pools.astype(np.float64)
+    assert tally.equals(stocks._stock_tile(grid, Zones(grid), tile, lc, wide, area))
     ones = np.ones((1, 2), np.float32)
     blocks = {"c0": lc, "c1": lc, **{p + t: ones for p in POOL_NAMES for t in "01"}}
     blocks["gl_removals"] = np.array([[np.longdouble("-1e4000"), -1.0]], np.longdouble)
@@ -1024,7 +1027,7 @@ def test_a_chunk_given_as_lists_is_stepped_slice_by_slice_as_arrays(
     )
 
 
-# -- the stocks stage's one-pass layers (sinkmap.stages.stocks.first_layers, step_layers) -------
+# -- the stocks stage's one-pass layers (DynamicsModel.first_layers, step_layers) ---------------
 def _state_model(**params: object) -> object:
     """The dynamics model with every optional role (as the demo's config names them)."""
     return get_model(
@@ -1051,12 +1054,43 @@ def _as_read(stack: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def _first(model, *args):  # type: ignore[no-untyped-def]
+    return model.first_layers(*args)
+
+
+def _first_ref(model, *args):  # type: ignore[no-untyped-def]
+    return model.first_layers_reference(*args)
+
+
+def _step(model, *args):  # type: ignore[no-untyped-def]
+    return model.step_layers(*args)
+
+
+def _step_ref(model, *args):  # type: ignore[no-untyped-def]
+    return model.step_layers_reference(*args)
+
+
+def _takes(monkeypatch: pytest.MonkeyPatch, fn, *args) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the one-pass kernel takes the chunk: ``fn(*args)`` runs without the model's
+    reference (``SINKMAP_KERNELS`` as it is set)."""
+    with monkeypatch.context() as m:
+        m.setattr(DynamicsModel, "first_layers_reference", _no_reference)
+        m.setattr(DynamicsModel, "step_layers_reference", _no_reference)
+        try:
+            fn(*args)
+        except AssertionError as exc:
+            if "the reference ran" not in str(exc):
+                raise
+            return False
+    return True
+
+
 def _one_pass(monkeypatch: pytest.MonkeyPatch, fn, *args):  # type: ignore[no-untyped-def]
     """``fn(*args)`` with the model's one-pass kernel, its reference failing the test if it ran."""
     with monkeypatch.context() as m:
         m.delenv(kernels.ENV, raising=False)
-        m.setattr(stocks, "first_layers_reference", _no_reference)
-        m.setattr(stocks, "step_layers_reference", _no_reference)
+        m.setattr(DynamicsModel, "first_layers_reference", _no_reference)
+        m.setattr(DynamicsModel, "step_layers_reference", _no_reference)
         return fn(*args)
 
 
@@ -1083,16 +1117,14 @@ def test_the_stocks_layers_of_one_pass_are_the_models_layers_bit_for_bit(
     for rows in (11, 14):
         got = _one_pass(
             monkeypatch,
-            stocks.first_layers,
+            _first,
             model,
             chunk,
             2018,
             position,
             np.empty((rows, side, side), np.float32),
         )
-        want = stocks.first_layers_reference(
-            model, chunk, 2018, position, np.full((rows, side, side), 7, np.float32)
-        )
+        want = _first_ref(model, chunk, 2018, position, np.full((rows, side, side), 7, np.float32))
         _bits(got, want, f"first year, {rows} rows")
     assert np.isnan(got[11:]).all() and np.isfinite(got[:4]).any()
     changed = 0
@@ -1102,9 +1134,9 @@ def test_the_stocks_layers_of_one_pass_are_the_models_layers_bit_for_bit(
         args = (model, _as_read(got), lc[year - 1], chunk, year - 1, year)
         for rows in (11, 14):
             out = np.empty((rows, side, side), np.float32)
-            step = _one_pass(monkeypatch, stocks.step_layers, *args, out)
+            step = _one_pass(monkeypatch, _step, *args, out)
             ref = np.full((rows, side, side), 7, np.float32)
-            _bits(step, stocks.step_layers_reference(*args, ref), f"{year}, {rows} rows")
+            _bits(step, _step_ref(*args, ref), f"{year}, {rows} rows")
         changed += int((step[11] != 0).sum())
         got = step
     assert changed > 0  # the step's fluxes are not all zero
@@ -1150,17 +1182,15 @@ def test_the_stocks_layers_of_one_pass_on_every_branch(monkeypatch: pytest.Monke
     for model in (base, scaled, bare):
         chunk = {**roles, "land_cover": lc}
         args = (model, before, lc_before, chunk, 2019, 2020)
-        got = _one_pass(monkeypatch, stocks.step_layers, *args, np.empty((14, *shape), np.float32))
-        want = stocks.step_layers_reference(*args, np.full((14, *shape), 7, np.float32))
+        got = _one_pass(monkeypatch, _step, *args, np.empty((14, *shape), np.float32))
+        want = _step_ref(*args, np.full((14, *shape), 7, np.float32))
         _bits(got, want, "step")
         strata |= set(np.unique(got[5][np.isfinite(got[5])]).tolist())
         first = {**roles, "land_cover": first_lc}
         for year in (2020, 2021):
             a = (model, first, year, position)
-            got = _one_pass(
-                monkeypatch, stocks.first_layers, *a, np.empty((11, *shape), np.float32)
-            )
-            _bits(got, stocks.first_layers_reference(*a, np.zeros((11, *shape), np.float32)), "1")
+            got = _one_pass(monkeypatch, _first, *a, np.empty((11, *shape), np.float32))
+            _bits(got, _first_ref(*a, np.zeros((11, *shape), np.float32)), "1")
     assert set(range(1, 8)) <= strata  # every stratum reached
 
 
@@ -1183,13 +1213,13 @@ def test_chunks_the_one_pass_kernels_do_not_take_go_to_the_model(
         "loss": np.zeros((side, side), np.uint8),
     }
     position = stocks.window_uniform(0, side, 0, side)
-    start = stocks.first_layers(
+    start = _first(
         model, {**roles, "land_cover": lc0}, 2019, position, np.empty((14, side, side), np.float32)
     )
     before = _as_read(start)
     chunk = {**roles, "land_cover": lc1}
     out = np.empty((14, side, side), np.float32)
-    assert model.step_layers(before, lc0, chunk, 2019, 2020, out)  # type: ignore[attr-defined]
+    assert _takes(monkeypatch, _step, model, before, lc0, chunk, 2019, 2020, out)
     fresh = dict(before, stratum=before["stratum"].copy())
     fresh["stratum"][3, 3] = 0  # no state last year, a land cover now
     floats = dict(chunk, ecozone=chunk["ecozone"].astype(np.float32))
@@ -1200,19 +1230,15 @@ def test_chunks_the_one_pass_kernels_do_not_take_go_to_the_model(
         (before, floats, 2020),
         (wide, chunk, 2020),
     ):
-        assert not model.step_layers(b, lc0, c, 2019, end, out)  # type: ignore[attr-defined]
-        got = stocks.step_layers(
-            model, b, lc0, c, 2019, end, np.empty((14, side, side), np.float32)
-        )
-        want = stocks.step_layers_reference(
-            model, b, lc0, c, 2019, end, np.empty((14, side, side), np.float32)
-        )
+        assert not _takes(monkeypatch, _step, model, b, lc0, c, 2019, end, out)
+        got = _step(model, b, lc0, c, 2019, end, np.empty((14, side, side), np.float32))
+        want = _step_ref(model, b, lc0, c, 2019, end, np.empty((14, side, side), np.float32))
         _bits(got, want, f"declined, {end}")
     first = dict(roles, land_cover=lc0, planting_year=roles["planting_year"].astype(np.float64))
-    assert not model.first_layers(first, 2019, position, out)  # type: ignore[attr-defined]
+    assert not _takes(monkeypatch, _first, model, first, 2019, position, out)
     monkeypatch.setenv(kernels.ENV, "numpy")
-    assert not model.step_layers(before, lc0, chunk, 2019, 2020, out)  # type: ignore[attr-defined]
-    assert not model.first_layers({**roles, "land_cover": lc0}, 2019, position, out)  # type: ignore[attr-defined]
+    assert not _takes(monkeypatch, _step, model, before, lc0, chunk, 2019, 2020, out)
+    assert not _takes(monkeypatch, _first, model, {**roles, "land_cover": lc0}, 2019, position, out)
 
 
 def test_the_one_pass_layers_with_some_roles_and_other_defaults(
@@ -1243,11 +1269,11 @@ def test_the_one_pass_layers_with_some_roles_and_other_defaults(
         model = _state_model(**params)
         chunk = {"land_cover": lc0, "forest_type": ft, "planting_year": py, "ecozone": zone}
         a = (model, {**chunk, "loss": loss}, 2019, position)
-        got = _one_pass(monkeypatch, stocks.first_layers, *a, np.empty((14, *side), np.float32))
-        _bits(got, stocks.first_layers_reference(*a, np.zeros((14, *side), np.float32)), "first")
+        got = _one_pass(monkeypatch, _first, *a, np.empty((14, *side), np.float32))
+        _bits(got, _first_ref(*a, np.zeros((14, *side), np.float32)), "first")
         args = (model, _as_read(got), lc0, {**chunk, "land_cover": lc1, "loss": loss}, 2019, 2020)
-        step = _one_pass(monkeypatch, stocks.step_layers, *args, np.empty((14, *side), np.float32))
-        _bits(step, stocks.step_layers_reference(*args, np.zeros((14, *side), np.float32)), "step")
+        step = _one_pass(monkeypatch, _step, *args, np.empty((14, *side), np.float32))
+        _bits(step, _step_ref(*args, np.zeros((14, *side), np.float32)), "step")
         disturbed += int((step[9] == 2020).sum())
     assert disturbed > 0  # a loss dated 2020 (a calendar year, base 0) disturbed stands
     # declined: the model's functions run, with the same result
@@ -1255,24 +1281,24 @@ def test_the_one_pass_layers_with_some_roles_and_other_defaults(
     chunk = {"land_cover": lc0, "forest_type": ft, "planting_year": py, "ecozone": zone}
     first = {**chunk, "loss": loss}
     out = np.empty((14, *side), np.float32)
-    assert model.first_layers(first, 2019, position, out)  # type: ignore[attr-defined]
+    assert _takes(monkeypatch, _first, model, first, 2019, position, out)
     before = _as_read(out)
     stepped = {**chunk, "land_cover": lc1, "loss": loss}
     fortran = np.asfortranarray(np.empty((14, *side), np.float32))
     for o in (fortran, np.empty((14, *side), np.float64), np.empty((13, *side), np.float32)):
-        assert not model.first_layers(first, 2019, position, o)  # type: ignore[attr-defined]
-        assert not model.step_layers(before, lc0, stepped, 2019, 2020, o)  # type: ignore[attr-defined]
-    assert not model.first_layers(first, 2019, position.astype(np.float32), out)  # type: ignore[attr-defined]
+        assert not _takes(monkeypatch, _first, model, first, 2019, position, o)
+        assert not _takes(monkeypatch, _step, model, before, lc0, stepped, 2019, 2020, o)
+    assert not _takes(monkeypatch, _first, model, first, 2019, position.astype(np.float32), out)
     swapped = {**first, "planting_year": py.astype(">u2")}
-    assert not model.first_layers(swapped, 2019, position, out)  # type: ignore[attr-defined]
-    got = stocks.first_layers(model, swapped, 2019, position, np.empty((14, *side), np.float32))
-    _bits(got, stocks.first_layers_reference(model, first, 2019, position, out.copy()), "swapped")
+    assert not _takes(monkeypatch, _first, model, swapped, 2019, position, out)
+    got = _first(model, swapped, 2019, position, np.empty((14, *side), np.float32))
+    _bits(got, _first_ref(model, first, 2019, position, out.copy()), "swapped")
     big = lc0.astype(">u2")
-    assert not model.step_layers(before, big, stepped, 2019, 2020, out)  # type: ignore[attr-defined]
-    got = stocks.step_layers(
-        model, before, big, stepped, 2019, 2020, np.empty((14, *side), np.float32)
-    )
-    want = stocks.step_layers_reference(model, before, lc0, stepped, 2019, 2020, out.copy())
+    assert not _takes(monkeypatch, _step, model, before, big, stepped, 2019, 2020, out)
+    got = _step(model, before, big, stepped, 2019, 2020, np.empty((14, *side), np.float32))
+    want = _step_ref(model, before, lc0, stepped, 2019, 2020, out.copy())
     _bits(got, want, "swapped step")
     point = {k: v[0, 0] for k, v in first.items()}
-    assert not model.first_layers(point, 2019, position[0, 0], np.empty(14, np.float32))  # type: ignore[attr-defined]
+    assert not _takes(
+        monkeypatch, _first, model, point, 2019, position[0, 0], np.empty(14, np.float32)
+    )  # type: ignore[attr-defined]
