@@ -60,9 +60,7 @@ def initial_layers(
     flags = np.array([dyn.default_ecozone], np.int64)
     flat = (*(np.ascontiguousarray(a).reshape(-1) for a in (*codes, u)),)
     tables = (dyn.kernel_tables, dyn.advance_tables, dyn.initial_tables)
-    return kernels.first_layers(
-        flat, flags, year, tables, STATE_NODATA32, out.reshape(len(out), -1)
-    )
+    return kernels.first_layers(flat, flags, year, tables, STATE_NODATA32, _rows(out))
 
 
 def advance_layers(
@@ -111,7 +109,7 @@ def advance_layers(
     tables = (dyn.kernel_tables, dyn.advance_tables)
     years = end - start
     return kernels.step_layers(
-        flat, flags, end, years, CO2_PER_C, tables, STATE_NODATA32, out.reshape(len(out), -1)
+        flat, flags, end, years, CO2_PER_C, tables, STATE_NODATA32, _rows(out)
     )
 
 
@@ -133,11 +131,22 @@ def _is_codes(a: np.ndarray, shape: tuple[int, ...]) -> bool:
 
 
 def _is_out(out: np.ndarray, shape: tuple[int, ...]) -> bool:
-    """The stocks stage's float32 stack of a chunk: pools (4), state (7) and the step (3) or not."""
-    return (
+    """The stocks stage's float32 stack of a chunk: pools (4), state (7) and the step (3) or not;
+    each layer contiguous, the layers apart (:func:`sinkmap.io.stack_of_rows`) or end to end."""
+    if not (
         isinstance(out, np.ndarray)
         and out.dtype == np.float32
         and out.shape in ((11, *shape), (14, *shape))
-        and out.flags.c_contiguous
         and out.flags.writeable
-    )
+    ):
+        return False
+    # rows that do not overlap, each contiguous: the kernels' (n, size) view of them
+    return out[0].flags.c_contiguous and out.strides[0] >= out[0].nbytes
+
+
+def _rows(out: np.ndarray) -> np.ndarray:
+    """An :func:`_is_out` stack as (n, size), a view: the kernel writes the stack itself."""
+    rows = out.reshape(len(out), -1)
+    if not np.may_share_memory(rows, out):  # pragma: no cover (each row contiguous: a view)
+        raise AssertionError("the stack's rows are not a view of it")
+    return rows

@@ -231,7 +231,7 @@ def membership(
     if (
         not kernels.enabled()
         or np.size(area_ha) != np.size(valid)
-        or not (coverage is None or _kernel_coverage(coverage))
+        or not (coverage is None or kernel_coverage(coverage))
     ):
         return membership_reference(valid, area_ha, coverage)
     ok = np.asarray(valid, bool).ravel()
@@ -259,7 +259,7 @@ def _covered_entries(
     return coverage.zone[keep] + 1, cell, area[cell] * coverage.fraction[keep]
 
 
-def _kernel_coverage(coverage: ZoneCoverage) -> bool:
+def kernel_coverage(coverage: ZoneCoverage) -> bool:
     """A coverage as :func:`zone_coverage` makes it (1-D int64 zones and cells, float64
     fractions): its entries then have the dtypes the reference's concatenation gives them."""
     arrays = (coverage.zone, coverage.cell, coverage.fraction)

@@ -283,7 +283,8 @@ def step_layers(
         np.empty((4, 1)),
         np.empty((7, 2)),
     )
-    args = (*arrays, flags, np.int64(year), np.int64(years), float(co2_per_c), *tables)
+    soil_bits = arrays[6].view(f"u{arrays[6].dtype.itemsize}")  # compared bit for bit
+    args = (*arrays, soil_bits, flags, np.int64(year), np.int64(years), float(co2_per_c), *tables)
     return bool(k.step_layers(*args, nodata, _NAN, out, *scratch) == k.OK)
 
 
@@ -312,6 +313,55 @@ def valid_cells(valid: np.ndarray, area: np.ndarray, cell: np.ndarray, weight: n
     k = _impl()
     if k.valid_cells(valid, area, cell, weight) != k.OK:
         raise ValueError(f"valid_cells: the tile does not have {cell.size} valid cells")
+
+
+def class_tally(
+    lc: np.ndarray,
+    pools: tuple[np.ndarray, ...],
+    area: np.ndarray,
+    zone: np.ndarray,
+    cell: np.ndarray,
+    fraction: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A tile's stock tally per (zone, class code): the entries (int64 (n_zones, 256)) and the
+    Σ area, Σ value × area of the four ``pools`` (float32, n each) and of their float64
+    total ((6, n_zones, 256)), zone 0 the cells of ``lc`` (uint8, n) not 0 with finite pools and
+    their ``area`` (float64, n), zone z + 1 such cells of the coverage's zone z (``zone``,
+    ``cell`` int64, ``fraction`` float64) × their covered fraction; None where a covered cell is
+    outside the tile."""
+    k = _impl()
+    nz = int(zone.max(initial=-1)) + 2
+    count, sums = np.zeros((nz, 256), np.int64), np.zeros((6, nz, 256))
+    if k.class_tally(lc, *pools, area, zone, cell, fraction, count, sums) != k.OK:
+        return None
+    return count, sums
+
+
+#: Largest key space of the state tally's dense sums (:func:`state_tally`), 40 MB.
+STATE_TALLY_BINS = 1 << 20
+
+
+def state_tally(
+    state: tuple[np.ndarray, ...], pools: tuple[np.ndarray, ...], area: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The state tally of a tile (``state``: its category, stratum, years since conversion and
+    previous category, float32, 1-D; the four ``pools`` float32 (n); ``area`` float64 (n)): the codes
+    present of each key ((4, 256) bool: category, stratum, from-category, years since conversion),
+    the entries (int64) and the Σ area and Σ value × area of the pools ((5, n_keys)) per combined
+    key in the order of those codes; None where a code is not a whole number 0 … 255 or the key
+    space exceeds :data:`STATE_TALLY_BINS`."""
+    k = _impl()
+    seen = np.zeros((4, 256), np.bool_)
+    if k.state_codes(*state, *pools, seen) != k.OK:
+        return None
+    bins = seen.sum(axis=1).astype(np.int64)
+    size = int(np.prod(bins, dtype=np.float64))
+    if size > STATE_TALLY_BINS:
+        return None
+    rank = np.cumsum(seen, axis=1, dtype=np.int64) - 1
+    count, sums = np.zeros(size, np.int64), np.zeros((5, size))
+    k.state_tally(*state, *pools, area, rank, bins, count, sums)
+    return seen, count, sums
 
 
 #: The dtypes of the layers the stages give the kernels (codes; values).
@@ -371,7 +421,8 @@ def warm() -> None:
     # them (uint8 codes, a uint16 planting year; a role not given: the land cover in its place)
     flags = np.zeros(3, np.int64)
     nodata = np.zeros(7, np.float32)
-    out = np.zeros((14, 1), np.float32)
+    # as the stage makes it (sinkmap.io.stack_of_rows): each layer contiguous, the layers apart
+    out = np.zeros((14, 2), np.float32)[:, :1]
     first_layers(
         (u1, u1, u2, u1, floats), flags, 0, (tables, advance_tables, (ints, ints)), nodata, out
     )
@@ -383,3 +434,8 @@ def warm() -> None:
         (*read, u1, u1, u1, u1, u1), flags, 0, 1, 1.0, (tables, advance_tables), nodata, out
     )
     valid_cells(np.zeros(1, np.bool_), floats, np.zeros(0, np.int64), np.zeros(0))
+    # the tallies of a year's tile: the land cover as read (uint8), the stage's float32 rows
+    f1 = np.zeros((4, 1), np.float32)
+    f32 = (f1[0],) * 4
+    class_tally(u1, f32, floats, ints, ints, floats)
+    state_tally(f32, f32, floats)

@@ -652,11 +652,28 @@ def first_layers(lc, ft, py, zone, u, flags, year, t, a, it, nodata, nan, out, i
     width, 0 where the model has no such role, as it reads it then; ``u`` float64): ``flags`` =
     (the default ecozone,). ``nan``: a NaN read at run time (not folded into a constant);
     ``ints`` (6, 1), ``soil`` (1), ``buf`` (7, 2): scratch. The bits of ``DynamicsModel.initial``,
-    ``pools_of`` and ``State.stack`` through their kernels; OUTSIDE where one of those returns it."""
+    ``pools_of`` and ``State.stack`` through their kernels; OUTSIDE where one of those returns it.
+    A pixel whose codes are the pixel before's takes that pixel's rows, unless the position
+    ``u`` set the pixel before's age (a plantation of trees without a known planting year,
+    :func:`_initial_px`): otherwise a pixel's rows are a function of its codes."""
     default_zone = flags[0]
     nan32 = np.float32(nan[0])
+    is_tree, is_plantation = a[3], a[6]
+    n_lut = is_tree.size
+    positioned = True  # whether the pixel before's rows depend on its position
     for i in range(lc.size):
+        if (
+            not positioned
+            and lc[i] == lc[i - 1]
+            and ft[i] == ft[i - 1]
+            and py[i] == py[i - 1]
+            and zone[i] == zone[i - 1]
+        ):
+            for j in range(out.shape[0]):
+                out[j, i] = out[j, i - 1]
+            continue
         c = np.int64(lc[i])
+        positioned = False
         valid = False
         z = default_zone
         if c != 0:  # DynamicsModel.initial starts the pixels with a land cover only
@@ -665,6 +682,14 @@ def first_layers(lc, ft, py, zone, u, flags, year, t, a, it, nodata, nan, out, i
             if not _initial_px(c, f, p, z, u[i], year, t, a, it, ints, soil, 0):
                 return OUTSIDE
             valid = ints[1, 0] > 0
+            s = ints[1, 0]
+            positioned = (
+                0 <= s < n_lut
+                and is_plantation[s]
+                and 0 <= c < n_lut
+                and is_tree[c]
+                and not (p > 0 and p <= year)
+            )
         if valid:
             s = ints[1, 0]
             if not _parts(
@@ -700,6 +725,7 @@ def step_layers(
     ft,
     zone,
     loss,
+    soil_bits,
     flags,
     year,
     years,
@@ -721,7 +747,10 @@ def step_layers(
     (7, as ``state_stack``) and, given 14 rows, the step's net, removals and emissions
     (``step_fluxes`` over ``years``); NaN (nodata) outside the data. From the layers as read
     (1-D: the state in its file dtypes, as ``state_from_layers`` reads it; integer codes of any
-    width, 0 where the model has no such role, as it reads it then): ``flags`` = (has a loss-year
+    width, 0 where the model has no such role, as it reads it then; ``soil_bits``: the soil
+    start's bits, an unsigned integer view of it). A pixel whose inputs are the pixel before's,
+    bit for bit, takes that pixel's rows (a pixel's rows are a function of its inputs: the same
+    bits, without stepping it again; most pixels of a landscape are). ``flags`` = (has a loss-year
     layer, the default ecozone, the loss year of code 0). ``nan``: a NaN read at run time; ``ints`` (6, 1), ``soil``,
     ``gain``, ``lost`` (1), ``pools`` (4, 1), ``buf`` (7, 2): scratch. The bits of
     ``State.from_arrays``, ``DynamicsModel.step`` (one year), ``State.stack`` and ``step_fluxes``
@@ -731,6 +760,24 @@ def step_layers(
     nan32 = np.float32(nan64)
     steps = out.shape[0] > 11
     for i in range(lc.size):
+        if (
+            i > 0
+            and lc[i] == lc[i - 1]
+            and stratum[i] == stratum[i - 1]
+            and category[i] == category[i - 1]
+            and age[i] == age[i - 1]
+            and ysc[i] == ysc[i - 1]
+            and previous[i] == previous[i - 1]
+            and last_loss[i] == last_loss[i - 1]
+            and soil_bits[i] == soil_bits[i - 1]
+            and lc_before[i] == lc_before[i - 1]
+            and ft[i] == ft[i - 1]
+            and zone[i] == zone[i - 1]
+            and loss[i] == loss[i - 1]
+        ):
+            for j in range(out.shape[0]):
+                out[j, i] = out[j, i - 1]
+            continue
         c = np.int64(lc[i])
         s0 = np.int64(stratum[i])
         if s0 <= 0 and c == 0:  # no data before or now: DynamicsModel.step leaves the pixel out
@@ -843,3 +890,150 @@ def valid_cells(valid, area, cell, weight):
             weight[k] = area[j]
             k += 1
     return OK if k == cell.size else OUTSIDE
+
+
+@_jit
+def class_tally(lc, a, b, c, d, area, zone, cell, fraction, count, sums):
+    """A tile's stock tally per (zone, class code) in one pass over its pixels and one over its
+    zones' covered cells: the entries, the area and Σ value × area of four float32 pool layers
+    and of their float64 total (above + below + dead + soil, in that order) at the cells whose
+    code is not 0 and whose pools are finite; zone 0 every such cell in order with its area, zone
+    z + 1 the covered cells of zone z in the coverage's order with area × covered fraction. Each
+    key's sums are added in the order of :func:`sinkmap.account.zones.membership`'s entries: the
+    bits of ``group_sums``. A run of one key is summed in registers and stored when the key
+    changes (the same additions in the same order, without a store and load between them).
+    ``lc`` uint8 and the pools 1-D, ``count`` (n_zones, 256) int64, ``sums`` (6, n_zones, 256)."""
+    m = lc.size
+    nz = count.shape[0]
+    n = len(cell)
+    z, k = 0, -1  # the key summed in registers
+    e, s0, s1, s2, s3, s4, s5 = 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for i in range(m + n):
+        if i < m:  # zone 0: the tile's cells in order
+            j, zi, w = i, 0, 1.0
+        else:  # the zones' covered cells
+            j = cell[i - m]
+            zi = zone[i - m] + 1
+            if j < 0 or j >= m or zi < 1 or zi >= nz:
+                return OUTSIDE
+            w = fraction[i - m]
+        code = np.int64(lc[j])
+        if code == 0:
+            continue
+        x, y, u, v = np.float64(a[j]), np.float64(b[j]), np.float64(c[j]), np.float64(d[j])
+        if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(u) and np.isfinite(v)):
+            continue
+        if code != k or zi != z:
+            if k >= 0:
+                count[z, k] += e
+                sums[0, z, k], sums[1, z, k], sums[2, z, k] = s0, s1, s2
+                sums[3, z, k], sums[4, z, k], sums[5, z, k] = s3, s4, s5
+            z, k, e = zi, code, 0
+            s0, s1, s2 = sums[0, z, k], sums[1, z, k], sums[2, z, k]
+            s3, s4, s5 = sums[3, z, k], sums[4, z, k], sums[5, z, k]
+        w = area[j] if i < m else area[j] * w
+        e += 1
+        s0 += w
+        s1 += x * w
+        s2 += y * w
+        s3 += u * w
+        s4 += v * w
+        s5 += (((x + y) + u) + v) * w
+    if k >= 0:
+        count[z, k] += e
+        sums[0, z, k], sums[1, z, k], sums[2, z, k] = s0, s1, s2
+        sums[3, z, k], sums[4, z, k], sums[5, z, k] = s3, s4, s5
+    return OK
+
+
+@_pixel
+def _state_valid(stratum, a, b, c, d, j):
+    return (
+        stratum[j] > 0
+        and stratum[j] < 255
+        and np.isfinite(a[j])
+        and np.isfinite(b[j])
+        and np.isfinite(c[j])
+        and np.isfinite(d[j])
+    )
+
+
+@_pixel
+def _code(x):
+    """A float32 state code as a key 0 … 255, or -1 where it is not one."""
+    if x >= 0 and x <= 255 and np.float32(np.int64(x)) == x:
+        return np.int64(x)
+    return -1
+
+
+@_pixel
+def _from_category(previous, ysc):
+    """The category a pixel converted from (0 where it remains): ``_state_tile``'s rule."""
+    if previous > 0 and previous < 255 and ysc < 255:
+        return previous
+    return np.float32(0)
+
+
+@_jit
+def state_codes(category, stratum, ysc, previous, a, b, c, d, seen):
+    """Which codes of the state tally's four keys (category, stratum, from-category, years since
+    conversion) the tile's valid cells hold: ``seen`` (4, 256) bool; OUTSIDE at a code that is not
+    a whole number 0 … 255 (the reference then takes it). Each run of one state is checked once."""
+    q0 = q1 = q2 = q3 = np.float32(np.nan)  # no state yet (NaN equals nothing)
+    for j in range(stratum.size):
+        if _state_valid(stratum, a, b, c, d, j):
+            f = _from_category(previous[j], ysc[j])
+            if category[j] == q0 and stratum[j] == q1 and f == q2 and ysc[j] == q3:
+                continue
+            q0, q1, q2, q3 = category[j], stratum[j], f, ysc[j]
+            k0 = _code(q0)
+            k1 = _code(q1)
+            k2 = _code(q2)
+            k3 = _code(q3)
+            if k0 < 0 or k1 < 0 or k2 < 0 or k3 < 0:
+                return OUTSIDE
+            seen[0, k0] = True
+            seen[1, k1] = True
+            seen[2, k2] = True
+            seen[3, k3] = True
+    return OK
+
+
+@_jit
+def state_tally(category, stratum, ysc, previous, a, b, c, d, area, rank, bins, count, sums):
+    """The state tally of a tile's valid cells in one pass, after :func:`state_codes`: key
+    ((r0 × n1 + r1) × n2 + r2) × n3 + r3 of the keys' ranks (``rank`` (4, 256), ``bins`` their
+    counts), its entries (``count``) and Σ area and Σ value × area of the pools (``sums``
+    (5, n)), added cell by cell in order: the bits of ``group_sums``. A run of one key is summed
+    in registers (as :func:`class_tally`), and its key computed once per run of one state."""
+    k = -1  # the key summed in registers
+    e, s0, s1, s2, s3, s4 = 0, 0.0, 0.0, 0.0, 0.0, 0.0
+    q0 = q1 = q2 = q3 = np.float32(np.nan)  # no state yet (NaN equals nothing)
+    key = -1
+    for j in range(stratum.size):
+        if not _state_valid(stratum, a, b, c, d, j):
+            continue
+        f = _from_category(previous[j], ysc[j])
+        if category[j] != q0 or stratum[j] != q1 or f != q2 or ysc[j] != q3:
+            q0, q1, q2, q3 = category[j], stratum[j], f, ysc[j]
+            key = rank[0, np.int64(q0)]
+            key = key * bins[1] + rank[1, np.int64(q1)]
+            key = key * bins[2] + rank[2, np.int64(q2)]
+            key = key * bins[3] + rank[3, np.int64(q3)]
+        if key != k:
+            if k >= 0:
+                count[k] += e
+                sums[0, k], sums[1, k], sums[2, k], sums[3, k], sums[4, k] = s0, s1, s2, s3, s4
+            k, e = key, 0
+            s0, s1, s2, s3, s4 = sums[0, k], sums[1, k], sums[2, k], sums[3, k], sums[4, k]
+        w = area[j]
+        e += 1
+        s0 += w
+        s1 += np.float64(a[j]) * w
+        s2 += np.float64(b[j]) * w
+        s3 += np.float64(c[j]) * w
+        s4 += np.float64(d[j]) * w
+    if k >= 0:
+        count[k] += e
+        sums[0, k], sums[1, k], sums[2, k], sums[3, k], sums[4, k] = s0, s1, s2, s3, s4
+    return OK

@@ -20,7 +20,15 @@ import pandas as pd
 
 from sinkmap import kernels
 from sinkmap.account.rows import long_rows
-from sinkmap.account.zones import Zones, add_group_sums, group_sums, membership, summed_values
+from sinkmap.account.zones import (
+    ZoneCoverage,
+    Zones,
+    add_group_sums,
+    group_sums,
+    kernel_coverage,
+    membership,
+    summed_values,
+)
 from sinkmap.carbon import pool_sum
 from sinkmap.config import Config
 from sinkmap.constants import POOLS, SIGN_CONVENTION, UNITS_FLUX, UNITS_STOCK
@@ -29,7 +37,15 @@ from sinkmap.dynamics import STATE_LAYERS
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, band, bands, open_on_grid, shared, write_layers
+from sinkmap.io import (
+    LayerSpec,
+    band,
+    bands,
+    open_on_grid,
+    shared,
+    stack_of_rows,
+    write_layers,
+)
 from sinkmap.legends import (
     IPCC_CATEGORIES,
     LEGENDS,
@@ -235,14 +251,74 @@ def _stock_tile(
     area: np.ndarray,
 ) -> pd.DataFrame:
     """One tile's area and stock of each pool (and the total) per zone and land-cover class
-    (``area``: its cells' areas, ha)."""
+    (``area``: its cells' areas, ha): one pass of a compiled kernel over the tile
+    (:func:`sinkmap.kernels.class_tally`: the same rows, bit for bit) where the land cover is
+    uint8 and the pools the stage's float32 rows, else :func:`_stock_tile_reference`."""
+    coverage = zones.coverage(tile)
+    lc = np.asarray(lc)
+    counted = (
+        kernels.class_tally(
+            np.ascontiguousarray(lc).reshape(-1),
+            _layers_of(pools),
+            np.ascontiguousarray(area).reshape(-1),
+            *(
+                (coverage.zone, coverage.cell, coverage.fraction)
+                if coverage is not None
+                else (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
+            ),
+        )
+        if _class_tally_takes(lc, pools, area, coverage)
+        else None
+    )
+    if counted is None:
+        return _stock_tile_reference(lc, pools, area, coverage)
+    count, sums = counted
+    zone, code = np.nonzero(count)  # the keys present, zone by zone, codes ascending
+    columns = {"zone": zone.astype(np.int64), "class_code": code.astype(np.int64)}
+    names = ["area_ha", *POOLS, "total"]
+    return pd.DataFrame(columns | {n: sums[i][zone, code] for i, n in enumerate(names)})
+
+
+def _class_tally_takes(
+    lc: np.ndarray, pools: np.ndarray, area: np.ndarray, coverage: ZoneCoverage | None
+) -> bool:
+    """Whether :func:`sinkmap.kernels.class_tally` takes a tile: uint8 codes, the pools float32
+    (4, …) and the areas float64 of their shape, native byte order, a coverage as made."""
+    return (
+        kernels.enabled()
+        and lc.dtype == np.uint8
+        and lc.ndim >= 1
+        and isinstance(pools, np.ndarray)
+        and pools.dtype == np.float32
+        and pools.dtype.isnative
+        and pools.shape == (len(POOLS), *lc.shape)
+        and isinstance(area, np.ndarray)
+        and area.dtype == np.float64
+        and area.dtype.isnative
+        and area.shape == lc.shape
+        and (coverage is None or kernel_coverage(coverage))
+    )
+
+
+def _layers_of(stack: np.ndarray, rows: tuple[int, ...] | None = None) -> tuple[np.ndarray, ...]:
+    """Layers of a stack (all, or ``rows``), each 1-D and contiguous: a view of each layer of a
+    stack whose layers are contiguous (:func:`~sinkmap.io.stack_of_rows`), not a copy of it."""
+    return tuple(np.ascontiguousarray(stack[i]).reshape(-1) for i in (rows or range(len(stack))))
+
+
+def _stock_tile_reference(
+    lc: np.ndarray, pools: np.ndarray, area: np.ndarray, coverage: ZoneCoverage | None
+) -> pd.DataFrame:
+    """:func:`_stock_tile` as its tallies' NumPy steps: the cells whose code is not 0 and whose
+    pools are finite, their entries per zone (:func:`membership`), :func:`group_sums` of the pools
+    and of their float64 total (:func:`pool_sum`) per zone and class."""
     # the pools as they are (summed as float64 at the entries), their total in float64
     values = {p: summed_values(pools[i]) for i, p in enumerate(POOLS)}
     values["total"] = pool_sum(values)
     valid = np.asarray(lc) != 0
     for v in values.values():
         valid &= np.isfinite(v)
-    member = membership(valid, area, zones.coverage(tile))
+    member = membership(valid, area, coverage)
     return group_sums(member, {"class_code": lc}, values)
 
 
@@ -334,8 +410,9 @@ def _stateful(
 
     def _block(*blocks: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         chunk = dict(zip(roles, blocks[:n_roles], strict=True))
-        # every layer written once into the chunk's stack (no stacks of stacks to concatenate)
-        out = np.empty((n, *np.shape(blocks[0])), np.float32)
+        # every layer written once into the chunk's stack (no stacks of stacks to concatenate),
+        # its layers apart in the caches' sets (stack_of_rows)
+        out = stack_of_rows(n, np.shape(blocks[0]))
         if previous is None:
             assert block_info is not None
             (r0, r1), (c0, c1) = block_info[0]["array-location"]
@@ -404,6 +481,16 @@ def _state_layers(
     return layers
 
 
+#: The state's layers the state tally reads: its keys (category, stratum, years since
+#: conversion; the previous category, which gives the from-category).
+_TALLY_STATE = tuple(
+    STATE_NAMES.index(n)
+    for n in ("category", "stratum", "years_since_conversion", "previous_category")
+)
+#: The state tally's keys, in the order of its rows.
+_STATE_KEYS = ("category", "stratum", "from_category", "years_since_conversion")
+
+
 def _state_tile(
     grid: Grid,
     tile: Tile,
@@ -413,7 +500,51 @@ def _state_tile(
 ) -> pd.DataFrame:
     """One tile's area and stock per (land category, stratum, converted or remaining); ``area``:
     its cells' areas (ha). The state's layers as the stage stacks them (float32, whole numbers
-    below 2**24: compared and taken as keys as they are, exactly)."""
+    below 2**24: compared and taken as keys as they are, exactly). Two passes of compiled kernels
+    over the tile (:func:`sinkmap.kernels.state_tally`: the codes present, then the sums; the
+    same rows, bit for bit) where the state's codes are 0 … 255, else
+    :func:`_state_tile_reference`."""
+    takes = (
+        kernels.enabled()
+        and all(
+            isinstance(a, np.ndarray) and a.dtype == np.float32 and a.dtype.isnative
+            for a in (state, pools)
+        )
+        and isinstance(area, np.ndarray)
+        and area.dtype == np.float64
+        and area.dtype.isnative
+        and area.ndim >= 1
+        and state.shape == (len(STATE_NAMES), *area.shape)
+        and pools.shape == (len(POOLS), *area.shape)
+    )
+    tallied = (
+        kernels.state_tally(
+            _layers_of(state, _TALLY_STATE),
+            _layers_of(pools),
+            np.ascontiguousarray(area).reshape(-1),
+        )
+        if takes
+        else None
+    )
+    if tallied is None:
+        return _state_tile_reference(state, pools, area)
+    seen, count, sums = tallied
+    present = np.flatnonzero(count)
+    codes = [np.flatnonzero(s) for s in seen]
+    out: dict[str, np.ndarray] = {}
+    rest = present
+    for name, c in zip(reversed(_STATE_KEYS), reversed(codes), strict=True):
+        out[name] = c[rest % c.size].astype(np.int64)
+        rest = rest // c.size
+    columns = {"zone": np.zeros(present.size, np.int64)} | {n: out[n] for n in _STATE_KEYS}
+    names = ["area_ha", *POOLS]
+    return pd.DataFrame(columns | {n: sums[i][present] for i, n in enumerate(names)})
+
+
+def _state_tile_reference(state: np.ndarray, pools: np.ndarray, area: np.ndarray) -> pd.DataFrame:
+    """:func:`_state_tile` as its tally's NumPy steps: the cells of a stratum with finite pools,
+    :func:`group_sums` of the pools per category, stratum, from-category (the previous category
+    where the land converted within the record, else 0) and years since conversion."""
     stratum = state[STATE_NAMES.index("stratum")]
     ysc = state[STATE_NAMES.index("years_since_conversion")]
     previous = state[STATE_NAMES.index("previous_category")]

@@ -630,3 +630,24 @@ def test_band_and_bands_are_views_of_the_stacks_blocks() -> None:
     for start, stop in ((10, 16), (5, 5), (-1, 3)):
         with pytest.raises(IndexError, match="of a stack of 14 layers"):
             bands(stack, start, stop)
+
+
+def test_a_stack_of_rows_keeps_its_layers_apart_in_the_caches_sets() -> None:
+    """``stack_of_rows``: n layers of the shape and dtype asked, each contiguous (the writer's
+    view of a layer is the layer), none overlapping another; a 2048² float32 layer is 16 MiB,
+    so layers end to end would all start at one offset modulo 4 KiB: here 16 layers start at 16
+    offsets."""
+    from sinkmap.io import ROW_PAD, stack_of_rows
+
+    stack = stack_of_rows(16, (2048, 2048))
+    assert stack.shape == (16, 2048, 2048) and stack.dtype == np.float32
+    assert all(stack[i].flags.c_contiguous for i in range(16))
+    assert not stack.flags.c_contiguous
+    starts = [stack[i].ctypes.data for i in range(16)]
+    assert np.diff(starts).tolist() == [16 * 2**20 + ROW_PAD] * 15
+    assert len({s % 4096 for s in starts}) == 16
+    small = stack_of_rows(3, (5, 7), "uint16")
+    assert small.shape == (3, 5, 7) and small.dtype == np.uint16
+    small[...] = np.arange(3, dtype=np.uint16)[:, None, None]
+    assert [int(small[i].min()) == int(small[i].max()) == i for i in range(3)] == [True] * 3
+    assert stack_of_rows(14, (0, 4)).shape == (14, 0, 4)

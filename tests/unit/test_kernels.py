@@ -31,6 +31,7 @@ from sinkmap.dynamics import (
     pool_parts,
 )
 from sinkmap.errors import InputDataError, UnknownClassError
+from sinkmap.io import stack_of_rows
 from sinkmap.kernels import slices
 from sinkmap.models import get_model
 from sinkmap.models.dynamics import DynamicsModel
@@ -71,6 +72,8 @@ def _compiled(monkeypatch: pytest.MonkeyPatch, fn, *args, **kwargs):  # type: ig
         m.setattr(State, "from_arrays_reference", _no_reference)
         m.setattr(State, "stack_reference", _no_reference)
         m.setattr(zones, "membership_reference", _no_reference)
+        m.setattr(stocks, "_stock_tile_reference", _no_reference)
+        m.setattr(stocks, "_state_tile_reference", _no_reference)
         return fn(*args, **kwargs)
 
 
@@ -1194,6 +1197,85 @@ def test_the_stocks_layers_of_one_pass_on_every_branch(monkeypatch: pytest.Monke
     assert set(range(1, 8)) <= strata  # every stratum reached
 
 
+def _repeats_but_one(
+    rng: np.random.Generator, layers: dict[str, np.ndarray], group: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each pixel of ``layers`` (1-D) three times in a row, the third with one layer's value (one
+    layer at random per pixel) taken from another pixel of its ``group``; a float32 value one
+    ulp up instead, or −0 for +0."""
+    n = group.size
+    order = np.argsort(group, kind="stable")
+    donor = np.empty(n, np.int64)
+    for g in np.unique(group):
+        members = order[group[order] == g]
+        donor[members] = rng.choice(members, members.size)
+    out = {name: np.repeat(a, 3) for name, a in layers.items()}
+    names = list(layers)
+    for j, which in enumerate(rng.integers(0, len(names), n)):
+        name = names[which]
+        a, at = layers[name], 3 * j + 2
+        if a.dtype == np.float32:
+            out[name][at] = (
+                np.float32(-0.0) if a[j] == 0 else np.nextafter(a[j], np.float32(np.inf))
+            )
+        else:
+            out[name][at] = a[donor[j]]
+    return out
+
+
+def test_a_pixel_like_the_one_before_but_in_one_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-pass kernels reuse the rows of a pixel whose inputs are the pixel before's: pixels
+    that repeat and then differ in one input only (a code, a state layer, the soil start by one
+    ulp or by its sign, the position of a plantation of unknown age) get the model's rows."""
+    rng = np.random.default_rng(31)
+    n = 6000
+    model = _state_model()
+    dyn = model.dynamics  # type: ignore[attr-defined]
+    classes = dyn.table.codes[(dyn.table.codes > 0) & (dyn.table.codes < 256)]
+    classes = np.array([c for c in classes if c in dyn.categories], np.uint8)
+    state = _random_state(rng, n)
+    state = state._replace(soil_start=np.where(rng.random(n) < 0.2, 0.0, state.soil_start))
+    stack = np.empty((14, n), np.float32)
+    state.stack(out=stack[4:11])
+    live = state.stratum > 0
+    lc = np.where(live & (rng.random(n) < 0.97), rng.choice(classes, n), 0).astype(np.uint8)
+    layers = {
+        **{f"state:{k}": v for k, v in _as_read(stack).items()},
+        "lc_before": np.where(live, rng.choice(classes, n), 0).astype(np.uint8),
+        "land_cover": lc,
+        "forest_type": rng.choice([0, 1, 2, 3, 4, 9], n).astype(np.uint8),
+        "ecozone": rng.choice([0, 12, 16], n).astype(np.uint8),
+        "loss": rng.choice([0, 19, 20], n, p=[0.8, 0.1, 0.1]).astype(np.uint8),
+    }
+    # a donor keeps the pixel's case: data before, data now (none before and some now starts
+    # the pixel afresh, which the kernel leaves to the model)
+    three = _repeats_but_one(rng, layers, live * 2 + (lc > 0))
+    before = {k.removeprefix("state:"): v for k, v in three.items() if k.startswith("state:")}
+    chunk = {k: three[k] for k in ("land_cover", "forest_type", "ecozone", "loss")}
+    args = (model, before, three["lc_before"], chunk, 2019, 2020)
+    got = _one_pass(monkeypatch, _step, *args, stack_of_rows(14, (3 * n,)))  # as the stage's
+    _bits(got, _step_ref(*args, np.full((14, 3 * n), 7, np.float32)), "step")
+    # the first year: the codes, and each pixel's own position
+    first = _repeats_but_one(
+        rng,
+        {
+            "land_cover": np.where(rng.random(n) < 0.05, 0, rng.choice(classes, n)).astype(
+                np.uint8
+            ),
+            "forest_type": layers["forest_type"],
+            "planting_year": rng.choice([0, 1990, 2019, 2021], n).astype(np.uint16),
+            "ecozone": layers["ecozone"],
+        },
+        np.zeros(n, np.int64),
+    )
+    position = rng.random(3 * n)
+    a = (model, first, 2020, position)
+    got = _one_pass(monkeypatch, _first, *a, stack_of_rows(11, (3 * n,)))
+    _bits(got, _first_ref(*a, np.zeros((11, 3 * n), np.float32)), "first")
+    plantations = np.isin(got[5], [1, 2, 3, 4]) & (first["planting_year"] == 0)
+    assert np.unique(got[6][plantations]).size > 10  # ages set by the positions
+
+
 def test_chunks_the_one_pass_kernels_do_not_take_go_to_the_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -1285,7 +1367,15 @@ def test_the_one_pass_layers_with_some_roles_and_other_defaults(
     before = _as_read(out)
     stepped = {**chunk, "land_cover": lc1, "loss": loss}
     fortran = np.asfortranarray(np.empty((14, *side), np.float32))
-    for o in (fortran, np.empty((14, *side), np.float64), np.empty((13, *side), np.float32)):
+    reversed_ = stack_of_rows(14, side)[::-1]
+    overlapping = np.lib.stride_tricks.as_strided(out, strides=(4 * side[1], *out.strides[1:]))
+    for o in (
+        fortran,
+        np.empty((14, *side), np.float64),
+        np.empty((13, *side), np.float32),
+        reversed_,
+        overlapping,
+    ):
         assert not _takes(monkeypatch, _first, model, first, 2019, position, o)
         assert not _takes(monkeypatch, _step, model, before, lc0, stepped, 2019, 2020, o)
     assert not _takes(monkeypatch, _first, model, first, 2019, position.astype(np.float32), out)
@@ -1302,3 +1392,243 @@ def test_the_one_pass_layers_with_some_roles_and_other_defaults(
     assert not _takes(
         monkeypatch, _first, model, point, 2019, position[0, 0], np.empty(14, np.float32)
     )  # type: ignore[attr-defined]
+
+
+# -- a year's tallies of a tile in one pass (stocks._stock_tile, stocks._state_tile) ------------
+class _Cover:
+    """The zones of a stage as a tile's tally asks them: a tile's coverage (or None)."""
+
+    def __init__(self, coverage: zones.ZoneCoverage | None) -> None:
+        self.cover = coverage
+
+    def coverage(self, tile: object) -> zones.ZoneCoverage | None:
+        return self.cover
+
+
+def _stock_tally(lc, pools, area, coverage):  # type: ignore[no-untyped-def]
+    return stocks._stock_tile(None, _Cover(coverage), None, lc, pools, area)  # type: ignore[arg-type]
+
+
+def _same_rows(got: object, want: object) -> None:
+    """The same columns, dtypes and rows, each column's values bit for bit."""
+    import pandas as pd
+
+    assert isinstance(got, pd.DataFrame) and isinstance(want, pd.DataFrame)
+    assert list(got.columns) == list(want.columns)
+    assert len(got) == len(want)
+    for name in got.columns:
+        _bits(got[name].to_numpy(), want[name].to_numpy(), name)
+
+
+def _blocky(rng: np.random.Generator, codes: list[float], shape: tuple[int, int], dtype: str):  # type: ignore[no-untyped-def]
+    """Codes in blocks of 8 × 8 (runs of one key, as a landscape has), with single odd pixels."""
+    coarse = rng.choice(codes, (shape[0] // 8 + 1, shape[1] // 8 + 1))
+    out = np.repeat(np.repeat(coarse, 8, 0), 8, 1)[: shape[0], : shape[1]]
+    odd = rng.random(shape) < 0.05
+    out[odd] = rng.choice(codes, int(odd.sum()))
+    return out.astype(dtype)
+
+
+def _tile_pools(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Four float32 pools with NaN, ±inf, −0 and values far apart in size."""
+    pools = (rng.gamma(2.0, 40.0, (4, *shape)) * 10.0 ** rng.integers(-3, 4, (4, *shape))).astype(
+        np.float32
+    )
+    for value, share in ((np.nan, 0.02), (np.inf, 0.002), (-np.inf, 0.002), (-0.0, 0.02)):
+        pools[rng.random(pools.shape) < share] = value
+    return pools
+
+
+def test_a_tiles_stock_tally_in_one_pass_equals_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tile's stock tally per zone and class (``_stock_tile``: one pass of ``class_tally``) is
+    the reference's (the cells' entries, then ``group_sums``) bit for bit: with zones covering
+    cells in any order and one covering none, invalid pools of every kind, codes in runs and
+    scattered, no valid cell at all."""
+    rng = np.random.default_rng(73)
+    shape = (150, 203)
+    area = rng.uniform(0.009, 0.011, shape)
+    m = 4000
+    scattered = zones.ZoneCoverage(
+        rng.integers(0, 3, m), rng.integers(0, area.size, m), rng.uniform(0.01, 1.0, m)
+    )
+    order = np.lexsort((scattered.cell, scattered.zone))  # by zone, then cell: as zones make it
+    made = zones.ZoneCoverage(
+        scattered.zone[order], scattered.cell[order], scattered.fraction[order]
+    )
+    idle = zones.ZoneCoverage(np.array([4, 4]), np.array([0, 1]), np.array([1.0, 0.5]))
+    codes = [0, 10, 20, 30, 40, 50, 80, 95, 255]
+    for lc in (
+        _blocky(rng, codes, shape, "uint8"),
+        rng.choice(np.array(codes, np.uint8), shape),
+        np.zeros(shape, np.uint8),
+    ):
+        pools = _tile_pools(rng, shape)
+        lc[:2, :2] = 0  # the idle zone's cells: none valid
+        for cover in (None, made, scattered, idle):
+            got = _compiled(monkeypatch, _stock_tally, lc, pools, area, cover)
+            _same_rows(got, stocks._stock_tile_reference(lc, pools, area, cover))
+        assert len(got) == 0 or got["area_ha"].gt(0).all()
+
+
+def test_a_tiles_stock_tally_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three cells (classes 10, 20, 10; 2, 2 and 4 ha), one zone covering the third cell by half:
+    Σ area and Σ stock × area per (zone, class), the total the four pools' sum."""
+    lc = np.array([[10, 20, 10]], np.uint8)
+    pools = np.array([[[1, 2, 3]], [[0.5, 0.5, 0.25]], [[0, 0, 1]], [[10, 20, 30]]], np.float32)
+    area = np.array([[2.0, 2.0, 4.0]])
+    cover = zones.ZoneCoverage(np.array([0]), np.array([2]), np.array([0.5]))
+    got = _compiled(monkeypatch, _stock_tally, lc, pools, area, cover)
+    assert got["zone"].tolist() == [0, 0, 1] and got["class_code"].tolist() == [10, 20, 10]
+    assert got["area_ha"].tolist() == [6.0, 2.0, 2.0]
+    # class 10 in the AOI: cells 1 and 3, 1 × 2 + 3 × 4 = 14 Mg C above ground, …
+    assert got["above"].tolist() == [14.0, 4.0, 6.0]
+    assert got["below"].tolist() == [2.0, 1.0, 0.5]
+    assert got["dead"].tolist() == [4.0, 0.0, 2.0]
+    assert got["soil"].tolist() == [140.0, 40.0, 60.0]
+    assert got["total"].tolist() == [160.0, 45.0, 68.5]
+
+
+def test_stock_tallies_the_kernel_does_not_take_go_to_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Codes wider than a byte, float64 pools, areas of another shape, a coverage of other
+    dtypes or naming a cell outside the tile, ``SINKMAP_KERNELS=numpy``: the reference's rows
+    (and its error for the cell outside)."""
+    rng = np.random.default_rng(74)
+    shape = (40, 30)
+    lc = _blocky(rng, [0, 10, 30, 60], shape, "uint8")
+    pools, area = _tile_pools(rng, shape), rng.uniform(0.009, 0.011, shape)
+    cover = zones.ZoneCoverage(np.array([0, 1]), np.array([5, 7]), np.array([1.0, 0.5]))
+    called: list[int] = []
+    reference = stocks._stock_tile_reference
+
+    def _counted(*args: object) -> object:
+        called.append(1)
+        return reference(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stocks, "_stock_tile_reference", _counted)
+    want = reference(lc, pools, area, cover)
+    odd_cover = zones.ZoneCoverage(cover.zone.astype(np.int32), cover.cell, cover.fraction)
+    for args in (
+        (lc.astype(np.uint16), pools, area, cover),
+        (lc, pools.astype(np.float64), area, cover),
+        (lc, pools, area[None], cover),
+        (lc, pools, area, odd_cover),
+    ):
+        called.clear()
+        _same_rows(_stock_tally(*args), reference(*args))
+        assert called == [1]
+    called.clear()
+    monkeypatch.setenv(kernels.ENV, "numpy")
+    _same_rows(_stock_tally(lc, pools, area, cover), want)
+    assert called == [1]
+    monkeypatch.delenv(kernels.ENV)
+    outside = zones.ZoneCoverage(np.array([0]), np.array([lc.size]), np.array([1.0]))
+    lc[0, 0] = 10
+    with pytest.raises(IndexError):
+        _stock_tally(lc, pools, area, outside)
+
+
+def _tally_state(
+    rng: np.random.Generator, shape: tuple[int, int], **codes: list[float]
+) -> np.ndarray:
+    """The stage's state stack (7, …) float32, the tally's layers in runs of one state."""
+    from sinkmap.paths import STATE_NAMES
+
+    values = {
+        "category": [1, 2, 3, 4, 5, 6],
+        "stratum": [0, 2, 3, 7, 12, 40, 255],
+        "years_since_conversion": [0, 1, 5, 19, 20, 21, 254, 255],
+        "previous_category": [0, 1, 2, 3, 6, 255],
+    } | codes
+    state = np.zeros((len(STATE_NAMES), *shape), np.float32)
+    for name, choice in values.items():
+        state[STATE_NAMES.index(name)] = _blocky(rng, choice, shape, "float32")
+    return state
+
+
+def test_a_tiles_state_tally_in_one_pass_equals_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tile's state tally (``_state_tile``: ``state_codes`` then ``state_tally``) is the
+    reference's bit for bit: strata outside 1 … 254 and invalid pools not counted, converted and
+    remaining land, −0 codes, no valid cell."""
+    rng = np.random.default_rng(75)
+    shape = (140, 170)
+    area = rng.uniform(0.009, 0.011, shape)
+    from sinkmap.paths import STATE_NAMES
+
+    for state in (
+        _tally_state(rng, shape),
+        _tally_state(rng, shape, category=[-0.0, 1, 3], previous_category=[-0.0, 0, 2]),
+        _tally_state(rng, shape, stratum=[0, 255]),
+    ):
+        pools = _tile_pools(rng, shape)
+        got = _compiled(monkeypatch, stocks._state_tile, None, None, state, pools, area)
+        _same_rows(got, stocks._state_tile_reference(state, pools, area))
+    assert len(got) == 0
+    # by hand: two cells of one stratum, one converted from category 2 five years ago
+    state = np.zeros((len(STATE_NAMES), 1, 3), np.float32)
+    for name, row in {
+        "category": [1, 1, 1],
+        "stratum": [3, 3, 0],
+        "years_since_conversion": [5, 255, 5],
+        "previous_category": [2, 255, 2],
+    }.items():
+        state[STATE_NAMES.index(name)] = row
+    pools = np.array([[[1, 2, 3]], [[1, 1, 1]], [[0, 0, 0]], [[4, 8, 8]]], np.float32)
+    area = np.array([[2.0, 3.0, 5.0]])
+    got = _compiled(monkeypatch, stocks._state_tile, None, None, state, pools, area)
+    assert got["from_category"].tolist() == [0, 2]  # remaining first (its key sorts lower)
+    assert got["years_since_conversion"].tolist() == [255, 5]
+    assert got["area_ha"].tolist() == [3.0, 2.0]
+    assert got["above"].tolist() == [6.0, 2.0] and got["soil"].tolist() == [24.0, 8.0]
+
+
+def test_state_tallies_the_kernels_do_not_take_go_to_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A code above 255 (the reference counts codes to 65535), a key space past
+    ``kernels.STATE_TALLY_BINS``, a state of another dtype: the reference's rows; a code that is
+    not a whole number: the reference's error, which names it."""
+    rng = np.random.default_rng(76)
+    shape = (60, 50)
+    area = rng.uniform(0.009, 0.011, shape)
+    pools = _tile_pools(rng, shape)
+    called: list[int] = []
+    reference = stocks._state_tile_reference
+
+    def _counted(*args: object) -> object:
+        called.append(1)
+        return reference(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stocks, "_state_tile_reference", _counted)
+    wide = _tally_state(rng, shape, category=[1, 300])  # (a stratum of 300 is not counted)
+    many = _tally_state(rng, (300, 300), stratum=list(range(1, 255)))
+    many[4] = rng.integers(0, 256, (300, 300))  # years since conversion, no runs
+    assert many.shape[0] == 7
+    for state, pools_, area_ in (
+        (wide, pools, area),
+        (many, _tile_pools(rng, (300, 300)), np.full((300, 300), 0.01)),
+        (_tally_state(rng, shape).astype(np.float64), pools, area),
+    ):
+        called.clear()
+        got = stocks._state_tile(None, None, state, pools_, area_)  # type: ignore[arg-type]
+        _same_rows(got, reference(state, pools_, area_))
+        assert called == [1]
+    # a code that is not a whole number: the reference takes its whole part (as it does for
+    # any tally's key); one outside 0 … 65535, NaN too: the reference's error, naming the key
+    for bad in (1.5, -1.0, np.nan):
+        odd = _tally_state(rng, shape, stratum=[3])
+        odd[0, 10, 10] = bad  # the category of a valid cell
+        if bad == 1.5:
+            called.clear()
+            _same_rows(
+                stocks._state_tile(None, None, odd, pools, area), reference(odd, pools, area)
+            )  # type: ignore[arg-type]
+            assert called == [1]
+        else:
+            with pytest.raises(InputDataError, match="category codes must be within 0..65535"):
+                stocks._state_tile(None, None, odd, np.ones((4, *shape), np.float32), area)  # type: ignore[arg-type]
