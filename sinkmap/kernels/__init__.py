@@ -337,8 +337,9 @@ def class_tally(
     return count, sums
 
 
-#: Largest key space of the state tally's dense sums (:func:`state_tally`), 40 MB.
-STATE_TALLY_BINS = 1 << 20
+#: Largest key space of the tallies' dense sums (:func:`state_tally`, :func:`change_tally`):
+#: 48 and 192 MB at most.
+TALLY_BINS = 1 << 20
 
 
 def state_tally(
@@ -349,18 +350,62 @@ def state_tally(
     present of each key ((4, 256) bool: category, stratum, from-category, years since conversion),
     the entries (int64) and the Σ area and Σ value × area of the pools ((5, n_keys)) per combined
     key in the order of those codes; None where a code is not a whole number 0 … 255 or the key
-    space exceeds :data:`STATE_TALLY_BINS`."""
+    space exceeds :data:`TALLY_BINS`."""
     k = _impl()
     seen = np.zeros((4, 256), np.bool_)
     if k.state_codes(*state, *pools, seen) != k.OK:
         return None
     bins = seen.sum(axis=1).astype(np.int64)
     size = int(np.prod(bins, dtype=np.float64))
-    if size > STATE_TALLY_BINS:
+    if size > TALLY_BINS:
         return None
     rank = np.cumsum(seen, axis=1, dtype=np.int64) - 1
     count, sums = np.zeros(size, np.int64), np.zeros((5, size))
     k.state_tally(*state, *pools, area, rank, bins, count, sums)
+    return seen, count, sums
+
+
+def change_tally(
+    codes: tuple[np.ndarray, ...],
+    stocks: tuple[np.ndarray, ...],
+    gain_loss: tuple[np.ndarray, np.ndarray] | None,
+    transition: int,
+    area: np.ndarray,
+    coverage: tuple[np.ndarray, np.ndarray, np.ndarray],
+    factor: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The interval's tally of a tile: ``codes`` the class at the start and at the end and, given
+    the state, its category at the end, previous category and years since conversion (uint8,
+    1-D); ``stocks`` the four pools at the start, then at the end (float32); ``gain_loss`` the
+    removals and emissions layers (float32) or None; ``coverage`` the zones' covered cells (zone,
+    cell, fraction). Returns the codes present of each key ((4, 256) bool: class at the start,
+    at the end, category converted from, category at the end; one code, 0, for a key not
+    given), the entries per zone and key (int64 (n_zones, n_keys)) and the sums
+    ((23, n_zones, n_keys): area, the twenty stock-difference sums, removals, emissions); None
+    where a covered cell is outside the tile or the key space exceeds :data:`TALLY_BINS`."""
+    k = _impl()
+    has_state = len(codes) == 5
+    none8 = np.zeros(1, np.uint8)  # a layer not given: never read
+    c0, c1, cat_to, previous, ysc = codes if has_state else (*codes, none8, none8, none8)
+    none32 = np.zeros(1, np.float32)
+    rem, em = gain_loss if gain_loss is not None else (none32, none32)
+    flags = np.array([gain_loss is not None, has_state, transition], np.int64)
+    layers = (c0, c1, *stocks, rem, em, cat_to, previous, ysc, flags)
+    seen = np.zeros((4, 256), np.bool_)
+    k.change_codes(*layers, seen)
+    if not has_state:
+        seen[2:, 0] = True
+    bins = seen.sum(axis=1).astype(np.int64)
+    zone, cell, fraction = coverage
+    n_zones = int(zone.max(initial=-1)) + 2
+    size = int(np.prod(bins, dtype=np.float64))
+    if n_zones * size > TALLY_BINS:
+        return None
+    rank = np.cumsum(seen, axis=1, dtype=np.int64) - 1
+    count, sums = np.zeros((n_zones, size), np.int64), np.zeros((23, n_zones, size))
+    tally = (area, zone, cell, fraction, float(factor), rank, bins, count, sums)
+    if k.change_tally(*layers, *tally) != k.OK:
+        return None
     return seen, count, sums
 
 
@@ -439,3 +484,6 @@ def warm() -> None:
     f32 = (f1[0],) * 4
     class_tally(u1, f32, floats, ints, ints, floats)
     state_tally(f32, f32, floats)
+    cover = (ints, ints, floats)
+    change_tally((u1, u1), f32 * 2, None, 20, floats, cover, 1.0)
+    change_tally((u1,) * 5, f32 * 2, (f1[0], f1[0]), 20, floats, cover, 1.0)

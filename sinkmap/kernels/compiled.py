@@ -1037,3 +1037,154 @@ def state_tally(category, stratum, ysc, previous, a, b, c, d, area, rank, bins, 
         count[k] += e
         sums[0, k], sums[1, k], sums[2, k], sums[3, k], sums[4, k] = s0, s1, s2, s3, s4
     return OK
+
+
+@_pixel
+def _change_valid(c0, c1, a0, b0, e0, d0, a1, b1, e1, d1, rem, em, cat_to, has_gl, has_state, j):
+    """Whether the interval's tally counts cell j: a class at both ends, eight finite pools,
+    finite gain-loss layers (given), a land category 1 … 254 at the end (given the state)."""
+    return (
+        c0[j] != 0
+        and c1[j] != 0
+        and np.isfinite(a0[j])
+        and np.isfinite(b0[j])
+        and np.isfinite(e0[j])
+        and np.isfinite(d0[j])
+        and np.isfinite(a1[j])
+        and np.isfinite(b1[j])
+        and np.isfinite(e1[j])
+        and np.isfinite(d1[j])
+        and (not has_gl or (np.isfinite(rem[j]) and np.isfinite(em[j])))
+        and (not has_state or (cat_to[j] > 0 and cat_to[j] < 255))
+    )
+
+
+@_pixel
+def _converted_from(cat_to, previous, ysc, transition):
+    """The category the land converted from within the transition period, else its own
+    (``_change_tile``'s rule)."""
+    if ysc < transition and previous > 0 and previous < 255:
+        return previous
+    return cat_to
+
+
+@_jit
+def change_codes(
+    c0, c1, a0, b0, e0, d0, a1, b1, e1, d1, rem, em, cat_to, previous, ysc, flags, seen
+):
+    """The codes of the interval tally's keys at the cells it counts (uint8 layers): ``seen``
+    (4, 256) bool of the class at the start, at the end and, given the state, the category
+    converted from and the category at the end; ``flags`` = (gain-loss layers given, the state
+    given, the transition period in years). Each run of one set of codes is marked once."""
+    has_gl, has_state, transition = flags[0] != 0, flags[1] != 0, flags[2]
+    q0, q1, q2, q3, q4 = -1, -1, -1, -1, -1  # the codes of the run (none yet: no code is -1)
+    for j in range(c0.size):
+        if not _change_valid(
+            c0, c1, a0, b0, e0, d0, a1, b1, e1, d1, rem, em, cat_to, has_gl, has_state, j
+        ):
+            continue
+        if c0[j] == q0 and c1[j] == q1:
+            if not has_state or (cat_to[j] == q2 and previous[j] == q3 and ysc[j] == q4):
+                continue
+        q0, q1 = np.int64(c0[j]), np.int64(c1[j])
+        seen[0, q0] = True
+        seen[1, q1] = True
+        if has_state:
+            q2, q3, q4 = np.int64(cat_to[j]), np.int64(previous[j]), np.int64(ysc[j])
+            seen[2, _converted_from(q2, q3, q4, transition)] = True
+            seen[3, q2] = True
+    return OK
+
+
+@_pixel
+def _add_change3(total, row, z, k, s0, s1, factor, w):
+    """:func:`_add_change` into rows row … row + 3 of a (rows, zones, keys) ``total``."""
+    f = (s0 - s1) * factor
+    total[row, z, k] += s0 * w
+    total[row + 1, z, k] += s1 * w
+    total[row + 2, z, k] += _positive(f) * w
+    total[row + 3, z, k] += _negative(f) * w
+
+
+@_jit
+def change_tally(
+    c0,
+    c1,
+    a0,
+    b0,
+    e0,
+    d0,
+    a1,
+    b1,
+    e1,
+    d1,
+    rem,
+    em,
+    cat_to,
+    previous,
+    ysc,
+    flags,
+    area,
+    zone,
+    cell,
+    fraction,
+    factor,
+    rank,
+    bins,
+    count,
+    sums,
+):
+    """The interval's tally of a tile after :func:`change_codes`, in one pass over its cells
+    (zone 0) and one over its zones' covered cells (zone z + 1, area × covered fraction), as
+    :func:`class_tally`: per zone and key (the keys' ranks, ``rank`` (4, 256), in ``bins``
+    (4) ranks each; a key not given: one rank, 0) the entries (``count`` (n_zones, n_keys)) and
+    in ``sums`` (23, n_zones, n_keys) Σ area, :func:`change_sums`' twenty sums of the start and
+    end stocks and of each pool's and the total's emissions and removals, and, given, Σ removals
+    and Σ emissions of the gain-loss layers, each × the entry's weight and added in the entries'
+    order: the bits of ``group_sums`` with ``_stock_change_sums``."""
+    m = c0.size
+    nz = count.shape[0]
+    has_gl, has_state, transition = flags[0] != 0, flags[1] != 0, flags[2]
+    q0, q1, q2, q3, q4 = -1, -1, -1, -1, -1
+    key = 0
+    for i in range(m + cell.size):
+        if i < m:
+            j, z = i, 0
+        else:
+            j = cell[i - m]
+            z = zone[i - m] + 1
+            if j < 0 or j >= m or z < 1 or z >= nz:
+                return OUTSIDE
+        if not _change_valid(
+            c0, c1, a0, b0, e0, d0, a1, b1, e1, d1, rem, em, cat_to, has_gl, has_state, j
+        ):
+            continue
+        same = c0[j] == q0 and c1[j] == q1
+        if has_state:
+            same = same and cat_to[j] == q2 and previous[j] == q3 and ysc[j] == q4
+        if not same:
+            q0, q1 = np.int64(c0[j]), np.int64(c1[j])
+            key = rank[0, q0] * bins[1] + rank[1, q1]
+            if has_state:
+                q2, q3, q4 = np.int64(cat_to[j]), np.int64(previous[j]), np.int64(ysc[j])
+                f = _converted_from(q2, q3, q4, transition)
+                key = (key * bins[2] + rank[2, f]) * bins[3] + rank[3, q2]
+            else:
+                key = key * bins[2] * bins[3]
+        w = area[j] if i < m else area[j] * fraction[i - m]
+        count[z, key] += 1
+        sums[0, z, key] += w
+        t0 = np.float64(a0[j])  # the totals start from the first pool, as pool_sum's
+        t1 = np.float64(a1[j])
+        _add_change3(sums, 1, z, key, t0, t1, factor, w)
+        for row, x0, x1 in ((5, b0[j], b1[j]), (9, e0[j], e1[j]), (13, d0[j], d1[j])):
+            s0 = np.float64(x0)
+            s1 = np.float64(x1)
+            _add_change3(sums, row, z, key, s0, s1, factor, w)
+            t0 += s0
+            t1 += s1
+        _add_change3(sums, 17, z, key, t0, t1, factor, w)
+        if has_gl:
+            sums[21, z, key] += np.float64(rem[j]) * w
+            sums[22, z, key] += np.float64(em[j]) * w
+    return OK

@@ -30,9 +30,11 @@ from sinkmap.account.transitions import (
 )
 from sinkmap.account.zones import (
     WeightedSums,
+    ZoneCoverage,
     Zones,
     add_group_sums,
     group_sums,
+    kernel_coverage,
     membership,
     summed_values,
 )
@@ -478,8 +480,92 @@ def _change_tile(
     transition: int = 20,
 ) -> pd.DataFrame:
     """One tile's per (zone, class at start, class at end) sums of the interval's changes; with
-    the state's categories also per (category converted from, category at the end)."""
+    the state's categories also per (category converted from, category at the end). Two passes
+    of compiled kernels over the tile (:func:`sinkmap.kernels.change_tally`: the codes present,
+    then the sums; the same rows, bit for bit) where the codes are bytes and the layers float32
+    as the stage reads them, else :func:`_change_tile_reference`."""
     area = grid.cell_area_ha(tile.window)
+    coverage = zones.coverage(tile)
+    tallied = _change_tally(blocks, area, coverage, years, transition)
+    if tallied is not None:
+        return tallied
+    return _change_tile_reference(blocks, area, coverage, years, transition)
+
+
+#: The interval tally's keys, in the order of its rows and of ``change_tally``'s codes.
+_CHANGE_KEYS = ("class_start", "class_code", "cat_from", "cat_to")
+
+
+def _change_tally(
+    blocks: Mapping[str, np.ndarray],
+    area: np.ndarray,
+    coverage: ZoneCoverage | None,
+    years: int,
+    transition: int,
+) -> pd.DataFrame | None:
+    """:func:`_change_tile` by :func:`sinkmap.kernels.change_tally`; None where it does not
+    take the tile (then the reference runs)."""
+    if not kernels.enabled():
+        return None
+    shape = np.shape(blocks["c0"])
+    state = ("cat_to", "cat_prev", "ysc") if "cat_to" in blocks else ()
+    codes = flat_for_kernel(
+        shape, tuple(blocks[n] for n in ("c0", "c1", *state)), "B" * (2 + len(state))
+    )
+    names = [f"{pool}{end}" for end in "01" for pool in POOLS]
+    gl = ("gl_removals", "gl_emissions") if "gl_removals" in blocks else ()
+    values = flat_for_kernel(
+        shape, (*(blocks[n] for n in (*names, *gl)), area), "s" * (8 + len(gl)) + "f"
+    )
+    if (
+        codes is None
+        or values is None
+        or len(shape) == 0
+        or not (coverage is None or kernel_coverage(coverage))
+    ):
+        return None
+    cover = (
+        (coverage.zone, coverage.cell, coverage.fraction)
+        if coverage is not None
+        else (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    )
+    gain_loss = (values[8], values[9]) if gl else None
+    factor = CO2_PER_C / years  # flux_between's factor
+    tally = kernels.change_tally(
+        codes, values[:8], gain_loss, transition, values[-1], cover, factor
+    )
+    if tally is None:
+        return None
+    seen, count, sums = tally
+    zone, key = np.nonzero(count)  # the keys present, zone by zone, in the keys' order
+    out: dict[str, np.ndarray] = {}
+    rest = key
+    for name, present in reversed(list(zip(_CHANGE_KEYS, seen, strict=True))):
+        c = np.flatnonzero(present)
+        out[name] = c[rest % c.size]
+        rest = rest // c.size
+    columns = {"zone": zone.astype(np.int64)}
+    for name in _CHANGE_KEYS[: 2 + 2 * bool(state)]:
+        columns[name] = out[name].astype(np.int64)
+    columns["area_ha"] = sums[0][zone, key]
+    for i, name in enumerate(_CHANGE_SUMS):
+        columns[name] = sums[1 + i][zone, key]
+    if gl:
+        columns["gl_removals:total"] = sums[21][zone, key]
+        columns["gl_emissions:total"] = sums[22][zone, key]
+    return pd.DataFrame(columns)
+
+
+def _change_tile_reference(
+    blocks: Mapping[str, np.ndarray],
+    area: np.ndarray,
+    coverage: ZoneCoverage | None,
+    years: int,
+    transition: int,
+) -> pd.DataFrame:
+    """:func:`_change_tile` as NumPy steps: the cells counted, their entries per zone
+    (:func:`membership`), :func:`group_sums` of the stock-difference sums
+    (:func:`_stock_change_sums`) and the gain-loss layers per key."""
     c0, c1 = blocks["c0"], blocks["c1"]
     valid = (c0 != 0) & (c1 != 0)
     start = [summed_values(blocks[pool + "0"]) for pool in POOLS]
@@ -510,7 +596,7 @@ def _change_tile(
         converted = (ysc < transition) & (prev > 0) & (prev < 255)
         keys["cat_from"] = np.where(valid, np.where(converted, prev, cat_to), 0)
         keys["cat_to"] = np.where(valid, cat_to, 0)
-    member = membership(valid, area, zones.coverage(tile))
+    member = membership(valid, area, coverage)
     changes = partial(_stock_change_sums, start=start, end=end, years=years)
     return group_sums(member, keys, values, sums_by=changes)
 

@@ -74,6 +74,7 @@ def _compiled(monkeypatch: pytest.MonkeyPatch, fn, *args, **kwargs):  # type: ig
         m.setattr(zones, "membership_reference", _no_reference)
         m.setattr(stocks, "_stock_tile_reference", _no_reference)
         m.setattr(stocks, "_state_tile_reference", _no_reference)
+        m.setattr(interval, "_change_tile_reference", _no_reference)
         return fn(*args, **kwargs)
 
 
@@ -1591,7 +1592,7 @@ def test_state_tallies_the_kernels_do_not_take_go_to_the_reference(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A code above 255 (the reference counts codes to 65535), a key space past
-    ``kernels.STATE_TALLY_BINS``, a state of another dtype: the reference's rows; a code that is
+    ``kernels.TALLY_BINS``, a state of another dtype: the reference's rows; a code that is
     not a whole number: the reference's error, which names it."""
     rng = np.random.default_rng(76)
     shape = (60, 50)
@@ -1632,3 +1633,155 @@ def test_state_tallies_the_kernels_do_not_take_go_to_the_reference(
         else:
             with pytest.raises(InputDataError, match="category codes must be within 0..65535"):
                 stocks._state_tile(None, None, odd, np.ones((4, *shape), np.float32), area)  # type: ignore[arg-type]
+
+
+# -- the interval's tally of a tile in one pass (interval._change_tile) --------------------------
+def _change_blocks(
+    rng: np.random.Generator, shape: tuple[int, int], state: bool, gl: bool
+) -> dict[str, np.ndarray]:
+    """A tile's layers as the interval reads them: land covers and state codes (uint8) in runs,
+    the stocks at both ends and the gain-loss layers float32 with NaN, ±inf and −0."""
+    blocks = {
+        "c0": _blocky(rng, [0, 10, 20, 30, 50, 95], shape, "uint8"),
+        "c1": _blocky(rng, [0, 10, 20, 40, 50, 95], shape, "uint8"),
+    }
+    start, end = _tile_pools(rng, shape), _tile_pools(rng, shape)
+    for i, pool in enumerate(POOL_NAMES):
+        blocks[pool + "0"], blocks[pool + "1"] = start[i], end[i]
+    if gl:
+        removals, emissions = _tile_pools(rng, shape)[:2]
+        blocks["gl_removals"], blocks["gl_emissions"] = -removals, emissions
+    if state:
+        blocks["cat_to"] = _blocky(rng, [0, 1, 2, 3, 5, 255], shape, "uint8")
+        blocks["cat_prev"] = _blocky(rng, [0, 1, 2, 4, 255], shape, "uint8")
+        blocks["ysc"] = _blocky(rng, [0, 1, 6, 7, 19, 20, 255], shape, "uint8")
+    return blocks
+
+
+def _change_tally(blocks, area, coverage, years=5, transition=20):  # type: ignore[no-untyped-def]
+    return interval._change_tile(
+        _AreaGrid(area), _Cover(coverage), _Window(), blocks, years, transition
+    )  # type: ignore[arg-type]
+
+
+class _AreaGrid:
+    """A grid as a tile's tally asks it: its cells' areas."""
+
+    def __init__(self, area: np.ndarray) -> None:
+        self.area = area
+
+    def cell_area_ha(self, window: object) -> np.ndarray:
+        return self.area
+
+
+class _Window:
+    window = None
+
+
+def test_a_tiles_interval_tally_in_one_pass_equals_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The interval's tally of a tile (``_change_tile``: ``change_codes`` then ``change_tally``)
+    is the reference's (the cells' entries, then ``group_sums`` with the stock-difference sums)
+    bit for bit: with and without the state's categories, the gain-loss layers and zones (in
+    any order), another transition period and interval length."""
+    rng = np.random.default_rng(77)
+    shape = (130, 170)
+    area = rng.uniform(0.009, 0.011, shape)
+    m = 3000
+    scattered = zones.ZoneCoverage(
+        rng.integers(0, 3, m), rng.integers(0, area.size, m), rng.uniform(0.01, 1.0, m)
+    )
+    for state in (False, True):
+        for gl in (False, True):
+            blocks = _change_blocks(rng, shape, state, gl)
+            for cover in (None, scattered):
+                for years, transition in ((5, 20), (1, 7)):
+                    args = (blocks, area, cover, years, transition)
+                    got = _compiled(monkeypatch, _change_tally, *args)
+                    _same_rows(got, interval._change_tile_reference(*args))
+                    assert len(got) > 0
+    none = _change_blocks(rng, shape, True, True)
+    none["c1"][:] = 0
+    _same_rows(
+        _compiled(monkeypatch, _change_tally, none, area, None),
+        interval._change_tile_reference(none, area, None, 5, 20),
+    )
+
+
+def test_a_tiles_interval_tally_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two cells of 2 and 4 ha, forest (10) to cropland (40) and forest remaining, over 5 years;
+    the second converted from category 2 six years ago (within a period of 20: counted from 2):
+    their stocks at both ends and the flux's parts (−ΔC × 44/12, emissions ≥ 0, removals ≤ 0)."""
+    blocks: dict[str, np.ndarray] = {
+        "c0": np.array([[10, 10]], np.uint8),
+        "c1": np.array([[40, 10]], np.uint8),
+        "cat_to": np.array([[3, 1]], np.uint8),
+        "cat_prev": np.array([[0, 2]], np.uint8),
+        "ysc": np.array([[255, 6]], np.uint8),
+    }
+    for pool, (s0, s1) in zip(
+        POOL_NAMES,
+        [([100, 50], [10, 60]), ([20, 10], [2, 12]), ([0, 0], [0, 0]), ([60, 40], [55, 40])],
+        strict=True,
+    ):
+        blocks[pool + "0"] = np.array([s0], np.float32)
+        blocks[pool + "1"] = np.array([s1], np.float32)
+    got = _compiled(monkeypatch, _change_tally, blocks, np.array([[2.0, 4.0]]), None)
+    assert got["class_start"].tolist() == [10, 10] and got["class_code"].tolist() == [10, 40]
+    assert got["cat_from"].tolist() == [2, 3] and got["cat_to"].tolist() == [1, 3]
+    assert got["area_ha"].tolist() == [4.0, 2.0]
+    # forest remaining: above 50 → 60 Mg C/ha on 4 ha; total 100 → 112
+    assert got["sd_s0:above"].tolist() == [200.0, 200.0]
+    assert got["sd_s1:total"].tolist() == [448.0, 134.0]
+    # to cropland: total 180 → 67 Mg C/ha over 5 years on 2 ha: (180 − 67) / 5 × 44/12 × 2
+    emissions = got["sd_emissions:total"].tolist()
+    assert emissions[0] == 0.0 and emissions[1] == pytest.approx(113 / 5 * 44 / 12 * 2, rel=1e-12)
+    removals = got["sd_removals:total"].tolist()
+    assert removals[0] == pytest.approx(-12 / 5 * 44 / 12 * 4, rel=1e-12) and removals[1] == 0.0
+
+
+def test_interval_tallies_the_kernels_do_not_take_go_to_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Codes wider than a byte, stocks of float64, a coverage of other dtypes, a key space past
+    ``kernels.TALLY_BINS``, ``SINKMAP_KERNELS=numpy``: the reference's rows; a covered cell
+    outside the tile: the reference's error."""
+    rng = np.random.default_rng(78)
+    shape = (40, 50)
+    area = rng.uniform(0.009, 0.011, shape)
+    blocks = _change_blocks(rng, shape, True, True)
+    cover = zones.ZoneCoverage(np.array([0, 1]), np.array([5, 7]), np.array([1.0, 0.5]))
+    called: list[int] = []
+    reference = interval._change_tile_reference
+
+    def _counted(*args: object) -> object:
+        called.append(1)
+        return reference(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(interval, "_change_tile_reference", _counted)
+    odd_cover = zones.ZoneCoverage(cover.zone.astype(np.int32), cover.cell, cover.fraction)
+    wide = dict(blocks, c0=blocks["c0"].astype(np.uint16))
+    doubles = dict(blocks, above0=blocks["above0"].astype(np.float64))
+    many = _change_blocks(rng, (400, 400), True, False)
+    many["c0"] = rng.integers(1, 256, (400, 400)).astype(np.uint8)
+    many["c1"] = rng.integers(1, 256, (400, 400)).astype(np.uint8)
+    for b, a, c in (
+        (wide, area, cover),
+        (doubles, area, cover),
+        (blocks, area, odd_cover),
+        (many, np.full((400, 400), 0.01), None),
+    ):
+        called.clear()
+        _same_rows(_change_tally(b, a, c), reference(b, a, c, 5, 20))
+        assert called == [1]
+    monkeypatch.setenv(kernels.ENV, "numpy")
+    called.clear()
+    _same_rows(_change_tally(blocks, area, cover), reference(blocks, area, cover, 5, 20))
+    assert called == [1]
+    monkeypatch.delenv(kernels.ENV)
+    outside = zones.ZoneCoverage(np.array([0]), np.array([area.size]), np.array([1.0]))
+    blocks["c0"][:] = 10
+    blocks["c1"][:] = 10
+    with pytest.raises(IndexError):
+        _change_tally(blocks, area, outside)
