@@ -56,7 +56,12 @@ import numpy as np
 from sinkmap import kernels
 from sinkmap.constants import CARBON_FRACTION, CARBON_FRACTION_LITTER
 from sinkmap.errors import InputDataError, UnknownClassError
-from sinkmap.kernels.slices import flat_for_kernel, kernel_codes, reference_or_slices
+from sinkmap.kernels.slices import (
+    flat_for_kernel,
+    kernel_codes,
+    layers_apart,
+    reference_or_slices,
+)
 from sinkmap.legends import IPCC_CATEGORY_CODES
 from sinkmap.tables import PoolTable, StrataTable
 
@@ -105,7 +110,9 @@ class State(NamedTuple):
             and isinstance(out, np.ndarray)
             and out.shape == (len(STATE_LAYERS), *shape)
             and out.dtype == np.float32
-            and out.flags.c_contiguous
+            and layers_apart(
+                out
+            )  # C-ordered, or the stocks stage's rows (sinkmap.io.stack_of_rows)
             and out.flags.writeable
         ):
             flat = flat_for_kernel(shape, tuple(self), "iiiiiif")

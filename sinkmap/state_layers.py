@@ -19,7 +19,7 @@ import numpy as np
 from sinkmap import kernels
 from sinkmap.constants import CO2_PER_C
 from sinkmap.dynamics import STATE_FILE_CODES, STATE_LAYERS, STATE_NODATA32, Dynamics
-from sinkmap.kernels.slices import flat_for_kernel
+from sinkmap.kernels.slices import flat_for_kernel, layers_apart
 
 
 def initial_layers(
@@ -140,13 +140,10 @@ def _is_out(out: np.ndarray, shape: tuple[int, ...]) -> bool:
         and out.flags.writeable
     ):
         return False
-    # rows that do not overlap, each contiguous: the kernels' (n, size) view of them
-    return out[0].flags.c_contiguous and out.strides[0] >= out[0].nbytes
+    return layers_apart(out)
 
 
 def _rows(out: np.ndarray) -> np.ndarray:
-    """An :func:`_is_out` stack as (n, size), a view: the kernel writes the stack itself."""
-    rows = out.reshape(len(out), -1)
-    if not np.may_share_memory(rows, out):  # pragma: no cover (each row contiguous: a view)
-        raise AssertionError("the stack's rows are not a view of it")
-    return rows
+    """An :func:`_is_out` stack as (n, size): a view (:func:`~sinkmap.kernels.slices.layers_apart`),
+    which the kernel writes."""
+    return out.reshape(len(out), -1)

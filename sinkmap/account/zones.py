@@ -265,7 +265,7 @@ def kernel_coverage(coverage: ZoneCoverage) -> bool:
     arrays = (coverage.zone, coverage.cell, coverage.fraction)
     kinds = (np.int64, np.int64, np.float64)
     return all(
-        isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype == k
+        isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype == k and a.size == arrays[1].size
         for a, k in zip(arrays, kinds, strict=True)
     )
 

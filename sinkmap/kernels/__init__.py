@@ -12,6 +12,13 @@ entries (:func:`~sinkmap.account.zones.membership`), the state as read and as wr
 gain-loss and flux layers (:func:`sinkmap.carbon.step_fluxes`, :func:`sinkmap.carbon.net_flux`)
 and the interval's stock-difference sums (``sinkmap.stages.interval._stock_change_sums``).
 
+A year's tallies of a tile and the interval's are each one or two passes over its pixels
+(:func:`class_tally`; :func:`state_codes`, :func:`state_tally`; :func:`change_tally`): the codes
+present, then every sum per zone and key, where the chain of ``membership`` and ``group_sums``
+(their references, ``_stock_tile_reference``, ``_state_tile_reference`` and
+``_change_tile_reference`` in the stages) makes the tile's entries, then passes over them per
+key and per value.
+
 The stocks stage's layers of a chunk of the carbon state come from one kernel per year
 (:func:`sinkmap.state_layers.initial_layers` in the first year, :func:`~sinkmap.state_layers.advance_layers`
 after): it reads the inputs and last year's state in their files' dtypes and writes the pools,
@@ -328,9 +335,11 @@ def class_tally(
     total ((6, n_zones, 256)), zone 0 the cells of ``lc`` (uint8, n) not 0 with finite pools and
     their ``area`` (float64, n), zone z + 1 such cells of the coverage's zone z (``zone``,
     ``cell`` int64, ``fraction`` float64) × their covered fraction; None where a covered cell is
-    outside the tile."""
+    outside the tile, a zone below 0, or the key space past :data:`TALLY_BINS`."""
     k = _impl()
     nz = int(zone.max(initial=-1)) + 2
+    if nz * 256 > TALLY_BINS:  # zones numbered past 4,094: the reference's sparse sums
+        return None
     count, sums = np.zeros((nz, 256), np.int64), np.zeros((6, nz, 256))
     if k.class_tally(lc, *pools, area, zone, cell, fraction, count, sums) != k.OK:
         return None
@@ -381,7 +390,7 @@ def change_tally(
     cell, fraction). Returns the codes present of each key ((4, 256) bool: class at the start,
     at the end, category converted from, category at the end; one code, 0, for a key not
     given), the entries per zone and key (int64 (n_zones, n_keys)) and the sums
-    ((23, n_zones, n_keys): area, the twenty stock-difference sums, removals, emissions); None
+    ((n_zones, n_keys, 23): area, the twenty stock-difference sums, removals, emissions); None
     where a covered cell is outside the tile or the key space exceeds :data:`TALLY_BINS`."""
     k = _impl()
     has_state = len(codes) == 5
@@ -402,7 +411,7 @@ def change_tally(
     if n_zones * size > TALLY_BINS:
         return None
     rank = np.cumsum(seen, axis=1, dtype=np.int64) - 1
-    count, sums = np.zeros((n_zones, size), np.int64), np.zeros((23, n_zones, size))
+    count, sums = np.zeros((n_zones, size), np.int64), np.zeros((n_zones, size, 23))
     tally = (area, zone, cell, fraction, float(factor), rank, bins, count, sums)
     if k.change_tally(*layers, *tally) != k.OK:
         return None
@@ -462,6 +471,7 @@ def warm() -> None:
     u1, u2 = np.zeros(1, np.uint8), np.zeros(1, np.uint16)
     state_from_layers((u1, u1, u2, u1, u1, u2, np.zeros(1, np.float32)), 1)
     state_stack(state, np.zeros(7, np.float32), np.zeros((7, 1), np.float32))
+    state_stack(state, np.zeros(7, np.float32), np.zeros((7, 2), np.float32)[:, :1])  # rows apart
     # the stocks stage's one-pass layers, from the land cover and roles as the demo's files hold
     # them (uint8 codes, a uint16 planting year; a role not given: the land cover in its place)
     flags = np.zeros(3, np.int64)

@@ -1098,12 +1098,13 @@ def change_codes(
 
 @_pixel
 def _add_change3(total, row, z, k, s0, s1, factor, w):
-    """:func:`_add_change` into rows row … row + 3 of a (rows, zones, keys) ``total``."""
+    """:func:`_add_change` into sums row … row + 3 of key (z, k) of a (zones, keys, sums)
+    ``total``."""
     f = (s0 - s1) * factor
-    total[row, z, k] += s0 * w
-    total[row + 1, z, k] += s1 * w
-    total[row + 2, z, k] += _positive(f) * w
-    total[row + 3, z, k] += _negative(f) * w
+    total[z, k, row] += s0 * w
+    total[z, k, row + 1] += s1 * w
+    total[z, k, row + 2] += _positive(f) * w
+    total[z, k, row + 3] += _negative(f) * w
 
 
 @_jit
@@ -1138,7 +1139,7 @@ def change_tally(
     (zone 0) and one over its zones' covered cells (zone z + 1, area × covered fraction), as
     :func:`class_tally`: per zone and key (the keys' ranks, ``rank`` (4, 256), in ``bins``
     (4) ranks each; a key not given: one rank, 0) the entries (``count`` (n_zones, n_keys)) and
-    in ``sums`` (23, n_zones, n_keys) Σ area, :func:`change_sums`' twenty sums of the start and
+    in ``sums`` (n_zones, n_keys, 23: a key's sums side by side, in one cache line or three) Σ area, :func:`change_sums`' twenty sums of the start and
     end stocks and of each pool's and the total's emissions and removals, and, given, Σ removals
     and Σ emissions of the gain-loss layers, each × the entry's weight and added in the entries'
     order: the bits of ``group_sums`` with ``_stock_change_sums``."""
@@ -1173,7 +1174,7 @@ def change_tally(
                 key = key * bins[2] * bins[3]
         w = area[j] if i < m else area[j] * fraction[i - m]
         count[z, key] += 1
-        sums[0, z, key] += w
+        sums[z, key, 0] += w
         t0 = np.float64(a0[j])  # the totals start from the first pool, as pool_sum's
         t1 = np.float64(a1[j])
         _add_change3(sums, 1, z, key, t0, t1, factor, w)
@@ -1185,6 +1186,6 @@ def change_tally(
             t1 += s1
         _add_change3(sums, 17, z, key, t0, t1, factor, w)
         if has_gl:
-            sums[21, z, key] += np.float64(rem[j]) * w
-            sums[22, z, key] += np.float64(em[j]) * w
+            sums[z, key, 21] += np.float64(rem[j]) * w
+            sums[z, key, 22] += np.float64(em[j]) * w
     return OK

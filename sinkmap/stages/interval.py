@@ -505,7 +505,7 @@ def _change_tally(
 ) -> pd.DataFrame | None:
     """:func:`_change_tile` by :func:`sinkmap.kernels.change_tally`; None where it does not
     take the tile (then the reference runs)."""
-    if not kernels.enabled():
+    if not (kernels.enabled() and isinstance(transition, int | np.integer)):
         return None
     shape = np.shape(blocks["c0"])
     state = ("cat_to", "cat_prev", "ysc") if "cat_to" in blocks else ()
@@ -547,12 +547,13 @@ def _change_tally(
     columns = {"zone": zone.astype(np.int64)}
     for name in _CHANGE_KEYS[: 2 + 2 * bool(state)]:
         columns[name] = out[name].astype(np.int64)
-    columns["area_ha"] = sums[0][zone, key]
+    at = sums[zone, key]  # the keys present's sums (n, 23)
+    columns["area_ha"] = at[:, 0]
     for i, name in enumerate(_CHANGE_SUMS):
-        columns[name] = sums[1 + i][zone, key]
+        columns[name] = at[:, 1 + i]
     if gl:
-        columns["gl_removals:total"] = sums[21][zone, key]
-        columns["gl_emissions:total"] = sums[22][zone, key]
+        columns["gl_removals:total"] = at[:, 21]
+        columns["gl_emissions:total"] = at[:, 22]
     return pd.DataFrame(columns)
 
 

@@ -1437,6 +1437,9 @@ def _tile_pools(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     )
     for value, share in ((np.nan, 0.02), (np.inf, 0.002), (-np.inf, 0.002), (-0.0, 0.02)):
         pools[rng.random(pools.shape) < share] = value
+    # pools that cancel: their float64 total is exact only when added in pool_sum's order
+    huge = rng.random(shape) < 0.02
+    pools[0][huge], pools[1][huge], pools[2][huge] = 3e38, -3e38, 1.0
     return pools
 
 
@@ -1510,9 +1513,12 @@ def test_stock_tallies_the_kernel_does_not_take_go_to_the_reference(
         return reference(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(stocks, "_stock_tile_reference", _counted)
+    lc[0, 5] = lc[0, 7] = 10  # the covered cells valid
     want = reference(lc, pools, area, cover)
     odd_cover = zones.ZoneCoverage(cover.zone.astype(np.int32), cover.cell, cover.fraction)
+    below = zones.ZoneCoverage(np.array([-1, 0]), cover.cell, cover.fraction)
     for args in (
+        (lc, pools, area, below),
         (lc.astype(np.uint16), pools, area, cover),
         (lc, pools.astype(np.float64), area, cover),
         (lc, pools, area[None], cover),
@@ -1775,6 +1781,12 @@ def test_interval_tallies_the_kernels_do_not_take_go_to_the_reference(
         called.clear()
         _same_rows(_change_tally(b, a, c), reference(b, a, c, 5, 20))
         assert called == [1]
+    called.clear()  # a transition period that is not a whole number of years
+    _same_rows(_change_tally(blocks, area, cover, 5, 6.5), reference(blocks, area, cover, 5, 6.5))
+    assert called == [1]
+    short = zones.ZoneCoverage(np.array([0]), cover.cell, cover.fraction)  # arrays of two lengths
+    with pytest.raises(IndexError):
+        _change_tally(blocks, area, short)
     monkeypatch.setenv(kernels.ENV, "numpy")
     called.clear()
     _same_rows(_change_tally(blocks, area, cover), reference(blocks, area, cover, 5, 20))
@@ -1785,3 +1797,24 @@ def test_interval_tallies_the_kernels_do_not_take_go_to_the_reference(
     blocks["c1"][:] = 10
     with pytest.raises(IndexError):
         _change_tally(blocks, area, outside)
+
+
+def test_a_run_whose_years_since_conversion_alone_cross_the_transition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four cells alike but for their years since conversion (255, 255, 5, 5; a period of 20):
+    the first two remain in category 1, the last two converted from 2; the codes present and the
+    keys follow the years, not only the classes and categories."""
+    blocks: dict[str, np.ndarray] = {
+        "c0": np.full((1, 4), 10, np.uint8),
+        "c1": np.full((1, 4), 10, np.uint8),
+        "cat_to": np.full((1, 4), 1, np.uint8),
+        "cat_prev": np.full((1, 4), 2, np.uint8),
+        "ysc": np.array([[255, 255, 5, 5]], np.uint8),
+    }
+    for pool in POOL_NAMES:
+        blocks[pool + "0"] = blocks[pool + "1"] = np.ones((1, 4), np.float32)
+    area = np.array([[1.0, 2.0, 4.0, 8.0]])
+    got = _compiled(monkeypatch, _change_tally, blocks, area, None)
+    assert got["cat_from"].tolist() == [1, 2] and got["area_ha"].tolist() == [3.0, 12.0]
+    _same_rows(got, interval._change_tile_reference(blocks, area, None, 5, 20))
