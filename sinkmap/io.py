@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import logging
 import os
 import shutil
@@ -698,9 +697,10 @@ def stack_of_rows(n: int, shape: tuple[int, ...], dtype: Any = "float32") -> np.
 
     A chunk's layer is a power of two bytes long (2048² float32: 16 MiB). Laid end to end, pixel
     i of every layer then falls in the same set of the CPU's caches, and a kernel that writes 14
-    layers pixel by pixel evicts its own lines: on a 2048² tile the carbon state's step took 82 ns
-    a pixel into a contiguous stack, 14 ns into this one (bench/README.md, "Layers apart in the
-    cache"). A layer is then ``stack[i]``; the stack as a whole is not C-contiguous."""
+    layers pixel by pixel evicts its own lines: on a 2048² tile the carbon state's step (reusing
+    the rows of a pixel like the one before) took 82 ns a pixel into a contiguous stack, 14 ns
+    into this one (bench/README.md, "the tallies in one pass, and layers apart in the cache").
+    A layer is then ``stack[i]``; the stack as a whole is not C-contiguous."""
     dtype = np.dtype(dtype)
     size = int(np.prod(shape, dtype=np.int64))
     pad = -(-ROW_PAD // dtype.itemsize)
@@ -732,31 +732,9 @@ def compute(tasks: Sequence[Any], threads: int | None) -> list[Any]:
 
 # -- reading --------------------------------------------------------------------------------------
 def read_window(path: str | Path, window: Window, *, band: int = 1) -> np.ndarray:
-    """Read one window of one band (the file is opened per call, so reads are thread-safe), into
-    an array that starts at another offset in the caches' sets than the last ones read
-    (:func:`staggered_empty`)."""
+    """Read one window of one band (the file is opened per call, so reads are thread-safe)."""
     with rasterio.open(path) as ds:
-        if ds.width < window.col_off + window.width or ds.height < window.row_off + window.height:
-            return ds.read(band, window=window)  # (rasterio's error, or its rules)
-        out = staggered_empty((int(window.height), int(window.width)), ds.dtypes[band - 1])
-        return ds.read(band, window=window, out=out)
-
-
-_STAGGER = itertools.count()
-
-
-def staggered_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An empty C-contiguous array whose first byte is at one of 16 offsets 256 bytes apart
-    modulo 4 KiB, in turn: arrays that a kernel reads side by side (a tile's 8 stock layers, its
-    codes) then fall in different sets of the CPU's caches. Allocated as they come, tiles of a
-    power of two bytes all started 16 bytes past a 4 KiB boundary, and each pixel's values evicted
-    one another: the interval's tally of a 2048² tile took 27–45 ns a pixel from such layers,
-    22 from staggered copies (bench/README.md, "Layers apart in the cache")."""
-    dtype = np.dtype(dtype)
-    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buf = np.empty(size + 4096 + 64, np.uint8)
-    at = -buf.ctypes.data % 64 + (next(_STAGGER) % 16) * 256
-    return buf[at : at + size].view(dtype).reshape(shape)
+        return ds.read(band, window=window)
 
 
 def open_on_grid(path: str | Path, grid: Grid, *, dtype: str | None = None) -> da.Array:

@@ -643,6 +643,14 @@ def _stack_px(ints, soil, nodata, out, at):
             out[4 + j, at] = nodata[j]
 
 
+@_pixel
+def _as_before(out, i):
+    """Pixel i's rows those of pixel i − 1 (its inputs are the same: so are its rows, bit for
+    bit)."""
+    for j in range(out.shape[0]):
+        out[j, i] = out[j, i - 1]
+
+
 @_jit
 def first_layers(lc, ft, py, zone, u, flags, year, t, a, it, nodata, nan, out, ints, soil, buf):
     """The stocks stage's layers of a chunk in the first mapped year, in one pass, float32 into
@@ -669,8 +677,7 @@ def first_layers(lc, ft, py, zone, u, flags, year, t, a, it, nodata, nan, out, i
             and py[i] == py[i - 1]
             and zone[i] == zone[i - 1]
         ):
-            for j in range(out.shape[0]):
-                out[j, i] = out[j, i - 1]
+            _as_before(out, i)
             continue
         c = np.int64(lc[i])
         positioned = False
@@ -775,8 +782,7 @@ def step_layers(
             and zone[i] == zone[i - 1]
             and loss[i] == loss[i - 1]
         ):
-            for j in range(out.shape[0]):
-                out[j, i] = out[j, i - 1]
+            _as_before(out, i)
             continue
         c = np.int64(lc[i])
         s0 = np.int64(stratum[i])

@@ -1421,6 +1421,19 @@ def _same_rows(got: object, want: object) -> None:
         _bits(got[name].to_numpy(), want[name].to_numpy(), name)
 
 
+def _counting(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[int]:
+    """``module.name`` made to count its calls: the list it appends a 1 to at each."""
+    called: list[int] = []
+    reference = getattr(module, name)
+
+    def _counted(*args: object) -> object:
+        called.append(1)
+        return reference(*args)
+
+    monkeypatch.setattr(module, name, _counted)
+    return called
+
+
 def _blocky(rng: np.random.Generator, codes: list[float], shape: tuple[int, int], dtype: str):  # type: ignore[no-untyped-def]
     """Codes in blocks of 8 × 8 (runs of one key, as a landscape has), with single odd pixels."""
     coarse = rng.choice(codes, (shape[0] // 8 + 1, shape[1] // 8 + 1))
@@ -1505,14 +1518,8 @@ def test_stock_tallies_the_kernel_does_not_take_go_to_the_reference(
     lc = _blocky(rng, [0, 10, 30, 60], shape, "uint8")
     pools, area = _tile_pools(rng, shape), rng.uniform(0.009, 0.011, shape)
     cover = zones.ZoneCoverage(np.array([0, 1]), np.array([5, 7]), np.array([1.0, 0.5]))
-    called: list[int] = []
     reference = stocks._stock_tile_reference
-
-    def _counted(*args: object) -> object:
-        called.append(1)
-        return reference(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(stocks, "_stock_tile_reference", _counted)
+    called = _counting(monkeypatch, stocks, "_stock_tile_reference")
     lc[0, 5] = lc[0, 7] = 10  # the covered cells valid
     want = reference(lc, pools, area, cover)
     odd_cover = zones.ZoneCoverage(cover.zone.astype(np.int32), cover.cell, cover.fraction)
@@ -1604,14 +1611,8 @@ def test_state_tallies_the_kernels_do_not_take_go_to_the_reference(
     shape = (60, 50)
     area = rng.uniform(0.009, 0.011, shape)
     pools = _tile_pools(rng, shape)
-    called: list[int] = []
     reference = stocks._state_tile_reference
-
-    def _counted(*args: object) -> object:
-        called.append(1)
-        return reference(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(stocks, "_state_tile_reference", _counted)
+    called = _counting(monkeypatch, stocks, "_state_tile_reference")
     wide = _tally_state(rng, shape, category=[1, 300])  # (a stratum of 300 is not counted)
     many = _tally_state(rng, (300, 300), stratum=list(range(1, 255)))
     many[4] = rng.integers(0, 256, (300, 300))  # years since conversion, no runs
@@ -1758,14 +1759,8 @@ def test_interval_tallies_the_kernels_do_not_take_go_to_the_reference(
     area = rng.uniform(0.009, 0.011, shape)
     blocks = _change_blocks(rng, shape, True, True)
     cover = zones.ZoneCoverage(np.array([0, 1]), np.array([5, 7]), np.array([1.0, 0.5]))
-    called: list[int] = []
     reference = interval._change_tile_reference
-
-    def _counted(*args: object) -> object:
-        called.append(1)
-        return reference(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(interval, "_change_tile_reference", _counted)
+    called = _counting(monkeypatch, interval, "_change_tile_reference")
     odd_cover = zones.ZoneCoverage(cover.zone.astype(np.int32), cover.cell, cover.fraction)
     wide = dict(blocks, c0=blocks["c0"].astype(np.uint16))
     doubles = dict(blocks, above0=blocks["above0"].astype(np.float64))
@@ -1818,3 +1813,18 @@ def test_a_run_whose_years_since_conversion_alone_cross_the_transition(
     got = _compiled(monkeypatch, _change_tally, blocks, area, None)
     assert got["cat_from"].tolist() == [1, 2] and got["area_ha"].tolist() == [3.0, 12.0]
     _same_rows(got, interval._change_tile_reference(blocks, area, None, 5, 20))
+
+
+def test_an_empty_chunk_gets_an_empty_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk of no pixels (a grid's edge can make one): its stack, empty, from the kernels, in
+    a stack as the stage makes it and in a C-ordered one."""
+    model = _state_model(
+        plantation_role=None, planting_year_role=None, ecozone_role=None, loss_role=None
+    )
+    for shape in ((0, 4), (4, 0), (0,)):
+        lc = np.zeros(shape, np.uint8)
+        for out in (stack_of_rows(14, shape), np.empty((14, *shape), np.float32)):
+            got = _one_pass(
+                monkeypatch, _first, model, {"land_cover": lc}, 2020, np.zeros(shape), out
+            )
+            assert got.shape == (14, *shape)
