@@ -99,8 +99,9 @@ class State(NamedTuple):
         integer layer holds values below 2**24), into ``out`` if given.
 
         One pass of a compiled kernel (:func:`sinkmap.kernels.state_stack`) for a state as the
-        kernels and :meth:`from_arrays` make it (int64 layers, float64 soil start) into a
-        contiguous ``out``: the bits of :meth:`stack_reference`, which runs otherwise."""
+        kernels and :meth:`from_arrays` make it (int64 layers, float64 soil start) into an
+        ``out`` whose layers are each contiguous (C order, or the stocks stage's rows apart:
+        ``sinkmap.stacks.stack_of_rows``): the bits of :meth:`stack_reference`, else."""
         shape = np.shape(self.stratum)
         if out is None:
             out = np.empty((len(STATE_LAYERS), *shape), np.float32)
@@ -110,9 +111,7 @@ class State(NamedTuple):
             and isinstance(out, np.ndarray)
             and out.shape == (len(STATE_LAYERS), *shape)
             and out.dtype == np.float32
-            and layers_apart(
-                out
-            )  # C-ordered, or the stocks stage's rows (sinkmap.io.stack_of_rows)
+            and layers_apart(out)
             and out.flags.writeable
         ):
             flat = flat_for_kernel(shape, tuple(self), "iiiiiif")

@@ -132,7 +132,7 @@ def _is_codes(a: np.ndarray, shape: tuple[int, ...]) -> bool:
 
 def _is_out(out: np.ndarray, shape: tuple[int, ...]) -> bool:
     """The stocks stage's float32 stack of a chunk: pools (4), state (7) and the step (3) or not;
-    each layer contiguous, the layers apart (:func:`sinkmap.io.stack_of_rows`) or end to end."""
+    each layer contiguous, the layers apart (:func:`sinkmap.stacks.stack_of_rows`) or end to end."""
     if not (
         isinstance(out, np.ndarray)
         and out.dtype == np.float32

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -270,6 +270,31 @@ def kernel_coverage(coverage: ZoneCoverage) -> bool:
     )
 
 
+def kernel_entries(
+    coverage: ZoneCoverage | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A tile's coverage as the tally kernels take it (``sinkmap.kernels.class_tally``,
+    ``change_tally``): its zones, cells and fractions, none without zones; None for a coverage
+    not as :func:`zone_coverage` makes it (:func:`kernel_coverage`), which the references take."""
+    if coverage is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    if not kernel_coverage(coverage):
+        return None
+    return coverage.zone, coverage.cell, coverage.fraction
+
+
+def split_keys(key: np.ndarray, codes: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Combined keys (… (lead × n1 + r1) × n2 + r2 …: r_i the rank of a code among ``codes[i]``,
+    n_i their count) split into their lead part and each key's codes (int64), in ``codes``'
+    order: a tally's key columns from the keys present."""
+    rest = np.asarray(key)
+    columns = []
+    for present in reversed(codes):
+        columns.append(np.asarray(present)[rest % present.size].astype(np.int64))
+        rest = rest // present.size
+    return rest, columns[::-1]
+
+
 def membership_reference(
     valid: np.ndarray, area_ha: npt.ArrayLike, coverage: ZoneCoverage | None = None
 ) -> Membership:
@@ -414,14 +439,8 @@ def group_sums(
     by_key = weighted_sums(member, index, n)
 
     out: dict[str, np.ndarray] = {}
-    rest = present
-    decoded = []
-    for b in reversed(bins):
-        decoded.append(rest % b)
-        rest = rest // b
-    out["zone"] = rest
-    for name, codes, col in zip(names, seen, reversed(decoded), strict=True):
-        out[name] = codes[col].astype(np.int64)
+    out["zone"], columns = split_keys(present, seen)
+    out |= dict(zip(names, columns, strict=True))
     if area is None:
         # float64 also without entries (bincount of no weights gives int64)
         area = np.bincount(index, weights=member.weight, minlength=n).astype(np.float64)

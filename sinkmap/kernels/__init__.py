@@ -28,8 +28,9 @@ those kernels' dispatchers (``DynamicsModel.first_layers_reference``,
 ``step_layers_reference``), which it equals bit for bit; it leaves the int64 and float64 copies of
 the chunk that chain makes (a 2048² tile's step 120 → 52 ns a pixel; at 105 Mpx the two stocks
 phases 58.2 and 53.8 s → 48.6 and 49.9 s, peak memory 2.9 → 1.6 GB; bench/README.md, "one pass
-per chunk"). Each
-makes the same operations in the same order as the NumPy code, one pixel at a time: the results
+per chunk"). A pixel whose inputs are the pixel before's takes its rows, into the stage's stack
+of layers apart in the cache (:func:`sinkmap.stacks.stack_of_rows`): the step 52.6 → 13.8 ns a
+pixel ("the tallies in one pass, and layers apart in the cache"). Each kernel makes the same operations in the same order as the NumPy code, one pixel at a time: the results
 equal the NumPy code's bit for bit (no fast-math, so no reassociation or fused multiply-add;
 tests/unit/test_kernels.py checks it on the demo's landscape and on random states that reach
 every branch).
@@ -322,6 +323,11 @@ def valid_cells(valid: np.ndarray, area: np.ndarray, cell: np.ndarray, weight: n
         raise ValueError(f"valid_cells: the tile does not have {cell.size} valid cells")
 
 
+#: Largest key space of the tallies' dense sums (:func:`class_tally`, :func:`state_tally`,
+#: :func:`change_tally`): 56, 48 and 192 MB at most.
+TALLY_BINS = 1 << 20
+
+
 def class_tally(
     lc: np.ndarray,
     pools: tuple[np.ndarray, ...],
@@ -346,11 +352,6 @@ def class_tally(
     return count, sums
 
 
-#: Largest key space of the tallies' dense sums (:func:`state_tally`, :func:`change_tally`):
-#: 48 and 192 MB at most.
-TALLY_BINS = 1 << 20
-
-
 def state_tally(
     state: tuple[np.ndarray, ...], pools: tuple[np.ndarray, ...], area: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -364,14 +365,19 @@ def state_tally(
     seen = np.zeros((4, 256), np.bool_)
     if k.state_codes(*state, *pools, seen) != k.OK:
         return None
-    bins = seen.sum(axis=1).astype(np.int64)
-    size = int(np.prod(bins, dtype=np.float64))
+    rank, bins, size = _ranks(seen)
     if size > TALLY_BINS:
         return None
-    rank = np.cumsum(seen, axis=1, dtype=np.int64) - 1
     count, sums = np.zeros(size, np.int64), np.zeros((5, size))
     k.state_tally(*state, *pools, area, rank, bins, count, sums)
     return seen, count, sums
+
+
+def _ranks(seen: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The rank of each code among the codes present of its key (``seen`` (keys, 256) bool), the
+    count of codes per key, and the size of their combined key space."""
+    bins = seen.sum(axis=1).astype(np.int64)
+    return np.cumsum(seen, axis=1, dtype=np.int64) - 1, bins, int(np.prod(bins, dtype=np.float64))
 
 
 def change_tally(
@@ -404,13 +410,11 @@ def change_tally(
     k.change_codes(*layers, seen)
     if not has_state:
         seen[2:, 0] = True
-    bins = seen.sum(axis=1).astype(np.int64)
+    rank, bins, size = _ranks(seen)
     zone, cell, fraction = coverage
     n_zones = int(zone.max(initial=-1)) + 2
-    size = int(np.prod(bins, dtype=np.float64))
     if n_zones * size > TALLY_BINS:
         return None
-    rank = np.cumsum(seen, axis=1, dtype=np.int64) - 1
     count, sums = np.zeros((n_zones, size), np.int64), np.zeros((n_zones, size, 23))
     tally = (area, zone, cell, fraction, float(factor), rank, bins, count, sums)
     if k.change_tally(*layers, *tally) != k.OK:
@@ -476,7 +480,7 @@ def warm() -> None:
     # them (uint8 codes, a uint16 planting year; a role not given: the land cover in its place)
     flags = np.zeros(3, np.int64)
     nodata = np.zeros(7, np.float32)
-    # as the stage makes it (sinkmap.io.stack_of_rows): each layer contiguous, the layers apart
+    # as the stage makes it (sinkmap.stacks.stack_of_rows): each layer contiguous, the layers apart
     out = np.zeros((14, 2), np.float32)[:, :1]
     first_layers(
         (u1, u1, u2, u1, floats), flags, 0, (tables, advance_tables, (ints, ints)), nodata, out

@@ -58,7 +58,7 @@ def flat_for_kernel(
 
 def layers_apart(out: np.ndarray) -> bool:
     """Whether a stack (n, …) has each layer C-contiguous and no two layers overlapping: laid
-    end to end (C order) or apart (:func:`sinkmap.io.stack_of_rows`). Its (n, size) reshape is
+    end to end (C order) or apart (:func:`sinkmap.stacks.stack_of_rows`). Its (n, size) reshape is
     then a view, which a kernel writes into."""
     return bool(out.ndim >= 1 and len(out) > 0 and out[0].flags.c_contiguous) and (
         out.strides[0] >= out[0].nbytes

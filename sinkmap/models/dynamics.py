@@ -226,12 +226,8 @@ class DynamicsModel(CarbonModel):
     ) -> np.ndarray:
         """:meth:`first_layers` from :meth:`initial`, :meth:`pools_of` and :meth:`State.stack`."""
         state = self.initial(chunk, year, position=position)
-        pools = self.pools_of(state, chunk)
         out[_ROWS:] = np.nan
-        for i, pool in enumerate(POOLS):
-            out[i] = pools[pool]
-        state.stack(out=out[len(POOLS) : _ROWS])
-        return out
+        return _rows_into(out, self.pools_of(state, chunk), state)
 
     def step_layers(
         self,
@@ -279,10 +275,7 @@ class DynamicsModel(CarbonModel):
         state, step = self.step(State.from_arrays(before), land_cover_before, chunk, start, end)
         if len(out) > _ROWS:
             out[_ROWS:] = step_fluxes(step.gains, step.losses, end - start)
-        for i, pool in enumerate(POOLS):
-            out[i] = step.pools[pool]
-        state.stack(out=out[len(POOLS) : _ROWS])
-        return out
+        return _rows_into(out, step.pools, state)
 
     def _valued(
         self,
@@ -413,3 +406,11 @@ class _Packed:
                 for name, a in zip(STATE_LAYERS, state, strict=True)
             )
         )
+
+
+def _rows_into(out: np.ndarray, pools: Mapping[str, np.ndarray], state: State) -> np.ndarray:
+    """The pools and the state's layers into their rows of the stocks stage's ``out``."""
+    for i, pool in enumerate(POOLS):
+        out[i] = pools[pool]
+    state.stack(out=out[len(POOLS) : _ROWS])
+    return out

@@ -34,8 +34,9 @@ from sinkmap.account.zones import (
     Zones,
     add_group_sums,
     group_sums,
-    kernel_coverage,
+    kernel_entries,
     membership,
+    split_keys,
     summed_values,
 )
 from sinkmap.carbon import (
@@ -54,11 +55,12 @@ from sinkmap.dynamics import State
 from sinkmap.errors import InputDataError
 from sinkmap.files import sha256_file, write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import LayerSpec, band, open_on_grid, shared, write_layers
+from sinkmap.io import LayerSpec, open_on_grid, shared, write_layers
 from sinkmap.kernels.slices import flat_for_kernel
 from sinkmap.legends import class_names, ipcc_categories
 from sinkmap.paths import GAIN_LOSS_PARTS, STOCK_LAYERS
 from sinkmap.provenance import read_sources, style_rasters
+from sinkmap.stacks import band
 from sinkmap.stages.context import Run, now, tile_blocks
 from sinkmap.tables import GrowthRates
 
@@ -517,18 +519,9 @@ def _change_tally(
     values = flat_for_kernel(
         shape, (*(blocks[n] for n in (*names, *gl)), area), "s" * (8 + len(gl)) + "f"
     )
-    if (
-        codes is None
-        or values is None
-        or len(shape) == 0
-        or not (coverage is None or kernel_coverage(coverage))
-    ):
+    cover = kernel_entries(coverage)
+    if codes is None or values is None or len(shape) == 0 or cover is None:
         return None
-    cover = (
-        (coverage.zone, coverage.cell, coverage.fraction)
-        if coverage is not None
-        else (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    )
     gain_loss = (values[8], values[9]) if gl else None
     factor = CO2_PER_C / years  # flux_between's factor
     tally = kernels.change_tally(
@@ -538,15 +531,10 @@ def _change_tally(
         return None
     seen, count, sums = tally
     zone, key = np.nonzero(count)  # the keys present, zone by zone, in the keys' order
-    out: dict[str, np.ndarray] = {}
-    rest = key
-    for name, present in reversed(list(zip(_CHANGE_KEYS, seen, strict=True))):
-        c = np.flatnonzero(present)
-        out[name] = c[rest % c.size]
-        rest = rest // c.size
+    _, keys = split_keys(key, [np.flatnonzero(s) for s in seen])
     columns = {"zone": zone.astype(np.int64)}
-    for name in _CHANGE_KEYS[: 2 + 2 * bool(state)]:
-        columns[name] = out[name].astype(np.int64)
+    n_keys = 4 if state else 2  # (the state's two keys: one code each where it is not given)
+    columns |= dict(zip(_CHANGE_KEYS[:n_keys], keys[:n_keys], strict=True))
     at = sums[zone, key]  # the keys present's sums (n, 23)
     columns["area_ha"] = at[:, 0]
     for i, name in enumerate(_CHANGE_SUMS):

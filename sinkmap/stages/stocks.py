@@ -25,8 +25,9 @@ from sinkmap.account.zones import (
     Zones,
     add_group_sums,
     group_sums,
-    kernel_coverage,
+    kernel_entries,
     membership,
+    split_keys,
     summed_values,
 )
 from sinkmap.carbon import pool_sum
@@ -37,15 +38,8 @@ from sinkmap.dynamics import STATE_LAYERS
 from sinkmap.errors import InputDataError
 from sinkmap.files import write_csv
 from sinkmap.grid import Grid, Tile
-from sinkmap.io import (
-    LayerSpec,
-    band,
-    bands,
-    open_on_grid,
-    shared,
-    stack_of_rows,
-    write_layers,
-)
+from sinkmap.io import LayerSpec, open_on_grid, shared, write_layers
+from sinkmap.kernels.slices import flat_for_kernel
 from sinkmap.legends import (
     IPCC_CATEGORIES,
     LEGENDS,
@@ -56,6 +50,7 @@ from sinkmap.legends import (
 )
 from sinkmap.paths import GAIN_LOSS_PARTS, STATE_NAMES, STOCK_LAYERS
 from sinkmap.provenance import read_sources, style_rasters
+from sinkmap.stacks import band, bands, stack_of_rows
 from sinkmap.stages.context import Run, now
 
 #: Tables the stocks stage writes besides the layers (``outputs`` keys).
@@ -256,20 +251,12 @@ def _stock_tile(
     uint8 and the pools the stage's float32 rows, else :func:`_stock_tile_reference`."""
     coverage = zones.coverage(tile)
     lc = np.asarray(lc)
-    counted = (
-        kernels.class_tally(
-            np.ascontiguousarray(lc).reshape(-1),
-            _layers_of(pools),
-            np.ascontiguousarray(area).reshape(-1),
-            *(
-                (coverage.zone, coverage.cell, coverage.fraction)
-                if coverage is not None
-                else (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
-            ),
-        )
-        if _class_tally_takes(lc, pools, area, coverage)
-        else None
-    )
+    cover = kernel_entries(coverage)
+    counted = None
+    if kernels.enabled() and lc.ndim > 0 and len(pools) == len(POOLS) and cover is not None:
+        flat = flat_for_kernel(lc.shape, (lc, *pools, area), "B" + "s" * len(POOLS) + "f")
+        if flat is not None:
+            counted = kernels.class_tally(flat[0], flat[1:-1], flat[-1], *cover)
     if counted is None:
         return _stock_tile_reference(lc, pools, area, coverage)
     count, sums = counted
@@ -277,33 +264,6 @@ def _stock_tile(
     columns = {"zone": zone.astype(np.int64), "class_code": code.astype(np.int64)}
     names = ["area_ha", *POOLS, "total"]
     return pd.DataFrame(columns | {n: sums[i][zone, code] for i, n in enumerate(names)})
-
-
-def _class_tally_takes(
-    lc: np.ndarray, pools: np.ndarray, area: np.ndarray, coverage: ZoneCoverage | None
-) -> bool:
-    """Whether :func:`sinkmap.kernels.class_tally` takes a tile: uint8 codes, the pools float32
-    (4, …) and the areas float64 of their shape, native byte order, a coverage as made."""
-    return (
-        kernels.enabled()
-        and lc.dtype == np.uint8
-        and lc.ndim >= 1
-        and isinstance(pools, np.ndarray)
-        and pools.dtype == np.float32
-        and pools.dtype.isnative
-        and pools.shape == (len(POOLS), *lc.shape)
-        and isinstance(area, np.ndarray)
-        and area.dtype == np.float64
-        and area.dtype.isnative
-        and area.shape == lc.shape
-        and (coverage is None or kernel_coverage(coverage))
-    )
-
-
-def _layers_of(stack: np.ndarray, rows: tuple[int, ...] | None = None) -> tuple[np.ndarray, ...]:
-    """Layers of a stack (all, or ``rows``), each 1-D and contiguous: a view of each layer of a
-    stack whose layers are contiguous (:func:`~sinkmap.io.stack_of_rows`), not a copy of it."""
-    return tuple(np.ascontiguousarray(stack[i]).reshape(-1) for i in (rows or range(len(stack))))
 
 
 def _stock_tile_reference(
@@ -489,6 +449,8 @@ _TALLY_STATE = tuple(
 )
 #: The state tally's keys, in the order of its rows.
 _STATE_KEYS = ("category", "stratum", "from_category", "years_since_conversion")
+#: The layers of the state's and the pools' stacks.
+_STACKS = (len(STATE_NAMES), len(POOLS))
 
 
 def _state_tile(
@@ -504,39 +466,17 @@ def _state_tile(
     over the tile (:func:`sinkmap.kernels.state_tally`: the codes present, then the sums; the
     same rows, bit for bit) where the state's codes are 0 … 255, else
     :func:`_state_tile_reference`."""
-    takes = (
-        kernels.enabled()
-        and all(
-            isinstance(a, np.ndarray) and a.dtype == np.float32 and a.dtype.isnative
-            for a in (state, pools)
-        )
-        and isinstance(area, np.ndarray)
-        and area.dtype == np.float64
-        and area.dtype.isnative
-        and area.ndim >= 1
-        and state.shape == (len(STATE_NAMES), *area.shape)
-        and pools.shape == (len(POOLS), *area.shape)
-    )
-    tallied = (
-        kernels.state_tally(
-            _layers_of(state, _TALLY_STATE),
-            _layers_of(pools),
-            np.ascontiguousarray(area).reshape(-1),
-        )
-        if takes
-        else None
-    )
+    flat = None
+    if kernels.enabled() and np.ndim(area) > 0 and (len(state), len(pools)) == _STACKS:
+        layers = (*(state[i] for i in _TALLY_STATE), *pools, area)
+        flat = flat_for_kernel(np.shape(area), layers, "s" * 8 + "f")
+    tallied = None if flat is None else kernels.state_tally(flat[:4], flat[4:8], flat[8])
     if tallied is None:
         return _state_tile_reference(state, pools, area)
     seen, count, sums = tallied
     present = np.flatnonzero(count)
-    codes = [np.flatnonzero(s) for s in seen]
-    out: dict[str, np.ndarray] = {}
-    rest = present
-    for name, c in zip(reversed(_STATE_KEYS), reversed(codes), strict=True):
-        out[name] = c[rest % c.size].astype(np.int64)
-        rest = rest // c.size
-    columns = {"zone": np.zeros(present.size, np.int64)} | {n: out[n] for n in _STATE_KEYS}
+    zone, keys = split_keys(present, [np.flatnonzero(s) for s in seen])
+    columns = {"zone": zone} | dict(zip(_STATE_KEYS, keys, strict=True))
     names = ["area_ha", *POOLS]
     return pd.DataFrame(columns | {n: sums[i][present] for i, n in enumerate(names)})
 

@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "field_plots": 1,
     "landscape": 1,
     "io": 1,
+    "stacks": 1,
     "cluster": 1,
     "workers": 1,
     "aoi": 1,

@@ -604,7 +604,7 @@ def test_band_and_bands_are_views_of_the_stacks_blocks() -> None:
     layer sliced as it is; indices out of the stack refused before any work."""
     import dask
 
-    from sinkmap.io import band, bands
+    from sinkmap.stacks import band, bands
 
     values = np.arange(14 * 6 * 8, dtype=np.float32).reshape(14, 6, 8)
     stack = da.from_array(values, chunks=(14, 3, 4))
@@ -637,7 +637,7 @@ def test_a_stack_of_rows_keeps_its_layers_apart_in_the_caches_sets() -> None:
     view of a layer is the layer), none overlapping another; a 2048² float32 layer is 16 MiB,
     so layers end to end would all start at one offset modulo 4 KiB: here 16 layers start at 16
     offsets."""
-    from sinkmap.io import ROW_PAD, stack_of_rows
+    from sinkmap.stacks import ROW_PAD, stack_of_rows
 
     stack = stack_of_rows(16, (2048, 2048))
     assert stack.shape == (16, 2048, 2048) and stack.dtype == np.float32
