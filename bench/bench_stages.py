@@ -20,7 +20,8 @@ kernels; not timed):
    of the total and of each pool, gain-loss net, removals and emissions, change matrices and
    tallies) for the interval;
 3. times the I/O floor: reading every input once, chunk by chunk, plus writing the same outputs
-   with the same GDAL creation options (``sinkmap.io.write_layers``), fed from the outputs on disk;
+   with the same GDAL creation options and overviews (``sinkmap.io.write_layers``), fed from the
+   outputs on disk;
    the time to read those outputs back is measured separately and subtracted;
 4. reports wall time / floor and peak RSS (``ru_maxrss``) of the child, and each phase's wall and
    CPU time (``time.process_time``: all the process's threads, GDAL's compression threads

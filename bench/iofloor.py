@@ -3,8 +3,8 @@
 Shared by ``bench_stages.py`` and ``bench_hainan.py``. Reads go chunk by chunk on the grid's
 windows (``sinkmap.io.open_on_grid``, as the stages read); writes go through
 ``sinkmap.io.write_layers`` (or ``write_tiles``, the writer of ``sinkmap stock``) with the
-published layers' creation options (COG, DEFLATE, 512-px blocks, overviews), fed from the layers
-on disk, whose read-back time is measured and subtracted.
+published layers' creation options (COG, DEFLATE, 512-px blocks, overviews built with each layer's
+own resampling), fed from the layers on disk, whose read-back time is measured and subtracted.
 """
 
 from __future__ import annotations
@@ -16,12 +16,18 @@ from pathlib import Path
 from typing import Any
 
 
-def dtype_nodata(path: Path) -> tuple[str, float | int | None]:
-    """The data type and nodata value of a raster's first band."""
+def dtype_nodata(path: Path) -> tuple[str, float | int | None, str]:
+    """The data type and nodata value of a raster's first band, and the resampling its overviews
+    were built with (the ``OVERVIEW_RESAMPLING`` tag the writer sets; ``average`` without one):
+    the floor builds the same overviews. Before 5 December it built every layer's with
+    ``average``, where the state's integer layers have ``mode``, which costs GDAL more (about
+    5 of the chain's CPU seconds at 105 Mpx, a ``perf`` profile of the chain against one of the
+    floor): the floor was that much too low."""
     import rasterio
 
     with rasterio.open(path) as ds:
-        return ds.dtypes[0], ds.nodata
+        resampling = ds.tags().get("OVERVIEW_RESAMPLING", "average").lower()
+        return ds.dtypes[0], ds.nodata, resampling
 
 
 def read_seconds(paths: Sequence[Path], grid: Any, threads: int) -> float:
@@ -55,11 +61,12 @@ def write_seconds(
     for group in groups:
         layers = {}
         for p in group:
-            dtype, nodata = dtype_nodata(p)
+            dtype, nodata, resampling = dtype_nodata(p)
             layers[out_dir / f"{p.parent.name}_{p.name}"] = LayerSpec(
                 data=None if tiles else open_on_grid(p, grid).astype(dtype),
                 dtype=dtype,
                 nodata=nodata,
+                overview_resampling=resampling,
                 internal="steps" in p.parts,  # as the stage writes them (Paths.step)
             )
         if not tiles:
