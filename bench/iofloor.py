@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 
-def dtype_nodata(path: Path) -> tuple[str, float | int | None, str]:
+def written_as(path: Path) -> tuple[str, float | int | None, str]:
     """The data type and nodata value of a raster's first band, and the resampling its overviews
     were built with (the ``OVERVIEW_RESAMPLING`` tag the writer sets; ``average`` without one):
-    the floor builds the same overviews. Before 5 December it built every layer's with
-    ``average``, where the state's integer layers have ``mode``, which costs GDAL more (about
-    5 of the chain's CPU seconds at 105 Mpx, a ``perf`` profile of the chain against one of the
-    floor): the floor was that much too low."""
+    the floor builds the same overviews. Until 5 December (afternoon) it built every layer's with
+    ``average``, where the state's integer layers have ``mode``, which costs GDAL more: the floor's
+    write at 105 Mpx was 3.0–4.6 s too short (bench/README.md, "the floor builds the layers' own
+    overviews")."""
     import rasterio
 
     with rasterio.open(path) as ds:
@@ -61,7 +61,7 @@ def write_seconds(
     for group in groups:
         layers = {}
         for p in group:
-            dtype, nodata, resampling = dtype_nodata(p)
+            dtype, nodata, resampling = written_as(p)
             layers[out_dir / f"{p.parent.name}_{p.name}"] = LayerSpec(
                 data=None if tiles else open_on_grid(p, grid).astype(dtype),
                 dtype=dtype,

@@ -59,8 +59,8 @@ from sinkmap.errors import InputDataError, UnknownClassError
 from sinkmap.kernels.slices import (
     flat_for_kernel,
     kernel_codes,
-    layers_apart,
     reference_or_slices,
+    stack_for_kernel,
 )
 from sinkmap.legends import IPCC_CATEGORY_CODES
 from sinkmap.tables import PoolTable, StrataTable
@@ -105,15 +105,7 @@ class State(NamedTuple):
         shape = np.shape(self.stratum)
         if out is None:
             out = np.empty((len(STATE_LAYERS), *shape), np.float32)
-        if (
-            kernels.enabled()
-            and len(shape) > 0  # a 0-d state: the reference's error
-            and isinstance(out, np.ndarray)
-            and out.shape == (len(STATE_LAYERS), *shape)
-            and out.dtype == np.float32
-            and layers_apart(out)
-            and out.flags.writeable
-        ):
+        if kernels.enabled() and stack_for_kernel(out, (len(STATE_LAYERS),), shape):
             flat = flat_for_kernel(shape, tuple(self), "iiiiiif")
             # an out that overlaps the layers: the reference's row-by-row copies
             if flat is not None and not any(np.may_share_memory(out, a) for a in flat):

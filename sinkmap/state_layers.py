@@ -19,7 +19,7 @@ import numpy as np
 from sinkmap import kernels
 from sinkmap.constants import CO2_PER_C
 from sinkmap.dynamics import STATE_FILE_CODES, STATE_LAYERS, STATE_NODATA32, Dynamics
-from sinkmap.kernels.slices import flat_for_kernel, layers_apart
+from sinkmap.kernels.slices import flat_for_kernel, stack_for_kernel
 
 
 def initial_layers(
@@ -133,14 +133,7 @@ def _is_codes(a: np.ndarray, shape: tuple[int, ...]) -> bool:
 def _is_out(out: np.ndarray, shape: tuple[int, ...]) -> bool:
     """The stocks stage's float32 stack of a chunk: pools (4), state (7) and the step (3) or not;
     each layer contiguous, the layers apart (:func:`sinkmap.stacks.stack_of_rows`) or end to end."""
-    if not (
-        isinstance(out, np.ndarray)
-        and out.dtype == np.float32
-        and out.shape in ((11, *shape), (14, *shape))
-        and out.flags.writeable
-    ):
-        return False
-    return layers_apart(out)
+    return stack_for_kernel(out, (11, 14), shape)
 
 
 def _rows(out: np.ndarray) -> np.ndarray:

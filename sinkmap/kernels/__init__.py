@@ -53,7 +53,7 @@ quiets a signalling NaN warns in the reference (and raises under ``np.errstate(a
 and not in the kernel, which gives the same bits.
 
 The kernels release the GIL (Dask's threads run them side by side) and are cached on disk by
-Numba (``__pycache__`` beside :mod:`~sinkmap.kernels.compiled`, else ``NUMBA_CACHE_DIR`` or the
+Numba (``__pycache__`` beside :mod:`~sinkmap.kernels.compiled` and :mod:`~sinkmap.kernels.sums`, else ``NUMBA_CACHE_DIR`` or the
 user's cache): the first run on a machine compiles them (seconds), later processes load them
 (0.4–0.6 s for all, :func:`warm`), and the job server loads them once for all its jobs.
 """

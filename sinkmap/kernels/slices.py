@@ -65,6 +65,20 @@ def layers_apart(out: np.ndarray) -> bool:
     )
 
 
+def stack_for_kernel(out: Any, counts: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """Whether ``out`` is a float32 stack a kernel writes into: (n, *shape) for an n of
+    ``counts`` and a ``shape`` of at least one axis (a 0-d one: the reference's error), writeable,
+    its layers each contiguous and apart (:func:`layers_apart`)."""
+    return (
+        len(shape) > 0
+        and isinstance(out, np.ndarray)
+        and out.dtype == np.float32
+        and out.shape in {(n, *shape) for n in counts}
+        and out.flags.writeable
+        and layers_apart(out)
+    )
+
+
 def reference_or_slices(
     dispatcher: Callable[..., _T],
     reference: Callable[..., _T],

@@ -125,6 +125,30 @@ def test_kernels_run_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
         assert fn.targetoptions["nogil"]
 
 
+def test_a_helper_inlined_from_another_file_is_pinned_by_its_digest() -> None:
+    """Numba's cache keys a kernel on its own file's text: a change to ``sums.positive`` must come
+    with a new digest in ``compiled.INLINED`` (which changes compiled.py, so its kernels compile
+    anew) and this test says so where it does not."""
+    import hashlib
+    import inspect
+
+    from sinkmap.kernels import compiled, sums
+
+    for name, digest in compiled.INLINED.items():
+        source = inspect.getsource(getattr(sums, name).py_func)
+        now = hashlib.sha256(source.encode()).hexdigest()[:16]
+        assert now == digest, f"sums.{name} changed: set compiled.INLINED[{name!r}] = {now!r}"
+    # every function of sums that compiled.py's kernels call is pinned (the others it only
+    # re-exports)
+    body = inspect.getsource(compiled).split("INLINED: dict", 1)[1]
+    called = {
+        name
+        for name, fn in vars(sums).items()
+        if hasattr(fn, "py_func") and vars(compiled).get(name) is fn and f"{name}(" in body
+    }
+    assert called == set(compiled.INLINED)
+
+
 def _same_state(a: State, b: State) -> None:
     for name, x, y in zip(State._fields, a, b, strict=True):
         _bits(x, y, name)
